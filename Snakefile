@@ -1,0 +1,45 @@
+# Avengers-Pro: cost-aware LLM routing, as a Snakemake DAG.
+#
+# Outputs (all under the working directory):
+#   results/records.parquet, queries.parquet, ingest_report.json   canonical records (rule ingest)
+#   results/embeddings/{embedder}.parquet                           query embeddings (rule embed)
+#   results/splits/seed{seed}.parquet                               train/test(/validation) split (rule split)
+#   results/clusters/k{k}_seed{seed}*                               KMeans on train embeddings (rule cluster)
+#   results/sweep/{variant}/k{k}_seed{seed}.parquet                 the alpha sweep (rule sweep)
+#   results/baselines/seed{seed}.parquet                            single models, random, oracles, dataset router
+#   results/summary.csv, results/metrics.json                       aggregated over seeds
+#   figures/*.png|pdf, results/table.md|tex                         the paper's figures and Table 3
+# File formats: docs/architecture.md. Logic: the avengers_pro package (src/); the rules only wire it.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+# One clear line for a bad key first, then Snakemake's own schema check (defaults already filled in).
+from avengers_pro.config import validate_config
+
+config.update(validate_config(config, source="config"))
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/cluster.smk"
+include: "workflow/rules/route.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plot.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

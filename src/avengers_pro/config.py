@@ -1,0 +1,157 @@
+"""Configuration: validation against the JSON schema with defaults, cross-key checks, derived values.
+
+The Snakefile calls :func:`validate_config` before any job runs. Errors are one line naming the key,
+e.g. ``config: split.train_ratio: 2 is greater than or equal to the maximum of 1``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    with open(path or SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def load_config(path: str | Path, schema_path: str | Path | None = None) -> dict[str, Any]:
+    """Read a YAML config file and validate it (defaults filled in)."""
+    with open(path) as handle:
+        try:
+            config = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return validate_config(config, schema_path, source=str(path))
+
+
+def _key_path(parts: Iterator[Any] | Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        node: Any = root
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _fill_defaults(instance: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
+    """Fill in ``default`` values of the schema, recursively, in place."""
+    schema = _resolve(schema, root)
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            sub_resolved = _resolve(sub, root)
+            if key not in instance and "default" in sub_resolved:
+                instance[key] = copy.deepcopy(sub_resolved["default"])
+            if key in instance:
+                _fill_defaults(instance[key], sub_resolved, root)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, value in instance.items():
+                if key not in schema.get("properties", {}):
+                    _fill_defaults(value, extra, root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        unexpected = re.findall(r"'([^']+)' (?:was|were) unexpected", error.message)
+        names = ", ".join(unexpected) or error.message
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        where = "" if path == "(top level)" else f" under {path}"
+        hint = f" (allowed: {allowed})" if allowed else ""
+        return f"unknown key {names}{where}{hint}"
+    if error.validator == "required":
+        return f"{path}: {error.message}"
+    if error.validator == "enum":
+        return f"{path}: {error.instance!r} is not one of {error.validator_value}"
+    return f"{path}: {error.message}"
+
+
+def validate_config(
+    config: Mapping[str, Any],
+    schema_path: str | Path | None = None,
+    *,
+    source: str = "config",
+) -> dict[str, Any]:
+    """Return a validated copy of ``config`` with the schema's defaults filled in.
+
+    Raises :class:`ConfigError` with one line naming the key at fault.
+    """
+    schema = load_schema(schema_path)
+    config = copy.deepcopy(dict(config))
+    _fill_defaults(config, schema, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"{source}: {_describe(best)}")
+    _check_cross_keys(config, source)
+    return config
+
+
+def _check_cross_keys(config: dict[str, Any], source: str) -> None:
+    names = [s["name"] for s in config["sources"]]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{source}: sources: duplicate name(s) {', '.join(duplicated)}")
+    paths = [s["path"] for s in config["sources"]]
+    duplicated = sorted({p for p in paths if paths.count(p) > 1})
+    if duplicated:
+        raise ConfigError(f"{source}: sources: the same path is listed twice: {', '.join(duplicated)}")
+    for i, src in enumerate(config["sources"]):
+        if src["path"].endswith(".pkl") and "sha256" not in src:
+            raise ConfigError(
+                f"{source}: sources[{i}].sha256: required for a pickle ({src['path']}); "
+                "a pickle is never read without a matching checksum"
+            )
+    alphas = config["router"]["alphas"]
+    if alphas["start"] > alphas["stop"]:
+        raise ConfigError(f"{source}: router.alphas: start {alphas['start']} is greater than stop {alphas['stop']}")
+    main = config["plots"]["main"]
+    if main["variant"] not in config["router"]["variants"]:
+        raise ConfigError(
+            f"{source}: plots.main.variant: {main['variant']!r} is not a name in router.variants "
+            f"({', '.join(config['router']['variants'])})"
+        )
+    if main["n_clusters"] not in config["clustering"]["n_clusters"]:
+        raise ConfigError(
+            f"{source}: plots.main.n_clusters: {main['n_clusters']} is not in clustering.n_clusters "
+            f"{config['clustering']['n_clusters']}"
+        )
+    exported = [entry["name"] for entry in config["export"]]
+    for i, entry in enumerate(config["export"]):
+        if exported.count(entry["name"]) > 1:
+            raise ConfigError(f"{source}: export[{i}].name: {entry['name']!r} is used twice")
+        if entry["variant"] not in config["router"]["variants"]:
+            raise ConfigError(f"{source}: export[{i}].variant: {entry['variant']!r} is not a name in router.variants")
+    for name, spec in config["router"]["variants"].items():
+        if spec.get("weighted") and spec["aggregation"] != "paper":
+            raise ConfigError(f"{source}: router.variants.{name}.weighted: only applies to the paper aggregation")
+
+
+def alpha_grid(config: Mapping[str, Any]) -> np.ndarray:
+    """The alpha grid of ``router.alphas``, rounded so that 0.53 is exactly the float 0.53."""
+    spec = config["router"]["alphas"]
+    return np.round(np.linspace(spec["start"], spec["stop"], spec["num"]), 10)

@@ -1,0 +1,27 @@
+"""Query embeddings: one small interface, a local offline backend, an OpenAI-compatible backend,
+and a persistent SQLite cache. The pipeline calls :func:`embed_texts`; see ``docs/embeddings.md``."""
+
+from avengers_pro.embeddings.cache import EmbeddingCache
+from avengers_pro.embeddings.core import Embedder, embed_texts, make_embedder, text_hash
+from avengers_pro.embeddings.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULTS,
+    EmbeddingSettings,
+    embedder_id,
+    parse_settings,
+)
+
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "DEFAULTS",
+    "Embedder",
+    "EmbeddingCache",
+    "EmbeddingSettings",
+    "embed_texts",
+    "embedder_id",
+    "make_embedder",
+    "parse_settings",
+    "text_hash",
+]

@@ -1,0 +1,38 @@
+"""Errors that carry the place where bad input was found, so users get one clear line."""
+
+from __future__ import annotations
+
+
+class AvengersProError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class DataError(AvengersProError):
+    """Bad input data: the message names the file, the line or row and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: object | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = None if file is None else str(file)
+        self.row = row
+        self.field = field
+        self.reason = message
+        where = [part for part in (
+            self.file,
+            None if row is None else f"row {row}",
+            None if field is None else f"field '{field}'",
+        ) if part]
+        super().__init__(": ".join([*where, message]))
+
+
+class ConfigError(AvengersProError):
+    """Bad configuration: the message names the key."""
+
+
+class EmbeddingError(AvengersProError):
+    """The embedding backend failed (the message never contains an API key)."""

@@ -1,0 +1,489 @@
+"""Metrics of accuracy-cost curves: Pareto front, AIQ, PerfGain, CostSave, Gap@O, dominance, bootstrap.
+
+A *curve* is a set of (cost, accuracy) points, one per configuration (here: one per alpha of the
+sweep). Every function here is pure and works on NumPy arrays; aggregation over seeds and the file
+formats live in :mod:`avengers_pro.summary`.
+
+Definitions (RouterBench / LLMRouterBench, restated in ``../shared/reference``):
+
+* **AIQ** (RouterBench ``evaluation/AIQ.py``): the area under the non-decreasing upper convex hull
+  of a curve's (cost, accuracy) points, divided by the width of the cost range. Below the cheapest
+  point the hull counts as 0 (RouterBench integrates from its first hull point only); after the last
+  hull point it stays flat up to the end of the range. The range defaults to ``[0, max cost of the
+  curve]``, exactly RouterBench's rule for one curve; curves that are compared must share one range.
+* **PerfGain** = (best accuracy - reference accuracy) / reference accuracy.
+* **CostSave** = the largest relative cost cut (ref_cost - c) / ref_cost among curve points whose
+  accuracy is >= the reference accuracy, where the points where the piecewise-linear curve (in alpha
+  order) crosses the reference accuracy count too.
+* **Gap@O** = (oracle accuracy - accuracy) / oracle accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Accuracies that are means of the same scores summed in a different order can differ in the last
+# bits; a curve point that equals the reference up to this tolerance counts as reaching it.
+ACCURACY_TOLERANCE = 1e-12
+
+Curve = tuple[np.ndarray, np.ndarray]
+"""One curve as ``(accuracies, costs)``, both of shape (n_points,)."""
+
+
+def _as_points(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    costs = np.asarray(costs, dtype=np.float64).ravel()
+    accuracies = np.asarray(accuracies, dtype=np.float64).ravel()
+    if costs.shape != accuracies.shape:
+        raise ValueError(f"{costs.size} costs but {accuracies.size} accuracies")
+    if costs.size == 0:
+        raise ValueError("a curve needs at least one point")
+    if not (np.isfinite(costs).all() and np.isfinite(accuracies).all()):
+        raise ValueError("costs and accuracies must be finite")
+    return costs, accuracies
+
+
+def pareto_front(costs: np.ndarray, accuracies: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated (cost, accuracy) points.
+
+    A point is dominated when another point has cost <= and accuracy >= its own, one of them
+    strictly. Of several identical points only the first (lowest index) is kept.
+
+    Parameters
+    ----------
+    costs, accuracies
+        (n,) finite values.
+
+    Returns
+    -------
+    np.ndarray
+        (n,) bool, True for the points on the front.
+    """
+    costs, accuracies = _as_points(costs, accuracies)
+    return _pareto_mask(costs, accuracies)
+
+
+def _pareto_mask(costs: np.ndarray, accuracies: np.ndarray) -> np.ndarray:
+    """:func:`pareto_front` without the input checks."""
+    n = costs.size
+    # Cheapest first; at equal cost the most accurate first; at full ties the lowest index first.
+    # In that order a point is on the front iff it beats the accuracy of every point before it.
+    order = np.lexsort((np.arange(n), -accuracies, costs))
+    sorted_acc = accuracies[order]
+    best_before = np.maximum.accumulate(np.concatenate(([-np.inf], sorted_acc[:-1])))
+    mask = np.zeros(n, dtype=bool)
+    mask[order] = sorted_acc > best_before
+    return mask
+
+
+def upper_hull(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The non-decreasing upper convex hull of a curve, as its vertices.
+
+    Parameters
+    ----------
+    costs, accuracies
+        (n,) finite values.
+
+    Returns
+    -------
+    hull_costs, hull_accuracies : np.ndarray
+        Vertices sorted by cost; both coordinates strictly increasing. The hull is the smallest
+        concave, non-decreasing function on [min cost, max cost] that lies on or above every point.
+    """
+    costs, accuracies = _as_points(costs, accuracies)
+    return _hull(costs, accuracies)
+
+
+def _hull(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`upper_hull` without the input checks."""
+    front = _pareto_mask(costs, accuracies)
+    order = np.argsort(costs[front], kind="stable")
+    xs, ys = costs[front][order], accuracies[front][order]
+    # Monotone chain over the (few) front points: dominated points can never be vertices of a
+    # non-decreasing hull, so the front alone is enough. Python floats: far faster than NumPy scalars.
+    x, y = xs.tolist(), ys.tolist()
+    hull: list[int] = []
+    for i in range(len(x)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            # b is dropped when it lies on or below the segment from a to point i.
+            if (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a]) >= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return xs[hull], ys[hull]
+
+
+def aiq(
+    costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float, float] | None = None
+) -> float:
+    """RouterBench's AIQ: mean height of the curve's non-decreasing upper hull over a cost range.
+
+    ``AIQ = (1 / (hi - lo)) * integral from lo to hi of h(c) dc`` where ``h`` is 0 below the cheapest
+    point, the non-decreasing upper convex hull of the points (:func:`upper_hull`) between the
+    cheapest point and the last hull vertex, and flat (the last vertex's accuracy) after it.
+
+    Parameters
+    ----------
+    costs, accuracies
+        (n,) the curve's points.
+    cost_range
+        ``(lo, hi)``; default ``(0, max(costs))``, RouterBench's rule for a single curve. Give the
+        same range to every curve that is compared.
+
+    Returns
+    -------
+    float
+        The AIQ, in accuracy units (between 0 and the curve's best accuracy).
+
+    Raises
+    ------
+    ValueError
+        If the range is empty (``hi <= lo``, e.g. all costs 0 with the default range).
+    """
+    costs, accuracies = _as_points(costs, accuracies)
+    lo, hi = (0.0, float(costs.max())) if cost_range is None else (float(cost_range[0]), float(cost_range[1]))
+    if not hi > lo:
+        raise ValueError(f"AIQ needs a cost range with hi > lo, got [{lo}, {hi}]")
+    hull_costs, hull_accs = _hull(costs, accuracies)
+    start = max(lo, float(hull_costs[0]))
+    if start >= hi:
+        return 0.0
+    inner = hull_costs[(hull_costs > start) & (hull_costs < hi)]
+    xs = np.concatenate(([start], inner, [hi]))
+    # np.interp holds the last vertex's value to the right: the flat extension.
+    ys = np.interp(xs, hull_costs, hull_accs)
+    return float(np.trapezoid(ys, xs) / (hi - lo))
+
+
+def perf_gain(best_accuracy: float, reference_accuracy: float) -> float:
+    """PerfGain = (best - reference) / reference.
+
+    Raises
+    ------
+    ValueError
+        If the reference accuracy is not positive.
+    """
+    if not reference_accuracy > 0:
+        raise ValueError(f"PerfGain needs a positive reference accuracy, got {reference_accuracy}")
+    return float((best_accuracy - reference_accuracy) / reference_accuracy)
+
+
+def gap_to_oracle(accuracy: float, oracle_accuracy: float) -> float:
+    """Gap@O = (oracle - accuracy) / oracle.
+
+    Raises
+    ------
+    ValueError
+        If the oracle accuracy is not positive.
+    """
+    if not oracle_accuracy > 0:
+        raise ValueError(f"Gap@O needs a positive oracle accuracy, got {oracle_accuracy}")
+    return float((oracle_accuracy - accuracy) / oracle_accuracy)
+
+
+def _cheapest_reaching(
+    alphas: np.ndarray, accuracies: np.ndarray, costs: np.ndarray, target: float
+) -> tuple[float, float] | None:
+    """Cheapest ``(cost, alpha)`` on the alpha-ordered piecewise-linear curve with accuracy >= target.
+
+    Candidates are the grid points that reach the target and, between neighbouring alphas where one
+    side is below the target and the other reaches it, the linearly interpolated crossing point.
+    Ties in cost go to the smaller alpha. None if no candidate exists.
+    """
+    costs, accuracies = _as_points(costs, accuracies)
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.shape != costs.shape:
+        raise ValueError(f"{alphas.size} alphas but {costs.size} points")
+    order = np.argsort(alphas, kind="stable")
+    alphas, accuracies, costs = alphas[order], accuracies[order], costs[order]
+    reaches = accuracies >= target - ACCURACY_TOLERANCE
+
+    left, right = slice(None, -1), slice(1, None)
+    crossing = reaches[left] != reaches[right]
+    step = accuracies[right] - accuracies[left]
+    # Only crossing segments are used; elsewhere the fraction is irrelevant (avoid 0/0).
+    safe_step = np.where(crossing, step, 1.0)
+    fraction = np.clip((target - accuracies[left]) / safe_step, 0.0, 1.0)
+    cross_cost = costs[left] + fraction * (costs[right] - costs[left])
+    cross_alpha = alphas[left] + fraction * (alphas[right] - alphas[left])
+
+    cand_cost = np.concatenate((costs[reaches], cross_cost[crossing]))
+    cand_alpha = np.concatenate((alphas[reaches], cross_alpha[crossing]))
+    if cand_cost.size == 0:
+        return None
+    best = np.lexsort((cand_alpha, cand_cost))[0]
+    return float(cand_cost[best]), float(cand_alpha[best])
+
+
+def cost_save(
+    alphas: np.ndarray,
+    accuracies: np.ndarray,
+    costs: np.ndarray,
+    reference_accuracy: float,
+    reference_cost: float,
+) -> tuple[float | None, float | None]:
+    """CostSave: the largest relative cost cut at an accuracy >= the reference's.
+
+    Parameters
+    ----------
+    alphas, accuracies, costs
+        (n,) the sweep, one point per alpha (any order; interpolation follows alpha order).
+    reference_accuracy, reference_cost
+        The reference (the best single model).
+
+    Returns
+    -------
+    (cost_save, alpha) : tuple
+        ``(ref_cost - c) / ref_cost`` for the cheapest point ``c`` reaching the reference accuracy
+        (grid points or interpolated crossings), and the (interpolated) alpha there;
+        ``(None, None)`` if the curve never reaches the reference accuracy. Negative when reaching
+        the reference costs more than the reference.
+
+    Raises
+    ------
+    ValueError
+        If the reference cost is not positive.
+    """
+    if not reference_cost > 0:
+        raise ValueError(f"CostSave needs a positive reference cost, got {reference_cost}")
+    found = _cheapest_reaching(alphas, accuracies, costs, reference_accuracy)
+    if found is None:
+        return None, None
+    cost, alpha = found
+    return float((reference_cost - cost) / reference_cost), alpha
+
+
+def cost_at_accuracy(
+    alphas: np.ndarray, accuracies: np.ndarray, costs: np.ndarray, target_accuracy: float
+) -> float | None:
+    """The cheapest (interpolated) cost at which the alpha-ordered curve reaches ``target_accuracy``.
+
+    Same candidates as :func:`cost_save`; None if the curve never reaches the target.
+    """
+    found = _cheapest_reaching(alphas, accuracies, costs, target_accuracy)
+    return None if found is None else found[0]
+
+
+def dominates_all(
+    curve_costs: np.ndarray, curve_accs: np.ndarray, single_costs: np.ndarray, single_accs: np.ndarray
+) -> bool:
+    """Whether every single model has a curve point with accuracy >= and cost <= its own.
+
+    Only grid points count (no interpolation). Equality is judged up to a relative tolerance of
+    1e-12, so a sweep point that routes everything to a model matches that model despite rounding.
+    """
+    curve_costs, curve_accs = _as_points(curve_costs, curve_accs)
+    single_costs = np.asarray(single_costs, dtype=np.float64).ravel()
+    single_accs = np.asarray(single_accs, dtype=np.float64).ravel()
+    if single_costs.shape != single_accs.shape:
+        raise ValueError(f"{single_costs.size} single costs but {single_accs.size} single accuracies")
+    acc_ok = curve_accs[:, None] >= single_accs[None, :] - ACCURACY_TOLERANCE
+    cost_ok = curve_costs[:, None] <= single_costs[None, :] * (1 + 1e-12) + 1e-15
+    return bool((acc_ok & cost_ok).any(axis=0).all())
+
+
+# --------------------------------------------------------------------------- paired bootstrap
+
+
+@dataclass(frozen=True)
+class SeedOutcomes:
+    """Per-query outcomes of several named curves on one seed's test queries.
+
+    Attributes
+    ----------
+    seed
+        The split seed (with the bootstrap seed it seeds this seed's resamples, so every curve
+        and every metric built from the same seed sees the same resamples).
+    groups
+        (Q,) the dataset of each test query; resampling is within each dataset.
+    scores, costs
+        name -> (n_points, Q) score and cost of each curve point on each query. NaN marks a query
+        the curve has no record for (left out of that point's accuracy and cost).
+    """
+
+    seed: int
+    groups: np.ndarray
+    scores: Mapping[str, np.ndarray]
+    costs: Mapping[str, np.ndarray]
+
+
+def resample_counts(groups: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each query is drawn in each resample, drawing n_g with replacement within each group.
+
+    Parameters
+    ----------
+    groups
+        (Q,) group label of each query.
+    n_resamples
+        Number of resamples B.
+    rng
+        The random generator.
+
+    Returns
+    -------
+    np.ndarray
+        (B, Q) float64 counts; every row sums to n_g within each group.
+    """
+    codes, _ = _group_codes(groups)
+    n_queries = codes.size
+    # Per group, draw n_g positions among its own queries; then count every (resample, query) pair
+    # in one bincount. Same distribution as a per-group multinomial, without a loop over resamples.
+    drawn = np.empty((n_resamples, n_queries), dtype=np.int64)
+    filled = 0
+    for group in range(int(codes.max()) + 1 if n_queries else 0):
+        columns = np.flatnonzero(codes == group)
+        picks = rng.integers(0, columns.size, size=(n_resamples, columns.size))
+        drawn[:, filled:filled + columns.size] = columns[picks]
+        filled += columns.size
+    flat = (np.arange(n_resamples)[:, None] * n_queries + drawn).ravel()
+    return np.bincount(flat, minlength=n_resamples * n_queries).reshape(n_resamples, n_queries).astype(np.float64)
+
+
+def _group_codes(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    return codes.ravel(), labels
+
+
+def resampled_curve(
+    scores: np.ndarray, costs: np.ndarray, groups: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and cost of every curve point under every resample, as matrix products.
+
+    Parameters
+    ----------
+    scores, costs
+        (P, Q) per-point, per-query outcomes (NaN = no record, left out).
+    groups
+        (Q,) dataset of each query.
+    counts
+        (B, Q) resample counts from :func:`resample_counts` (a row of ones = the original data).
+
+    Returns
+    -------
+    accuracy, cost : np.ndarray
+        (B, P): the unweighted mean over datasets of each dataset's (count-weighted) mean score,
+        and the total (count-weighted) cost.
+    """
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    costs = np.atleast_2d(np.asarray(costs, dtype=np.float64))
+    recorded = np.isfinite(scores)
+    scores = np.where(recorded, scores, 0.0)
+    costs = np.where(recorded, costs, 0.0)
+    total_cost = counts @ costs.T
+    codes, labels = _group_codes(groups)
+    accuracy_sum = np.zeros_like(total_cost)
+    complete = bool(recorded.all())
+    for group in range(labels.size):
+        columns = codes == group
+        drawn = counts[:, columns]
+        # Without missing records every point's denominator is the resample's group size.
+        denominator = drawn.sum(axis=1, keepdims=True) if complete else drawn @ recorded[:, columns].T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accuracy_sum += (drawn @ scores[:, columns].T) / denominator
+    return accuracy_sum / labels.size, total_cost
+
+
+def paired_bootstrap(
+    outcomes: Sequence[SeedOutcomes],
+    statistics: Mapping[str, Callable[[Mapping[str, Curve]], float | None]],
+    n_resamples: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+    counts: Mapping[int, np.ndarray] | None = None,
+) -> dict[str, dict[str, float | int | None]]:
+    """Percentile bootstrap intervals of statistics of seed-averaged curves, resampling test queries.
+
+    Per seed, the test queries are resampled within each dataset (the same resample for every curve
+    of that seed: a paired bootstrap); each curve's per-point accuracy and cost are recomputed on the
+    resample and averaged over seeds; then every statistic is computed on those averaged curves.
+
+    Parameters
+    ----------
+    outcomes
+        One :class:`SeedOutcomes` per seed, all with the same curve names and point counts.
+    statistics
+        name -> function of ``{curve name: (accuracies, costs)}`` returning a float, or None where
+        undefined (e.g. a CostSave that is never reached).
+    n_resamples
+        Number of bootstrap resamples.
+    confidence
+        Coverage of the interval (percentile method).
+    seed
+        Seed of the resamples; seed ``s`` of ``outcomes`` draws from ``default_rng([seed, s])``.
+    counts
+        Optional precomputed resamples, split seed -> (n_resamples, Q) :func:`resample_counts`
+        (to share them between calls); drawn as above where absent.
+
+    Returns
+    -------
+    dict
+        statistic name -> ``estimate`` (on the original queries), ``lo``, ``hi`` (the interval over
+        the resamples where the statistic is defined), ``n_resamples`` and ``n_undefined``.
+    """
+    if not outcomes:
+        raise ValueError("the bootstrap needs the outcomes of at least one seed")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    names = list(outcomes[0].scores)
+
+    def seed_mean_curves(counts_of: Callable[[SeedOutcomes], np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        sums: dict[str, list[np.ndarray]] = {}
+        for seed_outcomes in outcomes:
+            counts = counts_of(seed_outcomes)
+            for name in names:
+                acc, cost = resampled_curve(
+                    seed_outcomes.scores[name], seed_outcomes.costs[name], seed_outcomes.groups, counts
+                )
+                if name not in sums:
+                    sums[name] = [acc, cost]
+                else:
+                    sums[name][0] = sums[name][0] + acc
+                    sums[name][1] = sums[name][1] + cost
+        return {name: (acc / len(outcomes), cost / len(outcomes)) for name, (acc, cost) in sums.items()}
+
+    def evaluate(curves: dict[str, tuple[np.ndarray, np.ndarray]], row: int) -> dict[str, float]:
+        at_row = {name: (acc[row], cost[row]) for name, (acc, cost) in curves.items()}
+        values = {}
+        for stat_name, statistic in statistics.items():
+            value = statistic(at_row)
+            values[stat_name] = np.nan if value is None else float(value)
+        return values
+
+    original = seed_mean_curves(lambda s: np.ones((1, len(s.groups))))
+    estimates = evaluate(original, 0)
+
+    def counts_of(outcome: SeedOutcomes) -> np.ndarray:
+        if counts is not None and outcome.seed in counts:
+            given = counts[outcome.seed]
+            if given.shape != (n_resamples, len(outcome.groups)):
+                raise ValueError(f"counts of seed {outcome.seed} have shape {given.shape}, "
+                                 f"expected {(n_resamples, len(outcome.groups))}")
+            return given
+        return resample_counts(outcome.groups, n_resamples, np.random.default_rng([seed, outcome.seed]))
+
+    resampled = seed_mean_curves(counts_of)
+    draws = {stat_name: np.empty(n_resamples) for stat_name in statistics}
+    for row in range(n_resamples):
+        for stat_name, value in evaluate(resampled, row).items():
+            draws[stat_name][row] = value
+
+    tail = (1.0 - confidence) / 2.0
+    report: dict[str, dict[str, float | int | None]] = {}
+    for stat_name, values in draws.items():
+        defined = values[np.isfinite(values)]
+        lo, hi = (None, None) if defined.size == 0 else np.quantile(defined, [tail, 1.0 - tail]).tolist()
+        estimate = estimates[stat_name]
+        report[stat_name] = {
+            "estimate": float(estimate) if np.isfinite(estimate) else None,
+            "lo": lo,
+            "hi": hi,
+            "n_resamples": int(n_resamples),
+            "n_undefined": int(n_resamples - defined.size),
+        }
+    return report

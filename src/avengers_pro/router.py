@@ -1,0 +1,521 @@
+"""The Avengers-Pro router: per-cluster statistics, performance-efficiency scores and routing.
+
+Everything here is a pure function on arrays; the alpha grid is an array axis, so a whole sweep over
+alphas is computed in one pass. Shapes use these letters:
+
+* ``n`` queries, ``M`` models (columns in model order, which is also the tie-break order),
+* ``K`` clusters, ``A`` alphas, ``top_k`` nearest clusters a query is routed by.
+
+Two normalisations and two aggregations are implemented (see ``../shared/reference/avengers-pro.md``
+sections 3 and 4); a :class:`Variant` picks one of each.
+
+Missing records. A model with no record for some training queries is simply left out of the
+means over those queries. A model with no record at all in a cluster (count 0) is left out of that
+cluster's min/max and gets the score ``x = 0`` there (the official code's rule for models with no
+queries in a cluster): it still ranks, below or tied with the worst recorded model. At routing
+time, a model without a record for the routed query itself can never be chosen for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+Normalisation = Literal["paper", "official"]
+Aggregation = Literal["paper", "official"]
+
+_NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
+_AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+_VARIANT_KEYS = {"normalisation", "aggregation", "weighted"}
+# Size of one (queries, alphas, models) float64 block in route(): small enough to stay in cache.
+_CACHE_BLOCK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A router variant: how scores are normalised within a cluster and aggregated over clusters.
+
+    Attributes
+    ----------
+    name
+        Label used in output paths (``results/sweep/{name}/...``).
+    normalisation
+        ``"paper"``: min-max accuracy and min-max cost; ``"official"``: min-max accuracy and cost
+        divided by the cluster's maximum cost.
+    aggregation
+        ``"paper"``: sum of the scores x over the ``top_k`` nearest clusters; ``"official"``:
+        softmax(-beta * d)-weighted sum of 1 / (rank + 1).
+    weighted
+        Paper aggregation only: weight each cluster's x by softmax(-beta * d) instead of a plain sum.
+    """
+
+    name: str
+    normalisation: Normalisation
+    aggregation: Aggregation
+    weighted: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"router.variants.{self.name}"
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"router.variants: a variant name must be a non-empty string, got {self.name!r}")
+        if self.normalisation not in _NORMALISATIONS:
+            raise ConfigError(
+                f"{where}.normalisation: expected one of {list(_NORMALISATIONS)}, got {self.normalisation!r}"
+            )
+        if self.aggregation not in _AGGREGATIONS:
+            raise ConfigError(
+                f"{where}.aggregation: expected one of {list(_AGGREGATIONS)}, got {self.aggregation!r}"
+            )
+        if not isinstance(self.weighted, bool):
+            raise ConfigError(f"{where}.weighted: expected true or false, got {self.weighted!r}")
+        if self.weighted and self.aggregation != "paper":
+            # The official aggregation is always softmax-weighted; a flag that does nothing would mislead.
+            raise ConfigError(f"{where}.weighted: only applies to aggregation 'paper'")
+
+    @classmethod
+    def from_config(cls, name: str, spec: dict) -> Variant:
+        """Build a variant from one entry of the config's ``router.variants`` mapping.
+
+        Parameters
+        ----------
+        name
+            The variant's key in ``router.variants``.
+        spec
+            ``{"normalisation": ..., "aggregation": ..., "weighted": ...}``; ``weighted`` is optional.
+
+        Raises
+        ------
+        ConfigError
+            On a missing or unknown key or a bad value; the message names the key.
+        """
+        where = f"router.variants.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(spec).__name__}")
+        unknown = sorted(set(spec) - _VARIANT_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_VARIANT_KEYS)}")
+        for key in ("normalisation", "aggregation"):
+            if key not in spec:
+                raise ConfigError(f"{where}.{key}: missing")
+        return cls(
+            name=name,
+            normalisation=spec["normalisation"],
+            aggregation=spec["aggregation"],
+            weighted=spec.get("weighted", False),
+        )
+
+
+@dataclass(frozen=True)
+class ClusterStats:
+    """Per (cluster, model) statistics over the training queries.
+
+    Attributes
+    ----------
+    accuracy
+        (K, M) mean score over the cluster's training queries that have a record; NaN if none.
+    cost
+        (K, M) mean cost (USD per query), same rule.
+    count
+        (K, M) int, number of the cluster's training queries with a record for the model.
+    """
+
+    accuracy: np.ndarray
+    cost: np.ndarray
+    count: np.ndarray
+
+
+def cluster_statistics(labels: np.ndarray, scores: np.ndarray, costs: np.ndarray, n_clusters: int) -> ClusterStats:
+    """Mean score and mean cost per (cluster, model) over the training queries.
+
+    Parameters
+    ----------
+    labels
+        (n,) int cluster label of each training query, in ``[0, n_clusters)``.
+    scores, costs
+        (n, M) score and cost of each (query, model); NaN in ``scores`` means no record (the cell is
+        left out of the means).
+    n_clusters
+        K; clusters without any training query get count 0 and NaN means.
+
+    Returns
+    -------
+    ClusterStats
+        Arrays of shape (K, M).
+
+    Raises
+    ------
+    DataError
+        If a label is out of range, or a recorded cell has a missing or negative cost.
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    costs = np.asarray(costs, dtype=np.float64)
+    if scores.ndim != 2 or costs.shape != scores.shape or labels.shape != (scores.shape[0],):
+        raise ValueError(
+            f"expected labels (n,) and scores/costs (n, M); got {labels.shape}, {scores.shape}, {costs.shape}"
+        )
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"cluster labels must be integers, got dtype {labels.dtype}", field="cluster")
+    labels = labels.astype(np.int64, copy=False)
+    bad = np.flatnonzero((labels < 0) | (labels >= n_clusters))
+    if bad.size:
+        raise DataError(
+            f"cluster label {labels[bad[0]]} outside [0, {n_clusters})", row=int(bad[0]), field="cluster"
+        )
+    recorded = ~np.isnan(scores)
+    bad_cost = recorded & ~(costs >= 0)  # catches NaN and negative costs at once
+    if bad_cost.any():
+        row, col = np.argwhere(bad_cost)[0]
+        raise DataError(
+            f"recorded score with a missing or negative cost ({costs[row, col]})", row=int(row), field=f"cost[{col}]"
+        )
+
+    n, n_models = scores.shape
+    # One flat bin per (cluster, model): bincount sums every query at once, no loop over queries.
+    bins = (labels[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
+    size = n_clusters * n_models
+    count = np.bincount(bins, weights=recorded.ravel(), minlength=size).reshape(n_clusters, n_models)
+    score_sum = np.bincount(bins, weights=np.where(recorded, scores, 0.0).ravel(), minlength=size)
+    cost_sum = np.bincount(bins, weights=np.where(recorded, costs, 0.0).ravel(), minlength=size)
+    count = count.astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(count > 0, score_sum.reshape(count.shape) / count, np.nan)
+        cost = np.where(count > 0, cost_sum.reshape(count.shape) / count, np.nan)
+    return ClusterStats(accuracy=accuracy, cost=cost, count=count)
+
+
+def performance_efficiency(stats: ClusterStats, alphas: np.ndarray, normalisation: Normalisation) -> np.ndarray:
+    """The performance-efficiency score x of every (alpha, cluster, model).
+
+    ``x = alpha * acc_norm + (1 - alpha) * cost_term``, normalised across the models of each cluster:
+
+    * accuracy (both normalisations): ``acc_norm = (acc - min) / (max - min)``; all equal -> 1;
+    * ``paper``: ``cost_term = 1 - (cost - min) / (max - min)``; all costs equal -> 1;
+    * ``official``: ``cost_term = 1 - cost / max``; max cost 0 -> 1.
+
+    Models with no record in a cluster (count 0) are left out of that cluster's min and max and get
+    ``x = 0`` there (as the official code does for models with no queries in a cluster).
+
+    Parameters
+    ----------
+    stats
+        Per-cluster statistics from :func:`cluster_statistics`.
+    alphas
+        (A,) weights of accuracy, each in [0, 1].
+    normalisation
+        ``"paper"`` or ``"official"``.
+
+    Returns
+    -------
+    np.ndarray
+        (A, K, M) float64.
+    """
+    if normalisation not in _NORMALISATIONS:
+        raise ConfigError(f"normalisation: expected one of {list(_NORMALISATIONS)}, got {normalisation!r}")
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1:
+        raise ValueError(f"alphas must be a 1-D array, got shape {alphas.shape}")
+    outside = ~((alphas >= 0) & (alphas <= 1))
+    if outside.any():
+        raise ConfigError(f"router.alphas: every alpha must lie in [0, 1], got {alphas[outside][:3]}")
+    valid = stats.count > 0
+    acc = np.where(valid, stats.accuracy, 0.0)
+    cost = np.where(valid, stats.cost, 0.0)
+
+    acc_min = np.where(valid, acc, np.inf).min(axis=1, keepdims=True)
+    acc_max = np.where(valid, acc, -np.inf).max(axis=1, keepdims=True)
+    acc_range = acc_max - acc_min
+    acc_tied = ~(acc_range > 0)  # also true for clusters without any recorded model (range -inf)
+    acc_norm = np.where(acc_tied, 1.0, (acc - acc_min) / np.where(acc_tied, 1.0, acc_range))
+
+    cost_max = np.where(valid, cost, -np.inf).max(axis=1, keepdims=True)
+    if normalisation == "paper":
+        cost_min = np.where(valid, cost, np.inf).min(axis=1, keepdims=True)
+        cost_range = cost_max - cost_min
+        cost_tied = ~(cost_range > 0)
+        cost_term = np.where(cost_tied, 1.0, 1.0 - (cost - cost_min) / np.where(cost_tied, 1.0, cost_range))
+    else:
+        zero_max = ~(cost_max > 0)
+        cost_term = np.where(zero_max, 1.0, 1.0 - cost / np.where(zero_max, 1.0, cost_max))
+
+    a = alphas[:, None, None]
+    x = a * acc_norm[None] + (1.0 - a) * cost_term[None]
+    return np.where(valid[None], x, 0.0)
+
+
+def rank_positions(x: np.ndarray) -> np.ndarray:
+    """Rank of every model within each (alpha, cluster): 0 = best.
+
+    Equal scores are ranked in model order (a stable sort), so the lower model index ranks first.
+
+    Parameters
+    ----------
+    x
+        (A, K, M) scores from :func:`performance_efficiency`.
+
+    Returns
+    -------
+    np.ndarray
+        (A, K, M) int64 rank positions.
+    """
+    x = np.asarray(x)
+    order = np.argsort(-x, axis=-1, kind="stable")
+    ranks = np.empty(x.shape, dtype=np.int64)
+    positions = np.broadcast_to(np.arange(x.shape[-1], dtype=np.int64), x.shape)
+    np.put_along_axis(ranks, order, positions, axis=-1)
+    return ranks
+
+
+def nearest_clusters(
+    embeddings: np.ndarray, centroids: np.ndarray, top_k: int, beta: float, chunk_size: int = 65536
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``top_k`` nearest clusters of each query and their softmax weights.
+
+    The distance is ``d = 1 - q . centroid`` with the centroids NOT re-normalised (as the official
+    code: KMeans centroids are means of unit vectors). Embeddings are expected L2-normalised already.
+
+    Parameters
+    ----------
+    embeddings
+        (n, dim) query embeddings.
+    centroids
+        (K, dim) KMeans centroids.
+    top_k
+        Number of nearest clusters kept; clipped to K.
+    beta
+        Softmax temperature: weights are ``softmax(-beta * d)`` over the kept clusters only.
+    chunk_size
+        Queries processed at once (bounds the memory of the (n, K) distance matrix).
+
+    Returns
+    -------
+    idx : np.ndarray
+        (n, top_k) int64 cluster indices, nearest first; equal distances keep cluster order.
+    weights : np.ndarray
+        (n, top_k) float64 softmax weights, each row summing to 1.
+    """
+    embeddings = np.asarray(embeddings)
+    centroids = np.asarray(centroids, dtype=np.float64)
+    if embeddings.ndim != 2 or centroids.ndim != 2 or embeddings.shape[1] != centroids.shape[1]:
+        raise ValueError(
+            f"embeddings (n, dim) and centroids (K, dim) must agree in dim; got {embeddings.shape}, {centroids.shape}"
+        )
+    if top_k < 1:
+        raise ConfigError(f"router.top_k: must be >= 1, got {top_k}")
+    top_k = min(int(top_k), centroids.shape[0])
+    n = embeddings.shape[0]
+    idx = np.empty((n, top_k), dtype=np.int64)
+    weights = np.empty((n, top_k), dtype=np.float64)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        distance = 1.0 - embeddings[start:stop].astype(np.float64) @ centroids.T
+        nearest = np.argsort(distance, axis=1, kind="stable")[:, :top_k]
+        logits = -beta * np.take_along_axis(distance, nearest, axis=1)
+        logits -= logits.max(axis=1, keepdims=True)  # for numerical stability only
+        expd = np.exp(logits)
+        idx[start:stop] = nearest
+        weights[start:stop] = expd / expd.sum(axis=1, keepdims=True)
+    return idx, weights
+
+
+def _cluster_share(
+    by_cluster: np.ndarray, chunk_idx: np.ndarray, chunk_weights: np.ndarray | None, j: int
+) -> np.ndarray:
+    """(chunk, A, M) share of S from each query's j-th nearest cluster (a fresh, writable array)."""
+    share = by_cluster[chunk_idx[:, j]]
+    if chunk_weights is not None:
+        share *= chunk_weights[:, j][:, None, None]
+    return share
+
+
+def route(
+    x: np.ndarray,
+    idx: np.ndarray,
+    weights: np.ndarray,
+    variant: Variant,
+    available: np.ndarray | None = None,
+    max_router: int = 1,
+    chunk_size: int = 8192,
+) -> np.ndarray:
+    """Choose the model(s) for every (alpha, query) in one pass.
+
+    Each model gets an aggregated score S over the query's nearest clusters j:
+
+    * official aggregation: ``S(m) = sum_j w_j / (rank_j(m) + 1)``;
+    * paper aggregation: ``S(m) = sum_j x_j(m)``, or ``sum_j w_j * x_j(m)`` when ``variant.weighted``.
+
+    The ``max_router`` models with the highest S are returned, best first; equal S -> lower model
+    index first. A model whose ``available`` cell is False is never chosen for that query; if fewer
+    than ``max_router`` models are available (or exist), the remaining slots hold -1.
+
+    Parameters
+    ----------
+    x
+        (A, K, M) scores from :func:`performance_efficiency`.
+    idx, weights
+        (n, top_k) from :func:`nearest_clusters`.
+    variant
+        Selects the aggregation (and ``weighted``).
+    available
+        Optional (n, M) bool mask of the models that have a record for each query.
+    max_router
+        Number of models returned per query.
+    chunk_size
+        At most this many queries are processed at once. Blocks are further cut to about 1 MiB per
+        (block, A, M) array, which keeps them in the CPU cache (3x faster than big blocks); memory
+        stays a few such arrays plus the (A, n, max_router) result.
+
+    Returns
+    -------
+    np.ndarray
+        (A, n, max_router) int64 model indices.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    idx = np.asarray(idx)
+    weights = np.asarray(weights, dtype=np.float64)
+    if x.ndim != 3 or idx.ndim != 2 or weights.shape != idx.shape:
+        raise ValueError(
+            f"expected x (A, K, M), idx and weights (n, top_k); got {x.shape}, {idx.shape}, {weights.shape}"
+        )
+    n_alphas, _, n_models = x.shape
+    n = idx.shape[0]
+    if idx.shape[1] < 1:
+        raise ValueError("idx must name at least one cluster per query")
+    if available is not None:
+        available = np.asarray(available, dtype=bool)
+        if available.shape != (n, n_models):
+            raise ValueError(f"available must have shape {(n, n_models)}, got {available.shape}")
+    if max_router < 1:
+        raise ConfigError(f"router.max_router: must be >= 1, got {max_router}")
+    max_router = int(max_router)
+
+    if variant.aggregation == "official":
+        table = 1.0 / (rank_positions(x) + 1.0)
+        use_weights = True
+    else:
+        table = x
+        use_weights = variant.weighted
+    # Cluster-major layout: gathering a query's cluster is then one contiguous (A, M) block.
+    by_cluster = np.ascontiguousarray(table.transpose(1, 0, 2))
+
+    block = max(1, min(int(chunk_size), _CACHE_BLOCK_BYTES // (8 * n_alphas * n_models)))
+    choices = np.empty((n_alphas, n, max_router), dtype=np.int64)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        chunk_idx = idx[start:stop]
+        chunk_weights = weights[start:stop] if use_weights else None
+        # Sum nearest first, in the same order as a plain per-query loop, so that ties are exact ties.
+        total = _cluster_share(by_cluster, chunk_idx, chunk_weights, 0)
+        for j in range(1, chunk_idx.shape[1]):
+            total += _cluster_share(by_cluster, chunk_idx, chunk_weights, j)
+        if available is not None:
+            np.copyto(total, -np.inf, where=~available[start:stop, None, :])
+        # max_router rounds of argmax, each knocking out the model it took: argmax returns the first
+        # maximum, so equal S go to the lower model index, as a stable sort would (and cheaper).
+        best = np.empty(total.shape[:2] + (max_router,), dtype=np.int64)
+        for slot in range(max_router):
+            pick = total.argmax(axis=-1)[..., None]
+            # Unavailable and already taken models are -inf: a -inf maximum means nothing is left.
+            best[..., slot:slot + 1] = np.where(np.isneginf(np.take_along_axis(total, pick, axis=-1)), -1, pick)
+            if slot + 1 < max_router:
+                np.put_along_axis(total, pick, -np.inf, axis=-1)
+        choices[:, start:stop] = best.transpose(1, 0, 2)
+    return choices
+
+
+class AvengersProRouter:
+    """A small scikit-learn-style estimator around the functions of this module.
+
+    Parameters
+    ----------
+    variant
+        Normalisation and aggregation.
+    top_k
+        Nearest clusters a query is routed by (the paper's p).
+    beta
+        Softmax temperature over the distances.
+    max_router
+        Models returned per query.
+
+    Attributes
+    ----------
+    centroids_ : np.ndarray
+        (K, dim) centroids given to :meth:`fit`.
+    stats_ : ClusterStats
+        Per-cluster statistics of the training queries.
+    """
+
+    def __init__(self, variant: Variant, top_k: int = 3, beta: float = 9.0, max_router: int = 1) -> None:
+        self.variant = variant
+        self.top_k = top_k
+        self.beta = beta
+        self.max_router = max_router
+
+    def fit(
+        self, centroids: np.ndarray, labels: np.ndarray, scores: np.ndarray, costs: np.ndarray
+    ) -> AvengersProRouter:
+        """Store the centroids and compute per-cluster statistics of the training queries.
+
+        Parameters
+        ----------
+        centroids
+            (K, dim) KMeans centroids.
+        labels
+            (n,) cluster label of each training query.
+        scores, costs
+            (n, M) training scores and costs, NaN where a model has no record.
+
+        Returns
+        -------
+        AvengersProRouter
+            ``self``.
+        """
+        centroids = np.asarray(centroids, dtype=np.float64)
+        if centroids.ndim != 2:
+            raise ValueError(f"centroids must be (K, dim), got shape {centroids.shape}")
+        self.centroids_ = centroids
+        self.stats_ = cluster_statistics(labels, scores, costs, n_clusters=centroids.shape[0])
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "stats_"):
+            raise RuntimeError("AvengersProRouter is not fitted yet: call fit() first")
+
+    def scores(self, alphas: np.ndarray) -> np.ndarray:
+        """Performance-efficiency scores x, (A, K, M), of the fitted clusters."""
+        self._check_fitted()
+        return performance_efficiency(self.stats_, np.atleast_1d(np.asarray(alphas, dtype=np.float64)),
+                                      self.variant.normalisation)
+
+    def predict(
+        self, embeddings: np.ndarray, alphas: np.ndarray | float, available: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Route queries for every alpha.
+
+        Parameters
+        ----------
+        embeddings
+            (n, dim) L2-normalised query embeddings.
+        alphas
+            An array of alphas, or one alpha.
+        available
+            Optional (n, M) mask of the models with a record for each query.
+
+        Returns
+        -------
+        np.ndarray
+            (A, n, max_router) model indices, or (n, max_router) for a scalar alpha; -1 pads slots
+            for which no model is available.
+        """
+        self._check_fitted()
+        scalar = np.ndim(alphas) == 0
+        x = self.scores(np.atleast_1d(np.asarray(alphas, dtype=np.float64)))
+        idx, weights = nearest_clusters(embeddings, self.centroids_, self.top_k, self.beta)
+        choices = route(x, idx, weights, self.variant, available=available, max_router=self.max_router)
+        return choices[0] if scalar else choices

@@ -1,0 +1,239 @@
+"""The paper's Table 3: per-dataset accuracy and total cost, as Markdown and LaTeX.
+
+Rows: every single model (alphabetical by printed name), the random router and the per-query oracle (references),
+then Avengers-Pro of one (variant, n_clusters) at a few alphas (each the nearest alpha of the sweep
+grid). Columns: accuracy (%) per dataset, the unweighted mean over datasets, and the total test cost
+(USD). The best value of each column is set in bold (highest accuracy, lowest cost), compared on
+the printed, rounded values so that ties are all bold; the oracle is an upper bound rather than a
+method and does not compete for bold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from avengers_pro.errors import DataError
+from avengers_pro.io import PathLike, write_text
+from avengers_pro.plots import (
+    AVENGERS_PRO,
+    check_summary,
+    dataset_columns,
+    display_names,
+    nearest_alphas,
+    router_rows,
+    single_models,
+)
+
+#: Rows that are shown but never bold.
+NON_COMPETING_ROLES = frozenset({"oracle"})
+AVERAGE = "Avg."
+COST = "Cost"
+
+
+def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas: Sequence[float]) -> pd.DataFrame:
+    """The numbers of Table 3.
+
+    Parameters
+    ----------
+    summary
+        ``results/summary.csv`` as read by :func:`avengers_pro.plots.load_summary`.
+    variant, n_clusters
+        The Avengers-Pro sweep to report (config ``plots.main``).
+    alphas
+        Config ``plots.table_alphas``; each is matched to the nearest alpha of the sweep, and an
+        alpha matched twice is reported once.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``setting`` (row label), ``role`` (``single``, ``random``, ``oracle`` or
+        ``avengers-pro``), ``alpha`` (NaN except for Avengers-Pro), one column per dataset
+        (accuracy in %), ``Avg.`` (accuracy in %) and ``Cost`` (USD).
+
+    Raises
+    ------
+    DataError
+        When the summary lacks the requested sweep or has no per-dataset accuracy columns.
+    """
+    summary = check_summary(summary)
+    per_dataset = dataset_columns(summary)
+    if not per_dataset:
+        raise DataError("no accuracy_<dataset> columns", field="accuracy_<dataset>")
+    datasets = [column.removeprefix("accuracy_") for column in per_dataset]
+
+    singles = single_models(summary)
+    names = display_names(singles["method"])
+    # alphabetical by the printed name, the full name breaking ties
+    singles = singles.iloc[sorted(range(len(singles)), key=lambda i: (names[singles["method"].iloc[i]].casefold(), singles["method"].iloc[i]))]
+    references = [summary[(summary["method"] == method) & (summary["variant"] == "")] for method in ("random", "oracle")]
+    router = router_rows(summary, variant, n_clusters)
+    chosen = nearest_alphas(router["alpha"], alphas)
+    router = pd.concat([router[np.isclose(router["alpha"], alpha)].iloc[:1] for alpha in chosen])
+
+    parts = [
+        _rows(singles, [names[m] for m in singles["method"]], "single", per_dataset, datasets),
+        *[_rows(ref, list(ref["method"]), ref["method"].iloc[0], per_dataset, datasets) for ref in references if len(ref)],
+        _rows(router, [f"Avengers-Pro (α={_alpha_text(a)})" for a in router["alpha"]], AVENGERS_PRO, per_dataset, datasets),
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _rows(frame: pd.DataFrame, settings: list[str], role: str, per_dataset: list[str], datasets: list[str]) -> pd.DataFrame:
+    out = pd.DataFrame({"setting": settings, "role": role})
+    out["alpha"] = frame["alpha"].to_numpy(float) if role == AVENGERS_PRO else np.nan
+    for column, dataset in zip(per_dataset, datasets):
+        out[dataset] = 100 * frame[column].to_numpy(float)
+    out[AVERAGE] = 100 * frame["accuracy"].to_numpy(float)
+    out[COST] = frame["cost"].to_numpy(float)
+    return out
+
+
+def _alpha_text(alpha: float) -> str:
+    # round away grid noise (0.39000000000000001) before the shortest form: 0, 0.25, 1
+    return f"{round(float(alpha), 6):g}"
+
+
+def value_columns(table: pd.DataFrame) -> list[str]:
+    """The numeric columns of a table from :func:`build_table` (datasets, ``Avg.``, ``Cost``)."""
+    return [c for c in table.columns if c not in ("setting", "role", "alpha")]
+
+
+def cost_decimals(costs: np.ndarray) -> int:
+    """Decimals for the cost column: cents, or enough to show two significant digits of the cheapest row."""
+    positive = costs[np.isfinite(costs) & (costs > 0)]
+    if positive.size == 0:
+        return 2
+    return int(min(max(2, 1 - math.floor(math.log10(positive.min()))), 6))
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The printed values: accuracies with two decimals, costs with :func:`cost_decimals`; ``""`` for NaN."""
+    out = pd.DataFrame(index=table.index)
+    decimals = cost_decimals(table[COST].to_numpy(float))
+    for column in value_columns(table):
+        digits = decimals if column == COST else 2
+        out[column] = [("" if not np.isfinite(v) else f"{v:.{digits}f}") for v in table[column].to_numpy(float)]
+    return out
+
+
+def bold_mask(table: pd.DataFrame) -> pd.DataFrame:
+    """Which cells are bold: per column the best printed value (max accuracy, min cost) among competing rows."""
+    printed = formatted(table)
+    competes = ~table["role"].isin(NON_COMPETING_ROLES).to_numpy()
+    mask = pd.DataFrame(False, index=table.index, columns=printed.columns)
+    for column in printed.columns:
+        values = np.array([float(v) if v else np.nan for v in printed[column]])
+        candidates = np.where(competes & np.isfinite(values), values, np.nan)
+        if np.isnan(candidates).all():
+            continue
+        best = np.nanmin(candidates) if column == COST else np.nanmax(candidates)
+        mask[column] = candidates == best
+    return mask
+
+
+def to_markdown(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
+    """Table 3 as a GitHub-flavoured Markdown table, bold as ``**x**``, with a one-line legend below."""
+    printed, bold = formatted(table), bold_mask(table)
+    columns = value_columns(table)
+    headers = ["Setting", *columns[:-2], "Avg. (%)", "Cost (USD)"]
+    lines = [
+        "| " + " | ".join(_markdown_escape(h) for h in headers) + " |",
+        "|" + "---|" + "---:|" * len(columns),
+    ]
+    for index, row in table.iterrows():
+        cells = [_markdown_escape(row["setting"])]
+        for column in columns:
+            text = printed.at[index, column] or "–"
+            if column == COST and printed.at[index, column]:
+                text = f"${text}"
+            cells.append(f"**{text}**" if bold.at[index, column] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", _legend(n_seeds)]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
+    """Table 3 as a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), bold as ``\\textbf{}``."""
+    printed, bold = formatted(table), bold_mask(table)
+    columns = value_columns(table)
+    headers = ["Setting", *[_latex_escape(c) for c in columns[:-2]], "Avg. (\\%)", "Cost (USD)"]
+    lines = [
+        f"% {_legend(n_seeds)}",
+        "% Requires \\usepackage{booktabs}.",
+        "\\begin{tabular}{l" + "r" * len(columns) + "}",
+        "\\toprule",
+        " & ".join(headers) + " \\\\",
+        "\\midrule",
+    ]
+    previous_group = None
+    for index, row in table.iterrows():
+        group = "single" if row["role"] == "single" else "reference" if row["role"] in ("random", "oracle") else "router"
+        if previous_group is not None and group != previous_group:
+            lines.append("\\midrule")
+        previous_group = group
+        setting = _latex_escape(row["setting"]).replace("α", "$\\alpha$")
+        cells = [setting]
+        for column in columns:
+            text = printed.at[index, column] or "--"
+            if column == COST and printed.at[index, column]:
+                text = f"\\${text}"
+            cells.append(f"\\textbf{{{text}}}" if bold.at[index, column] else text)
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _legend(n_seeds: int | None) -> str:
+    seeds = f", mean over {n_seeds} seeds" if n_seeds else ""
+    return (
+        f"Accuracy in % on the test split{seeds}; Avg. is the unweighted mean over datasets; cost is the "
+        "total test cost in USD. Bold: the best value per column (highest accuracy, lowest cost), the "
+        "oracle excluded."
+    )
+
+
+def _markdown_escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _latex_escape(text: str) -> str:
+    replacements = {
+        "\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
+        "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
+    }
+    return "".join(replacements.get(char, char) for char in str(text))
+
+
+def write_tables(
+    summary: pd.DataFrame,
+    markdown_path: PathLike,
+    latex_path: PathLike,
+    *,
+    variant: str,
+    n_clusters: int,
+    alphas: Sequence[float],
+) -> None:
+    """Build Table 3 and write it as Markdown and LaTeX (atomically).
+
+    Parameters
+    ----------
+    summary
+        ``results/summary.csv`` as read by :func:`avengers_pro.plots.load_summary`.
+    markdown_path, latex_path
+        Output files (``results/table.md``, ``results/table.tex``).
+    variant, n_clusters
+        Config ``plots.main``.
+    alphas
+        Config ``plots.table_alphas``.
+    """
+    table = build_table(summary, variant=variant, n_clusters=n_clusters, alphas=alphas)
+    n_seeds = None
+    if "n_seeds" in summary.columns:
+        seeds = pd.to_numeric(summary["n_seeds"], errors="coerce").dropna().unique()
+        n_seeds = int(seeds[0]) if len(seeds) == 1 else None  # only state it when every row agrees
+    write_text(to_markdown(table, n_seeds=n_seeds), markdown_path)
+    write_text(to_latex(table, n_seeds=n_seeds), latex_path)

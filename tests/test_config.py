@@ -1,0 +1,69 @@
+"""Config validation: defaults from the schema, one clear line naming the key at fault."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from avengers_pro.config import alpha_grid, load_config, load_schema, validate_config
+from avengers_pro.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_config_is_valid_and_gets_defaults():
+    config = load_config(ROOT / "config.yaml")
+    assert config["router"]["top_k"] == 3
+    assert config["embedding"]["backend"] == "sentence-transformers"
+    minimal = validate_config({"sources": BASE["sources"]})
+    assert minimal["split"]["seeds"] == [0, 1, 2, 3, 4]
+    assert minimal["clustering"]["n_clusters"] == [8, 16, 25, 32, 64]
+    assert set(minimal["router"]["variants"]) == {"paper", "official"}
+    assert minimal["missing"] == "drop-query"
+
+
+def test_the_tiny_scenario_config_is_valid():
+    validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()))
+
+
+def _schema_properties(node, path=""):
+    for key, sub in node.get("properties", {}).items():
+        yield f"{path}{key}", sub
+        yield from _schema_properties(sub, f"{path}{key}.")
+
+
+def test_every_schema_key_has_a_description():
+    schema = load_schema()
+    missing = [key for key, sub in _schema_properties(schema) if "description" not in sub]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c.update(colour="red"), "unknown key colour"),
+        (lambda c: c["router"].update(topk=3), "unknown key topk under router"),
+        (lambda c: c["split"].update(train_ratio=1.5), "split.train_ratio"),
+        (lambda c: c["clustering"].update(n_clusters=[0]), r"clustering.n_clusters\[0\]"),
+        (lambda c: c["router"]["variants"]["paper"].update(normalisation="zscore"), "router.variants.paper.normalisation"),
+        (lambda c: c["sources"][0].pop("sha256"), r"sources\[0\]: 'sha256' is a required property"),
+        (lambda c: c["sources"][1].update(name=c["sources"][0]["name"]), "duplicate name"),
+        (lambda c: c["plots"]["main"].update(variant="nope"), "plots.main.variant"),
+        (lambda c: c.update(missing="ignore"), "missing: 'ignore' is not one of"),
+        (lambda c: c["router"]["alphas"].update(start=0.9, stop=0.1), "router.alphas"),
+    ],
+)
+def test_bad_values_name_the_key(mutate, message):
+    config = copy.deepcopy(BASE)
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_alpha_grid_is_101_exact_steps():
+    grid = alpha_grid(validate_config({"sources": BASE["sources"]}))
+    assert len(grid) == 101 and grid[0] == 0.0 and grid[-1] == 1.0
+    assert 0.53 in grid and np.all(np.diff(grid) > 0)

@@ -1,0 +1,250 @@
+"""Metrics on hand-made curves: Pareto front, AIQ, CostSave, interpolation, dominance, bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avengers_pro import metrics
+
+
+# --------------------------------------------------------------------------- Pareto front
+
+
+def test_pareto_front_of_a_hand_made_set() -> None:
+    #            A    B    C    D    E    F    G
+    costs = [1.0, 2.0, 2.0, 3.0, 0.5, 1.0, 4.0]
+    accs = [0.5, 0.8, 0.7, 0.8, 0.3, 0.5, 0.95]
+    # C: same cost as B, less accurate -> dominated. D: costlier than B, same accuracy -> dominated.
+    # F: identical to A -> only the first (A) is kept. E (cheapest) and G (most accurate) stay.
+    mask = metrics.pareto_front(np.array(costs), np.array(accs))
+    assert mask.tolist() == [True, True, False, False, True, False, True]
+
+
+def test_pareto_front_keeps_first_of_identical_points() -> None:
+    mask = metrics.pareto_front(np.array([1.0, 1.0, 1.0]), np.array([0.5, 0.5, 0.5]))
+    assert mask.tolist() == [True, False, False]
+
+
+def test_pareto_front_rejects_nan() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        metrics.pareto_front(np.array([1.0, np.nan]), np.array([0.5, 0.6]))
+
+
+# --------------------------------------------------------------------------- AIQ
+
+
+def test_upper_hull_drops_points_under_a_chord_and_dominated_points() -> None:
+    # (1, 0.3) lies under the chord (0, 0.2)-(2, 0.9) (0.55 at cost 1); (3, 0.5) is dominated.
+    xs, ys = metrics.upper_hull(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.2, 0.3, 0.9, 0.5]))
+    assert xs.tolist() == [0.0, 2.0]
+    assert ys.tolist() == [0.2, 0.9]
+
+
+def test_aiq_by_hand_default_range() -> None:
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    accs = np.array([0.5, 0.8, 0.7, 0.9])
+    # Hull: (1, .5) -> (2, .8) -> (4, .9) (slopes .3 then .05: concave; (3, .7) is dominated).
+    # Range [0, 4]: 0 on [0, 1]; (.5 + .8) / 2 * 1 = .65 on [1, 2]; (.8 + .9) / 2 * 2 = 1.7 on [2, 4].
+    # AIQ = (.65 + 1.7) / 4 = 0.5875.
+    assert metrics.aiq(costs, accs) == pytest.approx(0.5875)
+
+
+def test_aiq_flat_extension_and_shared_range() -> None:
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    accs = np.array([0.5, 0.8, 0.7, 0.9])
+    # Range [0, 5]: as above (2.35) plus the flat 0.9 on [4, 5] -> 3.25 / 5 = 0.65.
+    assert metrics.aiq(costs, accs, (0.0, 5.0)) == pytest.approx(0.65)
+    # Range [2, 4]: only the segment (2, .8) -> (4, .9): 1.7 / 2 = 0.85.
+    assert metrics.aiq(costs, accs, (2.0, 4.0)) == pytest.approx(0.85)
+    # Range starting inside a segment [1.5, 4]: h(1.5) = .65; (.65 + .8) / 2 * .5 + 1.7 = 2.0625 / 2.5.
+    assert metrics.aiq(costs, accs, (1.5, 4.0)) == pytest.approx(2.0625 / 2.5)
+
+
+def test_aiq_convex_dip_uses_the_hull() -> None:
+    # (1, 0.3) is under the hull; area = (.2 + .9) / 2 * 2 = 1.1, over [0, 2] -> 0.55.
+    assert metrics.aiq(np.array([0.0, 1.0, 2.0]), np.array([0.2, 0.3, 0.9])) == pytest.approx(0.55)
+
+
+def test_aiq_single_point_and_empty_range() -> None:
+    # One point at (2, 0.8), range [0, 4]: 0 until 2, then flat 0.8 -> 1.6 / 4 = 0.4.
+    assert metrics.aiq(np.array([2.0]), np.array([0.8]), (0.0, 4.0)) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="hi > lo"):
+        metrics.aiq(np.array([0.0, 0.0]), np.array([0.5, 0.6]))
+
+
+def test_aiq_better_curve_scores_higher() -> None:
+    costs = np.array([1.0, 2.0, 4.0])
+    assert metrics.aiq(costs, np.array([0.6, 0.8, 0.9]), (0, 4)) > metrics.aiq(
+        costs, np.array([0.5, 0.8, 0.9]), (0, 4)
+    )
+
+
+# --------------------------------------------------------------------------- PerfGain, Gap@O
+
+
+def test_perf_gain_and_gap_to_oracle() -> None:
+    assert metrics.perf_gain(0.88, 0.8) == pytest.approx(0.1)
+    assert metrics.perf_gain(0.72, 0.8) == pytest.approx(-0.1)
+    assert metrics.gap_to_oracle(0.8, 0.95) == pytest.approx(0.15 / 0.95)
+    with pytest.raises(ValueError):
+        metrics.perf_gain(0.5, 0.0)
+
+
+# --------------------------------------------------------------------------- CostSave, cost at accuracy
+
+
+def test_cost_save_interpolates_the_crossing() -> None:
+    alphas = np.array([0.0, 0.5, 1.0])
+    accs = np.array([0.6, 0.7, 0.9])
+    costs = np.array([1.0, 2.0, 4.0])
+    # Reference 0.8 at cost 5: alpha 1 reaches it at cost 4; the crossing between alpha .5 (.7, 2) and
+    # 1 (.9, 4) is halfway: cost 3, alpha .75. CostSave = (5 - 3) / 5 = 0.4.
+    saved, alpha = metrics.cost_save(alphas, accs, costs, 0.8, 5.0)
+    assert saved == pytest.approx(0.4)
+    assert alpha == pytest.approx(0.75)
+    # Never reached.
+    assert metrics.cost_save(alphas, accs, costs, 0.95, 5.0) == (None, None)
+
+
+def test_cost_save_order_independent_and_negative_when_dearer() -> None:
+    alphas = np.array([1.0, 0.0, 0.5])
+    accs = np.array([0.9, 0.6, 0.7])
+    costs = np.array([4.0, 1.0, 2.0])
+    # Same curve shuffled; reference 0.8 at cost 2 -> cheapest reaching is 3: (2 - 3) / 2 = -0.5.
+    saved, alpha = metrics.cost_save(alphas, accs, costs, 0.8, 2.0)
+    assert saved == pytest.approx(-0.5)
+    assert alpha == pytest.approx(0.75)
+
+
+def test_cost_save_grid_point_exactly_at_reference() -> None:
+    # alpha .5 reaches .7 exactly at cost 2: no interpolation needed; CostSave = (4 - 2) / 4.
+    saved, alpha = metrics.cost_save(np.array([0.0, 0.5, 1.0]), np.array([0.6, 0.7, 0.9]),
+                                     np.array([1.0, 2.0, 4.0]), 0.7, 4.0)
+    assert saved == pytest.approx(0.5)
+    assert alpha == pytest.approx(0.5)
+
+
+def test_cost_at_accuracy_non_monotone_curve() -> None:
+    alphas = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+    accs = np.array([0.6, 0.85, 0.7, 0.9])
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    # Target .8. Candidates: grid alpha 1/3 (cost 2), alpha 1 (cost 4); crossings:
+    #   0 -> 1/3: (.8 - .6) / .25 = .8 -> cost 1.8;  1/3 -> 2/3: (.8 - .85) / -.15 = 1/3 -> cost 2.333;
+    #   2/3 -> 1: (.8 - .7) / .2 = .5 -> cost 3.5. Cheapest: 1.8.
+    assert metrics.cost_at_accuracy(alphas, accs, costs, 0.8) == pytest.approx(1.8)
+    saved, alpha = metrics.cost_save(alphas, accs, costs, 0.8, 2.0)
+    assert saved == pytest.approx(0.1)
+    assert alpha == pytest.approx(0.8 / 3)
+    assert metrics.cost_at_accuracy(alphas, accs, costs, 0.91) is None
+    # Target below every point: the cheapest grid point.
+    assert metrics.cost_at_accuracy(alphas, accs, costs, 0.1) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- dominance
+
+
+def test_dominates_all() -> None:
+    curve_costs = np.array([1.0, 2.0, 4.0])
+    curve_accs = np.array([0.6, 0.8, 0.9])
+    # Single (2, .8) is matched exactly by a curve point; (3, .85) by (4, .9)? No: cost 4 > 3, and
+    # (2, .8) has accuracy < .85, so that single is not dominated.
+    assert metrics.dominates_all(curve_costs, curve_accs, np.array([2.0, 5.0]), np.array([0.8, 0.9]))
+    assert not metrics.dominates_all(curve_costs, curve_accs, np.array([2.0, 3.0]), np.array([0.8, 0.85]))
+    # Float noise on an exact match still counts as matched.
+    assert metrics.dominates_all(curve_costs, curve_accs, np.array([4.0]), np.array([0.9 + 1e-15]))
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def test_resample_counts_stay_within_each_dataset() -> None:
+    groups = np.array(["a", "b", "a", "b", "b"])
+    counts = metrics.resample_counts(groups, 50, np.random.default_rng(0))
+    assert counts.shape == (50, 5)
+    assert (counts[:, groups == "a"].sum(axis=1) == 2).all()
+    assert (counts[:, groups == "b"].sum(axis=1) == 3).all()
+
+
+def test_resampled_curve_identity_and_by_hand() -> None:
+    groups = np.array(["a", "a", "b"])
+    scores = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    costs = np.array([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]])
+    counts = np.array([[1.0, 1.0, 1.0], [2.0, 0.0, 1.0]])
+    acc, cost = metrics.resampled_curve(scores, costs, groups, counts)
+    # Original: point 0: a = .5, b = 1 -> .75; cost 6. Resample (2, 0, 1): a = 1, b = 1 -> 1; cost 5.
+    np.testing.assert_allclose(acc, [[0.75, 0.5], [1.0, 0.5]])
+    np.testing.assert_allclose(cost, [[6.0, 1.5], [5.0, 1.5]])
+
+
+def test_resampled_curve_leaves_out_missing_records() -> None:
+    groups = np.array(["a", "a", "b"])
+    scores = np.array([[1.0, np.nan, 0.0]])
+    costs = np.array([[1.0, np.nan, 3.0]])
+    # a: only the first query is recorded (1.0); b: 0.0 -> accuracy .5; cost 1 + 3.
+    acc, cost = metrics.resampled_curve(scores, costs, groups, np.ones((1, 3)))
+    np.testing.assert_allclose(acc, [[0.5]])
+    np.testing.assert_allclose(cost, [[4.0]])
+
+
+def _random_outcomes(seed: int, n_per_dataset: int = 40, n_alphas: int = 11) -> metrics.SeedOutcomes:
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(["a", "b", "c"], n_per_dataset)
+    q = groups.size
+    accuracy_of_alpha = np.linspace(0.4, 0.9, n_alphas)[:, None]
+    router = (rng.random((n_alphas, q)) < accuracy_of_alpha).astype(float)
+    router_cost = np.linspace(0.1, 1.0, n_alphas)[:, None] * rng.random((n_alphas, q))
+    other = (rng.random((n_alphas, q)) < accuracy_of_alpha - 0.05).astype(float)
+    other_cost = router_cost * 1.1
+    single = (rng.random((1, q)) < 0.8).astype(float)
+    return metrics.SeedOutcomes(
+        seed=seed, groups=groups,
+        scores={"router": router, "other": other, "single": single},
+        costs={"router": router_cost, "other": other_cost, "single": np.full((1, q), 0.02)},
+    )
+
+
+def _aiq_difference(curves: dict) -> float:
+    (acc_r, cost_r), (acc_o, cost_o) = curves["router"], curves["other"]
+    return metrics.aiq(cost_r, acc_r, (0.0, 80.0)) - metrics.aiq(cost_o, acc_o, (0.0, 80.0))
+
+
+def test_paired_bootstrap_interval_contains_estimate_and_is_deterministic() -> None:
+    outcomes = [_random_outcomes(0), _random_outcomes(1)]
+    stats = {"aiq_difference": _aiq_difference}
+    first = metrics.paired_bootstrap(outcomes, stats, n_resamples=200, confidence=0.95, seed=3)
+    again = metrics.paired_bootstrap(outcomes, stats, n_resamples=200, confidence=0.95, seed=3)
+    other_seed = metrics.paired_bootstrap(outcomes, stats, n_resamples=200, confidence=0.95, seed=4)
+    result = first["aiq_difference"]
+    assert result["lo"] <= result["estimate"] <= result["hi"]
+    assert result["lo"] < result["hi"]
+    assert result["n_resamples"] == 200 and result["n_undefined"] == 0
+    assert first == again
+    assert other_seed["aiq_difference"]["lo"] != result["lo"]
+    # The estimate is the statistic of the seed-averaged original curves.
+    mean_curves = {}
+    for name in ("router", "other"):
+        per_seed = [metrics.resampled_curve(o.scores[name], o.costs[name], o.groups, np.ones((1, o.groups.size)))
+                    for o in outcomes]
+        mean_curves[name] = (np.mean([p[0][0] for p in per_seed], axis=0),
+                             np.mean([p[1][0] for p in per_seed], axis=0))
+    assert result["estimate"] == pytest.approx(_aiq_difference(mean_curves))
+
+
+def test_paired_bootstrap_identical_curves_give_exactly_zero() -> None:
+    base = _random_outcomes(0)
+    same = metrics.SeedOutcomes(seed=0, groups=base.groups,
+                                scores={"router": base.scores["router"], "other": base.scores["router"].copy()},
+                                costs={"router": base.costs["router"], "other": base.costs["router"].copy()})
+    result = metrics.paired_bootstrap([same], {"d": _aiq_difference}, n_resamples=100, seed=0)["d"]
+    assert result["estimate"] == 0.0 and result["lo"] == 0.0 and result["hi"] == 0.0
+
+
+def test_paired_bootstrap_counts_undefined_statistics() -> None:
+    outcomes = [_random_outcomes(0)]
+
+    def never(curves: dict) -> None:
+        return None
+
+    result = metrics.paired_bootstrap(outcomes, {"never": never}, n_resamples=20, seed=0)["never"]
+    assert result == {"estimate": None, "lo": None, "hi": None, "n_resamples": 20, "n_undefined": 20}

@@ -1,0 +1,127 @@
+"""End to end: snakemake on the tiny scenario in .test/, then reruns that must do only what changed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--cores", "2", *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
+
+
+def planned_jobs(workdir: Path) -> dict[str, int]:
+    """Rule -> number of jobs a dry run would execute ({} when nothing is to be done)."""
+    output = snakemake(workdir, "--dry-run")
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"\s*([\w-]+)\s+(\d+)\s*", line)
+        if not match:
+            break
+        if match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny") / "work"
+    shutil.copytree(ROOT / ".test", workdir)
+    snakemake(workdir)
+    return workdir
+
+
+def _edit_config(workdir: Path, edit) -> None:
+    path = workdir / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config))
+
+
+def test_outputs_are_built(built: Path):
+    records = pd.read_parquet(built / "results/records.parquet")
+    assert list(records.columns[:7]) == ["query_id", "dataset", "query", "prompt", "model", "score", "cost"]
+    assert records["query_id"].nunique() == 90 and records["model"].nunique() == 4
+    embeddings = pd.read_parquet(built / "results/embeddings/all-MiniLM-L6-v2.parquet")
+    assert len(embeddings) == 90
+    for seed in (0, 1):
+        split = pd.read_parquet(built / f"results/splits/seed{seed}.parquet")
+        assert (split["split"] == "test").sum() == 3 * (30 - 21)
+        for k in (2, 4):
+            clusters = pd.read_parquet(built / f"results/clusters/k{k}_seed{seed}.parquet")
+            assert set(clusters["query_id"]) == set(split.loc[split["split"] == "train", "query_id"])
+            for variant in ("paper", "official"):
+                sweep = pd.read_parquet(built / f"results/sweep/{variant}/k{k}_seed{seed}.parquet")
+                assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
+    summary = pd.read_csv(built / "results/summary.csv")
+    assert {"avengers-pro", "random", "oracle", "dataset-oracle", "dataset-router", "large"} <= set(summary["method"])
+    metrics = json.loads((built / "results/metrics.json").read_text())
+    assert {(m["variant"], m["n_clusters"]) for m in metrics if m["n_clusters"] is not None} == {
+        (v, k) for v in ("paper", "official") for k in (2, 4)
+    }
+    for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
+        for ext in ("png", "pdf"):
+            assert (built / f"figures/{figure}.{ext}").stat().st_size > 1000
+    assert "**" in (built / "results/table.md").read_text()
+
+
+def test_second_run_does_nothing(built: Path):
+    assert planned_jobs(built) == {}
+
+
+def test_adding_a_cluster_count_runs_only_its_new_jobs(built: Path, tmp_path: Path):
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    _edit_config(workdir, lambda c: c["clustering"].update(n_clusters=[2, 3, 4]))
+    jobs = planned_jobs(workdir)
+    assert jobs.get("cluster") == 2  # k=3 for the two seeds, nothing else re-clustered
+    assert jobs.get("sweep") == 2  # k=3 for the two variants
+    assert not {"ingest", "embed", "split", "baselines"} & set(jobs)
+
+
+def test_changing_only_the_alphas_reruns_only_sweep_and_downstream(built: Path, tmp_path: Path):
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    _edit_config(workdir, lambda c: c["router"].update(alphas={"start": 0.0, "stop": 1.0, "num": 21}))
+    jobs = planned_jobs(workdir)
+    assert jobs.get("sweep") == 4 and jobs.get("baselines") == 2
+    assert not {"ingest", "embed", "split", "cluster"} & set(jobs)
+
+
+def test_changing_a_plot_setting_reruns_only_plot_rules(built: Path, tmp_path: Path):
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    _edit_config(workdir, lambda c: c["plots"].update(usage_alphas=[0.0, 1.0]))
+    jobs = planned_jobs(workdir)
+    assert set(jobs) <= {"all", "plot_model_usage"} and "plot_model_usage" in jobs
+
+
+def test_bad_config_fails_before_any_job_with_the_key_named(tmp_path: Path):
+    workdir = tmp_path / "work"
+    shutil.copytree(ROOT / ".test", workdir)
+    _edit_config(workdir, lambda c: c["split"].update(train_ratio=3))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--cores", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    assert done.returncode != 0
+    assert "split.train_ratio" in done.stdout + done.stderr
+    assert not (workdir / "results").exists()

@@ -1,0 +1,428 @@
+"""Tests of avengers_pro.plots: every figure on tiny hand-made inputs, the frontier, colours, labels."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from avengers_pro import plots
+from avengers_pro.errors import ConfigError, DataError
+
+REPO = Path(__file__).resolve().parents[1]
+DPI = 40  # small PNGs keep the tests fast; the layout does not depend on the output dpi
+MODELS = ["org/cheap-model", "mid-model", "big/expensive-model"]
+MODEL_ACCURACY = {"org/cheap-model": (0.40, 0.50), "mid-model": (0.60, 0.70), "big/expensive-model": (0.80, 0.90)}
+MODEL_COST = {"org/cheap-model": 0.05, "mid-model": 0.5, "big/expensive-model": 5.0}
+DATASETS = ["ds_a", "ds_b"]
+ALPHAS = [0.0, 0.5, 1.0]
+
+
+def make_sweep(shift: float = 0.0) -> pd.DataFrame:
+    """One seed's sweep: at alpha 0 everything goes to the cheap model, at 1 to the big one."""
+    share = {0.0: (1.0, 0.0, 0.0), 0.5: (0.2, 0.6, 0.2), 1.0: (0.0, 0.1, 0.9)}
+    rows = []
+    for alpha, (dataset_index, dataset) in itertools.product(ALPHAS, enumerate(DATASETS)):
+        counts = np.round(np.array(share[alpha]) * 10).astype(int)
+        accuracy = sum(c * MODEL_ACCURACY[m][dataset_index] for c, m in zip(counts, MODELS)) / 10 + shift
+        cost = sum(c * MODEL_COST[m] for c, m in zip(counts, MODELS)) / 20
+        row = {"alpha": alpha, "dataset": dataset, "accuracy": accuracy, "cost": cost, "n_queries": 10, "max_router": 1}
+        row.update({f"routed[{m}]": int(c) for m, c in zip(MODELS, counts)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_summary() -> pd.DataFrame:
+    """A summary as summary.csv holds it: two variants at k = 4, baselines, three single models."""
+    rows = []
+
+    def add(method: str, variant: str, k: float, alpha: float, accuracies: tuple[float, float], cost: float) -> None:
+        rows.append({
+            "method": method, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
+            "accuracy": float(np.mean(accuracies)), "accuracy_sd": 0.01, "cost": cost, "cost_sd": 0.01,
+            "n_seeds": 2, "accuracy_ds_a": accuracies[0], "accuracy_ds_b": accuracies[1],
+        })
+
+    for variant, shift in (("official", 0.0), ("paper", -0.02)):
+        curve = plots.seed_curve(make_sweep(shift))
+        for alpha, (a, b), cost in zip(ALPHAS, [(0.42, 0.48), (0.62, 0.70), (0.82, 0.89)], curve["cost"]):
+            add("avengers-pro", variant, 4, alpha, (a + shift, b + shift), float(cost))
+    add("random", "", np.nan, np.nan, (0.6, 0.7), 1.8)
+    add("oracle", "", np.nan, np.nan, (0.95, 0.97), 0.04)
+    for model in MODELS:
+        add(model, "", np.nan, np.nan, MODEL_ACCURACY[model], MODEL_COST[model])
+    return pd.DataFrame(rows)
+
+
+def make_metrics_entry(cost_save: float | None = 0.4) -> dict:
+    return {
+        "method": "avengers-pro", "variant": "official", "n_clusters": 4,
+        "best_single": {"model": "big/expensive-model", "accuracy": 0.85, "cost": 5.0},
+        "perf_gain": 0.006, "best_accuracy": 0.855, "best_accuracy_alpha": 1.0,
+        "cost_save": cost_save, "cost_save_alpha": None if cost_save is None else 0.9,
+        "accuracy_at_alpha1": 0.855, "cost_at_alpha1": 2.3, "aiq": 0.5, "dominates_all_singles": False,
+    }
+
+
+def assert_written(stem: Path) -> None:
+    png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert png.stat().st_size > 1000 and pdf.stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- frontier
+
+
+def test_frontier_points_returns_the_non_dominated_points_sorted_by_cost() -> None:
+    costs = [1.0, 2.0, 2.0, 3.0, 0.5, 4.0, 4.0, 5.0]
+    accuracies = [0.5, 0.7, 0.6, 0.65, 0.4, 0.9, 0.9, 0.9]
+    front_cost, front_accuracy = plots.frontier_points(costs, accuracies)
+    np.testing.assert_array_equal(front_cost, [0.5, 1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(front_accuracy, [0.4, 0.5, 0.7, 0.9])
+
+
+def test_frontier_points_ignores_nan_and_handles_empty_input() -> None:
+    front_cost, front_accuracy = plots.frontier_points([np.nan, 1.0, 2.0], [0.9, 0.5, np.nan])
+    np.testing.assert_array_equal(front_cost, [1.0])
+    np.testing.assert_array_equal(front_accuracy, [0.5])
+    empty_cost, empty_accuracy = plots.frontier_points([], [])
+    assert empty_cost.size == 0 and empty_accuracy.size == 0
+
+
+def test_staircase_is_flat_between_frontier_points_and_to_the_right_edge() -> None:
+    xs, ys = plots._staircase(np.array([1.0, 2.0]), np.array([0.5, 0.7]), x_right=3.0)
+    np.testing.assert_array_equal(xs, [1.0, 2.0, 2.0, 3.0])
+    np.testing.assert_array_equal(ys, [0.5, 0.5, 0.7, 0.7])
+
+
+# --------------------------------------------------------------------------- colours, names, scales
+
+
+def test_model_colors_are_stable_and_independent_of_input_order() -> None:
+    colors = plots.model_colors(MODELS)
+    assert colors == plots.model_colors(list(reversed(MODELS))) == plots.model_colors(MODELS + MODELS)
+    # sorted by case-folded name: big/..., mid-model, org/...
+    assert colors["big/expensive-model"] == plots.MODEL_PALETTE[0]
+    assert colors["mid-model"] == plots.MODEL_PALETTE[1]
+    assert colors["org/cheap-model"] == plots.MODEL_PALETTE[2]
+
+
+def test_model_colors_and_markers_tell_many_models_apart() -> None:
+    names = [f"model-{i:02d}" for i in range(30)]
+    colors, markers = plots.model_colors(names), plots.model_markers(names)
+    assert len(set(colors[n] for n in names[: len(plots.MODEL_PALETTE)])) == len(plots.MODEL_PALETTE)
+    assert len({(colors[n], markers[n]) for n in names}) == len(names)
+
+
+def test_display_names_strip_the_organisation_unless_two_models_collide() -> None:
+    names = plots.display_names(["mistralai/mixtral-8x7b-chat", "a/chat", "b/chat", "gpt-4"])
+    assert names == {"mistralai/mixtral-8x7b-chat": "mixtral-8x7b-chat", "a/chat": "a/chat", "b/chat": "b/chat",
+                     "gpt-4": "gpt-4"}
+
+
+def test_use_log_cost_follows_the_setting() -> None:
+    assert plots.use_log_cost([0.01, 5.0], "auto") is True
+    assert plots.use_log_cost([0.1, 5.0], "auto") is False
+    assert plots.use_log_cost([0.0, 5.0], "auto") is False  # a zero cost has no place on a log axis
+    assert plots.use_log_cost([0.1, 5.0], True) is True
+    assert plots.use_log_cost([0.01, 5.0], "false") is False
+    with pytest.raises(ConfigError, match="plots.log_cost"):
+        plots.use_log_cost([1.0], "sometimes")
+
+
+def test_wrap_label_breaks_long_names_at_separators() -> None:
+    assert plots.wrap_label("gpt-4-1106-preview", 14) == "gpt-4-1106-\npreview"
+    assert plots.wrap_label("short") == "short"
+
+
+def test_mean_and_interval_uses_the_t_quantile() -> None:
+    mean, half = plots.mean_and_interval(np.array([[1.0, 3.0], [2.0, 2.0]]))
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    # sd = sqrt(2), sem = 1, t(0.975, df=1) = 12.7062
+    np.testing.assert_allclose(half, [12.7062047, 0.0], rtol=1e-6)
+    _mean, single = plots.mean_and_interval(np.array([[1.0], [2.0]]))
+    assert np.isnan(single).all()
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def test_load_summary_reads_the_csv_and_normalises_baselines(tmp_path: Path) -> None:
+    path = tmp_path / "summary.csv"
+    make_summary().to_csv(path, index=False)
+    summary = plots.load_summary(path)
+    assert set(plots.single_models(summary)["method"]) == set(MODELS)
+    assert (summary.loc[summary["method"] == "random", "variant"] == "").all()
+    assert plots.dataset_columns(summary) == ["accuracy_ds_a", "accuracy_ds_b"]
+
+
+def test_load_summary_names_file_line_and_field_of_bad_values(tmp_path: Path) -> None:
+    frame = make_summary().astype({"cost": object})
+    frame.loc[2, "cost"] = "cheap"
+    path = tmp_path / "summary.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as error:
+        plots.load_summary(path)
+    assert error.value.field == "cost" and error.value.row == 4 and "summary.csv" in str(error.value)
+
+    make_summary().drop(columns="accuracy").to_csv(path, index=False)
+    with pytest.raises(DataError, match="'accuracy'"):
+        plots.load_summary(path)
+
+
+def test_router_rows_reports_what_is_present() -> None:
+    with pytest.raises(DataError, match="present: official/k=4, paper/k=4"):
+        plots.router_rows(make_summary(), "official", 25)
+
+
+def test_metrics_entry_skips_dataset_router_objects_and_checks_fields(tmp_path: Path) -> None:
+    entries = [
+        {"method": "dataset-router", "variant": "official", "n_clusters": None},
+        make_metrics_entry(),
+    ]
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(entries))
+    loaded = plots.load_metrics(path)
+    assert plots.metrics_entry(loaded, "official", 4)["n_clusters"] == 4
+    with pytest.raises(DataError, match="no entry for variant 'official' and n_clusters 8"):
+        plots.metrics_entry(loaded, "official", 8)
+    with pytest.raises(DataError) as error:
+        plots.best_single_of({"variant": "official", "n_clusters": 4})
+    assert error.value.field == "best_single"
+
+
+def test_parse_sweep_path() -> None:
+    assert plots.parse_sweep_path("results/sweep/official/k25_seed3.parquet") == ("official", 25, 3)
+    with pytest.raises(DataError):
+        plots.parse_sweep_path("results/sweep/official/k25.parquet")
+
+
+def test_load_sweep_names_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "k4_seed0.parquet"
+    make_sweep().drop(columns="cost").to_parquet(path)
+    with pytest.raises(DataError) as error:
+        plots.load_sweep(path)
+    assert error.value.field == "cost"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@pytest.mark.parametrize("log_cost", ["auto", "false"])
+def test_plot_pareto_writes_png_and_pdf(tmp_path: Path, log_cost: str) -> None:
+    plots.plot_pareto(make_summary(), tmp_path / "pareto", variant="official", n_clusters=4, log_cost=log_cost, dpi=DPI)
+    assert_written(tmp_path / "pareto")
+
+
+def test_plot_pareto_with_a_zero_cost_on_a_forced_log_axis(tmp_path: Path) -> None:
+    summary = make_summary()
+    summary.loc[summary["method"] == "oracle", "cost"] = 0.0
+    plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, log_cost=True, dpi=DPI)
+    assert_written(tmp_path / "pareto")
+
+
+def test_plot_pareto_survives_dollar_signs_in_a_model_name(tmp_path: Path) -> None:
+    # unescaped, "$^$" is a math-text syntax error in matplotlib
+    assert plots.plot_names(["org/cost$^$model"]) == {"org/cost$^$model": "cost\\$^\\$model"}
+    summary = make_summary().replace({"method": {"mid-model": "org/cost$^$model"}})
+    plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, dpi=DPI)
+    assert_written(tmp_path / "pareto")
+
+
+@pytest.mark.parametrize("cost_save", [0.4, None])
+def test_plot_headline_writes_png_and_pdf(tmp_path: Path, cost_save: float | None) -> None:
+    plots.plot_headline(make_metrics_entry(cost_save), tmp_path / "headline", dpi=DPI)
+    assert_written(tmp_path / "headline")
+
+
+def test_plot_headline_names_a_missing_field() -> None:
+    entry = make_metrics_entry()
+    del entry["best_accuracy"]
+    with pytest.raises(DataError) as error:
+        plots.plot_headline(entry, "unused", dpi=DPI)
+    assert error.value.field == "best_accuracy"
+
+
+def test_plot_alpha_sweep_writes_png_and_pdf(tmp_path: Path) -> None:
+    best = make_metrics_entry()["best_single"]
+    plots.plot_alpha_sweep([make_sweep(), make_sweep(0.01)], best, tmp_path / "alpha_sweep", dpi=DPI)
+    assert_written(tmp_path / "alpha_sweep")
+    plots.plot_alpha_sweep([make_sweep()], best, tmp_path / "one_seed", dpi=DPI)  # no band, still a figure
+    assert_written(tmp_path / "one_seed")
+
+
+def test_usage_shares_pool_seeds_and_match_the_nearest_alpha() -> None:
+    shares = plots.usage_shares([make_sweep(), make_sweep()], [0.0, 0.45, 0.55, 1.0])
+    assert list(shares.index) == [0.0, 0.5, 1.0]  # 0.45 and 0.55 both map to 0.5, reported once
+    assert list(shares.columns) == MODELS
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    np.testing.assert_allclose(shares.loc[0.5].to_numpy(), [0.2, 0.6, 0.2])
+
+
+def test_plot_model_usage_writes_png_and_pdf(tmp_path: Path) -> None:
+    plots.plot_model_usage([make_sweep(), make_sweep()], [0.0, 0.5, 1.0], tmp_path / "usage",
+                           colors=plots.model_colors(MODELS), dpi=DPI)
+    assert_written(tmp_path / "usage")
+
+
+def test_plot_model_usage_needs_routed_columns() -> None:
+    sweep = make_sweep()
+    sweep = sweep.drop(columns=[c for c in sweep.columns if c.startswith("routed[")])
+    with pytest.raises(DataError, match="routed"):
+        plots.plot_model_usage([sweep], [0.0], "unused", dpi=DPI)
+
+
+def test_cluster_ablation_table_per_seed_values() -> None:
+    sweeps = {("official", 4): [make_sweep(), make_sweep(0.01)], ("official", 8): [make_sweep()]}
+    reference = {"model": "mid-model", "accuracy": 0.6, "cost": 5.0}
+    table = plots.cluster_ablation_table(sweeps, reference)
+    assert list(table["n_clusters"]) == [4, 4, 8]
+    np.testing.assert_allclose(table["accuracy_at_1"], [0.83, 0.84, 0.83])
+    # alpha 0.5 reaches 0.6 at a cost of 1.31, so CostSave >= (5 - 1.31) / 5 (more with the interpolated crossing)
+    assert ((table["cost_save"] >= (5.0 - 1.31) / 5.0 - 1e-9) & (table["cost_save"] < 1.0)).all()
+
+
+def test_plot_cluster_ablation_writes_png_and_pdf(tmp_path: Path) -> None:
+    sweeps = {(v, k): [make_sweep(s), make_sweep(s + 0.01)] for v, s in (("official", 0.0), ("paper", -0.02))
+              for k in (4, 8)}
+    plots.plot_cluster_ablation(sweeps, make_metrics_entry()["best_single"], tmp_path / "ablation", dpi=DPI)
+    assert_written(tmp_path / "ablation")
+
+
+def test_plot_cluster_ablation_when_no_alpha_reaches_the_best_single(tmp_path: Path) -> None:
+    sweeps = {("official", 4): [make_sweep()], ("official", 8): [make_sweep()]}
+    unreachable = {"model": "big/expensive-model", "accuracy": 0.99, "cost": 5.0}
+    table = plots.cluster_ablation_table(sweeps, unreachable)
+    assert table["cost_save"].isna().all()
+    plots.plot_cluster_ablation(sweeps, unreachable, tmp_path / "ablation", dpi=DPI)
+    assert_written(tmp_path / "ablation")
+
+
+def test_plot_variants_writes_png_and_pdf(tmp_path: Path) -> None:
+    plots.plot_variants(make_summary(), tmp_path / "variants", n_clusters=4, dpi=DPI)
+    assert_written(tmp_path / "variants")
+
+
+def test_plot_variants_needs_the_cluster_count() -> None:
+    with pytest.raises(DataError, match="n_clusters 25"):
+        plots.plot_variants(make_summary(), "unused", n_clusters=25, dpi=DPI)
+
+
+# --------------------------------------------------------------------------- label placement
+
+
+def test_place_labels_keeps_crowded_labels_apart_and_inside_the_figure() -> None:
+    fig = Figure(figsize=(3.5, 2.8))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0.05, 0.4, 8), [3.4, 3.6, 4.8]])  # eight cheap models in a clump
+    y = np.concatenate([rng.uniform(52, 73, 8), [70, 58, 83]])
+    ax.scatter(x, y)
+    ax.set_xlim(-0.3, 5.3)
+    ax.set_ylim(48, 88)
+    labels = [f"model-{i}-with-a-long-name" for i in range(len(x))]
+    annotations = plots.place_labels(ax, x, y, labels)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    # Text's extent is the label alone; Annotation's would include the leader line
+    boxes = [Text.get_window_extent(a, renderer) for a in annotations]
+    assert [a.get_text() for a in annotations] == labels
+    for first, second in itertools.combinations(boxes, 2):
+        assert not first.overlaps(second), (first, second)
+    figure_box = fig.bbox
+    for box in boxes:
+        assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1
+        assert figure_box.y0 <= box.y0 and box.y1 <= figure_box.y1
+
+
+def test_place_labels_is_deterministic() -> None:
+    def positions() -> list[tuple[float, float]]:
+        fig = Figure(figsize=(3.5, 2.8))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        annotations = plots.place_labels(ax, [0.5, 0.51, 0.52], [0.5, 0.5, 0.51], ["a-label", "b-label", "c-label"])
+        return [tuple(a.xyann) for a in annotations]
+
+    assert positions() == positions()
+
+
+# --------------------------------------------------------------------------- the Snakemake rules
+
+
+@pytest.mark.slow
+def test_plot_rules_build_every_output_and_rerun_only_what_a_setting_touches(tmp_path: Path) -> None:
+    if shutil.which("snakemake") is None:
+        pytest.skip("snakemake is not on PATH")
+    results = tmp_path / "results"
+    for variant, shift in (("official", 0.0), ("paper", -0.02)):
+        for k in (4, 8):
+            for seed in (0, 1):
+                path = results / "sweep" / variant / f"k{k}_seed{seed}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                make_sweep(shift + 0.01 * seed).to_parquet(path)
+    summary = make_summary()
+    summary = pd.concat([summary, summary[summary["method"] == "avengers-pro"].assign(n_clusters=8)])
+    summary.to_csv(results / "summary.csv", index=False)
+    (results / "metrics.json").write_text(json.dumps([make_metrics_entry()]))
+    config = {
+        "sources": [{"name": "toy", "format": "records", "path": "toy.parquet"}],
+        "models": [], "missing": "drop-query",
+        "embedding": {"backend": "sentence-transformers", "model": "toy-embedder"},
+        "split": {"seeds": [0, 1], "train_ratio": 0.7},
+        "clustering": {"n_clusters": [4, 8]},
+        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"},
+                                "paper": {"normalisation": "paper", "aggregation": "paper", "weighted": False}},
+                   "alphas": {"start": 0.0, "stop": 1.0, "num": 3}, "top_k": 3, "beta": 9.0, "max_router": 1},
+        "plots": {"main": {"variant": "official", "n_clusters": 4}, "log_cost": "auto",
+                  "usage_alphas": [0.0, 0.5, 1.0], "table_alphas": [0.0, 1.0]},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config.json"\n'
+        f'report: "{REPO}/workflow/report/workflow.rst"\n'
+        "def sweep_files(variant, k):\n"
+        '    return expand("results/sweep/{variant}/k{k}_seed{seed}.parquet", variant=variant, k=k,'
+        ' seed=config["split"]["seeds"])\n'
+        f'include: "{REPO}/workflow/rules/plot.smk"\n'
+        "rule all:\n"
+        "    input:\n"
+        '        expand("figures/{f}.{e}", f=["pareto", "headline", "alpha_sweep", "model_usage",'
+        ' "cluster_ablation", "variants"], e=["png", "pdf"]),\n'
+        '        "results/table.md", "results/table.tex",\n'
+    )
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(tmp_path),
+               "--snakefile", str(tmp_path / "Snakefile")]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
+        assert_written(tmp_path / "figures" / name)
+        assert (tmp_path / "logs" / "plot" / f"{name}.log").exists()
+    assert "**" in (tmp_path / "results" / "table.md").read_text()
+
+    config["plots"]["usage_alphas"] = [0.0, 1.0]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    dry = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    planned = set(re.findall(r"^rule (\w+):", dry.stdout + dry.stderr, flags=re.MULTILINE))
+    assert planned == {"plot_model_usage", "all"}
+
+    report = subprocess.run([*command, "--report", str(tmp_path / "report.html")], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert report.returncode == 0, report.stdout + report.stderr
+    html = (tmp_path / "report.html").read_text()
+    assert "toy-embedder" in html and "{{" not in html

@@ -1,0 +1,71 @@
+# Helpers shared by the rule modules: names derived from the config, target lists, input functions.
+import re
+
+from avengers_pro.embeddings import embedder_id
+
+SEEDS = config["split"]["seeds"]
+CLUSTER_COUNTS = config["clustering"]["n_clusters"]
+VARIANTS = list(config["router"]["variants"])
+EMBEDDER = embedder_id(config["embedding"])
+URL_SOURCES = {src["path"]: src for src in config["sources"] if "url" in src}
+FIGURES = ["pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"]
+
+
+def _alternatives(values):
+    return "|".join(re.escape(str(v)) for v in values)
+
+
+wildcard_constraints:
+    seed=_alternatives(SEEDS),
+    k=_alternatives(CLUSTER_COUNTS),
+    variant=_alternatives(VARIANTS),
+
+
+EMBEDDINGS = f"results/embeddings/{EMBEDDER}.parquet"
+
+
+def split_files():
+    return expand("results/splits/seed{seed}.parquet", seed=SEEDS)
+
+
+def sweep_files(variant, k):
+    """Test-split sweep tables of one (variant, k), one per seed."""
+    return expand("results/sweep/{variant}/k{k}_seed{seed}.parquet", variant=variant, k=k, seed=SEEDS)
+
+
+def all_sweep_files(kind="sweep"):
+    return expand(
+        "results/{kind}/{variant}/k{k}_seed{seed}.parquet",
+        kind=kind,
+        variant=VARIANTS,
+        k=CLUSTER_COUNTS,
+        seed=SEEDS,
+    )
+
+
+def final_outputs():
+    return [
+        "results/records.parquet",
+        "results/queries.parquet",
+        "results/ingest_report.json",
+        EMBEDDINGS,
+        *split_files(),
+        *expand("results/clusters/k{k}_seed{seed}.parquet", k=CLUSTER_COUNTS, seed=SEEDS),
+        *all_sweep_files(),
+        *expand("results/baselines/seed{seed}.parquet", seed=SEEDS),
+        "results/summary.csv",
+        "results/metrics.json",
+        *expand("figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),
+        "results/table.md",
+        "results/table.tex",
+    ]
+
+
+def download_source(wildcards):
+    """The config entry of the source a download job fetches."""
+    return URL_SOURCES[wildcards.download_path]
+
+
+def variant_spec(wildcards):
+    """The config entry of the router variant a sweep job runs."""
+    return config["router"]["variants"][wildcards.variant]

@@ -1,0 +1,48 @@
+# Aggregation over seeds (summary.csv) and the metrics with their bootstrap intervals (metrics.json).
+
+
+rule summary:
+    input:
+        sweeps=all_sweep_files(),
+        baselines=expand("results/baselines/seed{seed}.parquet", seed=SEEDS),
+    output:
+        summary="results/summary.csv",
+    log:
+        "logs/summary.log",
+    benchmark:
+        "benchmarks/summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/summary.py"
+
+
+rule metrics:
+    input:
+        summary="results/summary.csv",
+        records="results/records.parquet",
+        splits=split_files(),
+        sweeps=all_sweep_files(),
+        validation=all_sweep_files("sweep_validation"),
+        decisions=all_sweep_files("decisions"),
+        router_decisions=expand(
+            "results/decisions/dataset-router/{variant}_seed{seed}.parquet",
+            variant=VARIANTS,
+            seed=SEEDS,
+        ),
+    output:
+        metrics="results/metrics.json",
+    params:
+        evaluation=config["evaluation"],
+    log:
+        "logs/metrics.log",
+    benchmark:
+        "benchmarks/metrics.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/metrics.py"

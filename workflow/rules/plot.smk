@@ -1,0 +1,209 @@
+# The paper's figures and Table 3, from results/summary.csv, results/metrics.json and the sweeps.
+# One rule per output; each takes from the config only what it draws, so changing one plot setting
+# (say plots.usage_alphas) reruns only the rule that uses it. Logic: avengers_pro.plots / .tables.
+
+
+def main_sweep_files(wildcards):
+    """The test sweeps of the main variant and cluster count (config plots.main), one per seed."""
+    main = config["plots"]["main"]
+    return sweep_files(main["variant"], main["n_clusters"])
+
+
+def every_sweep_file(wildcards):
+    """The test sweeps of every variant and cluster count, one per seed."""
+    return [
+        path
+        for variant in config["router"]["variants"]
+        for k in config["clustering"]["n_clusters"]
+        for path in sweep_files(variant, k)
+    ]
+
+
+rule plot_pareto:
+    input:
+        summary="results/summary.csv",
+    output:
+        png=report(
+            "figures/pareto.png",
+            caption="../report/pareto.rst",
+            category="Figures",
+            labels={"figure": "1A Pareto: accuracy vs cost"},
+        ),
+        pdf="figures/pareto.pdf",
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+        log_cost=config["plots"]["log_cost"],
+    log:
+        "logs/plot/pareto.log",
+    benchmark:
+        "benchmarks/plot/pareto.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_pareto.py"
+
+
+rule plot_headline:
+    input:
+        summary="results/summary.csv",
+        metrics="results/metrics.json",
+    output:
+        png=report(
+            "figures/headline.png",
+            caption="../report/headline.rst",
+            category="Figures",
+            labels={"figure": "1B Headline: best single vs Avengers-Pro"},
+        ),
+        pdf="figures/headline.pdf",
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+    log:
+        "logs/plot/headline.log",
+    benchmark:
+        "benchmarks/plot/headline.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_headline.py"
+
+
+rule plot_alpha_sweep:
+    input:
+        summary="results/summary.csv",
+        metrics="results/metrics.json",
+        sweeps=main_sweep_files,
+    output:
+        png=report(
+            "figures/alpha_sweep.png",
+            caption="../report/alpha_sweep.rst",
+            category="Figures",
+            labels={"figure": "2 Accuracy and cost vs alpha"},
+        ),
+        pdf="figures/alpha_sweep.pdf",
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+    log:
+        "logs/plot/alpha_sweep.log",
+    benchmark:
+        "benchmarks/plot/alpha_sweep.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_alpha_sweep.py"
+
+
+rule plot_model_usage:
+    input:
+        summary="results/summary.csv",
+        sweeps=main_sweep_files,
+    output:
+        png=report(
+            "figures/model_usage.png",
+            caption="../report/model_usage.rst",
+            category="Figures",
+            labels={"figure": "3 Model usage vs alpha"},
+        ),
+        pdf="figures/model_usage.pdf",
+    params:
+        alphas=config["plots"]["usage_alphas"],
+    log:
+        "logs/plot/model_usage.log",
+    benchmark:
+        "benchmarks/plot/model_usage.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_model_usage.py"
+
+
+rule plot_cluster_ablation:
+    input:
+        summary="results/summary.csv",
+        metrics="results/metrics.json",
+        sweeps=every_sweep_file,
+    output:
+        png=report(
+            "figures/cluster_ablation.png",
+            caption="../report/cluster_ablation.rst",
+            category="Figures",
+            labels={"figure": "Ablation: number of clusters"},
+        ),
+        pdf="figures/cluster_ablation.pdf",
+    params:
+        # only to pick the metrics.json entry that names the best single model (the same in every entry)
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+    log:
+        "logs/plot/cluster_ablation.log",
+    benchmark:
+        "benchmarks/plot/cluster_ablation.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_cluster_ablation.py"
+
+
+rule plot_variants:
+    input:
+        summary="results/summary.csv",
+    output:
+        png=report(
+            "figures/variants.png",
+            caption="../report/variants.rst",
+            category="Figures",
+            labels={"figure": "Variants: paper vs official"},
+        ),
+        pdf="figures/variants.pdf",
+    params:
+        n_clusters=config["plots"]["main"]["n_clusters"],
+        log_cost=config["plots"]["log_cost"],
+    log:
+        "logs/plot/variants.log",
+    benchmark:
+        "benchmarks/plot/variants.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_variants.py"
+
+
+rule table:
+    input:
+        summary="results/summary.csv",
+    output:
+        markdown=report(
+            "results/table.md",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "Table 3 (Markdown)"},
+        ),
+        latex="results/table.tex",
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+        alphas=config["plots"]["table_alphas"],
+    log:
+        "logs/plot/table.log",
+    benchmark:
+        "benchmarks/plot/table.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/make_table.py"

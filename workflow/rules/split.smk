@@ -1,0 +1,21 @@
+# Per-dataset seeded train/test split, with the validation part of train flagged.
+
+
+rule split:
+    input:
+        queries="results/queries.parquet",
+    output:
+        split="results/splits/seed{seed}.parquet",
+    params:
+        split=config["split"],
+        validation_ratio=config["router"]["validation_ratio"],
+    log:
+        "logs/split/seed{seed}.log",
+    benchmark:
+        "benchmarks/split/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/split.py"

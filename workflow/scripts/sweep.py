@@ -1,0 +1,57 @@
+"""Rule sweep: one variant and cluster count, every seed, every alpha in one vectorised pass.
+
+Per seed: statistics from the train clusters, routing of the test queries (sweep + per-query
+decisions), and the same with the router fitted on train minus validation, routed on validation.
+"""
+
+import numpy as np
+import pandas as pd
+
+from avengers_pro.config import alpha_grid
+from avengers_pro.evaluate import run_sweep
+from avengers_pro.io import read_embeddings, record_matrix, write_parquet
+from avengers_pro.router import Variant
+from avengers_pro.runlog import start_job
+
+log = start_job(snakemake.log[0], snakemake.threads)
+settings = snakemake.params.router
+alphas = alpha_grid({"router": settings})
+variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.variant)
+matrix = record_matrix(pd.read_parquet(snakemake.input.records), snakemake.params.models or None)
+query_ids, vectors = read_embeddings(snakemake.input.embeddings)
+row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
+
+
+def sweep(labels_path, centroids_path, eval_ids):
+    labels = pd.read_parquet(labels_path)
+    return run_sweep(
+        matrix,
+        train_ids=labels["query_id"].to_numpy(),
+        train_labels=labels["cluster"].to_numpy(),
+        centroids=np.load(centroids_path),
+        eval_ids=eval_ids,
+        eval_embeddings=vectors[row_of[eval_ids].to_numpy()],
+        variant=variant,
+        alphas=alphas,
+        top_k=settings["top_k"],
+        beta=settings["beta"],
+        max_router=settings["max_router"],
+    )
+
+
+for i, seed in enumerate(snakemake.params.seeds):
+    split = pd.read_parquet(snakemake.input.splits[i])
+    test_ids = split.loc[split["split"] == "test", "query_id"].to_numpy()
+    validation_ids = split.loc[split["validation"], "query_id"].to_numpy()
+    test_sweep, decisions = sweep(snakemake.input.labels[i], snakemake.input.centroids[i], test_ids)
+    validation_sweep, _ = sweep(
+        snakemake.input.validation_labels[i], snakemake.input.validation_centroids[i], validation_ids
+    )
+    write_parquet(test_sweep, snakemake.output.sweeps[i])
+    write_parquet(validation_sweep, snakemake.output.validation[i])
+    write_parquet(decisions, snakemake.output.decisions[i])
+    at_one = test_sweep[test_sweep["alpha"] == alphas.max()]
+    log.info(
+        "seed %s: %d test, %d validation queries; alpha=%.2f mean accuracy %.4f, cost $%.4f",
+        seed, len(test_ids), len(validation_ids), alphas.max(), at_one["accuracy"].mean(), at_one["cost"].sum(),
+    )
