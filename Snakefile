@@ -30,6 +30,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    seed=alternatives(SEEDS),
+    k=alternatives(CLUSTER_COUNTS),
+    variant=alternatives(VARIANTS),
+
+
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/split.smk"

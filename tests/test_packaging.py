@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,15 +19,24 @@ def _pins(requirements):
     return pins
 
 
-def test_environment_yml_matches_pyproject():
+@pytest.mark.parametrize("env_file", ["environment.yml", "workflow/envs/avengers-pro.yaml"])
+def test_conda_environments_match_pyproject(env_file):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = _pins(project["dependencies"])
     assert wanted, "pyproject.toml pins nothing"
     assert len(wanted) == len(project["dependencies"]), "every dependency in pyproject.toml must be pinned with =="
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    env = yaml.safe_load((ROOT / env_file).read_text())
     pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict) and "pip" in item)
     assert _pins(pip_section) == wanted
     assert "python=3.11" in env["dependencies"]
+
+
+def test_every_rule_declares_its_software_and_resources():
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
+        text = path.read_text()
+        n_rules = len(re.findall(r"^\s*rule \w+:", text, flags=re.M))
+        for directive in ("conda:", "threads:", "resources:", "log:"):
+            assert text.count(directive) == n_rules, f"{path.name}: {directive} missing on some rule"
 
 
 def test_torch_is_pinned_to_the_cpu_release():

@@ -93,7 +93,7 @@ def test_adding_a_cluster_count_runs_only_its_new_jobs(built: Path, tmp_path: Pa
     shutil.copytree(built, workdir, symlinks=True)
     _edit_config(workdir, lambda c: c["clustering"].update(n_clusters=[2, 3, 4]))
     jobs = planned_jobs(workdir)
-    assert jobs.get("cluster") == 2  # k=3 for the two seeds, nothing else re-clustered
+    assert jobs.get("cluster") == 1  # one job for k=3 (both seeds); nothing else re-clustered
     assert jobs.get("sweep") == 2  # k=3 for the two variants
     assert not {"ingest", "embed", "split", "baselines"} & set(jobs)
 
@@ -125,3 +125,24 @@ def test_bad_config_fails_before_any_job_with_the_key_named(tmp_path: Path):
     assert done.returncode != 0
     assert "split.train_ratio" in done.stdout + done.stderr
     assert not (workdir / "results").exists()
+
+
+def test_a_source_in_place_is_never_scheduled_for_download(tmp_path: Path):
+    """A downloaded or hand-copied file gets no download job, so no rerun trigger can delete it."""
+    workdir = tmp_path / "work"
+    shutil.copytree(ROOT / ".test", workdir)
+    origin = tmp_path / "origin.csv"
+    shutil.copy(workdir / "data/records.csv", origin)
+    import hashlib
+
+    digest = hashlib.sha256(origin.read_bytes()).hexdigest()
+    (workdir / "data/records.csv").unlink()
+
+    def use_url(config):
+        config["sources"] = [{"name": "tiny", "format": "records", "path": "data/records.csv",
+                              "url": origin.as_uri(), "sha256": digest}]
+
+    _edit_config(workdir, use_url)
+    assert planned_jobs(workdir).get("download") == 1
+    shutil.copy(origin, workdir / "data/records.csv")
+    assert "download" not in planned_jobs(workdir)

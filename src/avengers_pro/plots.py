@@ -37,7 +37,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.io import PathLike, atomic_path
+from avengers_pro.io import PathLike, atomic_path, sweep_key
 from avengers_pro.metrics import cost_save as metrics_cost_save
 from avengers_pro.metrics import pareto_front
 from avengers_pro.summary import NON_MODEL_BASELINES, ROUTER_METHOD
@@ -268,15 +268,12 @@ def best_single_of(entry: Mapping[str, Any], source: PathLike = "metrics.json") 
     }
 
 
-SWEEP_PATH = re.compile(r"(?:^|/)sweep/(?P<variant>[^/]+)/k(?P<k>\d+)_seed(?P<seed>\d+)\.parquet$")
-
-
 def parse_sweep_path(path: PathLike) -> tuple[str, int, int]:
     """``(variant, n_clusters, seed)`` from a path ``.../sweep/{variant}/k{k}_seed{seed}.parquet``."""
-    match = SWEEP_PATH.search(Path(path).as_posix())
-    if match is None:
-        raise DataError("not a sweep file name (expected sweep/{variant}/k{k}_seed{seed}.parquet)", file=path)
-    return match["variant"], int(match["k"]), int(match["seed"])
+    try:
+        return sweep_key(path)
+    except ValueError:
+        raise DataError("not a sweep file name (expected sweep/{variant}/k{k}_seed{seed}.parquet)", file=path) from None
 
 
 def load_sweep(path: PathLike) -> pd.DataFrame:
@@ -554,6 +551,15 @@ def _segments_cross(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarr
     return (side(p0, p1, q0) * side(p0, p1, q1) < 0) & (side(q0, q1, p0) * side(q0, q1, p1) < 0)
 
 
+def _box_distance(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(m, n) distances from each (m, 4) box to each (n, 2) point; 0 for a point inside the box."""
+    dx = np.maximum.reduce([boxes[:, None, 0] - points[None, :, 0], np.zeros((len(boxes), len(points))),
+                            points[None, :, 0] - boxes[:, None, 2]])
+    dy = np.maximum.reduce([boxes[:, None, 1] - points[None, :, 1], np.zeros((len(boxes), len(points))),
+                            points[None, :, 1] - boxes[:, None, 3]])
+    return np.hypot(dx, dy)
+
+
 def _points_in_boxes(samples: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """For (m, s, 2) sample points, how many of each row's samples fall inside any of the (n, 4) boxes."""
     if len(boxes) == 0:
@@ -644,68 +650,95 @@ def place_labels(
     frac_y = np.where(sin > 0.3, 0.0, np.where(sin < -0.3, 1.0, 0.5))
     tie_break = np.arange(len(radius_flat)) * 1e-6
 
-    near = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1)) < 40 * px_per_pt
-    crowding = near.sum(axis=1)
-    order = sorted(range(len(labels)), key=lambda i: (-crowding[i], points[i, 0], points[i, 1], labels[i]))
-
     has_leader = radius_flat > radii[0] + 1e-9
     leader_t = np.linspace(0.0, 1.0, 33)
-    placed = np.zeros((0, 4))
-    leader_starts = np.zeros((0, 2))
-    leader_ends = np.zeros((0, 2))
-    leader_boxes = np.zeros((0, 4))
-    chosen: dict[int, tuple[float, float, float, float, bool]] = {}
-    for i in order:
-        width, height = sizes[i]
-        anchor_x = points[i, 0] + radius_flat * cos
-        anchor_y = points[i, 1] + radius_flat * sin
-        x0 = anchor_x - frac_x * width
-        y0 = anchor_y - frac_y * height
-        boxes = np.column_stack([x0, y0, x0 + width, y0 + height])
-        inside_w = np.clip(np.minimum(boxes[:, 2], axes_box.x1) - np.maximum(boxes[:, 0], axes_box.x0), 0, None)
-        inside_h = np.clip(np.minimum(boxes[:, 3], axes_box.y1) - np.maximum(boxes[:, 1], axes_box.y0), 0, None)
-        outside = width * height - inside_w * inside_h
-        others = np.delete(point_boxes, i, axis=0)
-        # a leader line runs from the point to the label's centre (where matplotlib aims it); it must
-        # not cross another leader, run through a label or pass over another point
-        centres = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2])
-        starts = np.broadcast_to(points[i], centres.shape)
-        samples = starts[:, None, :] + (centres - starts)[:, None, :] * leader_t[None, :, None]
-        # the stretch over the labelled point's own marker does not count (moved far off-screen)
-        own = np.hypot(*(samples - points[i]).transpose(2, 0, 1)) < 1.3 * half_marker
-        samples = np.where(own[..., None], -1e9, samples)
-        leader_cost = (
-            5e3 * _segments_cross(starts, centres, leader_starts, leader_ends).sum(axis=1)
-            + 5e3 * _points_in_boxes(samples, placed)
-            + 2e2 * _points_in_boxes(samples, others)
-        )
-        cost = (
-            1e4 * _overlap(boxes, placed)
-            + 1e3 * outside
-            + 3e2 * _overlap(boxes, avoid_boxes)
-            + 2e1 * _overlap(boxes, others)
-            + 2e1 * _overlap(boxes, leader_boxes)
-            + 5.0 * _overlap(boxes, obstacle_boxes)
-            + np.where(has_leader, leader_cost, 0.0)
-            + 2.0 * (radius_flat - radii[0])
-            + tie_break
-        )
-        best = int(np.argmin(cost))
-        placed = np.vstack([placed, boxes[best]])
-        if has_leader[best]:
-            leader_starts = np.vstack([leader_starts, points[i]])
-            leader_ends = np.vstack([leader_ends, centres[best]])
-            leader_boxes = np.vstack([
-                leader_boxes,
-                np.column_stack([samples[best] - 0.5 * px_per_pt, samples[best] + 0.5 * px_per_pt]),
-            ])
-        chosen[i] = (
-            anchor_x[best] - points[i, 0],
-            anchor_y[best] - points[i, 1],
-            frac_x[best],
-            frac_y[best],
-            bool(has_leader[best]),
-        )
+
+    def greedy(order: Sequence[int]) -> tuple[float, dict[int, tuple[float, float, float, float, bool]]]:
+        """Place the labels one by one in ``order``; return the summed cost and the chosen offsets."""
+        placed = np.zeros((0, 4))
+        leader_starts = np.zeros((0, 2))
+        leader_ends = np.zeros((0, 2))
+        leader_boxes = np.zeros((0, 4))
+        chosen: dict[int, tuple[float, float, float, float, bool]] = {}
+        total = 0.0
+        for i in order:
+            width, height = sizes[i]
+            anchor_x = points[i, 0] + radius_flat * cos
+            anchor_y = points[i, 1] + radius_flat * sin
+            x0 = anchor_x - frac_x * width
+            y0 = anchor_y - frac_y * height
+            boxes = np.column_stack([x0, y0, x0 + width, y0 + height])
+            inside_w = np.clip(np.minimum(boxes[:, 2], axes_box.x1) - np.maximum(boxes[:, 0], axes_box.x0), 0, None)
+            inside_h = np.clip(np.minimum(boxes[:, 3], axes_box.y1) - np.maximum(boxes[:, 1], axes_box.y0), 0, None)
+            outside = width * height - inside_w * inside_h
+            others = np.delete(point_boxes, i, axis=0)
+            # a leader line runs from the point to the label's centre (where matplotlib aims it); it
+            # must not cross another leader, run through a label or pass over another point
+            centres = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2])
+            starts = np.broadcast_to(points[i], centres.shape)
+            samples = starts[:, None, :] + (centres - starts)[:, None, :] * leader_t[None, :, None]
+            # the stretch over the labelled point's own marker does not count (moved far off-screen)
+            own = np.hypot(*(samples - points[i]).transpose(2, 0, 1)) < 1.3 * half_marker
+            samples = np.where(own[..., None], -1e9, samples)
+            leader_cost = (
+                5e3 * _segments_cross(starts, centres, leader_starts, leader_ends).sum(axis=1)
+                + 5e3 * _points_in_boxes(samples, placed)
+                + 2e2 * _points_in_boxes(samples, others)
+            )
+            # a label nearer another model's marker than its own reads as that model's label
+            own_gap = _box_distance(boxes, points[i : i + 1])[:, 0]
+            other_points = np.delete(points, i, axis=0)
+            nearest_other = _box_distance(boxes, other_points).min(axis=1) if len(other_points) else np.inf
+            ambiguous = np.clip(own_gap - nearest_other + 3 * px_per_pt, 0, None)
+            # a visible leader line says whose label it is, so ambiguity weighs less there
+            ambiguous = np.where(radius_flat > radii[1] + 1e-9, 0.3, 1.0) * ambiguous
+            cost = (
+                1e4 * _overlap(boxes, placed)
+                + 2e2 * ambiguous
+                + 1e3 * outside
+                + 3e2 * _overlap(boxes, avoid_boxes)
+                + 2e1 * _overlap(boxes, others)
+                + 2e1 * _overlap(boxes, leader_boxes)
+                + 2.0 * _overlap(boxes, obstacle_boxes)
+                + np.where(has_leader, leader_cost, 0.0)
+                + 3.0 * (radius_flat - radii[0])
+                + tie_break
+            )
+            best = int(np.argmin(cost))
+            total += float(cost[best])
+            placed = np.vstack([placed, boxes[best]])
+            if has_leader[best]:
+                leader_starts = np.vstack([leader_starts, points[i]])
+                leader_ends = np.vstack([leader_ends, centres[best]])
+                leader_boxes = np.vstack([
+                    leader_boxes,
+                    np.column_stack([samples[best] - 0.5 * px_per_pt, samples[best] + 0.5 * px_per_pt]),
+                ])
+            chosen[i] = (
+                anchor_x[best] - points[i, 0],
+                anchor_y[best] - points[i, 1],
+                frac_x[best],
+                frac_y[best],
+                bool(has_leader[best]),
+            )
+        return total, chosen
+
+    # greedy placement depends on the order; a few fixed orders are tried and the cheapest layout
+    # kept (crowded points first, then top-down, bottom-up, left-right, right-left, least crowded first)
+    near = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1)) < 40 * px_per_pt
+    crowding = near.sum(axis=1)
+    indices = range(len(labels))
+    crowded_first = sorted(indices, key=lambda i: (-crowding[i], points[i, 0], points[i, 1], labels[i]))
+    orders = [
+        crowded_first,
+        sorted(indices, key=lambda i: (-points[i, 1], points[i, 0])),
+        sorted(indices, key=lambda i: (points[i, 1], points[i, 0])),
+        sorted(indices, key=lambda i: (points[i, 0], points[i, 1])),
+        sorted(indices, key=lambda i: (-points[i, 0], points[i, 1])),
+        crowded_first[::-1],
+    ]
+    layouts = [greedy(order) for order in orders]
+    chosen = min(layouts, key=lambda layout: layout[0])[1]  # min keeps the first of equal costs
 
     horizontal = {0.0: "left", 0.5: "center", 1.0: "right"}
     vertical = {0.0: "bottom", 0.5: "center", 1.0: "top"}
@@ -1041,15 +1074,16 @@ def plot_alpha_sweep(
         fig = _new_figure(FULL_WIDTH_IN, 2.3)
         ax_acc, ax_cost = fig.subplots(1, 2)
         panels = (
-            (ax_acc, 100 * accuracy, 100 * float(best_single["accuracy"]), "Accuracy (%)"),
-            (ax_cost, cost, float(best_single["cost"]), "Total test cost (USD)"),
+            (ax_acc, 100 * accuracy, 100 * float(best_single["accuracy"]), "Accuracy (%)", (0.0, 100.0)),
+            (ax_cost, cost, float(best_single["cost"]), "Total test cost (USD)", (0.0, np.inf)),
         )
-        for ax, values, reference, ylabel in panels:
+        for ax, values, reference, ylabel, (low, high) in panels:
             mean, half = mean_and_interval(values, confidence)
             ax.plot(alphas, mean, color=ROUTER_COLOR, lw=1.1, label=f"Avengers-Pro, mean over {n_seeds} seed{'s' * (n_seeds > 1)}")
             if np.isfinite(half).any():
-                ax.fill_between(alphas, mean - half, mean + half, color=ROUTER_COLOR, alpha=0.18, linewidth=0,
-                                label=f"{confidence:.0%} CI (t, over seeds)")
+                # with few seeds the t band can leave the possible range (a negative cost); clip it there
+                ax.fill_between(alphas, np.clip(mean - half, low, high), np.clip(mean + half, low, high),
+                                color=ROUTER_COLOR, alpha=0.18, linewidth=0, label=f"{confidence:.0%} CI (t, over seeds)")
             ax.axhline(reference, color=single_color, ls="--", lw=1.0, label=f"best single: {single_name}")
             ax.set_xlabel("α (weight on accuracy)")
             ax.set_ylabel(ylabel)

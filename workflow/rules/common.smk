@@ -1,5 +1,6 @@
-# Helpers shared by the rule modules: names derived from the config, target lists, input functions.
+# Helpers shared by the workflow modules: names derived from the config, target lists, input functions.
 import re
+from pathlib import Path
 
 from avengers_pro.embeddings import embedder_id
 
@@ -7,18 +8,25 @@ SEEDS = config["split"]["seeds"]
 CLUSTER_COUNTS = config["clustering"]["n_clusters"]
 VARIANTS = list(config["router"]["variants"])
 EMBEDDER = embedder_id(config["embedding"])
-URL_SOURCES = {src["path"]: src for src in config["sources"] if "url" in src}
-FIGURES = ["pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"]
+# Only sources that still have to be fetched get a download job: a file already in place (downloaded
+# earlier or copied by hand) is never scheduled again, so no rerun trigger can ever delete it.
+URL_SOURCES = {
+    src["path"]: src
+    for src in config["sources"]
+    if "url" in src and not Path(src["path"]).exists()
+}
+FIGURES = [
+    "pareto",
+    "headline",
+    "alpha_sweep",
+    "model_usage",
+    "cluster_ablation",
+    "variants",
+]
 
 
-def _alternatives(values):
+def alternatives(values):
     return "|".join(re.escape(str(v)) for v in values)
-
-
-wildcard_constraints:
-    seed=_alternatives(SEEDS),
-    k=_alternatives(CLUSTER_COUNTS),
-    variant=_alternatives(VARIANTS),
 
 
 EMBEDDINGS = f"results/embeddings/{EMBEDDER}.parquet"
@@ -30,7 +38,12 @@ def split_files():
 
 def sweep_files(variant, k):
     """Test-split sweep tables of one (variant, k), one per seed."""
-    return expand("results/sweep/{variant}/k{k}_seed{seed}.parquet", variant=variant, k=k, seed=SEEDS)
+    return expand(
+        "results/sweep/{variant}/k{k}_seed{seed}.parquet",
+        variant=variant,
+        k=k,
+        seed=SEEDS,
+    )
 
 
 def all_sweep_files(kind="sweep"):
@@ -50,7 +63,9 @@ def final_outputs():
         "results/ingest_report.json",
         EMBEDDINGS,
         *split_files(),
-        *expand("results/clusters/k{k}_seed{seed}.parquet", k=CLUSTER_COUNTS, seed=SEEDS),
+        *expand(
+            "results/clusters/k{k}_seed{seed}.parquet", k=CLUSTER_COUNTS, seed=SEEDS
+        ),
         *all_sweep_files(),
         *expand("results/baselines/seed{seed}.parquet", seed=SEEDS),
         "results/summary.csv",
@@ -69,3 +84,9 @@ def download_source(wildcards):
 def variant_spec(wildcards):
     """The config entry of the router variant a sweep job runs."""
     return config["router"]["variants"][wildcards.variant]
+
+
+def main_sweep_files():
+    """The test sweeps of the main variant and cluster count (config plots.main), one per seed."""
+    main = config["plots"]["main"]
+    return sweep_files(main["variant"], main["n_clusters"])

@@ -6,15 +6,17 @@ rule embed:
         queries="results/queries.parquet",
     output:
         embeddings=EMBEDDINGS,
-    params:
-        embedding=config["embedding"],
     log:
         f"logs/embed/{EMBEDDER}.log",
     benchmark:
         f"benchmarks/embed/{EMBEDDER}.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        embedding=config["embedding"],
     script:
         "../scripts/embed.py"

@@ -11,6 +11,8 @@ rule summary:
         "logs/summary.log",
     benchmark:
         "benchmarks/summary.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -34,15 +36,17 @@ rule metrics:
         ),
     output:
         metrics="results/metrics.json",
-    params:
-        evaluation=config["evaluation"],
     log:
         "logs/metrics.log",
     benchmark:
         "benchmarks/metrics.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        evaluation=config["evaluation"],
     script:
         "../scripts/metrics.py"

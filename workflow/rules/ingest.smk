@@ -6,16 +6,18 @@ if URL_SOURCES:
     rule download:
         output:
             "{download_path}",
-        wildcard_constraints:
-            download_path=_alternatives(URL_SOURCES),
-        params:
-            source=download_source,
         log:
             "logs/download/{download_path}.log",
+        wildcard_constraints:
+            download_path=alternatives(URL_SOURCES),
+        conda:
+            "../envs/avengers-pro.yaml"
         threads: 1
         resources:
             mem_mb=500,
             runtime=30,
+        params:
+            source=download_source,
         script:
             "../scripts/download.py"
 
@@ -27,19 +29,21 @@ rule ingest:
         records="results/records.parquet",
         queries="results/queries.parquet",
         report="results/ingest_report.json",
+    log:
+        "logs/ingest.log",
+    benchmark:
+        "benchmarks/ingest.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         sources=config["sources"],
         models=config["models"],
         datasets=config["datasets"],
         missing=config["missing"],
         prices=config["prices"],
-    log:
-        "logs/ingest.log",
-    benchmark:
-        "benchmarks/ingest.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../scripts/ingest.py"

@@ -3,22 +3,6 @@
 # (say plots.usage_alphas) reruns only the rule that uses it. Logic: avengers_pro.plots / .tables.
 
 
-def main_sweep_files(wildcards):
-    """The test sweeps of the main variant and cluster count (config plots.main), one per seed."""
-    main = config["plots"]["main"]
-    return sweep_files(main["variant"], main["n_clusters"])
-
-
-def every_sweep_file(wildcards):
-    """The test sweeps of every variant and cluster count, one per seed."""
-    return [
-        path
-        for variant in config["router"]["variants"]
-        for k in config["clustering"]["n_clusters"]
-        for path in sweep_files(variant, k)
-    ]
-
-
 rule plot_pareto:
     input:
         summary="results/summary.csv",
@@ -30,18 +14,20 @@ rule plot_pareto:
             labels={"figure": "1A Pareto: accuracy vs cost"},
         ),
         pdf="figures/pareto.pdf",
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-        log_cost=config["plots"]["log_cost"],
     log:
         "logs/plot/pareto.log",
     benchmark:
         "benchmarks/plot/pareto.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+        log_cost=config["plots"]["log_cost"],
     script:
         "../scripts/plot_pareto.py"
 
@@ -58,17 +44,19 @@ rule plot_headline:
             labels={"figure": "1B Headline: best single vs Avengers-Pro"},
         ),
         pdf="figures/headline.pdf",
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
     log:
         "logs/plot/headline.log",
     benchmark:
         "benchmarks/plot/headline.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
     script:
         "../scripts/plot_headline.py"
 
@@ -77,7 +65,7 @@ rule plot_alpha_sweep:
     input:
         summary="results/summary.csv",
         metrics="results/metrics.json",
-        sweeps=main_sweep_files,
+        sweeps=main_sweep_files(),
     output:
         png=report(
             "figures/alpha_sweep.png",
@@ -86,17 +74,19 @@ rule plot_alpha_sweep:
             labels={"figure": "2 Accuracy and cost vs alpha"},
         ),
         pdf="figures/alpha_sweep.pdf",
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
     log:
         "logs/plot/alpha_sweep.log",
     benchmark:
         "benchmarks/plot/alpha_sweep.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
     script:
         "../scripts/plot_alpha_sweep.py"
 
@@ -104,7 +94,7 @@ rule plot_alpha_sweep:
 rule plot_model_usage:
     input:
         summary="results/summary.csv",
-        sweeps=main_sweep_files,
+        sweeps=main_sweep_files(),
     output:
         png=report(
             "figures/model_usage.png",
@@ -113,16 +103,18 @@ rule plot_model_usage:
             labels={"figure": "3 Model usage vs alpha"},
         ),
         pdf="figures/model_usage.pdf",
-    params:
-        alphas=config["plots"]["usage_alphas"],
     log:
         "logs/plot/model_usage.log",
     benchmark:
         "benchmarks/plot/model_usage.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        alphas=config["plots"]["usage_alphas"],
     script:
         "../scripts/plot_model_usage.py"
 
@@ -131,7 +123,7 @@ rule plot_cluster_ablation:
     input:
         summary="results/summary.csv",
         metrics="results/metrics.json",
-        sweeps=every_sweep_file,
+        sweeps=all_sweep_files(),
     output:
         png=report(
             "figures/cluster_ablation.png",
@@ -140,18 +132,20 @@ rule plot_cluster_ablation:
             labels={"figure": "Ablation: number of clusters"},
         ),
         pdf="figures/cluster_ablation.pdf",
-    params:
-        # only to pick the metrics.json entry that names the best single model (the same in every entry)
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
     log:
         "logs/plot/cluster_ablation.log",
     benchmark:
         "benchmarks/plot/cluster_ablation.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        # only to pick the metrics.json entry that names the best single model (the same in every entry)
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
     script:
         "../scripts/plot_cluster_ablation.py"
 
@@ -167,17 +161,19 @@ rule plot_variants:
             labels={"figure": "Variants: paper vs official"},
         ),
         pdf="figures/variants.pdf",
-    params:
-        n_clusters=config["plots"]["main"]["n_clusters"],
-        log_cost=config["plots"]["log_cost"],
     log:
         "logs/plot/variants.log",
     benchmark:
         "benchmarks/plot/variants.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        n_clusters=config["plots"]["main"]["n_clusters"],
+        log_cost=config["plots"]["log_cost"],
     script:
         "../scripts/plot_variants.py"
 
@@ -193,17 +189,19 @@ rule table:
             labels={"table": "Table 3 (Markdown)"},
         ),
         latex="results/table.tex",
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-        alphas=config["plots"]["table_alphas"],
     log:
         "logs/plot/table.log",
     benchmark:
         "benchmarks/plot/table.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        variant=config["plots"]["main"]["variant"],
+        n_clusters=config["plots"]["main"]["n_clusters"],
+        alphas=config["plots"]["table_alphas"],
     script:
         "../scripts/make_table.py"

@@ -6,16 +6,18 @@ rule split:
         queries="results/queries.parquet",
     output:
         split="results/splits/seed{seed}.parquet",
-    params:
-        split=config["split"],
-        validation_ratio=config["router"]["validation_ratio"],
     log:
         "logs/split/seed{seed}.log",
     benchmark:
         "benchmarks/split/seed{seed}.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        split=config["split"],
+        validation_ratio=config["router"]["validation_ratio"],
     script:
         "../scripts/split.py"
