@@ -9,6 +9,7 @@
 #   results/baselines/seed{seed}.parquet                            single models, random, oracles, dataset router
 #   results/summary.csv, results/metrics.json                       aggregated over seeds
 #   figures/*.png|pdf, results/table.md|tex                         the paper's figures and Table 3
+#   results/router/{name}/                                          exported routers for new queries
 # File formats: docs/architecture.md. Logic: the avengers_pro package (src/); the rules only wire it.
 
 from snakemake.utils import min_version, validate
@@ -22,7 +23,9 @@ configfile: "config.yaml"
 # One clear line for a bad key first, then Snakemake's own schema check (defaults already filled in).
 from avengers_pro.config import validate_config
 
-config.update(validate_config(config, source="config"))
+validated = validate_config(config, source="config")
+config.clear()
+config.update(validated)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -36,6 +39,7 @@ wildcard_constraints:
     seed=alternatives(SEEDS),
     k=alternatives(CLUSTER_COUNTS),
     variant=alternatives(VARIANTS),
+    name=alternatives(EXPORT_NAMES) or "(?!)",
 
 
 include: "workflow/rules/ingest.smk"
@@ -45,6 +49,7 @@ include: "workflow/rules/cluster.smk"
 include: "workflow/rules/route.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -110,6 +111,7 @@ class SnakemakeRun:
 
     seconds: float
     returncode: int
+    cpu_s: float = 0.0  # user + system CPU of snakemake and every job it ran (less sensitive to load)
     jobs: dict[str, int] = field(default_factory=dict)  # rule -> count, from Snakemake's "Job stats"
     nothing_to_do: bool = False
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -142,6 +144,12 @@ def parse_job_stats(output: str) -> dict[str, int]:
     return jobs
 
 
+def children_cpu_s() -> float:
+    """User + system CPU seconds of every finished child process (and their children) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_snakemake(workdir: Path, *args: str, cores: int = 2, log_name: str = "bench") -> SnakemakeRun:
     """Run ``snakemake --snakefile <repo>/Snakefile --cores N [args]`` in ``workdir``, timed.
 
@@ -152,16 +160,18 @@ def run_snakemake(workdir: Path, *args: str, cores: int = 2, log_name: str = "be
     """
     command = [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores), *args]
     load = load_average()
+    cpu_before = children_cpu_s()
     start = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
+    cpu_s = children_cpu_s() - cpu_before
     output = done.stdout + done.stderr
     log_path = workdir / f"{log_name}.log"
     log_path.write_text(output)
     if done.returncode != 0:
         raise RuntimeError(f"snakemake failed (exit {done.returncode}) in {workdir}; see {log_path}")
     return SnakemakeRun(
-        seconds=seconds, returncode=done.returncode, jobs=parse_job_stats(output),
+        seconds=seconds, returncode=done.returncode, cpu_s=cpu_s, jobs=parse_job_stats(output),
         nothing_to_do="Nothing to be done" in output, load_before=load, log=str(log_path),
     )
 
@@ -294,21 +304,23 @@ def scenario_cold(workdir: Path, data_dir: Path, config_path: Path, cores: int) 
     since = time.time() - 1
     run = run_snakemake(workdir, cores=cores, log_name="bench_cold")
     stages = stage_table(workdir, since)
-    print_table(stages, f"cold run: {run.seconds:.1f} s wall, {sum(run.jobs.values())} jobs "
+    print_table(stages, f"cold run: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s, {sum(run.jobs.values())} jobs "
                         f"(load before {run.load_before[0]:.2f})")
-    return {"wall_s": run.seconds, "load_before": run.load_before, "jobs": run.jobs,
+    return {"wall_s": run.seconds, "cpu_s": run.cpu_s, "load_before": run.load_before, "jobs": run.jobs,
             "embed": embed_counts(workdir), "cache_entries": cache_entries(workdir),
             "stages": stages.to_dict(orient="records")}
 
 
-def time_command(command: Sequence[str], cwd: Path, repeats: int) -> float:
-    """Best wall time of ``repeats`` runs of a command (its output discarded)."""
-    best = float("inf")
+def time_command(command: Sequence[str], cwd: Path, repeats: int) -> tuple[float, float]:
+    """Best wall time and best CPU time (user + system) of ``repeats`` runs of a command."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
+        cpu_before = children_cpu_s()
         start = time.perf_counter()
         subprocess.run(list(command), cwd=cwd, capture_output=True, check=True)
         best = min(best, time.perf_counter() - start)
-    return best
+        best_cpu = min(best_cpu, children_cpu_s() - cpu_before)
+    return best, best_cpu
 
 
 def noop_breakdown(workdir: Path, cores: int, repeats: int) -> pd.DataFrame:
@@ -329,7 +341,10 @@ def noop_breakdown(workdir: Path, cores: int, repeats: int) -> pd.DataFrame:
          [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores), "--dry-run", "--quiet"]),
         ("snakemake (the no-op itself)", [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores)]),
     ]
-    rows = [{"step": name, "best_s": time_command(command, workdir, repeats)} for name, command in steps]
+    rows = []
+    for name, command in steps:
+        wall, cpu = time_command(command, workdir, repeats)
+        rows.append({"step": name, "best_wall_s": wall, "best_cpu_s": cpu})
     return pd.DataFrame(rows)
 
 
@@ -341,11 +356,11 @@ def scenario_noop(cold: Path, workdir: Path, cores: int, repeats: int) -> dict[s
         raise RuntimeError(f"the no-op rerun had work to do: {jobs} (see {runs[0].log})")
     breakdown = noop_breakdown(workdir, cores, repeats)
     seconds = [run.seconds for run in runs]
-    print_table(pd.DataFrame({"run": range(1, repeats + 1), "wall_s": seconds,
+    print_table(pd.DataFrame({"run": range(1, repeats + 1), "wall_s": seconds, "cpu_s": [run.cpu_s for run in runs],
                               "load_before": [run.load_before[0] for run in runs]}),
                 f"no-op rerun: best {min(seconds):.2f} s (target <= 3 s)")
     print_table(breakdown, "where the no-op time goes (best of each, separate processes)")
-    return {"wall_s": seconds, "best_s": min(seconds), "load_before": [run.load_before for run in runs],
+    return {"wall_s": seconds, "best_s": min(seconds), "cpu_s": [run.cpu_s for run in runs], "load_before": [run.load_before for run in runs],
             "breakdown": breakdown.to_dict(orient="records")}
 
 
@@ -358,9 +373,10 @@ def scenario_alphas(cold: Path, workdir: Path, cores: int, num: int) -> dict[str
     run = run_snakemake(workdir, cores=cores, log_name="bench_alphas")
     stages = stage_table(workdir, since)
     unexpected = sorted(rule for rule in run.jobs if rule.split("_")[0] not in ALPHA_STAGES)
-    print_table(stages, f"rerun after router.alphas num -> {num}: {run.seconds:.1f} s wall (target <= 30 s), "
+    print_table(stages, f"rerun after router.alphas num -> {num}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s "
+                        f"(target <= 30 s), "
                         f"jobs {run.jobs}, unexpected rules: {unexpected or 'none'} (load before {run.load_before[0]:.2f})")
-    return {"wall_s": run.seconds, "load_before": run.load_before, "alphas": alphas, "jobs": run.jobs,
+    return {"wall_s": run.seconds, "cpu_s": run.cpu_s, "load_before": run.load_before, "alphas": alphas, "jobs": run.jobs,
             "unexpected_rules": unexpected, "stages": stages.to_dict(orient="records")}
 
 
@@ -393,11 +409,12 @@ def scenario_source(cold: Path, workdir: Path, cores: int, source_name: str) -> 
     stages = stage_table(workdir, since)
     counts = embed_counts(workdir)
     only_new = counts.get("to_embed") == len(new_hashes)
-    print_table(stages, f"rerun after adding source {source_name!r}: {run.seconds:.1f} s wall; embed log: "
+    print_table(stages, f"rerun after adding source {source_name!r}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s; "
+                        f"embed log: "
                         f"{counts.get('to_embed')} embedded, {counts.get('cached')} from the cache; "
                         f"{len(new_hashes)} texts are new -> only new texts embedded: {only_new} "
                         f"(load before {run.load_before[0]:.2f})")
-    return {"wall_s": run.seconds, "load_before": run.load_before, "source": source_name, "jobs": run.jobs,
+    return {"wall_s": run.seconds, "cpu_s": run.cpu_s, "load_before": run.load_before, "source": source_name, "jobs": run.jobs,
             "new_texts": len(new_hashes), "cache_entries_before": entries_before,
             "cache_entries_after": cache_entries(workdir), "embed": counts, "only_new_texts_embedded": only_new,
             "stages": stages.to_dict(orient="records")}

@@ -67,3 +67,9 @@ def test_alpha_grid_is_101_exact_steps():
     grid = alpha_grid(validate_config({"sources": BASE["sources"]}))
     assert len(grid) == 101 and grid[0] == 0.0 and grid[-1] == 1.0
     assert 0.53 in grid and np.all(np.diff(grid) > 0)
+
+
+def test_key_order_does_not_matter():
+    reordered = {key: BASE[key] for key in reversed(list(BASE))}
+    reordered["router"] = {key: BASE["router"][key] for key in reversed(list(BASE["router"]))}
+    assert repr(validate_config(reordered)) == repr(validate_config(BASE))

@@ -433,3 +433,17 @@ def test_base_url_without_scheme_is_a_config_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("EMBEDDING_BASE_URL", "gpu-box/v1")
     with pytest.raises(ConfigError, match="EMBEDDING_BASE_URL"):
         make_embedder({"backend": "openai", "model": "m"})
+
+
+def test_hashing_stand_in_embedder_is_deterministic_per_text() -> None:
+    """The weight-free embedder the bench server offers must not depend on the batch a text is in."""
+    bench = load_bench_server()
+    first = bench.HashingEmbedder(dim=32, seed=0)
+    texts = ["what is two plus two", "write a python function", "", "what is two plus two"]
+    together = first.embed(texts)
+    alone = np.vstack([bench.HashingEmbedder(dim=32, seed=0).embed([text]) for text in reversed(texts)])[::-1]
+    np.testing.assert_allclose(together, alone, rtol=1e-6)
+    np.testing.assert_allclose(together[0], together[3])
+    assert np.all(np.linalg.norm(together, axis=1) > 0)
+    assert not np.allclose(together[0], together[1])
+    assert not np.allclose(together, bench.HashingEmbedder(dim=32, seed=1).embed(texts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -146,3 +147,15 @@ def test_a_source_in_place_is_never_scheduled_for_download(tmp_path: Path):
     assert planned_jobs(workdir).get("download") == 1
     shutil.copy(origin, workdir / "data/records.csv")
     assert "download" not in planned_jobs(workdir)
+
+
+def test_the_exported_router_routes_a_new_query(built: Path):
+    manifest = json.loads((built / "results/router/default/manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "avengers_pro.cli", "route", "--router", str(built / "results/router/default"),
+         "Write a python function that reverses a string."],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() in {"small", "medium", "large", "coder"}

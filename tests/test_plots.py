@@ -426,3 +426,40 @@ def test_plot_rules_build_every_output_and_rerun_only_what_a_setting_touches(tmp
     assert report.returncode == 0, report.stdout + report.stderr
     html = (tmp_path / "report.html").read_text()
     assert "toy-embedder" in html and "{{" not in html
+
+
+def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
+    """The variants figure must show the dataset router's frontier next to the variants'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from unittest import mock
+
+    from avengers_pro import plots
+
+    rows = [
+        {"method": "a", "accuracy": 0.5, "cost": 1.0},
+        {"method": "b", "accuracy": 0.8, "cost": 4.0},
+    ]
+    for variant in ("official", "paper"):
+        for alpha, acc, cost in ((0.0, 0.5, 1.0), (1.0, 0.8, 4.0)):
+            rows.append({"method": "avengers-pro", "variant": variant, "n_clusters": 2, "alpha": alpha,
+                         "accuracy": acc - 0.01, "cost": cost})
+            rows.append({"method": "dataset-router", "variant": variant, "alpha": alpha, "accuracy": acc, "cost": cost})
+    summary = pd.DataFrame(rows)
+    for column in ("accuracy_sd", "cost_sd"):
+        summary[column] = 0.0
+    summary["n_seeds"] = 1
+    summary["max_router"] = 1
+    labels = []
+    original = plots.save_figure
+
+    def capture(fig, stem, dpi):
+        labels.extend(line.get_label() for ax in fig.axes for line in ax.get_lines())
+        original(fig, stem, dpi)
+
+    with mock.patch.object(plots, "save_figure", capture):
+        plots.plot_variants(summary, tmp_path / "variants", n_clusters=2, dpi=50)
+    # identical floors for both variants collapse into one line
+    assert "dataset router" in labels
+    assert (tmp_path / "variants.png").stat().st_size > 0

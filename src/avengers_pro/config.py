@@ -95,7 +95,7 @@ def validate_config(
     *,
     source: str = "config",
 ) -> dict[str, Any]:
-    """Return a validated copy of ``config`` with the schema's defaults filled in.
+    """Return a validated copy of ``config`` with the schema's defaults filled in and keys sorted.
 
     Raises :class:`ConfigError` with one line naming the key at fault.
     """
@@ -108,7 +108,20 @@ def validate_config(
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"{source}: {_describe(best)}")
     _check_cross_keys(config, source)
-    return config
+    return _sorted_keys(config)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """The same structure with every mapping's keys in sorted order (list order is kept).
+
+    Snakemake detects changed ``params`` by their text, so reordering keys in config.yaml must not
+    look like a change.
+    """
+    if isinstance(value, Mapping):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 def _check_cross_keys(config: dict[str, Any], source: str) -> None:

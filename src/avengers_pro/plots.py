@@ -1340,7 +1340,8 @@ def plot_variants(
     """The Pareto frontiers of every router variant at one cluster count, with the single models.
 
     Each variant's sweep points are faint markers and its own frontier a staircase in the variant's
-    grey and line style; single models are labelled points as in :func:`plot_pareto`.
+    grey and line style; the dataset router's frontier (per variant) is a dotted line, the floor a
+    query-level router must beat; single models are labelled points as in :func:`plot_pareto`.
 
     Parameters
     ----------
@@ -1380,11 +1381,25 @@ def plot_variants(
             fronts[variant] = frontier_points(rows["cost"], 100 * rows["accuracy"])
             lines[variant], = ax.plot(*fronts[variant], color=color, ls=linestyle, lw=1.0, zorder=3,
                                       label=f"{variant} (k={n_clusters})")
+        # The floor a query-level router must beat: the same scoring with each dataset as one cluster.
+        # Variants whose dataset-router frontiers coincide share one line.
+        dataset_fronts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
+        for variant, rows in summary[summary["method"] == "dataset-router"].groupby("variant", sort=True):
+            front = frontier_points(rows["cost"], 100 * rows["accuracy"])
+            dataset_fronts.setdefault((tuple(front[0]), tuple(front[1])), []).append(str(variant))
+            all_costs = np.concatenate([all_costs, rows["cost"].astype(float)])
+        for (front_costs, front_accs), names_of_variants in dataset_fronts.items():
+            key = "dataset router" if len(dataset_fronts) == 1 else f"dataset router ({', '.join(names_of_variants)})"
+            fronts[key] = (np.asarray(front_costs), np.asarray(front_accs))
+            style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
+            lines[key], = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
         _scatter_models(ax, singles, palette, markers)
         ax.set_xlabel("Total test cost (USD)")
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
-        legend = ax.legend(loc="lower right", title="Avengers-Pro frontier", title_fontsize=6)
+        # Above the axes: four frontier entries inside would cover single models.
+        legend = ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01, 1.0, 0.1), mode="expand", ncol=2,
+                           borderaxespad=0.0, frameon=False)
         _freeze_layout(fig)
 
         samples = [np.column_stack([routers["cost"], 100 * routers["accuracy"]])]

@@ -372,7 +372,7 @@ def _point_metrics(
     }
 
 
-def _validation_best_single(outcomes: pd.DataFrame, seed: int) -> tuple[str, float]:
+def validation_best_single(outcomes: pd.DataFrame, seed: int) -> tuple[str, float]:
     """The model of best validation accuracy (unweighted mean over datasets; ties: first by name)."""
     file = f"validation single-model outcomes of seed {seed}"
     _require_columns(outcomes, OUTCOME_COLUMNS, file)
@@ -388,7 +388,7 @@ def _validation_best_single(outcomes: pd.DataFrame, seed: int) -> tuple[str, flo
     return str(best), float(overall[best])
 
 
-def _choose_alpha(curve: pd.DataFrame, target: float | None) -> tuple[float, bool]:
+def choose_alpha(curve: pd.DataFrame, target: float | None) -> tuple[float, bool]:
     """An alpha of a per-seed validation curve (index alpha; accuracy, cost).
 
     With ``target``: the cheapest alpha whose accuracy reaches it (ties: smaller alpha); if none
@@ -429,13 +429,13 @@ def _validation_choice(
     for seed in seeds:
         if seed not in validation_singles:
             raise DataError(f"validation single-model outcomes missing for seed {seed}", field="validation")
-        model, reference = _validation_best_single(validation_singles[seed], seed)
+        model, reference = validation_best_single(validation_singles[seed], seed)
         validation = seed_curve(validation_sweeps[(variant, n_clusters, seed)],
                                 sweep_path(variant, n_clusters, seed, validation=True))
         test_file = sweep_path(variant, n_clusters, seed)
         test = seed_curve(test_sweeps[(variant, n_clusters, seed)], test_file)
         for name, target in (("match_best_single", reference), ("max_accuracy", None)):
-            alpha, reached = _choose_alpha(validation, target)
+            alpha, reached = choose_alpha(validation, target)
             if alpha not in test.index:
                 raise DataError(f"alpha {alpha} chosen on validation is not in the test sweep", file=test_file,
                                 field="alpha")

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from avengers_pro.embeddings import embedder_id
+from avengers_pro.embeddings import EMBEDDER_SPEC_KEYS, embedder_id
 
 SEEDS = config["split"]["seeds"]
 CLUSTER_COUNTS = config["clustering"]["n_clusters"]
@@ -73,6 +73,7 @@ def final_outputs():
         *expand("figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),
         "results/table.md",
         "results/table.tex",
+        *expand("results/router/{name}/manifest.json", name=EXPORT_NAMES),
     ]
 
 
@@ -90,3 +91,37 @@ def main_sweep_files():
     """The test sweeps of the main variant and cluster count (config plots.main), one per seed."""
     main = config["plots"]["main"]
     return sweep_files(main["variant"], main["n_clusters"])
+
+
+EXPORT_NAMES = [entry["name"] for entry in config["export"]]
+ROUTER_FILES = ["centroids.npy", "statistics.parquet", "router.json", "embedder.json"]
+
+
+def export_entry(wildcards):
+    """The config entry of the router an export job writes."""
+    return next(entry for entry in config["export"] if entry["name"] == wildcards.name)
+
+
+def export_settings(wildcards):
+    """What an export uses from the config, and nothing else (a plot setting never reruns it)."""
+    entry = export_entry(wildcards)
+    router = config["router"]
+    return {
+        "models": config["models"],
+        "router": {
+            "variants": {entry["variant"]: router["variants"][entry["variant"]]},
+            **{
+                key: router[key]
+                for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")
+            },
+        },
+        "clustering": {
+            key: config["clustering"][key] for key in ("n_init", "minibatch_above")
+        },
+        "split": {"seeds": config["split"]["seeds"][:1]},
+        "embedding": {
+            key: value
+            for key, value in config["embedding"].items()
+            if key in EMBEDDER_SPEC_KEYS
+        },
+    }

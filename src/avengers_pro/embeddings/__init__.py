@@ -1,5 +1,5 @@
 """Query embeddings: one small interface, a local offline backend, an OpenAI-compatible backend,
-and a persistent SQLite cache. The pipeline calls :func:`embed_texts`; see ``docs/embeddings.md``."""
+and a persistent SQLite cache. The pipeline calls :func:`embed_texts`; see the README, "Embeddings"."""
 
 from avengers_pro.embeddings.cache import EmbeddingCache
 from avengers_pro.embeddings.core import Embedder, embed_texts, make_embedder, text_hash
@@ -7,6 +7,7 @@ from avengers_pro.embeddings.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULTS,
+    EMBEDDER_SPEC_KEYS,
     EmbeddingSettings,
     embedder_id,
     parse_settings,
@@ -16,6 +17,7 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULTS",
+    "EMBEDDER_SPEC_KEYS",
     "Embedder",
     "EmbeddingCache",
     "EmbeddingSettings",

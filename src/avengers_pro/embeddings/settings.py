@@ -8,6 +8,10 @@ from typing import Any
 
 from avengers_pro.errors import ConfigError
 
+# The embedding settings that decide the vectors (an exported router records them; a new cache path,
+# batch size or endpoint does not change a vector).
+EMBEDDER_SPEC_KEYS = ("backend", "model", "max_tokens", "dimensions", "query_instruction", "tokenizer")
+
 LOCAL_BACKEND = "sentence-transformers"
 OPENAI_BACKEND = "openai"
 BACKENDS = (LOCAL_BACKEND, OPENAI_BACKEND)
@@ -45,7 +49,7 @@ _SECRET_KEYS = ("api_key", "apikey", "key", "token", "api_token", "openai_api_ke
 
 @dataclass(frozen=True)
 class EmbeddingSettings:
-    """The validated ``embedding:`` block (see ``docs/embeddings.md`` for each key)."""
+    """The validated ``embedding:`` block (see the README, "Embeddings", for each key)."""
 
     backend: str
     model: str

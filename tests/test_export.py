@@ -1,0 +1,434 @@
+"""Exported routers: the pipeline's own decisions, round trips, alpha at load time, bad folders."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from avengers_pro.cluster import fit_clusters
+from avengers_pro.config import alpha_grid
+from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.evaluate import run_sweep
+from avengers_pro.export import (
+    CENTROIDS,
+    EMBEDDER,
+    FORMAT_VERSION,
+    MANIFEST,
+    ROUTER,
+    ROUTER_FILES,
+    STATISTICS,
+    Router,
+    embedder_spec,
+    export_router,
+    sha256_file,
+)
+from avengers_pro.io import record_matrix
+from avengers_pro.router import AvengersProRouter, Variant, cluster_statistics
+from avengers_pro.split import split_queries
+
+# Deliberately not alphabetical: the config order is the tie-break order and must survive export.
+MODELS = ["large", "small", "coder", "mathy"]
+DATASETS = ["code", "math", "words"]
+DIM = 8
+VARIANTS = {
+    "official": {"normalisation": "official", "aggregation": "official"},
+    "paper": {"normalisation": "paper", "aggregation": "paper", "weighted": False},
+    "paper-weighted": {"normalisation": "paper", "aggregation": "paper", "weighted": True},
+}
+
+
+def make_problem(n_per_dataset: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Records and unit embeddings: three topics, a specialist per topic, an expensive all-rounder.
+
+    ``large`` is right 85% of the time everywhere at a high cost; ``coder`` and ``mathy`` are
+    cheap and nearly always right on their topic, wrong elsewhere; ``small`` is cheap and mediocre.
+    So a router can beat the best single model at a fraction of its cost.
+    """
+    rng = np.random.default_rng(seed)
+    centres = np.linalg.qr(rng.standard_normal((DIM, DIM)))[0][:3]
+    skill = {"large": [0.85, 0.85, 0.85], "small": [0.3, 0.3, 0.55], "coder": [0.97, 0.05, 0.2],
+             "mathy": [0.05, 0.97, 0.2]}
+    price = {"large": 0.02, "small": 0.001, "coder": 0.002, "mathy": 0.002}
+    rows = []
+    ids, vectors = [], []
+    for d, dataset in enumerate(DATASETS):
+        for i in range(n_per_dataset):
+            query_id = f"{dataset}-{i:03d}"
+            vector = centres[d] + 0.35 * rng.standard_normal(DIM)
+            ids.append(query_id)
+            vectors.append(vector / np.linalg.norm(vector))
+            for model in MODELS:
+                rows.append({
+                    "query_id": query_id, "dataset": dataset, "query": f"{dataset} question {i}",
+                    "prompt": f"{dataset} question {i}", "model": model,
+                    "score": float(rng.random() < skill[model][d]),
+                    "cost": price[model] * (1.0 + 0.1 * rng.random()),
+                })
+    return pd.DataFrame(rows), np.asarray(ids, dtype=object), np.asarray(vectors, dtype=np.float32)
+
+
+def make_config(**router: object) -> dict:
+    return {
+        "models": MODELS,
+        "router": {"variants": VARIANTS, "alphas": {"start": 0.0, "stop": 1.0, "num": 21}, "top_k": 2,
+                   "beta": 9.0, "max_router": 1, "validation_ratio": 0.25, **router},
+        "clustering": {"n_init": 3, "minibatch_above": 200_000},
+        "split": {"seeds": [3, 4]},
+        "embedding": {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256,
+                      "cache": "/somewhere/private/cache.sqlite", "batch_size": 16},
+    }
+
+
+@pytest.fixture(scope="module")
+def problem() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    return make_problem()
+
+
+@pytest.fixture(scope="module")
+def exported(problem, tmp_path_factory) -> Path:
+    records, ids, vectors = problem
+    out = tmp_path_factory.mktemp("router") / "fixed"
+    export_router(records, ids, vectors, make_config(), {"name": "fixed", "variant": "official", "n_clusters": 4,
+                                                         "alpha": 0.4}, out)
+    return out
+
+
+def copy_router(source: Path, target: Path) -> Path:
+    target.mkdir(parents=True)
+    for file in source.iterdir():
+        (target / file.name).write_bytes(file.read_bytes())
+    return target
+
+
+# --------------------------------------------------------------------------- the pipeline's decisions
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+@pytest.mark.parametrize("max_router", [1, 2])
+def test_exported_router_makes_the_pipelines_decisions(problem, tmp_path, variant_name, max_router):
+    """Export on the train part, then route the test part: the same choices as evaluate.run_sweep."""
+    records, ids, vectors = problem
+    config = make_config(max_router=max_router)
+    seed = config["split"]["seeds"][0]
+    test = np.arange(len(ids)) % 4 == 0
+    train_records = records[records["query_id"].isin(ids[~test])]
+    export_router(train_records, ids[~test], vectors[~test], config,
+                  {"name": "r", "variant": variant_name, "n_clusters": 5, "alpha": 0.5}, tmp_path / "r")
+
+    # The pipeline, as the cluster and sweep rules run it (train rows in query_id order).
+    matrix = record_matrix(records, MODELS)
+    train_ids = ids[~test]
+    clustering = fit_clusters(vectors[~test], 5, seed=seed, n_init=config["clustering"]["n_init"])
+    variant = Variant.from_config(variant_name, VARIANTS[variant_name])
+    alphas = np.array([0.0, 0.2, 0.45, 0.5, 0.8, 1.0])
+    _, decisions = run_sweep(matrix, train_ids, clustering.labels, clustering.centroids, ids[test], vectors[test],
+                             variant, alphas, top_k=2, beta=9.0, max_router=max_router)
+    fitted = AvengersProRouter(variant, top_k=2, beta=9.0, max_router=max_router)
+    train = matrix.subset(matrix.positions(train_ids))
+    fitted.fit(clustering.centroids, clustering.labels, train.scores, train.costs)
+    every_choice = fitted.predict(vectors[test], alphas)
+
+    for a, alpha in enumerate(alphas):
+        router = Router.load(tmp_path / "r", alpha=float(alpha))
+        expected = decisions.loc[np.isclose(decisions["alpha"], alpha), "model"].tolist()
+        assert router.route_embeddings(vectors[test]) == expected
+        np.testing.assert_array_equal(router.route_indices(vectors[test]), every_choice[a])
+    # The choices do depend on alpha here, so the comparison above can fail.
+    assert decisions.groupby("alpha")["model"].agg(tuple).nunique() > 1
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_round_trip_keeps_everything(problem, exported):
+    records, ids, vectors = problem
+    router = Router.load(exported)
+    config = make_config()
+    clustering = fit_clusters(vectors, 4, seed=config["split"]["seeds"][0], n_init=config["clustering"]["n_init"])
+    matrix = record_matrix(records, MODELS)
+    stats = cluster_statistics(clustering.labels, matrix.scores, matrix.costs, 4)
+
+    assert router.models == MODELS
+    np.testing.assert_array_equal(router.centroids, clustering.centroids)
+    np.testing.assert_array_equal(router.stats.count, stats.count)
+    np.testing.assert_array_equal(router.stats.accuracy, stats.accuracy)
+    np.testing.assert_array_equal(router.stats.cost, stats.cost)
+    assert router.stats.count.sum() == len(ids) * len(MODELS)  # fitted on ALL records
+    assert (router.variant.name, router.variant.normalisation, router.variant.aggregation) == (
+        "official", "official", "official")
+    assert (router.top_k, router.beta, router.max_router) == (2, 9.0, 1)
+    assert router.alpha == router.default_alpha == 0.4
+    assert router.alpha_choice["chosen_by"] == "fixed"
+
+    spec = json.loads((exported / EMBEDDER).read_text())
+    assert spec == embedder_spec(config["embedding"])
+    assert "cache" not in spec and "base_url" not in spec and "batch_size" not in spec
+    manifest = json.loads((exported / MANIFEST).read_text())
+    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["package_version"]
+    assert manifest["config"]["export"] == {"name": "fixed", "variant": "official", "n_clusters": 4, "alpha": 0.4}
+    assert "/somewhere/private" not in (exported / MANIFEST).read_text()
+    assert set(manifest["files"]) == set(ROUTER_FILES)
+    for name, digest in manifest["files"].items():
+        assert sha256_file(exported / name) == digest
+
+    statistics = pd.read_parquet(exported / STATISTICS)
+    assert list(statistics.columns) == ["cluster", "model", "mean_score", "mean_cost", "count"]
+    assert len(statistics) == 4 * len(MODELS)
+    assert np.load(exported / CENTROIDS, allow_pickle=False).dtype == np.float64
+
+
+def test_export_is_deterministic(problem, exported, tmp_path):
+    records, ids, vectors = problem
+    # Rows in another order: the router depends on the records, not on how they are listed.
+    shuffled = records.sample(frac=1.0, random_state=1)
+    order = np.random.default_rng(2).permutation(len(ids))
+    export_router(shuffled, ids[order], vectors[order], make_config(),
+                  {"name": "fixed", "variant": "official", "n_clusters": 4, "alpha": 0.4}, tmp_path / "again")
+    for name in (*ROUTER_FILES, MANIFEST):
+        assert (tmp_path / "again" / name).read_bytes() == (exported / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------- alpha
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.15, 0.7, 1.0])
+def test_alpha_at_load_time_equals_a_fresh_export(problem, exported, tmp_path, alpha):
+    records, ids, vectors = problem
+    export_router(records, ids, vectors, make_config(),
+                  {"name": "fresh", "variant": "official", "n_clusters": 4, "alpha": alpha}, tmp_path / "fresh")
+    fresh = Router.load(tmp_path / "fresh")
+    overridden = Router.load(exported, alpha=alpha)
+    assert overridden.alpha == alpha and overridden.default_alpha == 0.4
+    np.testing.assert_array_equal(overridden.route_indices(vectors), fresh.route_indices(vectors))
+    np.testing.assert_array_equal(Router.load(exported).with_alpha(alpha).route_indices(vectors),
+                                  fresh.route_indices(vectors))
+
+
+def test_alpha_changes_the_choices(problem, exported):
+    _, _, vectors = problem
+    router = Router.load(exported)
+    cheap = router.with_alpha(0.0).route_embeddings(vectors)
+    accurate = router.with_alpha(1.0).route_embeddings(vectors)
+    assert cheap != accurate
+    assert "large" in accurate or "coder" in accurate
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, math.nan, "0.5", True])
+def test_bad_alpha_is_rejected(exported, alpha):
+    with pytest.raises(ConfigError, match="alpha"):
+        Router.load(exported, alpha=alpha)
+
+
+def test_match_best_single_target(problem, tmp_path):
+    records, ids, vectors = problem
+    config = make_config()
+    info = export_router(records, ids, vectors, config,
+                         {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"},
+                         tmp_path / "t")
+    choice = info["alpha"]
+    validation = choice["validation"]
+    assert choice["chosen_by"] == "match-best-single"
+    # 25% of each dataset's 40 distinct texts: 40 - floor(0.75 * 40) = 10 each.
+    assert validation["n_validation_queries"] == 30 and validation["n_fit_queries"] == 90
+    assert validation["seed"] == 3
+    assert validation["reference_model"] == "large"
+    curve = pd.DataFrame(validation["curve"]).set_index("alpha")
+    np.testing.assert_allclose(curve.index, alpha_grid(config))
+    # The specialists make the router better than `large` here, so the target is reached, and the
+    # chosen alpha is the cheapest one that reaches it.
+    assert validation["reached"] is True
+    reaching = curve[curve["accuracy"] >= validation["reference_accuracy"] - 1e-12]
+    assert choice["default"] == reaching.sort_values(["cost"], kind="stable").index[0]
+    assert validation["accuracy"] == curve.loc[choice["default"], "accuracy"]
+    router = Router.load(tmp_path / "t")
+    assert router.alpha == choice["default"]
+    assert router.stats.count.sum() == len(ids) * len(MODELS)  # refitted on all records
+
+
+def test_max_accuracy_target(problem, tmp_path):
+    records, ids, vectors = problem
+    info = export_router(records, ids, vectors, make_config(),
+                         {"name": "t", "variant": "paper", "n_clusters": 3, "target": "max-accuracy"},
+                         tmp_path / "t")
+    curve = pd.DataFrame(info["alpha"]["validation"]["curve"])
+    best = curve.sort_values(["accuracy", "cost", "alpha"], ascending=[False, True, True]).iloc[0]
+    assert info["alpha"]["default"] == best["alpha"]
+    assert "reference_model" not in info["alpha"]["validation"]
+
+
+def test_unreachable_target_falls_back_to_max_accuracy(problem, tmp_path):
+    records, ids, vectors = problem
+    config = make_config()
+    # The documented carve-out: split_queries(train_ratio=1, validation_ratio, seed=split.seeds[0]).
+    split = split_queries(records.drop_duplicates("query_id"), train_ratio=1.0, seed=config["split"]["seeds"][0],
+                          validation_ratio=config["router"]["validation_ratio"])
+    held_out = set(split.loc[split["validation"], "query_id"])
+    # `large` is perfect on the held-out queries only: no router fitted on the rest can match it.
+    records = records.copy()
+    is_large = records["model"] == "large"
+    records.loc[is_large, "score"] = records.loc[is_large, "query_id"].isin(held_out).astype(float)
+    info = export_router(records, ids, vectors, config,
+                         {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"},
+                         tmp_path / "t")
+    validation = info["alpha"]["validation"]
+    assert validation["reference_model"] == "large" and validation["reference_accuracy"] == 1.0
+    assert validation["reached"] is False
+    curve = pd.DataFrame(validation["curve"])
+    best = curve.sort_values(["accuracy", "cost", "alpha"], ascending=[False, True, True]).iloc[0]
+    assert info["alpha"]["default"] == best["alpha"]
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def test_explanation_matches_the_decision(problem, exported):
+    _, _, vectors = problem
+    router = Router.load(exported, alpha=0.6)
+    explanations = router.explain_embeddings(vectors[:20])
+    choices = router.route_embeddings(vectors[:20])
+    for explanation, choice, vector in zip(explanations, choices, vectors[:20], strict=True):
+        assert explanation["model"] == choice
+        scores = explanation["scores"]
+        assert scores[choice] == max(scores.values())
+        clusters = explanation["clusters"]
+        assert len(clusters) == router.top_k
+        distances = [c["distance"] for c in clusters]
+        assert distances == sorted(distances)
+        assert sum(c["weight"] for c in clusters) == pytest.approx(1.0)
+        expected = [1.0 - float(vector.astype(np.float64) @ router.centroids[c["cluster"]]) for c in clusters]
+        assert distances == pytest.approx(expected)
+        # Official aggregation: S = sum of weight / (rank + 1) over the nearest clusters.
+        for model in router.models:
+            assert scores[model] == pytest.approx(sum(c["weight"] / (c["rank"][model] + 1) for c in clusters))
+    json.dumps(explanations)  # plain JSON types only
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_missing_file(exported, tmp_path):
+    folder = copy_router(exported, tmp_path / "r")
+    (folder / STATISTICS).unlink()
+    with pytest.raises(DataError, match=r"statistics\.parquet: missing"):
+        Router.load(folder)
+
+
+def test_altered_file(exported, tmp_path):
+    folder = copy_router(exported, tmp_path / "r")
+    spec = json.loads((folder / ROUTER).read_text())
+    spec["top_k"] = 1
+    (folder / ROUTER).write_text(json.dumps(spec))
+    with pytest.raises(DataError, match=r"router\.json: sha256 mismatch"):
+        Router.load(folder)
+
+
+def test_altered_centroids(exported, tmp_path):
+    folder = copy_router(exported, tmp_path / "r")
+    data = bytearray((folder / CENTROIDS).read_bytes())
+    data[-1] ^= 1
+    (folder / CENTROIDS).write_bytes(bytes(data))
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        Router.load(folder)
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None, 1.0])
+def test_unknown_format_version(exported, tmp_path, version):
+    folder = copy_router(exported, tmp_path / "r")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["format_version"] = version
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="unknown router format version"):
+        Router.load(folder)
+
+
+def test_not_a_router_folder(tmp_path):
+    with pytest.raises(DataError, match="no such router folder"):
+        Router.load(tmp_path / "absent")
+    with pytest.raises(DataError, match="manifest.json is missing"):
+        Router.load(tmp_path)
+
+
+def test_manifest_cannot_point_outside_the_folder(exported, tmp_path):
+    folder = copy_router(exported, tmp_path / "r")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"]["../secret"] = "0" * 64
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="bad file name"):
+        Router.load(folder)
+
+
+@pytest.mark.parametrize("embedding", [
+    {"model": "another-model"},
+    {"backend": "openai", "model": "all-MiniLM-L6-v2"},
+    {"max_tokens": 128},
+    {"query_instruction": "Query: "},
+])
+def test_another_embedder_is_an_error(exported, embedding):
+    with pytest.raises(ConfigError, match="differs from"):
+        Router.load(exported, embedding=embedding)
+
+
+def test_host_settings_and_aliases_are_accepted(exported, tmp_path):
+    router = Router.load(exported, embedding={"model": "sentence-transformers/all-MiniLM-L6-v2", "batch_size": 8,
+                                              "device": "cpu", "cache": "ignored.sqlite"},
+                         cache_path=tmp_path / "cache.sqlite")
+    assert router.embedding["batch_size"] == 8
+    assert router.cache_path == str(tmp_path / "cache.sqlite")
+
+
+def test_cache_path_from_environment(exported, monkeypatch, tmp_path):
+    monkeypatch.setenv("AVENGERS_PRO_EMBEDDING_CACHE", str(tmp_path / "env.sqlite"))
+    assert Router.load(exported).cache_path == str(tmp_path / "env.sqlite")
+    monkeypatch.delenv("AVENGERS_PRO_EMBEDDING_CACHE")
+    assert Router.load(exported).cache_path is None
+
+
+@pytest.mark.parametrize("queries, row", [([""], 0), (["fine", "   "], 1), (["fine", None], 1)])
+def test_empty_query_is_rejected(exported, queries, row):
+    # Rejected before any model is loaded.
+    with pytest.raises(DataError, match=f"row {row}"):
+        Router.load(exported).route(queries)
+
+
+def test_bad_embeddings_are_rejected(problem, exported):
+    _, _, vectors = problem
+    router = Router.load(exported)
+    with pytest.raises(DataError, match="shape"):
+        router.route_embeddings(vectors[:, :3])
+    scaled = vectors[:5].copy()
+    scaled[2] *= 2.0
+    with pytest.raises(DataError, match="row 2.*norm"):
+        router.route_embeddings(scaled)
+    broken = vectors[:5].copy()
+    broken[4, 0] = np.nan
+    with pytest.raises(DataError, match="row 4"):
+        router.route_embeddings(broken)
+    assert router.route_embeddings(vectors[:0]) == []
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"name": "x", "variant": "official", "n_clusters": 3}, "exactly one of alpha and target"),
+    ({"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5, "target": "max-accuracy"},
+     "exactly one of alpha and target"),
+    ({"name": "x", "variant": "official", "n_clusters": 3, "target": "cheapest"}, "target"),
+    ({"name": "x", "variant": "nope", "n_clusters": 3, "alpha": 0.5}, "nope"),
+    ({"name": "x", "variant": "official", "n_clusters": 1000, "alpha": 0.5}, "n_clusters"),
+])
+def test_bad_export_entries(problem, tmp_path, entry, message):
+    records, ids, vectors = problem
+    with pytest.raises(ConfigError, match=message):
+        export_router(records, ids, vectors, make_config(), entry, tmp_path / "r")
+    assert not (tmp_path / "r" / MANIFEST).exists()
+
+
+def test_query_without_embedding(problem, tmp_path):
+    records, ids, vectors = problem
+    with pytest.raises(DataError, match="no embedding"):
+        export_router(records, ids[1:], vectors[1:], make_config(),
+                      {"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5}, tmp_path / "r")
