@@ -159,3 +159,13 @@ def test_the_exported_router_routes_a_new_query(built: Path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() in {"small", "medium", "large", "coder"}
+
+
+def test_report_has_every_figure_with_a_rendered_caption(built: Path, tmp_path: Path):
+    report = tmp_path / "report.html"
+    snakemake(built, "--report", str(report))
+    html = report.read_text()
+    assert "{{" not in html and "{%" not in html  # every caption template was rendered
+    assert "all-MiniLM-L6-v2" in html  # captions say which embedder was run
+    for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
+        assert f"{figure}.png" in html

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -359,73 +355,6 @@ def test_place_labels_is_deterministic() -> None:
         return [tuple(a.xyann) for a in annotations]
 
     assert positions() == positions()
-
-
-# --------------------------------------------------------------------------- the Snakemake rules
-
-
-@pytest.mark.slow
-def test_plot_rules_build_every_output_and_rerun_only_what_a_setting_touches(tmp_path: Path) -> None:
-    if shutil.which("snakemake") is None:
-        pytest.skip("snakemake is not on PATH")
-    results = tmp_path / "results"
-    for variant, shift in (("official", 0.0), ("paper", -0.02)):
-        for k in (4, 8):
-            for seed in (0, 1):
-                path = results / "sweep" / variant / f"k{k}_seed{seed}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                make_sweep(shift + 0.01 * seed).to_parquet(path)
-    summary = make_summary()
-    summary = pd.concat([summary, summary[summary["method"] == "avengers-pro"].assign(n_clusters=8)])
-    summary.to_csv(results / "summary.csv", index=False)
-    (results / "metrics.json").write_text(json.dumps([make_metrics_entry()]))
-    config = {
-        "sources": [{"name": "toy", "format": "records", "path": "toy.parquet"}],
-        "models": [], "missing": "drop-query",
-        "embedding": {"backend": "sentence-transformers", "model": "toy-embedder"},
-        "split": {"seeds": [0, 1], "train_ratio": 0.7},
-        "clustering": {"n_clusters": [4, 8]},
-        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"},
-                                "paper": {"normalisation": "paper", "aggregation": "paper", "weighted": False}},
-                   "alphas": {"start": 0.0, "stop": 1.0, "num": 3}, "top_k": 3, "beta": 9.0, "max_router": 1},
-        "plots": {"main": {"variant": "official", "n_clusters": 4}, "log_cost": "auto",
-                  "usage_alphas": [0.0, 0.5, 1.0], "table_alphas": [0.0, 1.0]},
-    }
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    (tmp_path / "Snakefile").write_text(
-        'configfile: "config.json"\n'
-        f'report: "{REPO}/workflow/report/workflow.rst"\n'
-        "def sweep_files(variant, k):\n"
-        '    return expand("results/sweep/{variant}/k{k}_seed{seed}.parquet", variant=variant, k=k,'
-        ' seed=config["split"]["seeds"])\n'
-        f'include: "{REPO}/workflow/rules/plot.smk"\n'
-        "rule all:\n"
-        "    input:\n"
-        '        expand("figures/{f}.{e}", f=["pareto", "headline", "alpha_sweep", "model_usage",'
-        ' "cluster_ablation", "variants"], e=["png", "pdf"]),\n'
-        '        "results/table.md", "results/table.tex",\n'
-    )
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(tmp_path),
-               "--snakefile", str(tmp_path / "Snakefile")]
-    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
-    for name in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
-        assert_written(tmp_path / "figures" / name)
-        assert (tmp_path / "logs" / "plot" / f"{name}.log").exists()
-    assert "**" in (tmp_path / "results" / "table.md").read_text()
-
-    config["plots"]["usage_alphas"] = [0.0, 1.0]
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    dry = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, cwd=tmp_path)
-    assert dry.returncode == 0, dry.stdout + dry.stderr
-    planned = set(re.findall(r"^rule (\w+):", dry.stdout + dry.stderr, flags=re.MULTILINE))
-    assert planned == {"plot_model_usage", "all"}
-
-    report = subprocess.run([*command, "--report", str(tmp_path / "report.html")], capture_output=True, text=True,
-                            cwd=tmp_path)
-    assert report.returncode == 0, report.stdout + report.stderr
-    html = (tmp_path / "report.html").read_text()
-    assert "toy-embedder" in html and "{{" not in html
 
 
 def test_variants_figure_draws_the_dataset_router_floor(tmp_path):

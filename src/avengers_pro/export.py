@@ -38,12 +38,13 @@ import pandas as pd
 
 from . import __version__
 from .embeddings import embed_texts, embedder_id, make_embedder, parse_settings
-from .embeddings.core import Embedder
+from .embeddings.core import Embedder, check_texts
 from .embeddings.settings import EMBEDDER_SPEC_KEYS, OPENAI_BACKEND
 from .errors import ConfigError, DataError, EmbeddingError
 from .io import PathLike, RecordMatrix, record_matrix, write_json, write_npy, write_parquet
 from .router import (
     AvengersProRouter,
+    aggregation_table,
     ClusterStats,
     Variant,
     nearest_clusters,
@@ -716,12 +717,7 @@ class Router:
         """
         if isinstance(queries, str):
             raise TypeError("queries must be a list of strings, not one string")
-        texts = list(queries)
-        for row, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise DataError(f"expected a text, got {type(text).__name__}", row=row, field="query")
-            if not text.strip():
-                raise DataError("empty query", row=row, field="query")
+        texts = check_texts(queries)
         if not texts:
             return np.zeros((0, self.centroids.shape[1]), dtype=np.float32)
         if self._embedder is None:
@@ -837,8 +833,8 @@ class Router:
         x = self._x[0]
         ranks = rank_positions(self._x)[0]
         # S as route() sums it, nearest cluster first: reciprocal ranks (official) or x (paper).
-        table = 1.0 / (ranks + 1.0) if self.variant.aggregation == "official" else x
-        uses_weights = self.variant.aggregation == "official" or self.variant.weighted
+        tables, uses_weights = aggregation_table(self._x, self.variant)
+        table = tables[0]
         contributions = table[idx] * (weights[:, :, None] if uses_weights else 1.0)
         totals = contributions[:, 0].copy()
         for j in range(1, idx.shape[1]):

@@ -334,6 +334,22 @@ def _cluster_share(
     return share
 
 
+def aggregation_table(x: np.ndarray, variant: Variant) -> tuple[np.ndarray, bool]:
+    """What each cluster contributes to a model's aggregated score S, and whether it is weighted.
+
+    Official aggregation: the reciprocal rank ``1 / (rank + 1)``, weighted by softmax(-beta * d);
+    paper aggregation: the score ``x`` itself, weighted only when ``variant.weighted``.
+
+    Returns
+    -------
+    tuple[np.ndarray, bool]
+        The (A, K, M) table and whether the proximity weights multiply it.
+    """
+    if variant.aggregation == "official":
+        return 1.0 / (rank_positions(x) + 1.0), True
+    return x, variant.weighted
+
+
 def route(
     x: np.ndarray,
     idx: np.ndarray,
@@ -395,12 +411,7 @@ def route(
         raise ConfigError(f"router.max_router: must be >= 1, got {max_router}")
     max_router = int(max_router)
 
-    if variant.aggregation == "official":
-        table = 1.0 / (rank_positions(x) + 1.0)
-        use_weights = True
-    else:
-        table = x
-        use_weights = variant.weighted
+    table, use_weights = aggregation_table(x, variant)
     # Cluster-major layout: gathering a query's cluster is then one contiguous (A, M) block.
     by_cluster = np.ascontiguousarray(table.transpose(1, 0, 2))
 

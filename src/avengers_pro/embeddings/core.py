@@ -90,7 +90,8 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _check_texts(texts: list[str]) -> list[str]:
+def check_texts(texts: list[str]) -> list[str]:
+    """The texts as a list; a non-string or blank text raises :class:`DataError` naming its row."""
     texts = list(texts)
     for row, text in enumerate(texts):
         if not isinstance(text, str):
@@ -186,7 +187,7 @@ def embed_texts(
     own_embedder = embedder is None
     if embedder is None:
         embedder = make_embedder(config)
-    texts = _check_texts(texts)
+    texts = check_texts(texts)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     try:
