@@ -39,7 +39,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import load_average, machine_info, print_table, write_json  # noqa: E402
+from bench_pipeline import load_average, machine_info, print_table, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_QUERIES = REPO / "bench" / "results" / "pipeline_runs" / "cold" / "results" / "queries.parquet"

@@ -128,7 +128,7 @@ def snakemake_executable() -> list[str]:
     return [str(beside)] if beside.is_file() else [sys.executable, "-m", "snakemake"]
 
 
-_JOB_STATS = re.compile(r"Job stats:\n.*?\n-+\s+-+\n(?P<rows>.*?)\ntotal\s+\d+", re.S)
+_JOB_STATS = re.compile(r"Job stats:\n.*?\n-+\s+-+\n(?P<rows>.*?)\ntotal\s+\d+", re.DOTALL)
 
 
 def parse_job_stats(output: str) -> dict[str, int]:
@@ -332,10 +332,11 @@ def noop_breakdown(workdir: Path, cores: int, repeats: int) -> pd.DataFrame:
         ("imports of the Snakefile (avengers_pro.config, .embeddings)",
          [python, "-c", "import avengers_pro.config, avengers_pro.embeddings"]),
         ("config check alone (load + validate_config + snakemake validate)",
-         [python, "-c", "import yaml; from snakemake.utils import validate; from avengers_pro.config import "
-                        "validate_config; c = yaml.safe_load(open('config.yaml')); "
-                        f"c.update(validate_config(c, source='config')); "
-                        f"validate(c, '{SNAKEFILE.parent}/workflow/schemas/config.schema.yaml')"]),
+         [python, "-c", (
+             "import yaml; from snakemake.utils import validate; from avengers_pro.config import validate_config; "
+             "c = yaml.safe_load(open('config.yaml')); c.update(validate_config(c, source='config')); "
+             f"validate(c, '{SNAKEFILE.parent}/workflow/schemas/config.schema.yaml')"
+         )]),
         ("snakemake --version", [*snakemake_executable(), "--version"]),
         ("snakemake --dry-run (parse + DAG, no scheduling)",
          [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores), "--dry-run", "--quiet"]),

@@ -38,7 +38,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import load_average, machine_info, print_table, write_json  # noqa: E402
+from bench_pipeline import load_average, machine_info, print_table, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ["split", "cluster", "pivot", "sweep"]
@@ -304,8 +304,9 @@ def main() -> int:
                         f"size, size_x: size ratio; linear growth has time_x ~ size_x)")
     sweeps = frame[frame["stage"] == "sweep"]
     for record in sweeps.itertuples():
-        print(f"sweep at {record.queries:,} queries ({record.n_test:,} test x {args.models} models x "
-              f"{record.alphas} alphas): {record.seconds:.1f} s for both variants {record.per_variant_s}, "
+        per_variant = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in record.per_variant_s.items())
+        print(f"sweep at {record.queries:,} queries ({int(record.n_test):,} test x {args.models} models x "
+              f"{int(record.alphas)} alphas): {record.seconds:.1f} s for both variants ({per_variant}), "
               f"stage peak {record.stage_peak_mib / 1024:.2f} GiB")
     write_json({"machine": machine, "load_average_after": load_average(), "models": args.models,
                 "k": args.k, "threads": args.threads, "settings": pipeline_settings(args.config),

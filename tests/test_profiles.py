@@ -26,7 +26,7 @@ RULES = ROOT / "workflow" / "rules"
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 pytestmark = pytest.mark.slow
 
-_RULE_START = re.compile(r"^(?P<indent>[ \t]*)(?:local)?rule (?P<name>\w+):", re.M)
+_RULE_START = re.compile(r"^(?P<indent>[ \t]*)(?:local)?rule (?P<name>\w+):", re.MULTILINE)
 
 
 def declared_resources() -> dict[str, dict[str, str]]:
@@ -44,7 +44,7 @@ def declared_resources() -> dict[str, dict[str, str]]:
             for key, pattern in {"threads": r"^\s*threads:\s*(.+?)\s*$",
                                  "mem_mb": r"^\s*mem_mb\s*=\s*(.+?),?\s*$",
                                  "runtime": r"^\s*runtime\s*=\s*(.+?),?\s*$"}.items():
-                match = re.search(pattern, body, re.M)
+                match = re.search(pattern, body, re.MULTILINE)
                 if match:
                     found[key] = match.group(1)
             declared[start["name"]] = found
@@ -102,7 +102,7 @@ def test_generic_cluster_executor_submits_declared_resources(tiny_workdir: Path,
         "--cluster-generic-submit-cmd", f"{submit} {{rule}} {{threads}} {{resources.mem_mb}} {{resources.runtime}}",
         "--jobs", "2", "--latency-wait", "5", "--seconds-between-status-checks", "1", target,
     ]
-    done = subprocess.run(command, cwd=tiny_workdir, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=tiny_workdir, capture_output=True, text=True, timeout=600, check=False)
     job_logs = "\n".join(p.read_text()[-1500:] for p in sorted(tmp_path.glob("job_*.log")))
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:] + "\n" + job_logs
     assert (tiny_workdir / target).is_file()
@@ -126,12 +126,12 @@ def test_slurm_profile_dry_run(tiny_workdir: Path):
     profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
                "--profile", str(SLURM_PROFILE), "--dry-run"]
-    done = subprocess.run(command, cwd=tiny_workdir, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=tiny_workdir, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     jobs = {block.group("rule"): block.group("resources")
             for block in re.finditer(r"^rule (?P<rule>\w+):\n(?:    .*\n)*?    resources: (?P<resources>.*)$",
-                                     output, re.M)}
+                                     output, re.MULTILINE)}
     declared = declared_resources()
     assert {"ingest", "embed", "split", "cluster", "sweep"} <= set(jobs), sorted(jobs)
     embed = profile["set-resources"]["embed"]

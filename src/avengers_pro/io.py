@@ -146,13 +146,16 @@ def record_matrix(records: pd.DataFrame, models: list[str] | None = None) -> Rec
     Queries are ordered by ``query_id``; models by ``models`` if given, else alphabetically. That
     model order is the tie-break order everywhere in routing.
     """
+    # Integer codes straight from the (Arrow-backed) string columns: converting the long columns
+    # to NumPy object arrays first costs one Python string per row (20M rows: ~25 s and ~3 GiB).
+    row, unique_ids = pd.factorize(records["query_id"], sort=True)
+    model_codes, model_names = pd.factorize(records["model"])
     if models is None:
-        models = sorted(records["model"].unique().tolist())
-    query_frame = records.drop_duplicates("query_id")[["query_id", "dataset"]].sort_values("query_id")
-    query_ids = query_frame["query_id"].to_numpy(dtype=object)
-    datasets = query_frame["dataset"].to_numpy(dtype=object)
-    row = pd.Index(query_ids).get_indexer(records["query_id"].to_numpy(dtype=object))
-    col = pd.Index(models).get_indexer(records["model"].to_numpy(dtype=object))
+        models = sorted(str(name) for name in model_names)
+    col = pd.Index(models).get_indexer(np.asarray(model_names, dtype=object))[model_codes]
+    query_ids = np.asarray(unique_ids, dtype=object)
+    _, first_row = np.unique(row, return_index=True)  # dataset of each query: its first row
+    datasets = records["dataset"].iloc[first_row].to_numpy(dtype=object)
     keep = col >= 0
     scores = np.full((len(query_ids), len(models)), np.nan)
     costs = np.full((len(query_ids), len(models)), np.nan)

@@ -14,7 +14,7 @@ rule embed:
         "../envs/avengers-pro.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=120,
     params:
         embedding=config["embedding"],

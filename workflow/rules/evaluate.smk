@@ -15,7 +15,7 @@ rule summary:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     script:
         "../scripts/summary.py"
@@ -44,7 +44,7 @@ rule metrics:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=30,
     params:
         evaluation=config["evaluation"],

@@ -17,7 +17,7 @@ rule export_router:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=1000,
         runtime=30,
     params:
         entry=export_entry,

@@ -37,7 +37,7 @@ rule ingest:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=1000,
         runtime=30,
     params:
         sources=config["sources"],

@@ -22,7 +22,7 @@ rule plot_pareto:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         variant=config["plots"]["main"]["variant"],
@@ -52,7 +52,7 @@ rule plot_headline:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         variant=config["plots"]["main"]["variant"],
@@ -82,7 +82,7 @@ rule plot_alpha_sweep:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         variant=config["plots"]["main"]["variant"],
@@ -111,7 +111,7 @@ rule plot_model_usage:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         alphas=config["plots"]["usage_alphas"],
@@ -140,7 +140,7 @@ rule plot_cluster_ablation:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         # only to pick the metrics.json entry that names the best single model (the same in every entry)
@@ -169,7 +169,7 @@ rule plot_variants:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         n_clusters=config["plots"]["main"]["n_clusters"],
@@ -197,7 +197,7 @@ rule table:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
         variant=config["plots"]["main"]["variant"],

@@ -63,7 +63,7 @@ rule baselines:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         variants=config["router"]["variants"],

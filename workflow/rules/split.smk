@@ -14,7 +14,7 @@ rule split:
         "../envs/avengers-pro.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         split=config["split"],

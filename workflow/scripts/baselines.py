@@ -11,7 +11,10 @@ from avengers_pro.runlog import start_job
 log = start_job(snakemake.log[0], snakemake.threads)
 settings = snakemake.params.router
 variants = [Variant.from_config(name, spec) for name, spec in snakemake.params.variants.items()]
-matrix = record_matrix(pd.read_parquet(snakemake.input.records), snakemake.params.models or None)
+# Only the columns the matrix needs: the query and prompt texts are most of the file's memory.
+records = pd.read_parquet(snakemake.input.records, columns=["query_id", "dataset", "model", "score", "cost"])
+matrix = record_matrix(records, snakemake.params.models or None)
+del records
 baselines, decisions = run_baselines(
     matrix,
     pd.read_parquet(snakemake.input.split),

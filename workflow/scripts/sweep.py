@@ -17,7 +17,10 @@ log = start_job(snakemake.log[0], snakemake.threads)
 settings = snakemake.params.router
 alphas = alpha_grid({"router": settings})
 variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.variant)
-matrix = record_matrix(pd.read_parquet(snakemake.input.records), snakemake.params.models or None)
+# Only the columns the matrix needs: the query and prompt texts are most of the file's memory.
+records = pd.read_parquet(snakemake.input.records, columns=["query_id", "dataset", "model", "score", "cost"])
+matrix = record_matrix(records, snakemake.params.models or None)
+del records
 query_ids, vectors = read_embeddings(snakemake.input.embeddings)
 row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
 
