@@ -164,6 +164,15 @@ def record_matrix(records: pd.DataFrame, models: list[str] | None = None) -> Rec
     return RecordMatrix(query_ids=query_ids, datasets=datasets, models=list(models), scores=scores, costs=costs)
 
 
+def read_record_matrix(path: PathLike, models: list[str] | None = None) -> RecordMatrix:
+    """:func:`record_matrix` of a records Parquet file, reading only the columns the matrix needs.
+
+    The query and prompt texts are most of the file's memory and are not needed for routing.
+    """
+    columns = ["query_id", "dataset", "model", "score", "cost"]
+    return record_matrix(pd.read_parquet(path, columns=columns), models)
+
+
 _SWEEP_PATH = re.compile(r"(?:^|/)(?P<variant>[^/]+)/k(?P<k>\d+)_seed(?P<seed>\d+)\.parquet$")
 _SEED_PATH = re.compile(r"(?:^|/)(?:(?P<variant>[^/]+)_)?seed(?P<seed>\d+)\.parquet$")
 

@@ -4,17 +4,14 @@ import pandas as pd
 
 from avengers_pro.baselines import run_baselines
 from avengers_pro.config import alpha_grid
-from avengers_pro.io import record_matrix, write_parquet
+from avengers_pro.io import read_record_matrix, write_parquet
 from avengers_pro.router import Variant
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
 settings = snakemake.params.router
 variants = [Variant.from_config(name, spec) for name, spec in snakemake.params.variants.items()]
-# Only the columns the matrix needs: the query and prompt texts are most of the file's memory.
-records = pd.read_parquet(snakemake.input.records, columns=["query_id", "dataset", "model", "score", "cost"])
-matrix = record_matrix(records, snakemake.params.models or None)
-del records
+matrix = read_record_matrix(snakemake.input.records, snakemake.params.models or None)
 baselines, decisions = run_baselines(
     matrix,
     pd.read_parquet(snakemake.input.split),

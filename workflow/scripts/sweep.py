@@ -9,7 +9,7 @@ import pandas as pd
 
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluate import run_sweep
-from avengers_pro.io import read_embeddings, record_matrix, write_parquet
+from avengers_pro.io import read_embeddings, read_record_matrix, write_parquet
 from avengers_pro.router import Variant
 from avengers_pro.runlog import start_job
 
@@ -17,10 +17,7 @@ log = start_job(snakemake.log[0], snakemake.threads)
 settings = snakemake.params.router
 alphas = alpha_grid({"router": settings})
 variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.variant)
-# Only the columns the matrix needs: the query and prompt texts are most of the file's memory.
-records = pd.read_parquet(snakemake.input.records, columns=["query_id", "dataset", "model", "score", "cost"])
-matrix = record_matrix(records, snakemake.params.models or None)
-del records
+matrix = read_record_matrix(snakemake.input.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(snakemake.input.embeddings)
 row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
 
