@@ -25,7 +25,10 @@ from avengers_pro.export import (
     Router,
     embedder_spec,
     export_router,
+    fit_export_clusterings,
+    read_clusterings,
     sha256_file,
+    write_clusterings,
 )
 from avengers_pro.io import record_matrix
 from avengers_pro.router import AvengersProRouter, Variant, cluster_statistics
@@ -282,6 +285,49 @@ def test_unreachable_target_falls_back_to_max_accuracy(problem, tmp_path):
     curve = pd.DataFrame(validation["curve"])
     best = curve.sort_values(["accuracy", "cost", "alpha"], ascending=[False, True, True]).iloc[0]
     assert info["alpha"]["default"] == best["alpha"]
+
+
+def test_stored_clusterings_give_the_same_router_and_ignore_the_alpha_grid(problem, tmp_path):
+    """The pipeline fits an export's KMeans in a job of its own (rule export_clusters) and hands them
+    to export_router: the router must be the one export_router fits itself, whatever the alpha grid."""
+    records, ids, vectors = problem
+    entry = {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"}
+    config = make_config()
+    # What the fit reads: no alphas, top_k, beta or variants (so a new alpha grid keeps the fits).
+    fit_config = {"models": config["models"], "router": {"validation_ratio": config["router"]["validation_ratio"]},
+                  "clustering": config["clustering"], "split": config["split"]}
+    write_clusterings(fit_export_clusterings(records, ids, vectors, fit_config, entry), tmp_path / "fits.npz")
+    stored = read_clusterings(tmp_path / "fits.npz")
+    assert stored.validation is not None and stored.full.centroids.shape == (3, DIM)
+    for num in (21, 11):
+        config = make_config(alphas={"start": 0.0, "stop": 1.0, "num": num})
+        fitted_here = export_router(records, ids, vectors, config, entry, tmp_path / f"here{num}")
+        from_file = export_router(records, ids, vectors, config, entry, tmp_path / f"file{num}", clusterings=stored)
+        assert from_file == fitted_here
+        for name in (CENTROIDS, STATISTICS):
+            assert sha256_file(tmp_path / f"file{num}" / name) == sha256_file(tmp_path / f"here{num}" / name)
+    # A fixed-alpha export needs no validation fit.
+    fixed = {"name": "f", "variant": "official", "n_clusters": 3, "alpha": 0.5}
+    assert fit_export_clusterings(records, ids, vectors, fit_config, fixed).validation is None
+
+
+def test_stale_clusterings_are_refused(problem, tmp_path):
+    records, ids, vectors = problem
+    entry = {"name": "t", "variant": "official", "n_clusters": 3, "target": "max-accuracy"}
+    stored = fit_export_clusterings(records, ids, vectors, make_config(), entry)
+    with pytest.raises(DataError, match="other queries"):
+        fewer = records[records["query_id"] != ids[0]]
+        export_router(fewer, ids, vectors, make_config(), entry, tmp_path / "a", clusterings=stored)
+    with pytest.raises(DataError, match="asks for 4"):
+        export_router(records, ids, vectors, make_config(), {**entry, "n_clusters": 4}, tmp_path / "b",
+                      clusterings=stored)
+    fixed = fit_export_clusterings(records, ids, vectors, make_config(),
+                                   {"name": "t", "variant": "official", "n_clusters": 3, "alpha": 0.5})
+    with pytest.raises(DataError, match="no validation fit"):
+        export_router(records, ids, vectors, make_config(), entry, tmp_path / "c", clusterings=fixed)
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="broken.npz"):
+        read_clusterings(tmp_path / "broken.npz")
 
 
 # --------------------------------------------------------------------------- explain

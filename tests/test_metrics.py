@@ -80,6 +80,66 @@ def test_aiq_better_curve_scores_higher() -> None:
     )
 
 
+def _envelope_by_brute_force(costs: np.ndarray, accs: np.ndarray, x: float) -> float:
+    """The smallest concave, non-decreasing function above the points, at cost x >= min cost: the best
+    of every chord between two points that straddle x, and of every point at or left of x (flat)."""
+    values = [a for c, a in zip(costs, accs) if c <= x]
+    for ci, ai in zip(costs, accs):
+        for cj, aj in zip(costs, accs):
+            if ci < cj and ci <= x <= cj:
+                values.append(ai + (aj - ai) * (x - ci) / (cj - ci))
+    return max(values)
+
+
+def _aiq_by_brute_force(costs: np.ndarray, accs: np.ndarray, lo: float, hi: float) -> float:
+    start = max(lo, costs.min())
+    if start >= hi:
+        return 0.0
+    # The envelope is linear between neighbouring point costs: the trapezoid rule on them is exact.
+    xs = np.unique(np.concatenate(([start, hi], costs[(costs > start) & (costs < hi)])))
+    ys = [_envelope_by_brute_force(costs, accs, x) for x in xs]
+    return float(np.trapezoid(ys, xs) / (hi - lo))
+
+
+def test_aiq_rows_equals_a_brute_force_envelope_on_random_curves() -> None:
+    rng = np.random.default_rng(7)
+    # Rounded values: ties in cost and accuracy, duplicated points and collinear triples happen.
+    costs = rng.integers(0, 8, size=(300, 9)) / 4
+    accs = rng.integers(0, 10, size=(300, 9)) / 10
+    for cost_range in [(0.0, 2.5), (0.5, 1.25), (1.0, 3.0)]:
+        got = metrics.aiq_rows(costs, accs, cost_range)
+        expected = [_aiq_by_brute_force(c, a, *cost_range) for c, a in zip(costs, accs)]
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # Default range: (0, the row's own max cost); rows whose costs are all 0 are left out (empty range).
+    nonzero = costs.max(axis=1) > 0
+    got = metrics.aiq_rows(costs[nonzero], accs[nonzero])
+    expected = [_aiq_by_brute_force(c, a, 0.0, c.max()) for c, a in zip(costs[nonzero], accs[nonzero])]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # One row at a time gives the same as all rows at once.
+    assert [metrics.aiq(c, a, (0.0, 2.5)) for c, a in zip(costs, accs)] == metrics.aiq_rows(costs, accs, (0.0, 2.5)).tolist()
+
+
+def test_upper_hull_vertices_lie_on_the_brute_force_envelope() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(100):
+        costs, accs = rng.integers(0, 6, size=8) / 2, rng.integers(0, 6, size=8) / 5
+        xs, ys = metrics.upper_hull(costs, accs)
+        assert np.all(np.diff(xs) > 0) and np.all(np.diff(ys) > 0)
+        assert xs[0] == costs.min() and ys[-1] == accs.max()
+        for x, y in zip(xs, ys):
+            assert y == pytest.approx(_envelope_by_brute_force(costs, accs, x))
+        # Strictly concave: no vertex lies on the chord of its neighbours.
+        slopes = np.diff(ys) / np.diff(xs)
+        assert np.all(np.diff(slopes) < 0)
+
+
+def test_aiq_rows_rejects_an_empty_range_and_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="hi > lo"):
+        metrics.aiq_rows(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.5, 0.6], [0.5, 0.6]]))
+    with pytest.raises(ValueError, match="equal"):
+        metrics.aiq_rows(np.ones((2, 3)), np.ones((2, 4)))
+
+
 # --------------------------------------------------------------------------- PerfGain, Gap@O
 
 
@@ -139,6 +199,42 @@ def test_cost_at_accuracy_non_monotone_curve() -> None:
     assert metrics.cost_at_accuracy(alphas, accs, costs, 0.91) is None
     # Target below every point: the cheapest grid point.
     assert metrics.cost_at_accuracy(alphas, accs, costs, 0.1) == pytest.approx(1.0)
+
+
+def _cheapest_reaching_by_loop(alphas, accs, costs, target):
+    """Cheapest (cost, alpha) reaching the target, walking the alpha-ordered curve point by point."""
+    order = np.argsort(alphas, kind="stable")
+    points = [(float(alphas[i]), float(accs[i]), float(costs[i])) for i in order]
+    candidates = [(c, a) for a, acc, c in points if acc >= target - metrics.ACCURACY_TOLERANCE]
+    for (a0, acc0, c0), (a1, acc1, c1) in zip(points, points[1:]):
+        reach0 = acc0 >= target - metrics.ACCURACY_TOLERANCE
+        reach1 = acc1 >= target - metrics.ACCURACY_TOLERANCE
+        if reach0 != reach1:
+            t = min(max((target - acc0) / (acc1 - acc0), 0.0), 1.0)
+            candidates.append((c0 + t * (c1 - c0), a0 + t * (a1 - a0)))
+    return min(candidates) if candidates else None
+
+
+def test_cost_save_rows_equals_a_point_by_point_walk() -> None:
+    rng = np.random.default_rng(9)
+    alphas = rng.permutation(np.linspace(0, 1, 7))
+    accs = rng.integers(0, 10, size=(400, 7)) / 10
+    costs = rng.integers(1, 9, size=(400, 7)) / 2
+    ref_acc = rng.integers(0, 11, size=400) / 10
+    ref_cost = rng.integers(1, 9, size=400) / 2
+    saved, at_alpha = metrics.cost_save_rows(alphas, accs, costs, ref_acc, ref_cost)
+    for row in range(400):
+        expected = _cheapest_reaching_by_loop(alphas, accs[row], costs[row], ref_acc[row])
+        if expected is None:
+            assert np.isnan(saved[row]) and np.isnan(at_alpha[row])
+            assert metrics.cost_save(alphas, accs[row], costs[row], ref_acc[row], ref_cost[row]) == (None, None)
+        else:
+            cost, alpha = expected
+            assert saved[row] == pytest.approx((ref_cost[row] - cost) / ref_cost[row], abs=1e-12)
+            assert at_alpha[row] == pytest.approx(alpha, abs=1e-12)
+    assert np.isnan(saved).any() and np.isfinite(saved).any()
+    with pytest.raises(ValueError, match="positive reference cost"):
+        metrics.cost_save_rows(alphas, accs[:2], costs[:2], ref_acc[:2], np.array([1.0, 0.0]))
 
 
 # --------------------------------------------------------------------------- dominance
@@ -204,9 +300,9 @@ def _random_outcomes(seed: int, n_per_dataset: int = 40, n_alphas: int = 11) -> 
     )
 
 
-def _aiq_difference(curves: dict) -> float:
+def _aiq_difference(curves: dict) -> np.ndarray:
     (acc_r, cost_r), (acc_o, cost_o) = curves["router"], curves["other"]
-    return metrics.aiq(cost_r, acc_r, (0.0, 80.0)) - metrics.aiq(cost_o, acc_o, (0.0, 80.0))
+    return metrics.aiq_rows(cost_r, acc_r, (0.0, 80.0)) - metrics.aiq_rows(cost_o, acc_o, (0.0, 80.0))
 
 
 def test_paired_bootstrap_interval_contains_estimate_and_is_deterministic() -> None:
@@ -228,7 +324,7 @@ def test_paired_bootstrap_interval_contains_estimate_and_is_deterministic() -> N
                     for o in outcomes]
         mean_curves[name] = (np.mean([p[0][0] for p in per_seed], axis=0),
                              np.mean([p[1][0] for p in per_seed], axis=0))
-    assert result["estimate"] == pytest.approx(_aiq_difference(mean_curves))
+    assert result["estimate"] == pytest.approx(_aiq_difference(mean_curves)[0])
 
 
 def test_paired_bootstrap_identical_curves_give_exactly_zero() -> None:
@@ -243,8 +339,8 @@ def test_paired_bootstrap_identical_curves_give_exactly_zero() -> None:
 def test_paired_bootstrap_counts_undefined_statistics() -> None:
     outcomes = [_random_outcomes(0)]
 
-    def never(curves: dict) -> None:
-        return None
+    def never(curves: dict) -> np.ndarray:
+        return np.full(curves["router"][0].shape[0], np.nan)
 
     result = metrics.paired_bootstrap(outcomes, {"never": never}, n_resamples=20, seed=0)["never"]
     assert result == {"estimate": None, "lo": None, "hi": None, "n_resamples": 20, "n_undefined": 20}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from .errors import ConfigError
 
@@ -35,6 +34,10 @@ def fit_clusters(
     Above ``minibatch_above`` train queries, ``MiniBatchKMeans`` (same seed and ``n_init``) keeps time
     and memory near linear in the number of queries.
     """
+    # Imported here, not at the top: reading fitted clusterings (an export) then needs no scikit-learn,
+    # whose import takes seconds.
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     n_train = len(train_embeddings)
     if n_clusters > n_train:
         raise ConfigError(

@@ -22,8 +22,10 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 
 
 def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    # The C loader where PyYAML has one: parsing the schema is on every snakemake call, no-op included.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path or SCHEMA_PATH) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=loader)
 
 
 def load_config(path: str | Path, schema_path: str | Path | None = None) -> dict[str, Any]:

@@ -30,8 +30,9 @@ import logging
 import numbers
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,9 @@ from . import __version__
 from .embeddings import embed_texts, embedder_id, make_embedder, parse_settings
 from .embeddings.core import Embedder, check_texts
 from .embeddings.settings import EMBEDDER_SPEC_KEYS, OPENAI_BACKEND
+from .cluster import Clustering, fit_clusters
 from .errors import ConfigError, DataError, EmbeddingError
-from .io import PathLike, RecordMatrix, record_matrix, write_json, write_npy, write_parquet
+from .io import PathLike, RecordMatrix, atomic_path, record_matrix, write_json, write_npy, write_parquet
 from .router import (
     AvengersProRouter,
     aggregation_table,
@@ -52,9 +54,6 @@ from .router import (
     rank_positions,
     route,
 )
-
-if TYPE_CHECKING:
-    from .cluster import Clustering
 
 log = logging.getLogger(__name__)
 
@@ -194,19 +193,17 @@ def _aligned_embeddings(query_ids: Sequence[str] | np.ndarray, embeddings: np.nd
     return embeddings[rows]
 
 
-def _settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The config values an export uses, checked; also the ``config`` stored in the manifest."""
+def _fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values the KMeans fits of an export depend on, checked (nothing else, so that a new
+    alpha grid does not refit them): the entry, ``models``, ``router.validation_ratio``,
+    ``clustering`` and the first split seed."""
     try:
-        router = config["router"]
-        variant_spec = router["variants"][entry["variant"]]
         settings = {
             "export": dict(entry),
             "models": list(config.get("models") or []),
-            "variant": dict(variant_spec),
-            "router": {key: router[key] for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")},
+            "router": {"validation_ratio": config["router"]["validation_ratio"]},
             "clustering": {key: config["clustering"][key] for key in ("n_init", "minibatch_above")},
             "seed": int(config["split"]["seeds"][0]),
-            "embedding": embedder_spec(config.get("embedding")),
         }
     except KeyError as error:
         raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
@@ -219,41 +216,67 @@ def _settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, 
         raise ConfigError(f"export '{entry.get('name')}'.target: {entry['target']!r} is not one of {list(TARGETS)}")
     if has_alpha and not 0.0 <= float(entry["alpha"]) <= 1.0:
         raise ConfigError(f"export '{entry.get('name')}'.alpha: must lie in [0, 1], got {entry['alpha']}")
-    if has_target and not 0.0 < float(settings["router"]["validation_ratio"]) < 1.0:
+    ratio = settings["router"]["validation_ratio"]
+    if has_target and not 0.0 < float(ratio) < 1.0:
         raise ConfigError(f"router.validation_ratio: export '{entry.get('name')}' chooses alpha on validation, "
-                          f"which needs a ratio in (0, 1), got {settings['router']['validation_ratio']}")
+                          f"which needs a ratio in (0, 1), got {ratio}")
     return settings
+
+
+def _settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values an export uses, checked; also the ``config`` stored in the manifest."""
+    settings = _fit_settings(config, entry)
+    try:
+        router = config["router"]
+        settings["variant"] = dict(router["variants"][entry["variant"]])
+        settings["router"] = {key: router[key] for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")}
+    except KeyError as error:
+        raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
+    settings["embedding"] = embedder_spec(config.get("embedding"))
+    return settings
+
+
+def _matrix_and_vectors(
+    records: pd.DataFrame, query_ids: Sequence[str] | np.ndarray, embeddings: np.ndarray, settings: dict[str, Any],
+) -> tuple[RecordMatrix, np.ndarray]:
+    """The record matrix of the export's models and its queries' embeddings, in matrix order."""
+    _require_records(records)
+    matrix = record_matrix(records, settings["models"] or None)
+    return matrix, _aligned_embeddings(query_ids, embeddings, matrix.query_ids)
+
+
+def _validation_split(records: pd.DataFrame, matrix: RecordMatrix, settings: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The validation carve-out of an export: the split table and which matrix queries it holds out."""
+    from .split import split_queries
+
+    router = settings["router"]
+    queries = records.drop_duplicates("query_id")[["query_id", "dataset", "query"]]
+    # train_ratio = 1: no test part; the validation carve-out is then validation_ratio of each
+    # dataset's distinct query texts (identical texts stay on one side), drawn as the pipeline draws it.
+    split = split_queries(queries, train_ratio=1.0, seed=settings["seed"], validation_ratio=float(router["validation_ratio"]))
+    is_validation = split.set_index("query_id")["validation"].reindex(matrix.query_ids).to_numpy(dtype=bool)
+    n_validation = int(is_validation.sum())
+    if n_validation == 0 or n_validation == len(is_validation):
+        raise ConfigError(f"router.validation_ratio: {router['validation_ratio']} leaves "
+                          f"{len(is_validation) - n_validation} queries to fit and {n_validation} to validate on")
+    return split, is_validation
 
 
 def _choose_on_validation(
     records: pd.DataFrame, matrix: RecordMatrix, vectors: np.ndarray, settings: dict[str, Any], variant: Variant,
+    split: pd.DataFrame, is_validation: np.ndarray, clustering: Clustering,
 ) -> dict[str, Any]:
-    """Carve out validation, fit on the rest, sweep alphas on validation and pick one by the target."""
+    """Sweep alphas on the held-out validation queries (router fitted on the rest) and pick one by the target."""
     from .config import alpha_grid
     from .evaluate import run_sweep
-    from .split import split_queries
 
     # The alpha choice on validation is the one metrics.json reports: shared, not duplicated.
-    # (Private in summary.py for now: the lead was asked to make them public.)
     from .summary import choose_alpha, validation_best_single, seed_curve, single_model_outcomes
 
-    matrix_query_ids = matrix.query_ids
     entry = settings["export"]
     router = settings["router"]
     seed = settings["seed"]
-    queries = records.drop_duplicates("query_id")[["query_id", "dataset", "query"]]
-    # train_ratio = 1: no test part; the validation carve-out is then validation_ratio of each
-    # dataset's distinct query texts (identical texts stay on one side), drawn as the pipeline draws it.
-    split = split_queries(queries, train_ratio=1.0, seed=seed, validation_ratio=float(router["validation_ratio"]))
-    is_validation = split.set_index("query_id")["validation"].reindex(matrix_query_ids).to_numpy(dtype=bool)
-    fit_ids, validation_ids = matrix_query_ids[~is_validation], matrix_query_ids[is_validation]
-    if len(validation_ids) == 0 or len(fit_ids) == 0:
-        raise ConfigError(f"router.validation_ratio: {router['validation_ratio']} leaves "
-                          f"{len(fit_ids)} queries to fit and {len(validation_ids)} to validate on")
-    clustering = _fit_clusters(
-        vectors[~is_validation], int(entry["n_clusters"]), seed=seed,
-        n_init=int(settings["clustering"]["n_init"]), minibatch_above=int(settings["clustering"]["minibatch_above"]),
-    )
+    fit_ids, validation_ids = matrix.query_ids[~is_validation], matrix.query_ids[is_validation]
     alphas = alpha_grid({"router": router})
     sweep, _ = run_sweep(
         matrix, train_ids=fit_ids, train_labels=clustering.labels, centroids=clustering.centroids,
@@ -289,11 +312,77 @@ def _choose_on_validation(
     return {"default": float(alpha), "chosen_by": entry["target"], "validation": choice}
 
 
-def _fit_clusters(vectors: np.ndarray, n_clusters: int, **kwargs: Any) -> Clustering:
-    # Imported here: loading a router (and the CLI) then never imports scikit-learn, which takes seconds.
-    from .cluster import fit_clusters
+@dataclass(frozen=True)
+class ExportClusterings:
+    """The KMeans fits of one export, kept apart from the rest of the export so that a new alpha grid
+    (or target) does not refit them.
 
-    return fit_clusters(vectors, n_clusters, **kwargs)
+    Attributes
+    ----------
+    query_ids
+        The queries of the record matrix, in its order (``full`` is fitted on all of them).
+    full
+        KMeans on every query.
+    validation
+        KMeans on every query outside the validation carve-out (``None`` for an export with a fixed
+        alpha, which does not validate).
+    """
+
+    query_ids: np.ndarray
+    full: Clustering
+    validation: Clustering | None
+
+
+def _fit_clusters(vectors: np.ndarray, n_clusters: int, settings: dict[str, Any]) -> Clustering:
+    clustering = settings["clustering"]
+    return fit_clusters(vectors, n_clusters, seed=settings["seed"], n_init=int(clustering["n_init"]),
+                        minibatch_above=int(clustering["minibatch_above"]))
+
+
+def fit_export_clusterings(
+    records: pd.DataFrame,
+    query_ids: Sequence[str] | np.ndarray,
+    embeddings: np.ndarray,
+    config: Mapping[str, Any],
+    entry: Mapping[str, Any],
+) -> ExportClusterings:
+    """The KMeans fits :func:`export_router` needs (same arguments): on every query and, for an entry
+    with a ``target``, on every query outside the validation carve-out.
+
+    KMeans is the pipeline's: ``fit_clusters(seed=split.seeds[0], n_init=clustering.n_init,
+    minibatch_above=clustering.minibatch_above)``.
+    """
+    settings = _fit_settings(config, entry)
+    matrix, vectors = _matrix_and_vectors(records, query_ids, embeddings, settings)
+    n_clusters = int(entry["n_clusters"])
+    validation = None
+    if "target" in entry:
+        _, is_validation = _validation_split(records, matrix, settings)
+        validation = _fit_clusters(vectors[~is_validation], n_clusters, settings)
+    return ExportClusterings(matrix.query_ids, _fit_clusters(vectors, n_clusters, settings), validation)
+
+
+def write_clusterings(clusterings: ExportClusterings, path: PathLike) -> None:
+    """Store :class:`ExportClusterings` as one ``.npz`` (no pickled objects)."""
+    arrays = {"query_ids": np.asarray(clusterings.query_ids, dtype=str),
+              "full_labels": clusterings.full.labels, "full_centroids": clusterings.full.centroids}
+    if clusterings.validation is not None:
+        arrays.update(validation_labels=clusterings.validation.labels,
+                      validation_centroids=clusterings.validation.centroids)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def read_clusterings(path: PathLike) -> ExportClusterings:
+    """Read what :func:`write_clusterings` wrote."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            validation = (Clustering(data["validation_labels"], data["validation_centroids"])
+                          if "validation_labels" in data else None)
+            full = Clustering(data["full_labels"], data["full_centroids"])
+            return ExportClusterings(data["query_ids"].astype(object), full, validation)
+    except (OSError, KeyError, ValueError) as error:
+        raise DataError(f"not a clusterings file of an export: {error}", file=str(path)) from None
 
 
 def sha256_file(path: PathLike) -> str:
@@ -312,6 +401,7 @@ def export_router(
     config: Mapping[str, Any],
     entry: Mapping[str, Any],
     out_dir: PathLike,
+    clusterings: ExportClusterings | None = None,
 ) -> dict[str, Any]:
     """Fit a router on ALL records and write it to ``out_dir`` (see the module docstring).
 
@@ -323,8 +413,7 @@ def export_router(
     validation accuracy (unweighted mean over datasets) reaches the validation-best single model's
     (else the max-accuracy alpha, flagged ``reached: false``); ``max-accuracy`` = the alpha of the
     best validation accuracy (ties: cheaper, then smaller). Then clusters and statistics are
-    refitted on all records. KMeans is the pipeline's: ``fit_clusters(seed=split.seeds[0],
-    n_init=clustering.n_init, minibatch_above=clustering.minibatch_above)``.
+    refitted on all records (KMeans: :func:`fit_export_clusterings`).
 
     Parameters
     ----------
@@ -342,6 +431,10 @@ def export_router(
         ``target``.
     out_dir
         The router folder (created; existing files of the same names are replaced atomically).
+    clusterings
+        The KMeans fits from :func:`fit_export_clusterings` with the same arguments (the pipeline
+        keeps them in a file of their own, so a new alpha grid does not refit them); fitted here
+        when None.
 
     Returns
     -------
@@ -356,23 +449,32 @@ def export_router(
         Missing columns, a query without embedding, bad records.
     """
     settings = _settings(config, entry)
-    _require_records(records)
     variant = Variant.from_config(entry["variant"], settings["variant"])
-    matrix = record_matrix(records, settings["models"] or None)
-    vectors = _aligned_embeddings(query_ids, embeddings, matrix.query_ids)
+    matrix, vectors = _matrix_and_vectors(records, query_ids, embeddings, settings)
     n_clusters = int(entry["n_clusters"])
     router_settings = settings["router"]
+    if clusterings is None:
+        clusterings = fit_export_clusterings(records, query_ids, embeddings, config, entry)
+    elif not np.array_equal(np.asarray(clusterings.query_ids, dtype=object), matrix.query_ids):
+        raise DataError(f"export '{entry['name']}': the clusterings were fitted on other queries than these "
+                        "records'; fit them again", field="query_id")
+    for clustering in (clusterings.full, clusterings.validation):
+        if clustering is not None and clustering.centroids.shape[0] != n_clusters:
+            raise DataError(f"export '{entry['name']}': clusterings with {clustering.centroids.shape[0]} clusters, "
+                            f"the entry asks for {n_clusters}; fit them again", field="n_clusters")
 
     if "alpha" in entry:
         alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
     else:
-        alpha = _choose_on_validation(records, matrix, vectors, settings, variant)
+        if clusterings.validation is None:
+            raise DataError(f"export '{entry['name']}' chooses alpha on validation, but its clusterings hold no "
+                            "validation fit; fit them again", field="target")
+        split, is_validation = _validation_split(records, matrix, settings)
+        alpha = _choose_on_validation(records, matrix, vectors, settings, variant, split, is_validation,
+                                      clusterings.validation)
     log.info("export '%s': alpha %.4f (%s)", entry["name"], alpha["default"], alpha["chosen_by"])
 
-    clustering = _fit_clusters(
-        vectors, n_clusters, seed=settings["seed"], n_init=int(settings["clustering"]["n_init"]),
-        minibatch_above=int(settings["clustering"]["minibatch_above"]),
-    )
+    clustering = clusterings.full
     fitted = AvengersProRouter(variant, top_k=int(router_settings["top_k"]), beta=float(router_settings["beta"]),
                                max_router=int(router_settings["max_router"]))
     fitted.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)

@@ -30,7 +30,7 @@ import numpy as np
 ACCURACY_TOLERANCE = 1e-12
 
 Curve = tuple[np.ndarray, np.ndarray]
-"""One curve as ``(accuracies, costs)``, both of shape (n_points,)."""
+"""One curve as ``(accuracies, costs)``, both of shape (n_points,), or (rows, n_points) for many."""
 
 
 def _as_points(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,15 +67,78 @@ def pareto_front(costs: np.ndarray, accuracies: np.ndarray) -> np.ndarray:
 
 def _pareto_mask(costs: np.ndarray, accuracies: np.ndarray) -> np.ndarray:
     """:func:`pareto_front` without the input checks."""
-    n = costs.size
-    # Cheapest first; at equal cost the most accurate first; at full ties the lowest index first.
-    # In that order a point is on the front iff it beats the accuracy of every point before it.
-    order = np.lexsort((np.arange(n), -accuracies, costs))
-    sorted_acc = accuracies[order]
-    best_before = np.maximum.accumulate(np.concatenate(([-np.inf], sorted_acc[:-1])))
-    mask = np.zeros(n, dtype=bool)
-    mask[order] = sorted_acc > best_before
+    order, _, on_front = _sorted_fronts(costs[None, :], accuracies[None, :])
+    mask = np.zeros(costs.size, dtype=bool)
+    mask[order[0]] = on_front[0]
     return mask
+
+
+def _as_rows(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    costs = np.atleast_2d(np.asarray(costs, dtype=np.float64))
+    accuracies = np.atleast_2d(np.asarray(accuracies, dtype=np.float64))
+    if costs.ndim != 2 or costs.shape != accuracies.shape:
+        raise ValueError(f"costs {costs.shape} and accuracies {accuracies.shape} must be two equal (rows, points) arrays")
+    if costs.shape[1] == 0:
+        raise ValueError("a curve needs at least one point")
+    if not (np.isfinite(costs).all() and np.isfinite(accuracies).all()):
+        raise ValueError("costs and accuracies must be finite")
+    return costs, accuracies
+
+
+def _sorted_fronts(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the point order (cheapest first; at equal cost the most accurate, then the lowest
+    index), the accuracies in that order, and which of them are on the Pareto front.
+
+    In that order a point is on the front iff it beats the accuracy of every point before it, so
+    front points have strictly increasing cost and accuracy.
+    """
+    n_rows, n_points = costs.shape
+    index = np.broadcast_to(np.arange(n_points), (n_rows, n_points))
+    order = np.lexsort((index, -accuracies, costs), axis=-1)
+    sorted_acc = np.take_along_axis(accuracies, order, axis=1)
+    before = np.concatenate((np.full((n_rows, 1), -np.inf), sorted_acc[:, :-1]), axis=1)
+    return order, sorted_acc, sorted_acc > np.maximum.accumulate(before, axis=1)
+
+
+def _hull_rows(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-decreasing upper convex hull of every row, all rows at once (no input checks).
+
+    Returns
+    -------
+    hull_costs, hull_accuracies : np.ndarray
+        (rows, points): each row's vertices sorted by cost, padded on the right with its last vertex.
+    n_vertices : np.ndarray
+        (rows,) the number of vertices of each row.
+    """
+    n_rows, n_points = costs.shape
+    order, ys, on_front = _sorted_fronts(costs, accuracies)
+    xs = np.take_along_axis(costs, order, axis=1)
+    # Monotone chain over the front points (dominated points can never be vertices of a
+    # non-decreasing hull), run for every row at once: `stack` holds each row's vertex positions.
+    stack = np.zeros((n_rows, n_points), dtype=np.intp)
+    size = np.zeros(n_rows, dtype=np.intp)
+    for j in range(n_points):
+        rows = np.flatnonzero(on_front[:, j])
+        if rows.size == 0:
+            continue
+        xj, yj = xs[rows, j], ys[rows, j]
+        while True:
+            # b (the top of the stack) is dropped while it lies on or below the segment from the
+            # vertex before it (a) to point j.
+            has_two = size[rows] >= 2
+            r = rows[has_two]
+            if r.size == 0:
+                break
+            a, b = stack[r, size[r] - 2], stack[r, size[r] - 1]
+            xa, ya, xb, yb = xs[r, a], ys[r, a], xs[r, b], ys[r, b]
+            drop = (xb - xa) * (yj[has_two] - ya) - (yb - ya) * (xj[has_two] - xa) >= 0
+            if not drop.any():
+                break
+            size[r[drop]] -= 1
+        stack[rows, size[rows]] = j
+        size[rows] += 1
+    padded = np.take_along_axis(stack, np.minimum(np.arange(n_points), size[:, None] - 1), axis=1)
+    return np.take_along_axis(xs, padded, axis=1), np.take_along_axis(ys, padded, axis=1), size
 
 
 def upper_hull(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,28 +156,8 @@ def upper_hull(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, n
         concave, non-decreasing function on [min cost, max cost] that lies on or above every point.
     """
     costs, accuracies = _as_points(costs, accuracies)
-    return _hull(costs, accuracies)
-
-
-def _hull(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`upper_hull` without the input checks."""
-    front = _pareto_mask(costs, accuracies)
-    order = np.argsort(costs[front], kind="stable")
-    xs, ys = costs[front][order], accuracies[front][order]
-    # Monotone chain over the (few) front points: dominated points can never be vertices of a
-    # non-decreasing hull, so the front alone is enough. Python floats: far faster than NumPy scalars.
-    x, y = xs.tolist(), ys.tolist()
-    hull: list[int] = []
-    for i in range(len(x)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            # b is dropped when it lies on or below the segment from a to point i.
-            if (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a]) >= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return xs[hull], ys[hull]
+    hull_costs, hull_accs, size = _hull_rows(costs[None, :], accuracies[None, :])
+    return hull_costs[0, : size[0]], hull_accs[0, : size[0]]
 
 
 def aiq(
@@ -145,18 +188,56 @@ def aiq(
         If the range is empty (``hi <= lo``, e.g. all costs 0 with the default range).
     """
     costs, accuracies = _as_points(costs, accuracies)
-    lo, hi = (0.0, float(costs.max())) if cost_range is None else (float(cost_range[0]), float(cost_range[1]))
-    if not hi > lo:
-        raise ValueError(f"AIQ needs a cost range with hi > lo, got [{lo}, {hi}]")
-    hull_costs, hull_accs = _hull(costs, accuracies)
-    start = max(lo, float(hull_costs[0]))
-    if start >= hi:
-        return 0.0
-    inner = hull_costs[(hull_costs > start) & (hull_costs < hi)]
-    xs = np.concatenate(([start], inner, [hi]))
-    # np.interp holds the last vertex's value to the right: the flat extension.
-    ys = np.interp(xs, hull_costs, hull_accs)
-    return float(np.trapezoid(ys, xs) / (hi - lo))
+    return float(aiq_rows(costs[None, :], accuracies[None, :], cost_range)[0])
+
+
+def aiq_rows(
+    costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """:func:`aiq` of many curves at once (e.g. every bootstrap resample of one curve).
+
+    Parameters
+    ----------
+    costs, accuracies
+        (rows, n): one curve per row.
+    cost_range
+        ``(lo, hi)`` shared by every row; default ``(0, max cost of each row)``.
+
+    Returns
+    -------
+    np.ndarray
+        (rows,) the AIQ of each row.
+
+    Raises
+    ------
+    ValueError
+        If a row's range is empty (``hi <= lo``).
+    """
+    costs, accuracies = _as_rows(costs, accuracies)
+    n_rows = costs.shape[0]
+    if cost_range is None:
+        lo, hi = np.zeros(n_rows), costs.max(axis=1)
+    else:
+        lo, hi = np.full(n_rows, float(cost_range[0])), np.full(n_rows, float(cost_range[1]))
+    if not (hi > lo).all():
+        bad = int(np.flatnonzero(~(hi > lo))[0])
+        raise ValueError(f"AIQ needs a cost range with hi > lo, got [{lo[bad]}, {hi[bad]}]")
+    hull_costs, hull_accs, size = _hull_rows(costs, accuracies)
+    start = np.maximum(lo, hull_costs[:, 0])[:, None]
+    end = hi[:, None]
+    # Each hull segment clipped to [start, hi]: a trapezoid under the straight line (the padding
+    # repeats the last vertex, so its segments have zero width).
+    x0, x1, y0, y1 = hull_costs[:, :-1], hull_costs[:, 1:], hull_accs[:, :-1], hull_accs[:, 1:]
+    left, right = np.clip(x0, start, end), np.clip(x1, start, end)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(x1 > x0, (y1 - y0) / (x1 - x0), 0.0)
+    height = (y0 + slope * (left - x0) + y0 + slope * (right - x0)) / 2
+    area = ((right - left) * height).sum(axis=1)
+    # Flat after the last vertex, up to hi.
+    rows = np.arange(n_rows)
+    last_cost, last_acc = hull_costs[rows, size - 1], hull_accs[rows, size - 1]
+    area += (hi - np.clip(last_cost, start[:, 0], hi)) * last_acc
+    return np.where(start[:, 0] >= hi, 0.0, area / (hi - lo))
 
 
 def perf_gain(best_accuracy: float, reference_accuracy: float) -> float:
@@ -186,37 +267,49 @@ def gap_to_oracle(accuracy: float, oracle_accuracy: float) -> float:
 
 
 def _cheapest_reaching(
-    alphas: np.ndarray, accuracies: np.ndarray, costs: np.ndarray, target: float
-) -> tuple[float, float] | None:
-    """Cheapest ``(cost, alpha)`` on the alpha-ordered piecewise-linear curve with accuracy >= target.
+    alphas: np.ndarray, accuracies: np.ndarray, costs: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the cheapest ``(cost, alpha)`` on the alpha-ordered piecewise-linear curve whose
+    accuracy is >= that row's target (no input checks).
 
     Candidates are the grid points that reach the target and, between neighbouring alphas where one
     side is below the target and the other reaches it, the linearly interpolated crossing point.
-    Ties in cost go to the smaller alpha. None if no candidate exists.
+    Ties in cost go to the smaller alpha. Rows without a candidate get NaN.
+
+    ``alphas`` is (n,), shared by every row; ``accuracies`` and ``costs`` are (rows, n); ``targets``
+    is (rows,).
     """
-    costs, accuracies = _as_points(costs, accuracies)
-    alphas = np.asarray(alphas, dtype=np.float64).ravel()
-    if alphas.shape != costs.shape:
-        raise ValueError(f"{alphas.size} alphas but {costs.size} points")
     order = np.argsort(alphas, kind="stable")
-    alphas, accuracies, costs = alphas[order], accuracies[order], costs[order]
-    reaches = accuracies >= target - ACCURACY_TOLERANCE
+    alphas, accuracies, costs = alphas[order], accuracies[:, order], costs[:, order]
+    targets = targets[:, None]
+    reaches = accuracies >= targets - ACCURACY_TOLERANCE
 
     left, right = slice(None, -1), slice(1, None)
-    crossing = reaches[left] != reaches[right]
-    step = accuracies[right] - accuracies[left]
+    crossing = reaches[:, left] != reaches[:, right]
+    step = accuracies[:, right] - accuracies[:, left]
     # Only crossing segments are used; elsewhere the fraction is irrelevant (avoid 0/0).
     safe_step = np.where(crossing, step, 1.0)
-    fraction = np.clip((target - accuracies[left]) / safe_step, 0.0, 1.0)
-    cross_cost = costs[left] + fraction * (costs[right] - costs[left])
+    fraction = np.clip((targets - accuracies[:, left]) / safe_step, 0.0, 1.0)
+    cross_cost = costs[:, left] + fraction * (costs[:, right] - costs[:, left])
     cross_alpha = alphas[left] + fraction * (alphas[right] - alphas[left])
 
-    cand_cost = np.concatenate((costs[reaches], cross_cost[crossing]))
-    cand_alpha = np.concatenate((alphas[reaches], cross_alpha[crossing]))
-    if cand_cost.size == 0:
-        return None
-    best = np.lexsort((cand_alpha, cand_cost))[0]
-    return float(cand_cost[best]), float(cand_alpha[best])
+    cand_cost = np.concatenate((np.where(reaches, costs, np.inf), np.where(crossing, cross_cost, np.inf)), axis=1)
+    cand_alpha = np.concatenate((np.broadcast_to(alphas, reaches.shape), cross_alpha), axis=1)
+    best_cost = cand_cost.min(axis=1)
+    best_alpha = np.where(cand_cost == best_cost[:, None], cand_alpha, np.inf).min(axis=1)
+    found = np.isfinite(best_cost)
+    return np.where(found, best_cost, np.nan), np.where(found, best_alpha, np.nan)
+
+
+def _sweep_rows(
+    alphas: np.ndarray, accuracies: np.ndarray, costs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked ``(alphas (n,), accuracies (rows, n), costs (rows, n))`` of sweeps on one alpha grid."""
+    costs, accuracies = _as_rows(costs, accuracies)
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size != costs.shape[1]:
+        raise ValueError(f"{alphas.size} alphas but {costs.shape[1]} points")
+    return alphas, accuracies, costs
 
 
 def cost_save(
@@ -248,13 +341,48 @@ def cost_save(
     ValueError
         If the reference cost is not positive.
     """
-    if not reference_cost > 0:
-        raise ValueError(f"CostSave needs a positive reference cost, got {reference_cost}")
-    found = _cheapest_reaching(alphas, accuracies, costs, reference_accuracy)
-    if found is None:
+    saved, alpha = cost_save_rows(alphas, np.ravel(accuracies), np.ravel(costs),
+                                  np.array([reference_accuracy]), np.array([reference_cost]))
+    if np.isnan(saved[0]):
         return None, None
-    cost, alpha = found
-    return float((reference_cost - cost) / reference_cost), alpha
+    return float(saved[0]), float(alpha[0])
+
+
+def cost_save_rows(
+    alphas: np.ndarray,
+    accuracies: np.ndarray,
+    costs: np.ndarray,
+    reference_accuracies: np.ndarray,
+    reference_costs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cost_save` of many sweeps on the same alpha grid at once, each against its own reference.
+
+    Parameters
+    ----------
+    alphas
+        (n,) the alpha grid.
+    accuracies, costs
+        (rows, n) one sweep per row.
+    reference_accuracies, reference_costs
+        (rows,) the reference of each row.
+
+    Returns
+    -------
+    (cost_save, alpha) : tuple of np.ndarray
+        (rows,) each; NaN where the row never reaches its reference accuracy.
+
+    Raises
+    ------
+    ValueError
+        If a reference cost is not positive.
+    """
+    alphas, accuracies, costs = _sweep_rows(alphas, accuracies, costs)
+    reference_accuracies = np.asarray(reference_accuracies, dtype=np.float64).ravel()
+    reference_costs = np.asarray(reference_costs, dtype=np.float64).ravel()
+    if not (reference_costs > 0).all():
+        raise ValueError(f"CostSave needs a positive reference cost, got {reference_costs[~(reference_costs > 0)][0]}")
+    cost, alpha = _cheapest_reaching(alphas, accuracies, costs, reference_accuracies)
+    return (reference_costs - cost) / reference_costs, alpha
 
 
 def cost_at_accuracy(
@@ -264,8 +392,9 @@ def cost_at_accuracy(
 
     Same candidates as :func:`cost_save`; None if the curve never reaches the target.
     """
-    found = _cheapest_reaching(alphas, accuracies, costs, target_accuracy)
-    return None if found is None else found[0]
+    alphas, accuracies, costs = _sweep_rows(alphas, np.ravel(accuracies), np.ravel(costs))
+    cost, _ = _cheapest_reaching(alphas, accuracies, costs, np.array([float(target_accuracy)]))
+    return None if np.isnan(cost[0]) else float(cost[0])
 
 
 def dominates_all(
@@ -389,7 +518,7 @@ def resampled_curve(
 
 def paired_bootstrap(
     outcomes: Sequence[SeedOutcomes],
-    statistics: Mapping[str, Callable[[Mapping[str, Curve]], float | None]],
+    statistics: Mapping[str, Callable[[Mapping[str, Curve]], np.ndarray]],
     n_resamples: int,
     confidence: float = 0.95,
     seed: int = 0,
@@ -406,8 +535,10 @@ def paired_bootstrap(
     outcomes
         One :class:`SeedOutcomes` per seed, all with the same curve names and point counts.
     statistics
-        name -> function of ``{curve name: (accuracies, costs)}`` returning a float, or None where
-        undefined (e.g. a CostSave that is never reached).
+        name -> function of ``{curve name: (accuracies, costs)}``, each (rows, n_points) with one
+        row per resample, returning (rows,) values, NaN where undefined (e.g. a CostSave that is
+        never reached). All resamples go through one call, so a statistic is one array computation
+        (see :func:`aiq_rows`, :func:`cost_save_rows`).
     n_resamples
         Number of bootstrap resamples.
     confidence
@@ -447,16 +578,17 @@ def paired_bootstrap(
                     sums[name][1] = sums[name][1] + cost
         return {name: (acc / len(outcomes), cost / len(outcomes)) for name, (acc, cost) in sums.items()}
 
-    def evaluate(curves: dict[str, tuple[np.ndarray, np.ndarray]], row: int) -> dict[str, float]:
-        at_row = {name: (acc[row], cost[row]) for name, (acc, cost) in curves.items()}
+    def evaluate(curves: dict[str, tuple[np.ndarray, np.ndarray]], n_rows: int) -> dict[str, np.ndarray]:
         values = {}
         for stat_name, statistic in statistics.items():
-            value = statistic(at_row)
-            values[stat_name] = np.nan if value is None else float(value)
+            value = np.asarray(statistic(curves), dtype=np.float64).ravel()
+            if value.shape != (n_rows,):
+                raise ValueError(f"statistic {stat_name!r} returned {value.size} values for {n_rows} resamples")
+            values[stat_name] = value
         return values
 
     original = seed_mean_curves(lambda s: np.ones((1, len(s.groups))))
-    estimates = evaluate(original, 0)
+    estimates = {name: values[0] for name, values in evaluate(original, 1).items()}
 
     def counts_of(outcome: SeedOutcomes) -> np.ndarray:
         if counts is not None and outcome.seed in counts:
@@ -467,11 +599,7 @@ def paired_bootstrap(
             return given
         return resample_counts(outcome.groups, n_resamples, np.random.default_rng([seed, outcome.seed]))
 
-    resampled = seed_mean_curves(counts_of)
-    draws = {stat_name: np.empty(n_resamples) for stat_name in statistics}
-    for row in range(n_resamples):
-        for stat_name, value in evaluate(resampled, row).items():
-            draws[stat_name][row] = value
+    draws = evaluate(seed_mean_curves(counts_of), n_resamples)
 
     tail = (1.0 - confidence) / 2.0
     report: dict[str, dict[str, float | int | None]] = {}

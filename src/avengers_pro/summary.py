@@ -12,7 +12,7 @@ alpha), so that all AIQs of one run can be compared. It is reported as ``aiq_cos
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -466,7 +466,9 @@ def _decision_matrix(
     _require_columns(frame, DECISION_COLUMNS, file)
     _require_finite(frame, ("alpha", "score", "cost"), file)
     row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
-    column = queries.get_indexer(frame["query_id"].to_numpy(dtype=object))
+    # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
+    codes, distinct = pd.factorize(frame["query_id"])
+    column = np.where(codes < 0, -1, queries.get_indexer(np.asarray(distinct, dtype=object))[codes])
     if (column < 0).any():
         bad = int(np.flatnonzero(column < 0)[0])
         raise DataError(f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed", file=file,
@@ -555,22 +557,23 @@ class _BootstrapInputs:
 
 
 def _bootstrap(
-    variant: str, n_clusters: int, seeds: list[int], inputs: _BootstrapInputs,
+    variant: str, cluster_counts: list[int], seeds: list[int], inputs: _BootstrapInputs,
     cost_range: tuple[float, float], n_resamples: int, confidence: float, seed: int,
-) -> dict[str, Any]:
-    """Paired bootstrap of (router minus dataset router) in AIQ and in CostSave vs the best single model."""
+) -> dict[int, dict[str, Any]]:
+    """Paired bootstrap of (router minus dataset router) in AIQ and in CostSave vs the best single
+    model, for every cluster count of one variant at once (the best single's and the dataset
+    router's resampled curves are computed once and shared by every cluster count)."""
     outcomes: list[metrics.SeedOutcomes] = []
     grids: dict[str, np.ndarray] = {}
+    router_names = {k: f"router k={k}" for k in cluster_counts}
     for split_seed in seeds:
         _, groups, single_scores, single_costs = inputs.queries(split_seed)
         curves = {"single": (single_scores, single_costs)}
-        for name, (alphas, scores, costs) in (
-            ("router", inputs.router(variant, n_clusters, split_seed)),
-            ("dataset_router", inputs.dataset_router(variant, split_seed)),
-        ):
+        decisions = [(name, inputs.router(variant, k, split_seed)) for k, name in router_names.items()]
+        for name, (alphas, scores, costs) in [*decisions, ("dataset router", inputs.dataset_router(variant, split_seed))]:
             if name in grids and not np.array_equal(grids[name], alphas):
-                raise DataError(f"the {name.replace('_', ' ')} decisions of seed {split_seed} have another alpha "
-                                "grid than the other seeds'", field="alpha")
+                raise DataError(f"the {name} decisions of seed {split_seed} have another alpha grid than the other "
+                                "seeds'", field="alpha")
             grids[name] = alphas
             curves[name] = (scores, costs)
         outcomes.append(metrics.SeedOutcomes(
@@ -579,24 +582,38 @@ def _bootstrap(
             costs={name: value[1] for name, value in curves.items()},
         ))
 
-    def aiq_difference(curves: Mapping[str, metrics.Curve]) -> float:
-        (acc_r, cost_r), (acc_d, cost_d) = curves["router"], curves["dataset_router"]
-        return metrics.aiq(cost_r, acc_r, cost_range) - metrics.aiq(cost_d, acc_d, cost_range)
+    # Every statistic sees all resamples at once: (B, n_alphas) curves -> (B,) values.
+    def aiq_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
+        def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
+            (acc_r, cost_r), (acc_d, cost_d) = curves[router], curves["dataset router"]
+            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+        return statistic
 
-    def cost_save_difference(curves: Mapping[str, metrics.Curve]) -> float | None:
-        (ref_acc,), (ref_cost,) = curves["single"]
-        if not (np.isfinite(ref_acc) and ref_cost > 0):
-            return None
-        saved = [metrics.cost_save(grids[name], *curves[name], ref_acc, ref_cost)[0]
-                 for name in ("router", "dataset_router")]
-        return None if None in saved else saved[0] - saved[1]
+    def cost_save_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
+        def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
+            ref_acc, ref_cost = curves["single"][0][:, 0], curves["single"][1][:, 0]
+            # Undefined (NaN) where the reference is, or where either curve never reaches it.
+            defined = np.isfinite(ref_acc) & (ref_cost > 0)
+            ref_acc, ref_cost = np.where(defined, ref_acc, 0.0), np.where(defined, ref_cost, 1.0)
+            saved, reference_saved = (metrics.cost_save_rows(grids[name], *curves[name], ref_acc, ref_cost)[0]
+                                      for name in (router, "dataset router"))
+            return np.where(defined, saved - reference_saved, np.nan)
+        return statistic
 
+    statistics = {}
+    for name in router_names.values():
+        statistics[f"aiq_difference, {name}"] = aiq_difference(name)
+        statistics[f"cost_save_difference, {name}"] = cost_save_difference(name)
     intervals = metrics.paired_bootstrap(
-        outcomes, {"aiq_difference": aiq_difference, "cost_save_difference": cost_save_difference},
-        n_resamples=n_resamples, confidence=confidence, seed=seed,
+        outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed,
         counts=inputs.counts(seeds, n_resamples, seed),
     )
-    return {"reference": f"{DATASET_ROUTER} ({variant})", "confidence": confidence, **intervals}
+    return {
+        k: {"reference": f"{DATASET_ROUTER} ({variant})", "confidence": confidence,
+            "aiq_difference": intervals[f"aiq_difference, {name}"],
+            "cost_save_difference": intervals[f"cost_save_difference, {name}"]}
+        for k, name in router_names.items()
+    }
 
 
 def compute_metrics(
@@ -674,19 +691,31 @@ def compute_metrics(
     bootstrap_inputs = _BootstrapInputs(best_single["model"], single_outcomes, decisions, router_decisions)
     entries: list[dict[str, Any]] = []
     router_rows = frame[frame["method"] == ROUTER_METHOD]
+    seeds_of: dict[tuple[str, int], list[int]] = {}
     for (variant, n_clusters), curve in router_rows.groupby(["variant", "n_clusters"], sort=True):
         seeds = sorted(s for (v, k, s) in test_sweeps if v == variant and k == n_clusters)
         if not seeds:
             raise DataError("the summary has this sweep but no seed's sweep frame was given",
                             file=sweep_path(variant, int(n_clusters), 0).replace("seed0", "seed*"))
+        seeds_of[(variant, int(n_clusters))] = seeds
         entry: dict[str, Any] = {"method": ROUTER_METHOD, "variant": variant, "n_clusters": int(n_clusters)}
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
         entry["validation"] = _validation_choice(variant, int(n_clusters), seeds, validation_sweeps, test_sweeps,
                                                  validation_singles)
-        entry["bootstrap"] = None if n_resamples == 0 else _bootstrap(
-            variant, int(n_clusters), seeds, bootstrap_inputs, cost_range, n_resamples, confidence, seed,
-        )
+        entry["bootstrap"] = None
         entries.append(entry)
+    if n_resamples > 0:
+        # One bootstrap per (variant, seeds): every cluster count of a variant shares its resamples.
+        groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+        for (variant, n_clusters), seeds in seeds_of.items():
+            groups.setdefault((variant, tuple(seeds)), []).append(n_clusters)
+        intervals: dict[tuple[str, int], dict[str, Any]] = {}
+        for (variant, seeds), cluster_counts in groups.items():
+            by_k = _bootstrap(variant, cluster_counts, list(seeds), bootstrap_inputs, cost_range, n_resamples,
+                              confidence, seed)
+            intervals.update({(variant, k): value for k, value in by_k.items()})
+        for entry in entries:
+            entry["bootstrap"] = intervals[(entry["variant"], entry["n_clusters"])]
     for variant, curve in frame[frame["method"] == DATASET_ROUTER].groupby("variant", sort=True):
         entry = {"method": DATASET_ROUTER, "variant": variant, "n_clusters": None}
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))

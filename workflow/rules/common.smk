@@ -15,6 +15,11 @@ URL_SOURCES = {
     for src in config["sources"]
     if "url" in src and not Path(src["path"]).exists()
 }
+PLOTS = config["plots"]
+# Priority of the jobs on the way from the clusters to metrics.json (sweep, baselines, summary,
+# metrics): when more jobs are ready than there are cores, these go first, so the plots that wait for
+# metrics.json are not held up behind jobs that have time to spare (the other plots, the export).
+CRITICAL_PATH = 1
 FIGURES = [
     "pareto",
     "headline",
@@ -44,6 +49,12 @@ def sweep_files(variant, k):
         k=k,
         seed=SEEDS,
     )
+
+
+def every_k_and_seed(pattern):
+    """``pattern`` for every (k, seed), k slowest: the order of the sweep rule's params.runs. Other
+    wildcards stay (write them doubled: {{variant}})."""
+    return expand(pattern, k=CLUSTER_COUNTS, seed=SEEDS)
 
 
 def all_sweep_files(kind="sweep"):
@@ -102,12 +113,24 @@ def export_entry(wildcards):
     return next(entry for entry in config["export"] if entry["name"] == wildcards.name)
 
 
+def export_fit_settings(wildcards):
+    """What the KMeans fits of an export use from the config (no alphas: a new grid keeps the fits)."""
+    return {
+        "models": config["models"],
+        "router": {"validation_ratio": config["router"]["validation_ratio"]},
+        "clustering": {
+            key: config["clustering"][key] for key in ("n_init", "minibatch_above")
+        },
+        "split": {"seeds": config["split"]["seeds"][:1]},
+    }
+
+
 def export_settings(wildcards):
     """What an export uses from the config, and nothing else (a plot setting never reruns it)."""
     entry = export_entry(wildcards)
     router = config["router"]
     return {
-        "models": config["models"],
+        **export_fit_settings(wildcards),
         "router": {
             "variants": {entry["variant"]: router["variants"][entry["variant"]]},
             **{
@@ -115,10 +138,6 @@ def export_settings(wildcards):
                 for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")
             },
         },
-        "clustering": {
-            key: config["clustering"][key] for key in ("n_init", "minibatch_above")
-        },
-        "split": {"seeds": config["split"]["seeds"][:1]},
         "embedding": {
             key: value
             for key, value in config["embedding"].items()

@@ -13,6 +13,7 @@ rule summary:
         "benchmarks/summary.tsv"
     conda:
         "../envs/avengers-pro.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=500,
@@ -42,6 +43,7 @@ rule metrics:
         "benchmarks/metrics.tsv"
     conda:
         "../envs/avengers-pro.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,198 +1,48 @@
-# The paper's figures and Table 3, from results/summary.csv, results/metrics.json and the sweeps.
-# One rule per output; each takes from the config only what it draws, so changing one plot setting
-# (say plots.usage_alphas) reruns only the rule that uses it. Logic: avengers_pro.plots / .tables.
+# The paper's figures and Table 3. Two jobs, split by what they read: plot_summary draws from
+# results/summary.csv and the sweeps and runs beside the metrics job; plot_metrics draws the figures
+# that need results/metrics.json. Each job pays the matplotlib import once for all its figures, which
+# takes longer than drawing one. A figure's settings sit in its job's params, so changing a plot
+# setting reruns one or both plot jobs and nothing else. Logic: avengers_pro.plots / .tables; what each
+# job draws: workflow/scripts/plot.py.
 
 
-rule plot_pareto:
+rule plot_summary:
     input:
         summary="results/summary.csv",
+        main_sweeps=main_sweep_files(),
     output:
-        png=report(
+        pareto=report(
             "figures/pareto.png",
             caption="../report/pareto.rst",
             category="Figures",
             labels={"figure": "1A Pareto: accuracy vs cost"},
         ),
-        pdf="figures/pareto.pdf",
-    log:
-        "logs/plot/pareto.log",
-    benchmark:
-        "benchmarks/plot/pareto.tsv"
-    conda:
-        "../envs/avengers-pro.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-        log_cost=config["plots"]["log_cost"],
-    script:
-        "../scripts/plot_pareto.py"
-
-
-rule plot_headline:
-    input:
-        summary="results/summary.csv",
-        metrics="results/metrics.json",
-    output:
-        png=report(
-            "figures/headline.png",
-            caption="../report/headline.rst",
-            category="Figures",
-            labels={"figure": "1B Headline: best single vs Avengers-Pro"},
-        ),
-        pdf="figures/headline.pdf",
-    log:
-        "logs/plot/headline.log",
-    benchmark:
-        "benchmarks/plot/headline.tsv"
-    conda:
-        "../envs/avengers-pro.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-    script:
-        "../scripts/plot_headline.py"
-
-
-rule plot_alpha_sweep:
-    input:
-        summary="results/summary.csv",
-        metrics="results/metrics.json",
-        sweeps=main_sweep_files(),
-    output:
-        png=report(
-            "figures/alpha_sweep.png",
-            caption="../report/alpha_sweep.rst",
-            category="Figures",
-            labels={"figure": "2 Accuracy and cost vs alpha"},
-        ),
-        pdf="figures/alpha_sweep.pdf",
-    log:
-        "logs/plot/alpha_sweep.log",
-    benchmark:
-        "benchmarks/plot/alpha_sweep.tsv"
-    conda:
-        "../envs/avengers-pro.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
-    params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-    script:
-        "../scripts/plot_alpha_sweep.py"
-
-
-rule plot_model_usage:
-    input:
-        summary="results/summary.csv",
-        sweeps=main_sweep_files(),
-    output:
-        png=report(
+        pareto_pdf="figures/pareto.pdf",
+        model_usage=report(
             "figures/model_usage.png",
             caption="../report/model_usage.rst",
             category="Figures",
             labels={"figure": "3 Model usage vs alpha"},
         ),
-        pdf="figures/model_usage.pdf",
-    log:
-        "logs/plot/model_usage.log",
-    benchmark:
-        "benchmarks/plot/model_usage.tsv"
-    conda:
-        "../envs/avengers-pro.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
-    params:
-        alphas=config["plots"]["usage_alphas"],
-    script:
-        "../scripts/plot_model_usage.py"
-
-
-rule plot_cluster_ablation:
-    input:
-        summary="results/summary.csv",
-        metrics="results/metrics.json",
-        sweeps=all_sweep_files(),
-    output:
-        png=report(
-            "figures/cluster_ablation.png",
-            caption="../report/cluster_ablation.rst",
-            category="Figures",
-            labels={"figure": "Ablation: number of clusters"},
-        ),
-        pdf="figures/cluster_ablation.pdf",
-    log:
-        "logs/plot/cluster_ablation.log",
-    benchmark:
-        "benchmarks/plot/cluster_ablation.tsv"
-    conda:
-        "../envs/avengers-pro.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
-    params:
-        # only to pick the metrics.json entry that names the best single model (the same in every entry)
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-    script:
-        "../scripts/plot_cluster_ablation.py"
-
-
-rule plot_variants:
-    input:
-        summary="results/summary.csv",
-    output:
-        png=report(
+        model_usage_pdf="figures/model_usage.pdf",
+        variants=report(
             "figures/variants.png",
             caption="../report/variants.rst",
             category="Figures",
             labels={"figure": "Variants: paper vs official"},
         ),
-        pdf="figures/variants.pdf",
-    log:
-        "logs/plot/variants.log",
-    benchmark:
-        "benchmarks/plot/variants.tsv"
-    conda:
-        "../envs/avengers-pro.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
-    params:
-        n_clusters=config["plots"]["main"]["n_clusters"],
-        log_cost=config["plots"]["log_cost"],
-    script:
-        "../scripts/plot_variants.py"
-
-
-rule table:
-    input:
-        summary="results/summary.csv",
-    output:
-        markdown=report(
+        variants_pdf="figures/variants.pdf",
+        table=report(
             "results/table.md",
             caption="../report/table.rst",
             category="Tables",
             labels={"table": "Table 3 (Markdown)"},
         ),
-        latex="results/table.tex",
+        table_tex="results/table.tex",
     log:
-        "logs/plot/table.log",
+        "logs/plot/summary.log",
     benchmark:
-        "benchmarks/plot/table.tsv"
+        "benchmarks/plot/summary.tsv"
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
@@ -200,8 +50,59 @@ rule table:
         mem_mb=500,
         runtime=10,
     params:
-        variant=config["plots"]["main"]["variant"],
-        n_clusters=config["plots"]["main"]["n_clusters"],
-        alphas=config["plots"]["table_alphas"],
+        figures={
+            "pareto": {**PLOTS["main"], "log_cost": PLOTS["log_cost"]},
+            "model_usage": {"alphas": PLOTS["usage_alphas"]},
+            "variants": {
+                "n_clusters": PLOTS["main"]["n_clusters"],
+                "log_cost": PLOTS["log_cost"],
+            },
+            "table": {**PLOTS["main"], "alphas": PLOTS["table_alphas"]},
+        },
     script:
-        "../scripts/make_table.py"
+        "../scripts/plot.py"
+
+
+rule plot_metrics:
+    input:
+        summary="results/summary.csv",
+        metrics="results/metrics.json",
+        main_sweeps=main_sweep_files(),
+        sweeps=all_sweep_files(),
+    output:
+        headline=report(
+            "figures/headline.png",
+            caption="../report/headline.rst",
+            category="Figures",
+            labels={"figure": "1B Headline: best single vs Avengers-Pro"},
+        ),
+        headline_pdf="figures/headline.pdf",
+        alpha_sweep=report(
+            "figures/alpha_sweep.png",
+            caption="../report/alpha_sweep.rst",
+            category="Figures",
+            labels={"figure": "2 Accuracy and cost vs alpha"},
+        ),
+        alpha_sweep_pdf="figures/alpha_sweep.pdf",
+        cluster_ablation=report(
+            "figures/cluster_ablation.png",
+            caption="../report/cluster_ablation.rst",
+            category="Figures",
+            labels={"figure": "Ablation: number of clusters"},
+        ),
+        cluster_ablation_pdf="figures/cluster_ablation.pdf",
+    log:
+        "logs/plot/metrics.log",
+    benchmark:
+        "benchmarks/plot/metrics.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        # every figure here reads the metrics.json entry of the main variant and cluster count
+        figures={name: PLOTS["main"] for name in ("headline", "alpha_sweep", "cluster_ablation")},
+    script:
+        "../scripts/plot.py"

@@ -1,4 +1,8 @@
-# The alpha sweep: for one (variant, k), every seed and every alpha in one vectorised pass.
+# The alpha sweep: one job per variant covers every cluster count, every seed and every alpha (one
+# vectorised pass each). Routing is cheap next to starting a job (Python, pandas and the sweep modules
+# take more CPU time to import than the 50 sweeps of the default config take to run), so one job per
+# variant keeps a rerun after a change of router.alphas short; adding a cluster count reruns the
+# variant's sweeps, a few seconds.
 
 
 rule sweep:
@@ -6,35 +10,32 @@ rule sweep:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
         splits=split_files(),
-        labels=expand("results/clusters/k{{k}}_seed{seed}.parquet", seed=SEEDS),
-        centroids=expand("results/clusters/k{{k}}_seed{seed}_centroids.npy", seed=SEEDS),
-        validation_labels=expand(
-            "results/clusters/validation/k{{k}}_seed{seed}.parquet", seed=SEEDS
-        ),
-        validation_centroids=expand(
-            "results/clusters/validation/k{{k}}_seed{seed}_centroids.npy", seed=SEEDS
+        labels=every_k_and_seed("results/clusters/k{k}_seed{seed}.parquet"),
+        centroids=every_k_and_seed("results/clusters/k{k}_seed{seed}_centroids.npy"),
+        validation_labels=every_k_and_seed("results/clusters/validation/k{k}_seed{seed}.parquet"),
+        validation_centroids=every_k_and_seed(
+            "results/clusters/validation/k{k}_seed{seed}_centroids.npy"
         ),
     output:
-        sweeps=expand("results/sweep/{{variant}}/k{{k}}_seed{seed}.parquet", seed=SEEDS),
-        validation=expand(
-            "results/sweep_validation/{{variant}}/k{{k}}_seed{seed}.parquet",
-            seed=SEEDS,
+        sweeps=every_k_and_seed("results/sweep/{{variant}}/k{k}_seed{seed}.parquet"),
+        validation=every_k_and_seed(
+            "results/sweep_validation/{{variant}}/k{k}_seed{seed}.parquet"
         ),
-        decisions=expand(
-            "results/decisions/{{variant}}/k{{k}}_seed{seed}.parquet", seed=SEEDS
-        ),
+        decisions=every_k_and_seed("results/decisions/{{variant}}/k{k}_seed{seed}.parquet"),
     log:
-        "logs/sweep/{variant}/k{k}.log",
+        "logs/sweep/{variant}.log",
     benchmark:
-        "benchmarks/sweep/{variant}/k{k}.tsv"
+        "benchmarks/sweep/{variant}.tsv"
     conda:
         "../envs/avengers-pro.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        seeds=SEEDS,
+        # (k, seed) of each position in the input and output lists above, in the same order
+        runs=[(k, seed) for k in CLUSTER_COUNTS for seed in SEEDS],
         variant=variant_spec,
         models=config["models"],
         router={
@@ -48,24 +49,27 @@ rule sweep:
 rule baselines:
     input:
         records="results/records.parquet",
-        split="results/splits/seed{seed}.parquet",
+        splits=split_files(),
     output:
-        baselines="results/baselines/seed{seed}.parquet",
+        baselines=expand("results/baselines/seed{seed}.parquet", seed=SEEDS),
         decisions=expand(
-            "results/decisions/dataset-router/{variant}_seed{{seed}}.parquet",
+            "results/decisions/dataset-router/{variant}_seed{seed}.parquet",
+            seed=SEEDS,
             variant=VARIANTS,
         ),
     log:
-        "logs/baselines/seed{seed}.log",
+        "logs/baselines.log",
     benchmark:
-        "benchmarks/baselines/seed{seed}.tsv"
+        "benchmarks/baselines.tsv"
     conda:
         "../envs/avengers-pro.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     params:
+        seeds=SEEDS,
         variants=config["router"]["variants"],
         models=config["models"],
         router={key: config["router"][key] for key in ("alphas", "max_router")},

@@ -1,10 +1,10 @@
-"""Rule baselines: single models, random, oracles and the dataset router on one seed's test split."""
+"""Rule baselines: single models, random, oracles and the dataset router on every seed's test split."""
 
 import pandas as pd
 
 from avengers_pro.baselines import run_baselines
 from avengers_pro.config import alpha_grid
-from avengers_pro.io import read_record_matrix, write_parquet
+from avengers_pro.io import read_record_matrix, seed_key, write_parquet
 from avengers_pro.router import Variant
 from avengers_pro.runlog import start_job
 
@@ -12,15 +12,17 @@ log = start_job(snakemake.log[0], snakemake.threads)
 settings = snakemake.params.router
 variants = [Variant.from_config(name, spec) for name, spec in snakemake.params.variants.items()]
 matrix = read_record_matrix(snakemake.input.records, snakemake.params.models or None)
-baselines, decisions = run_baselines(
-    matrix,
-    pd.read_parquet(snakemake.input.split),
-    variants,
-    alpha_grid({"router": settings}),
-    seed=int(snakemake.wildcards.seed),
-    max_router=settings["max_router"],
-)
-write_parquet(baselines, snakemake.output.baselines)
-for variant, path in zip(variants, snakemake.output.decisions):
-    write_parquet(decisions[variant.name], path)
-log.info("baselines:\n%s", baselines[baselines["alpha"].isna()].groupby("method")[["accuracy", "cost"]].agg({"accuracy": "mean", "cost": "sum"}).to_string())
+alphas = alpha_grid({"router": settings})
+decision_path = {seed_key(path): path for path in snakemake.output.decisions}  # (variant, seed) -> path
+for seed, split_path, baselines_path in zip(snakemake.params.seeds, snakemake.input.splits, snakemake.output.baselines):
+    baselines, decisions = run_baselines(
+        matrix, pd.read_parquet(split_path), variants, alphas, seed=int(seed), max_router=settings["max_router"]
+    )
+    write_parquet(baselines, baselines_path)
+    for variant in variants:
+        write_parquet(decisions[variant.name], decision_path[(variant.name, int(seed))])
+    log.info(
+        "seed %s baselines:\n%s",
+        seed,
+        baselines[baselines["alpha"].isna()].groupby("method")[["accuracy", "cost"]].agg({"accuracy": "mean", "cost": "sum"}).to_string(),
+    )

@@ -1,4 +1,4 @@
-"""Rule export_router: fit one router of config `export` on all records -> results/router/{name}/."""
+"""Rule export_router: one router of config `export`, from its KMeans fits -> results/router/{name}/."""
 
 from avengers_pro.runlog import start_job
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from avengers_pro.export import export_router
+from avengers_pro.export import export_router, read_clusterings
 from avengers_pro.io import read_embeddings
 
 records = pd.read_parquet(snakemake.input.records)
@@ -20,6 +20,7 @@ router = export_router(
     snakemake.params.settings,
     snakemake.params.entry,
     Path(snakemake.output.manifest).parent,
+    clusterings=read_clusterings(snakemake.input.clusterings),
 )
 alpha = router["alpha"]
 log.info(

@@ -1,6 +1,6 @@
-"""Rule sweep: one variant and cluster count, every seed, every alpha in one vectorised pass.
+"""Rule sweep: one variant, every cluster count and seed, every alpha in one vectorised pass each.
 
-Per seed: statistics from the train clusters, routing of the test queries (sweep + per-query
+Per (k, seed): statistics from the train clusters, routing of the test queries (sweep + per-query
 decisions), and the same with the router fitted on train minus validation, routed on validation.
 """
 
@@ -14,12 +14,15 @@ from avengers_pro.router import Variant
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
+inputs, outputs = snakemake.input, snakemake.output
 settings = snakemake.params.router
 alphas = alpha_grid({"router": settings})
 variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.variant)
-matrix = read_record_matrix(snakemake.input.records, snakemake.params.models or None)
-query_ids, vectors = read_embeddings(snakemake.input.embeddings)
+matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
+query_ids, vectors = read_embeddings(inputs.embeddings)
 row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
+seeds = sorted({seed for _, seed in snakemake.params.runs})
+splits = {seed: pd.read_parquet(path) for seed, path in zip(seeds, inputs.splits)}
 
 
 def sweep(labels_path, centroids_path, eval_ids):
@@ -39,19 +42,17 @@ def sweep(labels_path, centroids_path, eval_ids):
     )
 
 
-for i, seed in enumerate(snakemake.params.seeds):
-    split = pd.read_parquet(snakemake.input.splits[i])
+for i, (k, seed) in enumerate(snakemake.params.runs):
+    split = splits[seed]
     test_ids = split.loc[split["split"] == "test", "query_id"].to_numpy()
     validation_ids = split.loc[split["validation"], "query_id"].to_numpy()
-    test_sweep, decisions = sweep(snakemake.input.labels[i], snakemake.input.centroids[i], test_ids)
-    validation_sweep, _ = sweep(
-        snakemake.input.validation_labels[i], snakemake.input.validation_centroids[i], validation_ids
-    )
-    write_parquet(test_sweep, snakemake.output.sweeps[i])
-    write_parquet(validation_sweep, snakemake.output.validation[i])
-    write_parquet(decisions, snakemake.output.decisions[i])
+    test_sweep, decisions = sweep(inputs.labels[i], inputs.centroids[i], test_ids)
+    validation_sweep, _ = sweep(inputs.validation_labels[i], inputs.validation_centroids[i], validation_ids)
+    write_parquet(test_sweep, outputs.sweeps[i])
+    write_parquet(validation_sweep, outputs.validation[i])
+    write_parquet(decisions, outputs.decisions[i])
     at_one = test_sweep[test_sweep["alpha"] == alphas.max()]
     log.info(
-        "seed %s: %d test, %d validation queries; alpha=%.2f mean accuracy %.4f, cost $%.4f",
-        seed, len(test_ids), len(validation_ids), alphas.max(), at_one["accuracy"].mean(), at_one["cost"].sum(),
+        "k=%s seed %s: %d test, %d validation queries; alpha=%.2f mean accuracy %.4f, cost $%.4f",
+        k, seed, len(test_ids), len(validation_ids), alphas.max(), at_one["accuracy"].mean(), at_one["cost"].sum(),
     )
