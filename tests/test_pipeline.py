@@ -109,6 +109,18 @@ def test_changing_only_the_alphas_reruns_only_sweep_and_downstream(built: Path, 
     assert "export_router" in jobs  # it picks its alpha on the new grid, from the stored KMeans fits
 
 
+def test_seed_order_in_the_config_does_not_change_any_sweep(built: Path, tmp_path: Path):
+    """A sweep job covers every (k, seed): each seed must get its own split whatever the config order."""
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    _edit_config(workdir, lambda c: c["split"].update(seeds=[1, 0]))
+    targets = [f"results/{kind}/{variant}/k{k}_seed{seed}.parquet" for kind in ("sweep", "decisions")
+               for variant in ("official", "paper") for k in (2, 4) for seed in (0, 1)]
+    snakemake(workdir, *targets)
+    for target in targets:
+        pd.testing.assert_frame_equal(pd.read_parquet(workdir / target), pd.read_parquet(built / target))
+
+
 def test_changing_a_plot_setting_reruns_only_plot_rules(built: Path, tmp_path: Path):
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)

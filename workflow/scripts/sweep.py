@@ -9,7 +9,7 @@ import pandas as pd
 
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluate import run_sweep
-from avengers_pro.io import read_embeddings, read_record_matrix, write_parquet
+from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_parquet
 from avengers_pro.router import Variant
 from avengers_pro.runlog import start_job
 
@@ -21,8 +21,7 @@ variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.vari
 matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
 row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
-seeds = sorted({seed for _, seed in snakemake.params.runs})
-splits = {seed: pd.read_parquet(path) for seed, path in zip(seeds, inputs.splits)}
+splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}  # seed -> split
 
 
 def sweep(labels_path, centroids_path, eval_ids):
@@ -43,7 +42,7 @@ def sweep(labels_path, centroids_path, eval_ids):
 
 
 for i, (k, seed) in enumerate(snakemake.params.runs):
-    split = splits[seed]
+    split = splits[int(seed)]
     test_ids = split.loc[split["split"] == "test", "query_id"].to_numpy()
     validation_ids = split.loc[split["validation"], "query_id"].to_numpy()
     test_sweep, decisions = sweep(inputs.labels[i], inputs.centroids[i], test_ids)
