@@ -239,8 +239,7 @@ def stage_of(benchmark_file: Path, root: Path) -> str:
     """The stage of a benchmark file: its folder under benchmarks/ or its stem (ingest, summary...)."""
     parts = benchmark_file.relative_to(root).parts
     if len(parts) > 1:
-        # an export's KMeans fits (benchmarks/export/{name}_clusters.tsv) apart from its alpha choice
-        return "export_clusters" if parts[0] == "export" and benchmark_file.stem.endswith("_clusters") else parts[0]
+        return parts[0]
     return benchmark_file.stem
 
 

@@ -235,6 +235,8 @@ def test_cost_save_rows_equals_a_point_by_point_walk() -> None:
     assert np.isnan(saved).any() and np.isfinite(saved).any()
     with pytest.raises(ValueError, match="positive reference cost"):
         metrics.cost_save_rows(alphas, accs[:2], costs[:2], ref_acc[:2], np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="2 sweeps but 1 reference"):
+        metrics.cost_save_rows(alphas, accs[:2], costs[:2], ref_acc[:1], ref_cost[:1])
 
 
 # --------------------------------------------------------------------------- dominance

@@ -294,6 +294,24 @@ def test_bootstrap_identical_curves_and_determinism() -> None:
     assert first != run_metrics(inputs, n_resamples=50, seed=8)[0]["bootstrap"]
 
 
+def test_one_bootstrap_for_several_cluster_counts_gives_each_its_own_interval() -> None:
+    """compute_metrics runs one bootstrap per variant for all its cluster counts (shared resamples):
+    each k must get what a run with that k alone gives."""
+    inputs = synthetic_run()
+    alone = run_metrics(inputs, n_resamples=100)
+    # k = 8: the same sweeps, but decisions that are the dataset router's own, so its paired
+    # difference is exactly 0 on every resample; k = 4 must be unaffected by it.
+    for seed in (0, 1):
+        inputs["decisions"][("paper", 8, seed)] = inputs["router_decisions"][("paper", seed)]
+        inputs["validation_sweeps"][("paper", 8, seed)] = inputs["validation_sweeps"][("paper", 4, seed)]
+    inputs["sweeps"] += [("paper", 8, seed, frame) for _, _, seed, frame in inputs["sweeps"]]
+    entries = {e["n_clusters"]: e for e in run_metrics(inputs, n_resamples=100) if e["method"] == "avengers-pro"}
+    assert entries[4]["bootstrap"] == alone[0]["bootstrap"]
+    assert entries[4]["bootstrap"]["aiq_difference"]["estimate"] != 0.0
+    zero = entries[8]["bootstrap"]["aiq_difference"]
+    assert zero["estimate"] == 0.0 and zero["lo"] == 0.0 and zero["hi"] == 0.0
+
+
 def test_upper_bound_label() -> None:
     entries = run_metrics(synthetic_run(max_router=2), n_resamples=0)
     assert all(e["upper_bound"] is True and e["max_router"] == 2 for e in entries)

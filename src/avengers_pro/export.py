@@ -194,9 +194,10 @@ def _aligned_embeddings(query_ids: Sequence[str] | np.ndarray, embeddings: np.nd
 
 
 def _fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The config values the KMeans fits of an export depend on, checked (nothing else, so that a new
-    alpha grid does not refit them): the entry, ``models``, ``router.validation_ratio``,
-    ``clustering`` and the first split seed."""
+    """The config values the KMeans fits of an export depend on, checked: the entry, ``models``,
+    ``router.validation_ratio``, ``clustering`` and the first split seed. No router setting (alpha
+    grid, top_k, beta, max_router, variants), so that changing one does not refit them. (The whole
+    entry is kept, for its checks: changing its fixed alpha or target refits too.)"""
     try:
         settings = {
             "export": dict(entry),

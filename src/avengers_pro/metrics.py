@@ -379,6 +379,9 @@ def cost_save_rows(
     alphas, accuracies, costs = _sweep_rows(alphas, accuracies, costs)
     reference_accuracies = np.asarray(reference_accuracies, dtype=np.float64).ravel()
     reference_costs = np.asarray(reference_costs, dtype=np.float64).ravel()
+    if not reference_accuracies.size == reference_costs.size == accuracies.shape[0]:
+        raise ValueError(f"{accuracies.shape[0]} sweeps but {reference_accuracies.size} reference accuracies and "
+                         f"{reference_costs.size} reference costs")
     if not (reference_costs > 0).all():
         raise ValueError(f"CostSave needs a positive reference cost, got {reference_costs[~(reference_costs > 0)][0]}")
     cost, alpha = _cheapest_reaching(alphas, accuracies, costs, reference_accuracies)

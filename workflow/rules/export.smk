@@ -12,9 +12,9 @@ rule export_clusters:
     output:
         clusterings="results/router_fits/{name}.npz",
     log:
-        "logs/export/{name}_clusters.log",
+        "logs/export_clusters/{name}.log",
     benchmark:
-        "benchmarks/export/{name}_clusters.tsv"
+        "benchmarks/export_clusters/{name}.tsv"
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1

@@ -55,3 +55,6 @@ for i, (k, seed) in enumerate(snakemake.params.runs):
         "k=%s seed %s: %d test, %d validation queries; alpha=%.2f mean accuracy %.4f, cost $%.4f",
         k, seed, len(test_ids), len(validation_ids), alphas.max(), at_one["accuracy"].mean(), at_one["cost"].sum(),
     )
+    # Freed before the next (k, seed): the decisions table is the largest object of the job (30M rows
+    # at 1M queries), and holding the previous one during the next sweep would add to the peak.
+    del test_sweep, decisions, validation_sweep, at_one
