@@ -218,7 +218,7 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
     queries, also for the validation sweep instead of a fit on train minus validation: the same sizes.)"""
     from avengers_pro.config import alpha_grid
     from avengers_pro.evaluate import run_sweep
-    from avengers_pro.io import read_record_matrix, write_parquet
+    from avengers_pro.io import read_record_matrix, release_arrow_memory, write_parquet
     from avengers_pro.router import Variant
 
     inputs = rss_mib()
@@ -242,14 +242,17 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
         run_start = time.perf_counter()
         test_sweep, decisions = run_sweep(matrix, matrix.query_ids[train_rows], labels, centroids,
                                           matrix.query_ids[test_rows], embeddings[test_rows], variant, alphas, **options)
-        validation_sweep, _ = run_sweep(matrix, matrix.query_ids[fit_rows], fit_labels, centroids,
-                                        matrix.query_ids[validation_rows], embeddings[validation_rows], variant,
-                                        alphas, **options)
         write_parquet(test_sweep, data / f"job_sweep{run}.parquet")
-        write_parquet(validation_sweep, data / f"job_sweep_validation{run}.parquet")
         write_parquet(decisions, data / f"job_decisions{run}.parquet")
         decision_rows = len(decisions)
-        del test_sweep, decisions, validation_sweep
+        del decisions
+        release_arrow_memory()
+        validation_sweep = run_sweep(matrix, matrix.query_ids[fit_rows], fit_labels, centroids,
+                                     matrix.query_ids[validation_rows], embeddings[validation_rows], variant,
+                                     alphas, **options)[0]
+        release_arrow_memory()
+        write_parquet(validation_sweep, data / f"job_sweep_validation{run}.parquet")
+        del test_sweep, validation_sweep
         run_seconds.append(time.perf_counter() - run_start)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "inputs_rss_mib": inputs, "stage_peak_mib": peak_mib(), "pivot_s": pivot_s,

@@ -9,7 +9,7 @@ import pandas as pd
 
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluate import run_sweep
-from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_parquet
+from avengers_pro.io import read_embeddings, read_record_matrix, release_arrow_memory, seed_key, write_parquet
 from avengers_pro.router import Variant
 from avengers_pro.runlog import start_job
 
@@ -46,15 +46,18 @@ for i, (k, seed) in enumerate(snakemake.params.runs):
     test_ids = split.loc[split["split"] == "test", "query_id"].to_numpy()
     validation_ids = split.loc[split["validation"], "query_id"].to_numpy()
     test_sweep, decisions = sweep(inputs.labels[i], inputs.centroids[i], test_ids)
-    validation_sweep, _ = sweep(inputs.validation_labels[i], inputs.validation_centroids[i], validation_ids)
     write_parquet(test_sweep, outputs.sweeps[i])
-    write_parquet(validation_sweep, outputs.validation[i])
     write_parquet(decisions, outputs.decisions[i])
+    # The decisions table is the largest object of the job (30M rows at 1M queries): freed, memory
+    # included, before the validation sweep and the next (k, seed), so that it never adds to their peak.
+    del decisions
+    release_arrow_memory()
+    # [0]: the validation decisions (14M rows at 1M queries) are not kept, so they are freed at once.
+    validation_sweep = sweep(inputs.validation_labels[i], inputs.validation_centroids[i], validation_ids)[0]
+    release_arrow_memory()
+    write_parquet(validation_sweep, outputs.validation[i])
     at_one = test_sweep[test_sweep["alpha"] == alphas.max()]
     log.info(
         "k=%s seed %s: %d test, %d validation queries; alpha=%.2f mean accuracy %.4f, cost $%.4f",
         k, seed, len(test_ids), len(validation_ids), alphas.max(), at_one["accuracy"].mean(), at_one["cost"].sum(),
     )
-    # Freed before the next (k, seed): the decisions table is the largest object of the job (30M rows
-    # at 1M queries), and holding the previous one during the next sweep would add to the peak.
-    del test_sweep, decisions, validation_sweep, at_one
