@@ -247,10 +247,9 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
         decision_rows = len(decisions)
         del decisions
         release_arrow_memory()
-        validation_sweep = run_sweep(matrix, matrix.query_ids[fit_rows], fit_labels, centroids,
-                                     matrix.query_ids[validation_rows], embeddings[validation_rows], variant,
-                                     alphas, **options)[0]
-        release_arrow_memory()
+        validation_sweep, _ = run_sweep(matrix, matrix.query_ids[fit_rows], fit_labels, centroids,
+                                        matrix.query_ids[validation_rows], embeddings[validation_rows], variant,
+                                        alphas, **options, with_decisions=False)
         write_parquet(validation_sweep, data / f"job_sweep_validation{run}.parquet")
         del test_sweep, validation_sweep
         run_seconds.append(time.perf_counter() - run_start)

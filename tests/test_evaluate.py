@@ -206,6 +206,10 @@ def test_evaluate_choices_by_hand() -> None:
     assert list(decisions.columns) == ["alpha", "query_id", "dataset", "model", "score", "cost"]
     assert decisions["model"].tolist() == ["m0", "m0", "m1", "m1", "m1", "m0"]
     np.testing.assert_allclose(decisions["score"], [1, 0, 0.5, 0, 1, 0])
+    # Without decisions (validation sweeps): the same sweep table, no per-query table.
+    sweep_only, none = evaluate_choices(choices, matrix, np.array([0.0, 1.0]), with_decisions=False)
+    assert none is None
+    pd.testing.assert_frame_equal(sweep_only, sweep)
 
 
 def test_evaluate_choices_with_two_models_takes_the_max_score_and_the_sum_of_costs() -> None:

@@ -123,8 +123,8 @@ def summarise_by_dataset(
 
 
 def evaluate_choices(
-    choices: np.ndarray, matrix: RecordMatrix, alphas: np.ndarray
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    choices: np.ndarray, matrix: RecordMatrix, alphas: np.ndarray, with_decisions: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Turn routing choices into the sweep table and the per-query decisions.
 
     Parameters
@@ -135,6 +135,9 @@ def evaluate_choices(
         The evaluated queries only, rows aligned with ``choices``' second axis.
     alphas
         (A,) the alpha of each leading slice of ``choices``.
+    with_decisions
+        False skips the per-query table (None is returned in its place): it has A x n rows, 30M at
+        300k evaluated queries, and a validation sweep only needs the sweep table.
 
     Returns
     -------
@@ -155,6 +158,8 @@ def evaluate_choices(
     first = choices[..., 0]
     sweep = summarise_by_dataset(first, score, cost, matrix, alphas)
     sweep.insert(sweep.columns.get_loc("n_queries") + 1, "max_router", np.int64(choices.shape[2]))
+    if not with_decisions:
+        return sweep, None
     n = len(matrix.query_ids)
     query_rows = np.tile(np.arange(n), len(alphas))
     decisions = pd.DataFrame(
@@ -200,7 +205,8 @@ def run_sweep(
     top_k: int,
     beta: float,
     max_router: int = 1,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with_decisions: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Fit the router on the training queries and evaluate it on the evaluation queries, every alpha.
 
     Per-cluster statistics use ``train_ids`` ONLY; the evaluated queries' scores are read only to
@@ -218,6 +224,8 @@ def run_sweep(
         Evaluated query ids and their embeddings (rows aligned).
     variant, alphas, top_k, beta, max_router
         Router settings; see :mod:`avengers_pro.router`.
+    with_decisions
+        False: no per-query decisions table (None in its place), as :func:`evaluate_choices`.
 
     Returns
     -------
@@ -251,4 +259,4 @@ def run_sweep(
     router.fit(centroids, train_labels, train.scores, train.costs)
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     choices = router.predict(eval_embeddings, alphas, available=evaluated.available)
-    return evaluate_choices(choices, evaluated, alphas)
+    return evaluate_choices(choices, evaluated, alphas, with_decisions)

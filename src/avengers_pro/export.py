@@ -283,6 +283,7 @@ def _choose_on_validation(
         matrix, train_ids=fit_ids, train_labels=clustering.labels, centroids=clustering.centroids,
         eval_ids=validation_ids, eval_embeddings=vectors[is_validation], variant=variant, alphas=alphas,
         top_k=int(router["top_k"]), beta=float(router["beta"]), max_router=int(router["max_router"]),
+        with_decisions=False,
     )
     file = f"validation sweep of export '{entry['name']}'"
     curve = seed_curve(sweep, file)

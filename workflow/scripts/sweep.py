@@ -24,7 +24,7 @@ row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}  # seed -> split
 
 
-def sweep(labels_path, centroids_path, eval_ids):
+def sweep(labels_path, centroids_path, eval_ids, with_decisions=True):
     labels = pd.read_parquet(labels_path)
     return run_sweep(
         matrix,
@@ -38,6 +38,7 @@ def sweep(labels_path, centroids_path, eval_ids):
         top_k=settings["top_k"],
         beta=settings["beta"],
         max_router=settings["max_router"],
+        with_decisions=with_decisions,
     )
 
 
@@ -52,9 +53,10 @@ for i, (k, seed) in enumerate(snakemake.params.runs):
     # included, before the validation sweep and the next (k, seed), so that it never adds to their peak.
     del decisions
     release_arrow_memory()
-    # [0]: the validation decisions (14M rows at 1M queries) are not kept, so they are freed at once.
-    validation_sweep = sweep(inputs.validation_labels[i], inputs.validation_centroids[i], validation_ids)[0]
-    release_arrow_memory()
+    # Only the sweep table of validation is kept: no per-query decisions are built for it.
+    validation_sweep, _ = sweep(
+        inputs.validation_labels[i], inputs.validation_centroids[i], validation_ids, with_decisions=False
+    )
     write_parquet(validation_sweep, outputs.validation[i])
     at_one = test_sweep[test_sweep["alpha"] == alphas.max()]
     log.info(
