@@ -356,6 +356,14 @@ def fit_export_clusterings(
     """
     settings = _fit_settings(config, entry)
     matrix, vectors = _matrix_and_vectors(records, query_ids, embeddings, settings)
+    return _fit_clusterings(records, matrix, vectors, settings)
+
+
+def _fit_clusterings(
+    records: pd.DataFrame, matrix: RecordMatrix, vectors: np.ndarray, settings: dict[str, Any],
+) -> ExportClusterings:
+    """:func:`fit_export_clusterings` on an already built matrix and checked settings."""
+    entry = settings["export"]
     n_clusters = int(entry["n_clusters"])
     validation = None
     if "target" in entry:
@@ -456,7 +464,7 @@ def export_router(
     n_clusters = int(entry["n_clusters"])
     router_settings = settings["router"]
     if clusterings is None:
-        clusterings = fit_export_clusterings(records, query_ids, embeddings, config, entry)
+        clusterings = _fit_clusterings(records, matrix, vectors, settings)
     elif not np.array_equal(np.asarray(clusterings.query_ids, dtype=object), matrix.query_ids):
         raise DataError(f"export '{entry['name']}': the clusterings were fitted on other queries than these "
                         "records'; fit them again", field="query_id")

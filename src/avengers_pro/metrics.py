@@ -34,15 +34,13 @@ Curve = tuple[np.ndarray, np.ndarray]
 
 
 def _as_points(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One checked curve, flattened to (n,) each (the checks of :func:`_as_rows`)."""
     costs = np.asarray(costs, dtype=np.float64).ravel()
     accuracies = np.asarray(accuracies, dtype=np.float64).ravel()
     if costs.shape != accuracies.shape:
         raise ValueError(f"{costs.size} costs but {accuracies.size} accuracies")
-    if costs.size == 0:
-        raise ValueError("a curve needs at least one point")
-    if not (np.isfinite(costs).all() and np.isfinite(accuracies).all()):
-        raise ValueError("costs and accuracies must be finite")
-    return costs, accuracies
+    costs, accuracies = _as_rows(costs, accuracies)
+    return costs[0], accuracies[0]
 
 
 def pareto_front(costs: np.ndarray, accuracies: np.ndarray) -> np.ndarray:
