@@ -4,6 +4,7 @@ Each entry of params.figures holds that figure's settings; each figure writes th
 ``{figure}`` (PNG or Markdown) and ``{figure}_pdf`` / ``table_tex``.
 """
 
+from functools import cache
 from pathlib import Path
 
 from avengers_pro import plots, tables
@@ -21,11 +22,15 @@ def stem(figure):
     return Path(outputs[figure]).with_suffix("")
 
 
+@cache
+def main_entry(variant, n_clusters):
+    """metrics.json's entry of the main variant and cluster count (read once for every figure)."""
+    return plots.metrics_entry(plots.load_metrics(inputs.metrics), variant, int(n_clusters), inputs.metrics)
+
+
 def best_single(settings):
     """The best single model as metrics.json reports it for the main variant and cluster count."""
-    metrics = plots.load_metrics(inputs.metrics)
-    entry = plots.metrics_entry(metrics, settings["variant"], int(settings["n_clusters"]), inputs.metrics)
-    return entry, plots.best_single_of(entry, inputs.metrics)
+    return plots.best_single_of(main_entry(settings["variant"], settings["n_clusters"]), inputs.metrics)
 
 
 def pareto(settings):
@@ -51,12 +56,12 @@ def table(settings):
 
 
 def headline(settings):
-    entry, _ = best_single(settings)
+    entry = main_entry(settings["variant"], settings["n_clusters"])
     plots.plot_headline(entry, stem("headline"), colors=colors, source=inputs.metrics)
 
 
 def alpha_sweep(settings):
-    plots.plot_alpha_sweep(main_sweeps, best_single(settings)[1], stem("alpha_sweep"), colors=colors)
+    plots.plot_alpha_sweep(main_sweeps, best_single(settings), stem("alpha_sweep"), colors=colors)
 
 
 def cluster_ablation(settings):
@@ -64,7 +69,7 @@ def cluster_ablation(settings):
     for path in inputs.sweeps:
         variant, n_clusters, _seed = plots.parse_sweep_path(path)
         sweeps.setdefault((variant, n_clusters), []).append(plots.load_sweep(path))
-    plots.plot_cluster_ablation(sweeps, best_single(settings)[1], stem("cluster_ablation"), colors=colors)
+    plots.plot_cluster_ablation(sweeps, best_single(settings), stem("cluster_ablation"), colors=colors)
 
 
 DRAW = {function.__name__: function
