@@ -20,13 +20,30 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# One clear line for a bad key first, then Snakemake's own schema check (defaults already filled in).
-from avengers_pro.config import validate_config
+import sys
+import time
+from functools import partial
 
-validated = validate_config(config, source="config")
+from avengers_pro.console import report_failures
+from avengers_pro.config import validate_config
+from avengers_pro.errors import ConfigError
+
+# A bad config gets one clear line on the console and no traceback; Snakemake's own schema check
+# follows (defaults already filled in).
+try:
+    validated = validate_config(config, source="config")
+except ConfigError as error:
+    print(f"Error: {error}", file=sys.stderr)
+    sys.exit(1)
 config.clear()
 config.update(validated)
 validate(config, "workflow/schemas/config.schema.yaml")
+
+# When a job fails on bad data, its one-line message (and a note on stale results) is the last thing
+# on the console; the traceback stays in the job's log.
+WORKFLOW_STARTED = time.time()
+# (A partial, not a lambda: a frame of the Snakefile in the traceback would make Snakemake print it.)
+workflow.onerror(partial(report_failures, WORKFLOW_STARTED))
 
 
 report: "workflow/report/workflow.rst"

@@ -8,7 +8,11 @@ class AvengersProError(Exception):
 
 
 class DataError(AvengersProError):
-    """Bad input data: the message names the file, the line or row and the field."""
+    """Bad input data: the message names the file, the line or row and the field.
+
+    ``row_label`` says what ``row`` counts: ``"row"`` (a table's data row) or ``"line"`` (a text
+    file's line, as in JSON Lines).
+    """
 
     def __init__(
         self,
@@ -17,6 +21,7 @@ class DataError(AvengersProError):
         file: object | None = None,
         row: int | None = None,
         field: str | None = None,
+        row_label: str = "row",
     ) -> None:
         self.file = None if file is None else str(file)
         self.row = row
@@ -24,10 +29,16 @@ class DataError(AvengersProError):
         self.reason = message
         where = [part for part in (
             self.file,
-            None if row is None else f"row {row}",
+            None if row is None else f"{row_label} {row}",
             None if field is None else f"field '{field}'",
         ) if part]
         super().__init__(": ".join([*where, message]))
+
+
+def plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so messages read ``1.7``, not ``np.float64(1.7)``."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "ndim", None) == 0 else value
 
 
 class ConfigError(AvengersProError):

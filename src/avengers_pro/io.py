@@ -1,7 +1,7 @@
 """Reading and writing the pipeline's intermediate files.
 
 Every file is written atomically (to a temporary name, then renamed), so a killed job never leaves a
-half-written output behind.
+half-written output behind, with the permissions the umask gives an ordinary new file.
 """
 
 from __future__ import annotations
@@ -24,12 +24,22 @@ import pyarrow.parquet as pq
 PathLike = str | os.PathLike[str]
 
 
+def _current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # mkstemp creates the file with mode 0600; give it the mode an ordinary write would (0644 under
+    # umask 022), so results stay readable by the group on shared clusters.
+    os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -36,7 +36,7 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
-from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.errors import ConfigError, DataError, plain
 from avengers_pro.io import PathLike, atomic_path, sweep_key
 from avengers_pro.metrics import cost_save as metrics_cost_save
 from avengers_pro.metrics import pareto_front
@@ -161,7 +161,7 @@ def check_summary(frame: pd.DataFrame, source: PathLike = "summary") -> pd.DataF
         bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"not a number: {raw.iloc[row]!r}", file=source, row=row + 2, field=column)
+            raise DataError(f"not a number: {plain(raw.iloc[row])!r}", file=source, row=row + 2, field=column)
         out[column] = values.astype(float)
     for column in ("accuracy", "cost"):
         missing = out[column].isna().to_numpy()

@@ -85,7 +85,7 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.download import verify_sha256
-from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.errors import ConfigError, DataError, plain
 
 logger = logging.getLogger(__name__)
 
@@ -125,24 +125,32 @@ def _numeric_block(raw: pd.DataFrame, path: Path, rows: np.ndarray, fields: Sequ
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"expected a number, got {series.iloc[i]!r}", file=path, row=int(rows[i]), field=fields[j]
+                f"expected a number, got {plain(series.iloc[i])!r}", file=path, row=int(rows[i]), field=fields[j]
             )
         values[:, j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     return values
 
 
-def _check_scores(scores: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray) -> None:
+def _check_scores(
+    scores: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray, row_label: str = "row"
+) -> None:
     """Scores must lie in [0, 1] where present. ``fields`` has the shape of ``scores``."""
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(scores) & ((scores < 0) | (scores > 1))
     if bad.any():
         i, j = _first_bad(bad)
         raise DataError(
-            f"score {scores[i, j]!r} is outside [0, 1]", file=path, row=int(rows[i]), field=str(fields[i, j])
+            f"score {plain(scores[i, j])} is outside [0, 1]",
+            file=path,
+            row=int(rows[i]),
+            field=str(fields[i, j]),
+            row_label=row_label,
         )
 
 
-def _check_costs(costs: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray) -> None:
+def _check_costs(
+    costs: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray, row_label: str = "row"
+) -> None:
     """Costs must be finite and >= 0 where present. ``fields`` has the shape of ``costs``."""
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(costs) & (~np.isfinite(costs) | (costs < 0))
@@ -150,10 +158,11 @@ def _check_costs(costs: np.ndarray, path: Path, rows: np.ndarray, fields: np.nda
         i, j = _first_bad(bad)
         what = "negative" if costs[i, j] < 0 else "not finite"
         raise DataError(
-            f"cost {costs[i, j]!r} is {what} (costs are USD >= 0)",
+            f"cost {plain(costs[i, j])} is {what} (costs are USD >= 0)",
             file=path,
             row=int(rows[i]),
             field=str(fields[i, j]),
+            row_label=row_label,
         )
 
 
@@ -392,7 +401,7 @@ def _json_score(value: Any, path: Path, line: int, model: str) -> float:
     raise DataError(
         f"expected true/false, a number or null, got {type(value).__name__} {value!r}",
         file=path,
-        row=line,
+        row=line, row_label="line",
         field=f"records.{model}",
     )
 
@@ -405,7 +414,7 @@ def _json_cost(usage: Any, path: Path, line: int, model: str) -> float:
         raise DataError(
             f'expected an object {{"cost": number}}, got {type(usage).__name__}',
             file=path,
-            row=line,
+            row=line, row_label="line",
             field=f"usages.{model}",
         )
     cost = usage.get("cost")
@@ -415,7 +424,7 @@ def _json_cost(usage: Any, path: Path, line: int, model: str) -> float:
         raise DataError(
             f"expected a number or null, got {type(cost).__name__} {cost!r}",
             file=path,
-            row=line,
+            row=line, row_label="line",
             field=f"usages.{model}.cost",
         )
     return float(cost)
@@ -442,26 +451,30 @@ def _read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             item = json.loads(raw)
         except json.JSONDecodeError as error:
             raise DataError(
-                f"malformed JSON ({error.msg} at column {error.colno})", file=path, row=line
+                f"malformed JSON ({error.msg} at column {error.colno}); each line must hold exactly one "
+                "JSON object",
+                file=path,
+                row=line,
+                row_label="line",
             ) from None
         if not isinstance(item, dict):
-            raise DataError(f"expected a JSON object, got {type(item).__name__}", file=path, row=line)
+            raise DataError(f"expected a JSON object, got {type(item).__name__}", file=path, row=line, row_label="line")
         query = item.get("query")
         if not isinstance(query, str) or not query.strip():
-            raise DataError("expected a non-empty string", file=path, row=line, field="query")
+            raise DataError("expected a non-empty string", file=path, row=line, row_label="line", field="query")
         records = item.get("records")
         if not isinstance(records, dict) or not records:
             raise DataError(
-                "expected a non-empty object {model: score}", file=path, row=line, field="records"
+                "expected a non-empty object {model: score}", file=path, row=line, row_label="line", field="records"
             )
         usages = item.get("usages")
         if usages is None:
             usages = {}
         elif not isinstance(usages, dict):
-            raise DataError("expected an object {model: {cost: number}}", file=path, row=line, field="usages")
+            raise DataError("expected an object {model: {cost: number}}", file=path, row=line, row_label="line", field="usages")
         dataset = item.get("dataset", "default")
         if not isinstance(dataset, str) or not dataset.strip():
-            raise DataError("expected a non-empty string", file=path, row=line, field="dataset")
+            raise DataError("expected a non-empty string", file=path, row=line, row_label="line", field="dataset")
         index = item.get("index")
         if index is None:
             index = line
@@ -469,12 +482,12 @@ def _read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             raise DataError(
                 f"expected an integer or a non-empty string, got {index!r}",
                 file=path,
-                row=line,
+                row=line, row_label="line",
                 field="index",
             )
         for model, value in records.items():
             if not model.strip():
-                raise DataError("empty model name", file=path, row=line, field="records")
+                raise DataError("empty model name", file=path, row=line, row_label="line", field="records")
             models.append(model)
             scores.append(_json_score(value, path, line, model))
             costs.append(_json_cost(usages.get(model), path, line, model))
@@ -491,12 +504,15 @@ def _read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     score_array = np.array(scores, dtype=np.float64)[:, None]
     cost_array = np.array(costs, dtype=np.float64)[:, None]
     model_array = np.array(models, dtype=object)
-    _check_scores(score_array, path, record_lines, np.char.add("records.", model_array.astype(str))[:, None])
+    _check_scores(
+        score_array, path, record_lines, np.char.add("records.", model_array.astype(str))[:, None], "line"
+    )
     _check_costs(
         cost_array,
         path,
         record_lines,
         np.char.add(np.char.add("usages.", model_array.astype(str)), ".cost")[:, None],
+        "line",
     )
     query_array = np.array(queries, dtype=object)
     frame = _long_frame(

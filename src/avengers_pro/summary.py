@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .errors import DataError
+from .errors import DataError, plain
 from .io import write_text
 
 ROUTER_METHOD = "avengers-pro"
@@ -59,7 +59,7 @@ def _require_finite(frame: pd.DataFrame, columns: tuple[str, ...], file: str) ->
         bad = ~np.isfinite(values)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"not a finite number: {frame[column].iloc[row]!r}", file=file, row=row, field=column)
+            raise DataError(f"not a finite number: {plain(frame[column].iloc[row])!r}", file=file, row=row, field=column)
 
 
 def _check_sweep(frame: pd.DataFrame, file: str) -> None:
