@@ -4,7 +4,7 @@ A *curve* is a set of (cost, accuracy) points, one per configuration (here: one 
 sweep). Every function here is pure and works on NumPy arrays; aggregation over seeds and the file
 formats live in :mod:`avengers_pro.summary`.
 
-Definitions (RouterBench / LLMRouterBench, restated in ``../shared/reference``):
+Definitions (RouterBench / LLMRouterBench; their use here: ``docs/method.md``, Evaluation):
 
 * **AIQ** (RouterBench ``evaluation/AIQ.py``): the area under the non-decreasing upper convex hull
   of a curve's (cost, accuracy) points, divided by the width of the cost range. Below the cheapest

@@ -6,8 +6,9 @@ alphas is computed in one pass. Shapes use these letters:
 * ``n`` queries, ``M`` models (columns in model order, which is also the tie-break order),
 * ``K`` clusters, ``A`` alphas, ``top_k`` nearest clusters a query is routed by.
 
-Two normalisations and two aggregations are implemented (see ``../shared/reference/avengers-pro.md``
-sections 3 and 4); a :class:`Variant` picks one of each.
+Two normalisations and two aggregations are implemented, the paper's (arXiv 2508.12631) and the
+official code's (github.com/ZhangYiqun018/AvengersPro), as tabled in ``docs/method.md``; a
+:class:`Variant` picks one of each.
 
 Missing records. A model with no record for some training queries is simply left out of the
 means over those queries. A model with no record at all in a cluster (count 0) is left out of that

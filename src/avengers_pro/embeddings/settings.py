@@ -49,7 +49,7 @@ _SECRET_KEYS = ("api_key", "apikey", "key", "token", "api_token", "openai_api_ke
 
 @dataclass(frozen=True)
 class EmbeddingSettings:
-    """The validated ``embedding:`` block (see the README, "Embeddings", for each key)."""
+    """The validated ``embedding:`` block (see ``docs/embeddings.md`` for each key)."""
 
     backend: str
     model: str
