@@ -23,10 +23,12 @@ MIXED = Variant("mixed", "paper", "official")
 
 
 def reference_cluster_scores(labels: list[int], scores: list[list[float]], costs: list[list[float]], n_clusters: int,
-                             alpha: float, normalisation: str) -> list[list[float]]:
-    """x[cluster][model] for one alpha, written out with Python lists and loops."""
+                             alpha: float, normalisation: str) -> tuple[list[list[float]], list[list[float]]]:
+    """x[cluster][model] for one alpha and the raw accuracy acc[cluster][model] (0 without a record),
+    written out with Python lists and loops."""
     n_models = len(scores[0])
     table: list[list[float]] = []
+    accuracies: list[list[float]] = []
     for cluster in range(n_clusters):
         acc: list[float] = []
         cost: list[float] = []
@@ -55,18 +57,22 @@ def reference_cluster_scores(labels: list[int], scores: list[list[float]], costs
                 cost_term = 1.0 if c_hi == 0 else 1.0 - cost[m] / c_hi
             row.append(alpha * acc_norm + (1.0 - alpha) * cost_term)
         table.append(row)
-    return table
+        accuracies.append(acc)
+    return table, accuracies
 
 
-def reference_route_one(x: list[list[float]], embedding: list[float], centroids: list[list[float]],
-                        available: list[bool], variant: Variant, top_k: int, beta: float, max_router: int) -> list[int]:
-    """The chosen models of one query for one alpha."""
+def reference_route_one(x: list[list[float]], acc: list[list[float]], embedding: list[float],
+                        centroids: list[list[float]], available: list[bool], variant: Variant, top_k: int, beta: float,
+                        max_router: int) -> list[int]:
+    """The chosen models of one query for one alpha (paper aggregation: ties to the higher accuracy over
+    the same clusters, then the earlier model; official: ties to the earlier model)."""
     n_models = len(x[0])
     distance = [1.0 - sum(e * c for e, c in zip(embedding, centroid)) for centroid in centroids]
     nearest = sorted(range(len(centroids)), key=lambda j: distance[j])[:top_k]
     exps = [math.exp(-beta * distance[j]) for j in nearest]
     weights = [e / sum(exps) for e in exps]
     total = [0.0] * n_models
+    tie = [0.0] * n_models
     for j, w in zip(nearest, weights):
         if variant.aggregation == "official":
             order = sorted(range(n_models), key=lambda m: -x[j][m])
@@ -75,10 +81,12 @@ def reference_route_one(x: list[list[float]], embedding: list[float], centroids:
         elif variant.weighted:
             for m in range(n_models):
                 total[m] += w * x[j][m]
+                tie[m] += w * acc[j][m]
         else:
             for m in range(n_models):
                 total[m] += x[j][m]
-    candidates = sorted((m for m in range(n_models) if available[m]), key=lambda m: -total[m])
+                tie[m] += acc[j][m]
+    candidates = sorted((m for m in range(n_models) if available[m]), key=lambda m: (-total[m], -tie[m]))
     return candidates[:max_router] + [-1] * (max_router - len(candidates[:max_router]))
 
 
@@ -91,12 +99,12 @@ def reference_sweep(matrix: RecordMatrix, train_rows: np.ndarray, labels: np.nda
     rows: list[dict[str, object]] = []
     first_choices: list[list[int]] = []
     for alpha in alphas:
-        x = reference_cluster_scores(labels.tolist(), train_scores, train_costs, len(centroids), float(alpha),
+        x, acc = reference_cluster_scores(labels.tolist(), train_scores, train_costs, len(centroids), float(alpha),
                                      variant.normalisation)
         per_dataset: dict[str, list[tuple[float, float, int]]] = {}
         firsts: list[int] = []
         for q, row in enumerate(eval_rows):
-            chosen = reference_route_one(x, embeddings[q].tolist(), centroids.tolist(),
+            chosen = reference_route_one(x, acc, embeddings[q].tolist(), centroids.tolist(),
                                          (~np.isnan(matrix.scores[row])).tolist(), variant, top_k, beta, max_router)
             picked = [m for m in chosen if m >= 0]
             score = max(matrix.scores[row, m] for m in picked)

@@ -138,9 +138,17 @@ def test_use_log_cost_follows_the_setting() -> None:
         plots.use_log_cost([1.0], "sometimes")
 
 
-def test_wrap_label_breaks_long_names_at_separators() -> None:
-    assert plots.wrap_label("gpt-4-1106-preview", 14) == "gpt-4-1106-\npreview"
+def test_wrap_label_never_splits_a_model_name() -> None:
+    for name in ("gpt-4-1106-preview", "code-llama-instruct-34b-chat", "WizardLM_13B_V1.2", "averyveryverylongmodelname"):
+        assert plots.wrap_label(name, 10) == name
+    assert plots.wrap_label("Avengers-Pro (α = 0.25)", 14) == "Avengers-Pro\n(α = 0.25)"
     assert plots.wrap_label("short") == "short"
+
+
+def test_label_fontsize_shrinks_only_for_long_labels() -> None:
+    assert plots.label_fontsize(["short", "Avengers-Pro"], width=16) == 6.0
+    assert plots.label_fontsize(["code-llama-instruct"], width=14) == pytest.approx(6.0 * 14 / 19)
+    assert plots.label_fontsize(["x" * 200], width=14) == 4.0
 
 
 def test_mean_and_interval_uses_the_t_quantile() -> None:

@@ -265,7 +265,7 @@ def dataset_router(
     x = performance_efficiency(stats, alphas, variant.normalisation)
     choices = route(
         x, test_cluster[:, None], np.ones((len(test_cluster), 1)), variant,
-        available=test.available, max_router=max_router,
+        available=test.available, max_router=max_router, tie_accuracy=stats.accuracy,
     )
     sweep, decisions = evaluate_choices(choices, test, alphas)
     return _labelled(sweep, matrix.models, "dataset-router", variant.name), decisions

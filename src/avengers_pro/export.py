@@ -891,7 +891,8 @@ class Router:
         """
         embeddings = self._check_embeddings(embeddings)
         idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta)
-        return route(self._x, idx, weights, self.variant, max_router=self.max_router)[0]
+        return route(self._x, idx, weights, self.variant, max_router=self.max_router,
+                     tie_accuracy=self.stats.accuracy)[0]
 
     def route_embeddings(self, embeddings: np.ndarray) -> list[str]:
         """The model chosen (first choice) for each of (n, dim) L2-normalised query embeddings."""
@@ -936,7 +937,7 @@ class Router:
             ``cluster``, ``distance`` = 1 - q . centroid, ``weight`` = softmax(-beta * d) over them,
             ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
             ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the
-            highest S, ties to the earlier model).
+            highest S; ties as in :func:`avengers_pro.router.route`).
         """
         embeddings = self._check_embeddings(embeddings)
         choices = self.route_indices(embeddings)

@@ -33,14 +33,14 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
 from avengers_pro.errors import ConfigError, DataError, plain
 from avengers_pro.io import PathLike, atomic_path, sweep_key
 from avengers_pro.metrics import cost_save as metrics_cost_save
 from avengers_pro.metrics import pareto_front
-from avengers_pro.summary import NON_MODEL_BASELINES, ROUTER_METHOD
+from avengers_pro.summary import NO_COST_RANGE, NON_MODEL_BASELINES, ROUTER_METHOD
 from avengers_pro.summary import seed_curve as summary_seed_curve
 
 AVENGERS_PRO = ROUTER_METHOD
@@ -373,10 +373,17 @@ def variant_styles(variants: Iterable[str]) -> dict[str, tuple[str, str, str]]:
 
 
 def wrap_label(text: str, width: int = 14) -> str:
-    """Break a long model name over lines at ``-``, ``/`` or ``_`` so it fits under a bar."""
-    spaced = re.sub(r"([-/_])", r"\1 ", text)
-    lines = textwrap.wrap(spaced, width=width, break_long_words=True, break_on_hyphens=False)
-    return "\n".join(line.replace("- ", "-").replace("/ ", "/").replace("_ ", "_").rstrip() for line in lines)
+    """Break a label over lines at spaces only: a model name is never split, not even at ``-``.
+
+    ``gpt-4-1106-preview`` stays one line; callers fit long names with :func:`label_fontsize`.
+    """
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)) or text
+
+
+def label_fontsize(labels: Iterable[str], width: int = 14, base: float = 6.0, smallest: float = 4.0) -> float:
+    """A font size at which the longest line of ``labels`` takes about ``width`` characters at ``base``."""
+    longest = max((len(line) for label in labels for line in label.split("\n")), default=0)
+    return base if longest <= width else max(smallest, base * width / longest)
 
 
 def use_log_cost(costs: Iterable[float], setting: str | bool) -> bool:
@@ -411,7 +418,12 @@ def use_log_cost(costs: Iterable[float], setting: str | bool) -> bool:
 
 
 def _usd(value: float, _pos: object = None) -> str:
-    """Axis tick in US dollars (at most four significant digits: ``$0.05``, ``$1``, ``$1500``)."""
+    """Axis tick in US dollars (at most four significant digits: ``$0.05``, ``$1``, ``$1500``).
+
+    Costs are never negative: a tick left of zero (in the axis margin) stays blank.
+    """
+    if value < 0:
+        return ""
     return "$0" if value == 0 else f"${value:.4g}"
 
 
@@ -432,6 +444,16 @@ def format_usd(value: float) -> str:
 def _set_cost_axis(ax: Axes, costs: np.ndarray, log: bool, axis: str = "x") -> None:
     set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
     target = ax.xaxis if axis == "x" else ax.yaxis
+    finite = costs[np.isfinite(costs)]
+    if not (finite > 0).any():
+        # No recorded costs (every cost 0): one tick at $0 and a label that says why, instead of
+        # an autoscaled axis around 0 with made-up negative dollars.
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(-0.5, 0.5)
+        target.set_major_locator(FixedLocator([0.0]))
+        target.set_major_formatter(FuncFormatter(_usd))
+        label = target.get_label().get_text()
+        target.set_label_text(f"{label} (no costs recorded)" if label else "no costs recorded")
+        return
     if log:
         positive = costs[costs > 0]
         if (costs <= 0).any():
@@ -862,6 +884,7 @@ def plot_pareto(
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.9)
         ax = fig.add_subplot()
+        ax.set_xlabel("Total test cost (USD)")
         _set_cost_axis(ax, all_costs, use_log_cost(all_costs, log_cost))
         ax.scatter(
             router["cost"], 100 * router["accuracy"], s=16, marker="*", color=ROUTER_COLOR, linewidths=0,
@@ -874,7 +897,6 @@ def plot_pareto(
         # a first pass of the frontier (to the last point) lets autoscaling see it; it is redrawn to the axis edge
         frontier_line, = ax.plot(frontier_cost, frontier_accuracy, color=FRONTIER_COLOR, lw=0.9, zorder=2,
                                  label="Pareto frontier")
-        ax.set_xlabel("Total test cost (USD)")
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
         legend = ax.legend(loc="lower right", handletextpad=0.3, borderaxespad=0.3)
@@ -936,6 +958,7 @@ def plot_headline(
     cost_save_alpha = require(entry, "cost_save_alpha", source, nullable=True) if cost_save is not None else None
     single_color = (colors or model_colors([best["model"]])).get(best["model"], MODEL_PALETTE[0])
     single_label = wrap_label(plot_names([best["model"]])[best["model"]], 16)
+    tick_size = label_fontsize([single_label, "Avengers-Pro"], width=16)
 
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.1)
@@ -946,7 +969,7 @@ def plot_headline(
         gain = best_accuracy / best["accuracy"] - 1 if best["accuracy"] > 0 else float("nan")
         values = [100 * best["accuracy"], 100 * best_accuracy]
         bars = ax_acc.bar([0, 1], values, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333", linewidth=0.4)
-        ax_acc.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {best_alpha:.2f})"])
+        ax_acc.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {best_alpha:.2f})"], fontsize=tick_size)
         ax_acc.set_ylabel("Accuracy (%)")
         ax_acc.set_title("Best accuracy")
         ax_acc.set_ylim(0, max(values) * 1.3)
@@ -956,19 +979,23 @@ def plot_headline(
         ax_cost.set_ylabel("Total test cost (USD)")
         ax_cost.yaxis.set_major_formatter(FuncFormatter(_usd))
         if cost_save is None:
+            # Why there is no second bar: data without costs, or a curve that never gets there.
+            no_costs = (entry.get("null_reasons") or {}).get("cost_save") == NO_COST_RANGE or not best["cost"] > 0
+            top = best["cost"] * 1.3 if best["cost"] > 0 else 1.0
             bars = ax_cost.bar([0], [best["cost"]], width=0.6, color=single_color, edgecolor="#333333", linewidth=0.4)
             ax_cost.bar_label(bars, labels=[format_usd(best["cost"])], padding=1.5, fontsize=6)
-            ax_cost.text(1, best["cost"] * 0.5, "no α reaches\nits accuracy", ha="center", va="center", fontsize=6,
-                         style="italic", color=REFERENCE_COLOR)
-            ax_cost.set_xticks([0, 1], [single_label, "Avengers-Pro"])
+            ax_cost.text(1, top * 0.4, "no costs\nrecorded" if no_costs else "no α reaches\nits accuracy",
+                         ha="center", va="center", fontsize=6, style="italic", color=REFERENCE_COLOR)
+            ax_cost.set_xticks([0, 1], [single_label, "Avengers-Pro"], fontsize=tick_size)
             ax_cost.set_xlim(-0.6, 1.6)
-            ax_cost.set_ylim(0, best["cost"] * 1.3)
+            ax_cost.set_ylim(0, top)
         else:
             router_cost = best["cost"] * (1 - float(cost_save))
             costs = [best["cost"], router_cost]
             bars = ax_cost.bar([0, 1], costs, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333",
                                linewidth=0.4)
-            ax_cost.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {float(cost_save_alpha):.2f})"])
+            ax_cost.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {float(cost_save_alpha):.2f})"],
+                               fontsize=tick_size)
             ax_cost.bar_label(bars, labels=[format_usd(costs[0]), f"{format_usd(costs[1])}\n({_signed_percent(-float(cost_save))})"],
                               padding=1.5, fontsize=6)
             ax_cost.set_ylim(0, max(costs) * 1.3)
@@ -1371,6 +1398,7 @@ def plot_variants(
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.9)
         ax = fig.add_subplot()
+        ax.set_xlabel("Total test cost (USD)")
         _set_cost_axis(ax, all_costs, use_log_cost(all_costs, log_cost))
         lines = {}
         fronts = {}
@@ -1394,7 +1422,6 @@ def plot_variants(
             style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
             lines[key], = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
         _scatter_models(ax, singles, palette, markers)
-        ax.set_xlabel("Total test cost (USD)")
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
         # Above the axes: four frontier entries inside would cover single models.

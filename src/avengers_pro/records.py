@@ -899,6 +899,7 @@ def ingest(
     kept_queries = kept_queries.sort_values("query_id", kind="stable").reset_index(drop=True)
 
     per_dataset = kept_queries.groupby("dataset").size()
+    report["warnings"] = cost_warnings(final, model_order)
     report.update(
         {
             "dropped": dropped,
@@ -925,3 +926,56 @@ def ingest(
         report["queries_per_dataset"],
     )
     return final, kept_queries, report
+
+
+def cost_warnings(records: pd.DataFrame, models: Sequence[str]) -> list[str]:
+    """What the costs of the final records cannot tell the router (one sentence each; [] when fine).
+
+    * every cost is 0 (data without recorded usage, like the official code's example file): the
+      cost term of the score is the same for every model, and cost-based metrics are undefined;
+    * costs differ by query but every model costs the same on each query: the same for routing;
+    * some models cost 0 on every query while others are priced: those look free to the router.
+    """
+    costs = records["cost"].to_numpy(dtype=np.float64)
+    if not (costs > 0).any():
+        return [
+            "every recorded cost is 0 (no usage recorded?): the cost term cannot tell models apart, so "
+            "alpha only matters at 0 and the cost-based metrics (AIQ, CostSave, cost at 90%) are null"
+        ]
+    per_query = records.groupby("query_id", sort=False)["cost"].agg(["min", "max"])
+    if (per_query["min"] == per_query["max"]).all():
+        return [
+            "every model has the same cost on each query: the cost term cannot tell models apart, so "
+            "routing depends on accuracy alone at every alpha"
+        ]
+    priced = records.groupby("model", sort=False)["cost"].max()
+    free = [str(model) for model in models if model in priced.index and not priced[model] > 0]
+    if free:
+        return [
+            f"model(s) {', '.join(free)} cost 0 on every query while other models are priced: the router "
+            "treats them as free (check that their usage was recorded)"
+        ]
+    return []
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One line for the console: what ingestion kept, and what it dropped, merged or changed and why."""
+    parts = [
+        f"ingest: {report['queries']:,} queries, {len(report['models'])} models, "
+        f"{len(report['datasets'])} datasets ({report['records']:,} records)"
+    ]
+    dropped = {reason: n for reason, n in report["dropped"].items() if n}
+    if dropped:
+        parts.append("dropped " + ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in dropped.items()))
+    merged = report["merged"].get("queries_from_several_rows", 0)
+    if merged:
+        parts.append(f"merged {merged:,} queries from several rows")
+    changed = report["changed"]
+    if changed["records_zero_filled"]:
+        parts.append(f"zero-filled {changed['records_zero_filled']:,} missing records (missing: zero)")
+    if changed["records_masked"]:
+        parts.append(f"masked {changed['records_masked']:,} missing records (missing: mask)")
+    fallback = sum(changed["records_price_fallback"].values())
+    if fallback:
+        parts.append(f"priced {fallback:,} records from prices:")
+    return "; ".join(parts) + " (details: results/ingest_report.json)"

@@ -359,6 +359,7 @@ def route(
     available: np.ndarray | None = None,
     max_router: int = 1,
     chunk_size: int = 8192,
+    tie_accuracy: np.ndarray | None = None,
 ) -> np.ndarray:
     """Choose the model(s) for every (alpha, query) in one pass.
 
@@ -367,9 +368,15 @@ def route(
     * official aggregation: ``S(m) = sum_j w_j / (rank_j(m) + 1)``;
     * paper aggregation: ``S(m) = sum_j x_j(m)``, or ``sum_j w_j * x_j(m)`` when ``variant.weighted``.
 
-    The ``max_router`` models with the highest S are returned, best first; equal S -> lower model
-    index first. A model whose ``available`` cell is False is never chosen for that query; if fewer
-    than ``max_router`` models are available (or exist), the remaining slots hold -1.
+    The ``max_router`` models with the highest S are returned, best first. Ties in S:
+
+    * paper aggregation, with ``tie_accuracy``: the model of higher accuracy over the same clusters
+      (``sum_j w_j * acc_j(m)``, the weights as in S) wins, then the lower model index. Without it, a
+      tie such as every model at alpha = 0 with equal costs would go to the first model by name;
+    * official aggregation: the lower model index (the official code's stable sort), for fidelity.
+
+    A model whose ``available`` cell is False is never chosen for that query; if fewer than
+    ``max_router`` models are available (or exist), the remaining slots hold -1.
 
     Parameters
     ----------
@@ -383,6 +390,9 @@ def route(
         Optional (n, M) bool mask of the models that have a record for each query.
     max_router
         Number of models returned per query.
+    tie_accuracy
+        Optional (K, M) accuracy of each model in each cluster (NaN = no record), the tie-break of
+        the paper aggregation (ignored by the official one).
     chunk_size
         At most this many queries are processed at once. Blocks are further cut to about 1 MiB per
         (block, A, M) array, which keeps them in the CPU cache (3x faster than big blocks); memory
@@ -415,6 +425,13 @@ def route(
     table, use_weights = aggregation_table(x, variant)
     # Cluster-major layout: gathering a query's cluster is then one contiguous (A, M) block.
     by_cluster = np.ascontiguousarray(table.transpose(1, 0, 2))
+    tie_table = None
+    if tie_accuracy is not None and variant.aggregation == "paper":
+        tie_accuracy = np.asarray(tie_accuracy, dtype=np.float64)
+        if tie_accuracy.shape != x.shape[1:]:
+            raise ValueError(f"tie_accuracy must have shape {x.shape[1:]}, got {tie_accuracy.shape}")
+        # (K, 1, M): the same gathering as S, with one "alpha"; no record counts as accuracy 0.
+        tie_table = np.ascontiguousarray(np.nan_to_num(tie_accuracy, nan=0.0)[:, None, :])
 
     block = max(1, min(int(chunk_size), _CACHE_BLOCK_BYTES // (8 * n_alphas * n_models)))
     choices = np.empty((n_alphas, n, max_router), dtype=np.int64)
@@ -428,11 +445,21 @@ def route(
             total += _cluster_share(by_cluster, chunk_idx, chunk_weights, j)
         if available is not None:
             np.copyto(total, -np.inf, where=~available[start:stop, None, :])
+        tie = None
+        if tie_table is not None:
+            tie = _cluster_share(tie_table, chunk_idx, chunk_weights, 0)
+            for j in range(1, chunk_idx.shape[1]):
+                tie += _cluster_share(tie_table, chunk_idx, chunk_weights, j)
         # max_router rounds of argmax, each knocking out the model it took: argmax returns the first
-        # maximum, so equal S go to the lower model index, as a stable sort would (and cheaper).
+        # maximum, so equal S (and equal tie-break accuracy) go to the lower model index, as a stable
+        # sort would (and cheaper).
         best = np.empty(total.shape[:2] + (max_router,), dtype=np.int64)
         for slot in range(max_router):
-            pick = total.argmax(axis=-1)[..., None]
+            if tie is None:
+                pick = total.argmax(axis=-1)[..., None]
+            else:
+                tied = total == total.max(axis=-1, keepdims=True)
+                pick = np.where(tied, tie, -np.inf).argmax(axis=-1)[..., None]
             # Unavailable and already taken models are -inf: a -inf maximum means nothing is left.
             best[..., slot:slot + 1] = np.where(np.isneginf(np.take_along_axis(total, pick, axis=-1)), -1, pick)
             if slot + 1 < max_router:
@@ -529,5 +556,6 @@ class AvengersProRouter:
         scalar = np.ndim(alphas) == 0
         x = self.scores(np.atleast_1d(np.asarray(alphas, dtype=np.float64)))
         idx, weights = nearest_clusters(embeddings, self.centroids_, self.top_k, self.beta)
-        choices = route(x, idx, weights, self.variant, available=available, max_router=self.max_router)
+        choices = route(x, idx, weights, self.variant, available=available, max_router=self.max_router,
+                        tie_accuracy=self.stats_.accuracy)
         return choices[0] if scalar else choices

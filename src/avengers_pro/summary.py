@@ -334,11 +334,23 @@ def _best_single(frame: pd.DataFrame) -> dict[str, Any]:
     return {"model": str(best["method"]), "accuracy": float(best["accuracy"]), "cost": float(best["cost"])}
 
 
+#: Why a metric is null (metrics.json ``null_reasons``), one home for each sentence.
+NO_COST_RANGE = "every recorded cost is 0, so there is no cost range to measure cost-based metrics on"
+FREE_REFERENCE = "the best single model's test cost is 0, so no saving against it can be measured"
+NOT_REACHED = "the curve never reaches the best single model's accuracy"
+NO_POSITIVE_ACCURACY = "the reference accuracy is 0"
+
+
 def _point_metrics(
     curve: pd.DataFrame, best_single: dict[str, Any], singles: pd.DataFrame, oracle: float | None,
     cost_range: tuple[float, float],
 ) -> dict[str, Any]:
-    """Metrics of one seed-averaged curve (rows = alphas) against the best single model and the oracle."""
+    """Metrics of one seed-averaged curve (rows = alphas) against the best single model and the oracle.
+
+    A metric that cannot be defined on this data is None, with the reason under ``null_reasons``
+    (e.g. data without recorded costs: AIQ, CostSave and the cost at 90% are None, while the
+    accuracy-based metrics are still reported).
+    """
     alphas = curve["alpha"].to_numpy(dtype=np.float64)
     accs = curve["accuracy"].to_numpy(dtype=np.float64)
     costs = curve["cost"].to_numpy(dtype=np.float64)
@@ -346,7 +358,23 @@ def _point_metrics(
     # Best accuracy; ties go to the cheaper, then the smaller alpha.
     best = np.lexsort((alphas, costs, -accs))[0]
     ref_acc, ref_cost = best_single["accuracy"], best_single["cost"]
-    saved, saved_alpha = metrics.cost_save(alphas, accs, costs, ref_acc, ref_cost) if ref_cost > 0 else (None, None)
+    has_costs = cost_range[1] > cost_range[0]
+    reasons: dict[str, str] = {}
+    saved, saved_alpha = None, None
+    if not has_costs:
+        reasons["cost_save"] = NO_COST_RANGE
+    elif not ref_cost > 0:
+        reasons["cost_save"] = FREE_REFERENCE
+    else:
+        saved, saved_alpha = metrics.cost_save(alphas, accs, costs, ref_acc, ref_cost)
+        if saved is None:
+            reasons["cost_save"] = NOT_REACHED
+    at_90 = metrics.cost_at_accuracy(alphas, accs, costs, 0.9 * ref_acc) if has_costs else None
+    if not has_costs:
+        reasons["cost_at_90pct_best_single"] = NO_COST_RANGE
+        reasons["aiq"] = NO_COST_RANGE
+    if not ref_acc > 0:
+        reasons["perf_gain"] = NO_POSITIVE_ACCURACY
     max_router = int(curve["max_router"].max())
     return {
         "max_router": max_router,
@@ -361,14 +389,15 @@ def _point_metrics(
         "perf_gain": metrics.perf_gain(float(accs[best]), ref_acc) if ref_acc > 0 else None,
         "cost_save": _json_number(saved),
         "cost_save_alpha": _json_number(saved_alpha),
-        "cost_at_90pct_best_single": _json_number(metrics.cost_at_accuracy(alphas, accs, costs, 0.9 * ref_acc)),
+        "cost_at_90pct_best_single": _json_number(at_90),
         "oracle_accuracy": oracle,
         "gap_to_oracle": metrics.gap_to_oracle(float(accs[best]), oracle) if oracle else None,
-        "aiq": metrics.aiq(costs, accs, cost_range),
+        "aiq": metrics.aiq(costs, accs, cost_range) if has_costs else None,
         "aiq_cost_range": [float(cost_range[0]), float(cost_range[1])],
         "dominates_all_singles": metrics.dominates_all(
             costs, accs, singles["cost"].to_numpy(dtype=np.float64), singles["accuracy"].to_numpy(dtype=np.float64)
         ),
+        "null_reasons": reasons,
     }
 
 
@@ -586,6 +615,8 @@ def _bootstrap(
     def aiq_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
         def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
             (acc_r, cost_r), (acc_d, cost_d) = curves[router], curves["dataset router"]
+            if not cost_range[1] > cost_range[0]:  # no recorded costs: AIQ is undefined
+                return np.full(acc_r.shape[0], np.nan)
             return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
         return statistic
 
@@ -608,10 +639,13 @@ def _bootstrap(
         outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed,
         counts=inputs.counts(seeds, n_resamples, seed),
     )
+    reasons = {} if cost_range[1] > cost_range[0] else {
+        "aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
     return {
         k: {"reference": f"{DATASET_ROUTER} ({variant})", "confidence": confidence,
             "aiq_difference": intervals[f"aiq_difference, {name}"],
-            "cost_save_difference": intervals[f"cost_save_difference, {name}"]}
+            "cost_save_difference": intervals[f"cost_save_difference, {name}"],
+            "null_reasons": reasons}
         for k, name in router_names.items()
     }
 
@@ -669,6 +703,8 @@ def compute_metrics(
         * ``oracle_accuracy``, ``gap_to_oracle`` (of ``best_accuracy``);
         * ``aiq``, ``aiq_cost_range`` ``[0, largest mean cost in the summary]``;
           ``dominates_all_singles``;
+        * ``null_reasons``: metric -> why it is None where the data cannot define it (no recorded
+          cost: AIQ, CostSave, cost at 90%; a free best single model: CostSave; never reached);
         * ``validation``: ``seeds`` and, for ``match_best_single`` (cheapest alpha whose validation
           accuracy >= the validation-best single model's; else the max-accuracy alpha with
           ``reached`` False) and ``max_accuracy`` (ties: cheaper, then smaller alpha), the per-seed

@@ -11,7 +11,7 @@ method and does not compete for bold.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -135,64 +135,120 @@ def bold_mask(table: pd.DataFrame) -> pd.DataFrame:
     return mask
 
 
+#: Past this many datasets the table is transposed (datasets as rows), so that it fits a page.
+MAX_DATASET_COLUMNS = 8
+#: Characters that end a common dataset-name prefix (``mmlu_pro_law`` -> ``law``).
+PREFIX_SEPARATORS = "_-/.: "
+
+
+def strip_common_prefix(names: Sequence[str]) -> tuple[list[str], str]:
+    """Dataset names without the prefix they all share, cut at a separator; and that prefix.
+
+    ``["mmlu_pro_law", "mmlu_pro_math"]`` -> ``(["law", "math"], "mmlu_pro_")``. Nothing is cut from a
+    single name or when a name would be left empty.
+    """
+    names = [str(name) for name in names]
+    if len(names) < 2:
+        return names, ""
+    common = min(names, key=len)
+    for name in names:
+        while not name.startswith(common):
+            common = common[:-1]
+    cut = max((i + 1 for i, char in enumerate(common) if char in PREFIX_SEPARATORS), default=0)
+    if cut == 0 or any(len(name) == cut for name in names):
+        return names, ""
+    return [name[cut:] for name in names], common[:cut]
+
+
+def _grid(
+    table: pd.DataFrame, escape: Callable[[str], str], bold: Callable[[str], str], dollar: str, empty: str
+) -> tuple[list[str], list[list[str]], str, bool]:
+    """Headers and body cells of the table, in the orientation that fits a page.
+
+    Returns ``(headers, rows, stripped prefix, transposed)``. Transposed (more than
+    :data:`MAX_DATASET_COLUMNS` datasets): one row per dataset, then ``Avg.`` and ``Cost``, one column
+    per setting.
+    """
+    printed, strong = formatted(table), bold_mask(table)
+    columns = value_columns(table)
+    datasets, prefix = strip_common_prefix(columns[:-2])
+    headers = ["Setting", *[escape(d) for d in datasets], escape("Avg. (%)"), escape("Cost (USD)")]
+    rows = []
+    for index, row in table.iterrows():
+        cells = [escape(row["setting"])]
+        for column in columns:
+            text = printed.at[index, column] or empty
+            if column == COST and printed.at[index, column]:
+                text = f"{dollar}{text}"
+            cells.append(bold(text) if strong.at[index, column] else text)
+        rows.append(cells)
+    transposed = len(datasets) > MAX_DATASET_COLUMNS
+    if transposed:
+        flipped = [list(line) for line in zip(headers, *rows)]
+        flipped[0][0] = "Dataset"
+        headers, rows = flipped[0], flipped[1:]
+    return headers, rows, prefix, transposed
+
+
 def to_markdown(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
     """Table 3 as a GitHub-flavoured Markdown table, bold as ``**x**``, with a one-line legend below."""
-    printed, bold = formatted(table), bold_mask(table)
-    columns = value_columns(table)
-    headers = ["Setting", *columns[:-2], "Avg. (%)", "Cost (USD)"]
+    headers, rows, prefix, transposed = _grid(table, _markdown_escape, lambda t: f"**{t}**", "$", "–")
     lines = [
-        "| " + " | ".join(_markdown_escape(h) for h in headers) + " |",
-        "|" + "---|" + "---:|" * len(columns),
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" + "---:|" * (len(headers) - 1),
+        *("| " + " | ".join(cells) + " |" for cells in rows),
+        "",
+        _legend(n_seeds, prefix, transposed),
     ]
-    for index, row in table.iterrows():
-        cells = [_markdown_escape(row["setting"])]
-        for column in columns:
-            text = printed.at[index, column] or "–"
-            if column == COST and printed.at[index, column]:
-                text = f"${text}"
-            cells.append(f"**{text}**" if bold.at[index, column] else text)
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", _legend(n_seeds)]
     return "\n".join(lines) + "\n"
 
 
 def to_latex(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
-    """Table 3 as a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), bold as ``\\textbf{}``."""
-    printed, bold = formatted(table), bold_mask(table)
-    columns = value_columns(table)
-    headers = ["Setting", *[_latex_escape(c) for c in columns[:-2]], "Avg. (\\%)", "Cost (USD)"]
+    r"""Table 3 as a booktabs ``tabular`` (needs ``\usepackage{booktabs}``), bold as ``\textbf{}``.
+
+    A wide table (transposed, or more than 10 columns) is scaled to the text width with
+    ``\resizebox``, and a transposed one has its setting headers rotated (both need
+    ``\usepackage{graphicx}``).
+    """
+
+    def escape(text: str) -> str:
+        return _latex_escape(text).replace("α", r"$\alpha$")
+
+    headers, rows, prefix, transposed = _grid(table, escape, lambda t: rf"\textbf{{{t}}}", r"\$", "--")
+    wide = transposed or len(headers) > 10
+    if transposed:
+        headers = [headers[0], *(rf"\rotatebox{{90}}{{{h}}}" for h in headers[1:])]
+        groups = ["dataset"] * (len(rows) - 2) + ["summary", "summary"]
+    else:
+        groups = [
+            "single" if role == "single" else "reference" if role in ("random", "oracle") else "router"
+            for role in table["role"]
+        ]
     lines = [
-        f"% {_legend(n_seeds)}",
-        "% Requires \\usepackage{booktabs}.",
-        "\\begin{tabular}{l" + "r" * len(columns) + "}",
-        "\\toprule",
-        " & ".join(headers) + " \\\\",
-        "\\midrule",
+        f"% {_legend(n_seeds, prefix, transposed)}",
+        r"% Requires \usepackage{booktabs}" + (r" and \usepackage{graphicx}." if wide else "."),
+        *([r"\resizebox{\textwidth}{!}{%"] if wide else []),
+        r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}",
+        r"\toprule",
+        " & ".join(headers) + r" \\",
+        r"\midrule",
     ]
-    previous_group = None
-    for index, row in table.iterrows():
-        group = "single" if row["role"] == "single" else "reference" if row["role"] in ("random", "oracle") else "router"
-        if previous_group is not None and group != previous_group:
-            lines.append("\\midrule")
-        previous_group = group
-        setting = _latex_escape(row["setting"]).replace("α", "$\\alpha$")
-        cells = [setting]
-        for column in columns:
-            text = printed.at[index, column] or "--"
-            if column == COST and printed.at[index, column]:
-                text = f"\\${text}"
-            cells.append(f"\\textbf{{{text}}}" if bold.at[index, column] else text)
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
+    for i, (cells, group) in enumerate(zip(rows, groups)):
+        if i and group != groups[i - 1]:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", *(["}"] if wide else [])]
     return "\n".join(lines) + "\n"
 
 
-def _legend(n_seeds: int | None) -> str:
+def _legend(n_seeds: int | None, prefix: str = "", transposed: bool = False) -> str:
     seeds = f", mean over {n_seeds} seeds" if n_seeds else ""
+    names = f" Dataset names are shown without their common prefix '{prefix}'." if prefix else ""
+    best = "per row" if transposed else "per column"
     return (
         f"Accuracy in % on the test split{seeds}; Avg. is the unweighted mean over datasets; cost is the "
-        "total test cost in USD. Bold: the best value per column (highest accuracy, lowest cost), the "
-        "oracle excluded."
+        f"total test cost in USD. Bold: the best value {best} (highest accuracy, lowest cost), the "
+        f"oracle excluded.{names}"
     )
 
 
