@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 import json
 from pathlib import Path
 
@@ -400,3 +401,47 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
     # identical floors for both variants collapse into one line
     assert "dataset router" in labels
     assert (tmp_path / "variants.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- data without recorded costs
+
+
+def _cost_tick_labels(costs: np.ndarray, log: bool = False) -> tuple[list[str], str]:
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_xlabel("Total test cost (USD)")
+    ax.scatter(costs, np.linspace(0.4, 0.9, len(costs)))
+    plots._set_cost_axis(ax, np.asarray(costs, dtype=float), log)
+    fig.canvas.draw()
+    labels = [tick.get_text() for tick in ax.get_xticklabels() if tick.get_text()]
+    return labels, ax.get_xlabel()
+
+
+def test_a_cost_axis_never_shows_negative_dollars() -> None:
+    labels, xlabel = _cost_tick_labels(np.zeros(5))
+    assert labels == ["$0"] and xlabel == "Total test cost (USD) (no costs recorded)"
+    labels, xlabel = _cost_tick_labels(np.array([0.0, 0.01, 0.5, 1.0]))
+    assert labels and not any(label.startswith("$-") or label.startswith("$\u2212") for label in labels)
+    assert xlabel == "Total test cost (USD)"
+
+
+def zero_cost_summary() -> pd.DataFrame:
+    summary = make_summary()
+    summary["cost"] = 0.0
+    summary["cost_sd"] = 0.0
+    return summary
+
+
+def test_every_figure_draws_data_without_costs(tmp_path: Path) -> None:
+    summary = zero_cost_summary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. matplotlib's "identical low and high ylims"
+        plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, dpi=DPI)
+        plots.plot_variants(summary, tmp_path / "variants", n_clusters=4, dpi=DPI)
+        entry = make_metrics_entry(cost_save=None)
+        entry["best_single"]["cost"] = 0.0
+        entry["null_reasons"] = {"cost_save": "every recorded cost is 0, so there is no cost range to measure"}
+        plots.plot_headline(entry, tmp_path / "headline", dpi=DPI)
+    for stem in ("pareto", "variants", "headline"):
+        assert_written(tmp_path / stem)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.records import RECORD_COLUMNS, ingest, read_source, strip_shared_blocks
+from avengers_pro.records import RECORD_COLUMNS, ingest, read_source, strip_shared_blocks, summary_line
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MODELS = ("model-a", "model-b", "model-c")
@@ -641,3 +641,60 @@ def test_ingest_logs_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     text = caplog.text
     assert "queries_missing_all_models: 1" in text and "queries_missing_some_models: 2" in text
     assert "kept 1 queries" in text
+
+
+# --------------------------------------------------------------------------- what the console shows
+
+
+def test_jsonl_trailing_text_names_the_line(tmp_path: Path) -> None:
+    good = {"query": "q1", "records": {"m1": 1, "m2": 0}, "usages": {"m1": {"cost": 0.1}, "m2": {"cost": 0.2}}}
+    source = write_jsonl(tmp_path, [good, json.dumps({**good, "query": "q2"}) + " trailing words"])
+    with pytest.raises(DataError) as excinfo:
+        read_source(source)
+    assert str(excinfo.value).startswith(f"{source['path']}: line 2: malformed JSON (Extra data")
+
+
+def test_out_of_range_values_read_as_plain_numbers(tmp_path: Path) -> None:
+    line = {"query": "q1", "records": {"m1": 1.7}, "usages": {"m1": {"cost": 0.1}}}
+    with pytest.raises(DataError) as excinfo:
+        read_source(write_jsonl(tmp_path, [line]))
+    assert str(excinfo.value).endswith("line 1: field 'records.m1': score 1.7 is outside [0, 1]")
+    rows = long_rows("q1", {"model-a": 1.0}, cost=-2.5)
+    with pytest.raises(DataError) as excinfo:
+        read_source(write_records(tmp_path, rows))
+    assert "cost -2.5 is negative" in str(excinfo.value) and "np." not in str(excinfo.value)
+
+
+def _jsonl_costs(tmp_path: Path, costs: list[dict[str, float]]) -> dict[str, Any]:
+    lines = [
+        {"query": f"question {i}", "records": {model: 1 for model in cost}, "dataset": "d",
+         "usages": {model: {"cost": value} for model, value in cost.items()}}
+        for i, cost in enumerate(costs)
+    ]
+    return write_jsonl(tmp_path, lines)
+
+
+def test_ingest_warns_when_costs_cannot_tell_models_apart(tmp_path: Path) -> None:
+    zero = _jsonl_costs(tmp_path, [{"m1": 0.0, "m2": 0.0}, {"m1": 0.0, "m2": 0.0}])
+    _, _, report = ingest([zero])
+    assert len(report["warnings"]) == 1 and "every recorded cost is 0" in report["warnings"][0]
+    equal = _jsonl_costs(tmp_path, [{"m1": 0.1, "m2": 0.1}, {"m1": 0.3, "m2": 0.3}])
+    _, _, report = ingest([equal])
+    assert len(report["warnings"]) == 1 and "same cost on each query" in report["warnings"][0]
+    one_free = _jsonl_costs(tmp_path, [{"m1": 0.0, "m2": 0.1, "m3": 0.2}, {"m1": 0.0, "m2": 0.3, "m3": 0.1}])
+    _, _, report = ingest([one_free])
+    assert len(report["warnings"]) == 1 and "m1 cost 0 on every query" in report["warnings"][0]
+    priced = _jsonl_costs(tmp_path, [{"m1": 0.2, "m2": 0.1}, {"m1": 0.1, "m2": 0.3}])
+    _, _, report = ingest([priced])
+    assert report["warnings"] == []
+
+
+def test_ingest_summary_line_says_what_was_kept_and_dropped(tmp_path: Path) -> None:
+    rows = [*long_rows("q1", {"model-a": 1.0, "model-b": 0.0}), *long_rows("q2", {"model-a": 1.0, "model-b": None})]
+    _, _, report = ingest([write_records(tmp_path, rows)])
+    line = summary_line(report)
+    assert "\n" not in line
+    assert line.startswith("ingest: 1 queries, 2 models, 1 datasets (2 records)")
+    assert "dropped 1 queries missing some models" in line
+    _, _, report = ingest([write_records(tmp_path, rows)], missing="zero")
+    assert "zero-filled 1 missing records (missing: zero)" in summary_line(report)

@@ -268,3 +268,36 @@ def test_alpha_one_picks_most_accurate_and_alpha_zero_the_cheapest(variant: Vari
 def test_predict_before_fit_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="fit"):
         AvengersProRouter(OFFICIAL).predict(np.zeros((1, 2)), 0.5)
+
+
+# --------------------------------------------------------------------------- ties on data without costs
+
+
+def test_paper_ties_go_to_the_more_accurate_model_official_ties_to_model_order() -> None:
+    # Two clusters; every cost 0, so at alpha = 0 every model scores 1 everywhere (a full tie).
+    accuracy = np.array([[0.2, 0.9, 0.5], [0.3, 0.6, 0.8]])
+    stats = stats_of(accuracy.tolist(), [[0.0] * 3] * 2)
+    x = performance_efficiency(stats, np.array([0.0]), "paper")
+    assert (x == 1.0).all()
+    weights = np.array([[0.7, 0.3]])
+    # Summed accuracy over both clusters: 0.5, 1.5, 1.3 -> model 1 (not model 0, first by name).
+    assert route(x, BOTH, weights, PAPER, tie_accuracy=accuracy)[0, 0, 0] == 1
+    # Weighted: 0.23, 0.81, 0.59 -> model 1 again; with weights the other way round: 0.27, 0.69, 0.71 -> 2.
+    assert route(x, BOTH, weights, PAPER_WEIGHTED, tie_accuracy=accuracy)[0, 0, 0] == 1
+    assert route(x, BOTH, np.array([[0.3, 0.7]]), PAPER_WEIGHTED, tie_accuracy=accuracy)[0, 0, 0] == 2
+    # max_router: the ranking continues by accuracy among the tied.
+    np.testing.assert_array_equal(route(x, BOTH, weights, PAPER, tie_accuracy=accuracy, max_router=3)[0, 0],
+                                  [1, 2, 0])
+    # The official variant keeps the official code's model-order tie-break.
+    x_official = performance_efficiency(stats, np.array([0.0]), "official")
+    assert route(x_official, BOTH, weights, OFFICIAL, tie_accuracy=accuracy)[0, 0, 0] == 0
+    # An untied score is never overruled by accuracy.
+    x_untied = x.copy()
+    x_untied[0, :, 0] += 0.01
+    assert route(x_untied, BOTH, weights, PAPER, tie_accuracy=accuracy)[0, 0, 0] == 0
+
+
+def test_the_fitted_router_breaks_zero_cost_ties_by_accuracy() -> None:
+    scores = np.array([[0, 1, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=float)
+    router = AvengersProRouter(PAPER, top_k=1).fit(np.array([[1.0, 0.0]]), np.zeros(4, int), scores, np.zeros((4, 3)))
+    assert router.predict(np.array([[1.0, 0.0]]), 0.0)[0, 0] == 1  # accuracy 0.75, the best; not model 0

@@ -12,6 +12,8 @@ import pytest
 from avengers_pro import metrics
 from avengers_pro.errors import DataError
 from avengers_pro.summary import (
+    FREE_REFERENCE,
+    NO_COST_RANGE,
     compute_metrics,
     read_summary,
     seed_curve,
@@ -184,8 +186,11 @@ def decisions_and_sweep(
     return decisions, sweep
 
 
-def synthetic_run(n_seeds: int = 2, same_router: bool = False, max_router: int = 1) -> dict:
-    """Everything compute_metrics needs, from random score/cost matrices (3 models, 2 datasets)."""
+def synthetic_run(
+    n_seeds: int = 2, same_router: bool = False, max_router: int = 1, prices: tuple[float, ...] = (0.001, 0.01, 0.05)
+) -> dict:
+    """Everything compute_metrics needs, from random score/cost matrices (3 models, 2 datasets);
+    ``prices`` scales each model's costs (0 = a model without recorded costs)."""
     alphas = np.linspace(0.0, 1.0, 11)
     inputs: dict = {"sweeps": [], "validation_sweeps": {}, "decisions": {}, "router_decisions": {},
                     "baselines": [], "single_outcomes": {}, "validation_singles": {}}
@@ -197,7 +202,7 @@ def synthetic_run(n_seeds: int = 2, same_router: bool = False, max_router: int =
             query_ids = np.array([f"{part}{seed}_{i:03d}" for i in range(len(datasets))])
             # cheap < mid < strong in accuracy and in cost.
             scores = (rng.random((len(datasets), 3)) < np.array([0.45, 0.65, 0.85])).astype(float)
-            costs = np.array([0.001, 0.01, 0.05]) * (0.5 + rng.random((len(datasets), 3)))
+            costs = np.array(prices) * (0.5 + rng.random((len(datasets), 3)))
             # The router climbs from cheap to strong as alpha grows, query by query.
             threshold = rng.random(len(datasets))
             chosen = (alphas[:, None] > threshold[None, :]).astype(int) + (alphas[:, None] > 0.8)
@@ -425,3 +430,30 @@ def test_single_model_outcomes_parts() -> None:
     validation = single_model_outcomes(records, split, "validation")
     assert validation["query_id"].tolist() == ["b"]
     assert list(validation.columns) == ["query_id", "dataset", "model", "score", "cost"]
+
+
+def test_data_without_costs_gives_null_cost_metrics_with_reasons_and_keeps_accuracy_metrics() -> None:
+    entries = run_metrics(synthetic_run(prices=(0.0, 0.0, 0.0)), n_resamples=50)
+    json.dumps(entries, allow_nan=False)
+    for entry in entries:
+        for key in ("aiq", "cost_save", "cost_at_90pct_best_single"):
+            assert entry[key] is None
+            assert entry["null_reasons"][key] == NO_COST_RANGE
+        assert entry["best_accuracy"] > 0 and entry["perf_gain"] is not None and entry["gap_to_oracle"] is not None
+        assert isinstance(entry["dominates_all_singles"], bool)
+    boot = entries[0]["bootstrap"]
+    assert boot["aiq_difference"]["estimate"] is None and boot["aiq_difference"]["n_undefined"] == 50
+    assert boot["null_reasons"]["aiq_difference"] == NO_COST_RANGE
+
+
+def test_a_free_best_single_model_only_nulls_cost_save() -> None:
+    router = run_metrics(synthetic_run(prices=(0.001, 0.01, 0.0)), n_resamples=20)[0]
+    assert router["best_single"]["model"] == "strong" and router["best_single"]["cost"] == 0.0
+    assert router["cost_save"] is None and router["null_reasons"] == {"cost_save": FREE_REFERENCE}
+    assert router["aiq"] is not None and router["cost_at_90pct_best_single"] is not None
+
+
+def test_priced_data_has_no_null_reasons_for_metrics_it_can_define() -> None:
+    router = run_metrics(synthetic_run(), n_resamples=20)[0]
+    assert set(router["null_reasons"]) <= {"cost_save"}
+    assert router["bootstrap"]["null_reasons"] == {}

@@ -119,3 +119,46 @@ def test_write_tables_writes_both_files(summary: pd.DataFrame, tmp_path: Path) -
     assert markdown.count("\n| ") == 7  # the data rows: 3 single models, random, oracle, 2 Avengers-Pro
     assert "**" in markdown and "\\textbf{" in latex
     assert "mean over 3 seeds" in markdown
+
+
+def test_common_dataset_prefix_is_stripped_at_a_separator() -> None:
+    assert tables.strip_common_prefix(["mmlu_pro_law", "mmlu_pro_math"]) == (["law", "math"], "mmlu_pro_")
+    assert tables.strip_common_prefix(["mmlu-pro/law", "mmlu-pro/lab"]) == (["law", "lab"], "mmlu-pro/")
+    # No separator at the end of the shared part, a name that would be left empty, or a single name: kept.
+    assert tables.strip_common_prefix(["arc", "arcade"]) == (["arc", "arcade"], "")
+    assert tables.strip_common_prefix(["mmlu_", "mmlu_law"]) == (["mmlu_", "mmlu_law"], "")
+    assert tables.strip_common_prefix(["mmlu_law"]) == (["mmlu_law"], "")
+
+
+def many_datasets_summary(n_datasets: int) -> pd.DataFrame:
+    names = [f"mmlu_pro_subject{i:02d}" for i in range(n_datasets)]
+    rows = []
+    for method, variant, k, alpha, level in [
+        ("avengers-pro", "official", 4, 1.0, 0.8), ("random", "", np.nan, np.nan, 0.5),
+        ("oracle", "", np.nan, np.nan, 0.99), ("strong", "", np.nan, np.nan, 0.85), ("weak", "", np.nan, np.nan, 0.4),
+    ]:
+        entry = {"method": method, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
+                 "accuracy": level, "accuracy_sd": 0.0, "cost": 1.0 + level, "cost_sd": 0.0, "n_seeds": 2}
+        entry.update({f"accuracy_{name}": level for name in names})
+        rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def test_many_datasets_give_a_transposed_table_that_fits_a_page() -> None:
+    table = tables.build_table(many_datasets_summary(14), variant="official", n_clusters=4, alphas=[1.0])
+    markdown = tables.to_markdown(table).splitlines()
+    assert markdown[0] == "| Dataset | strong | weak | random | oracle | Avengers-Pro (α=1) |"
+    assert markdown[2].startswith("| subject00 | **85.00** | 40.00 | 50.00 | 99.00 | 80.00 |")
+    assert markdown[2 + 14].startswith("| Avg. (%) |") and markdown[3 + 14].startswith("| Cost (USD) | $1.85 |")
+    assert "mmlu_pro_" not in "\n".join(markdown[:-1])
+    assert "without their common prefix 'mmlu_pro_'" in markdown[-1] and "per row" in markdown[-1]
+    latex = tables.to_latex(table)
+    assert "\\resizebox{\\textwidth}{!}{%" in latex and "\\rotatebox{90}{strong}" in latex
+    assert "\\begin{tabular}{lrrrrr}" in latex and latex.rstrip().endswith("\\end{tabular}\n}".rstrip())
+
+
+def test_a_few_datasets_keep_the_paper_layout() -> None:
+    table = tables.build_table(many_datasets_summary(3), variant="official", n_clusters=4, alphas=[1.0])
+    markdown = tables.to_markdown(table)
+    assert markdown.startswith("| Setting | subject00 | subject01 | subject02 | Avg. (%) | Cost (USD) |")
+    assert "\\resizebox" not in tables.to_latex(table)

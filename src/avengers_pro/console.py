@@ -78,6 +78,8 @@ class Progress:
         Name of a unit, plural.
     interval
         Seconds between two lines; the first and the last are always printed.
+    quiet
+        Log the lines only (nothing on the console).
     clock
         Time source (tests pass a fake one).
     """
@@ -89,12 +91,14 @@ class Progress:
         unit: str = "items",
         *,
         interval: float = PROGRESS_INTERVAL_S,
+        quiet: bool = False,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.label = label
         self.total = max(0, int(total))
         self.unit = unit
         self.interval = interval
+        self.quiet = quiet
         self._clock = clock or time.monotonic
         self.done = 0
         self._start = self._clock()
@@ -122,10 +126,17 @@ class Progress:
         finished = self.total and self.done >= self.total
         if self._last is None or finished or now - self._last >= self.interval:
             self._last = now
+            self._report()
+
+    def _report(self) -> None:
+        if self.quiet:
+            logger.info(self.line())
+        else:
             say(self.line())
 
     def __enter__(self) -> Progress:
-        say(self.line())
+        if self.total:
+            self._report()
         self._last = self._clock()
         return self
 

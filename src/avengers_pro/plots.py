@@ -989,6 +989,8 @@ def plot_headline(
             ax_cost.set_xticks([0, 1], [single_label, "Avengers-Pro"], fontsize=tick_size)
             ax_cost.set_xlim(-0.6, 1.6)
             ax_cost.set_ylim(0, top)
+            if no_costs:
+                ax_cost.set_yticks([0.0])
         else:
             router_cost = best["cost"] * (1 - float(cost_save))
             costs = [best["cost"], router_cost]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .console import Progress
 from .errors import DataError, plain
 from .io import write_text
 
@@ -746,10 +747,13 @@ def compute_metrics(
         for (variant, n_clusters), seeds in seeds_of.items():
             groups.setdefault((variant, tuple(seeds)), []).append(n_clusters)
         intervals: dict[tuple[str, int], dict[str, Any]] = {}
-        for (variant, seeds), cluster_counts in groups.items():
-            by_k = _bootstrap(variant, cluster_counts, list(seeds), bootstrap_inputs, cost_range, n_resamples,
-                              confidence, seed)
-            intervals.update({(variant, k): value for k, value in by_k.items()})
+        n_runs = sum(len(counts) for counts in groups.values())
+        with Progress(f"bootstrap ({n_resamples:,} resamples)", n_runs, "(variant, k) runs") as progress:
+            for (variant, seeds), cluster_counts in groups.items():
+                by_k = _bootstrap(variant, cluster_counts, list(seeds), bootstrap_inputs, cost_range, n_resamples,
+                                  confidence, seed)
+                intervals.update({(variant, k): value for k, value in by_k.items()})
+                progress.update(len(cluster_counts))
         for entry in entries:
             entry["bootstrap"] = intervals[(entry["variant"], entry["n_clusters"])]
     for variant, curve in frame[frame["method"] == DATASET_ROUTER].groupby("variant", sort=True):

@@ -5,17 +5,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from tqdm import tqdm
 
 from avengers_pro.embeddings.cache import EmbeddingCache
 from avengers_pro.embeddings.settings import LOCAL_BACKEND, parse_settings
+from avengers_pro.console import Progress, say
 from avengers_pro.errors import DataError, EmbeddingError
 
 log = logging.getLogger("avengers_pro.embeddings")
@@ -154,7 +153,8 @@ def embed_texts(
     Each text is truncated, hashed and looked up in the cache; identical texts are embedded once;
     the misses are embedded in batches of ``batch_size`` (shortest texts first, so a batch holds
     texts of similar length) and every batch is committed to the cache as soon as it arrives, so a
-    killed run resumes where it stopped and a rerun embeds nothing. A tqdm bar on stderr shows texts/s.
+    killed run resumes where it stopped and a rerun embeds nothing. Progress lines (done/total, texts/s
+    and ETA) go to the console and the log.
 
     Parameters
     ----------
@@ -165,7 +165,7 @@ def embed_texts(
     cache_path
         The SQLite cache file (``None``: an in-memory cache, nothing persists).
     progress
-        Show the progress bar.
+        Report progress on the console (:class:`avengers_pro.console.Progress`).
     embedder
         Use this embedder instead of building one from ``config`` (tests, or to reuse a loaded model).
 
@@ -224,10 +224,10 @@ def _embed_through_cache(
         if len(missing) and hasattr(embedder, "prepare"):
             embedder.prepare()  # load the model before the bar starts, so texts/s means texts/s
         started = time.perf_counter()
-        with tqdm(
-            total=len(missing), unit="text", desc=f"embedding ({embedder.model})",
-            file=sys.stderr, disable=not progress or not len(missing), dynamic_ncols=True,
-        ) as bar:
+        if progress and len(missing):
+            say(f"embedding ({embedder.model}): {len(missing):,} texts to embed, "
+                f"{len(unique_hashes) - len(missing):,} from the cache")
+        with Progress(f"embedding ({embedder.model})", len(missing), "texts", quiet=not progress) as bar:
             batch_texts = [[truncated[first_row[i]] for i in batch] for batch in batches]
             for number, vectors in _run_batches(embedder, batch_texts):
                 positions = batches[number]
