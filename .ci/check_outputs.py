@@ -10,6 +10,8 @@ import pandas as pd
 import yaml
 
 from avengers_pro.config import validate_config
+from avengers_pro.outputs import read_metrics, read_summary, single_models
+from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES
 
 config = validate_config(yaml.safe_load(Path("config.yaml").read_text()))
 problems: list[str] = []
@@ -40,17 +42,16 @@ for seed in seeds:
             sweep = pd.read_parquet(f"results/sweep/{variant}/k{k}_seed{seed}.parquet")
             check(sweep["alpha"].nunique() == config["router"]["alphas"]["num"], f"sweep {variant} k={k} seed={seed}")
 
-summary = pd.read_csv("results/summary.csv")
-singles = summary[~summary["method"].isin(["avengers-pro", "dataset-router", "random", "oracle", "dataset-oracle"])]
-best = singles.sort_values("accuracy").iloc[-1]
+summary = read_summary("results/summary.csv")
+best = single_models(summary).sort_values("accuracy").iloc[-1]
 check(best["method"] == "gpt-4-1106-preview", f"best single model is {best['method']}")
-metrics = json.loads(Path("results/metrics.json").read_text())
+metrics = read_metrics("results/metrics.json")
 main = next(m for m in metrics if m["variant"] == config["plots"]["main"]["variant"]
             and m["n_clusters"] == config["plots"]["main"]["n_clusters"] and m["method"] == "avengers-pro")
 # The reference: the official variant lands near 0.83 at alpha = 1 on this data.
 check(0.80 <= main["accuracy_at_alpha1"] <= 0.86, f"main variant accuracy at alpha=1 is {main['accuracy_at_alpha1']}")
-for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
-    for ext in ("png", "pdf"):
+for figure in FIGURE_NAMES:
+    for ext in FIGURE_EXTENSIONS:
         check(Path(f"figures/{figure}.{ext}").stat().st_size > 5000, f"figures/{figure}.{ext} missing or empty")
 for table in ("results/table.md", "results/table.tex"):
     check("gpt-4-1106-preview" in Path(table).read_text(), f"{table} lacks the single models")

@@ -311,7 +311,13 @@ def test_zero_vector_is_an_error() -> None:
         embed_texts(["x"], {}, cache_path=None, embedder=ZeroEmbedder(), progress=False)
 
 
-def test_progress_bar_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_lines_go_to_the_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     embed_texts(TEXTS, {}, cache_path=tmp_path / "c.sqlite", embedder=FakeEmbedder(), progress=True)
     captured = capsys.readouterr()
-    assert "text/s" in captured.err and captured.out == ""
+    lines = captured.err.splitlines()
+    assert captured.out == ""
+    assert lines[0] == f"embedding (fake-model): {len(set(TEXTS))} texts to embed, 0 from the cache"
+    assert lines[-1].startswith(f"embedding (fake-model): {len(set(TEXTS))}/{len(set(TEXTS))} texts (100%)")
+    # A rerun embeds nothing and says nothing.
+    embed_texts(TEXTS, {}, cache_path=tmp_path / "c.sqlite", embedder=FakeEmbedder(), progress=True)
+    assert capsys.readouterr().err == ""

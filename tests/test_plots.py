@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from avengers_pro import plots
+from avengers_pro import outputs, plots
 from avengers_pro.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,8 +45,9 @@ def make_summary() -> pd.DataFrame:
     rows = []
 
     def add(method: str, variant: str, k: float, alpha: float, accuracies: tuple[float, float], cost: float) -> None:
+        kind = "router" if method == "avengers-pro" else "model" if method in MODELS else "baseline"
         rows.append({
-            "method": method, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
+            "method": method, "kind": kind, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
             "accuracy": float(np.mean(accuracies)), "accuracy_sd": 0.01, "cost": cost, "cost_sd": 0.01,
             "n_seeds": 2, "accuracy_ds_a": accuracies[0], "accuracy_ds_b": accuracies[1],
         })
@@ -59,7 +60,7 @@ def make_summary() -> pd.DataFrame:
     add("oracle", "", np.nan, np.nan, (0.95, 0.97), 0.04)
     for model in MODELS:
         add(model, "", np.nan, np.nan, MODEL_ACCURACY[model], MODEL_COST[model])
-    return pd.DataFrame(rows)
+    return outputs.check_summary(pd.DataFrame(rows))
 
 
 def make_metrics_entry(cost_save: float | None = 0.4) -> dict:
@@ -164,27 +165,33 @@ def test_mean_and_interval_uses_the_t_quantile() -> None:
 # --------------------------------------------------------------------------- input checks
 
 
-def test_load_summary_reads_the_csv_and_normalises_baselines(tmp_path: Path) -> None:
+def test_read_summary_reads_the_csv_and_normalises_baselines(tmp_path: Path) -> None:
     path = tmp_path / "summary.csv"
     make_summary().to_csv(path, index=False)
-    summary = plots.load_summary(path)
-    assert set(plots.single_models(summary)["method"]) == set(MODELS)
+    summary = outputs.read_summary(path)
+    assert set(outputs.single_models(summary)["method"]) == set(MODELS)
     assert (summary.loc[summary["method"] == "random", "variant"] == "").all()
-    assert plots.dataset_columns(summary) == ["accuracy_ds_a", "accuracy_ds_b"]
+    assert outputs.dataset_columns(summary) == ["accuracy_ds_a", "accuracy_ds_b"]
 
 
-def test_load_summary_names_file_line_and_field_of_bad_values(tmp_path: Path) -> None:
+def test_read_summary_names_file_line_and_field_of_bad_values(tmp_path: Path) -> None:
     frame = make_summary().astype({"cost": object})
     frame.loc[2, "cost"] = "cheap"
     path = tmp_path / "summary.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(DataError) as error:
-        plots.load_summary(path)
+        outputs.read_summary(path)
     assert error.value.field == "cost" and error.value.row == 4 and "summary.csv" in str(error.value)
 
     make_summary().drop(columns="accuracy").to_csv(path, index=False)
-    with pytest.raises(DataError, match="'accuracy'"):
-        plots.load_summary(path)
+    with pytest.raises(DataError, match="accuracy"):
+        outputs.read_summary(path)
+    frame = make_summary()
+    frame.loc[0, "kind"] = "oracle"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="kind must be one of model, baseline, router") as error:
+        outputs.read_summary(path)
+    assert error.value.row == 2
 
 
 def test_router_rows_reports_what_is_present() -> None:
@@ -199,13 +206,16 @@ def test_metrics_entry_skips_dataset_router_objects_and_checks_fields(tmp_path: 
     ]
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(entries))
-    loaded = plots.load_metrics(path)
-    assert plots.metrics_entry(loaded, "official", 4)["n_clusters"] == 4
+    loaded = outputs.read_metrics(path)
+    assert outputs.metrics_entry(loaded, "official", 4)["n_clusters"] == 4
     with pytest.raises(DataError, match="no entry for variant 'official' and n_clusters 8"):
-        plots.metrics_entry(loaded, "official", 8)
+        outputs.metrics_entry(loaded, "official", 8)
     with pytest.raises(DataError) as error:
-        plots.best_single_of({"variant": "official", "n_clusters": 4})
+        outputs.best_single_of({"variant": "official", "n_clusters": 4})
     assert error.value.field == "best_single"
+    path.write_text(json.dumps([{"method": "avengers-pro", "variant": "official", "n_clusters": "four"}]))
+    with pytest.raises(DataError, match="not an integer"):
+        outputs.read_metrics(path)
 
 
 def test_parse_sweep_path() -> None:
@@ -214,11 +224,11 @@ def test_parse_sweep_path() -> None:
         plots.parse_sweep_path("results/sweep/official/k25.parquet")
 
 
-def test_load_sweep_names_a_missing_column(tmp_path: Path) -> None:
+def test_read_sweep_names_a_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "k4_seed0.parquet"
     make_sweep().drop(columns="cost").to_parquet(path)
     with pytest.raises(DataError) as error:
-        plots.load_sweep(path)
+        outputs.read_sweep(path)
     assert error.value.field == "cost"
 
 
@@ -373,7 +383,7 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
     matplotlib.use("Agg")
     from unittest import mock
 
-    from avengers_pro import plots
+    from avengers_pro import outputs, plots
 
     rows = [
         {"method": "a", "accuracy": 0.5, "cost": 1.0},
@@ -389,6 +399,8 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
         summary[column] = 0.0
     summary["n_seeds"] = 1
     summary["max_router"] = 1
+    summary["kind"] = summary["method"].map({"a": "model", "b": "model", "avengers-pro": "router"}).fillna("baseline")
+    summary = outputs.check_summary(summary)
     labels = []
     original = plots.save_figure
 
@@ -396,7 +408,7 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
         labels.extend(line.get_label() for ax in fig.axes for line in ax.get_lines())
         original(fig, stem, dpi)
 
-    with mock.patch.object(plots, "save_figure", capture):
+    with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
         plots.plot_variants(summary, tmp_path / "variants", n_clusters=2, dpi=50)
     # identical floors for both variants collapse into one line
     assert "dataset router" in labels

@@ -11,15 +11,14 @@ import pytest
 
 from avengers_pro import metrics
 from avengers_pro.errors import DataError
+from avengers_pro.outputs import check_summary, check_sweep, read_summary, write_summary
 from avengers_pro.summary import (
     FREE_REFERENCE,
     NO_COST_RANGE,
     compute_metrics,
-    read_summary,
     seed_curve,
     single_model_outcomes,
     summarize,
-    write_summary,
 )
 
 MODELS = ("cheap", "mid", "strong")
@@ -36,6 +35,7 @@ def sweep_frame(rows: list[tuple[float, str, float, float, int]], max_router: in
 def baseline_frame(rows: list[tuple[str, str, float, str, float, float, int]]) -> pd.DataFrame:
     """A baselines frame from (method, variant, alpha, dataset, accuracy, cost, n_queries) rows."""
     frame = pd.DataFrame(rows, columns=["method", "variant", "alpha", "dataset", "accuracy", "cost", "n_queries"])
+    frame.insert(1, "kind", np.where(frame["method"].isin(MODELS), "model", "baseline"))
     frame["routed[cheap]"] = 0
     return frame
 
@@ -74,8 +74,8 @@ def test_summarize_unweighted_mean_sd_and_columns() -> None:
     sweeps, baselines = hand_made_inputs()
     summary = summarize(sweeps, baselines)
     assert list(summary.columns) == [
-        "method", "variant", "n_clusters", "alpha", "max_router", "accuracy", "accuracy_sd", "cost", "cost_sd",
-        "n_seeds", "accuracy_arc", "accuracy_mbpp",
+        "method", "kind", "variant", "n_clusters", "alpha", "max_router", "accuracy", "accuracy_sd", "cost",
+        "cost_sd", "n_seeds", "accuracy_arc", "accuracy_mbpp",
     ]
     router = summary[summary["method"] == "avengers-pro"].set_index("alpha")
     # alpha 0: seed 0 (.5 + .7) / 2 = .6, seed 1 (.7 + .9) / 2 = .8 -> mean .7, sd sqrt(.01 + .01) = .1414;
@@ -120,7 +120,8 @@ def test_summarize_one_seed_has_missing_sd_and_round_trips(tmp_path) -> None:
     path = tmp_path / "summary.csv"
     write_summary(summary, str(path))
     back = read_summary(str(path))
-    pd.testing.assert_frame_equal(back, summary, check_dtype=False)
+    pd.testing.assert_frame_equal(back, check_summary(summary), check_dtype=False)
+    assert back["kind"].tolist() == ["router"] * 2 + ["baseline"] * 5 + ["model"] * 2
 
 
 def test_summarize_is_deterministic_whatever_the_input_order() -> None:
@@ -132,16 +133,17 @@ def test_summarize_is_deterministic_whatever_the_input_order() -> None:
 
 def test_summarize_rejects_bad_frames() -> None:
     sweeps, baselines = hand_made_inputs()
+    path = "results/sweep/paper/k4_seed0.parquet"
     broken = sweeps[0][3].drop(columns="cost")
     with pytest.raises(DataError, match=r"results/sweep/paper/k4_seed0.parquet.*cost"):
-        summarize([("paper", 4, 0, broken)], baselines)
+        check_sweep(broken, path)
     missing_row = sweeps[0][3].iloc[:-1]
     with pytest.raises(DataError, match="missing"):
-        summarize([("paper", 4, 0, missing_row)], baselines)
+        check_sweep(missing_row, path)
     nan_accuracy = sweeps[0][3].copy()
     nan_accuracy.loc[2, "accuracy"] = np.nan
     with pytest.raises(DataError, match="row 2.*accuracy"):
-        summarize([("paper", 4, 0, nan_accuracy)], baselines)
+        check_sweep(nan_accuracy, path)
     one_dataset = baselines[0][1][baselines[0][1]["dataset"] == "arc"]
     with pytest.raises(DataError, match="datasets"):
         summarize(sweeps[:1], [(0, one_dataset)])
@@ -228,8 +230,11 @@ def synthetic_run(
                                                    cost=("cost", "min"))
                   .groupby("dataset").agg(accuracy=("score", "mean"), cost=("cost", "sum"),
                                           n_queries=("score", "size")).reset_index())
+        per_model["kind"] = "model"
         oracle["method"] = "oracle"
+        oracle["kind"] = "baseline"
         dr_sweep["method"] = "dataset-router"
+        dr_sweep["kind"] = "baseline"
         dr_sweep["variant"] = "paper"
         baselines = pd.concat([per_model, oracle, dr_sweep.drop(columns="max_router")], ignore_index=True)
         baselines["variant"] = baselines["variant"].fillna("")
@@ -243,7 +248,7 @@ def synthetic_run(
 
 
 def run_metrics(inputs: dict, n_resamples: int = 200, seed: int = 0) -> list[dict]:
-    summary = summarize(inputs["sweeps"], inputs["baselines"])
+    summary = check_summary(summarize(inputs["sweeps"], inputs["baselines"]))
     return compute_metrics(
         summary, inputs["validation_sweeps"], inputs["sweeps"], inputs["decisions"], inputs["router_decisions"],
         inputs["single_outcomes"], n_resamples, 0.95, seed, validation_singles=inputs["validation_singles"],
@@ -353,7 +358,7 @@ def test_metrics_by_hand_and_validation_choice() -> None:
     # .5 and 1 tie at .6, the cheaper is .5. Max validation accuracy: also .5.
     validation_singles = {0: validation_outcomes([1, 1, 1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]),
                           1: validation_outcomes([1] * 18 + [0] * 2, [1] * 13 + [0] * 7)}
-    summary = summarize(test_sweeps, [(0, baselines()), (1, baselines())])
+    summary = check_summary(summarize(test_sweeps, [(0, baselines()), (1, baselines())]))
     [router, dataset_router] = compute_metrics(
         summary, validation_sweeps, test_sweeps, {}, {}, {}, 0, 0.95, validation_singles=validation_singles
     )
@@ -395,9 +400,9 @@ def test_metrics_by_hand_and_validation_choice() -> None:
 def test_metrics_dominance_fails_when_a_single_is_out_of_reach() -> None:
     inputs = synthetic_run(n_seeds=1)
     summary = summarize(inputs["sweeps"], inputs["baselines"])
-    free = pd.DataFrame([{**{c: np.nan for c in summary.columns}, "method": "free-and-perfect", "accuracy": 1.0,
-                          "cost": 0.0, "max_router": 1, "n_seeds": 1}])
-    entries = compute_metrics(pd.concat([summary, free], ignore_index=True), {}, inputs["sweeps"], {}, {}, {},
+    free = pd.DataFrame([{**{c: np.nan for c in summary.columns}, "method": "free-and-perfect", "kind": "model",
+                          "accuracy": 1.0, "cost": 0.0, "max_router": 1, "n_seeds": 1}])
+    entries = compute_metrics(check_summary(pd.concat([summary, free], ignore_index=True)), {}, inputs["sweeps"], {}, {}, {},
                               0, 0.95, validation_singles={})
     assert entries[0]["dominates_all_singles"] is False
     assert entries[0]["best_single"]["model"] == "free-and-perfect"
@@ -408,7 +413,7 @@ def test_metrics_dominance_fails_when_a_single_is_out_of_reach() -> None:
 
 def test_compute_metrics_reports_missing_inputs() -> None:
     inputs = synthetic_run(n_seeds=1)
-    summary = summarize(inputs["sweeps"], inputs["baselines"])
+    summary = check_summary(summarize(inputs["sweeps"], inputs["baselines"]))
     with pytest.raises(DataError, match=r"results/decisions/dataset-router/paper_seed0.parquet"):
         compute_metrics(summary, {}, inputs["sweeps"], inputs["decisions"], {}, inputs["single_outcomes"], 10, 0.95,
                         validation_singles={})

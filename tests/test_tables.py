@@ -8,14 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avengers_pro import tables
+from avengers_pro import outputs, tables
 from avengers_pro.errors import DataError
+
+
+BASELINES = ("dataset-router", "random", "oracle", "dataset-oracle")
 
 
 def row(method: str, accuracies: tuple[float, float], cost: float, variant: str = "", k: float = np.nan,
         alpha: float = np.nan) -> dict:
+    kind = "router" if method == "avengers-pro" else "baseline" if method in BASELINES else "model"
     return {
-        "method": method, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
+        "method": method, "kind": kind, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
         "accuracy": float(np.mean(accuracies)), "accuracy_sd": 0.0, "cost": cost, "cost_sd": 0.0, "n_seeds": 3,
         "accuracy_arc_c": accuracies[0], "accuracy_mbpp": accuracies[1],
     }
@@ -36,7 +40,7 @@ def summary() -> pd.DataFrame:
         row("Alpha-Large", (0.90, 0.65), 4.00),
         row("mid", (0.75, 0.70), 0.80),
     ]
-    return pd.DataFrame(rows)
+    return outputs.check_summary(pd.DataFrame(rows))
 
 
 def test_build_table_has_the_expected_rows_and_columns(summary: pd.DataFrame) -> None:
@@ -133,15 +137,16 @@ def test_common_dataset_prefix_is_stripped_at_a_separator() -> None:
 def many_datasets_summary(n_datasets: int) -> pd.DataFrame:
     names = [f"mmlu_pro_subject{i:02d}" for i in range(n_datasets)]
     rows = []
-    for method, variant, k, alpha, level in [
-        ("avengers-pro", "official", 4, 1.0, 0.8), ("random", "", np.nan, np.nan, 0.5),
-        ("oracle", "", np.nan, np.nan, 0.99), ("strong", "", np.nan, np.nan, 0.85), ("weak", "", np.nan, np.nan, 0.4),
+    for method, kind, variant, k, alpha, level in [
+        ("avengers-pro", "router", "official", 4, 1.0, 0.8), ("random", "baseline", "", np.nan, np.nan, 0.5),
+        ("oracle", "baseline", "", np.nan, np.nan, 0.99), ("strong", "model", "", np.nan, np.nan, 0.85),
+        ("weak", "model", "", np.nan, np.nan, 0.4),
     ]:
-        entry = {"method": method, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
+        entry = {"method": method, "kind": kind, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
                  "accuracy": level, "accuracy_sd": 0.0, "cost": 1.0 + level, "cost_sd": 0.0, "n_seeds": 2}
         entry.update({f"accuracy_{name}": level for name in names})
         rows.append(entry)
-    return pd.DataFrame(rows)
+    return outputs.check_summary(pd.DataFrame(rows))
 
 
 def test_many_datasets_give_a_transposed_table_that_fits_a_page() -> None:

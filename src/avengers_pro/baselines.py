@@ -10,7 +10,8 @@
 * ``dataset-router``: the router's scoring and alpha grid with each dataset as one cluster, the
   query's dataset being known: the floor any embedding-based router must beat.
 
-Every frame has the columns ``method``, ``variant`` (only for ``dataset-router``, else ""),
+Every frame has the columns ``method``, ``kind`` (``model`` for a single model, ``baseline`` for the
+others; see :mod:`avengers_pro.outputs`), ``variant`` (only for ``dataset-router``, else ""),
 ``alpha`` (only for ``dataset-router``, else NaN), ``dataset``, ``accuracy`` (mean recorded score over
 the dataset's queries), ``cost`` (total USD), ``n_queries`` and ``routed[<model>]``.
 """
@@ -23,6 +24,7 @@ import pandas as pd
 from .errors import DataError
 from .evaluate import evaluate_choices, matrix_rows, routed_column, summarise_by_dataset
 from .io import RecordMatrix
+from .outputs import BASELINE, BASELINE_COLUMNS, DATASET_ROUTER, MODEL
 from .router import ClusterStats, Variant, cluster_statistics, performance_efficiency, route
 
 SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
@@ -30,16 +32,17 @@ SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
 
 def baseline_columns(models: list[str]) -> list[str]:
     """Column order of every baselines frame."""
-    return ["method", "variant", "alpha", "dataset", "accuracy", "cost", "n_queries",
-            *(routed_column(m) for m in models)]
+    return [*BASELINE_COLUMNS, *(routed_column(m) for m in models)]
 
 
 def _labelled(frame: pd.DataFrame, models: list[str], method: str, variant: str = "") -> pd.DataFrame:
-    """Add ``method`` and ``variant``, blank the alpha of non-sweeping baselines, fix the column order."""
+    """Add ``method``, ``kind`` (``baseline``) and ``variant``, blank the alpha of non-sweeping
+    baselines, fix the column order."""
     frame = frame.copy()
     frame["method"] = method
+    frame["kind"] = BASELINE
     frame["variant"] = variant
-    if method != "dataset-router":
+    if method != DATASET_ROUTER:
         frame["alpha"] = np.nan
     return frame[baseline_columns(models)].reset_index(drop=True)
 
@@ -108,6 +111,7 @@ def single_models(matrix: RecordMatrix) -> pd.DataFrame:
         routed[m * n_datasets:(m + 1) * n_datasets, m] = count[:, m]
     columns: dict[str, object] = {
         "method": np.repeat(np.asarray(matrix.models, dtype=object), n_datasets),
+        "kind": MODEL,
         "variant": "",
         "alpha": np.nan,
         "dataset": np.tile(names, n_models),
@@ -268,7 +272,7 @@ def dataset_router(
         available=test.available, max_router=max_router, tie_accuracy=stats.accuracy,
     )
     sweep, decisions = evaluate_choices(choices, test, alphas)
-    return _labelled(sweep, matrix.models, "dataset-router", variant.name), decisions
+    return _labelled(sweep, matrix.models, DATASET_ROUTER, variant.name), decisions
 
 
 def _check_split(split: pd.DataFrame, seed: int) -> None:

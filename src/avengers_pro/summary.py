@@ -20,88 +20,38 @@ import pandas as pd
 
 from . import metrics
 from .console import Progress
-from .errors import DataError, plain
-from .io import write_text
-
-ROUTER_METHOD = "avengers-pro"
-DATASET_ROUTER = "dataset-router"
-# Baselines that are not single models; every other method name in a baselines frame is a model.
-NON_MODEL_BASELINES = ("dataset-router", "oracle", "dataset-oracle", "random")
-METHOD_ORDER = (ROUTER_METHOD, DATASET_ROUTER, "oracle", "dataset-oracle", "random")
-
-SWEEP_COLUMNS = ("alpha", "dataset", "accuracy", "cost", "n_queries", "max_router")
-BASELINE_COLUMNS = ("method", "variant", "alpha", "dataset", "accuracy", "cost", "n_queries")
-DECISION_COLUMNS = ("alpha", "query_id", "dataset", "score", "cost")
-OUTCOME_COLUMNS = ("query_id", "dataset", "model", "score", "cost")
-SUMMARY_COLUMNS = (
-    "method", "variant", "n_clusters", "alpha", "max_router",
-    "accuracy", "accuracy_sd", "cost", "cost_sd", "n_seeds",
+from .errors import DataError
+from .outputs import (
+    ALPHA_DECIMALS,
+    DATASET_ROUTER,
+    METHOD_ORDER,
+    OUTCOME_COLUMNS,
+    ROUTER,
+    ROUTER_METHOD,
+    SUMMARY_COLUMNS,
+    require_columns,
+    require_finite,
+    single_models,
+    sweep_path,
 )
 
-# Alphas of one grid compared across files: rounding hides float noise from different writers.
-ALPHA_DECIMALS = 9
-
-
-def sweep_path(variant: str, n_clusters: int, seed: int, validation: bool = False) -> str:
-    """The conventional path of a sweep file, used to name the file in error messages."""
-    folder = "sweep_validation" if validation else "sweep"
-    return f"results/{folder}/{variant}/k{n_clusters}_seed{seed}.parquet"
-
-
-def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)}", file=file, field=missing[0])
-
-
-def _require_finite(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> None:
-    for column in columns:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"not a finite number: {plain(frame[column].iloc[row])!r}", file=file, row=row, field=column)
-
-
-def _check_sweep(frame: pd.DataFrame, file: str) -> None:
-    _require_columns(frame, SWEEP_COLUMNS, file)
-    _require_finite(frame, ("alpha", "accuracy", "cost", "max_router"), file)
-    _check_grid(frame, file)
-
-
-def _check_grid(frame: pd.DataFrame, file: str) -> None:
-    """One row per (alpha, dataset), and every alpha has every dataset."""
-    keys = pd.DataFrame({"alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
-                         "dataset": frame["dataset"].astype(str).to_numpy()})
-    duplicated = keys.duplicated().to_numpy()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated)[0])
-        raise DataError(f"(alpha, dataset) = ({keys['alpha'].iloc[row]}, {keys['dataset'].iloc[row]!r}) "
-                        "appears twice", file=file, row=row, field="dataset")
-    n_alphas, n_datasets = keys["alpha"].nunique(), keys["dataset"].nunique()
-    if len(keys) != n_alphas * n_datasets:
-        raise DataError(f"{len(keys)} rows for {n_alphas} alphas x {n_datasets} datasets: some (alpha, dataset) "
-                        "rows are missing", file=file, field="dataset")
-
-
+# The file formats (columns, kinds, readers) live in avengers_pro.outputs.
 def seed_curve(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     """One seed's sweep -> per alpha: ``accuracy`` (unweighted mean over datasets) and ``cost`` (total).
 
     Parameters
     ----------
     frame
-        A sweep (or validation sweep) frame, one row per (alpha, dataset).
+        A sweep (or validation sweep) frame, one row per (alpha, dataset), as
+        :func:`avengers_pro.outputs.read_sweep` gives it (validated there).
     file
-        Name of the file, for error messages.
+        Name of the file (unused; kept for the callers' error context).
 
     Returns
     -------
     pd.DataFrame
         Indexed by alpha (sorted, rounded to 9 decimals), columns ``accuracy`` and ``cost``.
     """
-    _require_columns(frame, ("alpha", "dataset", "accuracy", "cost"), file)
-    _require_finite(frame, ("alpha", "accuracy", "cost"), file)
-    _check_grid(frame, file)
     alpha = frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS)
     grouped = pd.DataFrame({"alpha": alpha, "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
                             "cost": frame["cost"].to_numpy(dtype=np.float64)}).groupby("alpha", sort=True)
@@ -118,10 +68,8 @@ def _long_rows(
     """
     parts: list[pd.DataFrame] = []
     for variant, n_clusters, seed, frame in sweeps:
-        file = sweep_path(variant, n_clusters, seed)
-        _check_sweep(frame, file)
         parts.append(pd.DataFrame({
-            "method": ROUTER_METHOD, "variant": str(variant), "n_clusters": int(n_clusters),
+            "method": ROUTER_METHOD, "kind": ROUTER, "variant": str(variant), "n_clusters": int(n_clusters),
             "alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
             "max_router": frame["max_router"].to_numpy(dtype=np.int64), "seed": int(seed),
             "dataset": frame["dataset"].astype(str).to_numpy(),
@@ -136,8 +84,6 @@ def _long_rows(
     dataset_router_max = router_max.pop() if router_max else 1
     for seed, frame in baselines:
         file = f"results/baselines/seed{seed}.parquet"
-        _require_columns(frame, BASELINE_COLUMNS, file)
-        _require_finite(frame, ("accuracy", "cost"), file)
         method = frame["method"].astype(str).to_numpy()
         variant = frame["variant"].fillna("").astype(str).to_numpy()
         alpha = pd.to_numeric(frame["alpha"], errors="coerce").to_numpy(dtype=np.float64).round(ALPHA_DECIMALS)
@@ -154,7 +100,8 @@ def _long_rows(
         else:
             max_router = np.where(is_router, dataset_router_max, 1)
         parts.append(pd.DataFrame({
-            "method": method, "variant": variant, "n_clusters": -1, "alpha": alpha,
+            "method": method, "kind": frame["kind"].astype(str).to_numpy(), "variant": variant, "n_clusters": -1,
+            "alpha": alpha,
             "max_router": max_router, "seed": int(seed), "dataset": frame["dataset"].astype(str).to_numpy(),
             "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
             "cost": frame["cost"].to_numpy(dtype=np.float64),
@@ -203,7 +150,6 @@ def summarize(
         that appears twice for one method, or a method whose datasets differ from the others'.
     """
     rows = _long_rows(sweeps, baselines)
-    keys = ["method", "variant", "n_clusters", "alpha"]
     rows["alpha_key"] = rows["alpha"].fillna(-1.0)
     group_keys = ["method", "variant", "n_clusters", "alpha_key"]
 
@@ -229,6 +175,7 @@ def summarize(
         "cost": by_seed["cost"].sum(),  # total test cost
     }).join(per_dataset).reset_index()
     max_router = rows.groupby(group_keys, sort=False)["max_router"].max()
+    kind = rows.groupby(group_keys, sort=False)["kind"].first()
 
     grouped = per_seed.groupby(group_keys, sort=False)
     dataset_columns = [f"accuracy_{d}" for d in datasets]
@@ -240,6 +187,7 @@ def summarize(
         "n_seeds": grouped["seed"].nunique().astype(np.int64),
     }).join(grouped[dataset_columns].mean())
     summary["max_router"] = max_router.reindex(summary.index).astype(np.int64)
+    summary["kind"] = kind.reindex(summary.index)
     summary = summary.reset_index()
 
     summary["rank"] = _method_rank(summary["method"])
@@ -247,20 +195,7 @@ def summarize(
     summary["variant"] = summary["variant"].replace("", pd.NA)
     summary["n_clusters"] = summary["n_clusters"].astype("Int64").mask(summary["n_clusters"] < 0)
     summary["alpha"] = summary["alpha_key"].where(summary["method"].isin([ROUTER_METHOD, DATASET_ROUTER]))
-    return summary[[*keys, *SUMMARY_COLUMNS[4:], *dataset_columns]].reset_index(drop=True)
-
-
-def write_summary(summary: pd.DataFrame, path: str) -> None:
-    """Write ``summary.csv`` atomically (empty cells for missing values)."""
-    write_text(summary.to_csv(index=False), path)
-
-
-def read_summary(path: str) -> pd.DataFrame:
-    """Read ``summary.csv`` back with the dtypes of :func:`summarize` (variant str/NA, n_clusters Int64)."""
-    frame = pd.read_csv(path, dtype={"method": str, "variant": str})
-    _require_columns(frame, SUMMARY_COLUMNS, str(path))
-    frame["n_clusters"] = frame["n_clusters"].astype("Int64")
-    return frame
+    return summary[[*SUMMARY_COLUMNS, *dataset_columns]].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- metrics.json
@@ -286,8 +221,8 @@ def single_model_outcomes(
         ``query_id``, ``dataset``, ``model``, ``score``, ``cost`` of the queries of that part: the
         ``single_outcomes`` / ``validation_singles`` inputs of :func:`compute_metrics`.
     """
-    _require_columns(records, OUTCOME_COLUMNS, "results/records.parquet")
-    _require_columns(split, ("query_id", "split", "validation"), "results/splits")
+    require_columns(records, OUTCOME_COLUMNS, "results/records.parquet")
+    require_columns(split, ("query_id", "split", "validation"), "results/splits")
     if part == "test":
         chosen = split["split"] == "test"
     elif part == "validation":
@@ -314,20 +249,9 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     return mean, sd
 
 
-def _normalised_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with "" for missing variants, -1 for missing n_clusters (read back from CSV or not)."""
-    _require_columns(summary, SUMMARY_COLUMNS, "results/summary.csv")
-    frame = summary.copy()
-    frame["method"] = frame["method"].astype(str)
-    frame["variant"] = frame["variant"].astype(object).where(frame["variant"].notna(), "").astype(str)
-    frame["n_clusters"] = pd.to_numeric(frame["n_clusters"]).fillna(-1).astype(np.int64)
-    frame["alpha"] = pd.to_numeric(frame["alpha"]).astype(np.float64)
-    return frame
-
-
 def _best_single(frame: pd.DataFrame) -> dict[str, Any]:
     """The single model of best mean test accuracy (ties: cheaper, then first by name)."""
-    singles = frame[~frame["method"].isin([ROUTER_METHOD, *NON_MODEL_BASELINES])]
+    singles = single_models(frame)
     if singles.empty:
         raise DataError("no single-model rows: the baselines are missing", file="results/summary.csv",
                         field="method")
@@ -405,8 +329,8 @@ def _point_metrics(
 def validation_best_single(outcomes: pd.DataFrame, seed: int) -> tuple[str, float]:
     """The model of best validation accuracy (unweighted mean over datasets; ties: first by name)."""
     file = f"validation single-model outcomes of seed {seed}"
-    _require_columns(outcomes, OUTCOME_COLUMNS, file)
-    _require_finite(outcomes, ("score",), file)
+    require_columns(outcomes, OUTCOME_COLUMNS, file)
+    require_finite(outcomes, ("score",), file)
     if outcomes.empty:
         raise DataError("no validation queries", file=file, field="query_id")
     per_dataset = outcomes.groupby(["model", "dataset"], sort=True)["score"].mean().unstack("dataset")
@@ -492,9 +416,8 @@ def _validation_choice(
 def _decision_matrix(
     frame: pd.DataFrame, queries: pd.Index, file: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A decisions frame -> (alphas (A,), scores (A, Q), costs (A, Q)), columns in ``queries`` order."""
-    _require_columns(frame, DECISION_COLUMNS, file)
-    _require_finite(frame, ("alpha", "score", "cost"), file)
+    """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
+    scores (A, Q), costs (A, Q)), columns in ``queries`` order."""
     row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
     # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
     codes, distinct = pd.factorize(frame["query_id"])
@@ -550,7 +473,7 @@ class _BootstrapInputs:
                 raise DataError(f"test single-model outcomes missing for seed {seed}", field="model")
             singles = self.single_outcomes[seed]
             file = f"test single-model outcomes of seed {seed}"
-            _require_columns(singles, OUTCOME_COLUMNS, file)
+            require_columns(singles, OUTCOME_COLUMNS, file)
             frame = pd.DataFrame({"query_id": singles["query_id"].to_numpy(dtype=object),
                                   "dataset": singles["dataset"].to_numpy(dtype=object)})
             frame = frame.drop_duplicates("query_id").sort_values(["dataset", "query_id"], kind="stable")
@@ -669,7 +592,8 @@ def compute_metrics(
     Parameters
     ----------
     summary
-        The :func:`summarize` table (or ``summary.csv`` read back).
+        ``summary.csv`` as :func:`avengers_pro.outputs.read_summary` gives it (validated there), or
+        ``check_summary(summarize(...))``.
     validation_sweeps, test_sweeps
         ``(variant, n_clusters, seed) -> frame`` (or a list of ``(variant, n_clusters, seed, frame)``)
         of ``results/sweep_validation/...`` and ``results/sweep/...``.
@@ -716,11 +640,11 @@ def compute_metrics(
           ``estimate``, ``lo``, ``hi``, ``n_resamples``, ``n_undefined``. None for the dataset
           router or with ``n_resamples == 0``.
     """
-    frame = _normalised_summary(summary)
+    frame = summary
     validation_sweeps = _as_mapping(validation_sweeps)
     test_sweeps = _as_mapping(test_sweeps)
     best_single = _best_single(frame)
-    singles = frame[~frame["method"].isin([ROUTER_METHOD, *NON_MODEL_BASELINES])]
+    singles = single_models(frame)
     oracle_rows = frame[frame["method"] == "oracle"]
     oracle = float(oracle_rows["accuracy"].iloc[0]) if len(oracle_rows) else None
     cost_range = (0.0, float(frame["cost"].max()))

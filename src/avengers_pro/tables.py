@@ -18,15 +18,10 @@ import pandas as pd
 
 from avengers_pro.errors import DataError
 from avengers_pro.io import PathLike, write_text
-from avengers_pro.plots import (
-    AVENGERS_PRO,
-    check_summary,
-    dataset_columns,
-    display_names,
-    nearest_alphas,
-    router_rows,
-    single_models,
-)
+from avengers_pro.outputs import ROUTER_METHOD, dataset_columns, single_models
+from avengers_pro.plots.inputs import router_rows
+from avengers_pro.plots.style import display_names
+from avengers_pro.plots.sweeps import nearest_alphas
 
 #: Rows that are shown but never bold.
 NON_COMPETING_ROLES = frozenset({"oracle"})
@@ -40,7 +35,7 @@ def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas:
     Parameters
     ----------
     summary
-        ``results/summary.csv`` as read by :func:`avengers_pro.plots.load_summary`.
+        ``results/summary.csv`` as read by :func:`avengers_pro.outputs.read_summary`.
     variant, n_clusters
         The Avengers-Pro sweep to report (config ``plots.main``).
     alphas
@@ -59,7 +54,6 @@ def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas:
     DataError
         When the summary lacks the requested sweep or has no per-dataset accuracy columns.
     """
-    summary = check_summary(summary)
     per_dataset = dataset_columns(summary)
     if not per_dataset:
         raise DataError("no accuracy_<dataset> columns", field="accuracy_<dataset>")
@@ -77,14 +71,14 @@ def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas:
     parts = [
         _rows(singles, [names[m] for m in singles["method"]], "single", per_dataset, datasets),
         *[_rows(ref, list(ref["method"]), ref["method"].iloc[0], per_dataset, datasets) for ref in references if len(ref)],
-        _rows(router, [f"Avengers-Pro (α={_alpha_text(a)})" for a in router["alpha"]], AVENGERS_PRO, per_dataset, datasets),
+        _rows(router, [f"Avengers-Pro (α={_alpha_text(a)})" for a in router["alpha"]], ROUTER_METHOD, per_dataset, datasets),
     ]
     return pd.concat(parts, ignore_index=True)
 
 
 def _rows(frame: pd.DataFrame, settings: list[str], role: str, per_dataset: list[str], datasets: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({"setting": settings, "role": role})
-    out["alpha"] = frame["alpha"].to_numpy(float) if role == AVENGERS_PRO else np.nan
+    out["alpha"] = frame["alpha"].to_numpy(float) if role == ROUTER_METHOD else np.nan
     for column, dataset in zip(per_dataset, datasets):
         out[dataset] = 100 * frame[column].to_numpy(float)
     out[AVERAGE] = 100 * frame["accuracy"].to_numpy(float)
@@ -278,7 +272,7 @@ def write_tables(
     Parameters
     ----------
     summary
-        ``results/summary.csv`` as read by :func:`avengers_pro.plots.load_summary`.
+        ``results/summary.csv`` as read by :func:`avengers_pro.outputs.read_summary`.
     markdown_path, latex_path
         Output files (``results/table.md``, ``results/table.tex``).
     variant, n_clusters

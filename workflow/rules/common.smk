@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 from avengers_pro.embeddings import EMBEDDER_SPEC_KEYS, embedder_id
+from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES, figures_of
 
 SEEDS = config["split"]["seeds"]
 CLUSTER_COUNTS = config["clustering"]["n_clusters"]
@@ -20,14 +21,7 @@ PLOTS = config["plots"]
 # metrics): when more jobs are ready than there are cores, these go first, so the plots that wait for
 # metrics.json are not held up behind jobs that have time to spare (the other plots, the export).
 CRITICAL_PATH = 1
-FIGURES = [
-    "pareto",
-    "headline",
-    "alpha_sweep",
-    "model_usage",
-    "cluster_ablation",
-    "variants",
-]
+
 
 
 def alternatives(values):
@@ -81,7 +75,7 @@ def final_outputs():
         *expand("results/baselines/seed{seed}.parquet", seed=SEEDS),
         "results/summary.csv",
         "results/metrics.json",
-        *expand("figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),
+        *expand("figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=FIGURE_EXTENSIONS),
         "results/table.md",
         "results/table.tex",
         *expand("results/router/{name}/manifest.json", name=EXPORT_NAMES),
@@ -144,3 +138,23 @@ def export_settings(wildcards):
             if key in EMBEDDER_SPEC_KEYS
         },
     }
+
+
+def figure_outputs(job):
+    """The outputs of a plot job: ``{name}`` (the PNG, in the report with its caption) and
+    ``{name}_pdf`` for every figure the registry gives that job."""
+    outputs = {}
+    for spec in figures_of(job):
+        outputs[spec.name] = report(
+            f"figures/{spec.name}.png",
+            caption=f"../report/{spec.name}.rst",
+            category="Figures",
+            labels={"figure": spec.title},
+        )
+        outputs[f"{spec.name}_pdf"] = f"figures/{spec.name}.pdf"
+    return outputs
+
+
+def figure_settings(job):
+    """Each figure's settings from the config's plots block (the plot job's params)."""
+    return {spec.name: spec.settings(PLOTS) for spec in figures_of(job)}

@@ -1,0 +1,283 @@
+"""The pipeline's result files: their columns, the kind of every method, and one reader each.
+
+Each file that one job writes and others read has its columns named here and one ``read_...``
+function that validates it once, on reading; code downstream of a reader trusts what it got. The
+formats are described in ``docs/architecture.md``.
+
+**Kinds of method.** Every row of a baselines file and of ``summary.csv`` carries a ``kind``, set where
+the row is made:
+
+* ``model``: a single model (the method is the model's name);
+* ``baseline``: a reference that is not a deployable router (random, the oracles, the dataset router,
+  which reads each query's dataset label);
+* ``router``: a router that needs nothing but the query (Avengers-Pro's variants).
+
+Everything that means "the single models" (the best single model, PerfGain, CostSave, the figures'
+model markers) selects ``kind == "model"``, so a new baseline or router can never be mistaken for a
+model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, plain
+from .io import PathLike, write_text
+
+MODEL, BASELINE, ROUTER = "model", "baseline", "router"
+KINDS = (MODEL, BASELINE, ROUTER)
+
+ROUTER_METHOD = "avengers-pro"
+DATASET_ROUTER = "dataset-router"
+#: Sort order of the methods in summary.csv: these first, then the single models by name.
+METHOD_ORDER = (ROUTER_METHOD, DATASET_ROUTER, "oracle", "dataset-oracle", "random")
+
+SWEEP_COLUMNS = ("alpha", "dataset", "accuracy", "cost", "n_queries", "max_router")
+BASELINE_COLUMNS = ("method", "kind", "variant", "alpha", "dataset", "accuracy", "cost", "n_queries")
+DECISION_COLUMNS = ("alpha", "query_id", "dataset", "score", "cost")
+OUTCOME_COLUMNS = ("query_id", "dataset", "model", "score", "cost")
+SUMMARY_COLUMNS = (
+    "method", "kind", "variant", "n_clusters", "alpha", "max_router",
+    "accuracy", "accuracy_sd", "cost", "cost_sd", "n_seeds",
+)
+
+#: Alphas of one grid compared across files: rounding hides float noise from different writers.
+ALPHA_DECIMALS = 9
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) -> None:
+    """A :class:`DataError` naming the first of ``columns`` that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)}", file=file, field=missing[0])
+
+
+def require_finite(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) -> None:
+    """A :class:`DataError` naming the first row whose value in ``columns`` is not a finite number."""
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"not a finite number: {plain(frame[column].iloc[row])!r}", file=file, row=row,
+                            field=column)
+
+
+def _read_parquet(path: PathLike, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read the {what}: {err}", file=path) from None
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def sweep_path(variant: str, n_clusters: int, seed: int, validation: bool = False) -> str:
+    """The conventional path of a sweep file, used to name the file in error messages."""
+    folder = "sweep_validation" if validation else "sweep"
+    return f"results/{folder}/{variant}/k{n_clusters}_seed{seed}.parquet"
+
+
+def check_grid(frame: pd.DataFrame, file: PathLike) -> None:
+    """One row per (alpha, dataset), and every alpha has every dataset."""
+    keys = pd.DataFrame({"alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
+                         "dataset": frame["dataset"].astype(str).to_numpy()})
+    duplicated = keys.duplicated().to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        raise DataError(f"(alpha, dataset) = ({keys['alpha'].iloc[row]}, {keys['dataset'].iloc[row]!r}) "
+                        "appears twice", file=file, row=row, field="dataset")
+    n_alphas, n_datasets = keys["alpha"].nunique(), keys["dataset"].nunique()
+    if len(keys) != n_alphas * n_datasets:
+        raise DataError(f"{len(keys)} rows for {n_alphas} alphas x {n_datasets} datasets: some (alpha, dataset) "
+                        "rows are missing", file=file, field="dataset")
+
+
+def check_sweep(frame: pd.DataFrame, file: PathLike) -> pd.DataFrame:
+    """Validate a sweep frame (test or validation): columns, finite numbers, a full (alpha, dataset) grid."""
+    require_columns(frame, SWEEP_COLUMNS, file)
+    if frame.empty:
+        raise DataError("the sweep has no rows", file=file)
+    require_finite(frame, ("alpha", "accuracy", "cost", "max_router"), file)
+    check_grid(frame, file)
+    return frame
+
+
+def read_sweep(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/sweep{,_validation}/{variant}/k{k}_seed{seed}.parquet``."""
+    return check_sweep(_read_parquet(path, "sweep"), path)
+
+
+def routed_models(frame: pd.DataFrame) -> list[str]:
+    """Model names of the ``routed[<model>]`` columns of a sweep or baselines frame, in column order."""
+    return [str(c)[len("routed["):-1] for c in frame.columns if str(c).startswith("routed[") and str(c).endswith("]")]
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def check_baselines(frame: pd.DataFrame, file: PathLike) -> pd.DataFrame:
+    """Validate a baselines frame: columns, a known ``kind`` per row, finite accuracy and cost."""
+    require_columns(frame, BASELINE_COLUMNS, file)
+    unknown = ~frame["kind"].isin(KINDS).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(f"kind must be one of {', '.join(KINDS)}, got {plain(frame['kind'].iloc[row])!r}", file=file,
+                        row=row, field="kind")
+    require_finite(frame, ("accuracy", "cost"), file)
+    return frame
+
+
+def read_baselines(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/baselines/seed{seed}.parquet``."""
+    return check_baselines(_read_parquet(path, "baselines"), path)
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def read_decisions(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/decisions/...``: one row per (alpha, test query), finite values."""
+    frame = _read_parquet(path, "decisions")
+    require_columns(frame, DECISION_COLUMNS, path)
+    require_finite(frame, ("alpha", "score", "cost"), path)
+    return frame
+
+
+# --------------------------------------------------------------------------- summary.csv
+
+
+def dataset_columns(summary: pd.DataFrame) -> list[str]:
+    """The ``accuracy_<dataset>`` columns of a summary, in file order (``accuracy_sd`` excluded)."""
+    return [c for c in summary.columns if c.startswith("accuracy_") and c != "accuracy_sd"]
+
+
+def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -> pd.DataFrame:
+    """Validate a summary table and give it its one set of dtypes (a copy).
+
+    ``method``, ``kind`` and ``variant`` are str (``variant`` "" where a method has none);
+    ``n_clusters`` is Int64 (NA where a method has none); ``alpha`` is float (NaN for methods
+    without an alpha); the numbers are float. Accuracies must lie in [0, 1] and costs be >= 0.
+    Rows are numbered as in the CSV file (the header is line 1).
+    """
+    require_columns(frame, SUMMARY_COLUMNS, file)
+    out = frame.copy()
+    out["method"] = out["method"].astype(str)
+    out["kind"] = out["kind"].astype(str)
+    out["variant"] = out["variant"].astype(object).where(out["variant"].notna(), "").astype(str)
+    unknown = ~out["kind"].isin(KINDS).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(f"kind must be one of {', '.join(KINDS)}, got {out['kind'].iloc[row]!r}", file=file,
+                        row=row + 2, field="kind")
+    numeric = ["n_clusters", "alpha", "max_router", "accuracy", "accuracy_sd", "cost", "cost_sd", "n_seeds",
+               *dataset_columns(out)]
+    for column in numeric:
+        raw = out[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"not a number: {plain(raw.iloc[row])!r}", file=file, row=row + 2, field=column)
+        out[column] = values.astype(np.float64)
+    for column in ("accuracy", "cost"):
+        missing = out[column].isna().to_numpy()
+        if missing.any():
+            raise DataError("value missing", file=file, row=int(np.flatnonzero(missing)[0]) + 2, field=column)
+    for column in ["accuracy", *dataset_columns(out)]:
+        outside = ((out[column] < 0) | (out[column] > 1)).to_numpy()
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise DataError(f"accuracy must lie in [0, 1], got {out[column].iloc[row]}", file=file, row=row + 2,
+                            field=column)
+    negative = (out["cost"] < 0).to_numpy()
+    if negative.any():
+        raise DataError("cost must be >= 0", file=file, row=int(np.flatnonzero(negative)[0]) + 2, field="cost")
+    out["n_clusters"] = out["n_clusters"].round().astype("Int64")
+    return out
+
+
+def read_summary(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/summary.csv`` (see :func:`check_summary`)."""
+    try:
+        frame = pd.read_csv(path, dtype={"method": str, "kind": str, "variant": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"cannot read the summary: {err}", file=path) from None
+    return check_summary(frame, path)
+
+
+def write_summary(summary: pd.DataFrame, path: PathLike) -> None:
+    """Write ``summary.csv`` atomically (empty cells for missing values)."""
+    write_text(summary.to_csv(index=False), path)
+
+
+def single_models(summary: pd.DataFrame) -> pd.DataFrame:
+    """The single-model rows (``kind == "model"``) of a summary or baselines frame."""
+    return summary[summary["kind"] == MODEL]
+
+
+# --------------------------------------------------------------------------- metrics.json
+
+
+def read_metrics(path: PathLike) -> list[dict[str, Any]]:
+    """Read ``results/metrics.json``: a list of objects, each with ``method``, ``variant`` and ``n_clusters``."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(f"cannot read the metrics: {err}", file=path) from None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise DataError("expected a JSON list of objects", file=path)
+    for index, entry in enumerate(data):
+        for key in ("method", "variant", "n_clusters"):
+            if key not in entry:
+                raise DataError("field missing", file=path, row=index, field=key)
+        if entry["n_clusters"] is not None and not isinstance(entry["n_clusters"], int):
+            raise DataError(f"not an integer: {entry['n_clusters']!r}", file=path, row=index, field="n_clusters")
+    return data
+
+
+def metrics_entry(
+    metrics: Sequence[Mapping[str, Any]], variant: str, n_clusters: int, file: PathLike = "results/metrics.json"
+) -> Mapping[str, Any]:
+    """The Avengers-Pro object of one (variant, n_clusters) in metrics.json's list."""
+    routers = [e for e in metrics if e["method"] == ROUTER_METHOD]
+    for entry in routers:
+        if entry["variant"] == variant and entry["n_clusters"] == n_clusters:
+            return entry
+    present = [f"{e['variant']}/k={e['n_clusters']}" for e in routers]
+    raise DataError(
+        f"no entry for variant '{variant}' and n_clusters {n_clusters}; present: {', '.join(present) or 'none'}",
+        file=file,
+        field="variant",
+    )
+
+
+def require(entry: Mapping[str, Any], key: str, file: PathLike = "results/metrics.json", *,
+            nullable: bool = False) -> Any:
+    """``entry[key]``, or a :class:`DataError` naming the file and the field when it is absent (or null)."""
+    if key not in entry or (entry[key] is None and not nullable):
+        where = f" (variant '{entry.get('variant')}', n_clusters {entry.get('n_clusters')})" if "variant" in entry else ""
+        raise DataError(f"field missing or null{where}", file=file, field=key)
+    return entry[key]
+
+
+def best_single_of(entry: Mapping[str, Any], file: PathLike = "results/metrics.json") -> dict[str, Any]:
+    """The ``best_single`` object of a metrics entry as ``{model: str, accuracy: float, cost: float}``."""
+    best = require(entry, "best_single", file)
+    if not isinstance(best, Mapping):
+        raise DataError("expected an object {model, accuracy, cost}", file=file, field="best_single")
+    return {
+        "model": str(require(best, "model", file)),
+        "accuracy": float(require(best, "accuracy", file)),
+        "cost": float(require(best, "cost", file)),
+    }
