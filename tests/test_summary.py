@@ -12,14 +12,9 @@ import pytest
 from avengers_pro import metrics
 from avengers_pro.errors import DataError
 from avengers_pro.outputs import check_summary, check_sweep, read_summary, write_summary
-from avengers_pro.summary import (
-    FREE_REFERENCE,
-    NO_COST_RANGE,
-    compute_metrics,
-    seed_curve,
-    single_model_outcomes,
-    summarize,
-)
+from avengers_pro.alpha_choice import single_model_outcomes
+from avengers_pro.metrics_json import FREE_REFERENCE, NO_COST_RANGE, compute_metrics
+from avengers_pro.summary import seed_curve, summarize
 
 MODELS = ("cheap", "mid", "strong")
 
@@ -153,7 +148,7 @@ def test_summarize_rejects_bad_frames() -> None:
 
 def test_seed_curve() -> None:
     sweeps, _ = hand_made_inputs()
-    curve = seed_curve(sweeps[0][3], "x")
+    curve = seed_curve(sweeps[0][3])
     assert curve.index.tolist() == [0.0, 1.0]
     np.testing.assert_allclose(curve["accuracy"], [0.6, 0.7])
     np.testing.assert_allclose(curve["cost"], [3.0, 7.0])

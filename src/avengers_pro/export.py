@@ -272,7 +272,8 @@ def _choose_on_validation(
     from .evaluate import run_sweep
 
     # The alpha choice on validation is the one metrics.json reports: shared, not duplicated.
-    from .summary import choose_alpha, validation_best_single, seed_curve, single_model_outcomes
+    from .alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
+    from .summary import seed_curve
 
     entry = settings["export"]
     router = settings["router"]
@@ -285,8 +286,7 @@ def _choose_on_validation(
         top_k=int(router["top_k"]), beta=float(router["beta"]), max_router=int(router["max_router"]),
         with_decisions=False,
     )
-    file = f"validation sweep of export '{entry['name']}'"
-    curve = seed_curve(sweep, file)
+    curve = seed_curve(sweep)
     choice: dict[str, Any] = {
         "seed": seed,
         "ratio": float(router["validation_ratio"]),

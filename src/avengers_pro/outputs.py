@@ -20,6 +20,7 @@ model.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,30 @@ def single_models(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- metrics.json
+
+
+def json_number(value: Any) -> float | None:
+    """A float for JSON, None for missing or non-finite values."""
+    if value is None or value is pd.NA:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def json_ready(value: Any) -> Any:
+    """Recursively turn numpy scalars into Python ones and NaN/inf into None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return json_number(value)
+    return value
+
 
 
 def read_metrics(path: PathLike) -> list[dict[str, Any]]:

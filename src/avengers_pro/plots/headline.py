@@ -12,7 +12,7 @@ from avengers_pro.outputs import (
     best_single_of,
     require,
 )
-from avengers_pro.summary import NO_COST_RANGE
+from avengers_pro.metrics_json import NO_COST_RANGE
 
 from .style import (
     COLUMN_WIDTH_IN,

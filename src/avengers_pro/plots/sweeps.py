@@ -40,7 +40,7 @@ from .style import (
 # --------------------------------------------------------------------------- 3. alpha sweep (Fig. 2)
 
 
-def seed_curve(sweep: pd.DataFrame, source: PathLike = "sweep") -> pd.DataFrame:
+def seed_curve(sweep: pd.DataFrame) -> pd.DataFrame:
     """One seed's sweep reduced to one row per alpha (via :func:`avengers_pro.summary.seed_curve`).
 
     Accuracy is the unweighted mean over datasets, cost the total over datasets (as the paper).
@@ -50,7 +50,7 @@ def seed_curve(sweep: pd.DataFrame, source: PathLike = "sweep") -> pd.DataFrame:
     pandas.DataFrame
         Columns ``alpha``, ``accuracy``, ``cost``, sorted by alpha.
     """
-    return summary_seed_curve(sweep, str(source)).rename_axis("alpha").reset_index()
+    return summary_seed_curve(sweep).rename_axis("alpha").reset_index()
 
 
 def mean_and_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +83,7 @@ def _stack_seeds(sweeps: Sequence[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray
     """(alphas, accuracy (n_alpha, n_seeds), cost (n_alpha, n_seeds)) over the alphas every seed has."""
     if not sweeps:
         raise DataError("no sweep files given", field="alpha")
-    curves = [seed_curve(s, source=f"sweep #{i}").set_index("alpha") for i, s in enumerate(sweeps)]
+    curves = [seed_curve(s).set_index("alpha") for s in sweeps]
     common = curves[0].index
     for curve in curves[1:]:
         common = common.intersection(curve.index)
@@ -296,7 +296,7 @@ def cluster_ablation_table(
     rows = []
     for (variant, k), frames in sorted(sweeps.items()):
         for seed, frame in enumerate(frames):
-            curve = seed_curve(frame, source=f"sweep {variant}/k{k} #{seed}")
+            curve = seed_curve(frame)
             rows.append({
                 "variant": variant,
                 "n_clusters": int(k),

@@ -1,0 +1,396 @@
+"""``results/metrics.json``: every metric of every (variant, cluster count) and of the dataset router.
+
+PerfGain, CostSave, the cost at 90% of the best single model's accuracy, Gap@O, AIQ and dominance of
+each seed-averaged curve (:mod:`avengers_pro.metrics` has the formulas), the alpha chosen on
+validation (:mod:`avengers_pro.alpha_choice`) and paired-bootstrap intervals of the difference to
+the dataset router. The definitions: ``docs/method.md``.
+
+AIQ cost range: every AIQ in ``metrics.json`` is computed over the same range ``[0, C]``, where ``C``
+is the largest mean test cost of any row of ``summary.csv`` (every method, variant, cluster count and
+alpha), so that all AIQs of one run can be compared. It is reported as ``aiq_cost_range``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .alpha_choice import validation_choice
+from .console import Progress
+from .errors import DataError
+from .outputs import (
+    ALPHA_DECIMALS,
+    DATASET_ROUTER,
+    OUTCOME_COLUMNS,
+    ROUTER_METHOD,
+    json_number,
+    json_ready,
+    require_columns,
+    single_models,
+    sweep_path,
+)
+
+
+def _best_single(frame: pd.DataFrame) -> dict[str, Any]:
+    """The single model of best mean test accuracy (ties: cheaper, then first by name)."""
+    singles = single_models(frame)
+    if singles.empty:
+        raise DataError("no single-model rows: the baselines are missing", file="results/summary.csv",
+                        field="method")
+    best = singles.sort_values(["accuracy", "cost", "method"], ascending=[False, True, True], kind="stable").iloc[0]
+    return {"model": str(best["method"]), "accuracy": float(best["accuracy"]), "cost": float(best["cost"])}
+
+
+#: Why a metric is null (metrics.json ``null_reasons``), one home for each sentence.
+NO_COST_RANGE = "every recorded cost is 0, so there is no cost range to measure cost-based metrics on"
+FREE_REFERENCE = "the best single model's test cost is 0, so no saving against it can be measured"
+NOT_REACHED = "the curve never reaches the best single model's accuracy"
+NO_POSITIVE_ACCURACY = "the reference accuracy is 0"
+
+
+def _point_metrics(
+    curve: pd.DataFrame, best_single: dict[str, Any], singles: pd.DataFrame, oracle: float | None,
+    cost_range: tuple[float, float],
+) -> dict[str, Any]:
+    """Metrics of one seed-averaged curve (rows = alphas) against the best single model and the oracle.
+
+    A metric that cannot be defined on this data is None, with the reason under ``null_reasons``
+    (e.g. data without recorded costs: AIQ, CostSave and the cost at 90% are None, while the
+    accuracy-based metrics are still reported).
+    """
+    alphas = curve["alpha"].to_numpy(dtype=np.float64)
+    accs = curve["accuracy"].to_numpy(dtype=np.float64)
+    costs = curve["cost"].to_numpy(dtype=np.float64)
+    at_one = np.flatnonzero(np.isclose(alphas, 1.0))
+    # Best accuracy; ties go to the cheaper, then the smaller alpha.
+    best = np.lexsort((alphas, costs, -accs))[0]
+    ref_acc, ref_cost = best_single["accuracy"], best_single["cost"]
+    has_costs = cost_range[1] > cost_range[0]
+    reasons: dict[str, str] = {}
+    saved, saved_alpha = None, None
+    if not has_costs:
+        reasons["cost_save"] = NO_COST_RANGE
+    elif not ref_cost > 0:
+        reasons["cost_save"] = FREE_REFERENCE
+    else:
+        saved, saved_alpha = metrics.cost_save(alphas, accs, costs, ref_acc, ref_cost)
+        if saved is None:
+            reasons["cost_save"] = NOT_REACHED
+    at_90 = metrics.cost_at_accuracy(alphas, accs, costs, 0.9 * ref_acc) if has_costs else None
+    if not has_costs:
+        reasons["cost_at_90pct_best_single"] = NO_COST_RANGE
+        reasons["aiq"] = NO_COST_RANGE
+    if not ref_acc > 0:
+        reasons["perf_gain"] = NO_POSITIVE_ACCURACY
+    max_router = int(curve["max_router"].max())
+    return {
+        "max_router": max_router,
+        "upper_bound": max_router > 1,
+        "n_seeds": int(curve["n_seeds"].min()),
+        "best_single": best_single,
+        "accuracy_at_alpha1": json_number(accs[at_one[0]]) if at_one.size else None,
+        "cost_at_alpha1": json_number(costs[at_one[0]]) if at_one.size else None,
+        "best_accuracy": float(accs[best]),
+        "best_accuracy_alpha": float(alphas[best]),
+        "best_accuracy_cost": float(costs[best]),
+        "perf_gain": metrics.perf_gain(float(accs[best]), ref_acc) if ref_acc > 0 else None,
+        "cost_save": json_number(saved),
+        "cost_save_alpha": json_number(saved_alpha),
+        "cost_at_90pct_best_single": json_number(at_90),
+        "oracle_accuracy": oracle,
+        "gap_to_oracle": metrics.gap_to_oracle(float(accs[best]), oracle) if oracle else None,
+        "aiq": metrics.aiq(costs, accs, cost_range) if has_costs else None,
+        "aiq_cost_range": [float(cost_range[0]), float(cost_range[1])],
+        "dominates_all_singles": metrics.dominates_all(
+            costs, accs, singles["cost"].to_numpy(dtype=np.float64), singles["accuracy"].to_numpy(dtype=np.float64)
+        ),
+        "null_reasons": reasons,
+    }
+
+
+def _decision_matrix(
+    frame: pd.DataFrame, queries: pd.Index, file: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
+    scores (A, Q), costs (A, Q)), columns in ``queries`` order."""
+    row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
+    # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
+    codes, distinct = pd.factorize(frame["query_id"])
+    column = np.where(codes < 0, -1, queries.get_indexer(np.asarray(distinct, dtype=object))[codes])
+    if (column < 0).any():
+        bad = int(np.flatnonzero(column < 0)[0])
+        raise DataError(f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed", file=file,
+                        row=bad, field="query_id")
+    size = alphas.size * len(queries)
+    cell = row * len(queries) + column
+    per_cell = np.bincount(cell, minlength=size)
+    if (per_cell != 1).any():
+        raise DataError(f"expected one row per (alpha, test query), {alphas.size} x {len(queries)}: "
+                        f"{int((per_cell == 0).sum())} missing, {int((per_cell > 1).sum())} duplicated",
+                        file=file, field="query_id")
+    scores = np.empty(size)
+    costs = np.empty(size)
+    scores[cell] = frame["score"].to_numpy(dtype=np.float64)
+    costs[cell] = frame["cost"].to_numpy(dtype=np.float64)
+    return np.asarray(alphas, dtype=np.float64), scores.reshape(alphas.size, -1), costs.reshape(alphas.size, -1)
+
+
+class _BootstrapInputs:
+    """Per-seed test queries, best-single outcomes and decision matrices, each built once and shared
+    by every (variant, n_clusters) entry (the dataset router's matrices serve all cluster counts)."""
+
+    def __init__(
+        self, best_model: str, single_outcomes: Mapping[int, pd.DataFrame],
+        decisions: Mapping[tuple[str, int, int], pd.DataFrame],
+        router_decisions: Mapping[tuple[str, int], pd.DataFrame],
+    ) -> None:
+        self.best_model = best_model
+        self.single_outcomes = single_outcomes
+        self.decisions = decisions
+        self.router_decisions = router_decisions
+        self._queries: dict[int, tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._matrices: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._counts: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def counts(self, seeds: list[int], n_resamples: int, bootstrap_seed: int) -> dict[int, np.ndarray]:
+        """The resamples of each seed's test queries (the same for every entry)."""
+        for seed in seeds:
+            key = (seed, n_resamples, bootstrap_seed)
+            if key not in self._counts:
+                rng = np.random.default_rng([bootstrap_seed, seed])
+                self._counts[key] = metrics.resample_counts(self.queries(seed)[1], n_resamples, rng)
+        return {seed: self._counts[(seed, n_resamples, bootstrap_seed)] for seed in seeds}
+
+    def queries(self, seed: int) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
+        """(query ids sorted by dataset then id, their datasets, best single's (1, Q) scores and costs)."""
+        if seed not in self._queries:
+            if seed not in self.single_outcomes:
+                raise DataError(f"test single-model outcomes missing for seed {seed}", field="model")
+            singles = self.single_outcomes[seed]
+            file = f"test single-model outcomes of seed {seed}"
+            require_columns(singles, OUTCOME_COLUMNS, file)
+            frame = pd.DataFrame({"query_id": singles["query_id"].to_numpy(dtype=object),
+                                  "dataset": singles["dataset"].to_numpy(dtype=object)})
+            frame = frame.drop_duplicates("query_id").sort_values(["dataset", "query_id"], kind="stable")
+            queries = pd.Index(frame["query_id"].to_numpy(dtype=object))
+            best = singles[singles["model"].to_numpy(dtype=object) == self.best_model]
+            if best.empty:
+                raise DataError(f"no test outcomes of the best single model {self.best_model!r}", file=file,
+                                field="model")
+            # Queries the best single has no record for stay NaN: left out of its accuracy and cost.
+            scores = np.full((1, len(queries)), np.nan)
+            costs = np.full((1, len(queries)), np.nan)
+            where = queries.get_indexer(best["query_id"].to_numpy(dtype=object))
+            scores[0, where] = best["score"].to_numpy(dtype=np.float64)
+            costs[0, where] = best["cost"].to_numpy(dtype=np.float64)
+            self._queries[seed] = (queries, frame["dataset"].to_numpy(), scores, costs)
+        return self._queries[seed]
+
+    def router(self, variant: str, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._matrix(self.decisions, (variant, n_clusters, seed), seed,
+                            f"results/decisions/{variant}/k{n_clusters}_seed{seed}.parquet")
+
+    def dataset_router(self, variant: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._matrix(self.router_decisions, (variant, seed), seed,
+                            f"results/decisions/{DATASET_ROUTER}/{variant}_seed{seed}.parquet")
+
+    def _matrix(self, source: Mapping[Any, pd.DataFrame], key: tuple[Any, ...], seed: int,
+                file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cache_key = (id(source), *key)
+        if cache_key not in self._matrices:
+            if key not in source:
+                raise DataError("decisions missing", file=file)
+            self._matrices[cache_key] = _decision_matrix(source[key], self.queries(seed)[0], file)
+        return self._matrices[cache_key]
+
+
+def _bootstrap(
+    variant: str, cluster_counts: list[int], seeds: list[int], inputs: _BootstrapInputs,
+    cost_range: tuple[float, float], n_resamples: int, confidence: float, seed: int,
+) -> dict[int, dict[str, Any]]:
+    """Paired bootstrap of (router minus dataset router) in AIQ and in CostSave vs the best single
+    model, for every cluster count of one variant at once (the best single's and the dataset
+    router's resampled curves are computed once and shared by every cluster count)."""
+    outcomes: list[metrics.SeedOutcomes] = []
+    grids: dict[str, np.ndarray] = {}
+    router_names = {k: f"router k={k}" for k in cluster_counts}
+    for split_seed in seeds:
+        _, groups, single_scores, single_costs = inputs.queries(split_seed)
+        curves = {"single": (single_scores, single_costs)}
+        decisions = [(name, inputs.router(variant, k, split_seed)) for k, name in router_names.items()]
+        for name, (alphas, scores, costs) in [*decisions, ("dataset router", inputs.dataset_router(variant, split_seed))]:
+            if name in grids and not np.array_equal(grids[name], alphas):
+                raise DataError(f"the {name} decisions of seed {split_seed} have another alpha grid than the other "
+                                "seeds'", field="alpha")
+            grids[name] = alphas
+            curves[name] = (scores, costs)
+        outcomes.append(metrics.SeedOutcomes(
+            seed=int(split_seed), groups=groups,
+            scores={name: value[0] for name, value in curves.items()},
+            costs={name: value[1] for name, value in curves.items()},
+        ))
+
+    # Every statistic sees all resamples at once: (B, n_alphas) curves -> (B,) values.
+    def aiq_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
+        def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
+            (acc_r, cost_r), (acc_d, cost_d) = curves[router], curves["dataset router"]
+            if not cost_range[1] > cost_range[0]:  # no recorded costs: AIQ is undefined
+                return np.full(acc_r.shape[0], np.nan)
+            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+        return statistic
+
+    def cost_save_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
+        def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
+            ref_acc, ref_cost = curves["single"][0][:, 0], curves["single"][1][:, 0]
+            # Undefined (NaN) where the reference is, or where either curve never reaches it.
+            defined = np.isfinite(ref_acc) & (ref_cost > 0)
+            ref_acc, ref_cost = np.where(defined, ref_acc, 0.0), np.where(defined, ref_cost, 1.0)
+            saved, reference_saved = (metrics.cost_save_rows(grids[name], *curves[name], ref_acc, ref_cost)[0]
+                                      for name in (router, "dataset router"))
+            return np.where(defined, saved - reference_saved, np.nan)
+        return statistic
+
+    statistics = {}
+    for name in router_names.values():
+        statistics[f"aiq_difference, {name}"] = aiq_difference(name)
+        statistics[f"cost_save_difference, {name}"] = cost_save_difference(name)
+    intervals = metrics.paired_bootstrap(
+        outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed,
+        counts=inputs.counts(seeds, n_resamples, seed),
+    )
+    reasons = {} if cost_range[1] > cost_range[0] else {
+        "aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
+    return {
+        k: {"reference": f"{DATASET_ROUTER} ({variant})", "confidence": confidence,
+            "aiq_difference": intervals[f"aiq_difference, {name}"],
+            "cost_save_difference": intervals[f"cost_save_difference, {name}"],
+            "null_reasons": reasons}
+        for k, name in router_names.items()
+    }
+
+
+def compute_metrics(
+    summary: pd.DataFrame,
+    validation_sweeps: Mapping[tuple[str, int, int], pd.DataFrame] | list[tuple[str, int, int, pd.DataFrame]],
+    test_sweeps: Mapping[tuple[str, int, int], pd.DataFrame] | list[tuple[str, int, int, pd.DataFrame]],
+    decisions: Mapping[tuple[str, int, int], pd.DataFrame],
+    router_decisions: Mapping[tuple[str, int], pd.DataFrame],
+    single_outcomes: Mapping[int, pd.DataFrame],
+    n_resamples: int,
+    confidence: float,
+    seed: int = 0,
+    *,
+    validation_singles: Mapping[int, pd.DataFrame],
+) -> list[dict[str, Any]]:
+    """The ``results/metrics.json`` list: one object per (variant, n_clusters), then per dataset router.
+
+    Parameters
+    ----------
+    summary
+        ``summary.csv`` as :func:`avengers_pro.outputs.read_summary` gives it (validated there), or
+        ``check_summary(summarize(...))``.
+    validation_sweeps, test_sweeps
+        ``(variant, n_clusters, seed) -> frame`` (or a list of ``(variant, n_clusters, seed, frame)``)
+        of ``results/sweep_validation/...`` and ``results/sweep/...``.
+    decisions
+        ``(variant, n_clusters, seed) -> results/decisions/{variant}/k{k}_seed{seed}`` frame.
+    router_decisions
+        ``(variant, seed) -> results/decisions/dataset-router/{variant}_seed{seed}`` frame.
+    single_outcomes, validation_singles
+        ``seed -> long frame`` (``query_id``, ``dataset``, ``model``, ``score``, ``cost``) of every
+        model on that seed's test queries, resp. validation queries; see
+        :func:`single_model_outcomes`.
+    n_resamples
+        Bootstrap resamples; 0 skips the bootstrap (``"bootstrap": null``).
+    confidence
+        Coverage of the bootstrap intervals.
+    seed
+        Seed of the bootstrap resamples.
+
+    Returns
+    -------
+    list[dict]
+        JSON-ready objects (no NaN: missing values are None), the router's per (variant,
+        n_clusters) first, then one per dataset router (variant). Keys:
+
+        * ``method`` (``avengers-pro`` / ``dataset-router``), ``variant``, ``n_clusters`` (None for
+          the dataset router), ``max_router``, ``upper_bound`` (``max_router > 1``), ``n_seeds``;
+        * ``best_single`` ``{model, accuracy, cost}`` (best mean test accuracy; ties: cheaper);
+        * ``accuracy_at_alpha1``, ``cost_at_alpha1``; ``best_accuracy``, ``best_accuracy_alpha``,
+          ``best_accuracy_cost`` (ties: cheaper, then smaller alpha); ``perf_gain``;
+        * ``cost_save``, ``cost_save_alpha`` (interpolated; None if never reached);
+          ``cost_at_90pct_best_single``;
+        * ``oracle_accuracy``, ``gap_to_oracle`` (of ``best_accuracy``);
+        * ``aiq``, ``aiq_cost_range`` ``[0, largest mean cost in the summary]``;
+          ``dominates_all_singles``;
+        * ``null_reasons``: metric -> why it is None where the data cannot define it (no recorded
+          cost: AIQ, CostSave, cost at 90%; a free best single model: CostSave; never reached);
+        * ``validation``: ``seeds`` and, for ``match_best_single`` (cheapest alpha whose validation
+          accuracy >= the validation-best single model's; else the max-accuracy alpha with
+          ``reached`` False) and ``max_accuracy`` (ties: cheaper, then smaller alpha), the per-seed
+          ``alpha``, ``test_accuracy``, ``test_cost`` and their ``*_mean`` / ``*_sd`` over seeds.
+          None for the dataset router or without validation sweeps;
+        * ``bootstrap``: ``reference``, ``confidence``, and ``aiq_difference`` /
+          ``cost_save_difference`` (router minus dataset router of the same variant) each with
+          ``estimate``, ``lo``, ``hi``, ``n_resamples``, ``n_undefined``. None for the dataset
+          router or with ``n_resamples == 0``.
+    """
+    frame = summary
+    validation_sweeps = _as_mapping(validation_sweeps)
+    test_sweeps = _as_mapping(test_sweeps)
+    best_single = _best_single(frame)
+    singles = single_models(frame)
+    oracle_rows = frame[frame["method"] == "oracle"]
+    oracle = float(oracle_rows["accuracy"].iloc[0]) if len(oracle_rows) else None
+    cost_range = (0.0, float(frame["cost"].max()))
+
+    bootstrap_inputs = _BootstrapInputs(best_single["model"], single_outcomes, decisions, router_decisions)
+    entries: list[dict[str, Any]] = []
+    router_rows = frame[frame["method"] == ROUTER_METHOD]
+    seeds_of: dict[tuple[str, int], list[int]] = {}
+    for (variant, n_clusters), curve in router_rows.groupby(["variant", "n_clusters"], sort=True):
+        seeds = sorted(s for (v, k, s) in test_sweeps if v == variant and k == n_clusters)
+        if not seeds:
+            raise DataError("the summary has this sweep but no seed's sweep frame was given",
+                            file=sweep_path(variant, int(n_clusters), 0).replace("seed0", "seed*"))
+        seeds_of[(variant, int(n_clusters))] = seeds
+        entry: dict[str, Any] = {"method": ROUTER_METHOD, "variant": variant, "n_clusters": int(n_clusters)}
+        entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
+        entry["validation"] = validation_choice(variant, int(n_clusters), seeds, validation_sweeps, test_sweeps,
+                                                 validation_singles)
+        entry["bootstrap"] = None
+        entries.append(entry)
+    if n_resamples > 0:
+        # One bootstrap per (variant, seeds): every cluster count of a variant shares its resamples.
+        groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+        for (variant, n_clusters), seeds in seeds_of.items():
+            groups.setdefault((variant, tuple(seeds)), []).append(n_clusters)
+        intervals: dict[tuple[str, int], dict[str, Any]] = {}
+        n_runs = sum(len(counts) for counts in groups.values())
+        with Progress(f"bootstrap ({n_resamples:,} resamples)", n_runs, "(variant, k) runs") as progress:
+            for (variant, seeds), cluster_counts in groups.items():
+                by_k = _bootstrap(variant, cluster_counts, list(seeds), bootstrap_inputs, cost_range, n_resamples,
+                                  confidence, seed)
+                intervals.update({(variant, k): value for k, value in by_k.items()})
+                progress.update(len(cluster_counts))
+        for entry in entries:
+            entry["bootstrap"] = intervals[(entry["variant"], entry["n_clusters"])]
+    for variant, curve in frame[frame["method"] == DATASET_ROUTER].groupby("variant", sort=True):
+        entry = {"method": DATASET_ROUTER, "variant": variant, "n_clusters": None}
+        entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
+        entry["validation"] = None
+        entry["bootstrap"] = None
+        entries.append(entry)
+    return [json_ready(entry) for entry in entries]
+
+
+def _as_mapping(
+    sweeps: Mapping[tuple[str, int, int], pd.DataFrame] | list[tuple[str, int, int, pd.DataFrame]],
+) -> dict[tuple[str, int, int], pd.DataFrame]:
+    if isinstance(sweeps, Mapping):
+        return {(str(v), int(k), int(s)): f for (v, k, s), f in sweeps.items()}
+    return {(str(v), int(k), int(s)): f for v, k, s, f in sweeps}
