@@ -12,7 +12,7 @@
 #   results/router/{name}/                                          exported routers for new queries
 # File formats: docs/architecture.md. Logic: the avengers_pro package (src/); the rules only wire it.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -23,21 +23,23 @@ configfile: "config.yaml"
 import sys
 import time
 from functools import partial
+from pathlib import Path
 
 from avengers_pro.console import report_failures
 from avengers_pro.config import validate_config
 from avengers_pro.errors import ConfigError
 
-# A bad config gets one clear line on the console and no traceback; Snakemake's own schema check
-# follows (defaults already filled in).
+# The config is validated once, against the workflow's schema (defaults filled in); a bad config
+# gets one clear line on the console and no traceback.
 try:
-    validated = validate_config(config, source="config")
+    validated = validate_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", source="config"
+    )
 except ConfigError as error:
     print(f"Error: {error}", file=sys.stderr)
     sys.exit(1)
 config.clear()
 config.update(validated)
-validate(config, "workflow/schemas/config.schema.yaml")
 
 # When a job fails on bad data, its one-line message (and a note on stale results) is the last thing
 # on the console; the traceback stays in the job's log.

@@ -13,7 +13,7 @@ from avengers_pro.config import validate_config
 from avengers_pro.outputs import read_metrics, read_summary, single_models
 from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES
 
-config = validate_config(yaml.safe_load(Path("config.yaml").read_text()))
+config = validate_config(yaml.safe_load(Path("config.yaml").read_text()), "workflow/schemas/config.schema.yaml")
 problems: list[str] = []
 
 

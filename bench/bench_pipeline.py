@@ -336,11 +336,11 @@ def noop_breakdown(workdir: Path, cores: int, repeats: int) -> pd.DataFrame:
         ("import snakemake.api + plugin discovery", [python, "-c", "import snakemake.api"]),
         ("imports of the Snakefile (avengers_pro.config, .embeddings)",
          [python, "-c", "import avengers_pro.config, avengers_pro.embeddings"]),
-        ("config check alone (load + validate_config + snakemake validate)",
+        ("config check alone (load + validate_config, once)",
          [python, "-c", (
-             "import yaml; from snakemake.utils import validate; from avengers_pro.config import validate_config; "
-             "c = yaml.safe_load(open('config.yaml')); c.update(validate_config(c, source='config')); "
-             f"validate(c, '{SNAKEFILE.parent}/workflow/schemas/config.schema.yaml')"
+             "import yaml; from avengers_pro.config import validate_config; "
+             "c = yaml.safe_load(open('config.yaml')); "
+             f"validate_config(c, '{SNAKEFILE.parent}/workflow/schemas/config.schema.yaml', source='config')"
          )]),
         ("snakemake --version", [*snakemake_executable(), "--version"]),
         ("snakemake --dry-run (parse + DAG, no scheduling)",

@@ -11,14 +11,15 @@ from avengers_pro.config import alpha_grid, load_config, load_schema, validate_c
 from avengers_pro.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
 def test_default_config_is_valid_and_gets_defaults():
-    config = load_config(ROOT / "config.yaml")
+    config = load_config(ROOT / "config.yaml", SCHEMA)
     assert config["router"]["top_k"] == 3
     assert config["embedding"]["backend"] == "sentence-transformers"
-    minimal = validate_config({"sources": BASE["sources"]})
+    minimal = validate_config({"sources": BASE["sources"]}, SCHEMA)
     assert minimal["split"]["seeds"] == [0, 1, 2, 3, 4]
     assert minimal["clustering"]["n_clusters"] == [8, 16, 25, 32, 64]
     assert set(minimal["router"]["variants"]) == {"paper", "official"}
@@ -26,7 +27,7 @@ def test_default_config_is_valid_and_gets_defaults():
 
 
 def test_the_tiny_scenario_config_is_valid():
-    validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()))
+    validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()), SCHEMA)
 
 
 def _schema_properties(node, path=""):
@@ -36,7 +37,7 @@ def _schema_properties(node, path=""):
 
 
 def test_every_schema_key_has_a_description():
-    schema = load_schema()
+    schema = load_schema(SCHEMA)
     missing = [key for key, sub in _schema_properties(schema) if "description" not in sub]
     assert missing == []
 
@@ -60,11 +61,11 @@ def test_bad_values_name_the_key(mutate, message):
     config = copy.deepcopy(BASE)
     mutate(config)
     with pytest.raises(ConfigError, match=message):
-        validate_config(config)
+        validate_config(config, SCHEMA)
 
 
 def test_alpha_grid_is_101_exact_steps():
-    grid = alpha_grid(validate_config({"sources": BASE["sources"]}))
+    grid = alpha_grid(validate_config({"sources": BASE["sources"]}, SCHEMA))
     assert len(grid) == 101 and grid[0] == 0.0 and grid[-1] == 1.0
     assert 0.53 in grid and np.all(np.diff(grid) > 0)
 
@@ -72,4 +73,4 @@ def test_alpha_grid_is_101_exact_steps():
 def test_key_order_does_not_matter():
     reordered = {key: BASE[key] for key in reversed(list(BASE))}
     reordered["router"] = {key: BASE["router"][key] for key in reversed(list(BASE["router"]))}
-    assert repr(validate_config(reordered)) == repr(validate_config(BASE))
+    assert repr(validate_config(reordered, SCHEMA)) == repr(validate_config(BASE, SCHEMA))

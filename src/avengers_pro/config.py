@@ -1,6 +1,6 @@
 """Configuration: validation against the JSON schema with defaults, cross-key checks, derived values.
 
-The Snakefile calls :func:`validate_config` before any job runs. Errors are one line naming the key,
+The Snakefile calls :func:`validate_config` once, before any job runs, with the workflow's schema. Errors are one line naming the key,
 e.g. ``config: split.train_ratio: 2 is greater than or equal to the maximum of 1``.
 """
 
@@ -18,17 +18,16 @@ import yaml
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+def load_schema(path: str | Path) -> dict[str, Any]:
     # The C loader where PyYAML has one: parsing the schema is on every snakemake call, no-op included.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path or SCHEMA_PATH) as handle:
+    with open(path) as handle:
         return yaml.load(handle, Loader=loader)
 
 
-def load_config(path: str | Path, schema_path: str | Path | None = None) -> dict[str, Any]:
+def load_config(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     """Read a YAML config file and validate it (defaults filled in)."""
     with open(path) as handle:
         try:
@@ -93,11 +92,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def validate_config(
     config: Mapping[str, Any],
-    schema_path: str | Path | None = None,
+    schema_path: str | Path,
     *,
     source: str = "config",
 ) -> dict[str, Any]:
     """Return a validated copy of ``config`` with the schema's defaults filled in and keys sorted.
+
+    ``schema_path`` is the workflow's ``workflow/schemas/config.schema.yaml``: the workflow passes it
+    (the package never guesses where a workflow lives, so it works installed from a wheel too).
 
     Raises :class:`ConfigError` with one line naming the key at fault.
     """
