@@ -143,7 +143,8 @@ def test_model_without_records_is_left_out_of_min_max_and_scores_zero() -> None:
 
 
 def test_alphas_outside_unit_interval_are_refused() -> None:
-    with pytest.raises(ConfigError, match="alpha"):
+    # An algorithm argument, not a config key (the schema bounds router.alphas): ValueError naming it.
+    with pytest.raises(ValueError, match=r"alphas: .*\[1\.5\]"):
         performance_efficiency(stats_of([[1.0]], [[1.0]]), np.array([1.5]), "paper")
 
 
