@@ -70,7 +70,7 @@ def export_router(
     out_dir: PathLike,
     clusterings: ExportClusterings | None = None,
 ) -> dict[str, Any]:
-    """Fit a router on ALL records and write it to ``out_dir`` (see the module docstring).
+    """Fit a router on ALL records and write it to ``out_dir`` (the folder: ``docs/routing.md``).
 
     With ``entry["alpha"]`` that alpha becomes the default. With ``entry["target"]`` it is chosen on
     validation first: ``router.validation_ratio`` of each dataset's distinct query texts is held out
