@@ -75,6 +75,31 @@ def variant_json(variant: Variant) -> dict[str, Any]:
             "aggregation": variant.aggregation, "weighted": variant.weighted}
 
 
+def make_spec(
+    *, models: Sequence[str], n_clusters: int, dim: int, variant: Variant, top_k: int, beta: float,
+    max_router: int, alpha: Mapping[str, Any], fitted_on: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The content of ``router.json``; :func:`read_spec` reads it back.
+
+    Parameters
+    ----------
+    models
+        Model names, in the tie-break order.
+    n_clusters, dim
+        The centroids' shape.
+    variant, top_k, beta, max_router
+        The routing settings.
+    alpha
+        ``default``, ``chosen_by`` and ``validation`` (how the default was chosen).
+    fitted_on
+        ``n_queries``, ``n_records``, ``datasets`` (queries per dataset).
+    """
+    return {
+        "models": list(models), "n_clusters": n_clusters, "dim": dim, "variant": variant_json(variant),
+        "top_k": top_k, "beta": beta, "max_router": max_router, "alpha": dict(alpha), "fitted_on": dict(fitted_on),
+    }
+
+
 def statistics_frame(stats: ClusterStats, models: Sequence[str]) -> pd.DataFrame:
     """The ``statistics.parquet`` table of per-cluster statistics: one row per (cluster, model).
 
@@ -177,7 +202,7 @@ def verify_folder(path: PathLike) -> dict[str, Any]:
 
 
 def read_spec(file: Path) -> dict[str, Any]:
-    """``router.json``, with the fields routing needs checked and typed.
+    """``router.json`` (as :func:`make_spec` writes it), with the fields routing needs checked and typed.
 
     Returns
     -------

@@ -34,8 +34,8 @@ from .folder import (
     ROUTER,
     STATISTICS,
     make_manifest,
+    make_spec,
     statistics_frame,
-    variant_json,
 )
 
 log = logging.getLogger(__name__)
@@ -147,21 +147,16 @@ def export_router(
     fitted.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)
 
     datasets, per_dataset = np.unique(matrix.datasets.astype(str), return_counts=True)
-    router_json: dict[str, Any] = {
-        "models": list(matrix.models),
-        "n_clusters": n_clusters,
-        "dim": int(vectors.shape[1]),
-        "variant": variant_json(variant),
-        "top_k": int(router_settings["top_k"]),
-        "beta": float(router_settings["beta"]),
-        "max_router": int(router_settings["max_router"]),
-        "alpha": alpha,
-        "fitted_on": {
+    router_json = make_spec(
+        models=list(matrix.models), n_clusters=n_clusters, dim=int(vectors.shape[1]), variant=variant,
+        top_k=int(router_settings["top_k"]), beta=float(router_settings["beta"]),
+        max_router=int(router_settings["max_router"]), alpha=alpha,
+        fitted_on={
             "n_queries": len(matrix.query_ids),
             "n_records": int(matrix.available.sum()),
             "datasets": {str(d): int(c) for d, c in zip(datasets, per_dataset, strict=True)},
         },
-    }
+    )
     write_router(Path(out_dir), fitted.centroids_, fitted.stats_, router_json, settings["embedding"], settings)
     return router_json
 
