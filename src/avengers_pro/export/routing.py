@@ -54,9 +54,10 @@ _NORM_TOLERANCE = 1e-3
 class Router:
     """An exported Avengers-Pro router, ready to route new queries.
 
-    Build one with :meth:`Router.load`. Routing goes through :func:`avengers_pro.router.nearest_clusters`
-    and :func:`avengers_pro.router.route` (the pipeline's own code) with the statistics' scores at
-    one alpha, computed once.
+    Build one with :meth:`Router.load`. Routing and ranking go through
+    :func:`avengers_pro.router.nearest_clusters` and :func:`avengers_pro.router.route` (the
+    pipeline's own code), explanations through :func:`avengers_pro.router.aggregate` (the S that
+    ``route`` ranks), with the statistics' scores at one alpha, computed once.
 
     Attributes
     ----------
