@@ -31,7 +31,14 @@ from avengers_pro.export import (
     write_clusterings,
 )
 from avengers_pro.io import record_matrix
-from avengers_pro.router import AvengersProRouter, Variant, cluster_statistics
+from avengers_pro.router import (
+    AvengersProRouter,
+    Variant,
+    aggregate,
+    cluster_statistics,
+    nearest_clusters,
+    performance_efficiency,
+)
 from avengers_pro.split import split_queries
 
 # Deliberately not alphabetical: the config order is the tie-break order and must survive export.
@@ -355,6 +362,61 @@ def test_explanation_matches_the_decision(problem, exported):
     json.dumps(explanations)  # plain JSON types only
 
 
+@pytest.fixture(scope="module")
+def exported_variants(problem, tmp_path_factory) -> dict[str, Path]:
+    """One router per variant, with max_router = 2."""
+    records, ids, vectors = problem
+    base = tmp_path_factory.mktemp("variants")
+    for name in VARIANTS:
+        export_router(records, ids, vectors, make_config(max_router=2),
+                      {"name": name, "variant": name, "n_clusters": 5, "alpha": 0.5}, base / name)
+    return {name: base / name for name in VARIANTS}
+
+
+def random_unit_vectors(n: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, DIM))
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+@pytest.mark.parametrize("alpha", [0.0, 0.35, 1.0])
+def test_explained_scores_are_the_s_that_routing_ranks(exported_variants, variant_name, alpha):
+    router = Router.load(exported_variants[variant_name], alpha=alpha)
+    vectors = random_unit_vectors(200, seed=11)
+    # S from the statistics, by the router module's functions alone (not through Router).
+    x = performance_efficiency(router.stats, np.array([alpha]), router.variant.normalisation)
+    idx, weights = nearest_clusters(vectors, router.centroids, router.top_k, router.beta)
+    expected = aggregate(x, idx, weights, router.variant)[0]
+    explanations = router.explain_embeddings(vectors)
+    explained = np.array([[e["scores"][m] for m in router.models] for e in explanations])
+    np.testing.assert_array_equal(explained, expected)
+    # ... and routing ranks exactly those scores: best first, the choice holding the maximum.
+    order = router.rank_indices(vectors)
+    ranked = np.take_along_axis(explained, order, axis=1)
+    assert (np.diff(ranked, axis=1) <= 0).all()
+    assert (ranked[:, 0] == explained.max(axis=1)).all()
+    assert [e["model"] for e in explanations] == router.route_embeddings(vectors)
+    assert [e["models"] for e in explanations] == [router.names(row) for row in router.route_indices(vectors)]
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+def test_rank_starts_with_the_routed_models(exported_variants, variant_name):
+    vectors = random_unit_vectors(300, seed=12)
+    for alpha in (0.0, 0.2, 0.6, 1.0):
+        router = Router.load(exported_variants[variant_name], alpha=alpha)
+        order = router.rank_indices(vectors)
+        assert order.shape == (len(vectors), len(router.models))
+        np.testing.assert_array_equal(np.sort(order, axis=1), np.broadcast_to(np.arange(len(MODELS)), order.shape))
+        routed = router.route_indices(vectors)
+        assert routed.shape == (len(vectors), 2)
+        np.testing.assert_array_equal(order[:, :2], routed)
+        np.testing.assert_array_equal(order[:, 0], routed[:, 0])
+        names = router.rank_embeddings(vectors)
+        assert [row[0] for row in names] == router.route_embeddings(vectors)
+        assert names == [router.names(row) for row in order]
+    assert router.rank_embeddings(vectors[:0]) == []
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -371,6 +433,20 @@ def test_altered_file(exported, tmp_path):
     spec["top_k"] = 1
     (folder / ROUTER).write_text(json.dumps(spec))
     with pytest.raises(DataError, match=r"router\.json: sha256 mismatch"):
+        Router.load(folder)
+
+
+@pytest.mark.parametrize("field, value", [("top_k", 0), ("max_router", -1), ("models", []), ("beta", "hot")])
+def test_malformed_router_json_with_a_matching_sha256(exported, tmp_path, field, value):
+    """A folder written wrongly (not altered later): the manifest vouches for it, the reader still refuses."""
+    folder = copy_router(exported, tmp_path / "r")
+    spec = json.loads((folder / ROUTER).read_text())
+    spec[field] = value
+    (folder / ROUTER).write_text(json.dumps(spec))
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"][ROUTER] = sha256_file(folder / ROUTER)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"router\.json"):
         Router.load(folder)
 
 
@@ -478,3 +554,10 @@ def test_query_without_embedding(problem, tmp_path):
     with pytest.raises(DataError, match="no embedding"):
         export_router(records, ids[1:], vectors[1:], make_config(),
                       {"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5}, tmp_path / "r")
+
+
+def test_a_validation_carve_out_leaving_nothing_to_fit(tmp_path):
+    records, ids, vectors = make_problem(n_per_dataset=5)
+    with pytest.raises(DataError, match=r"validation_ratio 0\.999 leaves 0 queries to fit and 15 to validate on"):
+        export_router(records, ids, vectors, make_config(validation_ratio=0.999),
+                      {"name": "x", "variant": "official", "n_clusters": 2, "target": "max-accuracy"}, tmp_path / "r")

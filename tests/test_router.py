@@ -10,6 +10,7 @@ from avengers_pro.router import (
     AvengersProRouter,
     ClusterStats,
     Variant,
+    aggregate,
     cluster_statistics,
     nearest_clusters,
     performance_efficiency,
@@ -143,7 +144,8 @@ def test_model_without_records_is_left_out_of_min_max_and_scores_zero() -> None:
 
 
 def test_alphas_outside_unit_interval_are_refused() -> None:
-    with pytest.raises(ConfigError, match="alpha"):
+    # An algorithm argument, not a config key (the schema bounds router.alphas): ValueError naming it.
+    with pytest.raises(ValueError, match=r"alphas: .*\[1\.5\]"):
         performance_efficiency(stats_of([[1.0]], [[1.0]]), np.array([1.5]), "paper")
 
 
@@ -244,6 +246,56 @@ def test_route_in_chunks_equals_one_pass() -> None:
         one = route(x, idx, weights, variant, available=available, max_router=2)
         chunked = route(x, idx, weights, variant, available=available, max_router=2, chunk_size=3)
         np.testing.assert_array_equal(one, chunked)
+
+
+def test_aggregate_by_hand() -> None:
+    weights = np.array([[0.6, 0.4]])
+    # The sums worked out above: official (0.733, 0.5, 0.6), paper (1.1, 0.8, 0.9).
+    np.testing.assert_allclose(aggregate(X_TWO_CLUSTERS, BOTH, weights, OFFICIAL),
+                               [[[0.6 + 0.4 / 3, 0.6 / 2 + 0.4 / 2, 0.6 / 3 + 0.4]]])
+    np.testing.assert_allclose(aggregate(X_TWO_CLUSTERS, BOTH, weights, PAPER), [[[1.1, 0.8, 0.9]]])
+    np.testing.assert_allclose(aggregate(X_TWO_CLUSTERS, BOTH, weights, PAPER_WEIGHTED),
+                               [[[0.54 + 0.08, 0.3 + 0.12, 0.06 + 0.32]]])
+
+
+def random_routing_problem(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scores x of 4 alphas x 9 clusters x 6 models (continuous: no ties in S), 3 nearest clusters per query."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((4, 9, 6))
+    idx = np.stack([rng.permutation(9)[:3] for _ in range(n)])
+    weights = rng.dirichlet([1, 1, 1], size=n)
+    accuracy = rng.random((9, 6))
+    return x, idx, weights, accuracy
+
+
+@pytest.mark.parametrize("variant", [PAPER, PAPER_WEIGHTED, OFFICIAL])
+def test_aggregate_is_the_sum_over_the_nearest_clusters(variant: Variant) -> None:
+    x, idx, weights, _ = random_routing_problem(2)
+    contribution = 1.0 / (rank_positions(x) + 1.0) if variant.aggregation == "official" else x
+    expected = np.zeros((x.shape[0], len(idx), x.shape[2]))
+    for q in range(len(idx)):  # a plain loop, the definition of S
+        for j, cluster in enumerate(idx[q]):
+            expected[:, q] += contribution[:, cluster] * (weights[q, j] if variant.uses_weights else 1.0)
+    np.testing.assert_allclose(aggregate(x, idx, weights, variant), expected, rtol=1e-12)
+    np.testing.assert_array_equal(aggregate(x, idx, weights, variant, chunk_size=7), aggregate(x, idx, weights, variant))
+
+
+@pytest.mark.parametrize("variant", [PAPER, PAPER_WEIGHTED, OFFICIAL])
+def test_route_orders_models_by_the_aggregated_score(variant: Variant) -> None:
+    """route() ranks aggregate()'s S: its full order sorts S descending, its first choice is the argmax."""
+    x, idx, weights, accuracy = random_routing_problem(5)
+    scores = aggregate(x, idx, weights, variant)
+    n_models = x.shape[2]
+    order = route(x, idx, weights, variant, max_router=n_models, tie_accuracy=accuracy)
+    ranked = np.take_along_axis(scores, order, axis=-1)
+    assert (np.diff(ranked, axis=-1) <= 0).all()
+    np.testing.assert_array_equal(np.sort(order, axis=-1), np.broadcast_to(np.arange(n_models), order.shape))
+    if variant.aggregation == "official":
+        # Reciprocal ranks tie often; the winner still holds the maximum S.
+        assert (ranked[..., 0] == scores.max(axis=-1)).all()
+    else:
+        np.testing.assert_array_equal(order[..., 0], scores.argmax(axis=-1))
+    np.testing.assert_array_equal(route(x, idx, weights, variant, tie_accuracy=accuracy)[..., 0], order[..., 0])
 
 
 # --------------------------------------------------------------------------- the estimator

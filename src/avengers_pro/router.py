@@ -77,6 +77,11 @@ class Variant:
             # The official aggregation is always softmax-weighted; a flag that does nothing would mislead.
             raise ConfigError(f"{where}.weighted: only applies to aggregation 'paper'")
 
+    @property
+    def uses_weights(self) -> bool:
+        """Whether the softmax(-beta * d) proximity weights multiply each cluster's share of S."""
+        return self.aggregation == "official" or self.weighted
+
     @classmethod
     def from_config(cls, name: str, spec: dict) -> Variant:
         """Build a variant from one entry of the config's ``router.variants`` mapping.
@@ -177,7 +182,7 @@ def cluster_statistics(labels: np.ndarray, scores: np.ndarray, costs: np.ndarray
             f"recorded score with a missing or negative cost ({costs[row, col]})", row=int(row), field=f"cost[{col}]"
         )
 
-    n, n_models = scores.shape
+    n_models = scores.shape[1]
     # One flat bin per (cluster, model): bincount sums every query at once, no loop over queries.
     bins = (labels[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
     size = n_clusters * n_models
@@ -218,13 +223,13 @@ def performance_efficiency(stats: ClusterStats, alphas: np.ndarray, normalisatio
         (A, K, M) float64.
     """
     if normalisation not in _NORMALISATIONS:
-        raise ConfigError(f"normalisation: expected one of {list(_NORMALISATIONS)}, got {normalisation!r}")
+        raise ValueError(f"normalisation: expected one of {list(_NORMALISATIONS)}, got {normalisation!r}")
     alphas = np.asarray(alphas, dtype=np.float64)
     if alphas.ndim != 1:
         raise ValueError(f"alphas must be a 1-D array, got shape {alphas.shape}")
     outside = ~((alphas >= 0) & (alphas <= 1))
     if outside.any():
-        raise ConfigError(f"router.alphas: every alpha must lie in [0, 1], got {alphas[outside][:3]}")
+        raise ValueError(f"alphas: every alpha must lie in [0, 1], got {alphas[outside][:3].tolist()}")
     valid = stats.count > 0
     acc = np.where(valid, stats.accuracy, 0.0)
     cost = np.where(valid, stats.cost, 0.0)
@@ -308,7 +313,7 @@ def nearest_clusters(
             f"embeddings (n, dim) and centroids (K, dim) must agree in dim; got {embeddings.shape}, {centroids.shape}"
         )
     if top_k < 1:
-        raise ConfigError(f"router.top_k: must be >= 1, got {top_k}")
+        raise ValueError(f"top_k: must be >= 1, got {top_k}")
     top_k = min(int(top_k), centroids.shape[0])
     n = embeddings.shape[0]
     idx = np.empty((n, top_k), dtype=np.int64)
@@ -335,6 +340,18 @@ def _cluster_share(
     return share
 
 
+def _gathered_sum(by_cluster: np.ndarray, chunk_idx: np.ndarray, chunk_weights: np.ndarray | None) -> np.ndarray:
+    """(chunk, A, M) sum of ``by_cluster`` over each query's clusters, optionally weighted.
+
+    Summed nearest first, in the same order as a plain per-query loop, so that ties are exact ties.
+    The one implementation of S (and of the tie-break accuracy, which is gathered the same way).
+    """
+    total = _cluster_share(by_cluster, chunk_idx, chunk_weights, 0)
+    for j in range(1, chunk_idx.shape[1]):
+        total += _cluster_share(by_cluster, chunk_idx, chunk_weights, j)
+    return total
+
+
 def aggregation_table(x: np.ndarray, variant: Variant) -> tuple[np.ndarray, bool]:
     """What each cluster contributes to a model's aggregated score S, and whether it is weighted.
 
@@ -347,8 +364,73 @@ def aggregation_table(x: np.ndarray, variant: Variant) -> tuple[np.ndarray, bool
         The (A, K, M) table and whether the proximity weights multiply it.
     """
     if variant.aggregation == "official":
-        return 1.0 / (rank_positions(x) + 1.0), True
-    return x, variant.weighted
+        return 1.0 / (rank_positions(x) + 1.0), variant.uses_weights
+    return x, variant.uses_weights
+
+
+def _cluster_major_table(x: np.ndarray, variant: Variant) -> tuple[np.ndarray, bool]:
+    """:func:`aggregation_table` as (K, A, M): gathering a query's cluster is then one contiguous block."""
+    table, use_weights = aggregation_table(x, variant)
+    return np.ascontiguousarray(table.transpose(1, 0, 2)), use_weights
+
+
+def _checked_inputs(x: np.ndarray, idx: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``x``, ``idx`` and ``weights`` as arrays of the shapes :func:`route` and :func:`aggregate` take."""
+    x = np.asarray(x, dtype=np.float64)
+    idx = np.asarray(idx)
+    weights = np.asarray(weights, dtype=np.float64)
+    if x.ndim != 3 or idx.ndim != 2 or weights.shape != idx.shape:
+        raise ValueError(
+            f"expected x (A, K, M), idx and weights (n, top_k); got {x.shape}, {idx.shape}, {weights.shape}"
+        )
+    if idx.shape[1] < 1:
+        raise ValueError("idx must name at least one cluster per query")
+    return x, idx, weights
+
+
+def _block_size(chunk_size: int, n_alphas: int, n_models: int) -> int:
+    """Queries per block: at most ``chunk_size``, and about 1 MiB per (block, A, M) float64 array."""
+    return max(1, min(int(chunk_size), _CACHE_BLOCK_BYTES // (8 * n_alphas * n_models)))
+
+
+def aggregate(
+    x: np.ndarray, idx: np.ndarray, weights: np.ndarray, variant: Variant, chunk_size: int = 8192
+) -> np.ndarray:
+    """The aggregated score S of every (alpha, query, model): what :func:`route` ranks.
+
+    * official aggregation: ``S(m) = sum_j w_j / (rank_j(m) + 1)``;
+    * paper aggregation: ``S(m) = sum_j x_j(m)``, or ``sum_j w_j * x_j(m)`` when ``variant.weighted``.
+
+    :func:`route` computes S with the same code, block by block, so these are exactly the values it
+    compares (no model is masked out here: ``available`` is :func:`route`'s business).
+
+    Parameters
+    ----------
+    x
+        (A, K, M) scores from :func:`performance_efficiency`.
+    idx, weights
+        (n, top_k) from :func:`nearest_clusters`.
+    variant
+        Selects the aggregation (and ``weighted``).
+    chunk_size
+        At most this many queries are processed at once (as in :func:`route`).
+
+    Returns
+    -------
+    np.ndarray
+        (A, n, M) float64.
+    """
+    x, idx, weights = _checked_inputs(x, idx, weights)
+    n_alphas, _, n_models = x.shape
+    by_cluster, use_weights = _cluster_major_table(x, variant)
+    n = idx.shape[0]
+    scores = np.empty((n_alphas, n, n_models), dtype=np.float64)
+    block = _block_size(chunk_size, n_alphas, n_models)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        chunk_weights = weights[start:stop] if use_weights else None
+        scores[:, start:stop] = _gathered_sum(by_cluster, idx[start:stop], chunk_weights).transpose(1, 0, 2)
+    return scores
 
 
 def route(
@@ -363,12 +445,8 @@ def route(
 ) -> np.ndarray:
     """Choose the model(s) for every (alpha, query) in one pass.
 
-    Each model gets an aggregated score S over the query's nearest clusters j:
-
-    * official aggregation: ``S(m) = sum_j w_j / (rank_j(m) + 1)``;
-    * paper aggregation: ``S(m) = sum_j x_j(m)``, or ``sum_j w_j * x_j(m)`` when ``variant.weighted``.
-
-    The ``max_router`` models with the highest S are returned, best first. Ties in S:
+    Each model gets the aggregated score S over the query's nearest clusters of :func:`aggregate`
+    (the same code). The ``max_router`` models with the highest S are returned, best first. Ties in S:
 
     * paper aggregation, with ``tie_accuracy``: the model of higher accuracy over the same clusters
       (``sum_j w_j * acc_j(m)``, the weights as in S) wins, then the lower model index. Without it, a
@@ -403,28 +481,18 @@ def route(
     np.ndarray
         (A, n, max_router) int64 model indices.
     """
-    x = np.asarray(x, dtype=np.float64)
-    idx = np.asarray(idx)
-    weights = np.asarray(weights, dtype=np.float64)
-    if x.ndim != 3 or idx.ndim != 2 or weights.shape != idx.shape:
-        raise ValueError(
-            f"expected x (A, K, M), idx and weights (n, top_k); got {x.shape}, {idx.shape}, {weights.shape}"
-        )
+    x, idx, weights = _checked_inputs(x, idx, weights)
     n_alphas, _, n_models = x.shape
     n = idx.shape[0]
-    if idx.shape[1] < 1:
-        raise ValueError("idx must name at least one cluster per query")
     if available is not None:
         available = np.asarray(available, dtype=bool)
         if available.shape != (n, n_models):
             raise ValueError(f"available must have shape {(n, n_models)}, got {available.shape}")
     if max_router < 1:
-        raise ConfigError(f"router.max_router: must be >= 1, got {max_router}")
+        raise ValueError(f"max_router: must be >= 1, got {max_router}")
     max_router = int(max_router)
 
-    table, use_weights = aggregation_table(x, variant)
-    # Cluster-major layout: gathering a query's cluster is then one contiguous (A, M) block.
-    by_cluster = np.ascontiguousarray(table.transpose(1, 0, 2))
+    by_cluster, use_weights = _cluster_major_table(x, variant)
     tie_table = None
     if tie_accuracy is not None and variant.aggregation == "paper":
         tie_accuracy = np.asarray(tie_accuracy, dtype=np.float64)
@@ -433,23 +501,16 @@ def route(
         # (K, 1, M): the same gathering as S, with one "alpha"; no record counts as accuracy 0.
         tie_table = np.ascontiguousarray(np.nan_to_num(tie_accuracy, nan=0.0)[:, None, :])
 
-    block = max(1, min(int(chunk_size), _CACHE_BLOCK_BYTES // (8 * n_alphas * n_models)))
+    block = _block_size(chunk_size, n_alphas, n_models)
     choices = np.empty((n_alphas, n, max_router), dtype=np.int64)
     for start in range(0, n, block):
         stop = min(start + block, n)
         chunk_idx = idx[start:stop]
         chunk_weights = weights[start:stop] if use_weights else None
-        # Sum nearest first, in the same order as a plain per-query loop, so that ties are exact ties.
-        total = _cluster_share(by_cluster, chunk_idx, chunk_weights, 0)
-        for j in range(1, chunk_idx.shape[1]):
-            total += _cluster_share(by_cluster, chunk_idx, chunk_weights, j)
+        total = _gathered_sum(by_cluster, chunk_idx, chunk_weights)  # S, as aggregate() gives it
         if available is not None:
             np.copyto(total, -np.inf, where=~available[start:stop, None, :])
-        tie = None
-        if tie_table is not None:
-            tie = _cluster_share(tie_table, chunk_idx, chunk_weights, 0)
-            for j in range(1, chunk_idx.shape[1]):
-                tie += _cluster_share(tie_table, chunk_idx, chunk_weights, j)
+        tie = None if tie_table is None else _gathered_sum(tie_table, chunk_idx, chunk_weights)
         # max_router rounds of argmax, each knocking out the model it took: argmax returns the first
         # maximum, so equal S (and equal tie-break accuracy) go to the lower model index, as a stable
         # sort would (and cheaper).

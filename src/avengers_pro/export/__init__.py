@@ -1,0 +1,65 @@
+"""Exported routers: fit on all records, write a plain folder, load it back and route new queries.
+
+The package is split by when its code runs (the folder format and the API: ``docs/routing.md``):
+
+* pipeline time: :mod:`~avengers_pro.export.fit` (the KMeans fits of an export and the alpha chosen
+  on validation) and :mod:`~avengers_pro.export.write` (:func:`export_router`, :func:`write_router`);
+* the folder format, shared by writer and loader: :mod:`~avengers_pro.export.folder` (file names,
+  format version, manifest and sha256, reading each file back) and
+  :mod:`~avengers_pro.export.embedder` (``embedder.json`` and which user settings may differ);
+* use time: :mod:`~avengers_pro.export.routing` (:class:`Router`: load, verify, embed, route, rank,
+  explain).
+
+Every public name is importable from here, as ``from avengers_pro.export import Router``.
+"""
+
+from __future__ import annotations
+
+from .embedder import check_embedder, embedder_spec
+from .fit import (
+    TARGETS,
+    ExportClusterings,
+    fit_export_clusterings,
+    read_clusterings,
+    write_clusterings,
+)
+from .folder import (
+    CENTROIDS,
+    EMBEDDER,
+    FORMAT_VERSION,
+    MANIFEST,
+    ROUTER,
+    ROUTER_FILES,
+    STATISTICS,
+    STATISTICS_COLUMNS,
+    SUPPORTED_FORMAT_VERSIONS,
+    sha256_file,
+    verify_folder,
+)
+from .routing import CACHE_ENV, Router
+from .write import export_router, write_router
+
+__all__ = [
+    "CACHE_ENV",
+    "CENTROIDS",
+    "EMBEDDER",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "ROUTER",
+    "ROUTER_FILES",
+    "STATISTICS",
+    "STATISTICS_COLUMNS",
+    "SUPPORTED_FORMAT_VERSIONS",
+    "TARGETS",
+    "ExportClusterings",
+    "Router",
+    "check_embedder",
+    "embedder_spec",
+    "export_router",
+    "fit_export_clusterings",
+    "read_clusterings",
+    "sha256_file",
+    "verify_folder",
+    "write_clusterings",
+    "write_router",
+]

@@ -1,0 +1,387 @@
+"""Use time: load a router folder, verify it and route new queries with the pipeline's own code.
+
+Only the statistics are stored, not a ranking, so the alpha can be changed at load time: the
+performance-efficiency scores are recomputed with :func:`avengers_pro.router.performance_efficiency`.
+Routing is :func:`~avengers_pro.router.nearest_clusters` and :func:`~avengers_pro.router.route`, and
+an explanation's scores are :func:`~avengers_pro.router.aggregate`, the S that ``route`` ranks, so an
+exported router makes exactly the pipeline's decisions. Usage: ``docs/routing.md``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from ..embeddings import embed_texts, make_embedder
+from ..embeddings.core import Embedder, check_texts
+from ..errors import ConfigError, DataError, EmbeddingError
+from ..io import PathLike
+from ..router import (
+    ClusterStats,
+    Variant,
+    aggregate,
+    nearest_clusters,
+    performance_efficiency,
+    rank_positions,
+    route,
+)
+from .embedder import check_embedder, embedder_spec
+from .folder import (
+    CENTROIDS,
+    EMBEDDER,
+    ROUTER,
+    STATISTICS,
+    malformed,
+    read_centroids,
+    read_json,
+    read_spec,
+    read_statistics,
+    variant_json,
+    verify_folder,
+)
+
+#: Environment variable naming a persistent embedding cache for routing (unset: in-memory).
+CACHE_ENV = "AVENGERS_PRO_EMBEDDING_CACHE"
+# Routed embeddings must be L2-normalised, as the pipeline's; this tolerance admits float32 rounding.
+_NORM_TOLERANCE = 1e-3
+
+
+class Router:
+    """An exported Avengers-Pro router, ready to route new queries.
+
+    Build one with :meth:`Router.load`. Routing and ranking go through
+    :func:`avengers_pro.router.nearest_clusters` and :func:`avengers_pro.router.route` (the
+    pipeline's own code), explanations through :func:`avengers_pro.router.aggregate` (the S that
+    ``route`` ranks), with the statistics' scores at one alpha, computed once.
+
+    Attributes
+    ----------
+    models : list[str]
+        Model names; their order is the tie-break order.
+    centroids : np.ndarray
+        (K, dim) float64 centroids.
+    stats : ClusterStats
+        Per (cluster, model) mean score, mean cost and count.
+    variant : Variant
+        Normalisation and aggregation.
+    top_k, beta, max_router
+        Routing settings.
+    alpha : float
+        The alpha routed with (the exported default unless overridden).
+    default_alpha : float
+        The alpha stored at export, and ``alpha_choice`` how it was chosen.
+    embedding : dict
+        The ``embedding:`` block queries are embedded with.
+    cache_path : str or None
+        Persistent embedding cache (``None``: in-memory).
+    """
+
+    def __init__(
+        self,
+        *,
+        models: list[str],
+        centroids: np.ndarray,
+        stats: ClusterStats,
+        variant: Variant,
+        top_k: int,
+        beta: float,
+        max_router: int,
+        alpha: float,
+        embedding: Mapping[str, Any],
+        default_alpha: float | None = None,
+        alpha_choice: Mapping[str, Any] | None = None,
+        manifest: Mapping[str, Any] | None = None,
+        path: PathLike | None = None,
+        cache_path: PathLike | None = None,
+    ) -> None:
+        # The user's --alpha (CLI, server) or load(alpha=...): a setting, so a ConfigError the CLI
+        # reports in one line. Checked as an object: the annotation does not stop a caller's "0.5".
+        value: object = alpha
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"alpha: must be a number in [0, 1], got {alpha!r}")
+        self.models = list(models)
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float64)
+        self.stats = stats
+        self.variant = variant
+        self.top_k = int(top_k)
+        self.beta = float(beta)
+        self.max_router = int(max_router)
+        self.alpha = float(alpha)
+        self.default_alpha = self.alpha if default_alpha is None else float(default_alpha)
+        self.alpha_choice = dict(alpha_choice or {"default": self.default_alpha, "chosen_by": "fixed"})
+        self.embedding = dict(embedding)
+        self.manifest = dict(manifest or {})
+        self.path = None if path is None else Path(path)
+        self.cache_path = None if cache_path is None else str(cache_path)
+        # The scores at this one alpha: (1, K, M), recomputed from the statistics, never stored.
+        self._x = performance_efficiency(stats, np.array([self.alpha]), variant.normalisation)
+        self._embedder: Embedder | None = None
+
+    @classmethod
+    def load(
+        cls,
+        path: PathLike,
+        *,
+        alpha: float | None = None,
+        embedding: Mapping[str, Any] | None = None,
+        cache_path: PathLike | None = None,
+    ) -> Router:
+        """Load a router folder written by :func:`export_router`, checking every file's sha256.
+
+        Parameters
+        ----------
+        path
+            The router folder (``results/router/{name}``).
+        alpha
+            Route with this alpha instead of the exported default (no refit: the scores are
+            recomputed from the stored statistics).
+        embedding
+            Embedding settings for this machine (``base_url``, ``device``, ``batch_size``...), merged
+            over the router's ``embedder.json``. A setting that changes the vectors (backend, model,
+            max_tokens, dimensions, query_instruction, tokenizer) and differs is an error.
+        cache_path
+            Persistent embedding cache (SQLite). Default: ``$AVENGERS_PRO_EMBEDDING_CACHE``, else an
+            in-memory cache. The ``cache`` key of ``embedding`` is not used.
+
+        Returns
+        -------
+        Router
+
+        Raises
+        ------
+        DataError
+            Missing or altered files, an unknown format version, malformed content.
+        ConfigError
+            A bad ``alpha`` or an ``embedding`` that differs from the router's.
+        """
+        folder = Path(path)
+        manifest = verify_folder(folder)
+        spec = read_spec(folder / ROUTER)
+        embedder_file = folder / EMBEDDER
+        stored_embedding = read_json(embedder_file)
+        n_clusters = spec["n_clusters"]
+        centroids = read_centroids(folder / CENTROIDS, n_clusters)
+        stats = read_statistics(folder / STATISTICS, spec["models"], n_clusters)
+        if not isinstance(stored_embedding, dict):
+            raise DataError("expected a JSON object", file=embedder_file)
+        try:
+            embedder_spec(stored_embedding)
+        except ConfigError as error:
+            raise malformed(embedder_file, error) from None
+        effective = check_embedder(stored_embedding, embedding, embedder_file)
+        if cache_path is None:
+            cache_path = os.environ.get(CACHE_ENV) or None
+        default_alpha = spec["default_alpha"]
+        return cls(
+            models=spec["models"], centroids=centroids, stats=stats, variant=spec["variant"], top_k=spec["top_k"],
+            beta=spec["beta"], max_router=spec["max_router"], alpha=default_alpha if alpha is None else alpha,
+            embedding=effective, default_alpha=default_alpha, alpha_choice=spec["alpha"], manifest=manifest,
+            path=folder, cache_path=cache_path,
+        )
+
+    def __repr__(self) -> str:
+        return (f"Router({str(self.path)!r}, variant={self.variant.name!r}, clusters={len(self.centroids)}, "
+                f"models={len(self.models)}, alpha={self.alpha})")
+
+    def with_alpha(self, alpha: float) -> Router:
+        """The same router at another alpha (shares the arrays; nothing is refitted)."""
+        return Router(
+            models=self.models, centroids=self.centroids, stats=self.stats, variant=self.variant,
+            top_k=self.top_k, beta=self.beta, max_router=self.max_router, alpha=alpha, embedding=self.embedding,
+            default_alpha=self.default_alpha, alpha_choice=self.alpha_choice, manifest=self.manifest,
+            path=self.path, cache_path=self.cache_path,
+        )
+
+    # ----------------------------------------------------------------------- embedding
+
+    def embed(self, queries: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed query texts with the router's embedder → (n, dim) L2-normalised float32.
+
+        Raises
+        ------
+        DataError
+            A query that is not a string or is empty (the row is its position).
+        EmbeddingError
+            The embedder failed or gave vectors of another dimension than the centroids.
+        """
+        if isinstance(queries, str):
+            raise TypeError("queries must be a list of strings, not one string")
+        texts = check_texts(list(queries))
+        if not texts:
+            return np.zeros((0, self.centroids.shape[1]), dtype=np.float32)
+        if self._embedder is None:
+            self._embedder = make_embedder(self.embedding)
+        vectors = embed_texts(texts, self.embedding, cache_path=self.cache_path, progress=progress,
+                              embedder=self._embedder)
+        if vectors.shape[1] != self.centroids.shape[1]:
+            raise EmbeddingError(f"the embedder gave {vectors.shape[1]}-dimensional vectors, the router's centroids "
+                                 f"have {self.centroids.shape[1]}")
+        return vectors
+
+    def prepare(self) -> None:
+        """Build the embedder and load its model now (else the first :meth:`route` does)."""
+        if self._embedder is None:
+            self._embedder = make_embedder(self.embedding)
+        if hasattr(self._embedder, "prepare"):
+            self._embedder.prepare()
+
+    def close(self) -> None:
+        """Release the embedder (connections of a remote backend)."""
+        if self._embedder is not None and hasattr(self._embedder, "close"):
+            self._embedder.close()
+        self._embedder = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------- routing
+
+    def _check_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        embeddings = np.asarray(embeddings)
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.centroids.shape[1]:
+            raise DataError(f"expected embeddings of shape (n, {self.centroids.shape[1]}), got {embeddings.shape}",
+                            field="embedding")
+        if not np.issubdtype(embeddings.dtype, np.floating):
+            embeddings = embeddings.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64))
+        bad = np.flatnonzero(~(np.abs(norms - 1.0) <= _NORM_TOLERANCE))  # also catches NaN and inf
+        if bad.size:
+            raise DataError(f"embedding of norm {norms[bad[0]]:.4g}; expected L2-normalised (unit) vectors",
+                            row=int(bad[0]), field="embedding")
+        return embeddings
+
+    def _nearest(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The checked embeddings and their ``top_k`` nearest clusters and weights."""
+        embeddings = self._check_embeddings(embeddings)
+        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta)
+        return embeddings, idx, weights
+
+    def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
+        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.router.route`."""
+        choices: np.ndarray = route(self._x, idx, weights, self.variant, max_router=max_router,
+                                    tie_accuracy=self.stats.accuracy)[0]
+        return choices
+
+    def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
+        """Model indices chosen for L2-normalised query embeddings.
+
+        Parameters
+        ----------
+        embeddings
+            (n, dim) unit vectors (float32 or float64).
+
+        Returns
+        -------
+        np.ndarray
+            (n, max_router) int64 indices into :attr:`models`, best first.
+        """
+        _, idx, weights = self._nearest(embeddings)
+        return self._choices(idx, weights, self.max_router)
+
+    def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
+        """Every model's index, best first, for each of (n, dim) L2-normalised query embeddings.
+
+        The same :func:`~avengers_pro.router.route` call as :meth:`route_indices`, asked for every
+        model: the order of the aggregated score S with route's tie-break, so the first
+        ``max_router`` columns are :meth:`route_indices`'s.
+
+        Returns
+        -------
+        np.ndarray
+            (n, M) int64 indices into :attr:`models`.
+        """
+        _, idx, weights = self._nearest(embeddings)
+        return self._choices(idx, weights, len(self.models))
+
+    def rank_embeddings(self, embeddings: np.ndarray) -> list[list[str]]:
+        """Every model's name, best first, for each of (n, dim) L2-normalised query embeddings.
+
+        :meth:`rank_indices` as names: the first is :meth:`route_embeddings`'s choice, the rest the
+        order to fall back along (the HTTP server does when a model's upstream fails).
+        """
+        models = self.models
+        return [[models[i] for i in row] for row in self.rank_indices(embeddings).tolist()]
+
+    def route_embeddings(self, embeddings: np.ndarray) -> list[str]:
+        """The model chosen (first choice) for each of (n, dim) L2-normalised query embeddings."""
+        return self.names(self.route_indices(embeddings)[:, 0])
+
+    def route(self, queries: Sequence[str]) -> list[str]:
+        """Embed query texts and return the model chosen (first choice) for each.
+
+        Raises
+        ------
+        DataError
+            An empty query or a non-string.
+        """
+        return self.route_embeddings(self.embed(queries))
+
+    def names(self, indices: np.ndarray) -> list[str]:
+        """Model names of model indices."""
+        return np.asarray(self.models, dtype=object)[np.asarray(indices)].tolist()
+
+    # ----------------------------------------------------------------------- explanation
+
+    def explain(self, query: str) -> dict[str, Any]:
+        """Why a query goes where it goes; see :meth:`explain_embeddings`."""
+        if not isinstance(query, str):
+            raise TypeError("explain takes one query string")
+        explanation = self.explain_embeddings(self.embed([query]))[0]
+        return {"query": query, **explanation}
+
+    def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """The routing of each query, step by step.
+
+        Parameters
+        ----------
+        embeddings
+            (n, dim) L2-normalised query embeddings.
+
+        Returns
+        -------
+        list[dict]
+            Per query: ``alpha``, ``variant``, ``model`` (the choice), ``models`` (the
+            ``max_router`` choices, best first), ``clusters`` (the ``top_k`` nearest, nearest first:
+            ``cluster``, ``distance`` = 1 - q . centroid, ``weight`` = softmax(-beta * d) over them,
+            ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
+            ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the
+            highest S; ties as in :func:`avengers_pro.router.route`).
+        """
+        embeddings, idx, weights = self._nearest(embeddings)
+        choices = self._choices(idx, weights, self.max_router)
+        distance = 1.0 - np.take_along_axis(embeddings.astype(np.float64) @ self.centroids.T, idx, axis=1)
+        x = self._x[0]
+        ranks = rank_positions(self._x)[0]
+        totals = aggregate(self._x, idx, weights, self.variant)[0]  # the S that route() ranks
+        sizes = self.stats.count.max(axis=1)  # every training query has a record for some model
+        variant = {**variant_json(self.variant), "uses_weights": self.variant.uses_weights}
+        explanations: list[dict[str, Any]] = []
+        for q in range(len(embeddings)):
+            clusters = [{
+                "cluster": int(c),
+                "distance": float(distance[q, j]),
+                "weight": float(weights[q, j]),
+                "n_train_queries": int(sizes[c]),
+                "x": {m: float(x[c, i]) for i, m in enumerate(self.models)},
+                "rank": {m: int(ranks[c, i]) for i, m in enumerate(self.models)},
+            } for j, c in enumerate(idx[q])]
+            chosen = [self.models[i] for i in choices[q] if i >= 0]
+            explanations.append({
+                "alpha": self.alpha,
+                "variant": variant,
+                "model": chosen[0],
+                "models": chosen,
+                "clusters": clusters,
+                "scores": {m: float(totals[q, i]) for i, m in enumerate(self.models)},
+            })
+        return explanations
+
+

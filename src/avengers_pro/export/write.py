@@ -1,0 +1,191 @@
+"""Pipeline time, part 2: fit a router on all records and write its folder.
+
+:func:`export_router` takes the KMeans fits and the alpha choice of :mod:`avengers_pro.export.fit`,
+fits the per-cluster statistics and writes the folder with :func:`write_router`, in the format of
+:mod:`avengers_pro.export.folder` (documented in ``docs/routing.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from ..io import PathLike, write_json, write_npy, write_parquet
+from ..router import AvengersProRouter, ClusterStats, Variant
+from .embedder import embedder_spec
+from .fit import (
+    ExportClusterings,
+    choose_on_validation,
+    fit_clusterings,
+    fit_settings,
+    matrix_and_vectors,
+    validation_split,
+)
+from .folder import (
+    CENTROIDS,
+    EMBEDDER,
+    MANIFEST,
+    ROUTER,
+    STATISTICS,
+    make_manifest,
+    make_spec,
+    statistics_frame,
+)
+
+log = logging.getLogger(__name__)
+
+
+def export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values an export uses, checked; also the ``config`` stored in the manifest.
+
+    Raises
+    ------
+    ConfigError
+        A missing config key, a bad entry (see :func:`~avengers_pro.export.fit.fit_settings`), a
+        bad ``embedding:`` block.
+    """
+    settings = fit_settings(config, entry)
+    try:
+        router = config["router"]
+        settings["variant"] = dict(router["variants"][entry["variant"]])
+        settings["router"] = {key: router[key] for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")}
+    except KeyError as error:
+        raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
+    settings["embedding"] = embedder_spec(config.get("embedding"))
+    return settings
+
+
+def export_router(
+    records: pd.DataFrame,
+    query_ids: Sequence[str] | np.ndarray,
+    embeddings: np.ndarray,
+    config: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    out_dir: PathLike,
+    clusterings: ExportClusterings | None = None,
+) -> dict[str, Any]:
+    """Fit a router on ALL records and write it to ``out_dir`` (the folder: ``docs/routing.md``).
+
+    With ``entry["alpha"]`` that alpha becomes the default. With ``entry["target"]`` it is chosen on
+    validation first: ``router.validation_ratio`` of each dataset's distinct query texts is held out
+    (``split_queries(train_ratio=1, validation_ratio=..., seed=split.seeds[0])``), clusters and
+    statistics are fitted on the rest, the ``router.alphas`` grid is swept on the held-out part and
+    the alpha is chosen as ``metrics.json`` does: ``match-best-single`` = the cheapest alpha whose
+    validation accuracy (unweighted mean over datasets) reaches the validation-best single model's
+    (else the max-accuracy alpha, flagged ``reached: false``); ``max-accuracy`` = the alpha of the
+    best validation accuracy (ties: cheaper, then smaller). Then clusters and statistics are
+    refitted on all records (KMeans: :func:`fit_export_clusterings`).
+
+    Parameters
+    ----------
+    records
+        The canonical long records table (``query_id``, ``dataset``, ``query``, ``model``,
+        ``score``, ``cost``).
+    query_ids, embeddings
+        Query ids and their (n, dim) L2-normalised embeddings; every record's query needs one.
+    config
+        A validated config, or a mapping with at least ``router`` (``variants``, ``alphas``,
+        ``top_k``, ``beta``, ``max_router``, ``validation_ratio``), ``clustering`` (``n_init``,
+        ``minibatch_above``), ``split.seeds``, ``embedding`` and optionally ``models``.
+    entry
+        One item of ``config["export"]``: ``name``, ``variant``, ``n_clusters`` and ``alpha`` or
+        ``target``.
+    out_dir
+        The router folder (created; existing files of the same names are replaced atomically).
+    clusterings
+        The KMeans fits from :func:`fit_export_clusterings` with the same arguments (the pipeline
+        keeps them in a file of their own, so a new alpha grid does not refit them); fitted here
+        when None.
+
+    Returns
+    -------
+    dict
+        The content of ``router.json``.
+
+    Raises
+    ------
+    ConfigError
+        A bad entry, an unknown variant, more clusters than queries.
+    DataError
+        Missing columns, a query without embedding, bad records.
+    """
+    settings = export_settings(config, entry)
+    variant = Variant.from_config(entry["variant"], settings["variant"])
+    matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
+    n_clusters = int(entry["n_clusters"])
+    router_settings = settings["router"]
+    if clusterings is None:
+        clusterings = fit_clusterings(records, matrix, vectors, settings)
+    elif not np.array_equal(np.asarray(clusterings.query_ids, dtype=object), matrix.query_ids):
+        raise DataError(f"export '{entry['name']}': the clusterings were fitted on other queries than these "
+                        "records'; fit them again", field="query_id")
+    for clustering in (clusterings.full, clusterings.validation):
+        if clustering is not None and clustering.centroids.shape[0] != n_clusters:
+            raise DataError(f"export '{entry['name']}': clusterings with {clustering.centroids.shape[0]} clusters, "
+                            f"the entry asks for {n_clusters}; fit them again", field="n_clusters")
+
+    if "alpha" in entry:
+        alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
+    else:
+        if clusterings.validation is None:
+            raise DataError(f"export '{entry['name']}' chooses alpha on validation, but its clusterings hold no "
+                            "validation fit; fit them again", field="target")
+        split, is_validation = validation_split(records, matrix, settings)
+        alpha = choose_on_validation(records, matrix, vectors, settings, variant, split, is_validation,
+                                     clusterings.validation)
+    log.info("export '%s': alpha %.4f (%s)", entry["name"], alpha["default"], alpha["chosen_by"])
+
+    clustering = clusterings.full
+    fitted = AvengersProRouter(variant, top_k=int(router_settings["top_k"]), beta=float(router_settings["beta"]),
+                               max_router=int(router_settings["max_router"]))
+    fitted.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)
+
+    datasets, per_dataset = np.unique(matrix.datasets.astype(str), return_counts=True)
+    router_json = make_spec(
+        models=list(matrix.models), n_clusters=n_clusters, dim=int(vectors.shape[1]), variant=variant,
+        top_k=int(router_settings["top_k"]), beta=float(router_settings["beta"]),
+        max_router=int(router_settings["max_router"]), alpha=alpha,
+        fitted_on={
+            "n_queries": len(matrix.query_ids),
+            "n_records": int(matrix.available.sum()),
+            "datasets": {str(d): int(c) for d, c in zip(datasets, per_dataset, strict=True)},
+        },
+    )
+    write_router(Path(out_dir), fitted.centroids_, fitted.stats_, router_json, settings["embedding"], settings)
+    return router_json
+
+
+def write_router(
+    out_dir: Path, centroids: np.ndarray, stats: ClusterStats, router_json: Mapping[str, Any],
+    embedder: Mapping[str, Any], config: Mapping[str, Any],
+) -> None:
+    """Write the five files of a router folder; the manifest last, with the others' sha256.
+
+    Parameters
+    ----------
+    out_dir
+        The router folder.
+    centroids
+        (K, dim) float64.
+    stats
+        (K, M) per-cluster statistics, models in ``router_json["models"]`` order.
+    router_json, embedder
+        The contents of ``router.json`` and ``embedder.json``.
+    config
+        The config the router was fitted with (stored in the manifest).
+    """
+    statistics = statistics_frame(stats, list(router_json["models"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # An export that dies half-way must leave no manifest that seems to vouch for the new files.
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    write_npy(np.ascontiguousarray(centroids, dtype=np.float64), out_dir / CENTROIDS)
+    write_parquet(statistics, out_dir / STATISTICS)
+    write_json(dict(router_json), out_dir / ROUTER)
+    write_json(dict(embedder), out_dir / EMBEDDER)
+    write_json(make_manifest(out_dir, config), out_dir / MANIFEST)
