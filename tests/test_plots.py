@@ -457,3 +457,42 @@ def test_every_figure_draws_data_without_costs(tmp_path: Path) -> None:
         plots.plot_headline(entry, tmp_path / "headline", dpi=DPI)
     for stem in ("pareto", "variants", "headline"):
         assert_written(tmp_path / stem)
+
+
+# --------------------------------------------------------------------------- the figure registry
+
+
+def test_every_registered_figure_has_a_caption_and_a_plot_job() -> None:
+    from avengers_pro.plots import registry
+
+    assert len(set(registry.FIGURE_NAMES)) == len(registry.FIGURES)
+    for spec in registry.FIGURES:
+        assert (REPO / "workflow" / "report" / f"{spec.name}.rst").is_file(), spec.name
+        assert spec in registry.figures_of(spec.job)
+    # Every caption file belongs to a figure or to Table 3 / the workflow description.
+    captions = {path.stem for path in (REPO / "workflow" / "report").glob("*.rst")}
+    assert captions == {*registry.FIGURE_NAMES, "table", "workflow"}
+
+
+def test_the_registry_draws_every_figure_from_the_result_files(tmp_path: Path) -> None:
+    from avengers_pro.plots import registry
+
+    summary_path = tmp_path / "summary.csv"
+    make_summary().to_csv(summary_path, index=False)
+    sweep_paths = []
+    for variant in ("official", "paper"):
+        for seed in (0, 1):
+            path = tmp_path / "sweep" / variant / f"k4_seed{seed}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            make_sweep(0.01 * seed).to_parquet(path)
+            sweep_paths.append(path)
+    metrics_path = tmp_path / "metrics.json"
+    metrics_path.write_text(json.dumps([make_metrics_entry()]))
+    inputs = registry.PlotInputs(summary_path, sweep_paths[:2], metrics_path, sweep_paths)
+    plots_config = {"main": {"variant": "official", "n_clusters": 4}, "log_cost": "auto",
+                    "usage_alphas": [0.0, 1.0], "table_alphas": [0.0, 1.0]}
+    for spec in registry.FIGURES:
+        spec.draw(inputs, spec.settings(plots_config), tmp_path / "figures" / spec.name)
+        assert_written(tmp_path / "figures" / spec.name)
+    with pytest.raises(KeyError, match="no figure 'nope'"):
+        registry.figure("nope")
