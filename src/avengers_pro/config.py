@@ -111,7 +111,7 @@ def validate_config(
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"{source}: {_describe(best)}")
-    _check_cross_keys(config, source)
+    _check_cross_keys(dict(config), source)
     return _sorted_keys(config)
 
 

@@ -79,7 +79,12 @@ def write_json(obj: Any, path: PathLike) -> None:
 
 
 def write_text(text: str, path: PathLike) -> None:
-    _write_atomic(path, lambda tmp: tmp.write_text(text))
+    """Write a text file atomically."""
+
+    def writer(tmp: Path) -> None:
+        tmp.write_text(text)
+
+    _write_atomic(path, writer)
 
 
 def write_npy(array: np.ndarray, path: PathLike) -> None:

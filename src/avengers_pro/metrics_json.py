@@ -372,8 +372,8 @@ def compute_metrics(
         intervals: dict[tuple[str, int], dict[str, Any]] = {}
         n_runs = sum(len(counts) for counts in groups.values())
         with Progress(f"bootstrap ({n_resamples:,} resamples)", n_runs, "(variant, k) runs") as progress:
-            for (variant, seeds), cluster_counts in groups.items():
-                by_k = _bootstrap(variant, cluster_counts, list(seeds), bootstrap_inputs, cost_range, n_resamples,
+            for (variant, seed_group), cluster_counts in groups.items():
+                by_k = _bootstrap(variant, cluster_counts, list(seed_group), bootstrap_inputs, cost_range, n_resamples,
                                   confidence, seed)
                 intervals.update({(variant, k): value for k, value in by_k.items()})
                 progress.update(len(cluster_counts))

@@ -69,22 +69,22 @@ def _long_rows(
     for seed, frame in baselines:
         file = f"results/baselines/seed{seed}.parquet"
         method = frame["method"].astype(str).to_numpy()
-        variant = frame["variant"].fillna("").astype(str).to_numpy()
+        variants = frame["variant"].fillna("").astype(str).to_numpy()
         alpha = pd.to_numeric(frame["alpha"], errors="coerce").to_numpy(dtype=np.float64).round(ALPHA_DECIMALS)
         is_router = method == DATASET_ROUTER
-        bad = np.flatnonzero(is_router & ((variant == "") | ~np.isfinite(alpha)))
+        bad = np.flatnonzero(is_router & ((variants == "") | ~np.isfinite(alpha)))
         if bad.size:
             raise DataError("a dataset-router row needs a variant and a finite alpha", file=file, row=int(bad[0]),
-                            field="variant" if variant[bad[0]] == "" else "alpha")
+                            field="variant" if variants[bad[0]] == "" else "alpha")
         # Only the dataset router sweeps; any variant/alpha on other baselines is meaningless.
-        variant = np.where(is_router, variant, "")
+        variants = np.where(is_router, variants, "")
         alpha = np.where(is_router, alpha, np.nan)
         if "max_router" in frame.columns:
             max_router = frame["max_router"].to_numpy(dtype=np.int64)
         else:
             max_router = np.where(is_router, dataset_router_max, 1)
         parts.append(pd.DataFrame({
-            "method": method, "kind": frame["kind"].astype(str).to_numpy(), "variant": variant, "n_clusters": -1,
+            "method": method, "kind": frame["kind"].astype(str).to_numpy(), "variant": variants, "n_clusters": -1,
             "alpha": alpha,
             "max_router": max_router, "seed": int(seed), "dataset": frame["dataset"].astype(str).to_numpy(),
             "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),

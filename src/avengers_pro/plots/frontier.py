@@ -27,6 +27,7 @@ from .style import (
     _set_cost_axis,
     _style,
     plot_names,
+    renderer_of,
     save_figure,
     use_log_cost,
     variant_styles,
@@ -153,7 +154,7 @@ def plot_pareto(
             _line_samples(ax, xs, ys),
         ])
         place_labels(
-            ax, label_x, label_y, texts, obstacles=obstacles, avoid=[legend.get_window_extent(fig.canvas.get_renderer())],
+            ax, label_x, label_y, texts, obstacles=obstacles, avoid=[legend.get_window_extent(renderer_of(fig))],
             italic=[False] * len(singles) + [True] * len(references),
         )
         save_figure(fig, stem, dpi)
@@ -243,7 +244,7 @@ def plot_variants(
             samples.append(_line_samples(ax, xs, ys))
         place_labels(
             ax, singles["cost"], 100 * singles["accuracy"], [names[m] for m in singles["method"]],
-            obstacles=np.vstack(samples), avoid=[legend.get_window_extent(fig.canvas.get_renderer())],
+            obstacles=np.vstack(samples), avoid=[legend.get_window_extent(renderer_of(fig))],
         )
         save_figure(fig, stem, dpi)
 

@@ -110,7 +110,7 @@ def plot_headline(
             costs = [best["cost"], router_cost]
             bars = ax_cost.bar([0, 1], costs, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333",
                                linewidth=0.4)
-            ax_cost.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {float(cost_save_alpha):.2f})"],
+            ax_cost.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {float(cost_save_alpha or 0.0):.2f})"],
                                fontsize=tick_size)
             ax_cost.bar_label(bars, labels=[format_usd(costs[0]), f"{format_usd(costs[1])}\n({_signed_percent(-float(cost_save))})"],
                               padding=1.5, fontsize=6)

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.text import Annotation
 from matplotlib.transforms import Bbox
 
-from .style import LABEL_FONTSIZE, MARKER_SIZE_PT
+from .style import LABEL_FONTSIZE, MARKER_SIZE_PT, renderer_of
 
 # --------------------------------------------------------------------------- label placement
 
@@ -106,7 +106,7 @@ def place_labels(
         The placed labels, in the order of ``labels``.
     """
     fig = ax.figure
-    renderer = fig.canvas.get_renderer()
+    renderer = renderer_of(fig)
     px_per_pt = fig.dpi / 72.0
     points = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
     italic = [False] * len(labels) if italic is None else list(italic)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from avengers_pro.errors import ConfigError, DataError
@@ -246,8 +246,16 @@ def _set_cost_axis(ax: Axes, costs: np.ndarray, log: bool, axis: str = "x") -> N
 
 @contextmanager
 def _style() -> Iterator[None]:
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types keys as literals
         yield
+
+
+def renderer_of(fig: Figure | SubFigure) -> Any:
+    """The Agg renderer of a figure made by :func:`_new_figure` (text extents need one)."""
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        raise TypeError(f"expected a figure on the Agg canvas, got {type(canvas).__name__}")
+    return canvas.get_renderer()
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -244,7 +244,7 @@ def plot_model_usage(
                     linewidth=0.4, label=names[model])
             for pos, start, value in zip(positions, left, share):
                 if value >= 0.08:
-                    ax.text(100 * (start + value / 2), pos, f"{value:.0%}", ha="center", va="center", fontsize=5.5,
+                    ax.text(100 * (start + value / 2), float(pos), f"{value:.0%}", ha="center", va="center", fontsize=5.5,
                             color=_text_color_on(palette[model]))
             left += share
         ax.set_yticks(positions, [f"α = {a:.2f}" for a in shares.index])
