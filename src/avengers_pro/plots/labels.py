@@ -20,6 +20,26 @@ from .style import LABEL_FONTSIZE, MARKER_SIZE_PT, renderer_of
 _ANGLES = np.deg2rad(np.array([0, 180, 90, 270, 45, 315, 135, 225, 22.5, 337.5, 157.5, 202.5, 67.5, 112.5, 247.5, 292.5]))
 _RADII_PT = (2.0, 5.0, 9.0, 14.0, 20.0, 27.0, 35.0, 45.0, 57.0)
 
+# Costs of a candidate label position, per pixel² of overlap (or per pixel, or per event). Their
+# order is what matters: a label on another label is unreadable, so that costs most; one outside the
+# axes is cut off; a leader line crossing another leader or running through a label confuses whose
+# label is whose; covering the legend or another model's marker hides data; sitting nearer another
+# marker than its own misleads; covering a line or a sweep point only clutters; and among equally
+# clean places the one nearest its point wins.
+COST_ON_LABEL = 1e4
+COST_OUTSIDE_AXES = 1e3
+COST_LEADER_CROSSES_LEADER = 5e3
+COST_LEADER_THROUGH_LABEL = 5e3
+COST_LEADER_OVER_MARKER = 2e2
+COST_ON_LEGEND = 3e2
+COST_NEARER_OTHER_MARKER = 2e2
+#: A visible leader line says whose label it is, so being nearer another marker weighs less there.
+LEADER_AMBIGUITY_DISCOUNT = 0.3
+COST_ON_MARKER = 2e1
+COST_ON_LEADER = 2e1
+COST_ON_OBSTACLE = 2.0
+COST_PER_POINT_OF_DISTANCE = 3.0
+
 
 def _overlap(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Summed intersection area of each box (m, 4) with all ``others`` (n, 4); boxes are x0, y0, x1, y1."""
@@ -172,27 +192,26 @@ def place_labels(
             own = np.hypot(*(samples - points[i]).transpose(2, 0, 1)) < 1.3 * half_marker
             samples = np.where(own[..., None], -1e9, samples)
             leader_cost = (
-                5e3 * _segments_cross(starts, centres, leader_starts, leader_ends).sum(axis=1)
-                + 5e3 * _points_in_boxes(samples, placed)
-                + 2e2 * _points_in_boxes(samples, others)
+                COST_LEADER_CROSSES_LEADER * _segments_cross(starts, centres, leader_starts, leader_ends).sum(axis=1)
+                + COST_LEADER_THROUGH_LABEL * _points_in_boxes(samples, placed)
+                + COST_LEADER_OVER_MARKER * _points_in_boxes(samples, others)
             )
             # a label nearer another model's marker than its own reads as that model's label
             own_gap = _box_distance(boxes, points[i : i + 1])[:, 0]
             other_points = np.delete(points, i, axis=0)
             nearest_other = _box_distance(boxes, other_points).min(axis=1) if len(other_points) else np.inf
             ambiguous = np.clip(own_gap - nearest_other + 3 * px_per_pt, 0, None)
-            # a visible leader line says whose label it is, so ambiguity weighs less there
-            ambiguous = np.where(radius_flat > radii[1] + 1e-9, 0.3, 1.0) * ambiguous
+            ambiguous = np.where(radius_flat > radii[1] + 1e-9, LEADER_AMBIGUITY_DISCOUNT, 1.0) * ambiguous
             cost = (
-                1e4 * _overlap(boxes, placed)
-                + 2e2 * ambiguous
-                + 1e3 * outside
-                + 3e2 * _overlap(boxes, avoid_boxes)
-                + 2e1 * _overlap(boxes, others)
-                + 2e1 * _overlap(boxes, leader_boxes)
-                + 2.0 * _overlap(boxes, obstacle_boxes)
+                COST_ON_LABEL * _overlap(boxes, placed)
+                + COST_NEARER_OTHER_MARKER * ambiguous
+                + COST_OUTSIDE_AXES * outside
+                + COST_ON_LEGEND * _overlap(boxes, avoid_boxes)
+                + COST_ON_MARKER * _overlap(boxes, others)
+                + COST_ON_LEADER * _overlap(boxes, leader_boxes)
+                + COST_ON_OBSTACLE * _overlap(boxes, obstacle_boxes)
                 + np.where(has_leader, leader_cost, 0.0)
-                + 3.0 * (radius_flat - radii[0])
+                + COST_PER_POINT_OF_DISTANCE * (radius_flat - radii[0])
                 + tie_break
             )
             best = int(np.argmin(cost))
