@@ -7,7 +7,6 @@ import pytest
 
 from avengers_pro import metrics
 
-
 # --------------------------------------------------------------------------- Pareto front
 
 

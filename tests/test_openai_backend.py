@@ -10,8 +10,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -370,7 +370,7 @@ def test_tiktoken_offline_is_an_honest_config_error(server: FakeServer, monkeypa
 
 
 def test_retry_after_formats() -> None:
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert _retry_after_seconds({"retry-after": "7"}) == 7.0
     assert _retry_after_seconds({"retry-after-ms": "250"}) == 0.25
     assert 20 < (_retry_after_seconds({"retry-after": later}) or 0) <= 30

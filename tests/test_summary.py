@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from avengers_pro import metrics
-from avengers_pro.errors import DataError
-from avengers_pro.outputs import check_summary, check_sweep, read_summary, write_summary
 from avengers_pro.alpha_choice import single_model_outcomes
+from avengers_pro.errors import DataError
 from avengers_pro.metrics_json import FREE_REFERENCE, NO_COST_RANGE, compute_metrics
+from avengers_pro.outputs import check_summary, check_sweep, read_summary, write_summary
 from avengers_pro.summary import seed_curve, summarize
 
 MODELS = ("cheap", "mid", "strong")

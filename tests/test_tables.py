@@ -11,7 +11,6 @@ import pytest
 from avengers_pro import outputs, tables
 from avengers_pro.errors import DataError
 
-
 BASELINES = ("dataset-router", "random", "oracle", "dataset-oracle")
 
 

@@ -37,7 +37,8 @@ def baseline_columns(models: list[str]) -> list[str]:
 
 def _labelled(frame: pd.DataFrame, models: list[str], method: str, variant: str = "") -> pd.DataFrame:
     """Add ``method``, ``kind`` (``baseline``) and ``variant``, blank the alpha of non-sweeping
-    baselines, fix the column order."""
+    baselines, fix the column order.
+    """
     frame = frame.copy()
     frame["method"] = method
     frame["kind"] = BASELINE

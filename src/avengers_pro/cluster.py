@@ -17,6 +17,8 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Clustering:
+    """A KMeans fit on the training embeddings: each query's cluster and the centroids."""
+
     labels: np.ndarray      # (n_train,) cluster of each train query
     centroids: np.ndarray   # (k, dim) not re-normalised, as the official code
 

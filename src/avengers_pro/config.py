@@ -19,8 +19,8 @@ import yaml
 from .errors import ConfigError
 
 
-
 def load_schema(path: str | Path) -> dict[str, Any]:
+    """The config's JSON schema, read from the workflow's YAML file."""
     # The C loader where PyYAML has one: parsing the schema is on every snakemake call, no-op included.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path) as handle:

@@ -41,7 +41,8 @@ def set_console(stream: IO[str] | None) -> None:
 
 def console() -> IO[str]:
     """The console stream: the one set by :func:`set_console` (a pipeline job's own stderr, before
-    :func:`avengers_pro.runlog.start_job` sends stderr to the log), else the current stderr."""
+    :func:`avengers_pro.runlog.start_job` sends stderr to the log), else the current stderr.
+    """
     return _console or sys.stderr
 
 

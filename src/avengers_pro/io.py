@@ -7,8 +7,8 @@ half-written output behind, with the permissions the umask gives an ordinary new
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,6 +88,7 @@ def write_text(text: str, path: PathLike) -> None:
 
 
 def write_npy(array: np.ndarray, path: PathLike) -> None:
+    """Write a numpy array as ``.npy`` atomically."""
     def writer(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.save(handle, array)
@@ -142,6 +143,7 @@ class RecordMatrix:
 
     @property
     def available(self) -> np.ndarray:
+        """(n, M) True where a model has a record for a query."""
         return ~np.isnan(self.scores)
 
     def subset(self, rows: np.ndarray) -> RecordMatrix:

@@ -116,7 +116,8 @@ def _decision_matrix(
     frame: pd.DataFrame, queries: pd.Index, file: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
-    scores (A, Q), costs (A, Q)), columns in ``queries`` order."""
+    scores (A, Q), costs (A, Q)), columns in ``queries`` order.
+    """
     row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
     # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
     codes, distinct = pd.factorize(frame["query_id"])
@@ -141,7 +142,8 @@ def _decision_matrix(
 
 class _BootstrapInputs:
     """Per-seed test queries, best-single outcomes and decision matrices, each built once and shared
-    by every (variant, n_clusters) entry (the dataset router's matrices serve all cluster counts)."""
+    by every (variant, n_clusters) entry (the dataset router's matrices serve all cluster counts).
+    """
 
     def __init__(
         self, best_model: str, single_outcomes: Mapping[int, pd.DataFrame],
@@ -214,7 +216,8 @@ def _bootstrap(
 ) -> dict[int, dict[str, Any]]:
     """Paired bootstrap of (router minus dataset router) in AIQ and in CostSave vs the best single
     model, for every cluster count of one variant at once (the best single's and the dataset
-    router's resampled curves are computed once and shared by every cluster count)."""
+    router's resampled curves are computed once and shared by every cluster count).
+    """
     outcomes: list[metrics.SeedOutcomes] = []
     grids: dict[str, np.ndarray] = {}
     router_names = {k: f"router k={k}" for k in cluster_counts}

@@ -1,7 +1,7 @@
 """Rule ingest: every source -> results/records.parquet, queries.parquet, ingest_report.json."""
 
-from avengers_pro.io import write_json, write_parquet
 from avengers_pro.console import say
+from avengers_pro.io import write_json, write_parquet
 from avengers_pro.records import ingest, summary_line
 from avengers_pro.runlog import start_job
 

@@ -2,11 +2,11 @@
 
 import pandas as pd
 
+from avengers_pro.alpha_choice import single_model_outcomes
 from avengers_pro.io import seed_key, sweep_key, write_json
+from avengers_pro.metrics_json import compute_metrics
 from avengers_pro.outputs import read_decisions, read_summary, read_sweep
 from avengers_pro.runlog import start_job
-from avengers_pro.alpha_choice import single_model_outcomes
-from avengers_pro.metrics_json import compute_metrics
 
 log = start_job(snakemake.log[0], snakemake.threads)
 inputs = snakemake.input

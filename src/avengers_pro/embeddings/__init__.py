@@ -1,5 +1,6 @@
 """Query embeddings: one small interface, a local offline backend, an OpenAI-compatible backend,
-and a persistent SQLite cache. The pipeline calls :func:`embed_texts`; see ``docs/embeddings.md``."""
+and a persistent SQLite cache. The pipeline calls :func:`embed_texts`; see ``docs/embeddings.md``.
+"""
 
 from avengers_pro.embeddings.cache import EmbeddingCache
 from avengers_pro.embeddings.core import Embedder, embed_texts, make_embedder, text_hash

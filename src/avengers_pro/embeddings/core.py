@@ -12,9 +12,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from avengers_pro.console import Progress, say
 from avengers_pro.embeddings.cache import EmbeddingCache
 from avengers_pro.embeddings.settings import LOCAL_BACKEND, parse_settings
-from avengers_pro.console import Progress, say
 from avengers_pro.errors import DataError, EmbeddingError
 
 log = logging.getLogger("avengers_pro.embeddings")

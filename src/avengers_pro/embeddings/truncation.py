@@ -29,7 +29,11 @@ CHARS_PER_TOKEN = 3
 
 
 class Truncator(Protocol):
-    def __call__(self, texts: list[str]) -> list[str]: ...
+    """Cuts each text to the token budget, keeping its head."""
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        """Each text cut to the budget (the head kept)."""
+        ...
 
 
 class TokenizerJsonTruncator:
@@ -57,6 +61,7 @@ class TokenizerJsonTruncator:
         self.max_tokens = max_tokens
 
     def __call__(self, texts: list[str]) -> list[str]:
+        """Each text cut to ``max_tokens`` tokens, the head kept."""
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         out = list(texts)
         for i, encoding in enumerate(encodings):
@@ -93,6 +98,7 @@ class TiktokenTruncator:
         self.max_tokens = max_tokens
 
     def __call__(self, texts: list[str]) -> list[str]:
+        """Each text cut to ``max_tokens`` tokens, the head kept."""
         tokens = self.encoding.encode_ordinary_batch(texts)
         return [
             self.encoding.decode(ids[: self.max_tokens]) if len(ids) > self.max_tokens else text
@@ -109,6 +115,7 @@ class CharacterTruncator:
         self._warned = False
 
     def __call__(self, texts: list[str]) -> list[str]:
+        """Each text cut to ``max_tokens`` tokens, the head kept."""
         out = [text[: self.max_chars] for text in texts]
         n_cut = sum(len(text) > self.max_chars for text in texts)
         if n_cut and not self._warned:

@@ -131,11 +131,10 @@ def choose_on_validation(
     dict
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
-    from ..config import alpha_grid
-    from ..evaluate import run_sweep
-
     # The alpha choice on validation is the one metrics.json reports: shared, not duplicated.
     from ..alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
+    from ..config import alpha_grid
+    from ..evaluate import run_sweep
     from ..summary import seed_curve
 
     entry = settings["export"]

@@ -8,11 +8,11 @@ from typing import Any
 from matplotlib.ticker import FuncFormatter
 
 from avengers_pro.io import PathLike
+from avengers_pro.metrics_json import NO_COST_RANGE
 from avengers_pro.outputs import (
     best_single_of,
     require,
 )
-from avengers_pro.metrics_json import NO_COST_RANGE
 
 from .style import (
     COLUMN_WIDTH_IN,

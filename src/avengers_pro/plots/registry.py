@@ -60,6 +60,7 @@ class PlotInputs:
 
     @cached_property
     def summary(self) -> pd.DataFrame:
+        """``summary.csv``, read and validated."""
         return read_summary(self.summary_path)
 
     @cached_property
@@ -71,6 +72,7 @@ class PlotInputs:
 
     @cached_property
     def main_sweeps(self) -> list[pd.DataFrame]:
+        """The test sweeps of ``plots.main``, one per seed."""
         return [read_sweep(path) for path in self.main_sweep_paths]
 
     @cached_property
@@ -84,6 +86,7 @@ class PlotInputs:
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
+        """``metrics.json``, read and validated."""
         if self.metrics_path is None:
             raise ValueError("this figure needs results/metrics.json, which its job was not given")
         return read_metrics(self.metrics_path)

@@ -128,7 +128,8 @@ def _sorted_models(models: Iterable[str]) -> list[str]:
 
 def display_names(models: Iterable[str]) -> dict[str, str]:
     """Short labels: the part after the last ``/`` (``mistralai/mixtral-8x7b-chat`` → ``mixtral-8x7b-chat``),
-    kept in full where two models would otherwise share a label."""
+    kept in full where two models would otherwise share a label.
+    """
     models = list(dict.fromkeys(models))
     short = {name: name.rsplit("/", 1)[-1] for name in models}
     counts = pd.Series(list(short.values())).value_counts()

@@ -1,5 +1,6 @@
 """Figures over the alpha grid and the cluster counts: accuracy and cost against alpha (paper Fig. 2),
-the models each alpha routes to (Fig. 3), and the cluster-count ablation."""
+the models each alpha routes to (Fig. 3), and the cluster-count ablation.
+"""
 
 from __future__ import annotations
 
@@ -266,7 +267,8 @@ def _text_color_on(background: str) -> str:
 
 def seed_cost_save(curve: pd.DataFrame, best_accuracy: float, best_cost: float) -> float:
     """CostSave of one seed's curve against the best single model (:func:`avengers_pro.metrics.cost_save`,
-    the same definition as ``metrics.json``); NaN when no alpha reaches its accuracy."""
+    the same definition as ``metrics.json``); NaN when no alpha reaches its accuracy.
+    """
     if best_cost <= 0:
         return float("nan")
     saved, _alpha = metrics_cost_save(
