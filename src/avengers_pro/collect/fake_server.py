@@ -7,7 +7,8 @@ and recognises a question as the start of the prompt (as every default template 
 ``usage`` (whitespace-separated words as tokens) and, for models marked so, ``usage.cost``.
 
 Faults are queued and consumed one per request, in arrival order: ``429`` (with ``Retry-After``),
-``500``/``503``/``401``/``404`` (that status), ``slow`` (answers after ``slow_s``), ``drop`` (closes the
+``500``/``503``/``401``/``404`` (that status; ``fail_after`` = n answers every request after the
+n-th with a 500), ``slow`` (answers after ``slow_s``), ``drop`` (closes the
 connection without a byte), ``malformed`` (200 with a body that is not JSON) and ``no_usage`` (a
 200 without ``usage``).
 
@@ -91,6 +92,7 @@ class FakeChatServer:
         self.max_requests = max_requests
         self.lifetime_s = lifetime_s
         self.faults: list[str] = []
+        self.fail_after: int | None = None  # every request after this many gets a 500 (a dying endpoint)
         self.lock = threading.Lock()
         self.count = 0
         self.per_model: Counter[str] = Counter()
@@ -116,6 +118,8 @@ class FakeChatServer:
                     server.count += 1
                     number = server.count
                     fault = server.faults.pop(0) if server.faults else ""
+                    if server.fail_after is not None and number > server.fail_after:
+                        fault = "500"
                     server.auth_headers.add(self.headers.get("Authorization", ""))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)

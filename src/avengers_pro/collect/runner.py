@@ -114,7 +114,8 @@ def collect(
     where = f"collect {endpoint['name']} on {benchmark['name']}"
 
     started = time.perf_counter()
-    client = ChatClient(settings, max_retries=int(collection["max_retries"]), retry_backoff=float(collection["retry_backoff"]))
+    client = ChatClient(settings, max_retries=int(collection["max_retries"]), retry_backoff=float(collection["retry_backoff"]),
+                        sleep=sleep)
     failures: dict[str, str] = {}  # request key -> reason
     try:
         keys = [client.cache_key(prompt) for prompt in prompts]
