@@ -68,7 +68,8 @@ def make_config(server: FakeChatServer, bench: Path, tmp_path: Path, **collectio
             {"name": "large-one", "base_url": server.base_url, "model": "large", "api_key_env": KEY_ENV,
              "cost_from_response": True, "max_concurrency": 3},
         ],
-        "collection": {"cache": str(tmp_path / "cache" / "chat.sqlite"), "retry_backoff": 0.001, "timeout": 1.0,
+        # A generous timeout: a loaded test machine must not turn a normal answer into a timeout.
+        "collection": {"cache": str(tmp_path / "cache" / "chat.sqlite"), "retry_backoff": 0.001, "timeout": 30.0,
                        **collection},
     })
 
@@ -151,7 +152,8 @@ def test_each_fault_is_retried_and_changes_nothing(server: FakeChatServer, bench
     server.retry_after = 2.0
     server.faults = [fault]
     waits: list[float] = []
-    config = make_config(server, bench_file, tmp_path / "faulty")
+    # Only the slow fault needs a timeout shorter than its delay (server.slow_s = 1.5 s).
+    config = make_config(server, bench_file, tmp_path / "faulty", timeout=1.0 if fault == "slow" else 30.0)
     run(config, 0, tmp_path / "faulty.json", waits)
     server.retry_after = 0.0
     assert server.count == 25  # one more request for the fault
@@ -231,7 +233,7 @@ def test_a_refused_key_stops_the_job_at_once(server: FakeChatServer, bench_file:
 def test_the_key_reaches_no_file_log_or_message(server: FakeChatServer, bench_file: Path, tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    config = make_config(server, bench_file, tmp_path, max_retries=1)
+    config = make_config(server, bench_file, tmp_path, max_retries=4)  # one request may meet all four faults
     server.faults = ["429", "500", "drop", "malformed"]
     run(config, 0, tmp_path / "out" / "small.json")
     assert server.auth_headers == {f"Bearer {API_KEY}"}  # the key was used, from the environment
