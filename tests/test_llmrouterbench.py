@@ -182,3 +182,51 @@ def test_written_files_read_back(tmp_path: Path) -> None:
     assert (data["performance"], data["cost"], data["counts"], data["prompt_tokens"]) == (0.5, 1.0, 4, 20)
     frame, _ = read_llmrouterbench(path)
     assert frame["score"].tolist() == [0.0, 1.0, 0.0, 1.0] and frame["query"].tolist() == ["q0", "q1", "q2", "q3"]
+
+
+# --------------------------------------------------------------------------- config/paper.yaml
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def paper_config() -> dict[str, Any]:
+    """config.yaml with config/paper.yaml over it, as ``snakemake --configfile config/paper.yaml`` builds it."""
+    import yaml
+    from snakemake.utils import update_config
+
+    from avengers_pro.config import validate_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
+    return validate_config(config)
+
+
+def release_tarball(tmp_path: Path, models: list[str], datasets: list[str]) -> Path:
+    tree = tmp_path / "results" / "bench"
+    for dataset in [*datasets, "mmlupro"]:  # plus a dataset the overlay leaves out
+        for j, model in enumerate([*models, "claude-sonnet-4"]):
+            scores: list[float | None] = [float((i + j) % 2) for i in range(4)]
+            write(tree, f"{dataset}/test/{model}/20251001_000000.json", result(dataset, "test", model, scores))
+    return tarball(tree, tmp_path / "bench-release.tar.gz")
+
+
+def test_paper_overlay_selects_the_intersection_from_the_tarball(tmp_path: Path) -> None:
+    config = paper_config()
+    assert [s["format"] for s in config["sources"]] == ["llmrouterbench"]
+    assert len(config["models"]) == 6 and len(config["datasets"]) == 5 and config["missing"] == "zero"
+    archive = release_tarball(tmp_path, config["models"], config["datasets"])
+    source = {**config["sources"][0], "path": str(archive)}
+    records, queries, _ = ingest([source], models=config["models"], datasets=config["datasets"], missing=config["missing"])
+    assert sorted(records["model"].unique()) == sorted(config["models"])
+    assert sorted(queries["dataset"].unique()) == sorted(config["datasets"])
+
+
+def test_paper_overlay_names_what_it_found_when_the_release_differs(tmp_path: Path) -> None:
+    config = paper_config()
+    renamed = ["GPT-5" if m == "gpt-5" else m for m in config["models"]]
+    archive = release_tarball(tmp_path, renamed, config["datasets"])
+    source = {**config["sources"][0], "path": str(archive)}
+    with pytest.raises(DataError, match=r"'gpt-5' listed in the config but absent from the data \(found: GPT-5, ") as info:
+        ingest([source], models=config["models"], datasets=config["datasets"], missing=config["missing"])
+    assert "\n" not in str(info.value)
