@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from avengers_pro.collect.settings import collect_spec, collected_path, collected_sources
+from avengers_pro.collect.settings import collect_spec, collected_sources
 from avengers_pro.embeddings import EMBEDDER_SPEC_KEYS, embedder_id
 
 SEEDS = config["split"]["seeds"]

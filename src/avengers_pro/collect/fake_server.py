@@ -32,6 +32,15 @@ from types import TracebackType
 from typing import Any, Self
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (killed, or gave up at its timeout) is part of the game, not an error.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def _unit(*parts: str) -> float:
     """A number in [0, 1) fixed by ``parts``."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
@@ -64,6 +73,8 @@ class FakeChatServer:
         When set, requests without ``Authorization: Bearer <api_key>`` get a 401.
     slow_s, retry_after
         Delay of a ``slow`` fault; ``Retry-After`` seconds of a ``429`` fault.
+    latency_s
+        Delay of every answer (a stand-in for generation time).
     lifetime_s, max_requests
         Bounds after which the server stops by itself.
     """
@@ -78,6 +89,7 @@ class FakeChatServer:
         api_key: str | None = None,
         slow_s: float = 2.0,
         retry_after: float = 0.0,
+        latency_s: float = 0.0,
         lifetime_s: float = 300.0,
         max_requests: int = 1_000_000,
         port: int = 0,
@@ -89,6 +101,7 @@ class FakeChatServer:
         self.api_key = api_key
         self.slow_s = slow_s
         self.retry_after = retry_after
+        self.latency_s = latency_s
         self.max_requests = max_requests
         self.lifetime_s = lifetime_s
         self.faults: list[str] = []
@@ -161,6 +174,8 @@ class FakeChatServer:
                     return self._send(404, {"error": {"message": f"model {model!r} not found"}})
                 with server.lock:
                     server.per_model[model] += 1
+                if server.latency_s:
+                    time.sleep(server.latency_s)
                 content = server.reply(model, prompt)
                 usage: dict[str, Any] = {
                     "prompt_tokens": len(prompt.split()),
@@ -191,8 +206,7 @@ class FakeChatServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", port), Handler)
         self.port = int(self.httpd.server_address[1])
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
@@ -240,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=ACCURACY", help="served model and its accuracy")
     parser.add_argument("--answers", help="benchmark file (JSONL with question and answer) to take the answer key from")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer takes")
     parser.add_argument("--lifetime", type=float, default=600.0, help="seconds before the server stops by itself")
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     args = parser.parse_args(argv)
@@ -251,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
                 if line.strip():
                     item = json.loads(line)
                     answer_key[str(item["question"])] = str(item["answer"])
-    server = FakeChatServer(models, answer_key, port=args.port, lifetime_s=args.lifetime, max_requests=args.max_requests)
+    server = FakeChatServer(models, answer_key, port=args.port, latency_s=args.latency, lifetime_s=args.lifetime,
+                            max_requests=args.max_requests)
     print(server.base_url, flush=True)
     server.start()
     try:
