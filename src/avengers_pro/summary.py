@@ -364,7 +364,8 @@ def _point_metrics(
         "cost_at_90pct_best_single": _json_number(metrics.cost_at_accuracy(alphas, accs, costs, 0.9 * ref_acc)),
         "oracle_accuracy": oracle,
         "gap_to_oracle": metrics.gap_to_oracle(float(accs[best]), oracle) if oracle else None,
-        "aiq": metrics.aiq(costs, accs, cost_range),
+        # Every cost 0 (an accuracy-only pool): no cost axis, so no area under the curve.
+        "aiq": metrics.aiq(costs, accs, cost_range) if cost_range[1] > cost_range[0] else None,
         "aiq_cost_range": [float(cost_range[0]), float(cost_range[1])],
         "dominates_all_singles": metrics.dominates_all(
             costs, accs, singles["cost"].to_numpy(dtype=np.float64), singles["accuracy"].to_numpy(dtype=np.float64)
@@ -586,6 +587,8 @@ def _bootstrap(
     def aiq_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
         def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
             (acc_r, cost_r), (acc_d, cost_d) = curves[router], curves["dataset router"]
+            if not cost_range[1] > cost_range[0]:  # every cost 0: AIQ is undefined
+                return np.full(len(acc_r), np.nan)
             return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
         return statistic
 
