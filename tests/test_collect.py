@@ -11,7 +11,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from avengers_pro.collect.benchmarks import DEFAULT_TEMPLATES, read_benchmark, render_prompt
+from avengers_pro.collect.benchmarks import (
+    DEFAULT_TEMPLATES,
+    read_benchmark,
+    render_prompt,
+)
 from avengers_pro.collect.cache import ChatCache
 from avengers_pro.collect.client import ChatClient
 from avengers_pro.collect.fake_server import FakeChatServer
@@ -24,12 +28,12 @@ from avengers_pro.records import ingest
 
 KEY_ENV = "FAKE_CHAT_KEY"
 API_KEY = "sk-chat-7e6d5c4b-NEVER-WRITE-ME"
-QUESTIONS = [
+QUESTIONS: list[dict[str, Any]] = [
     {"id": i, "question": f"Question {i}: which colour is item {i}?", "choices": ["red", "green", "blue", "black"],
      "answer": "ABCD"[(i * 7) % 4]}
     for i in range(24)
 ]
-ANSWER_KEY = {q["question"]: q["answer"] for q in QUESTIONS}
+ANSWER_KEY = {str(q["question"]): str(q["answer"]) for q in QUESTIONS}
 
 
 @pytest.fixture(scope="module")

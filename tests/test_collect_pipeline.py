@@ -25,15 +25,15 @@ pytestmark = pytest.mark.slow
 KEY_ENV = "E2E_CHAT_KEY"
 API_KEY = "sk-e2e-3c2b1a-SHOULD-STAY-IN-ENV"
 N = 30
-CHOICE = [{"id": i, "question": f"Item {i}: which shape has {3 + i % 5} corners and colour number {i}?",
+CHOICE: list[dict[str, Any]] = [{"id": i, "question": f"Item {i}: which shape has {3 + i % 5} corners and colour number {i}?",
            "choices": ["triangle", "square", "pentagon", "heptagon"], "answer": "ABCD"[(i * 5) % 4]} for i in range(N)]
-NUMBER = [{"id": f"n{i}", "question": f"A farmer has {i + 2} fields with {i % 7 + 1} cows each. How many cows?",
+NUMBER: list[dict[str, Any]] = [{"id": f"n{i}", "question": f"A farmer has {i + 2} fields with {i % 7 + 1} cows each. How many cows?",
            "answer": str((i + 2) * (i % 7 + 1))} for i in range(N)]
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeChatServer]:
-    key = {q["question"]: str(q["answer"]) for q in CHOICE + NUMBER}
+    key = {str(q["question"]): str(q["answer"]) for q in CHOICE + NUMBER}
     with FakeChatServer({"tiny": 0.35, "huge": 0.9, "medium": 0.7}, key, api_key=API_KEY, retry_after=0.0,
                         lifetime_s=600, max_requests=2000) as fake:
         yield fake
@@ -43,7 +43,7 @@ def snakemake(workdir: Path, *args: str) -> str:
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--cores", "2", *args]
     env = {**os.environ, KEY_ENV: API_KEY, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     return output

@@ -6,7 +6,12 @@ import re
 
 import pytest
 
-from avengers_pro.collect.graders import extract_choice, extract_exact, extract_number, grade
+from avengers_pro.collect.graders import (
+    extract_choice,
+    extract_exact,
+    extract_number,
+    grade,
+)
 
 
 @pytest.mark.parametrize(

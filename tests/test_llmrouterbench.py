@@ -12,7 +12,11 @@ import pandas as pd
 import pytest
 
 from avengers_pro.errors import DataError
-from avengers_pro.formats.llmrouterbench import freshness, read_llmrouterbench, write_result_file
+from avengers_pro.formats.llmrouterbench import (
+    freshness,
+    read_llmrouterbench,
+    write_result_file,
+)
 from avengers_pro.records import ingest, read_source
 
 
@@ -100,7 +104,7 @@ def test_the_tarball_is_never_unpacked(tree: Path, tmp_path: Path, monkeypatch: 
 
 @pytest.mark.parametrize(("missing", "queries", "aime_glm_score"), [("drop-query", 4, None), ("zero", 5, 0.0)])
 def test_null_scores_follow_the_missing_policy(tree: Path, missing: str, queries: int, aime_glm_score: float | None) -> None:
-    records, _, report = ingest([{"name": "x", "format": "llmrouterbench", "path": str(tree)}], missing=missing)
+    records, _, _report = ingest([{"name": "x", "format": "llmrouterbench", "path": str(tree)}], missing=missing)
     assert records["query_id"].nunique() == queries
     cell = records[(records["query_id"] == "aime/1") & (records["model"] == "glm-4.6")]["score"].tolist()
     assert cell == ([] if aime_glm_score is None else [aime_glm_score])

@@ -222,7 +222,7 @@ class FakeChatServer:
         correct = _unit(model, prompt) < self.models[model]
         return f"Let me think about it.\nAnswer: {right if correct else wrong_answer(right)}"
 
-    def start(self) -> FakeChatServer:
+    def start(self) -> Self:
         """Serve in a background thread until :meth:`stop` or a bound is reached."""
         self._thread.start()
         self._timer.start()
