@@ -12,11 +12,5 @@ shared HTTP layer), :mod:`~avengers_pro.collect.cache` (the persistent answer ca
 deterministic stand-in endpoint for tests, benchmarks and trying the pipeline offline).
 """
 
-from avengers_pro.collect.runner import CollectResult, collect, run_collect_job
-from avengers_pro.collect.settings import (
-    collect_spec,
-    collected_path,
-    collected_sources,
-)
-
-__all__ = ["CollectResult", "collect", "collect_spec", "collected_path", "collected_sources", "run_collect_job"]
+# Nothing is imported here: config validation (on every snakemake call) imports collect.settings, and
+# must not pay for pandas, httpx and tqdm. Import from the submodules.
