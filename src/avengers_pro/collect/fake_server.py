@@ -34,6 +34,7 @@ from typing import Any, Self
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default listen backlog of 5 resets connections at concurrency 32
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up (killed, or gave up at its timeout) is part of the game, not an error.
