@@ -1,6 +1,7 @@
 # Avengers-Pro: cost-aware LLM routing, as a Snakemake DAG.
 #
 # Outputs (all under the working directory):
+#   results/collected/{benchmark}/{split}/{endpoint}/records.json   answers collected from endpoints (rule collect)
 #   results/records.parquet, queries.parquet, ingest_report.json   canonical records (rule ingest)
 #   results/embeddings/{embedder}.parquet                           query embeddings (rule embed)
 #   results/splits/seed{seed}.parquet                               train/test(/validation) split (rule split)
@@ -61,6 +62,7 @@ wildcard_constraints:
     name=alternatives(EXPORT_NAMES) or "(?!)",
 
 
+include: "workflow/rules/collect.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/split.smk"

@@ -457,3 +457,21 @@ def test_priced_data_has_no_null_reasons_for_metrics_it_can_define() -> None:
     router = run_metrics(synthetic_run(), n_resamples=20)[0]
     assert set(router["null_reasons"]) <= {"cost_save"}
     assert router["bootstrap"]["null_reasons"] == {}
+
+
+def test_an_accuracy_only_pool_with_every_cost_zero_has_no_aiq_but_every_other_metric() -> None:
+    """LLMRouterBench's performance setting: every cost is 0, so there is no cost axis to integrate over."""
+    inputs = synthetic_run(n_seeds=1)
+
+    def free(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(cost=0.0)
+
+    inputs["sweeps"] = [(*key, free(frame)) for *key, frame in inputs["sweeps"]]
+    inputs["baselines"] = [(seed, free(frame)) for seed, frame in inputs["baselines"]]
+    for name in ("decisions", "router_decisions", "single_outcomes", "validation_sweeps", "validation_singles"):
+        inputs[name] = {key: free(frame) for key, frame in inputs[name].items()}
+    entries = run_metrics(inputs, n_resamples=20)
+    router = next(e for e in entries if e["method"] == "avengers-pro")
+    assert router["aiq"] is None and router["aiq_cost_range"] == [0.0, 0.0]
+    assert router["bootstrap"]["aiq_difference"]["n_undefined"] == 20
+    assert router["best_accuracy"] > 0

@@ -16,6 +16,7 @@ import jsonschema
 import numpy as np
 import yaml
 
+from .collect.settings import check_collection, check_secrets
 from .errors import ConfigError
 
 
@@ -105,6 +106,7 @@ def validate_config(
     """
     schema = load_schema(schema_path)
     config = copy.deepcopy(dict(config))
+    check_secrets(config, source)
     _fill_defaults(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
@@ -129,6 +131,7 @@ def _sorted_keys(value: Any) -> Any:
 
 
 def _check_cross_keys(config: dict[str, Any], source: str) -> None:
+    check_collection(config, source)
     names = [s["name"] for s in config["sources"]]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -47,3 +47,7 @@ class ConfigError(AvengersProError):
 
 class EmbeddingError(AvengersProError):
     """The embedding backend failed (the message never contains an API key)."""
+
+
+class CollectError(AvengersProError):
+    """Collecting answers from a chat endpoint failed (the message never contains an API key)."""

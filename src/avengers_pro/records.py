@@ -17,6 +17,10 @@ Formats (``format:`` of a source)
     Python list of strings, parsed with ``ast.literal_eval`` (never ``eval``); exact repeats in the list
     are dropped and the rest joined by a blank line (14 ARC rows of the real data hold the same string
     twice). A prompt that does not look like a list is taken as plain text.
+``llmrouterbench``
+    LLMRouterBench's results: a ``<dataset>/<split>/<model>/<timestamp>.json`` tree, one such file, or
+    the release tarball read without unpacking; the latest file per (dataset, split, model) is kept and
+    a null score is missing. See :mod:`avengers_pro.formats.llmrouterbench`.
 ``records``
     The canonical long table itself (``.parquet``/``.pq`` or ``.csv``) with ``query_id``, ``dataset``,
     ``query``, ``model``, ``score``, ``cost`` and optionally ``prompt`` (missing or empty -> ``query``).
@@ -92,7 +96,7 @@ logger = logging.getLogger(__name__)
 RECORD_COLUMNS: tuple[str, ...] = ("query_id", "dataset", "query", "prompt", "model", "score", "cost")
 QUERY_COLUMNS: tuple[str, ...] = ("query_id", "dataset", "query", "prompt")
 SOURCE_COLUMNS: tuple[str, ...] = (*RECORD_COLUMNS, "source", "row")
-FORMATS: tuple[str, ...] = ("avengers-jsonl", "routerbench", "records")
+FORMATS: tuple[str, ...] = ("avengers-jsonl", "routerbench", "records", "llmrouterbench")
 MISSING_POLICIES: tuple[str, ...] = ("drop-query", "zero", "mask")
 
 _ROUTERBENCH_KEYS = ("sample_id", "eval_name", "prompt")
@@ -614,7 +618,7 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
         raise DataError(
             f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})", file=path, field="format"
         )
-    if not path.is_file():
+    if not path.is_file() and not (fmt == "llmrouterbench" and path.is_dir()):
         hint = (
             f"download it from {source['url']} or place it there by hand"
             if source.get("url")
@@ -622,6 +626,8 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
         )
         raise DataError(f"file not found; {hint}", file=path)
     sha256 = source.get("sha256")
+    if sha256 and path.is_dir():
+        raise ConfigError(f"sources: {name}: sha256 applies to a file, and {path} is a folder")
     if sha256:
         # Always before reading, so that no unverified bytes (above all, no pickle) are ever parsed.
         verify_sha256(path, sha256)
@@ -629,6 +635,10 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
         frame, notes = _read_routerbench(path, verified=bool(sha256))
     elif fmt == "avengers-jsonl":
         frame, notes = _read_avengers_jsonl(path)
+    elif fmt == "llmrouterbench":
+        from avengers_pro.formats.llmrouterbench import read_llmrouterbench
+
+        frame, notes = read_llmrouterbench(path)
     else:
         frame, notes = _read_records(path)
     frame["source"] = pd.array(np.full(len(frame), name, dtype=object), dtype="str")
@@ -820,8 +830,9 @@ def ingest(
     )
     conflicts["rows_duplicate_prompt_other_id"] = _conflicting(dropped_other_id, kept, by="kept_id")
     # A query is "merged" when its kept rows come from more than one unit of input (one row of a wide
-    # or JSONL file; all rows of one query in one records file).
-    unit_row = np.where(rows["source"].map(formats).to_numpy() == "records", -1, rows["row"].to_numpy())
+    # or JSONL file; all rows of one query in one records file or LLMRouterBench source).
+    long_formats = rows["source"].map(formats).isin(["records", "llmrouterbench"]).to_numpy()
+    unit_row = np.where(long_formats, -1, rows["row"].to_numpy())
     units = pd.DataFrame({"query_id": rows["query_id"], "source": rows["source"], "unit": unit_row})
     units_per_query = units.drop_duplicates().groupby("query_id").size()
     merged = {"queries_from_several_rows": int((units_per_query > 1).sum())}
@@ -861,6 +872,7 @@ def ingest(
                 "routerbench": model + _COST_SUFFIX,
                 "avengers-jsonl": f"usages.{model}.cost",
                 "records": "cost",
+                "llmrouterbench": "cost",
             }[formats[bad["source"]]]
             raise DataError(
                 f"model '{model}' has a score but no cost; "

@@ -2,6 +2,7 @@
 import re
 from pathlib import Path
 
+from avengers_pro.collect.settings import collect_spec, collected_sources
 from avengers_pro.embeddings import EMBEDDER_SPEC_KEYS, embedder_id
 from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES, figures_of
 
@@ -16,6 +17,10 @@ URL_SOURCES = {
     for src in config["sources"]
     if "url" in src and not Path(src["path"]).exists()
 }
+BENCHMARKS = {entry["name"]: entry for entry in config["benchmarks"]}
+ENDPOINTS = {entry["name"]: entry for entry in config["endpoints"]}
+# What ingest reads: the configured sources, then one collected result file per (benchmark, endpoint).
+ALL_SOURCES = [*config["sources"], *collected_sources(config)]
 PLOTS = config["plots"]
 # Priority of the jobs on the way from the clusters to metrics.json (sweep, baselines, summary,
 # metrics): when more jobs are ready than there are cores, these go first, so the plots that wait for
@@ -158,3 +163,12 @@ def figure_outputs(job):
 def figure_settings(job):
     """Each figure's settings from the config's plots block (the plot job's params)."""
     return {spec.name: spec.settings(PLOTS) for spec in figures_of(job)}
+
+
+def collect_job_spec(wildcards):
+    """What decides one collect job's records (its rerun trigger; concurrency and retries are not)."""
+    return collect_spec(config, wildcards.benchmark, wildcards.endpoint)
+
+
+def benchmark_file(wildcards):
+    return BENCHMARKS[wildcards.benchmark]["path"]

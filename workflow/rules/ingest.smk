@@ -24,7 +24,7 @@ if URL_SOURCES:
 
 rule ingest:
     input:
-        sources=[src["path"] for src in config["sources"]],
+        sources=[src["path"] for src in ALL_SOURCES],
     output:
         records="results/records.parquet",
         queries="results/queries.parquet",
@@ -40,7 +40,7 @@ rule ingest:
         mem_mb=1000,
         runtime=30,
     params:
-        sources=config["sources"],
+        sources=ALL_SOURCES,
         models=config["models"],
         datasets=config["datasets"],
         missing=config["missing"],

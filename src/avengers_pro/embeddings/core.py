@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -16,6 +15,7 @@ from avengers_pro.console import Progress, say
 from avengers_pro.embeddings.cache import EmbeddingCache
 from avengers_pro.embeddings.settings import LOCAL_BACKEND, parse_settings
 from avengers_pro.errors import DataError, EmbeddingError
+from avengers_pro.http import bounded_map
 
 log = logging.getLogger("avengers_pro.embeddings")
 
@@ -109,35 +109,7 @@ def _run_batches(
     killed run loses at most the batches in flight. On an error, batches already running are
     allowed to finish and are yielded before the error is raised: their vectors are not wasted.
     """
-    workers = max(1, int(getattr(embedder, "max_concurrency", 1)))
-    if workers == 1 or len(batches) <= 1:
-        for number, batch in enumerate(batches):
-            yield number, embedder.embed(batch)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
-    in_flight: dict[Future[np.ndarray], int] = {}
-    next_batch = 0
-    failure: BaseException | None = None
-    try:
-        while next_batch < len(batches) and len(in_flight) < workers:
-            in_flight[pool.submit(embedder.embed, batches[next_batch])] = next_batch
-            next_batch += 1
-        while in_flight:
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                number = in_flight.pop(future)
-                if failure is None and future.exception() is not None:
-                    failure = future.exception()
-                if future.exception() is None:
-                    yield number, future.result()
-            if failure is None:
-                while next_batch < len(batches) and len(in_flight) < workers:
-                    in_flight[pool.submit(embedder.embed, batches[next_batch])] = next_batch
-                    next_batch += 1
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    if failure is not None:
-        raise failure
+    return bounded_map(embedder.embed, batches, int(getattr(embedder, "max_concurrency", 1)))
 
 
 def embed_texts(
