@@ -34,7 +34,9 @@ from avengers_pro.errors import ConfigError
 # gets one clear line on the console and no traceback.
 try:
     validated = validate_config(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", source="config"
+        config,
+        Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+        source="config",
     )
 except ConfigError as error:
     print(f"Error: {error}", file=sys.stderr)

@@ -28,7 +28,6 @@ PLOTS = config["plots"]
 CRITICAL_PATH = 1
 
 
-
 def alternatives(values):
     return "|".join(re.escape(str(v)) for v in values)
 

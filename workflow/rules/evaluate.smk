@@ -11,9 +11,9 @@ rule summary:
         "logs/summary.log",
     benchmark:
         "benchmarks/summary.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
-    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=500,
@@ -41,9 +41,9 @@ rule metrics:
         "logs/metrics.log",
     benchmark:
         "benchmarks/metrics.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
-    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=2000,

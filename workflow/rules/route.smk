@@ -12,7 +12,9 @@ rule sweep:
         splits=split_files(),
         labels=every_k_and_seed("results/clusters/k{k}_seed{seed}.parquet"),
         centroids=every_k_and_seed("results/clusters/k{k}_seed{seed}_centroids.npy"),
-        validation_labels=every_k_and_seed("results/clusters/validation/k{k}_seed{seed}.parquet"),
+        validation_labels=every_k_and_seed(
+            "results/clusters/validation/k{k}_seed{seed}.parquet"
+        ),
         validation_centroids=every_k_and_seed(
             "results/clusters/validation/k{k}_seed{seed}_centroids.npy"
         ),
@@ -21,14 +23,16 @@ rule sweep:
         validation=every_k_and_seed(
             "results/sweep_validation/{{variant}}/k{k}_seed{seed}.parquet"
         ),
-        decisions=every_k_and_seed("results/decisions/{{variant}}/k{k}_seed{seed}.parquet"),
+        decisions=every_k_and_seed(
+            "results/decisions/{{variant}}/k{k}_seed{seed}.parquet"
+        ),
     log:
         "logs/sweep/{variant}.log",
     benchmark:
         "benchmarks/sweep/{variant}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
-    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=4000,
@@ -61,9 +65,9 @@ rule baselines:
         "logs/baselines.log",
     benchmark:
         "benchmarks/baselines.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
-    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=1000,
