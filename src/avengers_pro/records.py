@@ -370,7 +370,7 @@ def _read_routerbench(path: Path, *, verified: bool) -> tuple[pd.DataFrame, dict
     parsed = [_parse_prompt(value, path, int(row)) for value, row in zip(wide["prompt"].tolist(), rows)]
     prompts = np.array([text for text, _ in parsed], dtype=object)
     multi_part = int(sum(several for _, several in parsed))
-    queries, removed = strip_shared_blocks(prompts, datasets)
+    queries, removed = strip_shared_blocks(prompts.tolist(), datasets.tolist())
 
     cost_columns = [model + _COST_SUFFIX for model in models]
     scores = _numeric_block(wide[models], path, rows, models)
