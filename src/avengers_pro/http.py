@@ -30,10 +30,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,9 @@ class JsonEndpoint:
         self._key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and not self._key:
             log.info("%s is not set: sending no API key to %s", api_key_env, self.display)
+        # Imported here: the embedding settings are read on every snakemake call, which needs no client.
+        import httpx
+
         limits = httpx.Limits(max_connections=max(1, max_connections), max_keepalive_connections=max(1, max_connections))
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
@@ -250,6 +254,8 @@ class JsonEndpoint:
         Attempt
             On a timeout, a dropped connection, an error status or a body that is not JSON.
         """
+        import httpx  # already loaded by __init__; a name for the exceptions below
+
         content = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
             response = self._client.post(self.base_url + path, content=content)

@@ -13,12 +13,12 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from avengers_pro.collect.client import ChatAnswer
 from avengers_pro.errors import DataError
+from avengers_pro.sqlite_cache import open_sqlite
 
 _LOOKUP_CHUNK = 500  # far below SQLite's limit of bound parameters per statement
 
@@ -48,14 +48,8 @@ class ChatCache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
+            self._db = open_sqlite(self.path, _SCHEMA)
         except sqlite3.DatabaseError as err:
             raise DataError(f"not a usable chat cache ({err}); delete the file to start a new one", file=self.path) from None
 

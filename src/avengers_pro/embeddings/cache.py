@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
 from avengers_pro.errors import EmbeddingError
+from avengers_pro.sqlite_cache import open_sqlite
 
 # SQLite allows at most 32,766 bound parameters per statement; stay far below it.
 _LOOKUP_CHUNK = 500
@@ -43,14 +43,8 @@ class EmbeddingCache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
+            self._db = open_sqlite(self.path, _SCHEMA)
         except sqlite3.DatabaseError as err:
             raise EmbeddingError(
                 f"{self.path}: not a usable embedding cache ({err}); delete the file to start a new one"
