@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from snakemake_runs import planned_jobs
+from snakemake_runs import snakemake as run_snakemake_ok
 
 from avengers_pro.collect.fake_server import FakeChatServer
 from avengers_pro.records import ingest
@@ -39,28 +38,15 @@ def server() -> Iterator[FakeChatServer]:
         yield fake
 
 
+ENV = {KEY_ENV: API_KEY, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+
+
 def snakemake(workdir: Path, *args: str) -> str:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    env = {**os.environ, KEY_ENV: API_KEY, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    return output
+    return run_snakemake_ok(workdir, *args, env=ENV)
 
 
 def planned(workdir: Path) -> dict[str, int]:
-    output = snakemake(workdir, "--dry-run")
-    if "Nothing to be done" in output:
-        return {}
-    jobs = {}
-    for line in output.split("Job stats:", 1)[1].splitlines()[3:]:
-        match = re.fullmatch(r"\s*([\w-]+)\s+(\d+)\s*", line)
-        if not match:
-            break
-        if match.group(1) != "total":
-            jobs[match.group(1)] = int(match.group(2))
-    return jobs
+    return planned_jobs(workdir, env=ENV)
 
 
 def endpoint(name: str, model: str, server: FakeChatServer, **more: Any) -> dict[str, Any]:

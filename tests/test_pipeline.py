@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,34 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from snakemake_runs import planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, *args: str) -> str:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    return output
-
-
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """Rule -> number of jobs a dry run would execute ({} when nothing is to be done)."""
-    output = snakemake(workdir, "--dry-run")
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:", 1)[1]
-    jobs = {}
-    for line in table.splitlines()[3:]:
-        match = re.fullmatch(r"\s*([\w-]+)\s+(\d+)\s*", line)
-        if not match:
-            break
-        if match.group(1) != "total":
-            jobs[match.group(1)] = int(match.group(2))
-    return jobs
 
 
 @pytest.fixture(scope="module")

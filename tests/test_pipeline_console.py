@@ -6,21 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from snakemake_runs import run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-               str(workdir), "--cores", "2"]
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=900)
 
 
 def zero_cost_jsonl(records_csv: Path, target: Path) -> int:
@@ -46,7 +40,7 @@ def zero_cost_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[s
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["sources"] = [{"name": "tiny", "format": "avengers-jsonl", "path": "data/records.jsonl"}]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return workdir, snakemake(workdir), n_lines
+    return workdir, run_snakemake(workdir), n_lines
 
 
 def test_data_without_costs_runs_through_with_a_warning_and_null_cost_metrics(zero_cost_run) -> None:
@@ -69,7 +63,7 @@ def test_bad_data_ends_the_console_with_one_line_and_says_old_results_are_stale(
     data = workdir / "data/records.jsonl"
     last_object = data.read_text().splitlines()[-1]
     data.write_text(data.read_text().rstrip("\n") + " trailing text after the object\n")
-    done = snakemake(workdir)
+    done = run_snakemake(workdir)
     assert done.returncode != 0
     tail = done.stderr.rstrip().splitlines()[-2:]
     assert tail[0] == (
@@ -89,7 +83,7 @@ def test_a_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
     config = yaml.safe_load(config_path.read_text())
     config["sources"][0]["format"] = "avengers_jsonl"
     config_path.write_text(yaml.safe_dump(config))
-    done = snakemake(tmp_path / "work")
+    done = run_snakemake(tmp_path / "work")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines == [lines[0]] and lines[0].startswith("Error: config: sources[0].format: 'avengers_jsonl' is not one of")

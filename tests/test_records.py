@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.records import RECORD_COLUMNS, ingest, read_source, strip_shared_blocks, summary_line
+from avengers_pro.formats.routerbench import strip_shared_blocks
+from avengers_pro.records import RECORD_COLUMNS, ingest, read_source, summary_line
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MODELS = ("model-a", "model-b", "model-c")

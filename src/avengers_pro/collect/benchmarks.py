@@ -1,4 +1,4 @@
-"""Benchmark files (the questions to collect answers to) and the prompts built from them.
+r"""Benchmark files (the questions to collect answers to) and the prompts built from them.
 
 A benchmark file is JSONL (``.jsonl``/``.json``, one object per line), CSV or Parquet with the
 columns ``id`` (unique, non-empty), ``question`` (non-empty text), ``answer`` and, optionally,

@@ -1,4 +1,4 @@
-"""Graders: extract the answer from a model's output and score it against the ground truth.
+r"""Graders: extract the answer from a model's output and score it against the ground truth.
 
 Model output is only ever read as text, never executed (code benchmarks are out of scope until a
 sandbox exists). Every grader returns a :class:`Grade` with the extracted ``prediction`` (``None``
@@ -167,7 +167,7 @@ def normalise_text(text: str) -> str:
 
 
 def extract_exact(output: str) -> str | None:
-    """The text after the last answer cue (its line), else the last ``\\boxed{}``, else the last line."""
+    r"""The text after the last answer cue (its line), else the last ``\\boxed{}``, else the last line."""
     for cue in reversed(list(_CUE.finditer(output))):
         line = output[cue.end():].split("\n", 1)[0].strip()
         if normalise_text(line):

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import DataError
+from avengers_pro.formats.table import long_frame
 from avengers_pro.io import PathLike, write_json
 
 #: The file name LLMRouterBench gives a run: ``<YYYYMMDD>_<HHMMSS>.json``.
@@ -206,7 +207,7 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     Returns
     -------
     frame : pandas.DataFrame
-        The columns of :data:`avengers_pro.records.RECORD_COLUMNS` plus ``source`` (empty; the caller
+        The columns of :data:`avengers_pro.formats.table.RECORD_COLUMNS` plus ``source`` (empty; the caller
         names it) and ``row`` (1-based, counted over the kept files in (dataset, split, model) order).
         Score and cost are NaN where null or absent.
     notes : dict
@@ -219,10 +220,6 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
         A file that is not JSON, a malformed record or a value out of range, naming file, record and
         field; or no result file at all.
     """
-    from avengers_pro.records import (
-        _long_frame,  # here: records.py imports this module lazily
-    )
-
     root = Path(path)
     kept: dict[tuple[str, str, str], tuple[tuple[int, int, str], str, dict[str, list[Any]]]] = {}
     counts = {"files_read": 0, "files_older": 0, "files_demo": 0, "files_not_results": 0}
@@ -257,7 +254,7 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
         for name in ("query", "prompt", "score", "cost"):
             parts[name].extend(columns[name])
     scores = np.asarray(parts["score"], dtype=np.float64)
-    frame = _long_frame(
+    frame = long_frame(
         query_ids=np.asarray(parts["query_id"], dtype=object),
         datasets=np.asarray(parts["dataset"], dtype=object),
         queries=np.asarray(parts["query"], dtype=object),
