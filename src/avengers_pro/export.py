@@ -495,7 +495,8 @@ def export_router(
         "n_clusters": n_clusters,
         "dim": int(vectors.shape[1]),
         "variant": {"name": variant.name, "normalisation": variant.normalisation,
-                    "aggregation": variant.aggregation, "weighted": variant.weighted},
+                    "aggregation": variant.aggregation, "weighted": variant.weighted,
+                    "distance": variant.distance},
         "top_k": int(router_settings["top_k"]),
         "beta": float(router_settings["beta"]),
         "max_router": int(router_settings["max_router"]),
@@ -773,6 +774,8 @@ class Router:
             variant = Variant(
                 name=str(spec["variant"]["name"]), normalisation=spec["variant"]["normalisation"],
                 aggregation=spec["variant"]["aggregation"], weighted=bool(spec["variant"]["weighted"]),
+                # Routers exported before the distance option routed by the dot distance.
+                distance=spec["variant"].get("distance", "dot"),
             )
             n_clusters = int(spec["n_clusters"])
             default_alpha = float(spec["alpha"]["default"])
@@ -890,7 +893,8 @@ class Router:
             (n, max_router) int64 indices into :attr:`models`, best first.
         """
         embeddings = self._check_embeddings(embeddings)
-        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta)
+        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta,
+                                        distance=self.variant.distance)
         return route(self._x, idx, weights, self.variant, max_router=self.max_router)[0]
 
     def route_embeddings(self, embeddings: np.ndarray) -> list[str]:
@@ -933,15 +937,17 @@ class Router:
         list[dict]
             Per query: ``alpha``, ``variant``, ``model`` (the choice), ``models`` (the
             ``max_router`` choices, best first), ``clusters`` (the ``top_k`` nearest, nearest first:
-            ``cluster``, ``distance`` = 1 - q . centroid, ``weight`` = softmax(-beta * d) over them,
+            ``cluster``, ``distance`` (the variant's d, see :func:`~avengers_pro.router.nearest_clusters`), ``weight`` = softmax(-beta * d) over them,
             ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
             ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the
             highest S, ties to the earlier model).
         """
         embeddings = self._check_embeddings(embeddings)
         choices = self.route_indices(embeddings)
-        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta)
-        distance = 1.0 - np.take_along_axis(embeddings.astype(np.float64) @ self.centroids.T, idx, axis=1)
+        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta,
+                                        distance=self.variant.distance)
+        offset = 1.0 if self.variant.distance == "dot" else (1.0 + (self.centroids**2).sum(axis=1)[idx]) / 2.0
+        distance = offset - np.take_along_axis(embeddings.astype(np.float64) @ self.centroids.T, idx, axis=1)
         x = self._x[0]
         ranks = rank_positions(self._x)[0]
         # S as route() sums it, nearest cluster first: reciprocal ranks (official) or x (paper).
@@ -954,7 +960,7 @@ class Router:
         sizes = self.stats.count.max(axis=1)  # every training query has a record for some model
         variant = {"name": self.variant.name, "normalisation": self.variant.normalisation,
                    "aggregation": self.variant.aggregation, "weighted": self.variant.weighted,
-                   "uses_weights": uses_weights}
+                   "distance": self.variant.distance, "uses_weights": uses_weights}
         explanations: list[dict[str, Any]] = []
         for q in range(len(embeddings)):
             clusters = [{
