@@ -36,7 +36,7 @@ from avengers_pro.config import alpha_grid, load_config
 from avengers_pro.io import read_embeddings, record_matrix, write_embeddings
 from avengers_pro.records import ingest
 from avengers_pro.router import Variant
-from avengers_pro.routers import DEFAULT_GRIDS, select_on_validation, sweep_curve
+from avengers_pro.routers import DEFAULT_GRIDS, fit_and_route, sweep_curve
 from avengers_pro.split import split_queries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,13 +110,12 @@ def main() -> None:
         split = split.set_index("query_id").loc[matrix.query_ids]
         is_test = (split["split"] == "test").to_numpy()
         train, test = matrix.subset(~is_test), matrix.subset(is_test)
-        is_validation = split["validation"].to_numpy(dtype=bool)[~is_test]
         scores: dict[str, np.ndarray] = {}
         costs: dict[str, np.ndarray] = {}
         for name, (family, grid) in rows.items():
             start = time.perf_counter()
-            selection = select_on_validation(family, grid, emb[~is_test], train, is_validation, alphas, seed=seed)
-            choices = selection.estimator.choose(emb[is_test], alphas, test.available)
+            selection, choices = fit_and_route(family, grid, emb, matrix, is_test, split["validation"].to_numpy(bool),
+                                               alphas, seed=seed)
             seconds[name] += time.perf_counter() - start
             scores[name], costs[name], acc, cost = sweep_curve(choices, test)
             curves.setdefault(name, []).append((acc, cost))
@@ -144,7 +143,7 @@ def main() -> None:
     top = max(float(single_cost.max()), *(float(c.max()) for _, c in mean_curves.values()))
     cost_range = (0.0, top)
 
-    def difference(name: str, reference: str):  # noqa: ANN202
+    def difference(name: str, reference: str):
         def statistic(curves_: dict[str, metrics.Curve]) -> np.ndarray:
             (acc_r, cost_r), (acc_d, cost_d) = curves_[name], curves_[reference]
             return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
@@ -187,13 +186,12 @@ def main() -> None:
 
 def render(results: dict[str, Any]) -> str:
     """The markdown table of a results dict."""
-    lines = [f"best single: {results['best_single']['model']} accuracy {results['best_single']['accuracy']:.4f}, "
-             f"cost ${results['best_single']['cost']:.4f}; oracle accuracy {results['oracle_accuracy']:.4f}; "
-             f"AIQ range [0, {results['aiq_cost_range'][1]:.4f}]",
-             "",
-             "| router | AIQ | ΔAIQ vs dataset router [95% CI] | ΔAIQ vs official [95% CI] | PerfGain | CostSave "
-             "| time (s) | chosen (per seed) |",
-             "|---|---:|---|---|---:|---:|---:|---|"]
+    best = results["best_single"]
+    header = ("| router | AIQ | ΔAIQ vs dataset router [95% CI] | ΔAIQ vs official [95% CI] | PerfGain | CostSave "
+              "| time (s) | chosen (per seed) |")
+    title = (f"best single: {best['model']} accuracy {best['accuracy']:.4f}, cost ${best['cost']:.4f}; oracle accuracy "
+             f"{results['oracle_accuracy']:.4f}; AIQ range [0, {results['aiq_cost_range'][1]:.4f}]")
+    lines = [title, "", header, "|---|---:|---|---|---:|---:|---:|---|"]
 
     def interval(entry: dict[str, Any] | None) -> str:
         if not entry:

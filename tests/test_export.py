@@ -42,6 +42,7 @@ VARIANTS = {
     "official": {"normalisation": "official", "aggregation": "official"},
     "paper": {"normalisation": "paper", "aggregation": "paper", "weighted": False},
     "paper-weighted": {"normalisation": "paper", "aggregation": "paper", "weighted": True},
+    "euclidean": {"normalisation": "official", "aggregation": "official", "distance": "euclidean"},
 }
 
 

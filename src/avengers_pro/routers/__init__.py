@@ -13,8 +13,10 @@ from .knn import KNNRouter, NeighbourIndex
 from .selection import (
     DEFAULT_GRIDS,
     FAMILIES,
+    Grid,
     Selection,
     expand_grid,
+    fit_and_route,
     make_estimator,
     select_on_validation,
     sweep_curve,
@@ -23,7 +25,22 @@ from .shrinkage import ShrinkageRouter, empirical_bayes_strength
 from .supervised import LogisticRouter, TaskRouter
 
 __all__ = [
-    "AvengersProEstimator", "DEFAULT_GRIDS", "FAMILIES", "KNNRouter", "LogisticRouter", "NeighbourIndex",
-    "RouterEstimator", "Selection", "ShrinkageRouter", "TaskRouter", "empirical_bayes_strength",
-    "expand_grid", "make_estimator", "select_models", "select_on_validation", "sweep_curve",
+    "DEFAULT_GRIDS",
+    "FAMILIES",
+    "AvengersProEstimator",
+    "Grid",
+    "KNNRouter",
+    "LogisticRouter",
+    "NeighbourIndex",
+    "RouterEstimator",
+    "Selection",
+    "ShrinkageRouter",
+    "TaskRouter",
+    "empirical_bayes_strength",
+    "expand_grid",
+    "fit_and_route",
+    "make_estimator",
+    "select_models",
+    "select_on_validation",
+    "sweep_curve",
 ]

@@ -15,7 +15,13 @@ import numpy as np
 from ..cluster import l2_normalise
 from ..io import RecordMatrix
 from ..router import AvengersProRouter, Variant, nearest_clusters
-from .base import RouterEstimator, cached_clusters, check_training, model_means, weighted_means
+from .base import (
+    RouterEstimator,
+    cached_clusters,
+    check_training,
+    model_means,
+    weighted_means,
+)
 
 
 class AvengersProEstimator(RouterEstimator):

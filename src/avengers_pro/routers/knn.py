@@ -55,7 +55,7 @@ class NeighbourIndex:
         self.n_train_ = len(data)
         if self.n_lists == 0 or self.n_lists >= len(data):
             self.data_ = data
-            self.centroids_ = None
+            self.centroids_: np.ndarray | None = None
             return self
         from sklearn.cluster import MiniBatchKMeans
 
@@ -71,10 +71,12 @@ class NeighbourIndex:
         return self
 
     def _assign(self, data: np.ndarray) -> np.ndarray:
-        half_norms = (self.centroids_.astype(np.float32) ** 2).sum(axis=1) / 2.0
+        centroids = self.centroids_
+        assert centroids is not None
+        half_norms = (centroids ** 2).sum(axis=1) / 2.0
         out = np.empty(len(data), dtype=np.int64)
         for start in range(0, len(data), 65536):
-            out[start:start + 65536] = (half_norms - data[start:start + 65536] @ self.centroids_.T).argmin(axis=1)
+            out[start:start + 65536] = (half_norms - data[start:start + 65536] @ centroids.T).argmin(axis=1)
         return out
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +111,10 @@ class NeighbourIndex:
     def _inverted(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(queries)
         n_probe = min(self.n_probe, self.n_lists)
-        half_norms = (self.centroids_ ** 2).sum(axis=1) / 2.0
-        probes = np.argpartition(half_norms - queries @ self.centroids_.T, n_probe - 1, axis=1)[:, :n_probe]
+        centroids = self.centroids_
+        assert centroids is not None
+        half_norms = (centroids ** 2).sum(axis=1) / 2.0
+        probes = np.argpartition(half_norms - queries @ centroids.T, n_probe - 1, axis=1)[:, :n_probe]
         # Candidates: the best k of each probed list, in slot j * k .. (j + 1) * k for probe j.
         cand_s = np.full((n, n_probe * k), -np.inf, dtype=np.float32)
         cand_i = np.zeros((n, n_probe * k), dtype=np.int64)

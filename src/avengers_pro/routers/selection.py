@@ -36,12 +36,18 @@ FAMILIES: dict[str, type[RouterEstimator]] = {
     "avengers-pro": AvengersProEstimator,
 }
 
-# Small default grids (each value list is one axis; the grid is their product).
-DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "knn": {"n_neighbors": [5, 10, 20, 50, 100]},
-    "logistic": {"C": [1.0, 10.0, 100.0]},
+Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+"""``{parameter: [values]}`` (every combination) or an explicit list of parameter mappings."""
+
+# Small default grids; a mapping's value lists are the axes of a product grid.
+DEFAULT_GRIDS: dict[str, Grid] = {
+    "knn": {"n_neighbors": [10, 20, 50, 100, 200, 400]},
+    "logistic": {"C": [0.1, 1.0, 10.0]},
     "task": {"C": [1.0, 10.0, 100.0], "mode": ["soft", "hard"]},
-    "shrinkage": {"n_clusters": [16, 64, 256], "tau": ["eb", 0.0, 10.0, 50.0]},
+    "shrinkage": [
+        *({"base": "clusters", "n_clusters": k, "tau": tau} for k in (16, 64, 256) for tau in ("eb", 0.0, 10.0, 50.0)),
+        *({"base": "neighbors", "n_neighbors": n, "tau": tau} for n in (20, 100) for tau in (10.0, 50.0, 200.0)),
+    ],
     "avengers-pro": {"n_clusters": [8, 16, 25, 32, 64]},
 }
 
@@ -115,7 +121,7 @@ class Selection:
 
 def select_on_validation(
     family: str,
-    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+    grid: Grid,
     embeddings: np.ndarray,
     matrix: RecordMatrix,
     is_validation: np.ndarray,
@@ -171,3 +177,46 @@ def select_on_validation(
     best = int(np.argmax([entry["aiq"] for entry in table]))  # first of equal maxima
     chosen = table[best]["params"]
     return Selection(make_estimator(family, chosen, seed).fit(embeddings, matrix), dict(chosen), table)
+
+
+def fit_and_route(
+    family: str,
+    grid: Grid,
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    is_test: np.ndarray,
+    is_validation: np.ndarray,
+    alphas: np.ndarray,
+    seed: int = 0,
+) -> tuple[Selection, np.ndarray]:
+    """One seed of the comparison: select on validation, refit on train, route the test queries once.
+
+    Parameters
+    ----------
+    family, grid, alphas, seed
+        As :func:`select_on_validation`.
+    embeddings, matrix
+        Every query of the split (rows aligned).
+    is_test
+        (n,) bool: the test queries (the split's ``split == "test"``).
+    is_validation
+        (n,) bool: the validation part of train (ignored on test rows).
+
+    Returns
+    -------
+    selection : Selection
+        Chosen on train rows only.
+    choices : np.ndarray
+        (A, n_test) model chosen for each test query (rows in ``matrix`` order); the test queries'
+        records are read only for which models have one (``available``).
+    """
+    is_test = np.asarray(is_test, dtype=bool)
+    is_validation = np.asarray(is_validation, dtype=bool)
+    if is_test.shape != (len(matrix.query_ids),) or is_validation.shape != is_test.shape:
+        raise DataError(f"{len(matrix.query_ids)} queries but {is_test.size} test and {is_validation.size} "
+                        "validation flags", field="split")
+    embeddings = np.asarray(embeddings)
+    train = matrix.subset(~is_test)
+    selection = select_on_validation(family, grid, embeddings[~is_test], train, is_validation[~is_test], alphas, seed)
+    test_available = matrix.available[is_test]
+    return selection, selection.estimator.choose(embeddings[is_test], alphas, test_available)

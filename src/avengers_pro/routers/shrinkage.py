@@ -1,4 +1,4 @@
-"""Shrinkage: cluster means pulled toward the predicted-task mean by how many queries back them.
+"""Shrinkage: cluster (or neighbour) means pulled toward the predicted-task mean by how many queries back them.
 
 For a query q in k-means cluster c (nearest centroid in Euclidean distance), and each model m:
 
@@ -14,6 +14,10 @@ pooled within-cluster variance and ``s2_m`` the between-cluster variance of the 
 around their prior, ``s2_m = max(sum_c n_c ((mean_c - prior_c)^2 - v_m / n_c) / sum_c n_c, eps)`` and
 ``tau_m = v_m / s2_m`` (the normal-normal posterior mean's weight); ``prior_c`` is the mean prior of
 the cluster's own training queries. A number fixes ``tau`` for every model; 0 = plain cluster means.
+
+With ``base = "neighbors"`` the local mean is the plain mean over the query's ``n_neighbors`` nearest
+training queries (``n_cm`` = those with a record) instead of its cluster's; ``tau`` must then be a
+number (neighbourhoods overlap, so the moment estimator above does not apply).
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from ..cluster import l2_normalise
 from ..errors import ConfigError
 from ..io import RecordMatrix
 from ..router import Normalisation, cluster_statistics
-from .base import RouterEstimator, cached_clusters, check_training, nearest_centroid
+from .base import (
+    RouterEstimator,
+    cached_clusters,
+    check_training,
+    nearest_centroid,
+    weighted_means,
+)
+from .knn import NeighbourIndex
 from .supervised import TaskRouter
 
 _MIN_BETWEEN_VARIANCE = 1e-12
@@ -45,7 +56,7 @@ def empirical_bayes_strength(labels: np.ndarray, values: np.ndarray, recorded: n
     n_clusters
         Number of clusters.
     """
-    n, n_models = values.shape
+    n_models = values.shape[1]
     v0 = np.where(recorded, values, 0.0)
     bins = (labels[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
     size = n_clusters * n_models
@@ -72,7 +83,11 @@ class ShrinkageRouter(RouterEstimator):
     Parameters
     ----------
     n_clusters
-        k-means clusters of the training embeddings.
+        k-means clusters of the training embeddings (``base = "clusters"``).
+    base
+        ``"clusters"`` or ``"neighbors"``: what the local mean is taken over.
+    n_neighbors
+        Neighbours of the local mean (``base = "neighbors"``).
     tau
         ``"eb"`` (empirical Bayes, per model) or a fixed prior strength >= 0 in training queries.
     task_C
@@ -86,10 +101,17 @@ class ShrinkageRouter(RouterEstimator):
     family = "shrinkage"
 
     def __init__(self, n_clusters: int = 64, tau: float | str = "eb", task_C: float = 10.0, seed: int = 0,
-                 n_init: int = 3, normalisation: Normalisation = "official") -> None:
+                 n_init: int = 3, base: str = "clusters", n_neighbors: int = 50,
+                 normalisation: Normalisation = "official") -> None:
         super().__init__(normalisation)
         if tau != "eb" and not (isinstance(tau, (int, float)) and tau >= 0):
             raise ConfigError(f"routers.shrinkage.tau: expected 'eb' or a number >= 0, got {tau!r}")
+        if base not in ("clusters", "neighbors"):
+            raise ConfigError(f"routers.shrinkage.base: expected 'clusters' or 'neighbors', got {base!r}")
+        if base == "neighbors" and tau == "eb":
+            raise ConfigError("routers.shrinkage.tau: 'eb' needs base 'clusters'; give a number for 'neighbors'")
+        self.base = base
+        self.n_neighbors = int(n_neighbors)
         self.n_clusters = int(n_clusters)
         self.tau = tau
         self.task_C = float(task_C)
@@ -99,9 +121,17 @@ class ShrinkageRouter(RouterEstimator):
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> ShrinkageRouter:
         """Cluster, fit the task prior, and estimate the shrinkage strengths."""
         data = check_training(embeddings, matrix)
+        self.task_ = TaskRouter(C=self.task_C, mode="soft").fit(data, matrix)
+        self.models_ = list(matrix.models)
+        if self.base == "neighbors":
+            self.index_ = NeighbourIndex().fit(data)
+            self.recorded_ = matrix.available
+            self.scores_ = np.where(self.recorded_, matrix.scores, 0.0)
+            self.costs_ = np.where(self.recorded_, matrix.costs, 0.0)
+            self.tau_score_ = self.tau_cost_ = np.full(len(matrix.models), float(self.tau))
+            return self
         clustering = cached_clusters(data, self.n_clusters, self.seed, self.n_init)
         self.centroids_ = clustering.centroids
-        self.task_ = TaskRouter(C=self.task_C, mode="soft").fit(data, matrix)
         stats = cluster_statistics(clustering.labels, matrix.scores, matrix.costs, self.n_clusters)
         self.count_ = stats.count.astype(np.float64)
         self.cluster_score_ = np.nan_to_num(stats.accuracy)
@@ -116,22 +146,27 @@ class ShrinkageRouter(RouterEstimator):
                                                       self.n_clusters)
         else:
             self.tau_score_ = self.tau_cost_ = np.full(n_models, float(self.tau))
-        self.models_ = list(matrix.models)
         return self
 
     def predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, M) shrunk expected score and cost of each query's cluster."""
         self._check_fitted()
         queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
-        cluster = nearest_centroid(queries, self.centroids_)
         prior_score, prior_cost = self.task_.predict(queries)
-        n = self.count_[cluster]
+        if self.base == "neighbors":
+            _, index = self.index_.search(queries, self.n_neighbors)
+            ones, recorded = np.ones(index.shape), self.recorded_[index]
+            local_score, n = weighted_means(ones, self.scores_[index], recorded, np.zeros(len(self.models_)))
+            local_cost, _ = weighted_means(ones, self.costs_[index], recorded, np.zeros(len(self.models_)))
+        else:
+            cluster = nearest_centroid(queries, self.centroids_)
+            n = self.count_[cluster]
+            local_score, local_cost = self.cluster_score_[cluster], self.cluster_cost_[cluster]
 
         def shrink(local: np.ndarray, prior: np.ndarray, tau: np.ndarray) -> np.ndarray:
             total = n + tau[None, :]
             with np.errstate(invalid="ignore", divide="ignore"):
-                shrunk = (n * local[cluster] + tau[None, :] * prior) / total
+                shrunk = (n * local + tau[None, :] * prior) / total
             return np.where(total > 0, shrunk, prior)  # no record and tau 0: the prior alone
 
-        return shrink(self.cluster_score_, prior_score, self.tau_score_), shrink(self.cluster_cost_, prior_cost,
-                                                                                   self.tau_cost_)
+        return shrink(local_score, prior_score, self.tau_score_), shrink(local_cost, prior_cost, self.tau_cost_)

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from .knn import NeighbourIndex
 _MAX_ITER = 1000
 
 
-def _logistic(C: float):  # noqa: ANN202 - scikit-learn is imported lazily (slow import)
+def _logistic(C: float):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=C, max_iter=_MAX_ITER)
@@ -60,7 +60,7 @@ class LogisticRouter(RouterEstimator):
         """Fit one classifier per model on the queries it has a record for."""
         data = check_training(embeddings, matrix)
         self.mean_score_, self.mean_cost_ = model_means(matrix)
-        self.classifiers_: list[object | None] = []
+        self.classifiers_: list[Any] = []
         for m in range(len(matrix.models)):
             rows = np.flatnonzero(matrix.available[:, m])
             labels = matrix.scores[rows, m]
