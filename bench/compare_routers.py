@@ -45,7 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def families(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[Any]]]]:
     """Row name -> (family, grid). Avengers-Pro's variants come from the config's router.variants."""
     rows: dict[str, tuple[str, dict[str, list[Any]]]] = {}
+    variants = dict(config["router"]["variants"])
     for name, spec in config["router"]["variants"].items():
+        if spec.get("distance", "dot") == "euclidean":  # its dot-distance twin shows what the distance does
+            variants[f"{name}-dot"] = {**spec, "distance": "dot"}
+    for name, spec in variants.items():
         grid = {"variant": [{"name": name, **spec}], **DEFAULT_GRIDS["avengers-pro"],
                 "top_k": [config["router"]["top_k"]], "beta": [config["router"]["beta"]]}
         rows[f"avengers-pro {name}"] = ("avengers-pro", grid)
