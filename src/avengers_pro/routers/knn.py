@@ -26,8 +26,8 @@ from .base import RouterEstimator, check_training, model_means, weighted_means
 _WEIGHT_FLOOR = 1e-6
 # Lloyd iterations that build an inverted file's lists.
 _LLOYD_ITERATIONS = 5
-# Queries predicted at once.
-_PREDICT_BLOCK = 16384
+# Queries predicted at once (per thread).
+_PREDICT_BLOCK = 8192
 
 
 class NeighbourIndex:
@@ -206,7 +206,7 @@ class KNNRouter(RouterEstimator):
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> KNNRouter:
         """Index the training embeddings and keep their scores and costs."""
         data = check_training(embeddings, matrix)
-        self.index_ = NeighbourIndex(self.n_lists, self.n_probe, self.seed, n_jobs=self.n_jobs).fit(data)
+        self.index_ = NeighbourIndex(self.n_lists, self.n_probe, self.seed).fit(data)
         self.recorded_ = matrix.available
         self.scores_ = np.where(self.recorded_, matrix.scores, 0.0)
         self.costs_ = np.where(self.recorded_, matrix.costs, 0.0)
@@ -220,8 +220,8 @@ class KNNRouter(RouterEstimator):
         queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
         n_models = len(self.models_)
         score, cost = np.empty((len(queries), n_models)), np.empty((len(queries), n_models))
-        # Blocks bound the (block, n_neighbors, M) gathers below.
-        for start in range(0, len(queries), _PREDICT_BLOCK):
+
+        def predict_block(start: int) -> None:
             stop = min(start + _PREDICT_BLOCK, len(queries))
             sims, index = self.index_.search(queries[start:stop], self.n_neighbors)
             # Slots an inverted file could not fill (similarity -inf) get weight 0.
@@ -229,4 +229,16 @@ class KNNRouter(RouterEstimator):
             recorded = self.recorded_[index]
             score[start:stop], _ = weighted_means(weights, self.scores_[index], recorded, self.mean_score_)
             cost[start:stop], _ = weighted_means(weights, self.costs_[index], recorded, self.mean_cost_)
+
+        # Blocks bound the (block, n_neighbors, M) gathers; with n_jobs > 1 they run in threads
+        # (search and means alike; NumPy releases the GIL in the heavy parts).
+        starts = range(0, len(queries), _PREDICT_BLOCK)
+        if self.n_jobs > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.n_jobs) as pool:
+                list(pool.map(predict_block, starts))
+        else:
+            for start in starts:
+                predict_block(start)
         return score, cost
