@@ -370,3 +370,7 @@ def test_expand_grid_and_bad_grids() -> None:
         expand_grid({"a": []})
     with pytest.raises(ConfigError, match="unknown family"):
         make_estimator("nope", {})
+    with pytest.raises(ConfigError, match="routers.avengers-pro.variant"):
+        make_estimator("avengers-pro", {"n_clusters": 3})
+    with pytest.raises(ConfigError, match="routers.knn"):
+        make_estimator("knn", {"n_neighbours": 3})  # misspelt parameter

@@ -70,7 +70,11 @@ def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> Rou
         raise ConfigError(f"routers: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
     kwargs = dict(params)
     if family == "avengers-pro":
+        if not isinstance(kwargs.get("variant"), Mapping):
+            raise ConfigError("routers.avengers-pro.variant: expected a mapping with name, normalisation and aggregation")
         spec = dict(kwargs.pop("variant"))
+        if "name" not in spec:
+            raise ConfigError("routers.avengers-pro.variant.name: missing")
         kwargs["variant"] = Variant.from_config(str(spec.pop("name")), spec)
     if family in ("shrinkage", "avengers-pro"):
         kwargs.setdefault("seed", seed)
