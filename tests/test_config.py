@@ -23,6 +23,10 @@ def test_default_config_is_valid_and_gets_defaults():
     assert minimal["split"]["seeds"] == [0, 1, 2, 3, 4]
     assert minimal["clustering"]["n_clusters"] == [8, 16, 25, 32, 64]
     assert set(minimal["router"]["variants"]) == {"paper", "official"}
+    # The paper variant finds clusters by KMeans' Euclidean rule; the official one keeps the dot distance.
+    for variants in (config["router"]["variants"], minimal["router"]["variants"]):
+        assert variants["paper"]["distance"] == "euclidean"
+        assert variants["official"]["distance"] == "dot"
     assert minimal["missing"] == "drop-query"
 
 

@@ -49,6 +49,7 @@ VARIANTS = {
     "official": {"normalisation": "official", "aggregation": "official"},
     "paper": {"normalisation": "paper", "aggregation": "paper", "weighted": False},
     "paper-weighted": {"normalisation": "paper", "aggregation": "paper", "weighted": True},
+    "euclidean": {"normalisation": "official", "aggregation": "official", "distance": "euclidean"},
 }
 
 
@@ -385,7 +386,7 @@ def test_explained_scores_are_the_s_that_routing_ranks(exported_variants, varian
     vectors = random_unit_vectors(200, seed=11)
     # S from the statistics, by the router module's functions alone (not through Router).
     x = performance_efficiency(router.stats, np.array([alpha]), router.variant.normalisation)
-    idx, weights = nearest_clusters(vectors, router.centroids, router.top_k, router.beta)
+    idx, weights = nearest_clusters(vectors, router.centroids, router.top_k, router.beta, distance=router.variant.distance)
     expected = aggregate(x, idx, weights, router.variant)[0]
     explanations = router.explain_embeddings(vectors)
     explained = np.array([[e["scores"][m] for m in router.models] for e in explanations])

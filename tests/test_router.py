@@ -170,6 +170,49 @@ def test_nearest_clusters_use_unnormalised_centroids_and_softmax_over_top_k() ->
     np.testing.assert_allclose(weights, [[1 / 3] * 3])
 
 
+def test_euclidean_distance_is_kmeans_assignment_and_can_disagree_with_dot() -> None:
+    # Same centroids as above: by Euclidean distance the short centroid along q IS the nearest.
+    centroids = np.array([[0.5, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    query = np.array([[1.0, 0.0]])
+    idx, weights = nearest_clusters(query, centroids, top_k=3, beta=9.0, distance="euclidean")
+    half_squared = ((query - centroids) ** 2).sum(axis=1) / 2  # 0.125, 1.0, 0.4
+    np.testing.assert_array_equal(idx, [np.argsort(half_squared)])
+    expected = np.exp(-9 * np.sort(half_squared))
+    np.testing.assert_allclose(weights, [expected / expected.sum()])
+    dot_idx, _ = nearest_clusters(query, centroids, top_k=3, beta=9.0)
+    assert dot_idx[0, 0] != idx[0, 0]
+    # Random data: always KMeans' own nearest centroid; unit centroids give the dot distance exactly.
+    rng = np.random.default_rng(4)
+    embeddings = rng.normal(size=(200, 5))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    centroids = rng.normal(size=(9, 5)) * 0.4
+    idx, _ = nearest_clusters(embeddings, centroids, top_k=1, beta=9.0, distance="euclidean")
+    np.testing.assert_array_equal(idx[:, 0], ((embeddings[:, None] - centroids[None]) ** 2).sum(-1).argmin(1))
+    unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    for a, b in zip(nearest_clusters(embeddings, unit, 3, 9.0, distance="euclidean"),
+                    nearest_clusters(embeddings, unit, 3, 9.0)):
+        np.testing.assert_allclose(a, b)
+    with pytest.raises(ConfigError, match="distance"):
+        nearest_clusters(embeddings, centroids, 3, 9.0, distance="cosine")
+
+
+def test_variant_distance_defaults_to_dot_and_reaches_routing() -> None:
+    assert Variant.from_config("v", {"normalisation": "paper", "aggregation": "paper"}).distance == "dot"
+    with pytest.raises(ConfigError, match="router.variants.v.distance"):
+        Variant.from_config("v", {"normalisation": "paper", "aggregation": "paper", "distance": "l1"})
+    centroids = np.array([[0.5, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    labels = np.array([0, 1, 2])
+    scores = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # cluster 0 prefers model 0, the others model 1
+    costs = np.ones((3, 2))
+    query = np.array([[1.0, 0.0]])
+    picks = {}
+    for distance in ("dot", "euclidean"):
+        variant = Variant("v", "paper", "paper", distance=distance)
+        router = AvengersProRouter(variant, top_k=1).fit(centroids, labels, scores, costs)
+        picks[distance] = int(router.predict(query, 1.0)[0, 0])
+    assert picks == {"dot": 1, "euclidean": 0}
+
+
 def test_nearest_clusters_in_chunks_equals_one_pass() -> None:
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(50, 8))

@@ -28,10 +28,12 @@ from .errors import ConfigError, DataError
 
 Normalisation = Literal["paper", "official"]
 Aggregation = Literal["paper", "official"]
+Distance = Literal["dot", "euclidean"]
 
 _NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
 _AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
-_VARIANT_KEYS = {"normalisation", "aggregation", "weighted"}
+_DISTANCES: tuple[str, ...] = get_args(Distance)
+_VARIANT_KEYS = {"normalisation", "aggregation", "weighted", "distance"}
 # Size of one (queries, alphas, models) float64 block in route(): small enough to stay in cache.
 _CACHE_BLOCK_BYTES = 1 << 20
 
@@ -52,12 +54,17 @@ class Variant:
         softmax(-beta * d)-weighted sum of 1 / (rank + 1).
     weighted
         Paper aggregation only: weight each cluster's x by softmax(-beta * d) instead of a plain sum.
+    distance
+        How a query's nearest clusters are found (see :func:`nearest_clusters`): ``"dot"``,
+        ``d = 1 - q . centroid`` (the official code), or ``"euclidean"``,
+        ``d = ||q - centroid||^2 / 2`` (KMeans' own assignment).
     """
 
     name: str
     normalisation: Normalisation
     aggregation: Aggregation
     weighted: bool = False
+    distance: Distance = "dot"
 
     def __post_init__(self) -> None:
         where = f"router.variants.{self.name}"
@@ -73,6 +80,8 @@ class Variant:
             )
         if not isinstance(self.weighted, bool):
             raise ConfigError(f"{where}.weighted: expected true or false, got {self.weighted!r}")
+        if self.distance not in _DISTANCES:
+            raise ConfigError(f"{where}.distance: expected one of {list(_DISTANCES)}, got {self.distance!r}")
         if self.weighted and self.aggregation != "paper":
             # The official aggregation is always softmax-weighted; a flag that does nothing would mislead.
             raise ConfigError(f"{where}.weighted: only applies to aggregation 'paper'")
@@ -91,7 +100,8 @@ class Variant:
         name
             The variant's key in ``router.variants``.
         spec
-            ``{"normalisation": ..., "aggregation": ..., "weighted": ...}``; ``weighted`` is optional.
+            ``{"normalisation": ..., "aggregation": ..., "weighted": ..., "distance": ...}``; ``weighted``
+            (default false) and ``distance`` (default ``"dot"``) are optional.
 
         Raises
         ------
@@ -112,6 +122,7 @@ class Variant:
             normalisation=spec["normalisation"],
             aggregation=spec["aggregation"],
             weighted=spec.get("weighted", False),
+            distance=spec.get("distance", "dot"),
         )
 
 
@@ -278,13 +289,30 @@ def rank_positions(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def cluster_distances(embeddings: np.ndarray, centroids: np.ndarray, distance: Distance) -> np.ndarray:
+    """(n, K) distance of every query to every centroid: ``dot``, ``1 - q . mu``; ``euclidean``,
+    ``|q - mu|^2 / 2`` (for unit queries; halved so both agree for unit centroids and beta keeps its
+    scale)."""
+    centroids = np.asarray(centroids, dtype=np.float64)
+    # The query's own norm is the same for every centroid, so only the centroid's term is added.
+    offset = 1.0 if distance == "dot" else (1.0 + (centroids**2).sum(axis=1)) / 2.0
+    return offset - np.asarray(embeddings).astype(np.float64) @ centroids.T
+
+
 def nearest_clusters(
-    embeddings: np.ndarray, centroids: np.ndarray, top_k: int, beta: float, chunk_size: int = 65536
+    embeddings: np.ndarray, centroids: np.ndarray, top_k: int, beta: float, chunk_size: int = 65536,
+    distance: Distance = "dot",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``top_k`` nearest clusters of each query and their softmax weights.
 
-    The distance is ``d = 1 - q . centroid`` with the centroids NOT re-normalised (as the official
-    code: KMeans centroids are means of unit vectors). Embeddings are expected L2-normalised already.
+    Embeddings are expected L2-normalised already; the centroids are NOT re-normalised (KMeans
+    centroids are means of unit vectors, so their norms differ), which is why the two distances can
+    order clusters differently:
+
+    * ``"dot"``: ``d = 1 - q . centroid``, the official code's;
+    * ``"euclidean"``: ``d = ||q - centroid||^2 / 2 = (1 + ||centroid||^2) / 2 - q . centroid``,
+      KMeans' own assignment rule. Halved so that it equals the dot distance for unit centroids,
+      which keeps beta on the same scale.
 
     Parameters
     ----------
@@ -298,6 +326,8 @@ def nearest_clusters(
         Softmax temperature: weights are ``softmax(-beta * d)`` over the kept clusters only.
     chunk_size
         Queries processed at once (bounds the memory of the (n, K) distance matrix).
+    distance
+        ``"dot"`` or ``"euclidean"``, as above.
 
     Returns
     -------
@@ -314,15 +344,17 @@ def nearest_clusters(
         )
     if top_k < 1:
         raise ValueError(f"top_k: must be >= 1, got {top_k}")
+    if distance not in _DISTANCES:
+        raise ValueError(f"distance: expected one of {list(_DISTANCES)}, got {distance!r}")
     top_k = min(int(top_k), centroids.shape[0])
     n = embeddings.shape[0]
     idx = np.empty((n, top_k), dtype=np.int64)
     weights = np.empty((n, top_k), dtype=np.float64)
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        distance = 1.0 - embeddings[start:stop].astype(np.float64) @ centroids.T
-        nearest = np.argsort(distance, axis=1, kind="stable")[:, :top_k]
-        logits = -beta * np.take_along_axis(distance, nearest, axis=1)
+        d = cluster_distances(embeddings[start:stop], centroids, distance)
+        nearest = np.argsort(d, axis=1, kind="stable")[:, :top_k]
+        logits = -beta * np.take_along_axis(d, nearest, axis=1)
         logits -= logits.max(axis=1, keepdims=True)  # for numerical stability only
         expd = np.exp(logits)
         idx[start:stop] = nearest
@@ -616,7 +648,8 @@ class AvengersProRouter:
         self._check_fitted()
         scalar = np.ndim(alphas) == 0
         x = self.scores(np.atleast_1d(np.asarray(alphas, dtype=np.float64)))
-        idx, weights = nearest_clusters(embeddings, self.centroids_, self.top_k, self.beta)
+        idx, weights = nearest_clusters(embeddings, self.centroids_, self.top_k, self.beta,
+                                        distance=self.variant.distance)
         choices = route(x, idx, weights, self.variant, available=available, max_router=self.max_router,
                         tie_accuracy=self.stats_.accuracy)
         return choices[0] if scalar else choices

@@ -72,7 +72,7 @@ def make_manifest(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
 def variant_json(variant: Variant) -> dict[str, Any]:
     """A variant as ``router.json`` stores it (and :meth:`avengers_pro.export.Router.explain` shows it)."""
     return {"name": variant.name, "normalisation": variant.normalisation,
-            "aggregation": variant.aggregation, "weighted": variant.weighted}
+            "aggregation": variant.aggregation, "weighted": variant.weighted, "distance": variant.distance}
 
 
 def make_spec(
@@ -222,7 +222,9 @@ def read_spec(file: Path) -> dict[str, Any]:
         parsed: dict[str, Any] = {
             "models": [str(m) for m in spec["models"]],
             "variant": Variant(name=str(stored["name"]), normalisation=stored["normalisation"],
-                               aggregation=stored["aggregation"], weighted=bool(stored["weighted"])),
+                               aggregation=stored["aggregation"], weighted=bool(stored["weighted"]),
+                               # Routers exported before the distance option routed by the dot distance.
+                               distance=stored.get("distance", "dot")),
             "n_clusters": int(spec["n_clusters"]),
             "default_alpha": float(spec["alpha"]["default"]),
             "alpha": spec["alpha"],

@@ -25,6 +25,7 @@ from ..router import (
     ClusterStats,
     Variant,
     aggregate,
+    cluster_distances,
     nearest_clusters,
     performance_efficiency,
     rank_positions,
@@ -261,7 +262,8 @@ class Router:
     def _nearest(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The checked embeddings and their ``top_k`` nearest clusters and weights."""
         embeddings = self._check_embeddings(embeddings)
-        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta)
+        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta,
+                                        distance=self.variant.distance)
         return embeddings, idx, weights
 
     def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
@@ -350,14 +352,15 @@ class Router:
         list[dict]
             Per query: ``alpha``, ``variant``, ``model`` (the choice), ``models`` (the
             ``max_router`` choices, best first), ``clusters`` (the ``top_k`` nearest, nearest first:
-            ``cluster``, ``distance`` = 1 - q . centroid, ``weight`` = softmax(-beta * d) over them,
+            ``cluster``, ``distance`` (the variant's d, :func:`~avengers_pro.router.cluster_distances`),
+            ``weight`` = softmax(-beta * d) over them,
             ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
             ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the
             highest S; ties as in :func:`avengers_pro.router.route`).
         """
         embeddings, idx, weights = self._nearest(embeddings)
         choices = self._choices(idx, weights, self.max_router)
-        distance = 1.0 - np.take_along_axis(embeddings.astype(np.float64) @ self.centroids.T, idx, axis=1)
+        distance = np.take_along_axis(cluster_distances(embeddings, self.centroids, self.variant.distance), idx, axis=1)
         x = self._x[0]
         ranks = rank_positions(self._x)[0]
         totals = aggregate(self._x, idx, weights, self.variant)[0]  # the S that route() ranks

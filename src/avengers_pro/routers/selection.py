@@ -1,0 +1,226 @@
+"""Honest hyperparameter selection: fit on train minus validation, score on validation, refit on train.
+
+Only the training queries are ever passed in (``embeddings`` and ``matrix`` hold train rows, and
+``is_validation`` flags the validation part, as ``split.validation``); the test queries are routed
+once, afterwards, by the estimator this returns. The criterion is the validation AIQ of the whole
+alpha sweep over a fixed cost range ``[0, most expensive single model's validation cost]``, the same
+range for every candidate; equal AIQs -> the earlier candidate of the grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import metrics
+from ..errors import ConfigError, DataError
+from ..evaluate import chosen_outcomes
+from ..io import RecordMatrix
+from ..router import Variant
+from .avengers import AvengersProEstimator
+from .base import RouterEstimator
+from .knn import KNNRouter
+from .shrinkage import ShrinkageRouter
+from .supervised import LogisticRouter, TaskRouter
+
+# family name -> estimator class; "avengers-pro" also takes a ``variant`` mapping (router.variants entry).
+FAMILIES: dict[str, type[RouterEstimator]] = {
+    "knn": KNNRouter,
+    "logistic": LogisticRouter,
+    "task": TaskRouter,
+    "shrinkage": ShrinkageRouter,
+    "avengers-pro": AvengersProEstimator,
+}
+
+Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+"""``{parameter: [values]}`` (every combination) or an explicit list of parameter mappings."""
+
+# Small default grids; a mapping's value lists are the axes of a product grid.
+DEFAULT_GRIDS: dict[str, Grid] = {
+    "knn": {"n_neighbors": [10, 20, 50, 100, 200, 400]},
+    "logistic": {"C": [0.1, 1.0, 10.0]},
+    "task": {"C": [1.0, 10.0, 100.0], "mode": ["soft", "hard"]},
+    "shrinkage": [
+        *({"base": "clusters", "n_clusters": k, "tau": tau} for k in (16, 64, 256) for tau in ("eb", 0.0, 10.0, 50.0)),
+        *({"base": "neighbors", "n_neighbors": n, "tau": tau} for n in (20, 100) for tau in (10.0, 50.0, 200.0)),
+    ],
+    "avengers-pro": {"n_clusters": [8, 16, 25, 32, 64]},
+}
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of a ``{parameter: [values]}`` grid, in the grid's order (last key fastest)."""
+    keys = list(grid)
+    for key in keys:
+        if isinstance(grid[key], (str, bytes)) or not isinstance(grid[key], Sequence) or not grid[key]:
+            raise ConfigError(f"routers grid: {key}: expected a non-empty list of values, got {grid[key]!r}")
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> RouterEstimator:
+    """An unfitted estimator of ``family`` with ``params``; ``seed`` goes to the families that use one.
+
+    For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **router.variants entry}`` mapping.
+    """
+    if family not in FAMILIES:
+        raise ConfigError(f"routers: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
+    kwargs = dict(params)
+    if family == "avengers-pro":
+        if not isinstance(kwargs.get("variant"), Mapping):
+            raise ConfigError("routers.avengers-pro.variant: expected a mapping with name, normalisation and aggregation")
+        spec = dict(kwargs.pop("variant"))
+        if "name" not in spec:
+            raise ConfigError("routers.avengers-pro.variant.name: missing")
+        kwargs["variant"] = Variant.from_config(str(spec.pop("name")), spec)
+    if family in ("shrinkage", "avengers-pro"):
+        kwargs.setdefault("seed", seed)
+    try:
+        return FAMILIES[family](**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"routers.{family}: {error}") from None
+
+
+def sweep_curve(choices: np.ndarray, matrix: RecordMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-query outcomes and the curve of (A, n) choices on ``matrix``'s queries.
+
+    Returns
+    -------
+    score, cost : np.ndarray
+        (A, n) recorded score and cost of each chosen model.
+    accuracy, total_cost : np.ndarray
+        (A,) unweighted mean over datasets of the per-dataset accuracy, and the total cost.
+    """
+    score, cost = chosen_outcomes(np.asarray(choices)[..., None], matrix)
+    accuracy, total = metrics.resampled_curve(score, cost, matrix.datasets, np.ones((1, score.shape[1])))
+    return score, cost, accuracy[0], total[0]
+
+
+def single_model_costs(matrix: RecordMatrix) -> np.ndarray:
+    """(M,) total cost of each model over the queries it has a record for."""
+    return np.where(matrix.available, matrix.costs, 0.0).sum(axis=0)
+
+
+@dataclass
+class Selection:
+    """The outcome of :func:`select_on_validation`.
+
+    Attributes
+    ----------
+    estimator
+        Fitted on every training query (validation included) with the chosen hyperparameters.
+    params
+        The chosen hyperparameters.
+    validation
+        One entry per candidate: ``params`` and its validation ``aiq``.
+    """
+
+    estimator: RouterEstimator
+    params: dict[str, Any]
+    validation: list[dict[str, Any]] = field(default_factory=list)
+
+
+def select_on_validation(
+    family: str,
+    grid: Grid,
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    is_validation: np.ndarray,
+    alphas: np.ndarray,
+    seed: int = 0,
+) -> Selection:
+    """Choose a family's hyperparameters on the validation part of train, then refit on all of train.
+
+    Parameters
+    ----------
+    family
+        A key of :data:`FAMILIES`.
+    grid
+        ``{parameter: [values]}`` (every combination) or an explicit list of parameter mappings.
+    embeddings, matrix
+        The TRAINING queries only (rows aligned); test queries must not be passed.
+    is_validation
+        (n,) bool: the validation part of train (the split's ``validation`` column).
+    alphas
+        (A,) alpha grid of the sweep.
+    seed
+        Seed of the families that cluster.
+
+    Returns
+    -------
+    Selection
+        The refitted estimator, its hyperparameters and every candidate's validation AIQ.
+
+    Raises
+    ------
+    DataError
+        If the validation part or the rest of train is empty.
+    """
+    is_validation = np.asarray(is_validation, dtype=bool)
+    embeddings = np.asarray(embeddings)
+    if is_validation.shape != (len(matrix.query_ids),) or len(embeddings) != len(matrix.query_ids):
+        raise DataError(f"{len(matrix.query_ids)} training queries, {len(embeddings)} embeddings and "
+                        f"{is_validation.size} validation flags", field="validation")
+    if not is_validation.any() or is_validation.all():
+        raise DataError("selection needs both validation queries and other training queries", field="validation")
+    candidates = expand_grid(grid) if isinstance(grid, Mapping) else [dict(c) for c in grid]
+    fit_part, val_part = matrix.subset(~is_validation), matrix.subset(is_validation)
+    fit_emb, val_emb = embeddings[~is_validation], embeddings[is_validation]
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    top = float(single_model_costs(val_part).max())
+    cost_range = (0.0, top if top > 0 else 1.0)
+    table: list[dict[str, Any]] = []
+    for params in candidates:
+        estimator = make_estimator(family, params, seed).fit(fit_emb, fit_part)
+        choices = estimator.choose(val_emb, alphas, val_part.available)
+        _, _, accuracy, cost = sweep_curve(choices, val_part)
+        table.append({"params": params, "aiq": metrics.aiq(cost, accuracy, cost_range)})
+    best = int(np.argmax([entry["aiq"] for entry in table]))  # first of equal maxima
+    chosen = table[best]["params"]
+    return Selection(make_estimator(family, chosen, seed).fit(embeddings, matrix), dict(chosen), table)
+
+
+def fit_and_route(
+    family: str,
+    grid: Grid,
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    is_test: np.ndarray,
+    is_validation: np.ndarray,
+    alphas: np.ndarray,
+    seed: int = 0,
+) -> tuple[Selection, np.ndarray]:
+    """One seed of the comparison: select on validation, refit on train, route the test queries once.
+
+    Parameters
+    ----------
+    family, grid, alphas, seed
+        As :func:`select_on_validation`.
+    embeddings, matrix
+        Every query of the split (rows aligned).
+    is_test
+        (n,) bool: the test queries (the split's ``split == "test"``).
+    is_validation
+        (n,) bool: the validation part of train (ignored on test rows).
+
+    Returns
+    -------
+    selection : Selection
+        Chosen on train rows only.
+    choices : np.ndarray
+        (A, n_test) model chosen for each test query (rows in ``matrix`` order); the test queries'
+        records are read only for which models have one (``available``).
+    """
+    is_test = np.asarray(is_test, dtype=bool)
+    is_validation = np.asarray(is_validation, dtype=bool)
+    if is_test.shape != (len(matrix.query_ids),) or is_validation.shape != is_test.shape:
+        raise DataError(f"{len(matrix.query_ids)} queries but {is_test.size} test and {is_validation.size} "
+                        "validation flags", field="split")
+    embeddings = np.asarray(embeddings)
+    train = matrix.subset(~is_test)
+    selection = select_on_validation(family, grid, embeddings[~is_test], train, is_validation[~is_test], alphas, seed)
+    test_available = matrix.available[is_test]
+    return selection, selection.estimator.choose(embeddings[is_test], alphas, test_available)
