@@ -192,7 +192,7 @@ def test_euclidean_distance_is_kmeans_assignment_and_can_disagree_with_dot() -> 
     for a, b in zip(nearest_clusters(embeddings, unit, 3, 9.0, distance="euclidean"),
                     nearest_clusters(embeddings, unit, 3, 9.0)):
         np.testing.assert_allclose(a, b)
-    with pytest.raises(ConfigError, match="distance"):
+    with pytest.raises(ValueError, match="distance"):
         nearest_clusters(embeddings, centroids, 3, 9.0, distance="cosine")
 
 

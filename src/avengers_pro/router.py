@@ -292,7 +292,8 @@ def rank_positions(x: np.ndarray) -> np.ndarray:
 def cluster_distances(embeddings: np.ndarray, centroids: np.ndarray, distance: Distance) -> np.ndarray:
     """(n, K) distance of every query to every centroid: ``dot``, ``1 - q . mu``; ``euclidean``,
     ``|q - mu|^2 / 2`` (for unit queries; halved so both agree for unit centroids and beta keeps its
-    scale)."""
+    scale).
+    """
     centroids = np.asarray(centroids, dtype=np.float64)
     # The query's own norm is the same for every centroid, so only the centroid's term is added.
     offset = 1.0 if distance == "dot" else (1.0 + (centroids**2).sum(axis=1)) / 2.0

@@ -50,6 +50,7 @@ class AvengersProEstimator(RouterEstimator):
         self.n_init = int(n_init)
 
     def get_params(self) -> dict[str, object]:
+        """The hyperparameters, the variant by its name."""
         params = super().get_params()
         params["variant"] = self.variant.name
         return params

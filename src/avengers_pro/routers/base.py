@@ -116,9 +116,11 @@ class RouterEstimator:
         return {key: value for key, value in vars(self).items() if not key.endswith("_")}
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> RouterEstimator:  # pragma: no cover
+        """Learn from the training queries' embeddings and records (NaN = no record); return self."""
         raise NotImplementedError
 
     def predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        """Expected score and expected cost of every model for every query, each (n, M)."""
         raise NotImplementedError
 
     def choose(self, embeddings: np.ndarray, alphas: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
