@@ -705,7 +705,8 @@ class Router:
         path: PathLike | None = None,
         cache_path: PathLike | None = None,
     ) -> None:
-        if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= float(alpha) <= 1.0:
+        value: object = alpha  # checked as an object: mypy would take float for not numbers.Real, and the rest as dead
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
             raise ConfigError(f"alpha: must be a number in [0, 1], got {alpha!r}")
         self.models = list(models)
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float64)
@@ -889,9 +890,23 @@ class Router:
         np.ndarray
             (n, max_router) int64 indices into :attr:`models`, best first.
         """
+        return self._choices(embeddings, self.max_router)
+
+    def _choices(self, embeddings: np.ndarray, max_router: int) -> np.ndarray:
+        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.router.route`."""
         embeddings = self._check_embeddings(embeddings)
         idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta)
-        return route(self._x, idx, weights, self.variant, max_router=self.max_router)[0]
+        return route(self._x, idx, weights, self.variant, max_router=max_router)[0]
+
+    def rank_embeddings(self, embeddings: np.ndarray) -> list[list[str]]:
+        """Every model, best first, for each of (n, dim) L2-normalised query embeddings.
+
+        The order of the aggregated score S that routing uses (the same
+        :func:`~avengers_pro.router.route` call, asked for every model), so the first name is
+        :meth:`route_embeddings`'s choice and the first ``max_router`` are :meth:`route_indices`'s.
+        The server falls back along it when a model's upstream fails.
+        """
+        return [[self.models[i] for i in row if i >= 0] for row in self._choices(embeddings, len(self.models))]
 
     def route_embeddings(self, embeddings: np.ndarray) -> list[str]:
         """The model chosen (first choice) for each of (n, dim) L2-normalised query embeddings."""
