@@ -43,12 +43,16 @@ class Behaviour:
         Seconds before the answer starts.
     chunk_delay
         Seconds between two events of a stream.
+    gate
+        A stream stops after its first word until this event is set (for at most 60 s): lets a
+        test see that the first word went through before the upstream sent the rest.
     """
 
     status: int = 200
     fail_first: int | None = None
     delay: float = 0.0
     chunk_delay: float = 0.0
+    gate: threading.Event | None = None
 
 
 def reply_text(model: str, text: str) -> str:
@@ -110,10 +114,10 @@ class FakeUpstream:
             })
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(self._events(model, number, text, usage if with_usage else None,
-                                              behaviour.chunk_delay), media_type="text/event-stream")
+                                              behaviour.chunk_delay, behaviour.gate), media_type="text/event-stream")
 
     async def _events(self, model: str, number: int, text: str, usage: dict[str, int] | None,
-                      pause: float) -> AsyncIterator[bytes]:
+                      pause: float, gate: threading.Event | None = None) -> AsyncIterator[bytes]:
         def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
             chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": 1_700_000_000,
                      "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
@@ -125,6 +129,8 @@ class FakeUpstream:
             if pause:
                 await asyncio.sleep(pause)
             yield event({"content": word if i == 0 else " " + word})
+            if i == 0 and gate is not None:
+                await asyncio.to_thread(gate.wait, 60.0)
         yield event({}, "stop")
         if usage is not None:
             chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": 1_700_000_000,
