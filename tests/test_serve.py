@@ -321,6 +321,26 @@ def test_stream_passes_events_through_in_order_without_buffering(router_dir, ups
         assert metrics[("avengers_pro_tokens_total", (("kind", "completion"), ("model", routed)))] == len(content.split())
 
 
+def test_a_stream_that_breaks_off_ends_with_an_error_event(router_dir, upstream, fake):
+    _, url = upstream
+    router = _fake_router(router_dir)
+    text = QUESTIONS[1]
+    routed = router.route([text])[0]
+    fake.behaviours[f"up-{routed}"] = Behaviour(break_after=2)
+    with Served(router, _config(url)) as served:
+        response = served.chat(text, stream=True)
+        assert response.status_code == 200  # the headers were sent before the upstream broke off
+        events = _events(response)
+        words = [e["choices"][0]["delta"]["content"] for e in events if isinstance(e, dict) and e.get("choices")]
+        assert "".join(words) == " ".join(reply_text(f"up-{routed}", text).split(" ")[:2])
+        assert events[-1]["error"]["code"] == "stream_broken"
+        assert fake.counts == {f"up-{routed}": 1}  # too late to retry
+        metrics = served.metrics()
+        assert metrics[("avengers_pro_upstream_attempts_total", (("model", routed), ("outcome", "stream_broken")))] == 1
+        assert metrics[("avengers_pro_errors_total", (("model", routed),))] == 1
+        assert metrics[("avengers_pro_in_flight", ())] == 0
+
+
 def test_openai_client_calls_it(router_dir, upstream, fake):
     openai = pytest.importorskip("openai")
     _, url = upstream
@@ -722,6 +742,16 @@ def test_bad_upstreams_files_fail_in_one_line(tmp_path, change, message):
     assert message in str(error.value)
     assert str(path) in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_the_documented_example_loads():
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "docs" / "upstreams.example.yaml").read_text())
+    names = {entry["api_key_env"] for entry in data["models"].values() if "api_key_env" in entry}
+    config = parse_upstreams(data, list(data["models"]), "upstreams.example.yaml", environ=dict.fromkeys(names, "k"))
+    assert len(config.upstreams) == 11 and config.reference_model == "gpt-4-1106-preview"
+    assert all(u.api_key is None for u in config.upstreams.values() if u.base_url.endswith(":11434/v1"))
 
 
 def test_the_serve_command_fails_in_one_line_on_an_unmapped_model(router_dir, tmp_path, capsys):

@@ -43,6 +43,8 @@ class Behaviour:
         Seconds before the answer starts.
     chunk_delay
         Seconds between two events of a stream.
+    break_after
+        A stream breaks off (the connection is dropped) after this many words.
     gate
         A stream stops after its first word until this event is set (for at most 60 s): lets a
         test see that the first word went through before the upstream sent the rest.
@@ -52,6 +54,7 @@ class Behaviour:
     fail_first: int | None = None
     delay: float = 0.0
     chunk_delay: float = 0.0
+    break_after: int | None = None
     gate: threading.Event | None = None
 
 
@@ -114,10 +117,10 @@ class FakeUpstream:
             })
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(self._events(model, number, text, usage if with_usage else None,
-                                              behaviour.chunk_delay, behaviour.gate), media_type="text/event-stream")
+                                              behaviour), media_type="text/event-stream")
 
     async def _events(self, model: str, number: int, text: str, usage: dict[str, int] | None,
-                      pause: float, gate: threading.Event | None = None) -> AsyncIterator[bytes]:
+                      behaviour: Behaviour) -> AsyncIterator[bytes]:
         def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
             chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": 1_700_000_000,
                      "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
@@ -126,11 +129,13 @@ class FakeUpstream:
         words = text.split(" ")
         yield event({"role": "assistant", "content": ""})
         for i, word in enumerate(words):
-            if pause:
-                await asyncio.sleep(pause)
+            if behaviour.break_after is not None and i >= behaviour.break_after:
+                raise ConnectionAbortedError("the fake upstream breaks its stream off")  # uvicorn drops the connection
+            if behaviour.chunk_delay:
+                await asyncio.sleep(behaviour.chunk_delay)
             yield event({"content": word if i == 0 else " " + word})
-            if i == 0 and gate is not None:
-                await asyncio.to_thread(gate.wait, 60.0)
+            if i == 0 and behaviour.gate is not None:
+                await asyncio.to_thread(behaviour.gate.wait, 60.0)
         yield event({}, "stop")
         if usage is not None:
             chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": 1_700_000_000,

@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 
+from ..embeddings.settings import LOCAL_BACKEND
 from ..errors import ConfigError
 from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, load_upstreams
 
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-wait-ms", type=float, default=0.0, metavar="MS",
                         help="wait up to MS for more texts before a forward pass (default 0: batch only "
                              "what is already waiting)")
+    parser.add_argument("--embed-threads", type=int, default=1, metavar="N",
+                        help="threads of the local embedder's forward pass (torch; default 1, which leaves the "
+                             "other cores to the event loop: on a busy 2-core machine, more threads contend and "
+                             "each pass gets slower)")
     parser.add_argument("--graceful-timeout", type=int, default=30, metavar="S",
                         help="on shutdown, wait at most S seconds for requests in flight (default 30)")
     parser.add_argument("--cache", metavar="FILE",
@@ -66,7 +71,8 @@ def serve_command(args: argparse.Namespace) -> int:
     from .app import ServeSettings, create_app
 
     for name, value, minimum in (("--port", args.port, 0), ("--max-body-bytes", args.max_body_bytes, 1),
-                                 ("--max-batch", args.max_batch, 1), ("--graceful-timeout", args.graceful_timeout, 0)):
+                                 ("--max-batch", args.max_batch, 1), ("--graceful-timeout", args.graceful_timeout, 0),
+                                 ("--embed-threads", args.embed_threads, 1)):
         if value < minimum:
             raise ConfigError(f"{name}: must be >= {minimum}, got {value}")
     if args.batch_wait_ms < 0:
@@ -82,6 +88,10 @@ def serve_command(args: argparse.Namespace) -> int:
     # httpx logs every upstream call's URL at INFO; the access log already says what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log.info("loading the embedder of %s", router)
+    if router.embedding.get("backend") == LOCAL_BACKEND:  # bound torch's threads
+        import torch
+
+        torch.set_num_threads(args.embed_threads)
     router.prepare()
     router.embed(["warm-up"])  # the first forward pass is slow; pay it before the port opens
     settings = ServeSettings(model_name=args.model_name, max_body_bytes=args.max_body_bytes, auth_token=token,
