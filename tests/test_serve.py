@@ -341,6 +341,30 @@ def test_a_stream_that_breaks_off_ends_with_an_error_event(router_dir, upstream,
         assert metrics[("avengers_pro_in_flight", ())] == 0
 
 
+def test_a_client_that_leaves_mid_stream_is_counted_out(router_dir, upstream, fake):
+    _, url = upstream
+    router = _fake_router(router_dir)
+    text = QUESTIONS[0]
+    routed = router.route([text])[0]
+    gate = threading.Event()
+    fake.behaviours[f"up-{routed}"] = Behaviour(gate=gate)
+    with Served(router, _config(url)) as served:
+        body = {"model": "avengers-pro", "stream": True, "messages": [{"role": "user", "content": text}]}
+        with httpx.Client(timeout=TIMEOUT) as client, \
+                client.stream("POST", f"{served.url}/v1/chat/completions", json=body) as response:
+            first = next(response.iter_text())
+            assert first.startswith("data: ")
+        gate.set()  # the upstream goes on after the client has gone
+        key = ("avengers_pro_responses_total", (("model", routed), ("status", "499")))
+        for _ in range(int(TIMEOUT / 0.05)):  # bounded wait for the server to notice
+            metrics = served.metrics()
+            if metrics.get(key) == 1:
+                break
+            threading.Event().wait(0.05)
+        assert metrics.get(key) == 1
+        assert metrics[("avengers_pro_in_flight", ())] == 0
+
+
 def test_openai_client_calls_it(router_dir, upstream, fake):
     openai = pytest.importorskip("openai")
     _, url = upstream

@@ -43,6 +43,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..export import Router
 from .batcher import EmbedBatcher
@@ -246,6 +247,29 @@ class _Call:
         return headers
 
 
+@dataclass
+class _StreamState:
+    """How a relayed stream went: ``outcome`` stays None while it runs (and if the client leaves)."""
+
+    outcome: str | None = None
+    usage: Any = None
+
+
+class _RelayResponse(StreamingResponse):
+    """A streaming response that runs ``on_close`` however it ends: done, broken, the client gone, or
+    never started (then the generator's own ``finally`` would never run)."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._on_close()
+
+
 def _outcome(status: int) -> str:
     return "ok" if status < 400 else "client_error" if status < 500 else "server_error"
 
@@ -372,7 +396,7 @@ class RoutingApp:
                          routing_seconds=routing_seconds, started=started)
             self.metrics.requests.labels(call.routed).inc()
             response = await self._forward(body, ranking[:1 + self.config.max_fallbacks], call)
-            streaming = isinstance(response, StreamingResponse)
+            streaming = isinstance(response, _RelayResponse)
             return response
         finally:
             if not streaming:  # a stream is counted out when it ends
@@ -443,9 +467,11 @@ class RoutingApp:
         headers = call.headers(name)
         status = response.status_code
         if call.stream and attempt.outcome == "ok":
-            return StreamingResponse(self._relay(name, response, call), status_code=status,
-                                     media_type=response.headers.get("content-type", "text/event-stream"),
-                                     headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
+            state = _StreamState()
+            return _RelayResponse(self._relay(name, response, state),
+                                  lambda: self._close_stream(name, response, call, state), status_code=status,
+                                  media_type=response.headers.get("content-type", "text/event-stream"),
+                                  headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
         self.metrics.responses.labels(name, str(status)).inc()
         content = attempt.content
         media_type = response.headers.get("content-type", "application/json")
@@ -466,10 +492,8 @@ class RoutingApp:
         self._log_access(call, name, status)
         return Response(content, status_code=status, media_type=media_type, headers=headers)
 
-    async def _relay(self, name: str, response: httpx.Response, call: _Call) -> AsyncIterator[bytes]:
+    async def _relay(self, name: str, response: httpx.Response, state: _StreamState) -> AsyncIterator[bytes]:
         """Pass a stream on event by event, each event's ``model`` set to ``name``."""
-        usage: Any = None
-        status = response.status_code
         try:
             buffer = b""
             async for chunk in response.aiter_raw():
@@ -480,26 +504,33 @@ class RoutingApp:
                         break
                     event, buffer = buffer[:end], buffer[end + 2:]
                     event, found = _rewrite_event(event, name)
-                    usage = found if found is not None else usage
+                    state.usage = found if found is not None else state.usage
                     yield event + _SSE_SEPARATOR
             if buffer:
                 yield buffer
+            state.outcome = "ok"
         except httpx.HTTPError as error:  # too late to fall back: tell the client the answer broke off
-            status = 599
-            self.metrics.attempts.labels(name, "stream_broken").inc()
+            state.outcome = "stream_broken"
             log.warning("upstream %s: the stream broke off (%s)", name, type(error).__name__)
             message = {"error": {"message": "the upstream's stream broke off", "type": "upstream_error",
                                  "param": None, "code": "stream_broken"}}
             yield b"data: " + json.dumps(message).encode() + _SSE_SEPARATOR
-        finally:
-            await response.aclose()
-            self.metrics.in_flight.dec()
-            self.metrics.responses.labels(name, str(response.status_code)).inc()
-            if status == 599:
-                self.metrics.errors.labels(call.routed).inc()
-            else:
-                self.metrics.count_usage(name, usage)
-            self._log_access(call, name, status)
+
+    async def _close_stream(self, name: str, response: httpx.Response, call: _Call, state: _StreamState) -> None:
+        """Close the upstream stream and count it out, however the relay ended (also never started)."""
+        await response.aclose()
+        self.metrics.in_flight.dec()
+        if state.outcome == "ok":
+            status = response.status_code
+            self.metrics.count_usage(name, state.usage)
+        elif state.outcome == "stream_broken":
+            status = 502
+            self.metrics.attempts.labels(name, "stream_broken").inc()
+            self.metrics.errors.labels(call.routed).inc()
+        else:  # the client went away before the end: nobody got a whole answer
+            status = 499
+        self.metrics.responses.labels(name, str(status)).inc()
+        self._log_access(call, name, status)
 
     def _log_access(self, call: _Call, model: str, status: int) -> None:
         prompt = f" prompt={call.text[:2000]!r}" if self.settings.log_prompts else ""
