@@ -285,19 +285,15 @@ class RoutingApp:
         The upstreams.
     settings
         Server behaviour.
-    transport
-        An httpx transport for the upstream client (tests); default: real connections.
     """
 
-    def __init__(self, router: Router, config: UpstreamsConfig, settings: ServeSettings | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, router: Router, config: UpstreamsConfig, settings: ServeSettings | None = None) -> None:
         self.router = router
         self.config = config
         self.settings = settings or ServeSettings()
         self.metrics = ServeMetrics(config)
         self.batcher = EmbedBatcher(self._embed, max_batch=self.settings.max_batch, max_wait=self.settings.batch_wait,
                                     on_batch=lambda size, _: self.metrics.batch_size.observe(size))
-        self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._routers: dict[float, Router] = {router.alpha: router}
         self.created = int(time.time())
@@ -310,8 +306,7 @@ class RoutingApp:
         flight, streams included, have finished) stop both."""
         timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
         limits = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
-        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport,
-                                         follow_redirects=False)
+        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
         self.batcher.start()
         try:
             yield
@@ -566,8 +561,7 @@ def _rewrite_event(event: bytes, model: str) -> tuple[bytes, Any]:
     return b"\n".join(lines), usage
 
 
-def create_app(router: Router, config: UpstreamsConfig, settings: ServeSettings | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+def create_app(router: Router, config: UpstreamsConfig, settings: ServeSettings | None = None) -> Starlette:
     """The Starlette app serving ``router`` over ``config``'s upstreams.
 
     Parameters
@@ -578,15 +572,13 @@ def create_app(router: Router, config: UpstreamsConfig, settings: ServeSettings 
         The checked ``upstreams.yaml`` (:func:`~.config.load_upstreams`).
     settings
         Server behaviour (default :class:`ServeSettings`).
-    transport
-        An httpx transport for upstream calls (default: real connections).
 
     Returns
     -------
     starlette.applications.Starlette
         With the :class:`RoutingApp` as ``app.state.routing``.
     """
-    state = RoutingApp(router, config, settings, transport)
+    state = RoutingApp(router, config, settings)
     routes: list[tuple[str, _Handler, list[str]]] = [
         ("/v1/chat/completions", state.chat_completions, ["POST"]),
         ("/v1/models", state.models, ["GET"]),
