@@ -108,6 +108,42 @@ def _run_upstream(delay: float, ports: Any, stop: Any) -> None:
         stop.wait(3600)
 
 
+class StandInEmbedder:
+    """Words hashed into 384 dimensions: no model, a few microseconds a text. Only for
+    ``--stand-in-embedder``, which measures the server without the cost of the embedder."""
+
+    backend = "sentence-transformers"
+    model = cache_model = "stand-in"
+    batch_size = 64
+    max_concurrency = 1
+
+    def truncate(self, texts: list[str]) -> list[str]:
+        return texts
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import zlib
+
+        vectors = np.full((len(texts), 384), 0.01, dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.split():
+                vectors[row, zlib.crc32(word.encode()) % 384] += 1.0
+        return vectors
+
+
+def _serve_stand_in(router_dir: str, upstreams: str, port: int) -> None:
+    """The server process of ``--stand-in-embedder``: the app of ``avengers-pro serve``, another embedder."""
+    import uvicorn
+
+    from avengers_pro.export import Router
+    from avengers_pro.serve.app import create_app
+    from avengers_pro.serve.config import load_upstreams
+
+    router = Router.load(router_dir)
+    router._embedder = StandInEmbedder()
+    app = create_app(router, load_upstreams(upstreams, router.models))
+    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)).run()
+
+
 def _free_port() -> int:
     import socket
 
@@ -206,8 +242,15 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05, help="the fake upstream's answer time (s)")
     parser.add_argument("--embed-threads", type=int, default=1, help="the server's --embed-threads")
     parser.add_argument("--router", help="an exported router folder (default: a toy one, exported first)")
+    parser.add_argument("--stand-in-embedder", action="store_true",
+                        help="serve with a hashing stand-in instead of MiniLM: the server's own cost, without "
+                             "the embedder's (not the benchmark's headline numbers)")
+    parser.add_argument("--serve-stand-in", nargs=3, metavar=("ROUTER", "UPSTREAMS", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     args = parser.parse_args()
+    if args.serve_stand_in:
+        _serve_stand_in(args.serve_stand_in[0], args.serve_stand_in[1], int(args.serve_stand_in[2]))
+        return
 
     work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     if args.router:
@@ -231,14 +274,17 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with open(work / "server.log", "w") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "avengers_pro.cli", "serve", "--router", str(router_dir), "--upstreams",
-             str(work / "upstreams.yaml"), "--port", str(port), "--log-level", "warning",
-             "--embed-threads", str(args.embed_threads)],
-            stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        command = [sys.executable, "-m", "avengers_pro.cli", "serve", "--router", str(router_dir), "--upstreams",
+                   str(work / "upstreams.yaml"), "--port", str(port), "--log-level", "warning",
+                   "--embed-threads", str(args.embed_threads)]
+        if args.stand_in_embedder:
+            command = [sys.executable, __file__, "--serve-stand-in", str(router_dir), str(work / "upstreams.yaml"),
+                       str(port)]
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         report: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency,
                                   "embed_threads": args.embed_threads,
+                                  "embedder": "stand-in (hashing)" if args.stand_in_embedder else "all-MiniLM-L6-v2",
                                   "upstream_delay_ms": args.delay * 1e3, "router": str(router_dir),
                                   "models": len(models), "machine": {"cpus": os.cpu_count(),
                                                                       "python": platform.python_version(),
@@ -303,7 +349,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(f"\n{args.requests} requests per mode at concurrency {args.concurrency}, upstream {args.delay * 1e3:.0f} ms, "
+    print(f"\nembedder {report['embedder']}; {args.requests} requests per mode at concurrency {args.concurrency}, upstream {args.delay * 1e3:.0f} ms, "
           f"{len(models)} models; server peak RSS {report['server_peak_rss_mib']:.0f} MiB "
           f"(idle {report['server_rss_idle_mib']:.0f}); {report['mean_batch']:.1f} texts per forward pass; "
           f"fallbacks {report['fallbacks']:.0f}; server exit {report['server_exit']}")
