@@ -144,7 +144,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _config(url: str, *, dead: str | None = None, timeout: float = 5.0, reference: str | None = "generalist",
+def _config(url: str, *, dead: str | None = None, slow: str | None = None, reference: str | None = "generalist",
             secret: bool = False) -> dict:
     prices = {"generalist": (10.0, 30.0), "coder": (0.5, 1.5), "mathy": (0.2, 0.6)}
     models = {}
@@ -154,7 +154,9 @@ def _config(url: str, *, dead: str | None = None, timeout: float = 5.0, referenc
                          "price": {"input": prices[model][0], "output": prices[model][1]}}
         if secret:
             models[model]["api_key_env"] = "TEST_UPSTREAM_KEY"
-    return {"models": models, "reference_model": reference, "timeout": timeout, "connect_timeout": 2.0}
+        if model == slow:
+            models[model]["timeout"] = 0.3  # this one times out; the others have all the time a loaded machine needs
+    return {"models": models, "reference_model": reference, "timeout": TIMEOUT, "connect_timeout": 5.0}
 
 
 class Served:
@@ -432,7 +434,7 @@ def test_fallback_on_timeout_and_on_connection_error(router_dir, upstream, fake)
     first, second, third = _ranking(router, text)
     fake.behaviours[f"up-{first}"] = Behaviour(delay=3.0)  # past the 0.3 s timeout
     # The second choice's upstream is a port nothing listens on: connection refused.
-    with Served(router, _config(url, dead=second, timeout=0.3)) as served:
+    with Served(router, _config(url, dead=second, slow=first)) as served:
         response = served.chat(text)
         assert response.status_code == 200
         assert response.headers["x-avengers-pro-model"] == third
@@ -699,7 +701,9 @@ def test_concurrent_requests_share_forward_passes():
         await asyncio.to_thread(started.wait, TIMEOUT)
         others = [asyncio.ensure_future(batcher.embed("b" * n)) for n in range(2, 8)]
         await asyncio.sleep(0)  # let them queue
-        while batcher._queue.qsize() < len(others):
+        for _ in range(int(TIMEOUT / 0.001)):  # bounded wait until all six are queued
+            if batcher._queue.qsize() >= len(others):
+                break
             await asyncio.sleep(0.001)
         release.set()
         return await asyncio.wait_for(asyncio.gather(first, *others), TIMEOUT)
