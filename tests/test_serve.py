@@ -356,13 +356,17 @@ def test_a_client_that_leaves_mid_stream_is_counted_out(router_dir, upstream, fa
                 client.stream("POST", f"{served.url}/v1/chat/completions", json=body) as response:
             first = next(response.iter_text())
             assert first.startswith("data: ")
-        gate.set()  # the upstream goes on after the client has gone
+        # The client has gone while the upstream holds its answer back: the server stops relaying,
+        # closes the upstream stream (no more tokens spent) and counts the request out.
         key = ("avengers_pro_responses_total", (("model", routed), ("status", "499")))
-        for _ in range(int(TIMEOUT / 0.05)):  # bounded wait for the server to notice
-            metrics = served.metrics()
-            if metrics.get(key) == 1:
-                break
-            threading.Event().wait(0.05)
+        try:
+            for _ in range(int(TIMEOUT / 0.05)):  # bounded wait for the server to notice
+                metrics = served.metrics()
+                if metrics.get(key) == 1:
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            gate.set()
         assert metrics.get(key) == 1
         assert metrics[("avengers_pro_in_flight", ())] == 0
 
