@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-wait-ms", type=float, default=0.0, metavar="MS",
                         help="wait up to MS for more texts before a forward pass (default 0: batch only "
                              "what is already waiting)")
+    parser.add_argument("--device", metavar="DEVICE",
+                        help="torch device of the local embedder, e.g. cuda (default: the router's, cpu); "
+                             "a remote (openai) embedder reads EMBEDDING_BASE_URL and EMBEDDING_API_KEY")
     parser.add_argument("--embed-threads", type=int, default=1, metavar="N",
                         help="threads of the local embedder's forward pass (torch; default 1, which leaves the "
                              "other cores to the event loop: on a busy 2-core machine, more threads contend and "
@@ -82,7 +85,8 @@ def serve_command(args: argparse.Namespace) -> int:
         token = os.environ.get(args.auth_token_env)
         if not token:
             raise ConfigError(f"--auth-token-env: the environment variable {args.auth_token_env} is not set")
-    router = Router.load(args.router, alpha=args.alpha, cache_path=args.cache)
+    router = Router.load(args.router, alpha=args.alpha, cache_path=args.cache,
+                         embedding={"device": args.device} if args.device else None)
     config = load_upstreams(args.upstreams, router.models)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every upstream call's URL at INFO; the access log already says what matters.
@@ -94,6 +98,8 @@ def serve_command(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.embed_threads)
     router.prepare()
     router.embed(["warm-up"])  # the first forward pass is slow; pay it before the port opens
+    if args.log_level != "debug":  # the embedder logs two lines per batch: noise next to the access log
+        logging.getLogger("avengers_pro.embeddings").setLevel(logging.WARNING)
     settings = ServeSettings(model_name=args.model_name, max_body_bytes=args.max_body_bytes, auth_token=token,
                              log_prompts=args.log_prompts, max_batch=args.max_batch,
                              batch_wait=args.batch_wait_ms / 1000.0)
