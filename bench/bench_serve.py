@@ -186,7 +186,8 @@ async def _one(client: httpx.AsyncClient, url: str, model: str, text: str, strea
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
         latency = time.perf_counter() - started
     except httpx.HTTPError as error:
-        return {"ok": False, "error": type(error).__name__}
+        return {"ok": False, "error": f"{type(error).__name__}: {error!r:.200}",
+                "after_s": time.perf_counter() - started}
     if response.status_code != 200:
         return {"ok": False, "error": f"status {response.status_code}"}
     served = response.headers.get("x-avengers-pro-model", expect_model)
@@ -319,7 +320,7 @@ def main() -> None:
                 overhead = [r["latency"] - r["upstream"] for r in good if r.get("upstream") is not None]
                 report[mode] = {
                     "failures": len(routed) - len(good),
-                    "errors": sorted({str(r["error"]) for r in routed if not r["ok"]}),
+                    "errors": [{"error": r["error"], "after_s": r.get("after_s")} for r in routed if not r["ok"]],
                     "rps": len(routed) / wall,
                     "server_cpu_ms_per_request": cpu / len(routed) * 1e3,
                     "latency": _percentiles([r["latency"] for r in good]),
