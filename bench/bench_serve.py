@@ -141,7 +141,8 @@ def _serve_stand_in(router_dir: str, upstreams: str, port: int) -> None:
     router = Router.load(router_dir)
     router._embedder = StandInEmbedder()
     app = create_app(router, load_upstreams(upstreams, router.models))
-    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)).run()
+    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                                  timeout_keep_alive=30)).run()  # as `avengers-pro serve` does
 
 
 def _free_port() -> int:

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threads of the local embedder's forward pass (torch; default 1, which leaves the "
                              "other cores to the event loop: on a busy 2-core machine, more threads contend and "
                              "each pass gets slower)")
+    parser.add_argument("--keep-alive", type=int, default=30, metavar="S",
+                        help="close idle client connections after S seconds (default 30; uvicorn's 5 makes "
+                             "clients that pause longer more likely to send on a connection being closed)")
     parser.add_argument("--graceful-timeout", type=int, default=30, metavar="S",
                         help="on shutdown, wait at most S seconds for requests in flight (default 30)")
     parser.add_argument("--cache", metavar="FILE",
@@ -75,7 +78,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     for name, value, minimum in (("--port", args.port, 0), ("--max-body-bytes", args.max_body_bytes, 1),
                                  ("--max-batch", args.max_batch, 1), ("--graceful-timeout", args.graceful_timeout, 0),
-                                 ("--embed-threads", args.embed_threads, 1)):
+                                 ("--embed-threads", args.embed_threads, 1), ("--keep-alive", args.keep_alive, 1)):
         if value < minimum:
             raise ConfigError(f"{name}: must be >= {minimum}, got {value}")
     if args.batch_wait_ms < 0:
@@ -107,7 +110,8 @@ def serve_command(args: argparse.Namespace) -> int:
     log.info("serving '%s' (%d models, alpha %g) on http://%s:%d/v1%s", settings.model_name, len(router.models),
              router.alpha, args.host, args.port, " (bearer auth)" if token else "")
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=args.graceful_timeout))
+                                           lifespan="on", timeout_graceful_shutdown=args.graceful_timeout,
+                                           timeout_keep_alive=args.keep_alive))
     server.run()
     router.close()
     return 0
