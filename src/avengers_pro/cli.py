@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
                        help=f"lines embedded and routed at once with --input (default {DEFAULT_CHUNK_SIZE})")
     route.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    serve = commands.add_parser(
+        "serve", help="serve a router as an OpenAI-compatible endpoint",
+        description="Route OpenAI chat completions to the models of an exported router (docs/serving.md).",
+    )
+    from .serve.server import add_arguments
+
+    add_arguments(serve)
     return parser
 
 
@@ -203,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "route":
             return _route(args, sys.stdout)
+        if args.command == "serve":
+            from .serve.server import serve_command
+
+            return serve_command(args)
     except AvengersProError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

@@ -1,0 +1,370 @@
+#!/usr/bin/env python
+"""Load test of ``avengers-pro serve`` on loopback: what the router adds over the upstream.
+
+Three processes on this machine: a fake OpenAI-compatible upstream (``avengers_pro.serve.fake``)
+that answers every request after a fixed delay (50 ms), the real ``avengers-pro serve`` command
+with the local all-MiniLM-L6-v2 embedder, and this script as the client. For each mode
+(non-streaming, streaming) it sends ``--requests`` chat completions at ``--concurrency`` and checks
+every answer (status, the routed model's reply, for streams the whole text and ``[DONE]``). The
+same load is also sent straight to the fake upstream, as a baseline of what the client and the
+upstream cost without the router.
+
+Reported per mode: failures, requests/s, latency percentiles through the router and direct, and
+the router's overhead per request = the client's latency minus the upstream call's duration that
+the server reports in ``server-timing`` (for a stream: minus the time to the upstream's first
+byte, since the fake sends the rest at once). Also the server's peak RSS (VmHWM) and its
+micro-batching (texts per forward pass, from ``/metrics``).
+
+    python bench/bench_serve.py                      # 1,000 requests at concurrency 32, both modes
+    python bench/bench_serve.py --requests 200       # a quick look
+    python bench/bench_serve.py --router results/router/default   # a real exported router
+
+Without ``--router`` a toy router (8 clusters, 6 models) is exported first from generated
+questions embedded with the local model. Writes ``bench/results/serve.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+EMBEDDING = {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256}
+TOPICS = {
+    "math": "What is {a} times {b}, and is the result a prime number?",
+    "code": "Write a Python function that returns the {a}th Fibonacci number modulo {b}.",
+    "history": "In which year did the treaty number {a} of the {b} kingdoms get signed?",
+    "words": "Give a synonym of the word number {a} in list {b}, then use it in a sentence.",
+    "chem": "Balance the reaction of {a} grams of sodium with {b} grams of chlorine.",
+    "bio": "How many chromosomes does species {a} of genus {b} have?",
+}
+MODELS = ["big-generalist", "mid-generalist", "coder", "mathy", "historian", "small"]
+
+
+def _questions(n: int, offset: int = 0) -> list[str]:
+    names = list(TOPICS)
+    return [TOPICS[names[i % len(names)]].format(a=offset + i, b=(7 * i) % 97) for i in range(n)]
+
+
+def export_toy_router(out: Path) -> Path:
+    """A router over MODELS fitted on 240 generated questions embedded with the local model."""
+    import pandas as pd
+
+    from avengers_pro.embeddings import embed_texts
+    from avengers_pro.export import export_router
+
+    rng = np.random.default_rng(0)
+    questions = _questions(240, offset=10_000)
+    skill = {"big-generalist": 0.9, "mid-generalist": 0.75, "small": 0.4}
+    cost = {"big-generalist": 0.02, "mid-generalist": 0.004, "small": 0.0005, "coder": 0.002, "mathy": 0.002,
+            "historian": 0.002}
+    specialist = {"coder": "code", "mathy": "math", "historian": "history"}
+    rows = []
+    for i, question in enumerate(questions):
+        topic = list(TOPICS)[i % len(TOPICS)]
+        for model in MODELS:
+            p = skill.get(model, 0.95 if specialist.get(model) == topic else 0.2)
+            rows.append({"query_id": f"q{i:04d}", "dataset": topic, "query": question, "prompt": question,
+                         "model": model, "score": float(rng.random() < p), "cost": cost[model]})
+    records = pd.DataFrame(rows)
+    queries = records.drop_duplicates("query_id")
+    vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False)
+    config = {
+        "models": MODELS,
+        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"}},
+                   "alphas": {"start": 0.0, "stop": 1.0, "num": 11}, "top_k": 3, "beta": 9.0, "max_router": 1,
+                   "validation_ratio": 0.2},
+        "clustering": {"n_init": 3, "minibatch_above": 200_000},
+        "split": {"seeds": [0]},
+        "embedding": EMBEDDING,
+    }
+    export_router(records, queries["query_id"].to_numpy(), vectors, config,
+                  {"name": "bench", "variant": "official", "n_clusters": 8, "alpha": 0.6}, out)
+    return out
+
+
+def _run_upstream(delay: float, ports: Any, stop: Any) -> None:
+    """Child process: the fake upstream until ``stop`` is set."""
+    from avengers_pro.serve.fake import Behaviour, FakeUpstream, ServerThread
+
+    fake = FakeUpstream(default=Behaviour(delay=delay), keep=10)
+    with ServerThread(fake.app, graceful_timeout=2) as server:
+        ports.put(server.port)
+        stop.wait(3600)
+
+
+class StandInEmbedder:
+    """Words hashed into 384 dimensions: no model, a few microseconds a text. Only for
+    ``--stand-in-embedder``, which measures the server without the cost of the embedder."""
+
+    backend = "sentence-transformers"
+    model = cache_model = "stand-in"
+    batch_size = 64
+    max_concurrency = 1
+
+    def truncate(self, texts: list[str]) -> list[str]:
+        return texts
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import zlib
+
+        vectors = np.full((len(texts), 384), 0.01, dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.split():
+                vectors[row, zlib.crc32(word.encode()) % 384] += 1.0
+        return vectors
+
+
+def _serve_stand_in(router_dir: str, upstreams: str, port: int) -> None:
+    """The server process of ``--stand-in-embedder``: the app of ``avengers-pro serve``, another embedder."""
+    import uvicorn
+
+    from avengers_pro.export import Router
+    from avengers_pro.serve.app import create_app
+    from avengers_pro.serve.config import load_upstreams
+
+    router = Router.load(router_dir)
+    router._embedder = StandInEmbedder()
+    app = create_app(router, load_upstreams(upstreams, router.models))
+    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                                  timeout_keep_alive=30)).run()  # as `avengers-pro serve` does
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur) / 1e3
+    return out
+
+
+async def _one(client: httpx.AsyncClient, url: str, model: str, text: str, stream: bool,
+               expect_model: str | None) -> dict[str, Any]:
+    """One request: latency, the upstream duration the server reports, and whether the answer is right."""
+    from avengers_pro.serve.fake import reply_text
+
+    body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
+    started = time.perf_counter()
+    try:
+        async with client.stream("POST", f"{url}/chat/completions", json=body) as response:
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        latency = time.perf_counter() - started
+    except httpx.HTTPError as error:
+        return {"ok": False, "error": f"{type(error).__name__}: {error!r:.200}",
+                "after_s": time.perf_counter() - started}
+    if response.status_code != 200:
+        return {"ok": False, "error": f"status {response.status_code}"}
+    served = response.headers.get("x-avengers-pro-model", expect_model)
+    upstream_model = f"up-{served}"
+    if stream:
+        events = [block[6:] for block in raw.decode().split("\n\n") if block.startswith("data: ")]
+        chunks = [json.loads(e) for e in events[:-1]]
+        content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+        ok = events[-1:] == ["[DONE]"] and content == reply_text(upstream_model, text)
+    else:
+        ok = json.loads(raw)["choices"][0]["message"]["content"] == reply_text(upstream_model, text)
+    timing = _server_timing(response.headers.get("server-timing", ""))
+    return {"ok": ok, "error": None if ok else "wrong answer", "latency": latency,
+            "upstream": timing.get("upstream"), "routing": timing.get("routing"), "model": served}
+
+
+async def _load(url: str, model: str, texts: list[str], stream: bool, concurrency: int,
+                expect_model: str | None = None) -> tuple[list[dict[str, Any]], float]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for text in texts:
+        queue.put_nowait(text)
+    results: list[dict[str, Any]] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as client:
+        async def worker() -> None:
+            while not queue.empty():
+                text = queue.get_nowait()
+                results.append(await _one(client, url, model, text, stream, expect_model))
+
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), timeout=600)
+        wall = time.perf_counter() - started
+    return results, wall
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    array = np.asarray(values) * 1e3
+    return {"p50_ms": float(np.percentile(array, 50)), "p90_ms": float(np.percentile(array, 90)),
+            "p99_ms": float(np.percentile(array, 99)), "max_ms": float(array.max())}
+
+
+def _metric_sum(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=0.05, help="the fake upstream's answer time (s)")
+    parser.add_argument("--embed-threads", type=int, default=1, help="the server's --embed-threads")
+    parser.add_argument("--router", help="an exported router folder (default: a toy one, exported first)")
+    parser.add_argument("--stand-in-embedder", action="store_true",
+                        help="serve with a hashing stand-in instead of MiniLM: the server's own cost, without "
+                             "the embedder's (not the benchmark's headline numbers)")
+    parser.add_argument("--serve-stand-in", nargs=3, metavar=("ROUTER", "UPSTREAMS", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
+    args = parser.parse_args()
+    if args.serve_stand_in:
+        _serve_stand_in(args.serve_stand_in[0], args.serve_stand_in[1], int(args.serve_stand_in[2]))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    if args.router:
+        router_dir = Path(args.router)
+    else:
+        print("exporting a toy router with the local MiniLM embedder ...", flush=True)
+        router_dir = export_toy_router(work / "bench")
+    from avengers_pro.export import Router
+
+    models = Router.load(router_dir).models
+
+    ctx = mp.get_context("spawn")
+    ports, stop = ctx.Queue(), ctx.Event()
+    upstream = ctx.Process(target=_run_upstream, args=(args.delay, ports, stop), daemon=True)
+    upstream.start()
+    upstream_url = f"http://127.0.0.1:{ports.get(timeout=120)}/v1"
+    config = {"models": {m: {"base_url": upstream_url, "model": f"up-{m}", "price": {"input": 1.0, "output": 2.0}}
+                         for m in models}, "reference_model": models[0], "timeout": 30}
+    (work / "upstreams.yaml").write_text(json.dumps(config))  # JSON is YAML
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with open(work / "server.log", "w") as log_file:
+        command = [sys.executable, "-m", "avengers_pro.cli", "serve", "--router", str(router_dir), "--upstreams",
+                   str(work / "upstreams.yaml"), "--port", str(port), "--log-level", "warning",
+                   "--embed-threads", str(args.embed_threads)]
+        if args.stand_in_embedder:
+            command = [sys.executable, __file__, "--serve-stand-in", str(router_dir), str(work / "upstreams.yaml"),
+                       str(port)]
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        report: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency,
+                                  "embed_threads": args.embed_threads,
+                                  "embedder": "stand-in (hashing)" if args.stand_in_embedder else "all-MiniLM-L6-v2",
+                                  "upstream_delay_ms": args.delay * 1e3, "router": str(router_dir),
+                                  "models": len(models), "machine": {"cpus": os.cpu_count(),
+                                                                      "python": platform.python_version(),
+                                                                      "load_before": os.getloadavg()}}
+        try:
+            started = time.perf_counter()
+            for _ in range(1200):  # the embedder loads before the port opens: up to 2 minutes
+                if server.poll() is not None:
+                    raise SystemExit(f"the server exited: see {work / 'server.log'}")
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit("the server did not start in 120 s")
+            report["server_start_s"] = time.perf_counter() - started
+            report["server_rss_idle_mib"] = _peak_rss_mib(server.pid)
+            texts = _questions(args.requests)
+            # Warm both paths (connections, first batches) with a few requests that are not counted.
+            asyncio.run(_load(f"{url}/v1", "avengers-pro", _questions(64, 50_000), False, args.concurrency))
+            asyncio.run(_load(upstream_url, f"up-{models[0]}", _questions(64, 50_000), False, args.concurrency,
+                              expect_model=models[0]))
+            for stream in (False, True):
+                mode = "stream" if stream else "plain"
+                direct, direct_wall = asyncio.run(_load(upstream_url, f"up-{models[0]}", texts, stream, args.concurrency,
+                                                        expect_model=models[0]))
+                cpu = _cpu_seconds(server.pid)
+                routed, wall = asyncio.run(_load(f"{url}/v1", "avengers-pro", texts, stream, args.concurrency))
+                cpu = _cpu_seconds(server.pid) - cpu
+                good = [r for r in routed if r["ok"]]
+                overhead = [r["latency"] - r["upstream"] for r in good if r.get("upstream") is not None]
+                report[mode] = {
+                    "failures": len(routed) - len(good),
+                    "errors": [{"error": r["error"], "after_s": r.get("after_s")} for r in routed if not r["ok"]],
+                    "rps": len(routed) / wall,
+                    "server_cpu_ms_per_request": cpu / len(routed) * 1e3,
+                    "latency": _percentiles([r["latency"] for r in good]),
+                    "overhead": _percentiles(overhead),
+                    "routing": _percentiles([r["routing"] for r in good if r.get("routing") is not None]),
+                    "direct": {"failures": sum(not r["ok"] for r in direct), "rps": len(direct) / direct_wall,
+                               "latency": _percentiles([r["latency"] for r in direct if r["ok"]])},
+                    "models_used": {m: sum(r["model"] == m for r in good) for m in models},
+                }
+            metrics = httpx.get(f"{url}/metrics", timeout=10).text
+            batches = _metric_sum(metrics, "avengers_pro_embed_batch_size_count")
+            report["embed_batches"] = batches
+            report["mean_batch"] = _metric_sum(metrics, "avengers_pro_embed_batch_size_sum") / max(batches, 1)
+            report["fallbacks"] = _metric_sum(metrics, "avengers_pro_fallbacks_total")
+            report["server_peak_rss_mib"] = _peak_rss_mib(server.pid)
+            report["load_after"] = os.getloadavg()
+        finally:
+            server.terminate()  # SIGTERM: the graceful shutdown
+            try:
+                report["server_exit"] = server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                report["server_exit"] = "killed"
+            stop.set()
+            upstream.join(30)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nembedder {report['embedder']}; {args.requests} requests per mode at concurrency {args.concurrency}, upstream {args.delay * 1e3:.0f} ms, "
+          f"{len(models)} models; server peak RSS {report['server_peak_rss_mib']:.0f} MiB "
+          f"(idle {report['server_rss_idle_mib']:.0f}); {report['mean_batch']:.1f} texts per forward pass; "
+          f"fallbacks {report['fallbacks']:.0f}; server exit {report['server_exit']}")
+    header = f"{'mode':8}{'fail':>6}{'cpu/req':>9}{'rps':>8}{'p50':>8}{'p99':>8}{'ovh p50':>9}{'ovh p99':>9}{'direct p50':>12}" \
+             f"{'direct p99':>12}{'direct rps':>12}"
+    print(header)
+    for mode in ("plain", "stream"):
+        r = report[mode]
+        print(f"{mode:8}{r['failures']:>6}{r['server_cpu_ms_per_request']:>9.2f}{r['rps']:>8.0f}{r['latency']['p50_ms']:>8.1f}{r['latency']['p99_ms']:>8.1f}"
+              f"{r['overhead']['p50_ms']:>9.1f}{r['overhead']['p99_ms']:>9.1f}{r['direct']['latency']['p50_ms']:>12.1f}"
+              f"{r['direct']['latency']['p99_ms']:>12.1f}{r['direct']['rps']:>12.0f}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
