@@ -77,6 +77,7 @@ class RequestError(Exception):
         self.status, self.message, self.kind, self.param, self.code, self.reason = status, message, kind, param, code, reason
 
     def response(self, headers: Mapping[str, str] | None = None) -> JSONResponse:
+        """The error as an OpenAI-style JSON response."""
         return error_response(self.status, self.message, kind=self.kind, param=self.param, code=self.code,
                               headers=headers)
 
@@ -262,7 +263,8 @@ class _StreamState:
 
 class _RelayResponse(StreamingResponse):
     """A streaming response that runs ``on_close`` however it ends: done, broken, the client gone, or
-    never started (then the generator's own ``finally`` would never run)."""
+    never started (then the generator's own ``finally`` would never run).
+    """
 
     def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
@@ -309,7 +311,8 @@ class RoutingApp:
     @asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
         """Start the embed worker and the upstream client; on shutdown (after the requests in
-        flight, streams included, have finished) stop both."""
+        flight, streams included, have finished) stop both.
+        """
         timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
         tls = httpx.create_ssl_context()  # one for all shards: loading the CA bundle takes ~40 ms each

@@ -11,6 +11,7 @@ idle server embeds a lone request at once (``max_wait`` defaults to 0: no reques
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -134,7 +135,6 @@ class EmbedBatcher:
                 self._on_batch(len(batch), time.perf_counter() - started)
             for row, job in enumerate(batch):
                 value = None if vectors is None else vectors[row]
-                try:
+                # RuntimeError: that event loop is closed, its caller is gone.
+                with contextlib.suppress(RuntimeError):
                     job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
-                except RuntimeError:  # that event loop is closed: its caller is gone
-                    pass

@@ -1,4 +1,4 @@
-"""``avengers-pro serve``: load the router and its embedder once, check the upstreams, run uvicorn.
+r"""``avengers-pro serve``: load the router and its embedder once, check the upstreams, run uvicorn.
 
 ::
 
