@@ -46,8 +46,13 @@ summary = read_summary("results/summary.csv")
 best = single_models(summary).sort_values("accuracy").iloc[-1]
 check(best["method"] == "gpt-4-1106-preview", f"best single model is {best['method']}")
 metrics = read_metrics("results/metrics.json")
-main = next(m for m in metrics if m["variant"] == config["plots"]["main"]["variant"]
-            and m["n_clusters"] == config["plots"]["main"]["n_clusters"] and m["method"] == "avengers-pro")
+main = next(
+    m
+    for m in metrics
+    if m["variant"] == config["plots"]["main"]["variant"]
+    and m["n_clusters"] == config["plots"]["main"]["n_clusters"]
+    and m["method"] == "avengers-pro"
+)
 # The reference: the official variant lands near 0.83 at alpha = 1 on this data.
 check(0.80 <= main["accuracy_at_alpha1"] <= 0.86, f"main variant accuracy at alpha=1 is {main['accuracy_at_alpha1']}")
 for figure in FIGURE_NAMES:
@@ -61,5 +66,7 @@ for entry in config["export"]:
 if problems:
     print("CI output check FAILED:\n  " + "\n  ".join(problems))
     sys.exit(1)
-print(f"CI output check passed: {len(queries)} queries, {len(summary)} summary rows, {len(metrics)} metric entries; "
-      f"main variant accuracy at alpha=1 {main['accuracy_at_alpha1']:.4f}, best single {best['method']} {best['accuracy']:.4f}")
+print(
+    f"CI output check passed: {len(queries)} queries, {len(summary)} summary rows, {len(metrics)} metric entries; "
+    f"main variant accuracy at alpha=1 {main['accuracy_at_alpha1']:.4f}, best single {best['method']} {best['accuracy']:.4f}"
+)

@@ -57,8 +57,12 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 def write_benchmark(path: Path, n: int) -> list[dict[str, Any]]:
     """``n`` four-option questions (about 60 words of prompt each, like a short MMLU item)."""
     rows = [
-        {"id": i, "question": f"Question {i}: " + " ".join(f"word{(i * 7 + j) % 97}" for j in range(40)) + "?",
-         "choices": [f"option {k} for {i}" for k in range(4)], "answer": "ABCD"[i % 4]}
+        {
+            "id": i,
+            "question": f"Question {i}: " + " ".join(f"word{(i * 7 + j) % 97}" for j in range(40)) + "?",
+            "choices": [f"option {k} for {i}" for k in range(4)],
+            "answer": "ABCD"[i % 4],
+        }
         for i in range(n)
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -66,13 +70,23 @@ def write_benchmark(path: Path, n: int) -> list[dict[str, Any]]:
 
 
 def config_for(base_url: str, bench: Path, cache: Path, concurrency: int) -> dict[str, Any]:
-    return validate_config({
-        "sources": [],
-        "benchmarks": [{"name": "bench", "path": str(bench), "grader": "choice"}],
-        "endpoints": [{"name": "fake", "base_url": base_url, "model": "fake", "price": {"input": 1.0, "output": 2.0},
-                       "max_concurrency": concurrency}],
-        "collection": {"cache": str(cache), "retry_backoff": 0.01, "timeout": 60},
-    }, SCHEMA)
+    return validate_config(
+        {
+            "sources": [],
+            "benchmarks": [{"name": "bench", "path": str(bench), "grader": "choice"}],
+            "endpoints": [
+                {
+                    "name": "fake",
+                    "base_url": base_url,
+                    "model": "fake",
+                    "price": {"input": 1.0, "output": 2.0},
+                    "max_concurrency": concurrency,
+                }
+            ],
+            "collection": {"cache": str(cache), "retry_backoff": 0.01, "timeout": 60},
+        },
+        SCHEMA,
+    )
 
 
 class ServerProcess:
@@ -80,9 +94,22 @@ class ServerProcess:
 
     def __init__(self, bench: Path, latency: float) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "avengers_pro.collect.fake_server", "--model", "fake=0.7", "--answers", str(bench),
-             "--latency", str(latency), "--lifetime", "900"],
-            stdout=subprocess.PIPE, text=True, env=ENV,
+            [
+                sys.executable,
+                "-m",
+                "avengers_pro.collect.fake_server",
+                "--model",
+                "fake=0.7",
+                "--answers",
+                str(bench),
+                "--latency",
+                str(latency),
+                "--lifetime",
+                "900",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=ENV,
         )
         assert self.process.stdout is not None
         self.base_url = self.process.stdout.readline().strip()
@@ -96,17 +123,28 @@ def run_once(base_url: str, bench: Path, concurrency: int, workdir: Path) -> dic
     cache = Path(tempfile.mkdtemp(dir=workdir)) / "chat.sqlite"
     config = config_for(base_url, bench, cache, concurrency)
     cpu, wall = time.process_time(), time.perf_counter()
-    result = collect(benchmark=config["benchmarks"][0], endpoint=config["endpoints"][0], collection=config["collection"],
-                     output=cache.parent / "records.json", progress=False)
+    result = collect(
+        benchmark=config["benchmarks"][0],
+        endpoint=config["endpoints"][0],
+        collection=config["collection"],
+        output=cache.parent / "records.json",
+        progress=False,
+    )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert result.failed == 0 and result.requested == result.questions
-    return {"seconds": wall, "req_per_s": result.requested / wall, "client_cpu_ms_per_req": 1000 * cpu / result.requested}
+    return {
+        "seconds": wall,
+        "req_per_s": result.requested / wall,
+        "client_cpu_ms_per_req": 1000 * cpu / result.requested,
+    }
 
 
 def bare_http(base_url: str, prompts: list[str]) -> float:
     """CPU ms per request of the chat client alone (HTTP layer, answer parsed), one at a time, nothing stored."""
-    settings = endpoint_settings({"name": "fake", "base_url": base_url, "model": "fake", "price": {"input": 1, "output": 1}},
-                                 config_for(base_url, Path("x"), Path("y"), 1)["collection"])
+    settings = endpoint_settings(
+        {"name": "fake", "base_url": base_url, "model": "fake", "price": {"input": 1, "output": 1}},
+        config_for(base_url, Path("x"), Path("y"), 1)["collection"],
+    )
     client = ChatClient(settings, max_retries=0, retry_backoff=0.0)
     try:
         client.complete(prompts[0])  # connection set up outside the measurement
@@ -142,8 +180,12 @@ def kill_and_resume(bench: Path, n: int, concurrency: int, workdir: Path) -> dic
     with FakeChatServer({"fake": 0.7}, key, latency_s=0.02, lifetime_s=600) as server:
         cache = Path(tempfile.mkdtemp(dir=workdir)) / "chat.sqlite"
         config = config_for(server.base_url, bench, cache, concurrency)
-        args = {"benchmark": config["benchmarks"][0], "endpoint": config["endpoints"][0],
-                "collection": config["collection"], "output": str(cache.parent / "records.json")}
+        args = {
+            "benchmark": config["benchmarks"][0],
+            "endpoint": config["endpoints"][0],
+            "collection": config["collection"],
+            "output": str(cache.parent / "records.json"),
+        }
         child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], env=ENV)
         deadline = time.monotonic() + 300
         while cached_rows(cache) < n // 2 and time.monotonic() < deadline:
@@ -153,11 +195,20 @@ def kill_and_resume(bench: Path, n: int, concurrency: int, workdir: Path) -> dic
         time.sleep(0.2)  # let the server finish the answers in flight (they were paid for)
         answered, kept = server.count, cached_rows(cache)
         server.count = 0
-        result = collect(benchmark=config["benchmarks"][0], endpoint=config["endpoints"][0],
-                         collection=config["collection"], output=cache.parent / "records.json", progress=False)
+        result = collect(
+            benchmark=config["benchmarks"][0],
+            endpoint=config["endpoints"][0],
+            collection=config["collection"],
+            output=cache.parent / "records.json",
+            progress=False,
+        )
         assert result.requested == n - kept == server.count, (result, kept, server.count)
-    return {"answered_before_kill": answered, "kept_in_cache": kept, "lost": answered - kept,
-            "resumed_requests": result.requested}
+    return {
+        "answered_before_kill": answered,
+        "kept_in_cache": kept,
+        "lost": answered - kept,
+        "resumed_requests": result.requested,
+    }
 
 
 def main() -> None:
@@ -177,13 +228,16 @@ def main() -> None:
                 run_once(server.base_url, bench, 8, workdir)  # warm-up: imports, first connections
                 for concurrency in (8, 32):
                     runs = [run_once(server.base_url, bench, concurrency, workdir) for _ in range(args.repeats)]
-                    throughput.append({
-                        "answer_delay_ms": latency * 1000, "concurrency": concurrency,
-                        "req_per_s_median": statistics.median(r["req_per_s"] for r in runs),
-                        "req_per_s_best": max(r["req_per_s"] for r in runs),
-                        "client_cpu_ms_per_req_median": statistics.median(r["client_cpu_ms_per_req"] for r in runs),
-                        "load_1min": load_average()[0],
-                    })
+                    throughput.append(
+                        {
+                            "answer_delay_ms": latency * 1000,
+                            "concurrency": concurrency,
+                            "req_per_s_median": statistics.median(r["req_per_s"] for r in runs),
+                            "req_per_s_best": max(r["req_per_s"] for r in runs),
+                            "client_cpu_ms_per_req_median": statistics.median(r["client_cpu_ms_per_req"] for r in runs),
+                            "load_1min": load_average()[0],
+                        }
+                    )
                 if latency == 0.0:
                     out["bare_http_cpu_ms_per_req"] = statistics.median(
                         bare_http(server.base_url, [render(r) for r in rows[:500]]) for _ in range(args.repeats)
@@ -193,7 +247,9 @@ def main() -> None:
         out["throughput"] = throughput
         out["kill_and_resume"] = [{"concurrency": c, **kill_and_resume(bench, args.n, c, workdir)} for c in (8, 32)]
     print_table(pd.DataFrame(out["throughput"]), f"collect throughput, {args.n} questions, median of {args.repeats}")
-    print(f"\nbare chat client (HTTP layer + answer check, sequential): {out['bare_http_cpu_ms_per_req']:.3f} CPU ms per request")
+    print(
+        f"\nbare chat client (HTTP layer + answer check, sequential): {out['bare_http_cpu_ms_per_req']:.3f} CPU ms per request"
+    )
     print_table(pd.DataFrame(out["kill_and_resume"]), "kill (SIGKILL at half) and resume")
     write_json(out, REPO / "bench" / "results" / "collect.json")
 

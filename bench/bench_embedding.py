@@ -68,8 +68,12 @@ def load_bare_model(max_tokens: int) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES,
-                        help="a results/queries.parquet (default: the cold run of bench_pipeline.py)")
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        default=DEFAULT_QUERIES,
+        help="a results/queries.parquet (default: the cold run of bench_pipeline.py)",
+    )
     parser.add_argument("--n", type=int, default=1000, help="number of texts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
@@ -97,8 +101,10 @@ def main() -> int:
     max_tokens = int(embedding.get("max_tokens", 256))
     machine = machine_info()
     print(f"machine: {machine}")
-    print(f"{len(texts)} texts from {args.queries}, {args.threads} torch threads, batch {batch_size}, "
-          f"max_tokens {max_tokens}")
+    print(
+        f"{len(texts)} texts from {args.queries}, {args.threads} torch threads, batch {batch_size}, "
+        f"max_tokens {max_tokens}"
+    )
 
     bare_model = load_bare_model(max_tokens)
 
@@ -122,8 +128,9 @@ def main() -> int:
             local_backend.SentenceTransformerEmbedder.embed = backend_embed
 
     def bare() -> np.ndarray:
-        return bare_model.encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                                 show_progress_bar=False)
+        return bare_model.encode(
+            texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
 
     # Warm-up on a few texts: loads the pipeline's (shared) model and lets torch settle.
     embed_texts(texts[:batch_size], embedding, cache_path=None, progress=False)
@@ -140,8 +147,11 @@ def main() -> int:
             start = time.perf_counter()
             vectors[name] = function()
             times[name].append(time.perf_counter() - start)
-            print(f"  repeat {repeat + 1}: {name:<8} {times[name][-1]:7.2f} s "
-                  f"({len(texts) / times[name][-1]:6.1f} texts/s, load {loads[-1]:.2f})", flush=True)
+            print(
+                f"  repeat {repeat + 1}: {name:<8} {times[name][-1]:7.2f} s "
+                f"({len(texts) / times[name][-1]:6.1f} texts/s, load {loads[-1]:.2f})",
+                flush=True,
+            )
 
     # The pipeline's own steps, alone: truncation by the tokenizer and hashing.
     embedder = make_embedder(embedding)
@@ -157,29 +167,56 @@ def main() -> int:
     rows = []
     for name in ("pipeline", "bare"):
         best, median = min(times[name]), statistics.median(times[name])
-        rows.append({"embedder": name, "best_s": best, "median_s": median, "texts_per_s_best": len(texts) / best,
-                     "texts_per_s_median": len(texts) / median})
+        rows.append(
+            {
+                "embedder": name,
+                "best_s": best,
+                "median_s": median,
+                "texts_per_s_best": len(texts) / best,
+                "texts_per_s_median": len(texts) / median,
+            }
+        )
     table = pd.DataFrame(rows)
     overhead_best = min(times["pipeline"]) / min(times["bare"]) - 1
     overhead_median = statistics.median(times["pipeline"]) / statistics.median(times["bare"]) - 1
     bookkeeping = [total - inside for total, inside in zip(times["pipeline"], inside_embed, strict=True)]
     overhead_bookkeeping = statistics.median(bookkeeping) / statistics.median(times["bare"])
     print_table(table, f"embedding {len(texts)} texts (target: pipeline overhead <= 10%)")
-    print(f"pipeline vs bare, wall clock: {100 * overhead_best:+.1f}% (best times), {100 * overhead_median:+.1f}% "
-          f"(medians) -- on a loaded machine this is mostly noise, see the docstring")
-    print(f"pipeline bookkeeping (embed_texts minus the backend's forward passes): median "
-          f"{statistics.median(bookkeeping):.2f} s = {100 * overhead_bookkeeping:.1f}% of the bare encode time "
-          f"(target <= 10%)")
+    print(
+        f"pipeline vs bare, wall clock: {100 * overhead_best:+.1f}% (best times), {100 * overhead_median:+.1f}% "
+        f"(medians) -- on a loaded machine this is mostly noise, see the docstring"
+    )
+    print(
+        f"pipeline bookkeeping (embed_texts minus the backend's forward passes): median "
+        f"{statistics.median(bookkeeping):.2f} s = {100 * overhead_bookkeeping:.1f}% of the bare encode time "
+        f"(target <= 10%)"
+    )
     print(f"pipeline steps alone: truncation {truncate_s:.2f} s, hashing {hash_s:.3f} s")
     print(f"vectors: max |pipeline - bare| = {difference:.2e}, min cosine = {cosine:.6f}")
-    write_json({"machine": machine, "load_average_after": load_average(), "load_before_each_run": loads,
-                "n_texts": len(texts), "threads": args.threads, "batch_size": batch_size, "max_tokens": max_tokens,
-                "queries": str(args.queries), "times_s": times, "table": table.to_dict(orient="records"),
-                "overhead_best": overhead_best, "overhead_median": overhead_median,
-                "inside_embed_s": inside_embed, "bookkeeping_s": bookkeeping,
-                "overhead_bookkeeping": overhead_bookkeeping,
-                "truncate_s": truncate_s, "hash_s": hash_s, "max_abs_difference": float(difference),
-                "min_cosine": cosine}, args.output)
+    write_json(
+        {
+            "machine": machine,
+            "load_average_after": load_average(),
+            "load_before_each_run": loads,
+            "n_texts": len(texts),
+            "threads": args.threads,
+            "batch_size": batch_size,
+            "max_tokens": max_tokens,
+            "queries": str(args.queries),
+            "times_s": times,
+            "table": table.to_dict(orient="records"),
+            "overhead_best": overhead_best,
+            "overhead_median": overhead_median,
+            "inside_embed_s": inside_embed,
+            "bookkeeping_s": bookkeeping,
+            "overhead_bookkeeping": overhead_bookkeeping,
+            "truncate_s": truncate_s,
+            "hash_s": hash_s,
+            "max_abs_difference": float(difference),
+            "min_cosine": cosine,
+        },
+        args.output,
+    )
     print(f"wrote {args.output}")
     return 0
 

@@ -73,7 +73,8 @@ def main() -> None:
     queries = vectors(args.queries, rng, base)
     matrix = RecordMatrix(
         query_ids=np.array([f"q{i}" for i in range(args.train)], dtype=object),
-        datasets=np.full(args.train, "d", dtype=object), models=[f"m{j}" for j in range(N_MODELS)],
+        datasets=np.full(args.train, "d", dtype=object),
+        models=[f"m{j}" for j in range(N_MODELS)],
         scores=(rng.random((args.train, N_MODELS)) < 0.6).astype(np.float64),
         costs=rng.random((args.train, N_MODELS)) * np.linspace(0.1, 3.0, N_MODELS),
     )
@@ -85,8 +86,14 @@ def main() -> None:
     router.fit(train, matrix)
     fit_s = time.perf_counter() - start
     index = router.index_
-    index_mb = (index.data_.nbytes + index.ids_.nbytes + index.centroids_.nbytes + router.scores_.nbytes
-                + router.costs_.nbytes + router.recorded_.nbytes) / 2**20
+    index_mb = (
+        index.data_.nbytes
+        + index.ids_.nbytes
+        + index.centroids_.nbytes
+        + router.scores_.nbytes
+        + router.costs_.nbytes
+        + router.recorded_.nbytes
+    ) / 2**20
 
     times = []
     for _ in range(args.repeats):
@@ -112,15 +119,31 @@ def main() -> None:
     same = float((router.choose(subset, alpha) == exact.choose(subset, alpha)).mean())
 
     results = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": os.getloadavg(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        },
         "data": "perturbed RouterBench MiniLM embeddings" if base is not None else "clustered synthetic",
-        "n_train": args.train, "n_queries": args.queries, "dim": int(train.shape[1]), "n_models": N_MODELS,
-        "n_neighbors": args.neighbors, "n_lists": args.lists, "n_probe": args.probe, "jobs": args.jobs,
-        "fit_seconds": fit_s, "route_seconds": times, "queries_per_second": ivf_qps,
-        "exact_queries_per_second": exact_qps, "recall_at_k": recall, "same_choice_as_exact": same,
-        "index_mb": index_mb, "routing_traced_peak_mb": routing_traced_mb,
-        "peak_rss_mb_before_fit": rss_before, "peak_rss_mb_after_routing": rss_after,
+        "n_train": args.train,
+        "n_queries": args.queries,
+        "dim": int(train.shape[1]),
+        "n_models": N_MODELS,
+        "n_neighbors": args.neighbors,
+        "n_lists": args.lists,
+        "n_probe": args.probe,
+        "jobs": args.jobs,
+        "fit_seconds": fit_s,
+        "route_seconds": times,
+        "queries_per_second": ivf_qps,
+        "exact_queries_per_second": exact_qps,
+        "recall_at_k": recall,
+        "same_choice_as_exact": same,
+        "index_mb": index_mb,
+        "routing_traced_peak_mb": routing_traced_mb,
+        "peak_rss_mb_before_fit": rss_before,
+        "peak_rss_mb_after_routing": rss_after,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

@@ -154,8 +154,9 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_snakemake(workdir: Path, *args: str, cores: int = 2, log_name: str = "bench",
-                  snakefile: Path | None = None) -> SnakemakeRun:
+def run_snakemake(
+    workdir: Path, *args: str, cores: int = 2, log_name: str = "bench", snakefile: Path | None = None
+) -> SnakemakeRun:
     """Run ``snakemake --snakefile <repo>/Snakefile --cores N [args]`` in ``workdir``, timed.
 
     Raises
@@ -176,8 +177,13 @@ def run_snakemake(workdir: Path, *args: str, cores: int = 2, log_name: str = "be
     if done.returncode != 0:
         raise RuntimeError(f"snakemake failed (exit {done.returncode}) in {workdir}; see {log_path}")
     return SnakemakeRun(
-        seconds=seconds, returncode=done.returncode, cpu_s=cpu_s, jobs=parse_job_stats(output),
-        nothing_to_do="Nothing to be done" in output, load_before=load, log=str(log_path),
+        seconds=seconds,
+        returncode=done.returncode,
+        cpu_s=cpu_s,
+        jobs=parse_job_stats(output),
+        nothing_to_do="Nothing to be done" in output,
+        load_before=load,
+        log=str(log_path),
     )
 
 
@@ -255,16 +261,41 @@ def stage_table(workdir: Path, since: float = 0.0) -> pd.DataFrame:
         if path.stat().st_mtime < since:
             continue
         record = pd.read_csv(path, sep="\t").iloc[-1]
-        rows.append({"stage": stage_of(path, root), "s": float(record["s"]), "cpu_s": float(record["cpu_time"]),
-                     "max_rss_mib": float(record["max_rss"])})
+        rows.append(
+            {
+                "stage": stage_of(path, root),
+                "s": float(record["s"]),
+                "cpu_s": float(record["cpu_time"]),
+                "max_rss_mib": float(record["max_rss"]),
+            }
+        )
     if not rows:
         return pd.DataFrame(columns=["stage", "jobs", "total_s", "max_job_s", "cpu_s", "max_rss_mib"])
     frame = pd.DataFrame(rows)
-    order = ["ingest", "embed", "split", "cluster", "sweep", "baselines", "summary", "metrics", "plot", "export_clusters", "export"]
-    table = frame.groupby("stage", sort=False).agg(
-        jobs=("s", "size"), total_s=("s", "sum"), max_job_s=("s", "max"), cpu_s=("cpu_s", "sum"),
-        max_rss_mib=("max_rss_mib", "max"),
-    ).reset_index()
+    order = [
+        "ingest",
+        "embed",
+        "split",
+        "cluster",
+        "sweep",
+        "baselines",
+        "summary",
+        "metrics",
+        "plot",
+        "export_clusters",
+        "export",
+    ]
+    table = (
+        frame.groupby("stage", sort=False)
+        .agg(
+            jobs=("s", "size"),
+            total_s=("s", "sum"),
+            max_job_s=("s", "max"),
+            cpu_s=("cpu_s", "sum"),
+            max_rss_mib=("max_rss_mib", "max"),
+        )
+        .reset_index()
+    )
     table["rank"] = table["stage"].map({name: i for i, name in enumerate(order)}).fillna(len(order))
     return table.sort_values(["rank", "stage"]).drop(columns="rank").reset_index(drop=True)
 
@@ -309,11 +340,20 @@ def scenario_cold(workdir: Path, data_dir: Path, config_path: Path, cores: int) 
     since = time.time() - 1
     run = run_snakemake(workdir, cores=cores, log_name="bench_cold")
     stages = stage_table(workdir, since)
-    print_table(stages, f"cold run: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s, {sum(run.jobs.values())} jobs "
-                        f"(load before {run.load_before[0]:.2f})")
-    return {"wall_s": run.seconds, "cpu_s": run.cpu_s, "load_before": run.load_before, "jobs": run.jobs,
-            "embed": embed_counts(workdir), "cache_entries": cache_entries(workdir),
-            "stages": stages.to_dict(orient="records")}
+    print_table(
+        stages,
+        f"cold run: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s, {sum(run.jobs.values())} jobs "
+        f"(load before {run.load_before[0]:.2f})",
+    )
+    return {
+        "wall_s": run.seconds,
+        "cpu_s": run.cpu_s,
+        "load_before": run.load_before,
+        "jobs": run.jobs,
+        "embed": embed_counts(workdir),
+        "cache_entries": cache_entries(workdir),
+        "stages": stages.to_dict(orient="records"),
+    }
 
 
 def time_command(command: Sequence[str], cwd: Path, repeats: int) -> tuple[float, float]:
@@ -334,18 +374,31 @@ def noop_breakdown(workdir: Path, cores: int, repeats: int) -> pd.DataFrame:
     steps = [
         ("python start (python -c pass)", [python, "-c", "pass"]),
         ("import snakemake.api + plugin discovery", [python, "-c", "import snakemake.api"]),
-        ("imports of the Snakefile (avengers_pro.config, .embeddings)",
-         [python, "-c", "import avengers_pro.config, avengers_pro.embeddings"]),
-        ("config check alone (load + validate_config, once)",
-         [python, "-c", (
-             "import yaml; from avengers_pro.config import validate_config; "
-             "c = yaml.safe_load(open('config.yaml')); "
-             f"validate_config(c, '{SNAKEFILE.parent}/workflow/schemas/config.schema.yaml', source='config')"
-         )]),
+        (
+            "imports of the Snakefile (avengers_pro.config, .embeddings)",
+            [python, "-c", "import avengers_pro.config, avengers_pro.embeddings"],
+        ),
+        (
+            "config check alone (load + validate_config, once)",
+            [
+                python,
+                "-c",
+                (
+                    "import yaml; from avengers_pro.config import validate_config; "
+                    "c = yaml.safe_load(open('config.yaml')); "
+                    f"validate_config(c, '{SNAKEFILE.parent}/workflow/schemas/config.schema.yaml', source='config')"
+                ),
+            ],
+        ),
         ("snakemake --version", [*snakemake_executable(), "--version"]),
-        ("snakemake --dry-run (parse + DAG, no scheduling)",
-         [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores), "--dry-run", "--quiet"]),
-        ("snakemake (the no-op itself)", [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores)]),
+        (
+            "snakemake --dry-run (parse + DAG, no scheduling)",
+            [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores), "--dry-run", "--quiet"],
+        ),
+        (
+            "snakemake (the no-op itself)",
+            [*snakemake_executable(), "--snakefile", str(SNAKEFILE), "--cores", str(cores)],
+        ),
     ]
     rows = []
     for name, command in steps:
@@ -390,17 +443,31 @@ def scenario_noop(cold: Path, workdir: Path, cores: int, repeats: int) -> dict[s
     breakdown = noop_breakdown(workdir, cores, min(repeats, 3))
     seconds = [run.seconds for run in runs]
     floor_seconds = [run.seconds for run in floor]
-    print_table(pd.DataFrame({"run": range(1, repeats + 1), "wall_s": seconds, "cpu_s": [run.cpu_s for run in runs],
-                              "one_rule_workflow_wall_s": floor_seconds,
-                              "load_before": [run.load_before[0] for run in runs]}),
-                f"no-op rerun: best {min(seconds):.2f} s, median {np.median(seconds):.2f} s (target <= 3 s); "
-                f"a one-rule workflow: best {min(floor_seconds):.2f} s, median {np.median(floor_seconds):.2f} s")
+    print_table(
+        pd.DataFrame(
+            {
+                "run": range(1, repeats + 1),
+                "wall_s": seconds,
+                "cpu_s": [run.cpu_s for run in runs],
+                "one_rule_workflow_wall_s": floor_seconds,
+                "load_before": [run.load_before[0] for run in runs],
+            }
+        ),
+        f"no-op rerun: best {min(seconds):.2f} s, median {np.median(seconds):.2f} s (target <= 3 s); "
+        f"a one-rule workflow: best {min(floor_seconds):.2f} s, median {np.median(floor_seconds):.2f} s",
+    )
     print_table(breakdown, "where the no-op time goes (best of each, separate processes)")
-    return {"wall_s": seconds, "best_s": min(seconds), "median_s": float(np.median(seconds)),
-            "cpu_s": [run.cpu_s for run in runs], "load_before": [run.load_before for run in runs],
-            "one_rule_workflow_wall_s": floor_seconds, "one_rule_workflow_best_s": min(floor_seconds),
-            "one_rule_workflow_median_s": float(np.median(floor_seconds)),
-            "breakdown": breakdown.to_dict(orient="records")}
+    return {
+        "wall_s": seconds,
+        "best_s": min(seconds),
+        "median_s": float(np.median(seconds)),
+        "cpu_s": [run.cpu_s for run in runs],
+        "load_before": [run.load_before for run in runs],
+        "one_rule_workflow_wall_s": floor_seconds,
+        "one_rule_workflow_best_s": min(floor_seconds),
+        "one_rule_workflow_median_s": float(np.median(floor_seconds)),
+        "breakdown": breakdown.to_dict(orient="records"),
+    }
 
 
 def scenario_alphas(cold: Path, workdir: Path, cores: int, num: int) -> dict[str, Any]:
@@ -412,11 +479,21 @@ def scenario_alphas(cold: Path, workdir: Path, cores: int, num: int) -> dict[str
     run = run_snakemake(workdir, cores=cores, log_name="bench_alphas")
     stages = stage_table(workdir, since)
     unexpected = sorted(rule for rule in run.jobs if rule.split("_")[0] not in ALPHA_STAGES or rule in NOT_ALPHA_RULES)
-    print_table(stages, f"rerun after router.alphas num -> {num}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s "
-                        f"(target <= 30 s), "
-                        f"jobs {run.jobs}, unexpected rules: {unexpected or 'none'} (load before {run.load_before[0]:.2f})")
-    return {"wall_s": run.seconds, "cpu_s": run.cpu_s, "load_before": run.load_before, "alphas": alphas, "jobs": run.jobs,
-            "unexpected_rules": unexpected, "stages": stages.to_dict(orient="records")}
+    print_table(
+        stages,
+        f"rerun after router.alphas num -> {num}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s "
+        f"(target <= 30 s), "
+        f"jobs {run.jobs}, unexpected rules: {unexpected or 'none'} (load before {run.load_before[0]:.2f})",
+    )
+    return {
+        "wall_s": run.seconds,
+        "cpu_s": run.cpu_s,
+        "load_before": run.load_before,
+        "alphas": alphas,
+        "jobs": run.jobs,
+        "unexpected_rules": unexpected,
+        "stages": stages.to_dict(orient="records"),
+    }
 
 
 def truncated_hashes(texts: list[str], embedding: dict[str, Any]) -> set[str]:
@@ -448,30 +525,58 @@ def scenario_source(cold: Path, workdir: Path, cores: int, source_name: str) -> 
     stages = stage_table(workdir, since)
     counts = embed_counts(workdir)
     only_new = counts.get("to_embed") == len(new_hashes)
-    print_table(stages, f"rerun after adding source {source_name!r}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s; "
-                        f"embed log: "
-                        f"{counts.get('to_embed')} embedded, {counts.get('cached')} from the cache; "
-                        f"{len(new_hashes)} texts are new -> only new texts embedded: {only_new} "
-                        f"(load before {run.load_before[0]:.2f})")
-    return {"wall_s": run.seconds, "cpu_s": run.cpu_s, "load_before": run.load_before, "source": source_name, "jobs": run.jobs,
-            "new_texts": len(new_hashes), "cache_entries_before": entries_before,
-            "cache_entries_after": cache_entries(workdir), "embed": counts, "only_new_texts_embedded": only_new,
-            "stages": stages.to_dict(orient="records")}
+    print_table(
+        stages,
+        f"rerun after adding source {source_name!r}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s; "
+        f"embed log: "
+        f"{counts.get('to_embed')} embedded, {counts.get('cached')} from the cache; "
+        f"{len(new_hashes)} texts are new -> only new texts embedded: {only_new} "
+        f"(load before {run.load_before[0]:.2f})",
+    )
+    return {
+        "wall_s": run.seconds,
+        "cpu_s": run.cpu_s,
+        "load_before": run.load_before,
+        "source": source_name,
+        "jobs": run.jobs,
+        "new_texts": len(new_hashes),
+        "cache_entries_before": entries_before,
+        "cache_entries_after": cache_entries(workdir),
+        "embed": counts,
+        "only_new_texts_embedded": only_new,
+        "stages": stages.to_dict(orient="records"),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO / "bench" / "results" / "pipeline_runs",
-                        help="parent folder of the working directories (one per scenario)")
-    parser.add_argument("--scenarios", nargs="+", default=["cold", "noop", "alphas", "source"],
-                        choices=["cold", "noop", "alphas", "source"])
-    parser.add_argument("--reuse-cold", type=Path, default=None,
-                        help="a finished cold-run working directory to copy instead of running 'cold' (read only)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=REPO / "bench" / "results" / "pipeline_runs",
+        help="parent folder of the working directories (one per scenario)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["cold", "noop", "alphas", "source"],
+        choices=["cold", "noop", "alphas", "source"],
+    )
+    parser.add_argument(
+        "--reuse-cold",
+        type=Path,
+        default=None,
+        help="a finished cold-run working directory to copy instead of running 'cold' (read only)",
+    )
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the RouterBench CSVs")
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=8,
-                        help="no-op reruns, each followed by one of a one-rule workflow (best and median reported)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=8,
+        help="no-op reruns, each followed by one of a one-rule workflow (best and median reported)",
+    )
     parser.add_argument("--alphas-num", type=int, default=51, help="router.alphas.num of the alphas scenario")
     parser.add_argument("--source", default="winograde_test", help="the source removed and added back")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "pipeline.json")

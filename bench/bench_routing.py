@@ -56,14 +56,20 @@ def machine() -> dict[str, object]:
     try:
         meminfo = Path("/proc/meminfo").read_text()
         memory_gib = round(int(meminfo.split("MemTotal:")[1].split()[0]) / 2**20, 1)
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration, IndexError, ValueError):
         pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(), "numpy": np.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
     }
 
 
@@ -86,24 +92,41 @@ def synthetic_router(folder: Path, variant: str, n_queries: int = 3000) -> Path:
     skill = rng.uniform(0.2, 0.95, size=(40, N_MODELS))
     price = rng.uniform(0.0001, 0.02, size=N_MODELS)
     topic = np.argmax(vectors @ centres.T, axis=1)
-    records = pd.DataFrame({
-        "query_id": np.repeat(ids, N_MODELS), "dataset": np.repeat(np.where(topic % 3 == 0, "a", "b"), N_MODELS),
-        "query": np.repeat(ids, N_MODELS), "model": np.tile(models, n_queries),
-        "score": (rng.random((n_queries, N_MODELS)) < skill[topic]).astype(float).ravel(),
-        "cost": np.tile(price, n_queries) * rng.uniform(0.5, 1.5, n_queries * N_MODELS),
-    })
+    records = pd.DataFrame(
+        {
+            "query_id": np.repeat(ids, N_MODELS),
+            "dataset": np.repeat(np.where(topic % 3 == 0, "a", "b"), N_MODELS),
+            "query": np.repeat(ids, N_MODELS),
+            "model": np.tile(models, n_queries),
+            "score": (rng.random((n_queries, N_MODELS)) < skill[topic]).astype(float).ravel(),
+            "cost": np.tile(price, n_queries) * rng.uniform(0.5, 1.5, n_queries * N_MODELS),
+        }
+    )
     config = {
-        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"},
-                                "paper": {"normalisation": "paper", "aggregation": "paper"}},
-                   "alphas": {"start": 0.0, "stop": 1.0, "num": 101}, "top_k": 3, "beta": 9.0, "max_router": 1,
-                   "validation_ratio": 0.2},
+        "router": {
+            "variants": {
+                "official": {"normalisation": "official", "aggregation": "official"},
+                "paper": {"normalisation": "paper", "aggregation": "paper"},
+            },
+            "alphas": {"start": 0.0, "stop": 1.0, "num": 101},
+            "top_k": 3,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.2,
+        },
         "clustering": {"n_init": 2, "minibatch_above": 200_000},
         "split": {"seeds": [0]},
         "embedding": EMBEDDING,
     }
     out = folder / variant
-    export_router(records, ids, vectors, config,
-                  {"name": variant, "variant": variant, "n_clusters": N_CLUSTERS, "alpha": 0.53}, out)
+    export_router(
+        records,
+        ids,
+        vectors,
+        config,
+        {"name": variant, "variant": variant, "n_clusters": N_CLUSTERS, "alpha": 0.53},
+        out,
+    )
     return out
 
 
@@ -127,20 +150,31 @@ def throughput(router: Router, n: int, repeats: int = 3) -> dict[str, float]:
         "route_indices": best_of(repeats, lambda: router.route_indices(vectors)),
         "route_embeddings": best_of(repeats, lambda: router.route_embeddings(vectors)),
         "check_embeddings": best_of(repeats, lambda: router._check_embeddings(vectors)),
-        "nearest_clusters": best_of(repeats, lambda: nearest_clusters(vectors, router.centroids, router.top_k,
-                                                                      router.beta)),
-        "route": best_of(repeats, lambda: route(router._x, idx, weights, router.variant,
-                                                max_router=router.max_router)),
+        "nearest_clusters": best_of(
+            repeats, lambda: nearest_clusters(vectors, router.centroids, router.top_k, router.beta)
+        ),
+        "route": best_of(repeats, lambda: route(router._x, idx, weights, router.variant, max_router=router.max_router)),
     }
     return {f"{step}_qps": n / s for step, s in seconds.items()} | {"n_queries": n}
 
 
 def end_to_end(router_dir: Path, n_texts: int) -> dict[str, float]:
     """Router.route with the local embedder: texts per second, cold (new texts) and cached."""
-    subjects = ["the French Revolution", "binary search", "photosynthesis", "a Python decorator", "the Krebs cycle",
-                "compound interest", "a haiku about rain", "TCP congestion control"]
-    texts = [f"Question {i}: explain {subjects[i % len(subjects)]} to a {10 + i % 50}-year-old in "
-             f"{1 + i % 7} sentences, then give {i % 5 + 1} examples." for i in range(n_texts)]
+    subjects = [
+        "the French Revolution",
+        "binary search",
+        "photosynthesis",
+        "a Python decorator",
+        "the Krebs cycle",
+        "compound interest",
+        "a haiku about rain",
+        "TCP congestion control",
+    ]
+    texts = [
+        f"Question {i}: explain {subjects[i % len(subjects)]} to a {10 + i % 50}-year-old in "
+        f"{1 + i % 7} sentences, then give {i % 5 + 1} examples."
+        for i in range(n_texts)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         router = Router.load(router_dir, cache_path=Path(tmp) / "cache.sqlite")
         start = time.perf_counter()
@@ -154,8 +188,12 @@ def end_to_end(router_dir: Path, n_texts: int) -> dict[str, float]:
         cached = time.perf_counter() - start
         router.close()
     assert first == second
-    return {"n_texts": n_texts, "model_load_seconds": load_seconds, "cold_qps": n_texts / cold,
-            "cached_qps": n_texts / cached}
+    return {
+        "n_texts": n_texts,
+        "model_load_seconds": load_seconds,
+        "cold_qps": n_texts / cold,
+        "cached_qps": n_texts / cached,
+    }
 
 
 def stream(router_dir: Path, n: int, chunk: int) -> dict[str, float]:
@@ -180,8 +218,11 @@ def stream(router_dir: Path, n: int, chunk: int) -> dict[str, float]:
     tracemalloc.stop()
     assert routed == n == counts.sum()
     return {
-        "n_queries": n, "chunk": chunk, "routing_qps": n / routing_seconds,
-        "rss_before_mb": baseline_mb, "peak_rss_mb": _peak_rss_mb(),
+        "n_queries": n,
+        "chunk": chunk,
+        "routing_qps": n / routing_seconds,
+        "rss_before_mb": baseline_mb,
+        "peak_rss_mb": _peak_rss_mb(),
         "tracemalloc_peak_mb": traced_peak / 2**20,
     }
 
@@ -204,7 +245,9 @@ def _current_rss_mb() -> float:
 def stream_in_subprocess(router_dir: Path, n: int, chunk: int) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, __file__, "--stream", str(n), "--chunk", str(chunk), "--router", str(router_dir)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -231,11 +274,17 @@ def main() -> None:
             routers = {variant: synthetic_router(Path(tmp), variant) for variant in ("official", "paper")}
         first = next(iter(routers.values()))
         shape = Router.load(first)
-        results["router"] = {"clusters": len(shape.centroids), "models": len(shape.models),
-                             "dim": int(shape.centroids.shape[1]), "top_k": shape.top_k,
-                             "synthetic": args.router is None}
-        results["streaming"] = [stream_in_subprocess(first, n, chunk) for n, chunk in
-                                ((100_000, args.chunk), (1_000_000, args.chunk), (1_000_000, args.chunk // 10))]
+        results["router"] = {
+            "clusters": len(shape.centroids),
+            "models": len(shape.models),
+            "dim": int(shape.centroids.shape[1]),
+            "top_k": shape.top_k,
+            "synthetic": args.router is None,
+        }
+        results["streaming"] = [
+            stream_in_subprocess(first, n, chunk)
+            for n, chunk in ((100_000, args.chunk), (1_000_000, args.chunk), (1_000_000, args.chunk // 10))
+        ]
         results["throughput"] = {name: throughput(Router.load(path), args.queries) for name, path in routers.items()}
         if not args.skip_embedder and shape.centroids.shape[1] == DIM:
             results["end_to_end"] = end_to_end(first, args.texts)
@@ -248,12 +297,16 @@ def main() -> None:
             print(f"{name:<10} {step:<18} {numbers[f'{step}_qps']:>12,.0f}")
     print(f"\n{'streamed':>10} {'chunk':>8} {'queries/s':>10} {'RSS before':>11} {'peak RSS':>9} {'traced peak':>12}")
     for row in results["streaming"]:
-        print(f"{row['n_queries']:>10,} {row['chunk']:>8,} {row['routing_qps']:>10,.0f} {row['rss_before_mb']:>8.0f} MB"
-              f" {row['peak_rss_mb']:>6.0f} MB {row['tracemalloc_peak_mb']:>9.0f} MB")
+        print(
+            f"{row['n_queries']:>10,} {row['chunk']:>8,} {row['routing_qps']:>10,.0f} {row['rss_before_mb']:>8.0f} MB"
+            f" {row['peak_rss_mb']:>6.0f} MB {row['tracemalloc_peak_mb']:>9.0f} MB"
+        )
     if "end_to_end" in results:
         e2e = results["end_to_end"]
-        print(f"\nend to end ({EMBEDDING['model']}, {e2e['n_texts']} texts): {e2e['cold_qps']:,.0f} queries/s "
-              f"embedding, {e2e['cached_qps']:,.0f} queries/s from the cache; model load {e2e['model_load_seconds']:.1f} s")
+        print(
+            f"\nend to end ({EMBEDDING['model']}, {e2e['n_texts']} texts): {e2e['cold_qps']:,.0f} queries/s "
+            f"embedding, {e2e['cached_qps']:,.0f} queries/s from the cache; model load {e2e['model_load_seconds']:.1f} s"
+        )
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     write_json(results, args.output)
     print(f"\nwritten: {args.output}")

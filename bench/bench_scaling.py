@@ -99,8 +99,13 @@ def pipeline_settings(config_path: Path) -> dict[str, Any]:
         "top_k": router.get("top_k", 3),
         "beta": router.get("beta", 9.0),
         "max_router": router.get("max_router", 1),
-        "variants": router.get("variants", {"paper": {"normalisation": "paper", "aggregation": "paper"},
-                                            "official": {"normalisation": "official", "aggregation": "official"}}),
+        "variants": router.get(
+            "variants",
+            {
+                "paper": {"normalisation": "paper", "aggregation": "paper"},
+                "official": {"normalisation": "official", "aggregation": "official"},
+            },
+        ),
     }
 
 
@@ -127,13 +132,19 @@ def stage_split(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
     inputs = rss_mib()
     reset_peak()
     start = time.perf_counter()
-    split = split_queries(queries, train_ratio=settings["train_ratio"], seed=args.seed,
-                          validation_ratio=settings["validation_ratio"])
+    split = split_queries(
+        queries, train_ratio=settings["train_ratio"], seed=args.seed, validation_ratio=settings["validation_ratio"]
+    )
     seconds = time.perf_counter() - start
     peak = peak_mib()
     split.to_parquet(data / "split.parquet", index=False)
-    return {"seconds": seconds, "inputs_rss_mib": inputs, "stage_peak_mib": peak,
-            "n_train": int((split["split"] == "train").sum()), "n_test": int((split["split"] == "test").sum())}
+    return {
+        "seconds": seconds,
+        "inputs_rss_mib": inputs,
+        "stage_peak_mib": peak,
+        "n_train": int((split["split"] == "train").sum()),
+        "n_test": int((split["split"] == "test").sum()),
+    }
 
 
 def stage_cluster(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
@@ -146,15 +157,21 @@ def stage_cluster(data: Path, args: argparse.Namespace, settings: dict[str, Any]
     inputs = rss_mib()
     reset_peak()
     start = time.perf_counter()
-    clustering = fit_clusters(train_embeddings, args.k, seed=args.seed, n_init=settings["n_init"],
-                              minibatch_above=settings["minibatch_above"])
+    clustering = fit_clusters(
+        train_embeddings, args.k, seed=args.seed, n_init=settings["n_init"], minibatch_above=settings["minibatch_above"]
+    )
     seconds = time.perf_counter() - start
     peak = peak_mib()
     np.save(data / "labels.npy", clustering.labels)
     np.save(data / "centroids.npy", clustering.centroids)
     algorithm = "MiniBatchKMeans" if len(train_rows) > settings["minibatch_above"] else "KMeans"
-    return {"seconds": seconds, "inputs_rss_mib": inputs, "stage_peak_mib": peak, "algorithm": algorithm,
-            "n_train": len(train_rows)}
+    return {
+        "seconds": seconds,
+        "inputs_rss_mib": inputs,
+        "stage_peak_mib": peak,
+        "algorithm": algorithm,
+        "n_train": len(train_rows),
+    }
 
 
 def stage_pivot(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +184,14 @@ def stage_pivot(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
     matrix = read_record_matrix(data / "records.parquet")
     seconds = time.perf_counter() - start
     peak = peak_mib()
-    np.savez(data / "matrix.npz", query_ids=matrix.query_ids.astype(str), datasets=matrix.datasets.astype(str),
-             models=np.asarray(matrix.models, dtype=str), scores=matrix.scores, costs=matrix.costs)
+    np.savez(
+        data / "matrix.npz",
+        query_ids=matrix.query_ids.astype(str),
+        datasets=matrix.datasets.astype(str),
+        models=np.asarray(matrix.models, dtype=str),
+        scores=matrix.scores,
+        costs=matrix.costs,
+    )
     return {"seconds": seconds, "inputs_rss_mib": inputs, "stage_peak_mib": peak}
 
 
@@ -179,8 +202,13 @@ def stage_sweep(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
     from avengers_pro.router import Variant
 
     saved = np.load(data / "matrix.npz")
-    matrix = RecordMatrix(query_ids=saved["query_ids"].astype(object), datasets=saved["datasets"].astype(object),
-                          models=saved["models"].tolist(), scores=saved["scores"], costs=saved["costs"])
+    matrix = RecordMatrix(
+        query_ids=saved["query_ids"].astype(object),
+        datasets=saved["datasets"].astype(object),
+        models=saved["models"].tolist(),
+        scores=saved["scores"],
+        costs=saved["costs"],
+    )
     split = pd.read_parquet(data / "split.parquet", columns=["split"])["split"].to_numpy()
     train_rows, test_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
     test_embeddings = np.load(data / "embeddings.npy", mmap_mode="r")[test_rows]
@@ -194,19 +222,35 @@ def stage_sweep(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
     start = time.perf_counter()
     for variant in variants:
         variant_start = time.perf_counter()
-        sweep, decisions = run_sweep(matrix, matrix.query_ids[train_rows], labels, centroids,
-                                     matrix.query_ids[test_rows], test_embeddings, variant, alphas,
-                                     top_k=settings["top_k"], beta=settings["beta"],
-                                     max_router=settings["max_router"])
+        sweep, decisions = run_sweep(
+            matrix,
+            matrix.query_ids[train_rows],
+            labels,
+            centroids,
+            matrix.query_ids[test_rows],
+            test_embeddings,
+            variant,
+            alphas,
+            top_k=settings["top_k"],
+            beta=settings["beta"],
+            max_router=settings["max_router"],
+        )
         per_variant[variant.name] = time.perf_counter() - variant_start
         rows = len(decisions)
         del sweep, decisions
     seconds = time.perf_counter() - start
     peak = peak_mib()
     cells = len(test_rows) * len(matrix.models) * len(alphas)
-    return {"seconds": seconds, "inputs_rss_mib": inputs, "stage_peak_mib": peak, "per_variant_s": per_variant,
-            "n_test": len(test_rows), "alphas": len(alphas), "decision_rows": rows,
-            "cells_per_s_per_variant": cells * len(variants) / seconds}
+    return {
+        "seconds": seconds,
+        "inputs_rss_mib": inputs,
+        "stage_peak_mib": peak,
+        "per_variant_s": per_variant,
+        "n_test": len(test_rows),
+        "alphas": len(alphas),
+        "decision_rows": rows,
+        "cells_per_s_per_variant": cells * len(variants) / seconds,
+    }
 
 
 def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
@@ -240,27 +284,58 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
     run_seconds = []
     for run in range(2):
         run_start = time.perf_counter()
-        test_sweep, decisions = run_sweep(matrix, matrix.query_ids[train_rows], labels, centroids,
-                                          matrix.query_ids[test_rows], embeddings[test_rows], variant, alphas, **options)
+        test_sweep, decisions = run_sweep(
+            matrix,
+            matrix.query_ids[train_rows],
+            labels,
+            centroids,
+            matrix.query_ids[test_rows],
+            embeddings[test_rows],
+            variant,
+            alphas,
+            **options,
+        )
         write_parquet(test_sweep, data / f"job_sweep{run}.parquet")
         write_parquet(decisions, data / f"job_decisions{run}.parquet")
         decision_rows = len(decisions)
         del decisions
         release_arrow_memory()
-        validation_sweep, _ = run_sweep(matrix, matrix.query_ids[fit_rows], fit_labels, centroids,
-                                        matrix.query_ids[validation_rows], embeddings[validation_rows], variant,
-                                        alphas, **options, with_decisions=False)
+        validation_sweep, _ = run_sweep(
+            matrix,
+            matrix.query_ids[fit_rows],
+            fit_labels,
+            centroids,
+            matrix.query_ids[validation_rows],
+            embeddings[validation_rows],
+            variant,
+            alphas,
+            **options,
+            with_decisions=False,
+        )
         write_parquet(validation_sweep, data / f"job_sweep_validation{run}.parquet")
         del test_sweep, validation_sweep
         run_seconds.append(time.perf_counter() - run_start)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "inputs_rss_mib": inputs, "stage_peak_mib": peak_mib(), "pivot_s": pivot_s,
-            "per_k_and_seed_s": run_seconds, "decision_rows": decision_rows,
-            "n_test": len(test_rows), "n_validation": len(validation_rows)}
+    return {
+        "seconds": seconds,
+        "inputs_rss_mib": inputs,
+        "stage_peak_mib": peak_mib(),
+        "pivot_s": pivot_s,
+        "per_k_and_seed_s": run_seconds,
+        "decision_rows": decision_rows,
+        "n_test": len(test_rows),
+        "n_validation": len(validation_rows),
+    }
 
 
-STAGE_FUNCTIONS = {"generate": stage_generate, "split": stage_split, "cluster": stage_cluster,
-                   "pivot": stage_pivot, "sweep": stage_sweep, "sweep_job": stage_sweep_job}
+STAGE_FUNCTIONS = {
+    "generate": stage_generate,
+    "split": stage_split,
+    "cluster": stage_cluster,
+    "pivot": stage_pivot,
+    "sweep": stage_sweep,
+    "sweep_job": stage_sweep_job,
+}
 
 
 def run_child(args: argparse.Namespace) -> int:
@@ -279,9 +354,28 @@ def run_child(args: argparse.Namespace) -> int:
 
 
 def run_stage(stage: str, size: int, data: Path, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--stage", stage, "--data", str(data), "--size", str(size),
-               "--models", str(args.models), "--topics", str(args.topics), "--k", str(args.k),
-               "--seed", str(args.seed), "--threads", str(args.threads), "--config", str(args.config)]
+    command = [
+        sys.executable,
+        __file__,
+        "--stage",
+        stage,
+        "--data",
+        str(data),
+        "--size",
+        str(size),
+        "--models",
+        str(args.models),
+        "--topics",
+        str(args.topics),
+        "--k",
+        str(args.k),
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        "--config",
+        str(args.config),
+    ]
     load = load_average()[0]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -289,7 +383,7 @@ def run_stage(stage: str, size: int, data: Path, args: argparse.Namespace) -> di
     if done.returncode != 0:
         raise RuntimeError(f"stage {stage} at {size} queries failed:\n{done.stderr[-3000:]}")
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result.update({"stage": stage, "queries": size, "process_wall_s": wall, "load_before": load})
     return result
 
@@ -303,11 +397,18 @@ def growth_table(results: pd.DataFrame) -> pd.DataFrame:
         for record in group.itertuples():
             ratio = None if previous is None else record.seconds / max(previous.seconds, 1e-9)
             size_ratio = None if previous is None else record.queries / previous.queries
-            rows.append({"stage": stage, "queries": record.queries, "seconds": record.seconds,
-                         "us_per_query": 1e6 * record.seconds / record.queries,
-                         "time_x": ratio, "size_x": size_ratio,
-                         "stage_peak_gib": record.stage_peak_mib / 1024,
-                         "lifetime_peak_gib": record.lifetime_peak_mib / 1024})
+            rows.append(
+                {
+                    "stage": stage,
+                    "queries": record.queries,
+                    "seconds": record.seconds,
+                    "us_per_query": 1e6 * record.seconds / record.queries,
+                    "time_x": ratio,
+                    "size_x": size_ratio,
+                    "stage_peak_gib": record.stage_peak_mib / 1024,
+                    "lifetime_peak_gib": record.lifetime_peak_mib / 1024,
+                }
+            )
             previous = record
     return pd.DataFrame(rows)
 
@@ -321,8 +422,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="cap on BLAS/OpenMP threads (the rules declare 1)")
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
-    parser.add_argument("--stages", nargs="+", default=STAGES, choices=[*STAGES, "sweep_job"],
-                        help="sweep_job (not in the default): two (k, seed) runs of a whole sweep job; needs split and cluster first")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=STAGES,
+        choices=[*STAGES, "sweep_job"],
+        help="sweep_job (not in the default): two (k, seed) runs of a whole sweep job; needs split and cluster first",
+    )
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "results" / "scaling_data")
     parser.add_argument("--keep-data", action="store_true", help="keep the generated files")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "scaling.json")
@@ -346,26 +452,44 @@ def main() -> int:
         for stage in args.stages:
             result = run_stage(stage, size, data, args)
             results.append(result)
-            print(f"{size:>9,} queries: {stage:<8} {result['seconds']:8.2f} s, stage peak "
-                  f"{result['stage_peak_mib'] / 1024:6.2f} GiB, lifetime peak {result['lifetime_peak_mib'] / 1024:6.2f} GiB "
-                  f"(load {result['load_before']:.2f})", flush=True)
+            print(
+                f"{size:>9,} queries: {stage:<8} {result['seconds']:8.2f} s, stage peak "
+                f"{result['stage_peak_mib'] / 1024:6.2f} GiB, lifetime peak {result['lifetime_peak_mib'] / 1024:6.2f} GiB "
+                f"(load {result['load_before']:.2f})",
+                flush=True,
+            )
         if not args.keep_data:
             shutil.rmtree(data)
 
     frame = pd.DataFrame(results)
     growth = growth_table(frame)
-    print_table(growth, f"scaling, synthetic records x {args.models} models (time_x: time ratio to the previous "
-                        f"size, size_x: size ratio; linear growth has time_x ~ size_x)")
+    print_table(
+        growth,
+        f"scaling, synthetic records x {args.models} models (time_x: time ratio to the previous "
+        f"size, size_x: size ratio; linear growth has time_x ~ size_x)",
+    )
     sweeps = frame[frame["stage"] == "sweep"]
     for record in sweeps.itertuples():
         per_variant = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in record.per_variant_s.items())
-        print(f"sweep at {record.queries:,} queries ({int(record.n_test):,} test x {args.models} models x "
-              f"{int(record.alphas)} alphas): {record.seconds:.1f} s for both variants ({per_variant}), "
-              f"stage peak {record.stage_peak_mib / 1024:.2f} GiB")
-    write_json({"machine": machine, "load_average_after": load_average(), "models": args.models,
-                "k": args.k, "threads": args.threads, "settings": pipeline_settings(args.config),
-                "generate": generated, "stages": results, "growth": growth.to_dict(orient="records")},
-               args.output)
+        print(
+            f"sweep at {record.queries:,} queries ({int(record.n_test):,} test x {args.models} models x "
+            f"{int(record.alphas)} alphas): {record.seconds:.1f} s for both variants ({per_variant}), "
+            f"stage peak {record.stage_peak_mib / 1024:.2f} GiB"
+        )
+    write_json(
+        {
+            "machine": machine,
+            "load_average_after": load_average(),
+            "models": args.models,
+            "k": args.k,
+            "threads": args.threads,
+            "settings": pipeline_settings(args.config),
+            "generate": generated,
+            "stages": results,
+            "growth": growth.to_dict(orient="records"),
+        },
+        args.output,
+    )
     print(f"\nwrote {args.output}")
     return 0
 

@@ -71,30 +71,56 @@ def export_toy_router(out: Path) -> Path:
     rng = np.random.default_rng(0)
     questions = _questions(240, offset=10_000)
     skill = {"big-generalist": 0.9, "mid-generalist": 0.75, "small": 0.4}
-    cost = {"big-generalist": 0.02, "mid-generalist": 0.004, "small": 0.0005, "coder": 0.002, "mathy": 0.002,
-            "historian": 0.002}
+    cost = {
+        "big-generalist": 0.02,
+        "mid-generalist": 0.004,
+        "small": 0.0005,
+        "coder": 0.002,
+        "mathy": 0.002,
+        "historian": 0.002,
+    }
     specialist = {"coder": "code", "mathy": "math", "historian": "history"}
     rows = []
     for i, question in enumerate(questions):
         topic = list(TOPICS)[i % len(TOPICS)]
         for model in MODELS:
             p = skill.get(model, 0.95 if specialist.get(model) == topic else 0.2)
-            rows.append({"query_id": f"q{i:04d}", "dataset": topic, "query": question, "prompt": question,
-                         "model": model, "score": float(rng.random() < p), "cost": cost[model]})
+            rows.append(
+                {
+                    "query_id": f"q{i:04d}",
+                    "dataset": topic,
+                    "query": question,
+                    "prompt": question,
+                    "model": model,
+                    "score": float(rng.random() < p),
+                    "cost": cost[model],
+                }
+            )
     records = pd.DataFrame(rows)
     queries = records.drop_duplicates("query_id")
     vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False)
     config = {
         "models": MODELS,
-        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-                   "alphas": {"start": 0.0, "stop": 1.0, "num": 11}, "top_k": 3, "beta": 9.0, "max_router": 1,
-                   "validation_ratio": 0.2},
+        "router": {
+            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
+            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
+            "top_k": 3,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.2,
+        },
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
         "split": {"seeds": [0]},
         "embedding": EMBEDDING,
     }
-    export_router(records, queries["query_id"].to_numpy(), vectors, config,
-                  {"name": "bench", "variant": "official", "n_clusters": 8, "alpha": 0.6}, out)
+    export_router(
+        records,
+        queries["query_id"].to_numpy(),
+        vectors,
+        config,
+        {"name": "bench", "variant": "official", "n_clusters": 8, "alpha": 0.6},
+        out,
+    )
     return out
 
 
@@ -141,8 +167,9 @@ def _serve_stand_in(router_dir: str, upstreams: str, port: int) -> None:
     router = Router.load(router_dir)
     router._embedder = StandInEmbedder()
     app = create_app(router, load_upstreams(upstreams, router.models))
-    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                  timeout_keep_alive=30)).run()  # as `avengers-pro serve` does
+    uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=30)
+    ).run()  # as `avengers-pro serve` does
 
 
 def _free_port() -> int:
@@ -175,8 +202,9 @@ def _server_timing(header: str) -> dict[str, float]:
     return out
 
 
-async def _one(client: httpx.AsyncClient, url: str, model: str, text: str, stream: bool,
-               expect_model: str | None) -> dict[str, Any]:
+async def _one(
+    client: httpx.AsyncClient, url: str, model: str, text: str, stream: bool, expect_model: str | None
+) -> dict[str, Any]:
     """One request: latency, the upstream duration the server reports, and whether the answer is right."""
     from avengers_pro.serve.fake import reply_text
 
@@ -187,8 +215,11 @@ async def _one(client: httpx.AsyncClient, url: str, model: str, text: str, strea
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
         latency = time.perf_counter() - started
     except httpx.HTTPError as error:
-        return {"ok": False, "error": f"{type(error).__name__}: {error!r:.200}",
-                "after_s": time.perf_counter() - started}
+        return {
+            "ok": False,
+            "error": f"{type(error).__name__}: {error!r:.200}",
+            "after_s": time.perf_counter() - started,
+        }
     if response.status_code != 200:
         return {"ok": False, "error": f"status {response.status_code}"}
     served = response.headers.get("x-avengers-pro-model", expect_model)
@@ -201,18 +232,26 @@ async def _one(client: httpx.AsyncClient, url: str, model: str, text: str, strea
     else:
         ok = json.loads(raw)["choices"][0]["message"]["content"] == reply_text(upstream_model, text)
     timing = _server_timing(response.headers.get("server-timing", ""))
-    return {"ok": ok, "error": None if ok else "wrong answer", "latency": latency,
-            "upstream": timing.get("upstream"), "routing": timing.get("routing"), "model": served}
+    return {
+        "ok": ok,
+        "error": None if ok else "wrong answer",
+        "latency": latency,
+        "upstream": timing.get("upstream"),
+        "routing": timing.get("routing"),
+        "model": served,
+    }
 
 
-async def _load(url: str, model: str, texts: list[str], stream: bool, concurrency: int,
-                expect_model: str | None = None) -> tuple[list[dict[str, Any]], float]:
+async def _load(
+    url: str, model: str, texts: list[str], stream: bool, concurrency: int, expect_model: str | None = None
+) -> tuple[list[dict[str, Any]], float]:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for text in texts:
         queue.put_nowait(text)
     results: list[dict[str, Any]] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as client:
+
         async def worker() -> None:
             while not queue.empty():
                 text = queue.get_nowait()
@@ -228,13 +267,20 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     array = np.asarray(values) * 1e3
-    return {"p50_ms": float(np.percentile(array, 50)), "p90_ms": float(np.percentile(array, 90)),
-            "p99_ms": float(np.percentile(array, 99)), "max_ms": float(array.max())}
+    return {
+        "p50_ms": float(np.percentile(array, 50)),
+        "p90_ms": float(np.percentile(array, 90)),
+        "p99_ms": float(np.percentile(array, 99)),
+        "max_ms": float(array.max()),
+    }
 
 
 def _metric_sum(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith("#"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
 
 
 def main() -> None:
@@ -244,9 +290,12 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05, help="the fake upstream's answer time (s)")
     parser.add_argument("--embed-threads", type=int, default=1, help="the server's --embed-threads")
     parser.add_argument("--router", help="an exported router folder (default: a toy one, exported first)")
-    parser.add_argument("--stand-in-embedder", action="store_true",
-                        help="serve with a hashing stand-in instead of MiniLM: the server's own cost, without "
-                             "the embedder's (not the benchmark's headline numbers)")
+    parser.add_argument(
+        "--stand-in-embedder",
+        action="store_true",
+        help="serve with a hashing stand-in instead of MiniLM: the server's own cost, without "
+        "the embedder's (not the benchmark's headline numbers)",
+    )
     parser.add_argument("--serve-stand-in", nargs=3, metavar=("ROUTER", "UPSTREAMS", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     args = parser.parse_args()
@@ -269,28 +318,55 @@ def main() -> None:
     upstream = ctx.Process(target=_run_upstream, args=(args.delay, ports, stop), daemon=True)
     upstream.start()
     upstream_url = f"http://127.0.0.1:{ports.get(timeout=120)}/v1"
-    config = {"models": {m: {"base_url": upstream_url, "model": f"up-{m}", "price": {"input": 1.0, "output": 2.0}}
-                         for m in models}, "reference_model": models[0], "timeout": 30}
+    config = {
+        "models": {
+            m: {"base_url": upstream_url, "model": f"up-{m}", "price": {"input": 1.0, "output": 2.0}} for m in models
+        },
+        "reference_model": models[0],
+        "timeout": 30,
+    }
     (work / "upstreams.yaml").write_text(json.dumps(config))  # JSON is YAML
 
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with open(work / "server.log", "w") as log_file:
-        command = [sys.executable, "-m", "avengers_pro.cli", "serve", "--router", str(router_dir), "--upstreams",
-                   str(work / "upstreams.yaml"), "--port", str(port), "--log-level", "warning",
-                   "--embed-threads", str(args.embed_threads)]
+        command = [
+            sys.executable,
+            "-m",
+            "avengers_pro.cli",
+            "serve",
+            "--router",
+            str(router_dir),
+            "--upstreams",
+            str(work / "upstreams.yaml"),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--embed-threads",
+            str(args.embed_threads),
+        ]
         if args.stand_in_embedder:
-            command = [sys.executable, __file__, "--serve-stand-in", str(router_dir), str(work / "upstreams.yaml"),
-                       str(port)]
+            command = [
+                sys.executable,
+                __file__,
+                "--serve-stand-in",
+                str(router_dir),
+                str(work / "upstreams.yaml"),
+                str(port),
+            ]
         server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
-        report: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency,
-                                  "embed_threads": args.embed_threads,
-                                  "embedder": "stand-in (hashing)" if args.stand_in_embedder else "all-MiniLM-L6-v2",
-                                  "upstream_delay_ms": args.delay * 1e3, "router": str(router_dir),
-                                  "models": len(models), "machine": {"cpus": os.cpu_count(),
-                                                                      "python": platform.python_version(),
-                                                                      "load_before": os.getloadavg()}}
+        report: dict[str, Any] = {
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "embed_threads": args.embed_threads,
+            "embedder": "stand-in (hashing)" if args.stand_in_embedder else "all-MiniLM-L6-v2",
+            "upstream_delay_ms": args.delay * 1e3,
+            "router": str(router_dir),
+            "models": len(models),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": os.getloadavg()},
+        }
         try:
             started = time.perf_counter()
             for _ in range(1200):  # the embedder loads before the port opens: up to 2 minutes
@@ -308,12 +384,21 @@ def main() -> None:
             texts = _questions(args.requests)
             # Warm both paths (connections, first batches) with a few requests that are not counted.
             asyncio.run(_load(f"{url}/v1", "avengers-pro", _questions(64, 50_000), False, args.concurrency))
-            asyncio.run(_load(upstream_url, f"up-{models[0]}", _questions(64, 50_000), False, args.concurrency,
-                              expect_model=models[0]))
+            asyncio.run(
+                _load(
+                    upstream_url,
+                    f"up-{models[0]}",
+                    _questions(64, 50_000),
+                    False,
+                    args.concurrency,
+                    expect_model=models[0],
+                )
+            )
             for stream in (False, True):
                 mode = "stream" if stream else "plain"
-                direct, direct_wall = asyncio.run(_load(upstream_url, f"up-{models[0]}", texts, stream, args.concurrency,
-                                                        expect_model=models[0]))
+                direct, direct_wall = asyncio.run(
+                    _load(upstream_url, f"up-{models[0]}", texts, stream, args.concurrency, expect_model=models[0])
+                )
                 cpu = _cpu_seconds(server.pid)
                 routed, wall = asyncio.run(_load(f"{url}/v1", "avengers-pro", texts, stream, args.concurrency))
                 cpu = _cpu_seconds(server.pid) - cpu
@@ -327,8 +412,11 @@ def main() -> None:
                     "latency": _percentiles([r["latency"] for r in good]),
                     "overhead": _percentiles(overhead),
                     "routing": _percentiles([r["routing"] for r in good if r.get("routing") is not None]),
-                    "direct": {"failures": sum(not r["ok"] for r in direct), "rps": len(direct) / direct_wall,
-                               "latency": _percentiles([r["latency"] for r in direct if r["ok"]])},
+                    "direct": {
+                        "failures": sum(not r["ok"] for r in direct),
+                        "rps": len(direct) / direct_wall,
+                        "latency": _percentiles([r["latency"] for r in direct if r["ok"]]),
+                    },
                     "models_used": {m: sum(r["model"] == m for r in good) for m in models},
                 }
             metrics = httpx.get(f"{url}/metrics", timeout=10).text
@@ -351,18 +439,24 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(f"\nembedder {report['embedder']}; {args.requests} requests per mode at concurrency {args.concurrency}, upstream {args.delay * 1e3:.0f} ms, "
-          f"{len(models)} models; server peak RSS {report['server_peak_rss_mib']:.0f} MiB "
-          f"(idle {report['server_rss_idle_mib']:.0f}); {report['mean_batch']:.1f} texts per forward pass; "
-          f"fallbacks {report['fallbacks']:.0f}; server exit {report['server_exit']}")
-    header = f"{'mode':8}{'fail':>6}{'cpu/req':>9}{'rps':>8}{'p50':>8}{'p99':>8}{'ovh p50':>9}{'ovh p99':>9}{'direct p50':>12}" \
-             f"{'direct p99':>12}{'direct rps':>12}"
+    print(
+        f"\nembedder {report['embedder']}; {args.requests} requests per mode at concurrency {args.concurrency}, upstream {args.delay * 1e3:.0f} ms, "
+        f"{len(models)} models; server peak RSS {report['server_peak_rss_mib']:.0f} MiB "
+        f"(idle {report['server_rss_idle_mib']:.0f}); {report['mean_batch']:.1f} texts per forward pass; "
+        f"fallbacks {report['fallbacks']:.0f}; server exit {report['server_exit']}"
+    )
+    header = (
+        f"{'mode':8}{'fail':>6}{'cpu/req':>9}{'rps':>8}{'p50':>8}{'p99':>8}{'ovh p50':>9}{'ovh p99':>9}{'direct p50':>12}"
+        f"{'direct p99':>12}{'direct rps':>12}"
+    )
     print(header)
     for mode in ("plain", "stream"):
         r = report[mode]
-        print(f"{mode:8}{r['failures']:>6}{r['server_cpu_ms_per_request']:>9.2f}{r['rps']:>8.0f}{r['latency']['p50_ms']:>8.1f}{r['latency']['p99_ms']:>8.1f}"
-              f"{r['overhead']['p50_ms']:>9.1f}{r['overhead']['p99_ms']:>9.1f}{r['direct']['latency']['p50_ms']:>12.1f}"
-              f"{r['direct']['latency']['p99_ms']:>12.1f}{r['direct']['rps']:>12.0f}")
+        print(
+            f"{mode:8}{r['failures']:>6}{r['server_cpu_ms_per_request']:>9.2f}{r['rps']:>8.0f}{r['latency']['p50_ms']:>8.1f}{r['latency']['p99_ms']:>8.1f}"
+            f"{r['overhead']['p50_ms']:>9.1f}{r['overhead']['p99_ms']:>9.1f}{r['direct']['latency']['p50_ms']:>12.1f}"
+            f"{r['direct']['latency']['p99_ms']:>12.1f}{r['direct']['rps']:>12.0f}"
+        )
     print(f"wrote {out}")
 
 

@@ -49,12 +49,16 @@ def load_routerbench(directory: Path) -> RecordMatrix:
         models = sorted(c for c in frame.columns if f"{c}|total_cost" in frame.columns)
         cost_columns = [f"{m}|total_cost" for m in models]
         frame = frame.dropna(subset=models + cost_columns)
-        frames.append(pd.DataFrame({
-            "query_id": [f"{csv.stem}:{i}" for i in frame.index],
-            "dataset": frame["eval_name"].to_numpy(dtype=object),
-            **{f"s|{m}": frame[m].to_numpy(dtype=float) for m in models},
-            **{f"c|{m}": frame[f"{m}|total_cost"].to_numpy(dtype=float) for m in models},
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "query_id": [f"{csv.stem}:{i}" for i in frame.index],
+                    "dataset": frame["eval_name"].to_numpy(dtype=object),
+                    **{f"s|{m}": frame[m].to_numpy(dtype=float) for m in models},
+                    **{f"c|{m}": frame[f"{m}|total_cost"].to_numpy(dtype=float) for m in models},
+                }
+            )
+        )
     table = pd.concat(frames, ignore_index=True).sort_values("query_id", ignore_index=True)
     return RecordMatrix(
         query_ids=table["query_id"].to_numpy(dtype=object),
@@ -107,21 +111,42 @@ def main() -> int:
     embeddings = rng.normal(size=(n_queries, 384))
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     embeddings = embeddings.astype(np.float32)  # as io.read_embeddings returns them
-    print(f"{n_queries} queries x {n_models} models, {len(alphas)} alphas; clustering "
-          f"{len(args.cluster_counts)} x {len(args.seeds)} (not timed) ...", flush=True)
+    print(
+        f"{n_queries} queries x {n_models} models, {len(alphas)} alphas; clustering "
+        f"{len(args.cluster_counts)} x {len(args.seeds)} (not timed) ...",
+        flush=True,
+    )
 
     jobs: list[Job] = []
     for seed in args.seeds:
         train_rows, test_rows = split_rows(matrix.datasets, seed)
         for k in args.cluster_counts:
             kmeans = KMeans(n_clusters=k, random_state=seed, n_init=args.n_init).fit(embeddings[train_rows])
-            jobs.append((k, seed, train_rows, test_rows, kmeans.labels_.astype(np.int64),
-                         kmeans.cluster_centers_.astype(np.float64)))
+            jobs.append(
+                (
+                    k,
+                    seed,
+                    train_rows,
+                    test_rows,
+                    kmeans.labels_.astype(np.int64),
+                    kmeans.cluster_centers_.astype(np.float64),
+                )
+            )
 
     def sweep(job: Job, variant: Variant, grid: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
         k, seed, train_rows, test_rows, labels, centroids = job
-        return run_sweep(matrix, matrix.query_ids[train_rows], labels, centroids, matrix.query_ids[test_rows],
-                         embeddings[test_rows], variant, grid, top_k=3, beta=9.0)
+        return run_sweep(
+            matrix,
+            matrix.query_ids[train_rows],
+            labels,
+            centroids,
+            matrix.query_ids[test_rows],
+            embeddings[test_rows],
+            variant,
+            grid,
+            top_k=3,
+            beta=9.0,
+        )
 
     # The whole vectorised stage, repeated: the best repeat is the least disturbed by other load.
     totals, per_sweep = [], np.full((args.repeats, len(jobs), len(VARIANTS)), np.nan)
@@ -141,10 +166,17 @@ def main() -> int:
         for v, variant in enumerate(VARIANTS):
             table = tables[(job[0], job[1], variant.name)]
             n_test = len(job[3])
-            records.append({"variant": variant.name, "n_clusters": job[0], "seed": job[1], "n_test": n_test,
-                            "vectorised_s": float(per_sweep[best_repeat, j, v]),
-                            "cells": n_test * n_models * len(alphas),
-                            "accuracy_at_alpha_1": float(table[table["alpha"] == alphas[-1]]["accuracy"].mean())})
+            records.append(
+                {
+                    "variant": variant.name,
+                    "n_clusters": job[0],
+                    "seed": job[1],
+                    "n_test": n_test,
+                    "vectorised_s": float(per_sweep[best_repeat, j, v]),
+                    "cells": n_test * n_models * len(alphas),
+                    "accuracy_at_alpha_1": float(table[table["alpha"] == alphas[-1]]["accuracy"].mean()),
+                }
+            )
     runs = pd.DataFrame(records)
 
     # One run_sweep call per alpha, on one (k, seed) per variant, extrapolated to the whole stage.
@@ -152,8 +184,9 @@ def main() -> int:
     per_alpha_s = 0.0
     for variant in VARIANTS:
         start = time.perf_counter()
-        per_alpha = pd.concat([sweep(probe, variant, alphas[i:i + 1])[0] for i in range(len(alphas))],
-                              ignore_index=True)
+        per_alpha = pd.concat(
+            [sweep(probe, variant, alphas[i : i + 1])[0] for i in range(len(alphas))], ignore_index=True
+        )
         per_alpha_s += time.perf_counter() - start
         # Sanity: both approaches give the same table.
         pd.testing.assert_frame_equal(tables[(probe[0], probe[1], variant.name)], per_alpha)
@@ -164,46 +197,90 @@ def main() -> int:
         reference_sweep = load_plain_reference()
         k, seed, train_rows, test_rows, labels, centroids = probe
         start = time.perf_counter()
-        reference_sweep(matrix, train_rows, labels, centroids, test_rows, embeddings[test_rows].astype(np.float64),
-                        VARIANTS[1], alphas[-1:], 3, 9.0, 1)
+        reference_sweep(
+            matrix,
+            train_rows,
+            labels,
+            centroids,
+            test_rows,
+            embeddings[test_rows].astype(np.float64),
+            VARIANTS[1],
+            alphas[-1:],
+            3,
+            9.0,
+            1,
+        )
         one = time.perf_counter() - start
-        plain = {"n_clusters": k, "seed": seed, "one_alpha_s": one,
-                 "extrapolated_total_s": one * len(alphas) * len(runs)}
+        plain = {
+            "n_clusters": k,
+            "seed": seed,
+            "one_alpha_s": one,
+            "extrapolated_total_s": one * len(alphas) * len(runs),
+        }
 
-    table = runs.groupby(["variant", "n_clusters"]).agg(
-        seeds=("seed", "count"), vectorised_s=("vectorised_s", "sum"),
-        accuracy_at_alpha_1=("accuracy_at_alpha_1", "mean")).reset_index()
+    table = (
+        runs.groupby(["variant", "n_clusters"])
+        .agg(
+            seeds=("seed", "count"),
+            vectorised_s=("vectorised_s", "sum"),
+            accuracy_at_alpha_1=("accuracy_at_alpha_1", "mean"),
+        )
+        .reset_index()
+    )
     total_vectorised = float(totals[best_repeat])
     cells_per_s = float(runs["cells"].sum()) / total_vectorised
     pd.set_option("display.width", 120)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nsweep stage, {len(runs)} (variant, k, seed) sweeps of {len(alphas)} alphas "
-          f"(routing + evaluation; clustering excluded):")
-    print(f"  vectorised: {total_vectorised:.2f} s total, best of {args.repeats} "
-          f"(all repeats: {', '.join(f'{t:.2f}' for t in totals)}); "
-          f"{1000 * total_vectorised / len(runs):.1f} ms per sweep")
-    print(f"  one run_sweep call per alpha: {per_alpha_s:.2f} s for k={probe[0]}, seed {probe[1]}, both variants; "
-          f"~{per_alpha_total:.0f} s extrapolated to the stage ({per_alpha_total / total_vectorised:.0f}x)")
+    print(
+        f"\nsweep stage, {len(runs)} (variant, k, seed) sweeps of {len(alphas)} alphas "
+        f"(routing + evaluation; clustering excluded):"
+    )
+    print(
+        f"  vectorised: {total_vectorised:.2f} s total, best of {args.repeats} "
+        f"(all repeats: {', '.join(f'{t:.2f}' for t in totals)}); "
+        f"{1000 * total_vectorised / len(runs):.1f} ms per sweep"
+    )
+    print(
+        f"  one run_sweep call per alpha: {per_alpha_s:.2f} s for k={probe[0]}, seed {probe[1]}, both variants; "
+        f"~{per_alpha_total:.0f} s extrapolated to the stage ({per_alpha_total / total_vectorised:.0f}x)"
+    )
     if plain is not None:
-        print(f"  plain per-query Python reference: {plain['one_alpha_s']:.2f} s for one alpha "
-              f"(k={plain['n_clusters']}),"
-              f" ~{plain['extrapolated_total_s']:.0f} s extrapolated to the stage")
+        print(
+            f"  plain per-query Python reference: {plain['one_alpha_s']:.2f} s for one alpha "
+            f"(k={plain['n_clusters']}),"
+            f" ~{plain['extrapolated_total_s']:.0f} s extrapolated to the stage"
+        )
     print(f"  throughput: {cells_per_s:,.0f} queries x models x alphas per second")
     print("  (accuracy at alpha 1 uses random embeddings: a timing run, not a result)")
 
-    write_json({
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
-        "shape": {"queries": n_queries, "models": n_models, "alphas": len(alphas), "embedding_dim": 384,
-                  "cluster_counts": args.cluster_counts, "seeds": args.seeds,
-                  "variants": [v.name for v in VARIANTS], "top_k": 3, "beta": 9.0},
-        "total_vectorised_s": total_vectorised,
-        "vectorised_repeats_s": totals,
-        "per_alpha_probe": {"n_clusters": probe[0], "seed": probe[1], "seconds_both_variants": per_alpha_s,
-                            "extrapolated_total_s": per_alpha_total},
-        "cells_per_second": cells_per_s,
-        "plain_reference": plain,
-        "runs": runs.to_dict(orient="records"),
-    }, args.output)
+    write_json(
+        {
+            "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+            "shape": {
+                "queries": n_queries,
+                "models": n_models,
+                "alphas": len(alphas),
+                "embedding_dim": 384,
+                "cluster_counts": args.cluster_counts,
+                "seeds": args.seeds,
+                "variants": [v.name for v in VARIANTS],
+                "top_k": 3,
+                "beta": 9.0,
+            },
+            "total_vectorised_s": total_vectorised,
+            "vectorised_repeats_s": totals,
+            "per_alpha_probe": {
+                "n_clusters": probe[0],
+                "seed": probe[1],
+                "seconds_both_variants": per_alpha_s,
+                "extrapolated_total_s": per_alpha_total,
+            },
+            "cells_per_second": cells_per_s,
+            "plain_reference": plain,
+            "runs": runs.to_dict(orient="records"),
+        },
+        args.output,
+    )
     print(f"wrote {args.output}")
     return 0
 

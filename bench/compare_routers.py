@@ -50,8 +50,12 @@ def families(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[Any]
         if spec.get("distance", "dot") == "euclidean":  # its dot-distance twin shows what the distance does
             variants[f"{name}-dot"] = {**spec, "distance": "dot"}
     for name, spec in variants.items():
-        grid = {"variant": [{"name": name, **spec}], **DEFAULT_GRIDS["avengers-pro"],
-                "top_k": [config["router"]["top_k"]], "beta": [config["router"]["beta"]]}
+        grid = {
+            "variant": [{"name": name, **spec}],
+            **DEFAULT_GRIDS["avengers-pro"],
+            "top_k": [config["router"]["top_k"]],
+            "beta": [config["router"]["beta"]],
+        }
         rows[f"avengers-pro {name}"] = ("avengers-pro", grid)
     for family in ("knn", "logistic", "task", "shrinkage"):
         rows[family] = (family, DEFAULT_GRIDS[family])
@@ -60,10 +64,17 @@ def families(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[Any]
 
 def load_data(config: dict[str, Any], data_dir: Path, cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Records and queries through the package's ingest, and the (cached) MiniLM embeddings."""
-    sources = [{**{k: v for k, v in s.items() if k != "url"}, "path": str(data_dir / Path(s["path"]).name)}
-               for s in config["sources"]]
-    records, queries, _ = ingest(sources, models=config["models"] or None, datasets=config["datasets"] or None,
-                                 missing=config["missing"], prices=config["prices"])
+    sources = [
+        {**{k: v for k, v in s.items() if k != "url"}, "path": str(data_dir / Path(s["path"]).name)}
+        for s in config["sources"]
+    ]
+    records, queries, _ = ingest(
+        sources,
+        models=config["models"] or None,
+        datasets=config["datasets"] or None,
+        missing=config["missing"],
+        prices=config["prices"],
+    )
     if cache.exists():
         ids, vectors = read_embeddings(cache)
         if list(ids) == queries["query_id"].tolist():
@@ -108,9 +119,13 @@ def main() -> None:
     seconds = dict.fromkeys(rows, 0.0)
     singles_acc, singles_cost, oracle_acc = [], [], []
     for seed in seeds:
-        split = split_queries(queries, train_ratio=config["split"]["train_ratio"], seed=seed,
-                              ood_datasets=config["split"]["ood_datasets"],
-                              validation_ratio=config["router"]["validation_ratio"])
+        split = split_queries(
+            queries,
+            train_ratio=config["split"]["train_ratio"],
+            seed=seed,
+            ood_datasets=config["split"]["ood_datasets"],
+            validation_ratio=config["router"]["validation_ratio"],
+        )
         split = split.set_index("query_id").loc[matrix.query_ids]
         is_test = (split["split"] == "test").to_numpy()
         train, test = matrix.subset(~is_test), matrix.subset(is_test)
@@ -118,8 +133,9 @@ def main() -> None:
         costs: dict[str, np.ndarray] = {}
         for name, (family, grid) in rows.items():
             start = time.perf_counter()
-            selection, choices = fit_and_route(family, grid, emb, matrix, is_test, split["validation"].to_numpy(bool),
-                                               alphas, seed=seed)
+            selection, choices = fit_and_route(
+                family, grid, emb, matrix, is_test, split["validation"].to_numpy(bool), alphas, seed=seed
+            )
             seconds[name] += time.perf_counter() - start
             scores[name], costs[name], acc, cost = sweep_curve(choices, test)
             curves.setdefault(name, []).append((acc, cost))
@@ -131,16 +147,19 @@ def main() -> None:
         costs[name] = decisions["cost"].to_numpy().reshape(len(alphas), -1)
         acc, cost = metrics.resampled_curve(scores[name], costs[name], test.datasets, np.ones((1, len(test.query_ids))))
         curves.setdefault(name, []).append((acc[0], cost[0]))
-        single_acc, single_cost = metrics.resampled_curve(test.scores.T, test.costs.T, test.datasets,
-                                                          np.ones((1, len(test.query_ids))))
+        single_acc, single_cost = metrics.resampled_curve(
+            test.scores.T, test.costs.T, test.datasets, np.ones((1, len(test.query_ids)))
+        )
         singles_acc.append(single_acc[0])
         singles_cost.append(single_cost[0])
         oracle_frame = oracle(test)
         oracle_acc.append(float(oracle_frame["accuracy"].mean()))
         outcomes.append(metrics.SeedOutcomes(seed=int(seed), groups=test.datasets, scores=scores, costs=costs))
 
-    mean_curves = {name: (np.mean([c[0] for c in per_seed], axis=0), np.mean([c[1] for c in per_seed], axis=0))
-                   for name, per_seed in curves.items()}
+    mean_curves = {
+        name: (np.mean([c[0] for c in per_seed], axis=0), np.mean([c[1] for c in per_seed], axis=0))
+        for name, per_seed in curves.items()
+    }
     single_acc, single_cost = np.mean(singles_acc, axis=0), np.mean(singles_cost, axis=0)
     best = int(np.lexsort((single_cost, -single_acc))[0])
     ref_acc, ref_cost = float(single_acc[best]), float(single_cost[best])
@@ -151,22 +170,40 @@ def main() -> None:
         def statistic(curves_: dict[str, metrics.Curve]) -> np.ndarray:
             (acc_r, cost_r), (acc_d, cost_d) = curves_[name], curves_[reference]
             return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+
         return statistic
 
     statistics = {f"{name} - dataset-router": difference(name, "dataset-router") for name in rows}
     if "avengers-pro official" in rows:
-        statistics.update({f"{name} - avengers-pro official": difference(name, "avengers-pro official")
-                           for name in rows if name != "avengers-pro official"})
+        statistics.update(
+            {
+                f"{name} - avengers-pro official": difference(name, "avengers-pro official")
+                for name in rows
+                if name != "avengers-pro official"
+            }
+        )
     start = time.perf_counter()
-    intervals = metrics.paired_bootstrap(outcomes, statistics, n_resamples=n_resamples,
-                                         confidence=config["evaluation"]["confidence"], seed=0) if n_resamples else {}
+    intervals = (
+        metrics.paired_bootstrap(
+            outcomes, statistics, n_resamples=n_resamples, confidence=config["evaluation"]["confidence"], seed=0
+        )
+        if n_resamples
+        else {}
+    )
     bootstrap_s = time.perf_counter() - start
 
     results: dict[str, Any] = {
-        "seeds": seeds, "n_alphas": len(alphas), "n_queries": len(matrix.query_ids), "models": matrix.models,
+        "seeds": seeds,
+        "n_alphas": len(alphas),
+        "n_queries": len(matrix.query_ids),
+        "models": matrix.models,
         "best_single": {"model": matrix.models[best], "accuracy": ref_acc, "cost": ref_cost},
-        "oracle_accuracy": float(np.mean(oracle_acc)), "aiq_cost_range": list(cost_range),
-        "load_seconds": load_s, "bootstrap_seconds": bootstrap_s, "n_resamples": n_resamples, "routers": {},
+        "oracle_accuracy": float(np.mean(oracle_acc)),
+        "aiq_cost_range": list(cost_range),
+        "load_seconds": load_s,
+        "bootstrap_seconds": bootstrap_s,
+        "n_resamples": n_resamples,
+        "routers": {},
     }
     for name, (acc, cost) in mean_curves.items():
         saved, saved_alpha = metrics.cost_save(alphas, acc, cost, ref_acc, ref_cost)
@@ -174,7 +211,8 @@ def main() -> None:
             "aiq": metrics.aiq(cost, acc, cost_range),
             "best_accuracy": float(acc.max()),
             "perf_gain": metrics.perf_gain(float(acc.max()), ref_acc),
-            "cost_save": saved, "cost_save_alpha": saved_alpha,
+            "cost_save": saved,
+            "cost_save_alpha": saved_alpha,
             "seconds": seconds.get(name),
             "hyperparameters": chosen.get(name),
         }
@@ -191,10 +229,14 @@ def main() -> None:
 def render(results: dict[str, Any]) -> str:
     """The markdown table of a results dict."""
     best = results["best_single"]
-    header = ("| router | AIQ | ΔAIQ vs dataset router [95% CI] | ΔAIQ vs official [95% CI] | PerfGain | CostSave "
-              "| time (s) | chosen (per seed) |")
-    title = (f"best single: {best['model']} accuracy {best['accuracy']:.4f}, cost ${best['cost']:.4f}; oracle accuracy "
-             f"{results['oracle_accuracy']:.4f}; AIQ range [0, {results['aiq_cost_range'][1]:.4f}]")
+    header = (
+        "| router | AIQ | ΔAIQ vs dataset router [95% CI] | ΔAIQ vs official [95% CI] | PerfGain | CostSave "
+        "| time (s) | chosen (per seed) |"
+    )
+    title = (
+        f"best single: {best['model']} accuracy {best['accuracy']:.4f}, cost ${best['cost']:.4f}; oracle accuracy "
+        f"{results['oracle_accuracy']:.4f}; AIQ range [0, {results['aiq_cost_range'][1]:.4f}]"
+    )
     lines = [title, "", header, "|---|---:|---|---|---:|---:|---:|---|"]
 
     def interval(entry: dict[str, Any] | None) -> str:
@@ -204,13 +246,20 @@ def render(results: dict[str, Any]) -> str:
 
     for name, entry in sorted(results["routers"].items(), key=lambda item: -item[1]["aiq"]):
         chosen = entry["hyperparameters"]
-        chosen_text = "; ".join(",".join(f"{k}={v}" for k, v in p.items() if k not in ("variant", "top_k", "beta"))
-                                for p in chosen) if chosen else ""
+        chosen_text = (
+            "; ".join(
+                ",".join(f"{k}={v}" for k, v in p.items() if k not in ("variant", "top_k", "beta")) for p in chosen
+            )
+            if chosen
+            else ""
+        )
         save = "n/a" if entry["cost_save"] is None else f"{entry['cost_save']:+.1%}"
         seconds = "" if entry["seconds"] is None else f"{entry['seconds']:.1f}"
-        lines.append(f"| {name} | {entry['aiq']:.4f} | {interval(entry.get('aiq_delta_vs_dataset-router'))} | "
-                     f"{interval(entry.get('aiq_delta_vs_avengers-pro official'))} | {entry['perf_gain']:+.2%} | "
-                     f"{save} | {seconds} | {chosen_text} |")
+        lines.append(
+            f"| {name} | {entry['aiq']:.4f} | {interval(entry.get('aiq_delta_vs_dataset-router'))} | "
+            f"{interval(entry.get('aiq_delta_vs_avengers-pro official'))} | {entry['perf_gain']:+.2%} | "
+            f"{save} | {seconds} | {chosen_text} |"
+        )
     return "\n".join(lines)
 
 

@@ -78,13 +78,11 @@ class HashingEmbedder:
             # the client rightly refuses; the whole text as one feature keeps it deterministic.
             return words_and_bigrams(text) or [text]
 
-        self.vectorizer = HashingVectorizer(
-            analyzer=analyse, n_features=n_features, alternate_sign=False, norm="l2"
-        )
+        self.vectorizer = HashingVectorizer(analyzer=analyse, n_features=n_features, alternate_sign=False, norm="l2")
         # float64 draw, then float32: 2**15 x 384 is 50 MB, made once at start-up.
-        self.projection = (
-            np.random.RandomState(seed).standard_normal((n_features, dim)) / np.sqrt(dim)
-        ).astype(np.float32)
+        self.projection = (np.random.RandomState(seed).standard_normal((n_features, dim)) / np.sqrt(dim)).astype(
+            np.float32
+        )
 
     def truncate(self, texts: list[str]) -> list[str]:
         """No window: a bag of words takes any length, so nothing is cut."""
@@ -106,8 +104,8 @@ class ServerStats:
     def __init__(self) -> None:
         self.requests = 0  # every HTTP request, refused ones included
         self.embedded = 0  # POST /v1/embeddings answered with vectors
-        self.texts = 0     # texts in those answers
-        self.refused = 0   # answered with an HTTP error (401, 400, 404)
+        self.texts = 0  # texts in those answers
+        self.refused = 0  # answered with an HTTP error (401, 400, 404)
 
 
 def make_server(
@@ -206,17 +204,23 @@ def make_server(
             for index, vector in enumerate(vectors):
                 embedding: Any = (
                     base64.b64encode(vector.astype("<f4").tobytes()).decode()
-                    if encoding == "base64" else vector.tolist()
+                    if encoding == "base64"
+                    else vector.tolist()
                 )
                 data.append({"object": "embedding", "index": index, "embedding": embedding})
             n_chars = sum(len(t) for t in texts)
             with stats_lock:
                 stats.embedded += 1
                 stats.texts += len(texts)
-            self.send_json(200, {
-                "object": "list", "data": data, "model": model,
-                "usage": {"prompt_tokens": n_chars // 4, "total_tokens": n_chars // 4},
-            })
+            self.send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"prompt_tokens": n_chars // 4, "total_tokens": n_chars // 4},
+                },
+            )
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
@@ -229,10 +233,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--model", default="all-MiniLM-L6-v2",
+        "--model",
+        default="all-MiniLM-L6-v2",
         help=f"all-MiniLM-L6-v2, a local sentence-transformers folder, or {HASHING_MODEL!r} (bag-of-words stand-in)",
     )
-    parser.add_argument("--max-tokens", type=int, default=256, help="the server cuts longer inputs (default 256; not for hashing)")
+    parser.add_argument(
+        "--max-tokens", type=int, default=256, help="the server cuts longer inputs (default 256; not for hashing)"
+    )
     parser.add_argument("--dim", type=int, default=384, help="hashing only: vector length (default 384)")
     parser.add_argument("--seed", type=int, default=0, help="hashing only: seed of the projection (default 0)")
     parser.add_argument("--require-key", action="store_true", help="accept only Bearer $EMBEDDING_API_KEY")

@@ -16,10 +16,21 @@ def run_snakemake(
     workdir: Path, *args: str, env: Mapping[str, str] | None = None, timeout: int = 900
 ) -> subprocess.CompletedProcess[str]:
     """``snakemake --cores 2`` with this repository's Snakefile in ``workdir``; the finished process."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-               str(workdir), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=workdir, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def snakemake(workdir: Path, *args: str, env: Mapping[str, str] | None = None) -> str:

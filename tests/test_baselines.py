@@ -108,8 +108,13 @@ def test_random_router_is_seeded_uniform_and_respects_availability() -> None:
     available = rng.random((n, 3)) < 0.7
     available[:, 0] |= ~available.any(axis=1)
     scores = np.where(available, 1.0, np.nan)
-    matrix = RecordMatrix(np.array([f"q{i}" for i in range(n)], dtype=object), np.full(n, "d", dtype=object), MODELS,
-                          scores, np.where(available, 1.0, np.nan))
+    matrix = RecordMatrix(
+        np.array([f"q{i}" for i in range(n)], dtype=object),
+        np.full(n, "d", dtype=object),
+        MODELS,
+        scores,
+        np.where(available, 1.0, np.nan),
+    )
     first = random_router(matrix, seed=5)
     pd.testing.assert_frame_equal(first, random_router(matrix, seed=5))
     assert not first.equals(random_router(matrix, seed=6))
@@ -122,28 +127,44 @@ def test_random_router_is_seeded_uniform_and_respects_availability() -> None:
 def split_frame(train: list[str], test: list[str], matrix: RecordMatrix) -> pd.DataFrame:
     dataset = dict(zip(matrix.query_ids, matrix.datasets))
     ids = [*train, *test]
-    return pd.DataFrame({"query_id": ids, "dataset": [dataset[q] for q in ids],
-                         "split": ["train"] * len(train) + ["test"] * len(test), "validation": False})
+    return pd.DataFrame(
+        {
+            "query_id": ids,
+            "dataset": [dataset[q] for q in ids],
+            "split": ["train"] * len(train) + ["test"] * len(test),
+            "validation": False,
+        }
+    )
 
 
 def router_matrix() -> RecordMatrix:
     """Dataset d1: A most accurate, C cheapest; dataset d2: B most accurate. Train q1-q6, test t1-t4."""
     ids = ["q1", "q2", "q3", "q4", "q5", "q6", "t1", "t2", "t3", "t4"]
     datasets = ["d1", "d1", "d1", "d2", "d2", "d2", "d1", "d1", "d2", "d2"]
-    scores = np.array([
-        [1, 0, 1], [1, 1, 0], [1, 0, 0],  # d1: A 1, B 1/3, C 1/3
-        [0, 1, 0], [1, 1, 0], [0, 1, 1],  # d2: A 1/3, B 1, C 1/3
-        [0, 1, 1], [1, 1, 1], [1, 0, 1], [0, 0, 0],
-    ], dtype=float)
-    return RecordMatrix(np.array(ids, dtype=object), np.array(datasets, dtype=object), MODELS, scores,
-                        np.tile([3.0, 1.0, 0.5], (10, 1)))
+    scores = np.array(
+        [
+            [1, 0, 1],
+            [1, 1, 0],
+            [1, 0, 0],  # d1: A 1, B 1/3, C 1/3
+            [0, 1, 0],
+            [1, 1, 0],
+            [0, 1, 1],  # d2: A 1/3, B 1, C 1/3
+            [0, 1, 1],
+            [1, 1, 1],
+            [1, 0, 1],
+            [0, 0, 0],
+        ],
+        dtype=float,
+    )
+    return RecordMatrix(
+        np.array(ids, dtype=object), np.array(datasets, dtype=object), MODELS, scores, np.tile([3.0, 1.0, 0.5], (10, 1))
+    )
 
 
 @pytest.mark.parametrize("variant", [PAPER, OFFICIAL])
 def test_dataset_router_alpha_one_most_accurate_alpha_zero_cheapest(variant: Variant) -> None:
     matrix = router_matrix()
-    frame, decisions = dataset_router(matrix, matrix.query_ids[:6], matrix.query_ids[6:], variant,
-                                      np.array([0.0, 1.0]))
+    frame, decisions = dataset_router(matrix, matrix.query_ids[:6], matrix.query_ids[6:], variant, np.array([0.0, 1.0]))
     assert list(frame.columns) == baseline_columns(MODELS)
     assert (frame["method"] == "dataset-router").all() and (frame["variant"] == variant.name).all()
     picks = decisions.set_index(["alpha", "query_id"])["model"]

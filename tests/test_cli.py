@@ -29,12 +29,26 @@ def _records() -> pd.DataFrame:
     rows = []
     for topic, template in TOPICS.items():
         for i in range(12):
-            query = template.format(a=3 + 7 * i, b=11 + 5 * i) if topic != "words" else template.format(
-                a=["big", "small", "old", "young"][i % 4], b=["grey", "black", "white"][i % 3] + f" #{i}")
+            query = (
+                template.format(a=3 + 7 * i, b=11 + 5 * i)
+                if topic != "words"
+                else template.format(
+                    a=["big", "small", "old", "young"][i % 4], b=["grey", "black", "white"][i % 3] + f" #{i}"
+                )
+            )
             for model, right in (("generalist", True), ("coder", topic == "code"), ("mathy", topic == "math")):
                 cost = 0.01 if model == "generalist" else 0.001
-                rows.append({"query_id": f"{topic}-{i:02d}", "dataset": topic, "query": query, "prompt": query,
-                             "model": model, "score": float(right), "cost": cost})
+                rows.append(
+                    {
+                        "query_id": f"{topic}-{i:02d}",
+                        "dataset": topic,
+                        "query": query,
+                        "prompt": query,
+                        "model": model,
+                        "score": float(right),
+                        "cost": cost,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -51,16 +65,27 @@ def router_dir(tmp_path_factory, embedder) -> Path:
     vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False, embedder=embedder)
     config = {
         "models": MODELS,
-        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-                   "alphas": {"start": 0.0, "stop": 1.0, "num": 11}, "top_k": 1, "beta": 9.0, "max_router": 1,
-                   "validation_ratio": 0.2},
+        "router": {
+            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
+            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
+            "top_k": 1,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.2,
+        },
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
         "split": {"seeds": [0]},
         "embedding": {**EMBEDDING, "cache": "data/cache/embeddings.sqlite"},
     }
     out = tmp_path_factory.mktemp("router") / "default"
-    export_router(records, queries["query_id"].to_numpy(), vectors, config,
-                  {"name": "default", "variant": "official", "n_clusters": 3, "alpha": 0.6}, out)
+    export_router(
+        records,
+        queries["query_id"].to_numpy(),
+        vectors,
+        config,
+        {"name": "default", "variant": "official", "n_clusters": 3, "alpha": 0.6},
+        out,
+    )
     return out
 
 
@@ -81,8 +106,11 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def test_route_sends_each_topic_to_its_specialist(router):
-    queries = ["What is 1234 plus 4321?", "Write a Python function that returns the 50th Fibonacci number modulo 7.",
-               "Fill in the blank: the tiny dog chased the ginger cat up the ___."]
+    queries = [
+        "What is 1234 plus 4321?",
+        "Write a Python function that returns the 50th Fibonacci number modulo 7.",
+        "Fill in the blank: the tiny dog chased the ginger cat up the ___.",
+    ]
     assert router.route(queries) == ["mathy", "coder", "generalist"]
     # At alpha 1 cost no longer matters and the generalist is never worse.
     assert router.with_alpha(1.0).route(queries)[2] == "generalist"
@@ -120,12 +148,27 @@ def test_embedder_of_another_dimension_is_caught(tmp_path, embedder):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((len(queries), 8))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    config = {"router": {"variants": {"p": {"normalisation": "paper", "aggregation": "paper"}},
-                         "alphas": {"start": 0, "stop": 1, "num": 3}, "top_k": 1, "beta": 9.0, "max_router": 1,
-                         "validation_ratio": 0.2},
-              "clustering": {"n_init": 1, "minibatch_above": 1000}, "split": {"seeds": [0]}, "embedding": EMBEDDING}
-    export_router(records, queries["query_id"].to_numpy(), vectors, config,
-                  {"name": "x", "variant": "p", "n_clusters": 2, "alpha": 0.5}, tmp_path / "x")
+    config = {
+        "router": {
+            "variants": {"p": {"normalisation": "paper", "aggregation": "paper"}},
+            "alphas": {"start": 0, "stop": 1, "num": 3},
+            "top_k": 1,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.2,
+        },
+        "clustering": {"n_init": 1, "minibatch_above": 1000},
+        "split": {"seeds": [0]},
+        "embedding": EMBEDDING,
+    }
+    export_router(
+        records,
+        queries["query_id"].to_numpy(),
+        vectors,
+        config,
+        {"name": "x", "variant": "p", "n_clusters": 2, "alpha": 0.5},
+        tmp_path / "x",
+    )
     router = Router.load(tmp_path / "x")
     router._embedder = embedder
     with pytest.raises(EmbeddingError, match="384-dimensional"):
@@ -136,8 +179,16 @@ def test_embedder_of_another_dimension_is_caught(tmp_path, embedder):
 
 
 def test_cli_prints_the_chosen_model(router_dir, router, capsys):
-    status, out, err = run(["route", "--router", str(router_dir), "What is 17 plus 25?",
-                            "Write a Python function that reverses a string."], capsys)
+    status, out, err = run(
+        [
+            "route",
+            "--router",
+            str(router_dir),
+            "What is 17 plus 25?",
+            "Write a Python function that reverses a string.",
+        ],
+        capsys,
+    )
     assert status == 0, err
     assert out.splitlines() == router.route(["What is 17 plus 25?", "Write a Python function that reverses a string."])
 
@@ -156,8 +207,17 @@ def test_cli_explain(router_dir, capsys):
     assert explanation["query"] == "What is 3 plus 4?"
     assert explanation["model"] == "mathy"
     assert set(explanation["scores"]) == set(MODELS)
-    status, out, _ = run(["route", "--router", str(router_dir), "--explain", "What is 3 plus 4?",
-                          "Write a Python function that reverses a string."], capsys)
+    status, out, _ = run(
+        [
+            "route",
+            "--router",
+            str(router_dir),
+            "--explain",
+            "What is 3 plus 4?",
+            "Write a Python function that reverses a string.",
+        ],
+        capsys,
+    )
     assert status == 0
     assert [item["model"] for item in json.loads(out)] == ["mathy", "coder"]
 
@@ -173,8 +233,10 @@ def test_cli_streams_json_lines(router_dir, router, tmp_path, capsys):
     source = tmp_path / "queries.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     target = tmp_path / "routed.jsonl"
-    status, out, err = run(["route", "--router", str(router_dir), "--input", str(source), "--output", str(target),
-                            "--chunk-size", "2"], capsys)
+    status, out, err = run(
+        ["route", "--router", str(router_dir), "--input", str(source), "--output", str(target), "--chunk-size", "2"],
+        capsys,
+    )
     assert status == 0, err
     assert out == ""
     assert "routing" in err  # the progress bar, on stderr
@@ -193,20 +255,36 @@ def test_cli_json_lines_from_stdin_to_stdout(router_dir, router, monkeypatch, ca
     assert item["model"] == "mathy" and item["explanation"]["model"] == "mathy"
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"query": "What is 1 plus 1?"}\n{"query": "ok"}\n{"text": "no query"}\n', "line 3: no 'query' field"),
-    ('{"query": "What is 1 plus 1?"}\nnot json\n', "line 2: not valid JSON"),
-    ('{"query": "   "}\n', "line 1: field 'query' must be a non-empty string"),
-    ('{"query": 42}\n', "line 1: field 'query' must be a non-empty string"),
-    ('["What is 1 plus 1?"]\n', "line 1: expected a JSON object"),
-    ('{"query": "What is 1 plus 1?", "model": "gpt"}\n', "line 1: already has a 'model' field"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"query": "What is 1 plus 1?"}\n{"query": "ok"}\n{"text": "no query"}\n', "line 3: no 'query' field"),
+        ('{"query": "What is 1 plus 1?"}\nnot json\n', "line 2: not valid JSON"),
+        ('{"query": "   "}\n', "line 1: field 'query' must be a non-empty string"),
+        ('{"query": 42}\n', "line 1: field 'query' must be a non-empty string"),
+        ('["What is 1 plus 1?"]\n', "line 1: expected a JSON object"),
+        ('{"query": "What is 1 plus 1?", "model": "gpt"}\n', "line 1: already has a 'model' field"),
+    ],
+)
 def test_cli_bad_json_lines(router_dir, tmp_path, capsys, content, message):
     source = tmp_path / "queries.jsonl"
     source.write_text(content)
     target = tmp_path / "routed.jsonl"
-    status, out, err = run(["route", "--router", str(router_dir), "--input", str(source), "--output", str(target),
-                            "--no-progress", "--chunk-size", "1"], capsys)
+    status, out, err = run(
+        [
+            "route",
+            "--router",
+            str(router_dir),
+            "--input",
+            str(source),
+            "--output",
+            str(target),
+            "--no-progress",
+            "--chunk-size",
+            "1",
+        ],
+        capsys,
+    )
     assert status == 1
     assert message in err and str(source) in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -258,8 +336,11 @@ def test_cli_errors_are_one_line(router_dir, tmp_path, capsys):
 
 def test_cli_as_a_module_in_a_subprocess(tmp_path):
     """`python -m avengers_pro.cli`: a bad router folder is one line on stderr and status 1."""
-    done = subprocess.run([sys.executable, "-m", "avengers_pro.cli", "route", "--router", str(tmp_path), "a question"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "avengers_pro.cli", "route", "--router", str(tmp_path), "a question"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == f"avengers-pro: error: {tmp_path}: not a router folder: manifest.json is missing"
-

@@ -31,8 +31,12 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 KEY_ENV = "FAKE_CHAT_KEY"
 API_KEY = "sk-chat-7e6d5c4b-NEVER-WRITE-ME"
 QUESTIONS: list[dict[str, Any]] = [
-    {"id": i, "question": f"Question {i}: which colour is item {i}?", "choices": ["red", "green", "blue", "black"],
-     "answer": "ABCD"[(i * 7) % 4]}
+    {
+        "id": i,
+        "question": f"Question {i}: which colour is item {i}?",
+        "choices": ["red", "green", "blue", "black"],
+        "answer": "ABCD"[(i * 7) % 4],
+    }
     for i in range(24)
 ]
 ANSWER_KEY = {str(q["question"]): str(q["answer"]) for q in QUESTIONS}
@@ -40,8 +44,15 @@ ANSWER_KEY = {str(q["question"]): str(q["answer"]) for q in QUESTIONS}
 
 @pytest.fixture(scope="module")
 def _server() -> Iterator[FakeChatServer]:
-    with FakeChatServer({"small": 0.3, "large": 0.9}, ANSWER_KEY, reports_cost={"large"}, api_key=API_KEY,
-                        slow_s=1.5, lifetime_s=120, max_requests=5000) as server:
+    with FakeChatServer(
+        {"small": 0.3, "large": 0.9},
+        ANSWER_KEY,
+        reports_cost={"large"},
+        api_key=API_KEY,
+        slow_s=1.5,
+        lifetime_s=120,
+        max_requests=5000,
+    ) as server:
         yield server
 
 
@@ -65,25 +76,48 @@ def bench_file(tmp_path: Path) -> Path:
 
 
 def make_config(server: FakeChatServer, bench: Path, tmp_path: Path, **collection: Any) -> dict[str, Any]:
-    return validate_config({
-        "sources": [],
-        "benchmarks": [{"name": "mini", "path": str(bench), "grader": "choice"}],
-        "endpoints": [
-            {"name": "small-one", "base_url": server.base_url, "model": "small", "api_key_env": KEY_ENV,
-             "price": {"input": 0.5, "output": 1.5}},
-            {"name": "large-one", "base_url": server.base_url, "model": "large", "api_key_env": KEY_ENV,
-             "cost_from_response": True, "max_concurrency": 3},
-        ],
-        # A generous timeout: a loaded test machine must not turn a normal answer into a timeout.
-        "collection": {"cache": str(tmp_path / "cache" / "chat.sqlite"), "retry_backoff": 0.001, "timeout": 30.0,
-                       **collection},
-    }, SCHEMA)
+    return validate_config(
+        {
+            "sources": [],
+            "benchmarks": [{"name": "mini", "path": str(bench), "grader": "choice"}],
+            "endpoints": [
+                {
+                    "name": "small-one",
+                    "base_url": server.base_url,
+                    "model": "small",
+                    "api_key_env": KEY_ENV,
+                    "price": {"input": 0.5, "output": 1.5},
+                },
+                {
+                    "name": "large-one",
+                    "base_url": server.base_url,
+                    "model": "large",
+                    "api_key_env": KEY_ENV,
+                    "cost_from_response": True,
+                    "max_concurrency": 3,
+                },
+            ],
+            # A generous timeout: a loaded test machine must not turn a normal answer into a timeout.
+            "collection": {
+                "cache": str(tmp_path / "cache" / "chat.sqlite"),
+                "retry_backoff": 0.001,
+                "timeout": 30.0,
+                **collection,
+            },
+        },
+        SCHEMA,
+    )
 
 
 def run(config: dict[str, Any], endpoint: int, output: Path, waits: list[float] | None = None) -> Any:
-    return collect(benchmark=config["benchmarks"][0], endpoint=config["endpoints"][endpoint],
-                   collection=config["collection"], output=output, progress=False,
-                   sleep=(waits.append if waits is not None else lambda s: None))
+    return collect(
+        benchmark=config["benchmarks"][0],
+        endpoint=config["endpoints"][endpoint],
+        collection=config["collection"],
+        output=output,
+        progress=False,
+        sleep=(waits.append if waits is not None else lambda s: None),
+    )
 
 
 # --------------------------------------------------------------------------- the happy path
@@ -97,17 +131,34 @@ def test_records_are_graded_priced_and_written_in_the_llmrouterbench_layout(
     result = run(config, 0, output)
     assert (result.questions, result.requested, result.cached, result.failed) == (24, 24, 0, 0)
     data = json.loads(output.read_text())
-    assert (data["dataset_name"], data["split"], data["model_name"], data["counts"]) == ("mini", "test", "small-one", 24)
+    assert (data["dataset_name"], data["split"], data["model_name"], data["counts"]) == (
+        "mini",
+        "test",
+        "small-one",
+        24,
+    )
     record = data["records"][0]
-    assert set(record) == {"index", "origin_query", "prompt", "prediction", "raw_output", "ground_truth", "score",
-                           "prompt_tokens", "completion_tokens", "cost"}
+    assert set(record) == {
+        "index",
+        "origin_query",
+        "prompt",
+        "prediction",
+        "raw_output",
+        "ground_truth",
+        "score",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+    }
     assert record["origin_query"] == QUESTIONS[0]["question"]
     assert "A) red\nB) green" in record["prompt"]
     for record, question in zip(data["records"], QUESTIONS, strict=True):
         assert record["ground_truth"] == question["answer"]
         assert record["score"] == float(record["prediction"] == question["answer"])
         # tokens x price per 1M tokens, since this endpoint reports no cost
-        assert record["cost"] == pytest.approx((record["prompt_tokens"] * 0.5 + record["completion_tokens"] * 1.5) / 1e6)
+        assert record["cost"] == pytest.approx(
+            (record["prompt_tokens"] * 0.5 + record["completion_tokens"] * 1.5) / 1e6
+        )
     assert data["performance"] == pytest.approx(sum(r["score"] for r in data["records"]) / 24)
     assert data["cost"] == pytest.approx(sum(r["cost"] for r in data["records"]))
     assert 0 < data["performance"] < 1  # the profile of 'small' gets some right, some wrong
@@ -119,11 +170,15 @@ def test_provider_reported_cost_wins(server: FakeChatServer, bench_file: Path, t
     run(config, 1, output)
     records = json.loads(output.read_text())["records"]
     for record in records:
-        assert record["cost"] == pytest.approx((record["prompt_tokens"] + record["completion_tokens"]) * server.cost_per_token)
+        assert record["cost"] == pytest.approx(
+            (record["prompt_tokens"] + record["completion_tokens"]) * server.cost_per_token
+        )
     assert server.max_in_flight <= 3  # the endpoint's own concurrency cap
 
 
-def test_rerun_sends_nothing_and_a_changed_parameter_asks_again(server: FakeChatServer, bench_file: Path, tmp_path: Path) -> None:
+def test_rerun_sends_nothing_and_a_changed_parameter_asks_again(
+    server: FakeChatServer, bench_file: Path, tmp_path: Path
+) -> None:
     config = make_config(server, bench_file, tmp_path)
     first = tmp_path / "a.json"
     run(config, 0, first)
@@ -151,7 +206,9 @@ def test_a_price_change_reprices_from_the_cache(server: FakeChatServer, bench_fi
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "503", "slow", "drop", "malformed", "no_usage"])
-def test_each_fault_is_retried_and_changes_nothing(server: FakeChatServer, bench_file: Path, tmp_path: Path, fault: str) -> None:
+def test_each_fault_is_retried_and_changes_nothing(
+    server: FakeChatServer, bench_file: Path, tmp_path: Path, fault: str
+) -> None:
     config = make_config(server, bench_file, tmp_path / "clean")
     run(config, 0, tmp_path / "clean.json")
     server.count = 0
@@ -173,7 +230,14 @@ def test_each_fault_is_retried_and_changes_nothing(server: FakeChatServer, bench
 
 def test_client_parses_every_answer_field(server: FakeChatServer) -> None:
     settings = endpoint_settings(
-        {"name": "x", "base_url": server.base_url, "model": "large", "api_key_env": KEY_ENV, "price": None, "extra": {"top_p": 1}},
+        {
+            "name": "x",
+            "base_url": server.base_url,
+            "model": "large",
+            "api_key_env": KEY_ENV,
+            "price": None,
+            "extra": {"top_p": 1},
+        },
         validate_config({"sources": [{"name": "s", "format": "records", "path": "x.csv"}]}, SCHEMA)["collection"],
     )
     client = ChatClient(settings, max_retries=0, retry_backoff=0.0)
@@ -181,7 +245,9 @@ def test_client_parses_every_answer_field(server: FakeChatServer) -> None:
         body = client.body("hello")
         assert body["temperature"] == 0.0 and body["max_tokens"] == 2048 and body["top_p"] == 1
         answer = client.complete(QUESTIONS[0]["question"])
-        assert answer.content.startswith("Let me think") and answer.prompt_tokens > 0 and answer.reported_cost is not None
+        assert (
+            answer.content.startswith("Let me think") and answer.prompt_tokens > 0 and answer.reported_cost is not None
+        )
         server.faults = ["no_usage"]
         with pytest.raises(RequestFailed, match="no 'usage'"):
             client.complete("hello")
@@ -227,8 +293,9 @@ def test_on_failure_skip_leaves_failed_records_out_for_the_missing_policy(
     assert report["changed"]["records_zero_filled"] == 4 and records["query_id"].nunique() == 24
 
 
-def test_a_refused_key_stops_the_job_at_once(server: FakeChatServer, bench_file: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_key_stops_the_job_at_once(
+    server: FakeChatServer, bench_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(KEY_ENV, "wrong-key")
     config = make_config(server, bench_file, tmp_path, on_failure="skip")
     with pytest.raises(CollectError, match=f"HTTP 401.*set {KEY_ENV} to a valid key"):
@@ -236,8 +303,9 @@ def test_a_refused_key_stops_the_job_at_once(server: FakeChatServer, bench_file:
     assert server.count <= config["collection"]["max_concurrency"]  # no more than the first wave
 
 
-def test_the_key_reaches_no_file_log_or_message(server: FakeChatServer, bench_file: Path, tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_reaches_no_file_log_or_message(
+    server: FakeChatServer, bench_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     config = make_config(server, bench_file, tmp_path, max_retries=4)  # one request may meet all four faults
     server.faults = ["429", "500", "drop", "malformed"]
@@ -258,8 +326,10 @@ def test_the_key_reaches_no_file_log_or_message(server: FakeChatServer, bench_fi
 
 
 def test_benchmark_formats_agree(tmp_path: Path) -> None:
-    rows = [{"id": "q1", "question": "2+2?", "choices": ["3", "4"], "answer": "b"},
-            {"id": "q2", "question": "Capital of France?", "choices": ["Paris", "Rome"], "answer": "A"}]
+    rows = [
+        {"id": "q1", "question": "2+2?", "choices": ["3", "4"], "answer": "b"},
+        {"id": "q2", "question": "Capital of France?", "choices": ["Paris", "Rome"], "answer": "A"},
+    ]
     jsonl = tmp_path / "b.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in rows))
     csv = tmp_path / "b.csv"
@@ -282,7 +352,9 @@ def test_benchmark_formats_agree(tmp_path: Path) -> None:
         ({"id": 1, "question": "x", "choices": "not json", "answer": "A"}, "choice", "JSON list"),
     ],
 )
-def test_bad_benchmark_rows_name_file_row_and_field(tmp_path: Path, line: dict[str, Any], grader: str, message: str) -> None:
+def test_bad_benchmark_rows_name_file_row_and_field(
+    tmp_path: Path, line: dict[str, Any], grader: str, message: str
+) -> None:
     path = tmp_path / "b.jsonl"
     first = {"id": 0, "question": "fine", "choices": ["a", "b"], "answer": "7" if grader == "number" else "A"}
     path.write_text(json.dumps(first) + "\n" + json.dumps(line))
@@ -323,7 +395,10 @@ def base_config(**endpoint: Any) -> dict[str, Any]:
     ("mutate", "message"),
     [
         (lambda c: None, r"endpoints\[0\].price: required"),  # no price, no reported cost: refused before any request
-        (lambda c: c["endpoints"][0].update(api_key="sk-1"), r"endpoints\[0\].api_key: keys are never read from the config"),
+        (
+            lambda c: c["endpoints"][0].update(api_key="sk-1"),
+            r"endpoints\[0\].api_key: keys are never read from the config",
+        ),
         (lambda c: c["endpoints"][0].update(base_url="https://u:p@host/v1", cost_from_response=True), "credentials"),
         (lambda c: c["benchmarks"][0].update(prompt="{question}"), r"benchmarks\[0\].prompt: a choice benchmark"),
         (lambda c: c["benchmarks"][0].update(prompt="{question} {answer}"), r"unknown field\(s\) \{answer\}"),

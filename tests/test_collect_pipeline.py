@@ -24,17 +24,36 @@ pytestmark = pytest.mark.slow
 KEY_ENV = "E2E_CHAT_KEY"
 API_KEY = "sk-e2e-3c2b1a-SHOULD-STAY-IN-ENV"
 N = 30
-CHOICE: list[dict[str, Any]] = [{"id": i, "question": f"Item {i}: which shape has {3 + i % 5} corners and colour number {i}?",
-           "choices": ["triangle", "square", "pentagon", "heptagon"], "answer": "ABCD"[(i * 5) % 4]} for i in range(N)]
-NUMBER: list[dict[str, Any]] = [{"id": f"n{i}", "question": f"A farmer has {i + 2} fields with {i % 7 + 1} cows each. How many cows?",
-           "answer": str((i + 2) * (i % 7 + 1))} for i in range(N)]
+CHOICE: list[dict[str, Any]] = [
+    {
+        "id": i,
+        "question": f"Item {i}: which shape has {3 + i % 5} corners and colour number {i}?",
+        "choices": ["triangle", "square", "pentagon", "heptagon"],
+        "answer": "ABCD"[(i * 5) % 4],
+    }
+    for i in range(N)
+]
+NUMBER: list[dict[str, Any]] = [
+    {
+        "id": f"n{i}",
+        "question": f"A farmer has {i + 2} fields with {i % 7 + 1} cows each. How many cows?",
+        "answer": str((i + 2) * (i % 7 + 1)),
+    }
+    for i in range(N)
+]
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeChatServer]:
     key = {str(q["question"]): str(q["answer"]) for q in CHOICE + NUMBER}
-    with FakeChatServer({"tiny": 0.35, "huge": 0.9, "medium": 0.7}, key, api_key=API_KEY, retry_after=0.0,
-                        lifetime_s=600, max_requests=2000) as fake:
+    with FakeChatServer(
+        {"tiny": 0.35, "huge": 0.9, "medium": 0.7},
+        key,
+        api_key=API_KEY,
+        retry_after=0.0,
+        lifetime_s=600,
+        max_requests=2000,
+    ) as fake:
         yield fake
 
 
@@ -75,7 +94,11 @@ def built(server: FakeChatServer, tmp_path_factory: pytest.TempPathFactory) -> t
         "clustering": {"n_clusters": [2], "n_init": 2},
         "router": {"alphas": {"start": 0.0, "stop": 1.0, "num": 11}},
         "evaluation": {"bootstrap_resamples": 20},
-        "plots": {"main": {"variant": "official", "n_clusters": 2}, "usage_alphas": [0.0, 1.0], "table_alphas": [0.0, 1.0]},
+        "plots": {
+            "main": {"variant": "official", "n_clusters": 2},
+            "usage_alphas": [0.0, 1.0],
+            "table_alphas": [0.0, 1.0],
+        },
         "export": [],
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -114,7 +137,9 @@ def test_rerun_sends_no_request(built: tuple[Path, str, int], server: FakeChatSe
     assert server.count == before
 
 
-def test_a_third_model_runs_only_its_collect_jobs_and_downstream(built: tuple[Path, str, int], server: FakeChatServer) -> None:
+def test_a_third_model_runs_only_its_collect_jobs_and_downstream(
+    built: tuple[Path, str, int], server: FakeChatServer
+) -> None:
     workdir, _, _ = built
     path = workdir / "config.yaml"
     config = yaml.safe_load(path.read_text())

@@ -53,7 +53,10 @@ def test_every_schema_key_has_a_description():
         (lambda c: c["router"].update(topk=3), "unknown key topk under router"),
         (lambda c: c["split"].update(train_ratio=1.5), "split.train_ratio"),
         (lambda c: c["clustering"].update(n_clusters=[0]), r"clustering.n_clusters\[0\]"),
-        (lambda c: c["router"]["variants"]["paper"].update(normalisation="zscore"), "router.variants.paper.normalisation"),
+        (
+            lambda c: c["router"]["variants"]["paper"].update(normalisation="zscore"),
+            "router.variants.paper.normalisation",
+        ),
         (lambda c: c["sources"][0].pop("sha256"), r"sources\[0\]: 'sha256' is a required property"),
         (lambda c: c["sources"][1].update(name=c["sources"][0]["name"]), "duplicate name"),
         (lambda c: c["plots"]["main"].update(variant="nope"), "plots.main.variant"),

@@ -52,7 +52,9 @@ def test_quiet_progress_only_logs(capsys: pytest.CaptureFixture[str], caplog: py
     assert "embed: 2/2 texts (100%)" in caplog.text
 
 
-def test_failures_are_reported_once_each_with_a_stale_results_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failures_are_reported_once_each_with_a_stale_results_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     started = time.time()
     assert console.failure_report(started) is None
@@ -66,7 +68,8 @@ def test_failures_are_reported_once_each_with_a_stale_results_note(tmp_path: Pat
     os.utime("results/metrics.json", (old, old))
     report = console.failure_report(started)
     assert report is not None and report.splitlines()[-1].startswith(
-        "Note: results/ and figures/ from the previous successful run")
+        "Note: results/ and figures/ from the previous successful run"
+    )
     console.clear_failure("logs/ingest.log")
     assert not console.failure_file("logs/ingest.log").exists()
 

@@ -65,7 +65,10 @@ def test_api_key_in_config_is_refused_without_echoing_it() -> None:
         ({"model": "sentence-transformers/all-MiniLM-L6-v2"}, "all-MiniLM-L6-v2"),
         ({"model": "/models/my model/"}, "my-model"),
         ({"backend": "openai", "model": "Qwen/Qwen3-Embedding-8B"}, "openai-Qwen-Qwen3-Embedding-8B"),
-        ({"backend": "openai", "model": "text-embedding-3-large", "dimensions": 256}, "openai-text-embedding-3-large-d256"),
+        (
+            {"backend": "openai", "model": "text-embedding-3-large", "dimensions": 256},
+            "openai-text-embedding-3-large-d256",
+        ),
     ],
 )
 def test_embedder_id_is_file_name_safe(block: dict[str, Any], expected: str) -> None:
@@ -125,7 +128,10 @@ def test_local_vectors_are_normalised_384_floats(local_embedder: Any) -> None:
     # A paraphrase is closer than an unrelated text: the real model is at work.
     paraphrase, unrelated = embed_texts(
         ["What gas do plants take in from the atmosphere to photosynthesise?", QUESTIONS[1]],
-        {}, cache_path=None, embedder=local_embedder, progress=False,
+        {},
+        cache_path=None,
+        embedder=local_embedder,
+        progress=False,
     )
     assert vectors[0] @ paraphrase > vectors[0] @ unrelated + 0.3
     # The same text in another batch, in another call, gives the same vector.
@@ -169,8 +175,15 @@ class FakeEmbedder:
 
     backend = "fake"
 
-    def __init__(self, *, batch_size: int = 3, fail_after: int | None = None, dim: int = 6,
-                 max_concurrency: int = 1, model: str = "fake-model") -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 3,
+        fail_after: int | None = None,
+        dim: int = 6,
+        max_concurrency: int = 1,
+        model: str = "fake-model",
+    ) -> None:
         self.model = model
         self.cache_model = model
         self.batch_size = batch_size

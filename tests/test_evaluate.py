@@ -22,8 +22,14 @@ MIXED = Variant("mixed", "paper", "official")
 # --------------------------------------------------------------------------- plain reference
 
 
-def reference_cluster_scores(labels: list[int], scores: list[list[float]], costs: list[list[float]], n_clusters: int,
-                             alpha: float, normalisation: str) -> tuple[list[list[float]], list[list[float]]]:
+def reference_cluster_scores(
+    labels: list[int],
+    scores: list[list[float]],
+    costs: list[list[float]],
+    n_clusters: int,
+    alpha: float,
+    normalisation: str,
+) -> tuple[list[list[float]], list[list[float]]]:
     """x[cluster][model] for one alpha and the raw accuracy acc[cluster][model] (0 without a record),
     written out with Python lists and loops."""
     n_models = len(scores[0])
@@ -61,9 +67,17 @@ def reference_cluster_scores(labels: list[int], scores: list[list[float]], costs
     return table, accuracies
 
 
-def reference_route_one(x: list[list[float]], acc: list[list[float]], embedding: list[float],
-                        centroids: list[list[float]], available: list[bool], variant: Variant, top_k: int, beta: float,
-                        max_router: int) -> list[int]:
+def reference_route_one(
+    x: list[list[float]],
+    acc: list[list[float]],
+    embedding: list[float],
+    centroids: list[list[float]],
+    available: list[bool],
+    variant: Variant,
+    top_k: int,
+    beta: float,
+    max_router: int,
+) -> list[int]:
     """The chosen models of one query for one alpha (paper aggregation: ties to the higher accuracy over
     the same clusters, then the earlier model; official: ties to the earlier model)."""
     n_models = len(x[0])
@@ -90,22 +104,42 @@ def reference_route_one(x: list[list[float]], acc: list[list[float]], embedding:
     return candidates[:max_router] + [-1] * (max_router - len(candidates[:max_router]))
 
 
-def reference_sweep(matrix: RecordMatrix, train_rows: np.ndarray, labels: np.ndarray, centroids: np.ndarray,
-                    eval_rows: np.ndarray, embeddings: np.ndarray, variant: Variant, alphas: np.ndarray, top_k: int,
-                    beta: float, max_router: int) -> tuple[pd.DataFrame, np.ndarray]:
+def reference_sweep(
+    matrix: RecordMatrix,
+    train_rows: np.ndarray,
+    labels: np.ndarray,
+    centroids: np.ndarray,
+    eval_rows: np.ndarray,
+    embeddings: np.ndarray,
+    variant: Variant,
+    alphas: np.ndarray,
+    top_k: int,
+    beta: float,
+    max_router: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Per alpha, per query, then per dataset: the sweep rows and the first choices."""
     train_scores = matrix.scores[train_rows].tolist()
     train_costs = matrix.costs[train_rows].tolist()
     rows: list[dict[str, object]] = []
     first_choices: list[list[int]] = []
     for alpha in alphas:
-        x, acc = reference_cluster_scores(labels.tolist(), train_scores, train_costs, len(centroids), float(alpha),
-                                     variant.normalisation)
+        x, acc = reference_cluster_scores(
+            labels.tolist(), train_scores, train_costs, len(centroids), float(alpha), variant.normalisation
+        )
         per_dataset: dict[str, list[tuple[float, float, int]]] = {}
         firsts: list[int] = []
         for q, row in enumerate(eval_rows):
-            chosen = reference_route_one(x, acc, embeddings[q].tolist(), centroids.tolist(),
-                                         (~np.isnan(matrix.scores[row])).tolist(), variant, top_k, beta, max_router)
+            chosen = reference_route_one(
+                x,
+                acc,
+                embeddings[q].tolist(),
+                centroids.tolist(),
+                (~np.isnan(matrix.scores[row])).tolist(),
+                variant,
+                top_k,
+                beta,
+                max_router,
+            )
             picked = [m for m in chosen if m >= 0]
             score = max(matrix.scores[row, m] for m in picked)
             cost = sum(matrix.costs[row, m] for m in picked)
@@ -114,22 +148,28 @@ def reference_sweep(matrix: RecordMatrix, train_rows: np.ndarray, labels: np.nda
         first_choices.append(firsts)
         for dataset in sorted(per_dataset):
             outcomes = per_dataset[dataset]
-            rows.append({
-                "alpha": float(alpha),
-                "dataset": dataset,
-                "accuracy": sum(o[0] for o in outcomes) / len(outcomes),
-                "cost": sum(o[1] for o in outcomes),
-                "n_queries": len(outcomes),
-                **{f"routed[{model}]": sum(1 for o in outcomes if o[2] == m) for m, model in enumerate(matrix.models)},
-            })
+            rows.append(
+                {
+                    "alpha": float(alpha),
+                    "dataset": dataset,
+                    "accuracy": sum(o[0] for o in outcomes) / len(outcomes),
+                    "cost": sum(o[1] for o in outcomes),
+                    "n_queries": len(outcomes),
+                    **{
+                        f"routed[{model}]": sum(1 for o in outcomes if o[2] == m)
+                        for m, model in enumerate(matrix.models)
+                    },
+                }
+            )
     return pd.DataFrame(rows), np.array(first_choices)
 
 
 # --------------------------------------------------------------------------- random data
 
 
-def random_problem(seed: int, n: int = 90, n_models: int = 5, n_clusters: int = 4, dim: int = 6, mask: bool = True
-                   ) -> tuple[RecordMatrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def random_problem(
+    seed: int, n: int = 90, n_models: int = 5, n_clusters: int = 4, dim: int = 6, mask: bool = True
+) -> tuple[RecordMatrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Random records (with masked cells, a free model and its twin), splits, labels and embeddings."""
     rng = np.random.default_rng(seed)
     scores = (rng.random((n, n_models)) < rng.random(n_models)).astype(float)
@@ -166,10 +206,22 @@ def test_vectorised_sweep_equals_plain_reference(variant: Variant, max_router: i
     matrix, train_rows, labels, centroids, eval_rows, embeddings = random_problem(seed)
     alphas = np.linspace(0.0, 1.0, 11)
     top_k, beta = 3, 9.0
-    sweep, decisions = run_sweep(matrix, matrix.query_ids[train_rows], labels, centroids, matrix.query_ids[eval_rows],
-                                 embeddings, variant, alphas, top_k, beta, max_router)
-    expected, first = reference_sweep(matrix, train_rows, labels, centroids, eval_rows, embeddings, variant, alphas,
-                                      top_k, beta, max_router)
+    sweep, decisions = run_sweep(
+        matrix,
+        matrix.query_ids[train_rows],
+        labels,
+        centroids,
+        matrix.query_ids[eval_rows],
+        embeddings,
+        variant,
+        alphas,
+        top_k,
+        beta,
+        max_router,
+    )
+    expected, first = reference_sweep(
+        matrix, train_rows, labels, centroids, eval_rows, embeddings, variant, alphas, top_k, beta, max_router
+    )
     assert (sweep["max_router"] == max_router).all()
     pd.testing.assert_frame_equal(sweep.drop(columns="max_router"), expected, check_dtype=False)
     np.testing.assert_array_equal(decisions["model"].to_numpy(), np.asarray(matrix.models, dtype=object)[first.ravel()])
@@ -179,8 +231,18 @@ def test_vectorised_sweep_equals_plain_reference(variant: Variant, max_router: i
 def test_sweep_choices_change_with_alpha_on_random_data() -> None:
     # Guards the reference test against a degenerate problem where every alpha routes the same way.
     matrix, train_rows, labels, centroids, eval_rows, embeddings = random_problem(0)
-    _, decisions = run_sweep(matrix, matrix.query_ids[train_rows], labels, centroids, matrix.query_ids[eval_rows],
-                             embeddings, OFFICIAL, np.array([0.0, 1.0]), 3, 9.0)
+    _, decisions = run_sweep(
+        matrix,
+        matrix.query_ids[train_rows],
+        labels,
+        centroids,
+        matrix.query_ids[eval_rows],
+        embeddings,
+        OFFICIAL,
+        np.array([0.0, 1.0]),
+        3,
+        9.0,
+    )
     by_alpha = decisions.groupby("alpha")["model"].apply(tuple)
     assert by_alpha.loc[0.0] != by_alpha.loc[1.0]
 
@@ -202,8 +264,17 @@ def test_evaluate_choices_by_hand() -> None:
     matrix = small_matrix()
     choices = np.array([[[0], [0], [1]], [[1], [1], [0]]])
     sweep, decisions = evaluate_choices(choices, matrix, np.array([0.0, 1.0]))
-    assert list(sweep.columns) == ["alpha", "dataset", "accuracy", "cost", "n_queries", "max_router",
-                                   "routed[m0]", "routed[m1]", "routed[m2]"]
+    assert list(sweep.columns) == [
+        "alpha",
+        "dataset",
+        "accuracy",
+        "cost",
+        "n_queries",
+        "max_router",
+        "routed[m0]",
+        "routed[m1]",
+        "routed[m2]",
+    ]
     np.testing.assert_allclose(sweep["alpha"], [0, 0, 1, 1])
     assert sweep["dataset"].tolist() == ["d1", "d2", "d1", "d2"]
     np.testing.assert_allclose(sweep["accuracy"], [0.5, 0.5, 0.5, 0.0])
@@ -246,8 +317,17 @@ def test_evaluate_choices_refuses_a_model_without_a_record() -> None:
 def test_changing_every_test_score_leaves_routing_unchanged(variant: Variant) -> None:
     matrix, train_rows, labels, centroids, eval_rows, embeddings = random_problem(3)
     alphas = np.linspace(0, 1, 21)
-    args = (matrix.query_ids[train_rows], labels, centroids, matrix.query_ids[eval_rows], embeddings, variant, alphas,
-            3, 9.0)
+    args = (
+        matrix.query_ids[train_rows],
+        labels,
+        centroids,
+        matrix.query_ids[eval_rows],
+        embeddings,
+        variant,
+        alphas,
+        3,
+        9.0,
+    )
     _, before = run_sweep(matrix, *args)
     scores, costs = matrix.scores.copy(), matrix.costs.copy()
     scores[eval_rows] = 1.0 - scores[eval_rows]  # NaN stays NaN: availability is part of the query, not its score
@@ -262,11 +342,41 @@ def test_run_sweep_refuses_overlapping_or_unknown_ids() -> None:
     matrix, train_rows, labels, centroids, eval_rows, embeddings = random_problem(0)
     train_ids = matrix.query_ids[train_rows]
     with pytest.raises(DataError, match="also training"):
-        run_sweep(matrix, train_ids, labels, centroids, train_ids[: len(eval_rows)], embeddings, OFFICIAL,
-                  np.array([0.5]), 3, 9.0)
+        run_sweep(
+            matrix,
+            train_ids,
+            labels,
+            centroids,
+            train_ids[: len(eval_rows)],
+            embeddings,
+            OFFICIAL,
+            np.array([0.5]),
+            3,
+            9.0,
+        )
     with pytest.raises(DataError, match="not in the records"):
-        run_sweep(matrix, train_ids, labels, centroids, np.array(["nope"] * len(eval_rows), dtype=object),
-                  embeddings, OFFICIAL, np.array([0.5]), 3, 9.0)
+        run_sweep(
+            matrix,
+            train_ids,
+            labels,
+            centroids,
+            np.array(["nope"] * len(eval_rows), dtype=object),
+            embeddings,
+            OFFICIAL,
+            np.array([0.5]),
+            3,
+            9.0,
+        )
     with pytest.raises(DataError, match="labels"):
-        run_sweep(matrix, train_ids, labels[:-1], centroids, matrix.query_ids[eval_rows], embeddings, OFFICIAL,
-                  np.array([0.5]), 3, 9.0)
+        run_sweep(
+            matrix,
+            train_ids,
+            labels[:-1],
+            centroids,
+            matrix.query_ids[eval_rows],
+            embeddings,
+            OFFICIAL,
+            np.array([0.5]),
+            3,
+            9.0,
+        )

@@ -62,8 +62,12 @@ def make_problem(n_per_dataset: int = 40, seed: int = 0) -> tuple[pd.DataFrame, 
     """
     rng = np.random.default_rng(seed)
     centres = np.linalg.qr(rng.standard_normal((DIM, DIM)))[0][:3]
-    skill = {"large": [0.85, 0.85, 0.85], "small": [0.3, 0.3, 0.55], "coder": [0.97, 0.05, 0.2],
-             "mathy": [0.05, 0.97, 0.2]}
+    skill = {
+        "large": [0.85, 0.85, 0.85],
+        "small": [0.3, 0.3, 0.55],
+        "coder": [0.97, 0.05, 0.2],
+        "mathy": [0.05, 0.97, 0.2],
+    }
     price = {"large": 0.02, "small": 0.001, "coder": 0.002, "mathy": 0.002}
     rows = []
     ids, vectors = [], []
@@ -74,24 +78,41 @@ def make_problem(n_per_dataset: int = 40, seed: int = 0) -> tuple[pd.DataFrame, 
             ids.append(query_id)
             vectors.append(vector / np.linalg.norm(vector))
             for model in MODELS:
-                rows.append({
-                    "query_id": query_id, "dataset": dataset, "query": f"{dataset} question {i}",
-                    "prompt": f"{dataset} question {i}", "model": model,
-                    "score": float(rng.random() < skill[model][d]),
-                    "cost": price[model] * (1.0 + 0.1 * rng.random()),
-                })
+                rows.append(
+                    {
+                        "query_id": query_id,
+                        "dataset": dataset,
+                        "query": f"{dataset} question {i}",
+                        "prompt": f"{dataset} question {i}",
+                        "model": model,
+                        "score": float(rng.random() < skill[model][d]),
+                        "cost": price[model] * (1.0 + 0.1 * rng.random()),
+                    }
+                )
     return pd.DataFrame(rows), np.asarray(ids, dtype=object), np.asarray(vectors, dtype=np.float32)
 
 
 def make_config(**router: object) -> dict:
     return {
         "models": MODELS,
-        "router": {"variants": VARIANTS, "alphas": {"start": 0.0, "stop": 1.0, "num": 21}, "top_k": 2,
-                   "beta": 9.0, "max_router": 1, "validation_ratio": 0.25, **router},
+        "router": {
+            "variants": VARIANTS,
+            "alphas": {"start": 0.0, "stop": 1.0, "num": 21},
+            "top_k": 2,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.25,
+            **router,
+        },
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
         "split": {"seeds": [3, 4]},
-        "embedding": {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256,
-                      "cache": "/somewhere/private/cache.sqlite", "batch_size": 16},
+        "embedding": {
+            "backend": "sentence-transformers",
+            "model": "all-MiniLM-L6-v2",
+            "max_tokens": 256,
+            "cache": "/somewhere/private/cache.sqlite",
+            "batch_size": 16,
+        },
     }
 
 
@@ -104,8 +125,14 @@ def problem() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 def exported(problem, tmp_path_factory) -> Path:
     records, ids, vectors = problem
     out = tmp_path_factory.mktemp("router") / "fixed"
-    export_router(records, ids, vectors, make_config(), {"name": "fixed", "variant": "official", "n_clusters": 4,
-                                                         "alpha": 0.4}, out)
+    export_router(
+        records,
+        ids,
+        vectors,
+        make_config(),
+        {"name": "fixed", "variant": "official", "n_clusters": 4, "alpha": 0.4},
+        out,
+    )
     return out
 
 
@@ -128,8 +155,14 @@ def test_exported_router_makes_the_pipelines_decisions(problem, tmp_path, varian
     seed = config["split"]["seeds"][0]
     test = np.arange(len(ids)) % 4 == 0
     train_records = records[records["query_id"].isin(ids[~test])]
-    export_router(train_records, ids[~test], vectors[~test], config,
-                  {"name": "r", "variant": variant_name, "n_clusters": 5, "alpha": 0.5}, tmp_path / "r")
+    export_router(
+        train_records,
+        ids[~test],
+        vectors[~test],
+        config,
+        {"name": "r", "variant": variant_name, "n_clusters": 5, "alpha": 0.5},
+        tmp_path / "r",
+    )
 
     # The pipeline, as the cluster and sweep rules run it (train rows in query_id order).
     matrix = record_matrix(records, MODELS)
@@ -137,8 +170,19 @@ def test_exported_router_makes_the_pipelines_decisions(problem, tmp_path, varian
     clustering = fit_clusters(vectors[~test], 5, seed=seed, n_init=config["clustering"]["n_init"])
     variant = Variant.from_config(variant_name, VARIANTS[variant_name])
     alphas = np.array([0.0, 0.2, 0.45, 0.5, 0.8, 1.0])
-    _, decisions = run_sweep(matrix, train_ids, clustering.labels, clustering.centroids, ids[test], vectors[test],
-                             variant, alphas, top_k=2, beta=9.0, max_router=max_router)
+    _, decisions = run_sweep(
+        matrix,
+        train_ids,
+        clustering.labels,
+        clustering.centroids,
+        ids[test],
+        vectors[test],
+        variant,
+        alphas,
+        top_k=2,
+        beta=9.0,
+        max_router=max_router,
+    )
     fitted = AvengersProRouter(variant, top_k=2, beta=9.0, max_router=max_router)
     train = matrix.subset(matrix.positions(train_ids))
     fitted.fit(clustering.centroids, clustering.labels, train.scores, train.costs)
@@ -171,7 +215,10 @@ def test_round_trip_keeps_everything(problem, exported):
     np.testing.assert_array_equal(router.stats.cost, stats.cost)
     assert router.stats.count.sum() == len(ids) * len(MODELS)  # fitted on ALL records
     assert (router.variant.name, router.variant.normalisation, router.variant.aggregation) == (
-        "official", "official", "official")
+        "official",
+        "official",
+        "official",
+    )
     assert (router.top_k, router.beta, router.max_router) == (2, 9.0, 1)
     assert router.alpha == router.default_alpha == 0.4
     assert router.alpha_choice["chosen_by"] == "fixed"
@@ -199,8 +246,14 @@ def test_export_is_deterministic(problem, exported, tmp_path):
     # Rows in another order: the router depends on the records, not on how they are listed.
     shuffled = records.sample(frac=1.0, random_state=1)
     order = np.random.default_rng(2).permutation(len(ids))
-    export_router(shuffled, ids[order], vectors[order], make_config(),
-                  {"name": "fixed", "variant": "official", "n_clusters": 4, "alpha": 0.4}, tmp_path / "again")
+    export_router(
+        shuffled,
+        ids[order],
+        vectors[order],
+        make_config(),
+        {"name": "fixed", "variant": "official", "n_clusters": 4, "alpha": 0.4},
+        tmp_path / "again",
+    )
     for name in (*ROUTER_FILES, MANIFEST):
         assert (tmp_path / "again" / name).read_bytes() == (exported / name).read_bytes(), name
 
@@ -211,14 +264,21 @@ def test_export_is_deterministic(problem, exported, tmp_path):
 @pytest.mark.parametrize("alpha", [0.0, 0.15, 0.7, 1.0])
 def test_alpha_at_load_time_equals_a_fresh_export(problem, exported, tmp_path, alpha):
     records, ids, vectors = problem
-    export_router(records, ids, vectors, make_config(),
-                  {"name": "fresh", "variant": "official", "n_clusters": 4, "alpha": alpha}, tmp_path / "fresh")
+    export_router(
+        records,
+        ids,
+        vectors,
+        make_config(),
+        {"name": "fresh", "variant": "official", "n_clusters": 4, "alpha": alpha},
+        tmp_path / "fresh",
+    )
     fresh = Router.load(tmp_path / "fresh")
     overridden = Router.load(exported, alpha=alpha)
     assert overridden.alpha == alpha and overridden.default_alpha == 0.4
     np.testing.assert_array_equal(overridden.route_indices(vectors), fresh.route_indices(vectors))
-    np.testing.assert_array_equal(Router.load(exported).with_alpha(alpha).route_indices(vectors),
-                                  fresh.route_indices(vectors))
+    np.testing.assert_array_equal(
+        Router.load(exported).with_alpha(alpha).route_indices(vectors), fresh.route_indices(vectors)
+    )
 
 
 def test_alpha_changes_the_choices(problem, exported):
@@ -239,9 +299,14 @@ def test_bad_alpha_is_rejected(exported, alpha):
 def test_match_best_single_target(problem, tmp_path):
     records, ids, vectors = problem
     config = make_config()
-    info = export_router(records, ids, vectors, config,
-                         {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"},
-                         tmp_path / "t")
+    info = export_router(
+        records,
+        ids,
+        vectors,
+        config,
+        {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"},
+        tmp_path / "t",
+    )
     choice = info["alpha"]
     validation = choice["validation"]
     assert choice["chosen_by"] == "match-best-single"
@@ -264,9 +329,14 @@ def test_match_best_single_target(problem, tmp_path):
 
 def test_max_accuracy_target(problem, tmp_path):
     records, ids, vectors = problem
-    info = export_router(records, ids, vectors, make_config(),
-                         {"name": "t", "variant": "paper", "n_clusters": 3, "target": "max-accuracy"},
-                         tmp_path / "t")
+    info = export_router(
+        records,
+        ids,
+        vectors,
+        make_config(),
+        {"name": "t", "variant": "paper", "n_clusters": 3, "target": "max-accuracy"},
+        tmp_path / "t",
+    )
     curve = pd.DataFrame(info["alpha"]["validation"]["curve"])
     best = curve.sort_values(["accuracy", "cost", "alpha"], ascending=[False, True, True]).iloc[0]
     assert info["alpha"]["default"] == best["alpha"]
@@ -277,16 +347,25 @@ def test_unreachable_target_falls_back_to_max_accuracy(problem, tmp_path):
     records, ids, vectors = problem
     config = make_config()
     # The documented carve-out: split_queries(train_ratio=1, validation_ratio, seed=split.seeds[0]).
-    split = split_queries(records.drop_duplicates("query_id"), train_ratio=1.0, seed=config["split"]["seeds"][0],
-                          validation_ratio=config["router"]["validation_ratio"])
+    split = split_queries(
+        records.drop_duplicates("query_id"),
+        train_ratio=1.0,
+        seed=config["split"]["seeds"][0],
+        validation_ratio=config["router"]["validation_ratio"],
+    )
     held_out = set(split.loc[split["validation"], "query_id"])
     # `large` is perfect on the held-out queries only: no router fitted on the rest can match it.
     records = records.copy()
     is_large = records["model"] == "large"
     records.loc[is_large, "score"] = records.loc[is_large, "query_id"].isin(held_out).astype(float)
-    info = export_router(records, ids, vectors, config,
-                         {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"},
-                         tmp_path / "t")
+    info = export_router(
+        records,
+        ids,
+        vectors,
+        config,
+        {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"},
+        tmp_path / "t",
+    )
     validation = info["alpha"]["validation"]
     assert validation["reference_model"] == "large" and validation["reference_accuracy"] == 1.0
     assert validation["reached"] is False
@@ -302,8 +381,12 @@ def test_stored_clusterings_give_the_same_router_and_ignore_the_alpha_grid(probl
     entry = {"name": "t", "variant": "official", "n_clusters": 3, "target": "match-best-single"}
     config = make_config()
     # What the fit reads: no alphas, top_k, beta or variants (so a new alpha grid keeps the fits).
-    fit_config = {"models": config["models"], "router": {"validation_ratio": config["router"]["validation_ratio"]},
-                  "clustering": config["clustering"], "split": config["split"]}
+    fit_config = {
+        "models": config["models"],
+        "router": {"validation_ratio": config["router"]["validation_ratio"]},
+        "clustering": config["clustering"],
+        "split": config["split"],
+    }
     write_clusterings(fit_export_clusterings(records, ids, vectors, fit_config, entry), tmp_path / "fits.npz")
     stored = read_clusterings(tmp_path / "fits.npz")
     assert stored.validation is not None and stored.full.centroids.shape == (3, DIM)
@@ -327,10 +410,12 @@ def test_stale_clusterings_are_refused(problem, tmp_path):
         fewer = records[records["query_id"] != ids[0]]
         export_router(fewer, ids, vectors, make_config(), entry, tmp_path / "a", clusterings=stored)
     with pytest.raises(DataError, match="asks for 4"):
-        export_router(records, ids, vectors, make_config(), {**entry, "n_clusters": 4}, tmp_path / "b",
-                      clusterings=stored)
-    fixed = fit_export_clusterings(records, ids, vectors, make_config(),
-                                   {"name": "t", "variant": "official", "n_clusters": 3, "alpha": 0.5})
+        export_router(
+            records, ids, vectors, make_config(), {**entry, "n_clusters": 4}, tmp_path / "b", clusterings=stored
+        )
+    fixed = fit_export_clusterings(
+        records, ids, vectors, make_config(), {"name": "t", "variant": "official", "n_clusters": 3, "alpha": 0.5}
+    )
     with pytest.raises(DataError, match="no validation fit"):
         export_router(records, ids, vectors, make_config(), entry, tmp_path / "c", clusterings=fixed)
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
@@ -369,8 +454,14 @@ def exported_variants(problem, tmp_path_factory) -> dict[str, Path]:
     records, ids, vectors = problem
     base = tmp_path_factory.mktemp("variants")
     for name in VARIANTS:
-        export_router(records, ids, vectors, make_config(max_router=2),
-                      {"name": name, "variant": name, "n_clusters": 5, "alpha": 0.5}, base / name)
+        export_router(
+            records,
+            ids,
+            vectors,
+            make_config(max_router=2),
+            {"name": name, "variant": name, "n_clusters": 5, "alpha": 0.5},
+            base / name,
+        )
     return {name: base / name for name in VARIANTS}
 
 
@@ -386,7 +477,9 @@ def test_explained_scores_are_the_s_that_routing_ranks(exported_variants, varian
     vectors = random_unit_vectors(200, seed=11)
     # S from the statistics, by the router module's functions alone (not through Router).
     x = performance_efficiency(router.stats, np.array([alpha]), router.variant.normalisation)
-    idx, weights = nearest_clusters(vectors, router.centroids, router.top_k, router.beta, distance=router.variant.distance)
+    idx, weights = nearest_clusters(
+        vectors, router.centroids, router.top_k, router.beta, distance=router.variant.distance
+    )
     expected = aggregate(x, idx, weights, router.variant)[0]
     explanations = router.explain_embeddings(vectors)
     explained = np.array([[e["scores"][m] for m in router.models] for e in explanations])
@@ -486,21 +579,31 @@ def test_manifest_cannot_point_outside_the_folder(exported, tmp_path):
         Router.load(folder)
 
 
-@pytest.mark.parametrize("embedding", [
-    {"model": "another-model"},
-    {"backend": "openai", "model": "all-MiniLM-L6-v2"},
-    {"max_tokens": 128},
-    {"query_instruction": "Query: "},
-])
+@pytest.mark.parametrize(
+    "embedding",
+    [
+        {"model": "another-model"},
+        {"backend": "openai", "model": "all-MiniLM-L6-v2"},
+        {"max_tokens": 128},
+        {"query_instruction": "Query: "},
+    ],
+)
 def test_another_embedder_is_an_error(exported, embedding):
     with pytest.raises(ConfigError, match="differs from"):
         Router.load(exported, embedding=embedding)
 
 
 def test_host_settings_and_aliases_are_accepted(exported, tmp_path):
-    router = Router.load(exported, embedding={"model": "sentence-transformers/all-MiniLM-L6-v2", "batch_size": 8,
-                                              "device": "cpu", "cache": "ignored.sqlite"},
-                         cache_path=tmp_path / "cache.sqlite")
+    router = Router.load(
+        exported,
+        embedding={
+            "model": "sentence-transformers/all-MiniLM-L6-v2",
+            "batch_size": 8,
+            "device": "cpu",
+            "cache": "ignored.sqlite",
+        },
+        cache_path=tmp_path / "cache.sqlite",
+    )
     assert router.embedding["batch_size"] == 8
     assert router.cache_path == str(tmp_path / "cache.sqlite")
 
@@ -535,14 +638,19 @@ def test_bad_embeddings_are_rejected(problem, exported):
     assert router.route_embeddings(vectors[:0]) == []
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"name": "x", "variant": "official", "n_clusters": 3}, "exactly one of alpha and target"),
-    ({"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5, "target": "max-accuracy"},
-     "exactly one of alpha and target"),
-    ({"name": "x", "variant": "official", "n_clusters": 3, "target": "cheapest"}, "target"),
-    ({"name": "x", "variant": "nope", "n_clusters": 3, "alpha": 0.5}, "nope"),
-    ({"name": "x", "variant": "official", "n_clusters": 1000, "alpha": 0.5}, "n_clusters"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "x", "variant": "official", "n_clusters": 3}, "exactly one of alpha and target"),
+        (
+            {"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5, "target": "max-accuracy"},
+            "exactly one of alpha and target",
+        ),
+        ({"name": "x", "variant": "official", "n_clusters": 3, "target": "cheapest"}, "target"),
+        ({"name": "x", "variant": "nope", "n_clusters": 3, "alpha": 0.5}, "nope"),
+        ({"name": "x", "variant": "official", "n_clusters": 1000, "alpha": 0.5}, "n_clusters"),
+    ],
+)
 def test_bad_export_entries(problem, tmp_path, entry, message):
     records, ids, vectors = problem
     with pytest.raises(ConfigError, match=message):
@@ -553,12 +661,24 @@ def test_bad_export_entries(problem, tmp_path, entry, message):
 def test_query_without_embedding(problem, tmp_path):
     records, ids, vectors = problem
     with pytest.raises(DataError, match="no embedding"):
-        export_router(records, ids[1:], vectors[1:], make_config(),
-                      {"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5}, tmp_path / "r")
+        export_router(
+            records,
+            ids[1:],
+            vectors[1:],
+            make_config(),
+            {"name": "x", "variant": "official", "n_clusters": 3, "alpha": 0.5},
+            tmp_path / "r",
+        )
 
 
 def test_a_validation_carve_out_leaving_nothing_to_fit(tmp_path):
     records, ids, vectors = make_problem(n_per_dataset=5)
     with pytest.raises(DataError, match=r"validation_ratio 0\.999 leaves 0 queries to fit and 15 to validate on"):
-        export_router(records, ids, vectors, make_config(validation_ratio=0.999),
-                      {"name": "x", "variant": "official", "n_clusters": 2, "target": "max-accuracy"}, tmp_path / "r")
+        export_router(
+            records,
+            ids,
+            vectors,
+            make_config(validation_ratio=0.999),
+            {"name": "x", "variant": "official", "n_clusters": 2, "target": "max-accuracy"},
+            tmp_path / "r",
+        )

@@ -20,21 +20,45 @@ from avengers_pro.formats.llmrouterbench import (
 from avengers_pro.records import ingest, read_source
 
 
-def result(dataset: str, split: str, model: str, scores: list[float | None], *, cost: float | None = 0.001,
-           demo: bool = False, prefix: str = "") -> dict[str, Any]:
+def result(
+    dataset: str,
+    split: str,
+    model: str,
+    scores: list[float | None],
+    *,
+    cost: float | None = 0.001,
+    demo: bool = False,
+    prefix: str = "",
+) -> dict[str, Any]:
     records = []
     for i, score in enumerate(scores):
         record: dict[str, Any] = {
-            "index": i, "origin_query": f"{prefix}{dataset} question {i}",
-            "prompt": f"Solve: {dataset} question {i}\nAnswer: $LETTER", "prediction": "A", "raw_output": "Answer: A",
-            "ground_truth": "A", "score": score, "prompt_tokens": 10, "completion_tokens": 3,
+            "index": i,
+            "origin_query": f"{prefix}{dataset} question {i}",
+            "prompt": f"Solve: {dataset} question {i}\nAnswer: $LETTER",
+            "prediction": "A",
+            "raw_output": "Answer: A",
+            "ground_truth": "A",
+            "score": score,
+            "prompt_tokens": 10,
+            "completion_tokens": 3,
         }
         if cost is not None:
             record["cost"] = cost
         records.append(record)
-    return {"dataset_name": dataset, "split": split, "model_name": model, "performance": 0.5, "time_taken": 1.0,
-            "prompt_tokens": 10, "completion_tokens": 3, "cost": 0.01, "counts": len(records), "demo": demo,
-            "records": records}
+    return {
+        "dataset_name": dataset,
+        "split": split,
+        "model_name": model,
+        "performance": 0.5,
+        "time_taken": 1.0,
+        "prompt_tokens": 10,
+        "completion_tokens": 3,
+        "cost": 0.01,
+        "counts": len(records),
+        "demo": demo,
+        "records": records,
+    }
 
 
 def write(root: Path, relative: str, payload: Any, mtime: int | None = None) -> Path:
@@ -69,8 +93,13 @@ def tarball(tree: Path, path: Path) -> Path:
 
 def test_tree_keeps_the_latest_run_and_reads_every_field(tree: Path) -> None:
     frame, notes = read_llmrouterbench(tree)
-    assert (notes["files_read"], notes["files_kept"], notes["files_older"], notes["files_demo"],
-            notes["files_not_results"]) == (7, 4, 1, 1, 1)
+    assert (
+        notes["files_read"],
+        notes["files_kept"],
+        notes["files_older"],
+        notes["files_demo"],
+        notes["files_not_results"],
+    ) == (7, 4, 1, 1, 1)
     assert notes["null_scores"] == 1
     gpt5 = frame[(frame["model"] == "gpt-5") & (frame["dataset"] == "aime")]
     assert gpt5["score"].tolist() == [1.0, 0.0, 1.0]  # the 20250901 run, not the older all-zero one
@@ -86,8 +115,12 @@ def test_tree_and_tarball_give_identical_records(tree: Path, tmp_path: Path) -> 
     from_tree = read_source({"name": "x", "format": "llmrouterbench", "path": str(tree)})
     from_tar = read_source({"name": "x", "format": "llmrouterbench", "path": str(archive)})
     pd.testing.assert_frame_equal(from_tree, from_tar)
-    records_tree, queries_tree, _ = ingest([{"name": "x", "format": "llmrouterbench", "path": str(tree)}], missing="zero")
-    records_tar, queries_tar, report = ingest([{"name": "x", "format": "llmrouterbench", "path": str(archive)}], missing="zero")
+    records_tree, queries_tree, _ = ingest(
+        [{"name": "x", "format": "llmrouterbench", "path": str(tree)}], missing="zero"
+    )
+    records_tar, queries_tar, report = ingest(
+        [{"name": "x", "format": "llmrouterbench", "path": str(archive)}], missing="zero"
+    )
     pd.testing.assert_frame_equal(records_tree, records_tar)
     pd.testing.assert_frame_equal(queries_tree, queries_tar)
     assert report["sources"]["x"]["kept_files"]["aime/hybrid/gpt-5"].endswith("gpt-5/20250901_120000.json")
@@ -103,7 +136,9 @@ def test_the_tarball_is_never_unpacked(tree: Path, tmp_path: Path, monkeypatch: 
 
 
 @pytest.mark.parametrize(("missing", "queries", "aime_glm_score"), [("drop-query", 4, None), ("zero", 5, 0.0)])
-def test_null_scores_follow_the_missing_policy(tree: Path, missing: str, queries: int, aime_glm_score: float | None) -> None:
+def test_null_scores_follow_the_missing_policy(
+    tree: Path, missing: str, queries: int, aime_glm_score: float | None
+) -> None:
     records, _, _report = ingest([{"name": "x", "format": "llmrouterbench", "path": str(tree)}], missing=missing)
     assert records["query_id"].nunique() == queries
     cell = records[(records["query_id"] == "aime/1") & (records["model"] == "glm-4.6")]["score"].tolist()
@@ -161,7 +196,9 @@ def test_a_bad_member_of_a_tarball_is_named(tmp_path: Path) -> None:
     write(tree, "d/test/m/20250101_000000.json", result("d", "test", "m", [1]))
     (tree / "d/test/m/20250102_000000.json").write_text("{not json")
     archive = tarball(tree, tmp_path / "bench-release.tar.gz")
-    with pytest.raises(DataError, match=r"bench-release.tar.gz:results/bench/d/test/m/20250102_000000.json: not a readable JSON"):
+    with pytest.raises(
+        DataError, match=r"bench-release.tar.gz:results/bench/d/test/m/20250102_000000.json: not a readable JSON"
+    ):
         read_llmrouterbench(archive)
 
 
@@ -177,9 +214,21 @@ def test_not_a_tree_nor_a_tarball(tmp_path: Path) -> None:
 
 
 def test_written_files_read_back(tmp_path: Path) -> None:
-    records = [{"index": i, "origin_query": f"q{i}", "prompt": f"p{i}", "prediction": "A", "raw_output": "Answer: A",
-                "ground_truth": "A", "score": float(i % 2), "prompt_tokens": 5, "completion_tokens": 2, "cost": 0.25}
-               for i in range(4)]
+    records = [
+        {
+            "index": i,
+            "origin_query": f"q{i}",
+            "prompt": f"p{i}",
+            "prediction": "A",
+            "raw_output": "Answer: A",
+            "ground_truth": "A",
+            "score": float(i % 2),
+            "prompt_tokens": 5,
+            "completion_tokens": 2,
+            "cost": 0.25,
+        }
+        for i in range(4)
+    ]
     path = tmp_path / "bench" / "d" / "test" / "m" / "records.json"
     write_result_file(path, dataset="d", split="test", model="m", records=records, time_taken=2.5)
     data = json.loads(path.read_text())
@@ -222,7 +271,9 @@ def test_paper_overlay_selects_the_intersection_from_the_tarball(tmp_path: Path)
     assert len(config["models"]) == 6 and len(config["datasets"]) == 5 and config["missing"] == "zero"
     archive = release_tarball(tmp_path, config["models"], config["datasets"])
     source = {**config["sources"][0], "path": str(archive)}
-    records, queries, _ = ingest([source], models=config["models"], datasets=config["datasets"], missing=config["missing"])
+    records, queries, _ = ingest(
+        [source], models=config["models"], datasets=config["datasets"], missing=config["missing"]
+    )
     assert sorted(records["model"].unique()) == sorted(config["models"])
     assert sorted(queries["dataset"].unique()) == sorted(config["datasets"])
 
@@ -232,6 +283,8 @@ def test_paper_overlay_names_what_it_found_when_the_release_differs(tmp_path: Pa
     renamed = ["GPT-5" if m == "gpt-5" else m for m in config["models"]]
     archive = release_tarball(tmp_path, renamed, config["datasets"])
     source = {**config["sources"][0], "path": str(archive)}
-    with pytest.raises(DataError, match=r"'gpt-5' listed in the config but absent from the data \(found: GPT-5, ") as info:
+    with pytest.raises(
+        DataError, match=r"'gpt-5' listed in the config but absent from the data \(found: GPT-5, "
+    ) as info:
         ingest([source], models=config["models"], datasets=config["datasets"], missing=config["missing"])
     assert "\n" not in str(info.value)

@@ -74,9 +74,7 @@ def test_aiq_single_point_and_empty_range() -> None:
 
 def test_aiq_better_curve_scores_higher() -> None:
     costs = np.array([1.0, 2.0, 4.0])
-    assert metrics.aiq(costs, np.array([0.6, 0.8, 0.9]), (0, 4)) > metrics.aiq(
-        costs, np.array([0.5, 0.8, 0.9]), (0, 4)
-    )
+    assert metrics.aiq(costs, np.array([0.6, 0.8, 0.9]), (0, 4)) > metrics.aiq(costs, np.array([0.5, 0.8, 0.9]), (0, 4))
 
 
 def _envelope_by_brute_force(costs: np.ndarray, accs: np.ndarray, x: float) -> float:
@@ -115,7 +113,9 @@ def test_aiq_rows_equals_a_brute_force_envelope_on_random_curves() -> None:
     expected = [_aiq_by_brute_force(c, a, 0.0, c.max()) for c, a in zip(costs[nonzero], accs[nonzero])]
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     # One row at a time gives the same as all rows at once.
-    assert [metrics.aiq(c, a, (0.0, 2.5)) for c, a in zip(costs, accs)] == metrics.aiq_rows(costs, accs, (0.0, 2.5)).tolist()
+    assert [metrics.aiq(c, a, (0.0, 2.5)) for c, a in zip(costs, accs)] == metrics.aiq_rows(
+        costs, accs, (0.0, 2.5)
+    ).tolist()
 
 
 def test_upper_hull_vertices_lie_on_the_brute_force_envelope() -> None:
@@ -178,8 +178,9 @@ def test_cost_save_order_independent_and_negative_when_dearer() -> None:
 
 def test_cost_save_grid_point_exactly_at_reference() -> None:
     # alpha .5 reaches .7 exactly at cost 2: no interpolation needed; CostSave = (4 - 2) / 4.
-    saved, alpha = metrics.cost_save(np.array([0.0, 0.5, 1.0]), np.array([0.6, 0.7, 0.9]),
-                                     np.array([1.0, 2.0, 4.0]), 0.7, 4.0)
+    saved, alpha = metrics.cost_save(
+        np.array([0.0, 0.5, 1.0]), np.array([0.6, 0.7, 0.9]), np.array([1.0, 2.0, 4.0]), 0.7, 4.0
+    )
     assert saved == pytest.approx(0.5)
     assert alpha == pytest.approx(0.5)
 
@@ -295,7 +296,8 @@ def _random_outcomes(seed: int, n_per_dataset: int = 40, n_alphas: int = 11) -> 
     other_cost = router_cost * 1.1
     single = (rng.random((1, q)) < 0.8).astype(float)
     return metrics.SeedOutcomes(
-        seed=seed, groups=groups,
+        seed=seed,
+        groups=groups,
         scores={"router": router, "other": other, "single": single},
         costs={"router": router_cost, "other": other_cost, "single": np.full((1, q), 0.02)},
     )
@@ -321,18 +323,22 @@ def test_paired_bootstrap_interval_contains_estimate_and_is_deterministic() -> N
     # The estimate is the statistic of the seed-averaged original curves.
     mean_curves = {}
     for name in ("router", "other"):
-        per_seed = [metrics.resampled_curve(o.scores[name], o.costs[name], o.groups, np.ones((1, o.groups.size)))
-                    for o in outcomes]
-        mean_curves[name] = (np.mean([p[0][0] for p in per_seed], axis=0),
-                             np.mean([p[1][0] for p in per_seed], axis=0))
+        per_seed = [
+            metrics.resampled_curve(o.scores[name], o.costs[name], o.groups, np.ones((1, o.groups.size)))
+            for o in outcomes
+        ]
+        mean_curves[name] = (np.mean([p[0][0] for p in per_seed], axis=0), np.mean([p[1][0] for p in per_seed], axis=0))
     assert result["estimate"] == pytest.approx(_aiq_difference(mean_curves)[0])
 
 
 def test_paired_bootstrap_identical_curves_give_exactly_zero() -> None:
     base = _random_outcomes(0)
-    same = metrics.SeedOutcomes(seed=0, groups=base.groups,
-                                scores={"router": base.scores["router"], "other": base.scores["router"].copy()},
-                                costs={"router": base.costs["router"], "other": base.costs["router"].copy()})
+    same = metrics.SeedOutcomes(
+        seed=0,
+        groups=base.groups,
+        scores={"router": base.scores["router"], "other": base.scores["router"].copy()},
+        costs={"router": base.costs["router"], "other": base.costs["router"].copy()},
+    )
     result = metrics.paired_bootstrap([same], {"d": _aiq_difference}, n_resamples=100, seed=0)["d"]
     assert result["estimate"] == 0.0 and result["lo"] == 0.0 and result["hi"] == 0.0
 

@@ -98,10 +98,15 @@ class FakeServer:
                 if fault == "nan":
                     data[0]["embedding"][0] = math.nan
                 data.reverse()  # clients must match vectors by `index`, not by position
-                return self.send_json(200, {
-                    "object": "list", "data": data, "model": body["model"],
-                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                })
+                return self.send_json(
+                    200,
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body["model"],
+                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                    },
+                )
 
             def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(payload).encode()
@@ -148,9 +153,16 @@ def server(_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
 
 def config_for(server: FakeServer, **overrides: Any) -> dict[str, Any]:
     return {
-        "backend": "openai", "model": "fake-embedder", "base_url": server.base_url,
-        "batch_size": 4, "max_concurrency": 1, "timeout": 1.0, "max_retries": 8,
-        "retry_backoff": 0.001, "max_tokens": 1000, **overrides,
+        "backend": "openai",
+        "model": "fake-embedder",
+        "base_url": server.base_url,
+        "batch_size": 4,
+        "max_concurrency": 1,
+        "timeout": 1.0,
+        "max_retries": 8,
+        "retry_backoff": 0.001,
+        "max_tokens": 1000,
+        **overrides,
     }
 
 
@@ -224,7 +236,9 @@ def test_every_fault_is_retried_and_the_vectors_are_unchanged(server: FakeServer
     # The first batch succeeds (it fixes the dimension); the second meets every fault in turn.
     server.faults = ["", *faults]
     embedder, waits = recording_embedder(config_for(server))
-    vectors = embed_texts(TEXTS, config_for(server), cache_path=tmp_path / "c.sqlite", embedder=embedder, progress=False)
+    vectors = embed_texts(
+        TEXTS, config_for(server), cache_path=tmp_path / "c.sqlite", embedder=embedder, progress=False
+    )
     np.testing.assert_allclose(vectors, expected(TEXTS), rtol=1e-6)
     # 3 batches; each fault costs one more request.
     assert server.n_requests == 3 + len(faults)
@@ -269,7 +283,9 @@ def test_timeouts_exhausting_retries_name_the_timeout(server: FakeServer) -> Non
     assert server.n_requests == 2
 
 
-@pytest.mark.parametrize(("status", "hint"), [("401", "EMBEDDING_API_KEY"), ("403", "not allowed"), ("404", "embedding.model")])
+@pytest.mark.parametrize(
+    ("status", "hint"), [("401", "EMBEDDING_API_KEY"), ("403", "not allowed"), ("404", "embedding.model")]
+)
 def test_auth_and_not_found_fail_at_once_with_a_hint(server: FakeServer, status: str, hint: str) -> None:
     server.faults = [status]
     embedder, waits = recording_embedder(config_for(server))

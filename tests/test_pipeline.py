@@ -89,8 +89,13 @@ def test_seed_order_in_the_config_does_not_change_any_sweep(built: Path, tmp_pat
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)
     _edit_config(workdir, lambda c: c["split"].update(seeds=[1, 0]))
-    targets = [f"results/{kind}/{variant}/k{k}_seed{seed}.parquet" for kind in ("sweep", "decisions")
-               for variant in ("official", "paper") for k in (2, 4) for seed in (0, 1)]
+    targets = [
+        f"results/{kind}/{variant}/k{k}_seed{seed}.parquet"
+        for kind in ("sweep", "decisions")
+        for variant in ("official", "paper")
+        for k in (2, 4)
+        for seed in (0, 1)
+    ]
     snakemake(workdir, *targets)
     for target in targets:
         pd.testing.assert_frame_equal(pd.read_parquet(workdir / target), pd.read_parquet(built / target))
@@ -108,8 +113,17 @@ def test_bad_config_fails_before_any_job_with_the_key_named(tmp_path: Path):
     workdir = tmp_path / "work"
     shutil.copytree(ROOT / ".test", workdir)
     _edit_config(workdir, lambda c: c["split"].update(train_ratio=3))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--cores", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "1",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     assert done.returncode != 0
     assert "split.train_ratio" in done.stdout + done.stderr
@@ -128,8 +142,9 @@ def test_a_source_in_place_is_never_scheduled_for_download(tmp_path: Path):
     (workdir / "data/records.csv").unlink()
 
     def use_url(config):
-        config["sources"] = [{"name": "tiny", "format": "records", "path": "data/records.csv",
-                              "url": origin.as_uri(), "sha256": digest}]
+        config["sources"] = [
+            {"name": "tiny", "format": "records", "path": "data/records.csv", "url": origin.as_uri(), "sha256": digest}
+        ]
 
     _edit_config(workdir, use_url)
     assert planned_jobs(workdir).get("download") == 1
@@ -141,9 +156,18 @@ def test_the_exported_router_routes_a_new_query(built: Path):
     manifest = json.loads((built / "results/router/default/manifest.json").read_text())
     assert manifest["format_version"] == 1
     done = subprocess.run(
-        [sys.executable, "-m", "avengers_pro.cli", "route", "--router", str(built / "results/router/default"),
-         "Write a python function that reverses a string."],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            "-m",
+            "avengers_pro.cli",
+            "route",
+            "--router",
+            str(built / "results/router/default"),
+            "Write a python function that reverses a string.",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() in {"small", "medium", "large", "coder"}

@@ -23,11 +23,17 @@ def zero_cost_jsonl(records_csv: Path, target: Path) -> int:
     records = pd.read_csv(records_csv)
     lines = []
     for query_id, rows in records.groupby("query_id", sort=True):
-        lines.append(json.dumps({
-            "query": rows["query"].iloc[0], "dataset": rows["dataset"].iloc[0], "index": query_id,
-            "records": dict(zip(rows["model"], rows["score"])),
-            "usages": {model: {"cost": 0.0} for model in rows["model"]},
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "query": rows["query"].iloc[0],
+                    "dataset": rows["dataset"].iloc[0],
+                    "index": query_id,
+                    "records": dict(zip(rows["model"], rows["score"])),
+                    "usages": {model: {"cost": 0.0} for model in rows["model"]},
+                }
+            )
+        )
     target.write_text("\n".join(lines) + "\n")
     return len(lines)
 
@@ -86,4 +92,6 @@ def test_a_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
     done = run_snakemake(tmp_path / "work")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert lines == [lines[0]] and lines[0].startswith("Error: config: sources[0].format: 'avengers_jsonl' is not one of")
+    assert lines == [lines[0]] and lines[0].startswith(
+        "Error: config: sources[0].format: 'avengers_jsonl' is not one of"
+    )

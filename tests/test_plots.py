@@ -46,11 +46,23 @@ def make_summary() -> pd.DataFrame:
 
     def add(method: str, variant: str, k: float, alpha: float, accuracies: tuple[float, float], cost: float) -> None:
         kind = "router" if method == "avengers-pro" else "model" if method in MODELS else "baseline"
-        rows.append({
-            "method": method, "kind": kind, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
-            "accuracy": float(np.mean(accuracies)), "accuracy_sd": 0.01, "cost": cost, "cost_sd": 0.01,
-            "n_seeds": 2, "accuracy_ds_a": accuracies[0], "accuracy_ds_b": accuracies[1],
-        })
+        rows.append(
+            {
+                "method": method,
+                "kind": kind,
+                "variant": variant,
+                "n_clusters": k,
+                "alpha": alpha,
+                "max_router": 1,
+                "accuracy": float(np.mean(accuracies)),
+                "accuracy_sd": 0.01,
+                "cost": cost,
+                "cost_sd": 0.01,
+                "n_seeds": 2,
+                "accuracy_ds_a": accuracies[0],
+                "accuracy_ds_b": accuracies[1],
+            }
+        )
 
     for variant, shift in (("official", 0.0), ("paper", -0.02)):
         curve = plots.seed_curve(make_sweep(shift))
@@ -65,11 +77,19 @@ def make_summary() -> pd.DataFrame:
 
 def make_metrics_entry(cost_save: float | None = 0.4) -> dict:
     return {
-        "method": "avengers-pro", "variant": "official", "n_clusters": 4,
+        "method": "avengers-pro",
+        "variant": "official",
+        "n_clusters": 4,
         "best_single": {"model": "big/expensive-model", "accuracy": 0.85, "cost": 5.0},
-        "perf_gain": 0.006, "best_accuracy": 0.855, "best_accuracy_alpha": 1.0,
-        "cost_save": cost_save, "cost_save_alpha": None if cost_save is None else 0.9,
-        "accuracy_at_alpha1": 0.855, "cost_at_alpha1": 2.3, "aiq": 0.5, "dominates_all_singles": False,
+        "perf_gain": 0.006,
+        "best_accuracy": 0.855,
+        "best_accuracy_alpha": 1.0,
+        "cost_save": cost_save,
+        "cost_save_alpha": None if cost_save is None else 0.9,
+        "accuracy_at_alpha1": 0.855,
+        "cost_at_alpha1": 2.3,
+        "aiq": 0.5,
+        "dominates_all_singles": False,
     }
 
 
@@ -126,8 +146,12 @@ def test_model_colors_and_markers_tell_many_models_apart() -> None:
 
 def test_display_names_strip_the_organisation_unless_two_models_collide() -> None:
     names = plots.display_names(["mistralai/mixtral-8x7b-chat", "a/chat", "b/chat", "gpt-4"])
-    assert names == {"mistralai/mixtral-8x7b-chat": "mixtral-8x7b-chat", "a/chat": "a/chat", "b/chat": "b/chat",
-                     "gpt-4": "gpt-4"}
+    assert names == {
+        "mistralai/mixtral-8x7b-chat": "mixtral-8x7b-chat",
+        "a/chat": "a/chat",
+        "b/chat": "b/chat",
+        "gpt-4": "gpt-4",
+    }
 
 
 def test_use_log_cost_follows_the_setting() -> None:
@@ -141,7 +165,12 @@ def test_use_log_cost_follows_the_setting() -> None:
 
 
 def test_wrap_label_never_splits_a_model_name() -> None:
-    for name in ("gpt-4-1106-preview", "code-llama-instruct-34b-chat", "WizardLM_13B_V1.2", "averyveryverylongmodelname"):
+    for name in (
+        "gpt-4-1106-preview",
+        "code-llama-instruct-34b-chat",
+        "WizardLM_13B_V1.2",
+        "averyveryverylongmodelname",
+    ):
         assert plots.wrap_label(name, 10) == name
     assert plots.wrap_label("Avengers-Pro (α = 0.25)", 14) == "Avengers-Pro\n(α = 0.25)"
     assert plots.wrap_label("short") == "short"
@@ -287,8 +316,9 @@ def test_usage_shares_pool_seeds_and_match_the_nearest_alpha() -> None:
 
 
 def test_plot_model_usage_writes_png_and_pdf(tmp_path: Path) -> None:
-    plots.plot_model_usage([make_sweep(), make_sweep()], [0.0, 0.5, 1.0], tmp_path / "usage",
-                           colors=plots.model_colors(MODELS), dpi=DPI)
+    plots.plot_model_usage(
+        [make_sweep(), make_sweep()], [0.0, 0.5, 1.0], tmp_path / "usage", colors=plots.model_colors(MODELS), dpi=DPI
+    )
     assert_written(tmp_path / "usage")
 
 
@@ -310,8 +340,9 @@ def test_cluster_ablation_table_per_seed_values() -> None:
 
 
 def test_plot_cluster_ablation_writes_png_and_pdf(tmp_path: Path) -> None:
-    sweeps = {(v, k): [make_sweep(s), make_sweep(s + 0.01)] for v, s in (("official", 0.0), ("paper", -0.02))
-              for k in (4, 8)}
+    sweeps = {
+        (v, k): [make_sweep(s), make_sweep(s + 0.01)] for v, s in (("official", 0.0), ("paper", -0.02)) for k in (4, 8)
+    }
     plots.plot_cluster_ablation(sweeps, make_metrics_entry()["best_single"], tmp_path / "ablation", dpi=DPI)
     assert_written(tmp_path / "ablation")
 
@@ -391,8 +422,16 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
     ]
     for variant in ("official", "paper"):
         for alpha, acc, cost in ((0.0, 0.5, 1.0), (1.0, 0.8, 4.0)):
-            rows.append({"method": "avengers-pro", "variant": variant, "n_clusters": 2, "alpha": alpha,
-                         "accuracy": acc - 0.01, "cost": cost})
+            rows.append(
+                {
+                    "method": "avengers-pro",
+                    "variant": variant,
+                    "n_clusters": 2,
+                    "alpha": alpha,
+                    "accuracy": acc - 0.01,
+                    "cost": cost,
+                }
+            )
             rows.append({"method": "dataset-router", "variant": variant, "alpha": alpha, "accuracy": acc, "cost": cost})
     summary = pd.DataFrame(rows)
     for column in ("accuracy_sd", "cost_sd"):
@@ -489,8 +528,12 @@ def test_the_registry_draws_every_figure_from_the_result_files(tmp_path: Path) -
     metrics_path = tmp_path / "metrics.json"
     metrics_path.write_text(json.dumps([make_metrics_entry()]))
     inputs = registry.PlotInputs(summary_path, sweep_paths[:2], metrics_path, sweep_paths)
-    plots_config = {"main": {"variant": "official", "n_clusters": 4}, "log_cost": "auto",
-                    "usage_alphas": [0.0, 1.0], "table_alphas": [0.0, 1.0]}
+    plots_config = {
+        "main": {"variant": "official", "n_clusters": 4},
+        "log_cost": "auto",
+        "usage_alphas": [0.0, 1.0],
+        "table_alphas": [0.0, 1.0],
+    }
     for spec in registry.FIGURES:
         spec.draw(inputs, spec.settings(plots_config), tmp_path / "figures" / spec.name)
         assert_written(tmp_path / "figures" / spec.name)

@@ -39,11 +39,13 @@ def declared_resources() -> dict[str, dict[str, str]]:
         text = path.read_text()
         starts = list(_RULE_START.finditer(text))
         for i, start in enumerate(starts):
-            body = text[start.end(): starts[i + 1].start() if i + 1 < len(starts) else len(text)]
+            body = text[start.end() : starts[i + 1].start() if i + 1 < len(starts) else len(text)]
             found = {}
-            for key, pattern in {"threads": r"^\s*threads:\s*(.+?)\s*$",
-                                 "mem_mb": r"^\s*mem_mb\s*=\s*(.+?),?\s*$",
-                                 "runtime": r"^\s*runtime\s*=\s*(.+?),?\s*$"}.items():
+            for key, pattern in {
+                "threads": r"^\s*threads:\s*(.+?)\s*$",
+                "mem_mb": r"^\s*mem_mb\s*=\s*(.+?),?\s*$",
+                "runtime": r"^\s*runtime\s*=\s*(.+?),?\s*$",
+            }.items():
                 match = re.search(pattern, body, re.MULTILINE)
                 if match:
                     found[key] = match.group(1)
@@ -97,10 +99,22 @@ def test_generic_cluster_executor_submits_declared_resources(tiny_workdir: Path,
     submit.chmod(0o755)
     target = "results/splits/seed0.parquet"  # two jobs: ingest, then split
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-        "--executor", "cluster-generic",
-        "--cluster-generic-submit-cmd", f"{submit} {{rule}} {{threads}} {{resources.mem_mb}} {{resources.runtime}}",
-        "--jobs", "2", "--latency-wait", "5", "--seconds-between-status-checks", "1", target,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--executor",
+        "cluster-generic",
+        "--cluster-generic-submit-cmd",
+        f"{submit} {{rule}} {{threads}} {{resources.mem_mb}} {{resources.runtime}}",
+        "--jobs",
+        "2",
+        "--latency-wait",
+        "5",
+        "--seconds-between-status-checks",
+        "1",
+        target,
     ]
     done = subprocess.run(command, cwd=tiny_workdir, capture_output=True, text=True, timeout=600, check=False)
     job_logs = "\n".join(p.read_text()[-1500:] for p in sorted(tmp_path.glob("job_*.log")))
@@ -121,17 +135,28 @@ def test_slurm_profile_dry_run(tiny_workdir: Path):
     pytest.importorskip(
         "snakemake_executor_plugin_slurm",
         reason="snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]'); "
-               "the SLURM profile cannot be loaded without it",
+        "the SLURM profile cannot be loaded without it",
     )
     profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-               "--profile", str(SLURM_PROFILE), "--dry-run"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--profile",
+        str(SLURM_PROFILE),
+        "--dry-run",
+    ]
     done = subprocess.run(command, cwd=tiny_workdir, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
-    jobs = {block.group("rule"): block.group("resources")
-            for block in re.finditer(r"^rule (?P<rule>\w+):\n(?:    .*\n)*?    resources: (?P<resources>.*)$",
-                                     output, re.MULTILINE)}
+    jobs = {
+        block.group("rule"): block.group("resources")
+        for block in re.finditer(
+            r"^rule (?P<rule>\w+):\n(?:    .*\n)*?    resources: (?P<resources>.*)$", output, re.MULTILINE
+        )
+    }
     declared = declared_resources()
     assert {"ingest", "embed", "split", "cluster", "sweep"} <= set(jobs), sorted(jobs)
     embed = profile["set-resources"]["embed"]

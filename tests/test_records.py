@@ -67,9 +67,7 @@ def wide_frame(rows: list[dict[str, Any]], models: tuple[str, ...] = MODELS) -> 
     return pd.DataFrame(records)
 
 
-def write_wide(
-    tmp_path: Path, rows: list[dict[str, Any]], name: str = "rb.csv", **kwargs: Any
-) -> dict[str, Any]:
+def write_wide(tmp_path: Path, rows: list[dict[str, Any]], name: str = "rb.csv", **kwargs: Any) -> dict[str, Any]:
     path = tmp_path / name
     wide_frame(rows, **kwargs).to_csv(path, index=False)
     return {"name": Path(name).stem, "format": "routerbench", "path": str(path)}
@@ -219,9 +217,7 @@ def test_routerbench_prompt_lists(tmp_path: Path) -> None:
         ({"sample_id": None}, 2, "sample_id", "missing"),
     ],
 )
-def test_routerbench_bad_values(
-    tmp_path: Path, change: dict[str, Any], row: int, field: str, words: str
-) -> None:
+def test_routerbench_bad_values(tmp_path: Path, change: dict[str, Any], row: int, field: str, words: str) -> None:
     good = {"sample_id": "s1", "eval_name": "t", "text": "q1"}
     bad = {"sample_id": "s2", "eval_name": "t", "text": "q2", **change}
     source = write_wide(tmp_path, [good, bad])
@@ -275,16 +271,12 @@ def test_pickle_needs_matching_sha256(tmp_path: Path) -> None:
     wrong = "0" * 64
     with pytest.raises(DataError) as excinfo:
         read_source({"name": "p", "format": "routerbench", "path": str(evil), "sha256": wrong})
-    assert (
-        wrong in str(excinfo.value) and sha(evil) in str(excinfo.value) and "evil.pkl" in str(excinfo.value)
-    )
+    assert wrong in str(excinfo.value) and sha(evil) in str(excinfo.value) and "evil.pkl" in str(excinfo.value)
     assert not marker.exists()
 
     good = tmp_path / "routerbench_0shot.pkl"
     wide_frame([{"sample_id": "s1", "eval_name": "t", "text": "q1"}]).to_pickle(good)
-    frame = read_source(
-        {"name": "p", "format": "routerbench", "path": str(good), "sha256": sha(good).upper()}
-    )
+    frame = read_source({"name": "p", "format": "routerbench", "path": str(good), "sha256": sha(good).upper()})
     assert len(frame) == len(MODELS) and set(frame["query_id"]) == {"s1"}
 
 
@@ -395,9 +387,7 @@ def test_records_good(tmp_path: Path, name: str) -> None:
     frame = read_source(source)
     assert frame["row"].tolist() == [1, 2, 3]
     assert frame["prompt"].tolist() == ["full prompt of q1", "question q1", "question q2"]
-    assert (
-        frame["score"].iloc[0] == 1.0 and np.isnan(frame["score"].iloc[1]) and np.isnan(frame["cost"].iloc[2])
-    )
+    assert frame["score"].iloc[0] == 1.0 and np.isnan(frame["score"].iloc[1]) and np.isnan(frame["cost"].iloc[2])
 
 
 @pytest.mark.parametrize(
@@ -475,9 +465,7 @@ def test_ingest_model_order_and_allow_lists(tmp_path: Path) -> None:
     records, queries, report = ingest([source], models=["c", "a"], datasets=["d1"])
     assert records["model"].tolist() == ["c", "a"] and queries["query_id"].tolist() == ["q1"]
     assert report["models"] == ["c", "a"]
-    assert (
-        report["dropped"]["rows_outside_datasets"] == 3 and report["dropped"]["records_outside_models"] == 1
-    )
+    assert report["dropped"]["rows_outside_datasets"] == 3 and report["dropped"]["records_outside_models"] == 1
     with pytest.raises(DataError) as excinfo:
         ingest([source], models=["a", "gpt-9"])
     assert error_of(excinfo).field == "models" and "'gpt-9'" in str(excinfo.value)
@@ -572,9 +560,7 @@ def test_missing_zero(tmp_path: Path) -> None:
     assert filled.loc[("gap", "b"), ["score", "cost"]].tolist() == [0.0, 0.0]
     assert filled.loc[("lacks-c", "c"), ["score", "cost"]].tolist() == [0.0, 0.0]
     assert len(records) == 9 and not records.isna().any().any()
-    assert (
-        report["changed"]["records_zero_filled"] == 2 and report["dropped"]["queries_missing_all_models"] == 1
-    )
+    assert report["changed"]["records_zero_filled"] == 2 and report["dropped"]["queries_missing_all_models"] == 1
 
 
 def test_missing_mask(tmp_path: Path) -> None:
@@ -610,9 +596,7 @@ def test_missing_cost_error_and_price_fallback(tmp_path: Path) -> None:
 
 
 def test_missing_cost_with_missing_score_is_not_an_error(tmp_path: Path) -> None:
-    source = write_jsonl(
-        tmp_path, [{"query": "q", "records": {"m1": 1, "m2": None}, "usages": {"m1": {"cost": 0.1}}}]
-    )
+    source = write_jsonl(tmp_path, [{"query": "q", "records": {"m1": 1, "m2": None}, "usages": {"m1": {"cost": 0.1}}}])
     records, _, _ = ingest([source], missing="mask")
     assert records["model"].tolist() == ["m1"]
 
@@ -668,8 +652,12 @@ def test_out_of_range_values_read_as_plain_numbers(tmp_path: Path) -> None:
 
 def _jsonl_costs(tmp_path: Path, costs: list[dict[str, float]]) -> dict[str, Any]:
     lines = [
-        {"query": f"question {i}", "records": {model: 1 for model in cost}, "dataset": "d",
-         "usages": {model: {"cost": value} for model, value in cost.items()}}
+        {
+            "query": f"question {i}",
+            "records": {model: 1 for model in cost},
+            "dataset": "d",
+            "usages": {model: {"cost": value} for model, value in cost.items()},
+        }
         for i, cost in enumerate(costs)
     ]
     return write_jsonl(tmp_path, lines)

@@ -132,9 +132,11 @@ def test_one_model() -> None:
 
 
 def test_model_without_records_is_left_out_of_min_max_and_scores_zero() -> None:
-    stats = stats_of([[0.8, np.nan, 0.4], [np.nan, np.nan, np.nan]],
-                     [[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]],
-                     count=[[5, 0, 5], [0, 0, 0]])
+    stats = stats_of(
+        [[0.8, np.nan, 0.4], [np.nan, np.nan, np.nan]],
+        [[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]],
+        count=[[5, 0, 5], [0, 0, 0]],
+    )
     alphas = np.array([0.5])
     paper = performance_efficiency(stats, alphas, "paper")[0]
     official = performance_efficiency(stats, alphas, "official")[0]
@@ -189,8 +191,9 @@ def test_euclidean_distance_is_kmeans_assignment_and_can_disagree_with_dot() -> 
     idx, _ = nearest_clusters(embeddings, centroids, top_k=1, beta=9.0, distance="euclidean")
     np.testing.assert_array_equal(idx[:, 0], ((embeddings[:, None] - centroids[None]) ** 2).sum(-1).argmin(1))
     unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
-    for a, b in zip(nearest_clusters(embeddings, unit, 3, 9.0, distance="euclidean"),
-                    nearest_clusters(embeddings, unit, 3, 9.0)):
+    for a, b in zip(
+        nearest_clusters(embeddings, unit, 3, 9.0, distance="euclidean"), nearest_clusters(embeddings, unit, 3, 9.0)
+    ):
         np.testing.assert_allclose(a, b)
     with pytest.raises(ValueError, match="distance"):
         nearest_clusters(embeddings, centroids, 3, 9.0, distance="cosine")
@@ -294,11 +297,13 @@ def test_route_in_chunks_equals_one_pass() -> None:
 def test_aggregate_by_hand() -> None:
     weights = np.array([[0.6, 0.4]])
     # The sums worked out above: official (0.733, 0.5, 0.6), paper (1.1, 0.8, 0.9).
-    np.testing.assert_allclose(aggregate(X_TWO_CLUSTERS, BOTH, weights, OFFICIAL),
-                               [[[0.6 + 0.4 / 3, 0.6 / 2 + 0.4 / 2, 0.6 / 3 + 0.4]]])
+    np.testing.assert_allclose(
+        aggregate(X_TWO_CLUSTERS, BOTH, weights, OFFICIAL), [[[0.6 + 0.4 / 3, 0.6 / 2 + 0.4 / 2, 0.6 / 3 + 0.4]]]
+    )
     np.testing.assert_allclose(aggregate(X_TWO_CLUSTERS, BOTH, weights, PAPER), [[[1.1, 0.8, 0.9]]])
-    np.testing.assert_allclose(aggregate(X_TWO_CLUSTERS, BOTH, weights, PAPER_WEIGHTED),
-                               [[[0.54 + 0.08, 0.3 + 0.12, 0.06 + 0.32]]])
+    np.testing.assert_allclose(
+        aggregate(X_TWO_CLUSTERS, BOTH, weights, PAPER_WEIGHTED), [[[0.54 + 0.08, 0.3 + 0.12, 0.06 + 0.32]]]
+    )
 
 
 def random_routing_problem(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -320,7 +325,9 @@ def test_aggregate_is_the_sum_over_the_nearest_clusters(variant: Variant) -> Non
         for j, cluster in enumerate(idx[q]):
             expected[:, q] += contribution[:, cluster] * (weights[q, j] if variant.uses_weights else 1.0)
     np.testing.assert_allclose(aggregate(x, idx, weights, variant), expected, rtol=1e-12)
-    np.testing.assert_array_equal(aggregate(x, idx, weights, variant, chunk_size=7), aggregate(x, idx, weights, variant))
+    np.testing.assert_array_equal(
+        aggregate(x, idx, weights, variant, chunk_size=7), aggregate(x, idx, weights, variant)
+    )
 
 
 @pytest.mark.parametrize("variant", [PAPER, PAPER_WEIGHTED, OFFICIAL])
@@ -381,8 +388,7 @@ def test_paper_ties_go_to_the_more_accurate_model_official_ties_to_model_order()
     assert route(x, BOTH, weights, PAPER_WEIGHTED, tie_accuracy=accuracy)[0, 0, 0] == 1
     assert route(x, BOTH, np.array([[0.3, 0.7]]), PAPER_WEIGHTED, tie_accuracy=accuracy)[0, 0, 0] == 2
     # max_router: the ranking continues by accuracy among the tied.
-    np.testing.assert_array_equal(route(x, BOTH, weights, PAPER, tie_accuracy=accuracy, max_router=3)[0, 0],
-                                  [1, 2, 0])
+    np.testing.assert_array_equal(route(x, BOTH, weights, PAPER, tie_accuracy=accuracy, max_router=3)[0, 0], [1, 2, 0])
     # The official variant keeps the official code's model-order tie-break.
     x_official = performance_efficiency(stats, np.array([0.0]), "official")
     assert route(x_official, BOTH, weights, OFFICIAL, tie_accuracy=accuracy)[0, 0, 0] == 0

@@ -30,8 +30,9 @@ OFFICIAL = Variant("official", "official", "official")
 PAPER = Variant("paper", "paper", "paper", distance="euclidean")
 
 
-def tiny(n: int = 60, n_models: int = 4, dim: int = 6, seed: int = 0, missing: bool = True,
-         n_datasets: int = 3) -> tuple[np.ndarray, RecordMatrix]:
+def tiny(
+    n: int = 60, n_models: int = 4, dim: int = 6, seed: int = 0, missing: bool = True, n_datasets: int = 3
+) -> tuple[np.ndarray, RecordMatrix]:
     """Random clustered unit embeddings, 0/1 scores that depend on the dataset, distinct costs."""
     rng = np.random.default_rng(seed)
     datasets = np.array([f"d{i}" for i in rng.integers(0, n_datasets, n)], dtype=object)
@@ -46,16 +47,20 @@ def tiny(n: int = 60, n_models: int = 4, dim: int = 6, seed: int = 0, missing: b
         holes[:, 0] = False  # every query keeps a record
         scores[holes] = np.nan
         costs[holes] = np.nan
-    matrix = RecordMatrix(query_ids=np.array([f"q{i:03d}" for i in range(n)], dtype=object), datasets=datasets,
-                          models=[f"m{j}" for j in range(n_models)], scores=scores, costs=costs)
+    matrix = RecordMatrix(
+        query_ids=np.array([f"q{i:03d}" for i in range(n)], dtype=object),
+        datasets=datasets,
+        models=[f"m{j}" for j in range(n_models)],
+        scores=scores,
+        costs=costs,
+    )
     return embeddings.astype(np.float32), matrix
 
 
 # --------------------------------------------------------------------------- the shared selection
 
 
-def brute_select(score: np.ndarray, cost: np.ndarray, alpha: float, normalisation: str,
-                 available: np.ndarray) -> int:
+def brute_select(score: np.ndarray, cost: np.ndarray, alpha: float, normalisation: str, available: np.ndarray) -> int:
     """One query, one alpha, by the formulas; ties -> higher predicted score, then lower index."""
     models = [m for m in range(len(score)) if available[m] and np.isfinite(score[m]) and np.isfinite(cost[m])]
     if not models:
@@ -97,8 +102,13 @@ def test_select_models_with_dataset_means_is_the_dataset_router() -> None:
     train, test = matrix.subset(train_rows), matrix.subset(test_rows)
     for variant in (OFFICIAL, Variant("paper", "paper", "paper")):
         _, decisions = dataset_router(matrix, train.query_ids, test.query_ids, variant, ALPHAS)
-        means = {d: (np.nanmean(train.scores[train.datasets == d], axis=0),
-                     np.nanmean(train.costs[train.datasets == d], axis=0)) for d in set(train.datasets)}
+        means = {
+            d: (
+                np.nanmean(train.scores[train.datasets == d], axis=0),
+                np.nanmean(train.costs[train.datasets == d], axis=0),
+            )
+            for d in set(train.datasets)
+        }
         score = np.array([means[d][0] for d in test.datasets])
         cost = np.array([means[d][1] for d in test.datasets])
         choices = select_models(score, cost, ALPHAS, variant.normalisation, test.available)
@@ -125,10 +135,16 @@ def test_knn_matches_brute_force() -> None:
         weights = np.maximum(train[near].astype(np.float64) @ query, 0.0) + 1e-6
         for m in range(len(matrix.models)):
             rec = ~np.isnan(sub.scores[near, m])
-            want_s = np.sum(weights[rec] * sub.scores[near[rec], m]) / weights[rec].sum() if rec.any() \
+            want_s = (
+                np.sum(weights[rec] * sub.scores[near[rec], m]) / weights[rec].sum()
+                if rec.any()
                 else np.nanmean(sub.scores[:, m])
-            want_c = np.sum(weights[rec] * sub.costs[near[rec], m]) / weights[rec].sum() if rec.any() \
+            )
+            want_c = (
+                np.sum(weights[rec] * sub.costs[near[rec], m]) / weights[rec].sum()
+                if rec.any()
                 else np.nanmean(sub.costs[:, m])
+            )
             assert score[q, m] == pytest.approx(want_s, rel=1e-5)
             assert cost[q, m] == pytest.approx(want_c, rel=1e-5)
 
@@ -187,8 +203,11 @@ def test_task_router_matches_brute_force(mode: str) -> None:
     sub = matrix.subset(np.arange(45))
     score, cost = TaskRouter(C=2.0, mode=mode).fit(train, sub).predict(queries)
     names = sorted(set(sub.datasets))
-    proba = LogisticRegression(C=2.0, max_iter=1000).fit(train, [names.index(d) for d in sub.datasets]) \
+    proba = (
+        LogisticRegression(C=2.0, max_iter=1000)
+        .fit(train, [names.index(d) for d in sub.datasets])
         .predict_proba(queries)
+    )
     if mode == "hard":
         proba = np.eye(len(names))[proba.argmax(axis=1)]
     for q in range(len(queries)):
@@ -205,12 +224,14 @@ def test_hard_task_router_on_separable_data_is_the_dataset_router() -> None:
     train = matrix.subset(train_rows)
     fitted = TaskRouter(C=100.0, mode="hard").fit(embeddings[train_rows], train)
     names = np.asarray(fitted.datasets_, dtype=object)
-    assert (names[fitted.task_probabilities(embeddings[test_rows]).argmax(axis=1)]
-            == matrix.datasets[test_rows]).all()  # the clusters are far apart: a perfect classifier
+    assert (
+        names[fitted.task_probabilities(embeddings[test_rows]).argmax(axis=1)] == matrix.datasets[test_rows]
+    ).all()  # the clusters are far apart: a perfect classifier
     choices = fitted.choose(embeddings[test_rows], ALPHAS, matrix.available[test_rows])
     _, decisions = dataset_router(matrix, train.query_ids, matrix.query_ids[test_rows], OFFICIAL, ALPHAS)
-    np.testing.assert_array_equal(np.asarray(matrix.models, dtype=object)[choices],
-                                  decisions["model"].to_numpy().reshape(len(ALPHAS), -1))
+    np.testing.assert_array_equal(
+        np.asarray(matrix.models, dtype=object)[choices], decisions["model"].to_numpy().reshape(len(ALPHAS), -1)
+    )
 
 
 def test_shrinkage_matches_brute_force() -> None:
@@ -279,13 +300,17 @@ def test_avengers_pro_estimator_keeps_the_router_exactly(variant: Variant) -> No
     clustering = fit_clusters(train, 6, seed=2, n_init=10)
     reference = AvengersProRouter(variant, top_k=3).fit(clustering.centroids, clustering.labels, sub.scores, sub.costs)
     available = matrix.available[60:]
-    np.testing.assert_array_equal(fitted.choose(queries, ALPHAS, available),
-                                  reference.predict(queries, ALPHAS, available=available)[..., 0])
+    np.testing.assert_array_equal(
+        fitted.choose(queries, ALPHAS, available), reference.predict(queries, ALPHAS, available=available)[..., 0]
+    )
     # predict: the softmax-weighted mean of the nearest clusters' statistics.
     score, _ = fitted.predict(queries)
     stats = reference.stats_
-    d_all = ((clustering.centroids**2).sum(axis=1) / 2 + 0.5 - queries.astype(np.float64) @ clustering.centroids.T
-             if variant.distance == "euclidean" else 1.0 - queries.astype(np.float64) @ clustering.centroids.T)
+    d_all = (
+        (clustering.centroids**2).sum(axis=1) / 2 + 0.5 - queries.astype(np.float64) @ clustering.centroids.T
+        if variant.distance == "euclidean"
+        else 1.0 - queries.astype(np.float64) @ clustering.centroids.T
+    )
     for q in range(len(queries)):
         near = np.argsort(d_all[q], kind="stable")[:3]
         w = np.exp(-9.0 * (d_all[q, near] - d_all[q, near].min()))
@@ -301,10 +326,15 @@ GRIDS = {
     "knn": {"n_neighbors": [3, 10]},
     "logistic": {"C": [0.5, 5.0]},
     "task": {"C": [1.0], "mode": ["soft", "hard"]},
-    "shrinkage": [{"n_clusters": 4, "tau": "eb"}, {"n_clusters": 4, "tau": 0.0},
-                  {"base": "neighbors", "n_neighbors": 5, "tau": 5.0}],
-    "avengers-pro": {"variant": [{"name": "official", "normalisation": "official", "aggregation": "official"}],
-                     "n_clusters": [3, 5]},
+    "shrinkage": [
+        {"n_clusters": 4, "tau": "eb"},
+        {"n_clusters": 4, "tau": 0.0},
+        {"base": "neighbors", "n_neighbors": 5, "tau": 5.0},
+    ],
+    "avengers-pro": {
+        "variant": [{"name": "official", "normalisation": "official", "aggregation": "official"}],
+        "n_clusters": [3, 5],
+    },
 }
 
 
@@ -338,16 +368,18 @@ def test_selection_never_reads_test_rows(family: str) -> None:
     embeddings, matrix = tiny(n=120)
     is_test, is_validation = split_flags(120)
     train = ~is_test
-    reference = select_on_validation(family, GRIDS[family], embeddings[train], matrix.subset(train),
-                                     is_validation[train], ALPHAS)
+    reference = select_on_validation(
+        family, GRIDS[family], embeddings[train], matrix.subset(train), is_validation[train], ALPHAS
+    )
     poisoned_emb = embeddings.copy()
     poisoned_emb[is_test] = np.nan
     scores, costs = matrix.scores.copy(), matrix.costs.copy()
     scores[is_test], costs[is_test] = np.nan, np.nan
     poisoned = RecordMatrix(matrix.query_ids, matrix.datasets, matrix.models, scores, costs)
     # fit_and_route must select from train rows alone; its test routing is not part of this check.
-    selection = select_on_validation(family, GRIDS[family], poisoned_emb[train], poisoned.subset(train),
-                                     is_validation[train], ALPHAS)
+    selection = select_on_validation(
+        family, GRIDS[family], poisoned_emb[train], poisoned.subset(train), is_validation[train], ALPHAS
+    )
     assert selection.params == reference.params
     assert [e["aiq"] for e in selection.validation] == [e["aiq"] for e in reference.validation]
     # The poison is detectable: the same call with the poisoned rows among the training rows fails.

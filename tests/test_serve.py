@@ -45,8 +45,12 @@ TOPICS = {
     "code": "Write a Python function that returns the {a}th Fibonacci number modulo {b}.",
     "words": "Fill in the blank: the {a} dog chased the {b} cat up the ___.",
 }
-QUESTIONS = ["What is 12 plus 30?", "Write a Python function that returns the 9th Fibonacci number modulo 7.",
-             "Fill in the blank: the lazy dog chased the quick cat up the ___.", "What is 5 plus 5?"]
+QUESTIONS = [
+    "What is 12 plus 30?",
+    "Write a Python function that returns the 9th Fibonacci number modulo 7.",
+    "Fill in the blank: the lazy dog chased the quick cat up the ___.",
+    "What is 5 plus 5?",
+]
 SECRET = "sk-test-do-not-log-0123456789"
 TIMEOUT = 30.0  # seconds any test request may take before the test fails
 
@@ -79,11 +83,23 @@ def _records() -> pd.DataFrame:
     rows = []
     for topic, template in TOPICS.items():
         for i in range(12):
-            query = template.format(a=3 + 7 * i, b=11 + 5 * i) if topic != "words" else template.format(
-                a=["big", "small", "old", "young"][i % 4], b=["grey", "black", "white"][i % 3])
+            query = (
+                template.format(a=3 + 7 * i, b=11 + 5 * i)
+                if topic != "words"
+                else template.format(a=["big", "small", "old", "young"][i % 4], b=["grey", "black", "white"][i % 3])
+            )
             for model, right in (("generalist", True), ("coder", topic == "code"), ("mathy", topic == "math")):
-                rows.append({"query_id": f"{topic}-{i:02d}", "dataset": topic, "query": query, "prompt": query,
-                             "model": model, "score": float(right), "cost": 0.01 if model == "generalist" else 0.001})
+                rows.append(
+                    {
+                        "query_id": f"{topic}-{i:02d}",
+                        "dataset": topic,
+                        "query": query,
+                        "prompt": query,
+                        "model": model,
+                        "score": float(right),
+                        "cost": 0.01 if model == "generalist" else 0.001,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -93,15 +109,26 @@ def _export(out: Path, embed, n_clusters: int = 3) -> Path:
     vectors = embed(queries["query"].tolist())
     config = {
         "models": MODELS,
-        "router": {"variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-                   "alphas": {"start": 0.0, "stop": 1.0, "num": 11}, "top_k": 2, "beta": 9.0, "max_router": 1,
-                   "validation_ratio": 0.2},
+        "router": {
+            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
+            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
+            "top_k": 2,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.2,
+        },
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
         "split": {"seeds": [0]},
         "embedding": EMBEDDING,
     }
-    export_router(records, queries["query_id"].to_numpy(), vectors, config,
-                  {"name": out.name, "variant": "official", "n_clusters": n_clusters, "alpha": 0.6}, out)
+    export_router(
+        records,
+        queries["query_id"].to_numpy(),
+        vectors,
+        config,
+        {"name": out.name, "variant": "official", "n_clusters": n_clusters, "alpha": 0.6},
+        out,
+    )
     return out
 
 
@@ -144,14 +171,23 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _config(url: str, *, dead: str | None = None, slow: str | None = None, reference: str | None = "generalist",
-            secret: bool = False) -> dict:
+def _config(
+    url: str,
+    *,
+    dead: str | None = None,
+    slow: str | None = None,
+    reference: str | None = "generalist",
+    secret: bool = False,
+) -> dict:
     prices = {"generalist": (10.0, 30.0), "coder": (0.5, 1.5), "mathy": (0.2, 0.6)}
     models = {}
     for model in MODELS:
         base = f"http://127.0.0.1:{_free_port()}/v1" if model == dead else f"{url}/v1"
-        models[model] = {"base_url": base, "model": f"up-{model}",
-                         "price": {"input": prices[model][0], "output": prices[model][1]}}
+        models[model] = {
+            "base_url": base,
+            "model": f"up-{model}",
+            "price": {"input": prices[model][0], "output": prices[model][1]},
+        }
         if secret:
             models[model]["api_key_env"] = "TEST_UPSTREAM_KEY"
         if model == slow:
@@ -162,8 +198,9 @@ def _config(url: str, *, dead: str | None = None, slow: str | None = None, refer
 class Served:
     """A routing server in a thread, with an httpx client on it."""
 
-    def __init__(self, router: Router, config: dict, settings: ServeSettings | None = None,
-                 environ: dict | None = None) -> None:
+    def __init__(
+        self, router: Router, config: dict, settings: ServeSettings | None = None, environ: dict | None = None
+    ) -> None:
         self.router = router
         self.config = parse_upstreams(config, router.models, environ=environ or {})
         self.app = create_app(router, self.config, settings)
@@ -188,15 +225,18 @@ class Served:
 
     def metrics(self) -> dict[tuple[str, tuple], float]:
         text = self.client.get(f"{self.url}/metrics").text
-        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-                for family in text_string_to_metric_families(text) for sample in family.samples}
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
 
 def _events(response: httpx.Response) -> list[dict | str]:
     out: list[dict | str] = []
     for block in response.text.split("\n\n"):
         if block.startswith("data: "):
-            data = block[len("data: "):]
+            data = block[len("data: ") :]
             out.append(data if data == "[DONE]" else json.loads(data))
     return out
 
@@ -231,11 +271,18 @@ def test_routed_model_equals_router_route(router_dir, upstream, fake):
             model = "avengers-pro" if alpha is None else f"avengers-pro:alpha={alpha}"
             expected_router = router if alpha is None else router.with_alpha(alpha)
             for text in QUESTIONS:
-                body = {"model": model, "messages": [
-                    {"role": "system", "content": "Be brief."},
-                    {"role": "user", "content": "an earlier question about cats"},
-                    {"role": "assistant", "content": "an earlier answer"},
-                    {"role": "user", "content": text}], "temperature": 0.25, "max_tokens": 17, "seed": 3}
+                body = {
+                    "model": model,
+                    "messages": [
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": "an earlier question about cats"},
+                        {"role": "assistant", "content": "an earlier answer"},
+                        {"role": "user", "content": text},
+                    ],
+                    "temperature": 0.25,
+                    "max_tokens": 17,
+                    "seed": 3,
+                }
                 response = served.client.post(f"{served.url}/v1/chat/completions", json=body)
                 assert response.status_code == 200, response.text
                 expected = expected_router.route_embeddings(router.embed([text]))[0]  # the last user message decides
@@ -254,11 +301,19 @@ def test_routed_model_equals_router_route(router_dir, upstream, fake):
 
 
 def test_content_parts_route_on_their_text():
-    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
-                {"role": "user", "content": [{"type": "text", "text": "What is"},
-                                             {"type": "image_url", "image_url": {"url": "data:,"}},
-                                             {"type": "text", "text": "2 plus 2?"}]},
-                {"role": "tool", "content": "not a user"}]
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is"},
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+                {"type": "text", "text": "2 plus 2?"},
+            ],
+        },
+        {"role": "tool", "content": "not a user"},
+    ]
     assert last_user_text(messages) == "What is\n2 plus 2?"
     assert parse_alpha("avengers-pro", "avengers-pro", 0.6) == 0.6
     assert parse_alpha("avengers-pro:alpha=0.25", "avengers-pro", 0.6) == 0.25
@@ -269,8 +324,10 @@ def test_real_minilm_router_end_to_end(tmp_path, upstream, fake):
     from avengers_pro.embeddings import embed_texts, make_embedder
 
     embedder = make_embedder(EMBEDDING)
-    path = _export(tmp_path / "minilm",
-                   lambda texts: embed_texts(texts, EMBEDDING, cache_path=None, progress=False, embedder=embedder))
+    path = _export(
+        tmp_path / "minilm",
+        lambda texts: embed_texts(texts, EMBEDDING, cache_path=None, progress=False, embedder=embedder),
+    )
     router = Router.load(path)
     router._embedder = embedder  # the model loaded above (Router.load would build the same embedder)
     _, url = upstream
@@ -295,8 +352,12 @@ def test_stream_passes_events_through_in_order_without_buffering(router_dir, ups
     gate = threading.Event()
     fake.behaviours[f"up-{routed}"] = Behaviour(gate=gate)
     with Served(router, _config(url)) as served:
-        body = {"model": "avengers-pro", "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": text}]}
+        body = {
+            "model": "avengers-pro",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": text}],
+        }
         events: list[dict | str] = []
         with served.client.stream("POST", f"{served.url}/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
@@ -307,7 +368,7 @@ def test_stream_passes_events_through_in_order_without_buffering(router_dir, ups
                 buffer += piece
                 while "\n\n" in buffer:
                     block, buffer = buffer.split("\n\n", 1)
-                    data = block[len("data: "):]
+                    data = block[len("data: ") :]
                     events.append(data if data == "[DONE]" else json.loads(data))
                     if len(events) == 2:  # the role event, then the first word
                         assert not gate.is_set()
@@ -320,7 +381,9 @@ def test_stream_passes_events_through_in_order_without_buffering(router_dir, ups
         assert content == reply_text(f"up-{routed}", text)
         assert chunks[-1]["usage"]["completion_tokens"] == len(content.split())
         metrics = served.metrics()
-        assert metrics[("avengers_pro_tokens_total", (("kind", "completion"), ("model", routed)))] == len(content.split())
+        assert metrics[("avengers_pro_tokens_total", (("kind", "completion"), ("model", routed)))] == len(
+            content.split()
+        )
 
 
 def test_a_stream_that_breaks_off_ends_with_an_error_event(router_dir, upstream, fake):
@@ -352,8 +415,10 @@ def test_a_client_that_leaves_mid_stream_is_counted_out(router_dir, upstream, fa
     fake.behaviours[f"up-{routed}"] = Behaviour(gate=gate)
     with Served(router, _config(url)) as served:
         body = {"model": "avengers-pro", "stream": True, "messages": [{"role": "user", "content": text}]}
-        with httpx.Client(timeout=TIMEOUT) as client, \
-                client.stream("POST", f"{served.url}/v1/chat/completions", json=body) as response:
+        with (
+            httpx.Client(timeout=TIMEOUT) as client,
+            client.stream("POST", f"{served.url}/v1/chat/completions", json=body) as response,
+        ):
             first = next(response.iter_text())
             assert first.startswith("data: ")
         # The client has gone while the upstream holds its answer back: the server stops relaying,
@@ -378,13 +443,15 @@ def test_openai_client_calls_it(router_dir, upstream, fake):
     with Served(router, _config(url), ServeSettings(auth_token="inbound-token")) as served:
         client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="inbound-token", max_retries=0, timeout=TIMEOUT)
         text = QUESTIONS[0]
-        answer = client.chat.completions.create(model="avengers-pro:alpha=1",
-                                                messages=[{"role": "user", "content": text}])
+        answer = client.chat.completions.create(
+            model="avengers-pro:alpha=1", messages=[{"role": "user", "content": text}]
+        )
         expected = router.with_alpha(1.0).route_embeddings(router.embed([text]))[0]
         assert answer.model == expected
         assert answer.choices[0].message.content == reply_text(f"up-{expected}", text)
-        stream = client.chat.completions.create(model="avengers-pro", stream=True,
-                                                messages=[{"role": "user", "content": text}])
+        stream = client.chat.completions.create(
+            model="avengers-pro", stream=True, messages=[{"role": "user", "content": text}]
+        )
         parts = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
         assert "".join(parts) == reply_text(f"up-{router.route([text])[0]}", text)
         assert [m.id for m in client.models.list()] == ["avengers-pro"]
@@ -445,8 +512,9 @@ def test_fallback_on_timeout_and_on_connection_error(router_dir, upstream, fake)
         assert response.headers["x-avengers-pro-fallback"] == f"{first},{second}"
         metrics = served.metrics()
         assert metrics[("avengers_pro_upstream_attempts_total", (("model", first), ("outcome", "timeout")))] == 2
-        assert metrics[("avengers_pro_upstream_attempts_total",
-                        (("model", second), ("outcome", "connection_error")))] == 2
+        assert (
+            metrics[("avengers_pro_upstream_attempts_total", (("model", second), ("outcome", "connection_error")))] == 2
+        )
 
 
 def test_every_upstream_failing_is_a_502(router_dir, upstream, fake):
@@ -475,8 +543,9 @@ def test_a_4xx_is_passed_through(router_dir, upstream, fake, stream):
     with Served(router, _config(url)) as served:
         response = served.chat(text, stream=stream)
         assert response.status_code == 429
-        assert response.json() == {"error": {"message": "fake upstream error 429", "type": "fake_error",
-                                             "param": None, "code": "429"}}
+        assert response.json() == {
+            "error": {"message": "fake upstream error 429", "type": "fake_error", "param": None, "code": "429"}
+        }
         assert response.headers["x-avengers-pro-model"] == first
         assert fake.counts == {f"up-{first}": 1}  # neither retried nor fallen back
         assert served.metrics()[("avengers_pro_errors_total", (("model", first),))] == 1
@@ -488,8 +557,12 @@ def test_a_4xx_is_passed_through(router_dir, upstream, fake, stream):
 def test_auth_is_refused_without_the_token(router_dir, upstream, fake):
     _, url = upstream
     with Served(_fake_router(router_dir), _config(url), ServeSettings(auth_token="let-me-in")) as served:
-        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "let-me-in"},
-                        {"authorization": "Basic let-me-in"}):
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong"},
+            {"authorization": "let-me-in"},
+            {"authorization": "Basic let-me-in"},
+        ):
             response = served.chat(QUESTIONS[0], headers=headers)
             assert response.status_code == 401
             assert response.json()["error"]["type"] == "authentication_error"
@@ -527,8 +600,11 @@ def plain_server(router_dir, upstream) -> Iterator[Served]:
 
 @pytest.mark.parametrize("case", list(BAD_BODIES))
 def test_bad_bodies_get_an_openai_style_400(plain_server, fake, case):
-    response = plain_server.client.post(f"{plain_server.url}/v1/chat/completions", content=BAD_BODIES[case],
-                                        headers={"content-type": "application/json"})
+    response = plain_server.client.post(
+        f"{plain_server.url}/v1/chat/completions",
+        content=BAD_BODIES[case],
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -579,8 +655,9 @@ def test_metrics_count_the_requests_sent(router_dir, upstream, fake):
             usage = (_events(response)[-2] if stream else response.json())["usage"]
             price = served.config.upstreams[model].price
             spend += price.cost(usage["prompt_tokens"], usage["completion_tokens"])
-            reference += served.config.upstreams["generalist"].price.cost(usage["prompt_tokens"],
-                                                                        usage["completion_tokens"])
+            reference += served.config.upstreams["generalist"].price.cost(
+                usage["prompt_tokens"], usage["completion_tokens"]
+            )
             usage_tokens["prompt"] += usage["prompt_tokens"]
             usage_tokens["completion"] += usage["completion_tokens"]
         served.chat("no usage asked", stream=True)  # a stream without usage: answered, not priced
@@ -595,8 +672,14 @@ def test_metrics_count_the_requests_sent(router_dir, upstream, fake):
     assert metrics[("avengers_pro_unpriced_responses_total", (("model", unpriced_model),))] == 1
     assert metrics[("avengers_pro_routing_seconds_count", ())] == len(texts) + 1
     assert sum(v for (name, _), v in metrics.items() if name == "avengers_pro_upstream_seconds_count") == len(texts) + 1
-    assert sum(v for (name, labels), v in metrics.items() if name == "avengers_pro_tokens_total"
-               and ("kind", "completion") in labels) == usage_tokens["completion"]
+    assert (
+        sum(
+            v
+            for (name, labels), v in metrics.items()
+            if name == "avengers_pro_tokens_total" and ("kind", "completion") in labels
+        )
+        == usage_tokens["completion"]
+    )
     measured_spend = sum(v for (name, _), v in metrics.items() if name == "avengers_pro_spend_usd_total")
     assert measured_spend == pytest.approx(spend)
     assert metrics[("avengers_pro_reference_spend_usd_total", ())] == pytest.approx(reference)
@@ -675,8 +758,11 @@ def test_shutdown_lets_streams_in_flight_finish(router_dir, upstream, fake):
         served.server.stop()
     assert refused
     assert received.endswith("data: [DONE]\n\n")
-    content = "".join(e["choices"][0]["delta"].get("content", "") for e in _events(httpx.Response(200, text=received))
-                      if isinstance(e, dict) and e["choices"])
+    content = "".join(
+        e["choices"][0]["delta"].get("content", "")
+        for e in _events(httpx.Response(200, text=received))
+        if isinstance(e, dict) and e["choices"]
+    )
     assert content == reply_text(f"up-{routed}", text)
     with pytest.raises(httpx.ConnectError):  # and the server is gone
         httpx.get(f"{served.url}/health", timeout=5)
@@ -753,18 +839,23 @@ def _write(tmp_path: Path, config: dict) -> Path:
     return path
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c["models"].pop("coder"), "no upstream for the router's model 'coder'"),
-    (lambda c: c["models"].__setitem__("gpt-9", c["models"]["coder"]), "'gpt-9' is not a model of the router"),
-    (lambda c: c["models"]["mathy"].pop("price"), "models.mathy.price: expected"),
-    (lambda c: c["models"]["mathy"]["price"].__setitem__("input", -1), "models.mathy.price.input: must be >= 0"),
-    (lambda c: c["models"]["mathy"].__setitem__("base_url", "127.0.0.1:9000"), "models.mathy.base_url"),
-    (lambda c: c["models"]["mathy"].__setitem__("api_key_env", "NOT_SET_ANYWHERE"),
-     "the environment variable NOT_SET_ANYWHERE is not set"),
-    (lambda c: c["models"]["mathy"].__setitem__("apikey", "x"), "models.mathy: unknown key(s) apikey"),
-    (lambda c: c.__setitem__("reference_model", "gpt-9"), "reference_model: 'gpt-9' is not one of the models"),
-    (lambda c: c.__setitem__("retries", -1), "retries: expected an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["models"].pop("coder"), "no upstream for the router's model 'coder'"),
+        (lambda c: c["models"].__setitem__("gpt-9", c["models"]["coder"]), "'gpt-9' is not a model of the router"),
+        (lambda c: c["models"]["mathy"].pop("price"), "models.mathy.price: expected"),
+        (lambda c: c["models"]["mathy"]["price"].__setitem__("input", -1), "models.mathy.price.input: must be >= 0"),
+        (lambda c: c["models"]["mathy"].__setitem__("base_url", "127.0.0.1:9000"), "models.mathy.base_url"),
+        (
+            lambda c: c["models"]["mathy"].__setitem__("api_key_env", "NOT_SET_ANYWHERE"),
+            "the environment variable NOT_SET_ANYWHERE is not set",
+        ),
+        (lambda c: c["models"]["mathy"].__setitem__("apikey", "x"), "models.mathy: unknown key(s) apikey"),
+        (lambda c: c.__setitem__("reference_model", "gpt-9"), "reference_model: 'gpt-9' is not one of the models"),
+        (lambda c: c.__setitem__("retries", -1), "retries: expected an integer >= 0"),
+    ],
+)
 def test_bad_upstreams_files_fail_in_one_line(tmp_path, change, message):
     config = _config("http://127.0.0.1:9")
     change(config)

@@ -38,10 +38,32 @@ def baseline_frame(rows: list[tuple[str, str, float, str, float, float, int]]) -
 def hand_made_inputs() -> tuple[list, list]:
     # arc has 10 test queries, mbpp 30: a query-weighted mean would differ from the unweighted one.
     sweeps = [
-        ("paper", 4, 0, sweep_frame([(0.0, "arc", 0.5, 1.0, 10), (0.0, "mbpp", 0.7, 2.0, 30),
-                                     (1.0, "arc", 0.8, 3.0, 10), (1.0, "mbpp", 0.6, 4.0, 30)])),
-        ("paper", 4, 1, sweep_frame([(0.0, "arc", 0.7, 1.5, 10), (0.0, "mbpp", 0.9, 2.5, 30),
-                                     (1.0, "arc", 0.6, 3.0, 10), (1.0, "mbpp", 1.0, 5.0, 30)])),
+        (
+            "paper",
+            4,
+            0,
+            sweep_frame(
+                [
+                    (0.0, "arc", 0.5, 1.0, 10),
+                    (0.0, "mbpp", 0.7, 2.0, 30),
+                    (1.0, "arc", 0.8, 3.0, 10),
+                    (1.0, "mbpp", 0.6, 4.0, 30),
+                ]
+            ),
+        ),
+        (
+            "paper",
+            4,
+            1,
+            sweep_frame(
+                [
+                    (0.0, "arc", 0.7, 1.5, 10),
+                    (0.0, "mbpp", 0.9, 2.5, 30),
+                    (1.0, "arc", 0.6, 3.0, 10),
+                    (1.0, "mbpp", 1.0, 5.0, 30),
+                ]
+            ),
+        ),
     ]
     nan = float("nan")
 
@@ -69,8 +91,19 @@ def test_summarize_unweighted_mean_sd_and_columns() -> None:
     sweeps, baselines = hand_made_inputs()
     summary = summarize(sweeps, baselines)
     assert list(summary.columns) == [
-        "method", "kind", "variant", "n_clusters", "alpha", "max_router", "accuracy", "accuracy_sd", "cost",
-        "cost_sd", "n_seeds", "accuracy_arc", "accuracy_mbpp",
+        "method",
+        "kind",
+        "variant",
+        "n_clusters",
+        "alpha",
+        "max_router",
+        "accuracy",
+        "accuracy_sd",
+        "cost",
+        "cost_sd",
+        "n_seeds",
+        "accuracy_arc",
+        "accuracy_mbpp",
     ]
     router = summary[summary["method"] == "avengers-pro"].set_index("alpha")
     # alpha 0: seed 0 (.5 + .7) / 2 = .6, seed 1 (.7 + .9) / 2 = .8 -> mean .7, sd sqrt(.01 + .01) = .1414;
@@ -92,8 +125,15 @@ def test_summarize_baselines_rows_and_order() -> None:
     sweeps, baselines = hand_made_inputs()
     summary = summarize(sweeps, baselines)
     assert summary["method"].tolist() == [
-        "avengers-pro", "avengers-pro", "dataset-router", "dataset-router", "oracle", "dataset-oracle", "random",
-        "cheap", "strong",
+        "avengers-pro",
+        "avengers-pro",
+        "dataset-router",
+        "dataset-router",
+        "oracle",
+        "dataset-oracle",
+        "random",
+        "cheap",
+        "strong",
     ]
     strong = summary[summary["method"] == "strong"].iloc[0]
     # .7 and .8 over the two seeds; cost 2 datasets x 4 = 8.
@@ -160,25 +200,43 @@ def test_seed_curve() -> None:
 def outcome_frame(query_ids: np.ndarray, datasets: np.ndarray, scores: np.ndarray, costs: np.ndarray) -> pd.DataFrame:
     """Long (query_id, dataset, model, score, cost) frame from (Q, M) matrices."""
     q, m = scores.shape
-    return pd.DataFrame({
-        "query_id": np.repeat(query_ids, m), "dataset": np.repeat(datasets, m),
-        "model": np.tile(MODELS, q), "score": scores.ravel(), "cost": costs.ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "query_id": np.repeat(query_ids, m),
+            "dataset": np.repeat(datasets, m),
+            "model": np.tile(MODELS, q),
+            "score": scores.ravel(),
+            "cost": costs.ravel(),
+        }
+    )
 
 
 def decisions_and_sweep(
-    chosen: np.ndarray, alphas: np.ndarray, query_ids: np.ndarray, datasets: np.ndarray,
-    scores: np.ndarray, costs: np.ndarray, max_router: int = 1,
+    chosen: np.ndarray,
+    alphas: np.ndarray,
+    query_ids: np.ndarray,
+    datasets: np.ndarray,
+    scores: np.ndarray,
+    costs: np.ndarray,
+    max_router: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(A, Q) chosen model indices -> a decisions frame and its sweep frame."""
     rows = np.arange(len(query_ids))[None, :]
-    decisions = pd.DataFrame({
-        "alpha": np.repeat(alphas, len(query_ids)), "query_id": np.tile(query_ids, len(alphas)),
-        "dataset": np.tile(datasets, len(alphas)), "model": np.asarray(MODELS)[chosen.ravel()],
-        "score": scores[rows, chosen].ravel(), "cost": costs[rows, chosen].ravel(),
-    })
-    sweep = (decisions.groupby(["alpha", "dataset"], sort=True)
-             .agg(accuracy=("score", "mean"), cost=("cost", "sum"), n_queries=("score", "size")).reset_index())
+    decisions = pd.DataFrame(
+        {
+            "alpha": np.repeat(alphas, len(query_ids)),
+            "query_id": np.tile(query_ids, len(alphas)),
+            "dataset": np.tile(datasets, len(alphas)),
+            "model": np.asarray(MODELS)[chosen.ravel()],
+            "score": scores[rows, chosen].ravel(),
+            "cost": costs[rows, chosen].ravel(),
+        }
+    )
+    sweep = (
+        decisions.groupby(["alpha", "dataset"], sort=True)
+        .agg(accuracy=("score", "mean"), cost=("cost", "sum"), n_queries=("score", "size"))
+        .reset_index()
+    )
     sweep["max_router"] = max_router
     return decisions, sweep
 
@@ -189,8 +247,15 @@ def synthetic_run(
     """Everything compute_metrics needs, from random score/cost matrices (3 models, 2 datasets);
     ``prices`` scales each model's costs (0 = a model without recorded costs)."""
     alphas = np.linspace(0.0, 1.0, 11)
-    inputs: dict = {"sweeps": [], "validation_sweeps": {}, "decisions": {}, "router_decisions": {},
-                    "baselines": [], "single_outcomes": {}, "validation_singles": {}}
+    inputs: dict = {
+        "sweeps": [],
+        "validation_sweeps": {},
+        "decisions": {},
+        "router_decisions": {},
+        "baselines": [],
+        "single_outcomes": {},
+        "validation_singles": {},
+    }
     for seed in range(n_seeds):
         rng = np.random.default_rng(seed)
         parts = {}
@@ -218,13 +283,19 @@ def synthetic_run(
         inputs["router_decisions"][("paper", seed)] = dr_decisions
         outcomes = outcome_frame(query_ids, datasets, scores, costs)
         inputs["single_outcomes"][seed] = outcomes
-        per_model = (outcomes.groupby(["model", "dataset"]).agg(accuracy=("score", "mean"), cost=("cost", "sum"),
-                                                                n_queries=("score", "size")).reset_index()
-                     .rename(columns={"model": "method"}))
-        oracle = (outcomes.groupby("query_id").agg(dataset=("dataset", "first"), score=("score", "max"),
-                                                   cost=("cost", "min"))
-                  .groupby("dataset").agg(accuracy=("score", "mean"), cost=("cost", "sum"),
-                                          n_queries=("score", "size")).reset_index())
+        per_model = (
+            outcomes.groupby(["model", "dataset"])
+            .agg(accuracy=("score", "mean"), cost=("cost", "sum"), n_queries=("score", "size"))
+            .reset_index()
+            .rename(columns={"model": "method"})
+        )
+        oracle = (
+            outcomes.groupby("query_id")
+            .agg(dataset=("dataset", "first"), score=("score", "max"), cost=("cost", "min"))
+            .groupby("dataset")
+            .agg(accuracy=("score", "mean"), cost=("cost", "sum"), n_queries=("score", "size"))
+            .reset_index()
+        )
         per_model["kind"] = "model"
         oracle["method"] = "oracle"
         oracle["kind"] = "baseline"
@@ -245,8 +316,16 @@ def synthetic_run(
 def run_metrics(inputs: dict, n_resamples: int = 200, seed: int = 0) -> list[dict]:
     summary = check_summary(summarize(inputs["sweeps"], inputs["baselines"]))
     return compute_metrics(
-        summary, inputs["validation_sweeps"], inputs["sweeps"], inputs["decisions"], inputs["router_decisions"],
-        inputs["single_outcomes"], n_resamples, 0.95, seed, validation_singles=inputs["validation_singles"],
+        summary,
+        inputs["validation_sweeps"],
+        inputs["sweeps"],
+        inputs["decisions"],
+        inputs["router_decisions"],
+        inputs["single_outcomes"],
+        n_resamples,
+        0.95,
+        seed,
+        validation_singles=inputs["validation_singles"],
     )
 
 
@@ -258,7 +337,8 @@ def test_metrics_entries_are_json_and_consistent_with_the_summary() -> None:
     entries = run_metrics(inputs)
     json.dumps(entries, allow_nan=False)
     assert [(e["method"], e["variant"], e["n_clusters"]) for e in entries] == [
-        ("avengers-pro", "paper", 4), ("dataset-router", "paper", None),
+        ("avengers-pro", "paper", 4),
+        ("dataset-router", "paper", None),
     ]
     router, dataset_router = entries
     summary = summarize(inputs["sweeps"], inputs["baselines"])
@@ -281,7 +361,8 @@ def test_metrics_entries_are_json_and_consistent_with_the_summary() -> None:
     assert boot["aiq_difference"]["lo"] <= boot["aiq_difference"]["estimate"] <= boot["aiq_difference"]["hi"]
     if router["cost_save"] is not None and dataset_router["cost_save"] is not None:
         assert boot["cost_save_difference"]["estimate"] == pytest.approx(
-            router["cost_save"] - dataset_router["cost_save"])
+            router["cost_save"] - dataset_router["cost_save"]
+        )
     else:
         assert boot["cost_save_difference"]["estimate"] is None
 
@@ -330,29 +411,43 @@ def test_metrics_by_hand_and_validation_choice() -> None:
     def one_dataset_sweep(accs: tuple, costs: tuple) -> pd.DataFrame:
         return sweep_frame([(a, "arc", acc, c, 10) for a, acc, c in zip(alphas, accs, costs)])
 
-    test_sweeps = [("paper", 4, 0, one_dataset_sweep((0.55, 0.7, 0.85), (10, 20, 30))),
-                   ("paper", 4, 1, one_dataset_sweep((0.6, 0.65, 0.9), (11, 21, 31)))]
-    validation_sweeps = {("paper", 4, 0): one_dataset_sweep((0.5, 0.75, 0.8), (1, 2, 3)),
-                         ("paper", 4, 1): one_dataset_sweep((0.5, 0.6, 0.6), (1, 2, 3))}
+    test_sweeps = [
+        ("paper", 4, 0, one_dataset_sweep((0.55, 0.7, 0.85), (10, 20, 30))),
+        ("paper", 4, 1, one_dataset_sweep((0.6, 0.65, 0.9), (11, 21, 31))),
+    ]
+    validation_sweeps = {
+        ("paper", 4, 0): one_dataset_sweep((0.5, 0.75, 0.8), (1, 2, 3)),
+        ("paper", 4, 1): one_dataset_sweep((0.5, 0.6, 0.6), (1, 2, 3)),
+    }
 
     def baselines() -> pd.DataFrame:
-        return baseline_frame([("strong", "", nan, "arc", 0.8, 40.0, 10), ("cheap", "", nan, "arc", 0.5, 5.0, 10),
-                               ("oracle", "", nan, "arc", 0.95, 4.0, 10),
-                               *[("dataset-router", "paper", a, "arc", acc, c, 10)
-                                 for a, acc, c in zip(alphas, (0.5, 0.6, 0.8), (5, 20, 40))]])
+        return baseline_frame(
+            [
+                ("strong", "", nan, "arc", 0.8, 40.0, 10),
+                ("cheap", "", nan, "arc", 0.5, 5.0, 10),
+                ("oracle", "", nan, "arc", 0.95, 4.0, 10),
+                *[
+                    ("dataset-router", "paper", a, "arc", acc, c, 10)
+                    for a, acc, c in zip(alphas, (0.5, 0.6, 0.8), (5, 20, 40))
+                ],
+            ]
+        )
 
     def validation_outcomes(cheap: list[float], strong: list[float]) -> pd.DataFrame:
         ids = [f"v{i}" for i in range(len(cheap))]
         models = ["cheap"] * len(ids) + ["strong"] * len(ids)
-        return pd.DataFrame({"query_id": ids * 2, "dataset": "arc", "model": models, "score": cheap + strong,
-                             "cost": 0.1})
+        return pd.DataFrame(
+            {"query_id": ids * 2, "dataset": "arc", "model": models, "score": cheap + strong, "cost": 0.1}
+        )
 
     # Seed 0: best validation single = cheap at .7 (strong .6); cheapest alpha reaching .7 is .5
     # (validation .75). Max validation accuracy: alpha 1 (.8).
     # Seed 1: best = cheap at .9 (strong .65): never reached -> fallback to the max-accuracy alpha:
     # .5 and 1 tie at .6, the cheaper is .5. Max validation accuracy: also .5.
-    validation_singles = {0: validation_outcomes([1, 1, 1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]),
-                          1: validation_outcomes([1] * 18 + [0] * 2, [1] * 13 + [0] * 7)}
+    validation_singles = {
+        0: validation_outcomes([1, 1, 1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]),
+        1: validation_outcomes([1] * 18 + [0] * 2, [1] * 13 + [0] * 7),
+    }
     summary = check_summary(summarize(test_sweeps, [(0, baselines()), (1, baselines())]))
     [router, dataset_router] = compute_metrics(
         summary, validation_sweeps, test_sweeps, {}, {}, {}, 0, 0.95, validation_singles=validation_singles
@@ -395,10 +490,30 @@ def test_metrics_by_hand_and_validation_choice() -> None:
 def test_metrics_dominance_fails_when_a_single_is_out_of_reach() -> None:
     inputs = synthetic_run(n_seeds=1)
     summary = summarize(inputs["sweeps"], inputs["baselines"])
-    free = pd.DataFrame([{**{c: np.nan for c in summary.columns}, "method": "free-and-perfect", "kind": "model",
-                          "accuracy": 1.0, "cost": 0.0, "max_router": 1, "n_seeds": 1}])
-    entries = compute_metrics(check_summary(pd.concat([summary, free], ignore_index=True)), {}, inputs["sweeps"], {}, {}, {},
-                              0, 0.95, validation_singles={})
+    free = pd.DataFrame(
+        [
+            {
+                **{c: np.nan for c in summary.columns},
+                "method": "free-and-perfect",
+                "kind": "model",
+                "accuracy": 1.0,
+                "cost": 0.0,
+                "max_router": 1,
+                "n_seeds": 1,
+            }
+        ]
+    )
+    entries = compute_metrics(
+        check_summary(pd.concat([summary, free], ignore_index=True)),
+        {},
+        inputs["sweeps"],
+        {},
+        {},
+        {},
+        0,
+        0.95,
+        validation_singles={},
+    )
     assert entries[0]["dominates_all_singles"] is False
     assert entries[0]["best_single"]["model"] == "free-and-perfect"
     # Its cost is 0: CostSave is undefined rather than a division by zero.
@@ -410,22 +525,56 @@ def test_compute_metrics_reports_missing_inputs() -> None:
     inputs = synthetic_run(n_seeds=1)
     summary = check_summary(summarize(inputs["sweeps"], inputs["baselines"]))
     with pytest.raises(DataError, match=r"results/decisions/dataset-router/paper_seed0.parquet"):
-        compute_metrics(summary, {}, inputs["sweeps"], inputs["decisions"], {}, inputs["single_outcomes"], 10, 0.95,
-                        validation_singles={})
+        compute_metrics(
+            summary,
+            {},
+            inputs["sweeps"],
+            inputs["decisions"],
+            {},
+            inputs["single_outcomes"],
+            10,
+            0.95,
+            validation_singles={},
+        )
     broken = inputs["decisions"][("paper", 4, 0)].iloc[1:]
     with pytest.raises(DataError, match=r"results/decisions/paper/k4_seed0.parquet.*one row per"):
-        compute_metrics(summary, {}, inputs["sweeps"], {("paper", 4, 0): broken}, inputs["router_decisions"],
-                        inputs["single_outcomes"], 10, 0.95, validation_singles={})
+        compute_metrics(
+            summary,
+            {},
+            inputs["sweeps"],
+            {("paper", 4, 0): broken},
+            inputs["router_decisions"],
+            inputs["single_outcomes"],
+            10,
+            0.95,
+            validation_singles={},
+        )
     with pytest.raises(DataError, match="validation single-model outcomes missing"):
-        compute_metrics(summary, inputs["validation_sweeps"], inputs["sweeps"], {}, {}, {}, 0, 0.95,
-                        validation_singles={})
+        compute_metrics(
+            summary, inputs["validation_sweeps"], inputs["sweeps"], {}, {}, {}, 0, 0.95, validation_singles={}
+        )
 
 
 def test_single_model_outcomes_parts() -> None:
-    records = pd.DataFrame({"query_id": ["a", "a", "b", "c"], "dataset": "d", "model": ["m", "n", "m", "m"],
-                            "score": 1.0, "cost": 0.1, "query": "q", "prompt": "p"})
-    split = pd.DataFrame({"query_id": ["a", "b", "c"], "dataset": "d", "split": ["test", "train", "train"],
-                          "validation": [False, True, False]})
+    records = pd.DataFrame(
+        {
+            "query_id": ["a", "a", "b", "c"],
+            "dataset": "d",
+            "model": ["m", "n", "m", "m"],
+            "score": 1.0,
+            "cost": 0.1,
+            "query": "q",
+            "prompt": "p",
+        }
+    )
+    split = pd.DataFrame(
+        {
+            "query_id": ["a", "b", "c"],
+            "dataset": "d",
+            "split": ["test", "train", "train"],
+            "validation": [False, True, False],
+        }
+    )
     assert single_model_outcomes(records, split, "test")["query_id"].tolist() == ["a", "a"]
     validation = single_model_outcomes(records, split, "validation")
     assert validation["query_id"].tolist() == ["b"]

@@ -14,13 +14,29 @@ from avengers_pro.errors import DataError
 BASELINES = ("dataset-router", "random", "oracle", "dataset-oracle")
 
 
-def row(method: str, accuracies: tuple[float, float], cost: float, variant: str = "", k: float = np.nan,
-        alpha: float = np.nan) -> dict:
+def row(
+    method: str,
+    accuracies: tuple[float, float],
+    cost: float,
+    variant: str = "",
+    k: float = np.nan,
+    alpha: float = np.nan,
+) -> dict:
     kind = "router" if method == "avengers-pro" else "baseline" if method in BASELINES else "model"
     return {
-        "method": method, "kind": kind, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
-        "accuracy": float(np.mean(accuracies)), "accuracy_sd": 0.0, "cost": cost, "cost_sd": 0.0, "n_seeds": 3,
-        "accuracy_arc_c": accuracies[0], "accuracy_mbpp": accuracies[1],
+        "method": method,
+        "kind": kind,
+        "variant": variant,
+        "n_clusters": k,
+        "alpha": alpha,
+        "max_router": 1,
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_sd": 0.0,
+        "cost": cost,
+        "cost_sd": 0.0,
+        "n_seeds": 3,
+        "accuracy_arc_c": accuracies[0],
+        "accuracy_mbpp": accuracies[1],
     }
 
 
@@ -45,9 +61,14 @@ def summary() -> pd.DataFrame:
 def test_build_table_has_the_expected_rows_and_columns(summary: pd.DataFrame) -> None:
     table = tables.build_table(summary, variant="official", n_clusters=4, alphas=[0.0, 0.4, 0.6, 1.0])
     assert list(table["setting"]) == [
-        "Alpha-Large", "mid", "small_model",  # single models, alphabetical by printed name
-        "random", "oracle",
-        "Avengers-Pro (α=0)", "Avengers-Pro (α=0.5)", "Avengers-Pro (α=1)",  # 0.4 and 0.6 both map to 0.5
+        "Alpha-Large",
+        "mid",
+        "small_model",  # single models, alphabetical by printed name
+        "random",
+        "oracle",
+        "Avengers-Pro (α=0)",
+        "Avengers-Pro (α=0.5)",
+        "Avengers-Pro (α=1)",  # 0.4 and 0.6 both map to 0.5
     ]
     assert list(table.columns) == ["setting", "role", "alpha", "arc_c", "mbpp", "Avg.", "Cost"]
     small = table.set_index("setting").loc["small_model"]
@@ -110,13 +131,15 @@ def test_build_table_needs_the_requested_sweep(summary: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="n_clusters 25"):
         tables.build_table(summary, variant="official", n_clusters=25, alphas=[1.0])
     with pytest.raises(DataError, match="accuracy_<dataset>"):
-        tables.build_table(summary.drop(columns=["accuracy_arc_c", "accuracy_mbpp"]), variant="official",
-                           n_clusters=4, alphas=[1.0])
+        tables.build_table(
+            summary.drop(columns=["accuracy_arc_c", "accuracy_mbpp"]), variant="official", n_clusters=4, alphas=[1.0]
+        )
 
 
 def test_write_tables_writes_both_files(summary: pd.DataFrame, tmp_path: Path) -> None:
-    tables.write_tables(summary, tmp_path / "table.md", tmp_path / "table.tex", variant="official", n_clusters=4,
-                        alphas=[0.0, 1.0])
+    tables.write_tables(
+        summary, tmp_path / "table.md", tmp_path / "table.tex", variant="official", n_clusters=4, alphas=[0.0, 1.0]
+    )
     markdown = (tmp_path / "table.md").read_text()
     latex = (tmp_path / "table.tex").read_text()
     assert markdown.count("\n| ") == 7  # the data rows: 3 single models, random, oracle, 2 Avengers-Pro
@@ -137,12 +160,25 @@ def many_datasets_summary(n_datasets: int) -> pd.DataFrame:
     names = [f"mmlu_pro_subject{i:02d}" for i in range(n_datasets)]
     rows = []
     for method, kind, variant, k, alpha, level in [
-        ("avengers-pro", "router", "official", 4, 1.0, 0.8), ("random", "baseline", "", np.nan, np.nan, 0.5),
-        ("oracle", "baseline", "", np.nan, np.nan, 0.99), ("strong", "model", "", np.nan, np.nan, 0.85),
+        ("avengers-pro", "router", "official", 4, 1.0, 0.8),
+        ("random", "baseline", "", np.nan, np.nan, 0.5),
+        ("oracle", "baseline", "", np.nan, np.nan, 0.99),
+        ("strong", "model", "", np.nan, np.nan, 0.85),
         ("weak", "model", "", np.nan, np.nan, 0.4),
     ]:
-        entry = {"method": method, "kind": kind, "variant": variant, "n_clusters": k, "alpha": alpha, "max_router": 1,
-                 "accuracy": level, "accuracy_sd": 0.0, "cost": 1.0 + level, "cost_sd": 0.0, "n_seeds": 2}
+        entry = {
+            "method": method,
+            "kind": kind,
+            "variant": variant,
+            "n_clusters": k,
+            "alpha": alpha,
+            "max_router": 1,
+            "accuracy": level,
+            "accuracy_sd": 0.0,
+            "cost": 1.0 + level,
+            "cost_sd": 0.0,
+            "n_seeds": 2,
+        }
         entry.update({f"accuracy_{name}": level for name in names})
         rows.append(entry)
     return outputs.check_summary(pd.DataFrame(rows))

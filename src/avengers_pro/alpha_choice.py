@@ -100,7 +100,9 @@ def choose_alpha(curve: pd.DataFrame, target: float | None) -> tuple[float, bool
 
 
 def validation_choice(
-    variant: str, n_clusters: int, seeds: list[int],
+    variant: str,
+    n_clusters: int,
+    seeds: list[int],
     validation_sweeps: Mapping[tuple[str, int, int], pd.DataFrame],
     test_sweeps: Mapping[tuple[str, int, int], pd.DataFrame],
     validation_singles: Mapping[int, pd.DataFrame],
@@ -111,11 +113,19 @@ def validation_choice(
         return None
     if len(present) != len(seeds):
         missing = sorted(set(seeds) - set(present))[0]
-        raise DataError("validation sweep missing (other seeds have one)",
-                        file=sweep_path(variant, n_clusters, missing, validation=True))
+        raise DataError(
+            "validation sweep missing (other seeds have one)",
+            file=sweep_path(variant, n_clusters, missing, validation=True),
+        )
     choices: dict[str, dict[str, list[Any]]] = {
-        "match_best_single": {"alpha": [], "reached": [], "reference_model": [], "reference_accuracy": [],
-                              "test_accuracy": [], "test_cost": []},
+        "match_best_single": {
+            "alpha": [],
+            "reached": [],
+            "reference_model": [],
+            "reference_accuracy": [],
+            "test_accuracy": [],
+            "test_cost": [],
+        },
         "max_accuracy": {"alpha": [], "test_accuracy": [], "test_cost": []},
     }
     for seed in seeds:
@@ -128,8 +138,9 @@ def validation_choice(
         for name, target in (("match_best_single", reference), ("max_accuracy", None)):
             alpha, reached = choose_alpha(validation, target)
             if alpha not in test.index:
-                raise DataError(f"alpha {alpha} chosen on validation is not in the test sweep", file=test_file,
-                                field="alpha")
+                raise DataError(
+                    f"alpha {alpha} chosen on validation is not in the test sweep", file=test_file, field="alpha"
+                )
             entry = choices[name]
             entry["alpha"].append(alpha)
             entry["test_accuracy"].append(float(test.loc[alpha, "accuracy"]))
@@ -144,7 +155,9 @@ def validation_choice(
         cost, cost_sd = _mean_sd(entry["test_cost"])
         result[name] = {
             **entry,
-            "test_accuracy_mean": accuracy, "test_accuracy_sd": accuracy_sd,
-            "test_cost_mean": cost, "test_cost_sd": cost_sd,
+            "test_accuracy_mean": accuracy,
+            "test_accuracy_sd": accuracy_sd,
+            "test_cost_mean": cost,
+            "test_cost_sd": cost_sd,
         }
     return result

@@ -109,7 +109,7 @@ def single_models(matrix: RecordMatrix) -> pd.DataFrame:
     # Rows are model-major: row m * D + d is model m on dataset d; it routed its own queries only.
     routed = np.zeros((n_models * n_datasets, n_models), dtype=np.int64)
     for m in range(n_models):
-        routed[m * n_datasets:(m + 1) * n_datasets, m] = count[:, m]
+        routed[m * n_datasets : (m + 1) * n_datasets, m] = count[:, m]
     columns: dict[str, object] = {
         "method": np.repeat(np.asarray(matrix.models, dtype=object), n_datasets),
         "kind": MODEL,
@@ -269,8 +269,13 @@ def dataset_router(
     stats, test_cluster = _dataset_cluster_stats(train, test)
     x = performance_efficiency(stats, alphas, variant.normalisation)
     choices = route(
-        x, test_cluster[:, None], np.ones((len(test_cluster), 1)), variant,
-        available=test.available, max_router=max_router, tie_accuracy=stats.accuracy,
+        x,
+        test_cluster[:, None],
+        np.ones((len(test_cluster), 1)),
+        variant,
+        available=test.available,
+        max_router=max_router,
+        tie_accuracy=stats.accuracy,
     )
     sweep, decisions = evaluate_choices(choices, test, alphas)
     return _labelled(sweep, matrix.models, DATASET_ROUTER, variant.name), decisions
@@ -284,13 +289,15 @@ def _check_split(split: pd.DataFrame, seed: int) -> None:
     bad = ~split["split"].isin(["train", "test"]).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"expected 'train' or 'test', got {split['split'].iloc[row]!r}", file=where, row=row,
-                        field="split")
+        raise DataError(
+            f"expected 'train' or 'test', got {split['split'].iloc[row]!r}", file=where, row=row, field="split"
+        )
     duplicated = split["query_id"].duplicated().to_numpy()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated)[0])
-        raise DataError(f"query id {split['query_id'].iloc[row]!r} appears twice", file=where, row=row,
-                        field="query_id")
+        raise DataError(
+            f"query id {split['query_id'].iloc[row]!r} appears twice", file=where, row=row, field="query_id"
+        )
 
 
 def run_baselines(

@@ -32,26 +32,46 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Cost-aware LLM routing (Avengers-Pro).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     route = commands.add_parser(
-        "route", help="route queries with an exported router",
+        "route",
+        help="route queries with an exported router",
         description="Route queries with a router exported by the pipeline (results/router/{name}).",
     )
     route.add_argument("queries", nargs="*", metavar="QUERY", help="query texts; prints one model per line")
     route.add_argument("--router", required=True, metavar="DIR", help="the router folder, e.g. results/router/default")
     route.add_argument("--input", metavar="FILE", help="JSON Lines file of objects with a 'query' field ('-': stdin)")
-    route.add_argument("--output", metavar="FILE",
-                       help="where the routed JSON Lines go (default: stdout); written only when every line routed")
-    route.add_argument("--alpha", type=float, metavar="A",
-                       help="route with this alpha in [0, 1] instead of the router's default (1 = accuracy only)")
-    route.add_argument("--explain", action="store_true",
-                       help="print why (nearest clusters, weights, every model's aggregated score) as JSON; "
-                            "with --input, add an 'explanation' field to every line")
-    route.add_argument("--cache", metavar="FILE",
-                       help="persistent embedding cache (SQLite); default $AVENGERS_PRO_EMBEDDING_CACHE, else none")
-    route.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
-                       help=f"lines embedded and routed at once with --input (default {DEFAULT_CHUNK_SIZE})")
+    route.add_argument(
+        "--output",
+        metavar="FILE",
+        help="where the routed JSON Lines go (default: stdout); written only when every line routed",
+    )
+    route.add_argument(
+        "--alpha",
+        type=float,
+        metavar="A",
+        help="route with this alpha in [0, 1] instead of the router's default (1 = accuracy only)",
+    )
+    route.add_argument(
+        "--explain",
+        action="store_true",
+        help="print why (nearest clusters, weights, every model's aggregated score) as JSON; "
+        "with --input, add an 'explanation' field to every line",
+    )
+    route.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="persistent embedding cache (SQLite); default $AVENGERS_PRO_EMBEDDING_CACHE, else none",
+    )
+    route.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        metavar="N",
+        help=f"lines embedded and routed at once with --input (default {DEFAULT_CHUNK_SIZE})",
+    )
     route.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     serve = commands.add_parser(
-        "serve", help="serve a router as an OpenAI-compatible endpoint",
+        "serve",
+        help="serve a router as an OpenAI-compatible endpoint",
         description="Route OpenAI chat completions to the models of an exported router (docs/serving.md).",
     )
     from .serve.server import add_arguments
@@ -107,8 +127,10 @@ def _read_chunks(
             raise DataError(f"line {number}: field 'query' must be a non-empty string, got {query!r:.40}", file=name)
         present = [field for field in added if field in item]
         if present:
-            raise DataError(f"line {number}: already has a '{present[0]}' field, which the output would "
-                            "overwrite; rename it first", file=name)
+            raise DataError(
+                f"line {number}: already has a '{present[0]}' field, which the output would overwrite; rename it first",
+                file=name,
+            )
         chunk.append((number, item))
         if len(chunk) >= chunk_size:
             yield chunk
@@ -138,8 +160,11 @@ def _route_stream(router: Any, args: argparse.Namespace, stdout: IO[str]) -> int
         else:
             sink = stdout
         router.prepare()  # load the model before the bar starts, so queries/s means queries/s
-        bar = stack.enter_context(tqdm(total=total, unit="query", desc="routing", file=sys.stderr,
-                                       disable=args.no_progress, dynamic_ncols=True))
+        bar = stack.enter_context(
+            tqdm(
+                total=total, unit="query", desc="routing", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True
+            )
+        )
         added = ["model"] + (["models"] if router.max_router > 1 else []) + (["explanation"] if args.explain else [])
         for chunk in _read_chunks(source, name, args.chunk_size, added):
             vectors = router.embed([item["query"] for _, item in chunk])
@@ -182,8 +207,10 @@ def _route(args: argparse.Namespace, stdout: IO[str]) -> int:
             return 0
         vectors = router.embed(args.queries, progress=False)
         if args.explain:
-            explanations = [{"query": query, **explanation} for query, explanation in
-                            zip(args.queries, router.explain_embeddings(vectors), strict=True)]
+            explanations = [
+                {"query": query, **explanation}
+                for query, explanation in zip(args.queries, router.explain_embeddings(vectors), strict=True)
+            ]
             # One query: its object; several: a list of them (valid JSON either way).
             shown = explanations[0] if len(explanations) == 1 else explanations
             stdout.write(json.dumps(shown, indent=2, ensure_ascii=False) + "\n")

@@ -19,8 +19,8 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 class Clustering:
     """A KMeans fit on the training embeddings: each query's cluster and the centroids."""
 
-    labels: np.ndarray      # (n_train,) cluster of each train query
-    centroids: np.ndarray   # (k, dim) not re-normalised, as the official code
+    labels: np.ndarray  # (n_train,) cluster of each train query
+    centroids: np.ndarray  # (k, dim) not re-normalised, as the official code
 
 
 def fit_clusters(

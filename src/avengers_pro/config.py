@@ -109,7 +109,9 @@ def validate_config(
     check_secrets(config, source)
     _fill_defaults(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"{source}: {_describe(best)}")

@@ -222,4 +222,3 @@ def report_failures(started: float, log: object = None) -> None:
         print(report, file=sys.stderr, flush=True)
         return
     raise CliException(report)
-

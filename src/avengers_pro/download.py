@@ -117,9 +117,7 @@ def ensure_downloaded(url: str, path: PathLike, sha256: str, *, timeout: float =
         logger.info("%s already present, sha256 matches; not downloading", target)
         return False
 
-    by_hand = (
-        f"to work offline, place the file at {target} by hand " f"(from {url}; its sha256 must be {wanted})"
-    )
+    by_hand = f"to work offline, place the file at {target} by hand (from {url}; its sha256 must be {wanted})"
     logger.info("downloading %s -> %s", url, target)
     try:
         # atomic_path: the bytes land in a temporary file beside the target, renamed only on success.
@@ -135,15 +133,13 @@ def ensure_downloaded(url: str, path: PathLike, sha256: str, *, timeout: float =
             # http.client returns a short body without complaint when the server hangs up early.
             if announced is not None and announced.isdigit() and received != int(announced):
                 raise DataError(
-                    f"download from {url} failed (connection closed after {received} of {announced} bytes); "
-                    f"{by_hand}",
+                    f"download from {url} failed (connection closed after {received} of {announced} bytes); {by_hand}",
                     file=target,
                 )
             actual = digest.hexdigest()
             if actual != wanted:
                 raise DataError(
-                    f"downloaded file from {url} has sha256 {actual}, expected {wanted}; "
-                    f"nothing was kept; {by_hand}",
+                    f"downloaded file from {url} has sha256 {actual}, expected {wanted}; nothing was kept; {by_hand}",
                     file=target,
                     field="sha256",
                 )

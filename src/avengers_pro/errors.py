@@ -27,11 +27,15 @@ class DataError(AvengersProError):
         self.row = row
         self.field = field
         self.reason = message
-        where = [part for part in (
-            self.file,
-            None if row is None else f"{row_label} {row}",
-            None if field is None else f"field '{field}'",
-        ) if part]
+        where = [
+            part
+            for part in (
+                self.file,
+                None if row is None else f"{row_label} {row}",
+                None if field is None else f"field '{field}'",
+            )
+            if part
+        ]
         super().__init__(": ".join([*where, message]))
 
 

@@ -66,7 +66,8 @@ def chosen_outcomes(choices: np.ndarray, matrix: RecordMatrix) -> tuple[np.ndarr
         raise DataError(
             f"query '{matrix.query_ids[row]}' was routed to model '{matrix.models[choices[alpha, row, slot]]}', "
             "which has no record for it",
-            row=int(row), field="model",
+            row=int(row),
+            field="model",
         )
     if not every_slot_used:
         chosen_scores = np.where(used, chosen_scores, -np.inf)
@@ -251,8 +252,10 @@ def run_sweep(
     eval_rows = matrix_rows(matrix, eval_ids, "evaluated")
     leaked = np.intersect1d(train_rows, eval_rows)
     if len(leaked):
-        raise DataError(f"{len(leaked)} evaluated queries are also training queries, "
-                        f"e.g. '{matrix.query_ids[leaked[0]]}'", field="query_id")
+        raise DataError(
+            f"{len(leaked)} evaluated queries are also training queries, e.g. '{matrix.query_ids[leaked[0]]}'",
+            field="query_id",
+        )
     train = matrix.subset(train_rows)
     evaluated = matrix.subset(eval_rows)
     router = AvengersProRouter(variant, top_k=top_k, beta=beta, max_router=max_router)

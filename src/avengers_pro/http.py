@@ -235,7 +235,9 @@ class JsonEndpoint:
         # Imported here: the embedding settings are read on every snakemake call, which needs no client.
         import httpx
 
-        limits = httpx.Limits(max_connections=max(1, max_connections), max_keepalive_connections=max(1, max_connections))
+        limits = httpx.Limits(
+            max_connections=max(1, max_connections), max_keepalive_connections=max(1, max_connections)
+        )
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             limits=limits,

@@ -89,6 +89,7 @@ def write_text(text: str, path: PathLike) -> None:
 
 def write_npy(array: np.ndarray, path: PathLike) -> None:
     """Write a numpy array as ``.npy`` atomically."""
+
     def writer(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.save(handle, array)

@@ -75,7 +75,9 @@ def _as_rows(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.
     costs = np.atleast_2d(np.asarray(costs, dtype=np.float64))
     accuracies = np.atleast_2d(np.asarray(accuracies, dtype=np.float64))
     if costs.ndim != 2 or costs.shape != accuracies.shape:
-        raise ValueError(f"costs {costs.shape} and accuracies {accuracies.shape} must be two equal (rows, points) arrays")
+        raise ValueError(
+            f"costs {costs.shape} and accuracies {accuracies.shape} must be two equal (rows, points) arrays"
+        )
     if costs.shape[1] == 0:
         raise ValueError("a curve needs at least one point")
     if not (np.isfinite(costs).all() and np.isfinite(accuracies).all()):
@@ -158,9 +160,7 @@ def upper_hull(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, n
     return hull_costs[0, : size[0]], hull_accs[0, : size[0]]
 
 
-def aiq(
-    costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float, float] | None = None
-) -> float:
+def aiq(costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float, float] | None = None) -> float:
     """RouterBench's AIQ: mean height of the curve's non-decreasing upper hull over a cost range.
 
     ``AIQ = (1 / (hi - lo)) * integral from lo to hi of h(c) dc`` where ``h`` is 0 below the cheapest
@@ -189,9 +189,7 @@ def aiq(
     return float(aiq_rows(costs[None, :], accuracies[None, :], cost_range)[0])
 
 
-def aiq_rows(
-    costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float, float] | None = None
-) -> np.ndarray:
+def aiq_rows(costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float, float] | None = None) -> np.ndarray:
     """:func:`aiq` of many curves at once (e.g. every bootstrap resample of one curve).
 
     Parameters
@@ -339,8 +337,9 @@ def cost_save(
     ValueError
         If the reference cost is not positive.
     """
-    saved, alpha = cost_save_rows(alphas, np.ravel(accuracies), np.ravel(costs),
-                                  np.array([reference_accuracy]), np.array([reference_cost]))
+    saved, alpha = cost_save_rows(
+        alphas, np.ravel(accuracies), np.ravel(costs), np.array([reference_accuracy]), np.array([reference_cost])
+    )
     if np.isnan(saved[0]):
         return None, None
     return float(saved[0]), float(alpha[0])
@@ -378,8 +377,10 @@ def cost_save_rows(
     reference_accuracies = np.asarray(reference_accuracies, dtype=np.float64).ravel()
     reference_costs = np.asarray(reference_costs, dtype=np.float64).ravel()
     if not reference_accuracies.size == reference_costs.size == accuracies.shape[0]:
-        raise ValueError(f"{accuracies.shape[0]} sweeps but {reference_accuracies.size} reference accuracies and "
-                         f"{reference_costs.size} reference costs")
+        raise ValueError(
+            f"{accuracies.shape[0]} sweeps but {reference_accuracies.size} reference accuracies and "
+            f"{reference_costs.size} reference costs"
+        )
     if not (reference_costs > 0).all():
         raise ValueError(f"CostSave needs a positive reference cost, got {reference_costs[~(reference_costs > 0)][0]}")
     cost, alpha = _cheapest_reaching(alphas, accuracies, costs, reference_accuracies)
@@ -467,7 +468,7 @@ def resample_counts(groups: np.ndarray, n_resamples: int, rng: np.random.Generat
     for group in range(int(codes.max()) + 1 if n_queries else 0):
         columns = np.flatnonzero(codes == group)
         picks = rng.integers(0, columns.size, size=(n_resamples, columns.size))
-        drawn[:, filled:filled + columns.size] = columns[picks]
+        drawn[:, filled : filled + columns.size] = columns[picks]
         filled += columns.size
     flat = (np.arange(n_resamples)[:, None] * n_queries + drawn).ravel()
     return np.bincount(flat, minlength=n_resamples * n_queries).reshape(n_resamples, n_queries).astype(np.float64)
@@ -595,8 +596,10 @@ def paired_bootstrap(
         if counts is not None and outcome.seed in counts:
             given = counts[outcome.seed]
             if given.shape != (n_resamples, len(outcome.groups)):
-                raise ValueError(f"counts of seed {outcome.seed} have shape {given.shape}, "
-                                 f"expected {(n_resamples, len(outcome.groups))}")
+                raise ValueError(
+                    f"counts of seed {outcome.seed} have shape {given.shape}, "
+                    f"expected {(n_resamples, len(outcome.groups))}"
+                )
             return given
         return resample_counts(outcome.groups, n_resamples, np.random.default_rng([seed, outcome.seed]))
 

@@ -39,8 +39,7 @@ def _best_single(frame: pd.DataFrame) -> dict[str, Any]:
     """The single model of best mean test accuracy (ties: cheaper, then first by name)."""
     singles = single_models(frame)
     if singles.empty:
-        raise DataError("no single-model rows: the baselines are missing", file="results/summary.csv",
-                        field="method")
+        raise DataError("no single-model rows: the baselines are missing", file="results/summary.csv", field="method")
     best = singles.sort_values(["accuracy", "cost", "method"], ascending=[False, True, True], kind="stable").iloc[0]
     return {"model": str(best["method"]), "accuracy": float(best["accuracy"]), "cost": float(best["cost"])}
 
@@ -53,7 +52,10 @@ NO_POSITIVE_ACCURACY = "the reference accuracy is 0"
 
 
 def _point_metrics(
-    curve: pd.DataFrame, best_single: dict[str, Any], singles: pd.DataFrame, oracle: float | None,
+    curve: pd.DataFrame,
+    best_single: dict[str, Any],
+    singles: pd.DataFrame,
+    oracle: float | None,
     cost_range: tuple[float, float],
 ) -> dict[str, Any]:
     """Metrics of one seed-averaged curve (rows = alphas) against the best single model and the oracle.
@@ -112,9 +114,7 @@ def _point_metrics(
     }
 
 
-def _decision_matrix(
-    frame: pd.DataFrame, queries: pd.Index, file: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
     scores (A, Q), costs (A, Q)), columns in ``queries`` order.
     """
@@ -124,15 +124,22 @@ def _decision_matrix(
     column = np.where(codes < 0, -1, queries.get_indexer(np.asarray(distinct, dtype=object))[codes])
     if (column < 0).any():
         bad = int(np.flatnonzero(column < 0)[0])
-        raise DataError(f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed", file=file,
-                        row=bad, field="query_id")
+        raise DataError(
+            f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed",
+            file=file,
+            row=bad,
+            field="query_id",
+        )
     size = alphas.size * len(queries)
     cell = row * len(queries) + column
     per_cell = np.bincount(cell, minlength=size)
     if (per_cell != 1).any():
-        raise DataError(f"expected one row per (alpha, test query), {alphas.size} x {len(queries)}: "
-                        f"{int((per_cell == 0).sum())} missing, {int((per_cell > 1).sum())} duplicated",
-                        file=file, field="query_id")
+        raise DataError(
+            f"expected one row per (alpha, test query), {alphas.size} x {len(queries)}: "
+            f"{int((per_cell == 0).sum())} missing, {int((per_cell > 1).sum())} duplicated",
+            file=file,
+            field="query_id",
+        )
     scores = np.empty(size)
     costs = np.empty(size)
     scores[cell] = frame["score"].to_numpy(dtype=np.float64)
@@ -146,7 +153,9 @@ class _BootstrapInputs:
     """
 
     def __init__(
-        self, best_model: str, single_outcomes: Mapping[int, pd.DataFrame],
+        self,
+        best_model: str,
+        single_outcomes: Mapping[int, pd.DataFrame],
         decisions: Mapping[tuple[str, int, int], pd.DataFrame],
         router_decisions: Mapping[tuple[str, int], pd.DataFrame],
     ) -> None:
@@ -175,14 +184,19 @@ class _BootstrapInputs:
             singles = self.single_outcomes[seed]
             file = f"test single-model outcomes of seed {seed}"
             require_columns(singles, OUTCOME_COLUMNS, file)
-            frame = pd.DataFrame({"query_id": singles["query_id"].to_numpy(dtype=object),
-                                  "dataset": singles["dataset"].to_numpy(dtype=object)})
+            frame = pd.DataFrame(
+                {
+                    "query_id": singles["query_id"].to_numpy(dtype=object),
+                    "dataset": singles["dataset"].to_numpy(dtype=object),
+                }
+            )
             frame = frame.drop_duplicates("query_id").sort_values(["dataset", "query_id"], kind="stable")
             queries = pd.Index(frame["query_id"].to_numpy(dtype=object))
             best = singles[singles["model"].to_numpy(dtype=object) == self.best_model]
             if best.empty:
-                raise DataError(f"no test outcomes of the best single model {self.best_model!r}", file=file,
-                                field="model")
+                raise DataError(
+                    f"no test outcomes of the best single model {self.best_model!r}", file=file, field="model"
+                )
             # Queries the best single has no record for stay NaN: left out of its accuracy and cost.
             scores = np.full((1, len(queries)), np.nan)
             costs = np.full((1, len(queries)), np.nan)
@@ -193,15 +207,24 @@ class _BootstrapInputs:
         return self._queries[seed]
 
     def router(self, variant: str, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._matrix(self.decisions, (variant, n_clusters, seed), seed,
-                            f"results/decisions/{variant}/k{n_clusters}_seed{seed}.parquet")
+        return self._matrix(
+            self.decisions,
+            (variant, n_clusters, seed),
+            seed,
+            f"results/decisions/{variant}/k{n_clusters}_seed{seed}.parquet",
+        )
 
     def dataset_router(self, variant: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._matrix(self.router_decisions, (variant, seed), seed,
-                            f"results/decisions/{DATASET_ROUTER}/{variant}_seed{seed}.parquet")
+        return self._matrix(
+            self.router_decisions,
+            (variant, seed),
+            seed,
+            f"results/decisions/{DATASET_ROUTER}/{variant}_seed{seed}.parquet",
+        )
 
-    def _matrix(self, source: Mapping[Any, pd.DataFrame], key: tuple[Any, ...], seed: int,
-                file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _matrix(
+        self, source: Mapping[Any, pd.DataFrame], key: tuple[Any, ...], seed: int, file: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cache_key = (id(source), *key)
         if cache_key not in self._matrices:
             if key not in source:
@@ -211,8 +234,14 @@ class _BootstrapInputs:
 
 
 def _bootstrap(
-    variant: str, cluster_counts: list[int], seeds: list[int], inputs: _BootstrapInputs,
-    cost_range: tuple[float, float], n_resamples: int, confidence: float, seed: int,
+    variant: str,
+    cluster_counts: list[int],
+    seeds: list[int],
+    inputs: _BootstrapInputs,
+    cost_range: tuple[float, float],
+    n_resamples: int,
+    confidence: float,
+    seed: int,
 ) -> dict[int, dict[str, Any]]:
     """Paired bootstrap of (router minus dataset router) in AIQ and in CostSave vs the best single
     model, for every cluster count of one variant at once (the best single's and the dataset
@@ -225,17 +254,25 @@ def _bootstrap(
         _, groups, single_scores, single_costs = inputs.queries(split_seed)
         curves = {"single": (single_scores, single_costs)}
         decisions = [(name, inputs.router(variant, k, split_seed)) for k, name in router_names.items()]
-        for name, (alphas, scores, costs) in [*decisions, ("dataset router", inputs.dataset_router(variant, split_seed))]:
+        for name, (alphas, scores, costs) in [
+            *decisions,
+            ("dataset router", inputs.dataset_router(variant, split_seed)),
+        ]:
             if name in grids and not np.array_equal(grids[name], alphas):
-                raise DataError(f"the {name} decisions of seed {split_seed} have another alpha grid than the other "
-                                "seeds'", field="alpha")
+                raise DataError(
+                    f"the {name} decisions of seed {split_seed} have another alpha grid than the other seeds'",
+                    field="alpha",
+                )
             grids[name] = alphas
             curves[name] = (scores, costs)
-        outcomes.append(metrics.SeedOutcomes(
-            seed=int(split_seed), groups=groups,
-            scores={name: value[0] for name, value in curves.items()},
-            costs={name: value[1] for name, value in curves.items()},
-        ))
+        outcomes.append(
+            metrics.SeedOutcomes(
+                seed=int(split_seed),
+                groups=groups,
+                scores={name: value[0] for name, value in curves.items()},
+                costs={name: value[1] for name, value in curves.items()},
+            )
+        )
 
     # Every statistic sees all resamples at once: (B, n_alphas) curves -> (B,) values.
     def aiq_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
@@ -244,6 +281,7 @@ def _bootstrap(
             if not cost_range[1] > cost_range[0]:  # no recorded costs: AIQ is undefined
                 return np.full(acc_r.shape[0], np.nan)
             return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+
         return statistic
 
     def cost_save_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
@@ -252,9 +290,12 @@ def _bootstrap(
             # Undefined (NaN) where the reference is, or where either curve never reaches it.
             defined = np.isfinite(ref_acc) & (ref_cost > 0)
             ref_acc, ref_cost = np.where(defined, ref_acc, 0.0), np.where(defined, ref_cost, 1.0)
-            saved, reference_saved = (metrics.cost_save_rows(grids[name], *curves[name], ref_acc, ref_cost)[0]
-                                      for name in (router, "dataset router"))
+            saved, reference_saved = (
+                metrics.cost_save_rows(grids[name], *curves[name], ref_acc, ref_cost)[0]
+                for name in (router, "dataset router")
+            )
             return np.where(defined, saved - reference_saved, np.nan)
+
         return statistic
 
     statistics = {}
@@ -262,16 +303,26 @@ def _bootstrap(
         statistics[f"aiq_difference, {name}"] = aiq_difference(name)
         statistics[f"cost_save_difference, {name}"] = cost_save_difference(name)
     intervals = metrics.paired_bootstrap(
-        outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed,
+        outcomes,
+        statistics,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
         counts=inputs.counts(seeds, n_resamples, seed),
     )
-    reasons = {} if cost_range[1] > cost_range[0] else {
-        "aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
+    reasons = (
+        {}
+        if cost_range[1] > cost_range[0]
+        else {"aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
+    )
     return {
-        k: {"reference": f"{DATASET_ROUTER} ({variant})", "confidence": confidence,
+        k: {
+            "reference": f"{DATASET_ROUTER} ({variant})",
+            "confidence": confidence,
             "aiq_difference": intervals[f"aiq_difference, {name}"],
             "cost_save_difference": intervals[f"cost_save_difference, {name}"],
-            "null_reasons": reasons}
+            "null_reasons": reasons,
+        }
         for k, name in router_names.items()
     }
 
@@ -358,13 +409,16 @@ def compute_metrics(
     for (variant, n_clusters), curve in router_rows.groupby(["variant", "n_clusters"], sort=True):
         seeds = sorted(s for (v, k, s) in test_sweeps if v == variant and k == n_clusters)
         if not seeds:
-            raise DataError("the summary has this sweep but no seed's sweep frame was given",
-                            file=sweep_path(variant, int(n_clusters), 0).replace("seed0", "seed*"))
+            raise DataError(
+                "the summary has this sweep but no seed's sweep frame was given",
+                file=sweep_path(variant, int(n_clusters), 0).replace("seed0", "seed*"),
+            )
         seeds_of[(variant, int(n_clusters))] = seeds
         entry: dict[str, Any] = {"method": ROUTER_METHOD, "variant": variant, "n_clusters": int(n_clusters)}
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
-        entry["validation"] = validation_choice(variant, int(n_clusters), seeds, validation_sweeps, test_sweeps,
-                                                 validation_singles)
+        entry["validation"] = validation_choice(
+            variant, int(n_clusters), seeds, validation_sweeps, test_sweeps, validation_singles
+        )
         entry["bootstrap"] = None
         entries.append(entry)
     if n_resamples > 0:
@@ -376,8 +430,16 @@ def compute_metrics(
         n_runs = sum(len(counts) for counts in groups.values())
         with Progress(f"bootstrap ({n_resamples:,} resamples)", n_runs, "(variant, k) runs") as progress:
             for (variant, seed_group), cluster_counts in groups.items():
-                by_k = _bootstrap(variant, cluster_counts, list(seed_group), bootstrap_inputs, cost_range, n_resamples,
-                                  confidence, seed)
+                by_k = _bootstrap(
+                    variant,
+                    cluster_counts,
+                    list(seed_group),
+                    bootstrap_inputs,
+                    cost_range,
+                    n_resamples,
+                    confidence,
+                    seed,
+                )
                 intervals.update({(variant, k): value for k, value in by_k.items()})
                 progress.update(len(cluster_counts))
         for entry in entries:

@@ -44,8 +44,17 @@ BASELINE_COLUMNS = ("method", "kind", "variant", "alpha", "dataset", "accuracy",
 DECISION_COLUMNS = ("alpha", "query_id", "dataset", "score", "cost")
 OUTCOME_COLUMNS = ("query_id", "dataset", "model", "score", "cost")
 SUMMARY_COLUMNS = (
-    "method", "kind", "variant", "n_clusters", "alpha", "max_router",
-    "accuracy", "accuracy_sd", "cost", "cost_sd", "n_seeds",
+    "method",
+    "kind",
+    "variant",
+    "n_clusters",
+    "alpha",
+    "max_router",
+    "accuracy",
+    "accuracy_sd",
+    "cost",
+    "cost_sd",
+    "n_seeds",
 )
 
 #: Alphas of one grid compared across files: rounding hides float noise from different writers.
@@ -69,8 +78,9 @@ def require_finite(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) 
         bad = ~np.isfinite(values)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"not a finite number: {plain(frame[column].iloc[row])!r}", file=file, row=row,
-                            field=column)
+            raise DataError(
+                f"not a finite number: {plain(frame[column].iloc[row])!r}", file=file, row=row, field=column
+            )
 
 
 def _read_parquet(path: PathLike, what: str) -> pd.DataFrame:
@@ -91,17 +101,28 @@ def sweep_path(variant: str, n_clusters: int, seed: int, validation: bool = Fals
 
 def check_grid(frame: pd.DataFrame, file: PathLike) -> None:
     """One row per (alpha, dataset), and every alpha has every dataset."""
-    keys = pd.DataFrame({"alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
-                         "dataset": frame["dataset"].astype(str).to_numpy()})
+    keys = pd.DataFrame(
+        {
+            "alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
+            "dataset": frame["dataset"].astype(str).to_numpy(),
+        }
+    )
     duplicated = keys.duplicated().to_numpy()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated)[0])
-        raise DataError(f"(alpha, dataset) = ({keys['alpha'].iloc[row]}, {keys['dataset'].iloc[row]!r}) "
-                        "appears twice", file=file, row=row, field="dataset")
+        raise DataError(
+            f"(alpha, dataset) = ({keys['alpha'].iloc[row]}, {keys['dataset'].iloc[row]!r}) appears twice",
+            file=file,
+            row=row,
+            field="dataset",
+        )
     n_alphas, n_datasets = keys["alpha"].nunique(), keys["dataset"].nunique()
     if len(keys) != n_alphas * n_datasets:
-        raise DataError(f"{len(keys)} rows for {n_alphas} alphas x {n_datasets} datasets: some (alpha, dataset) "
-                        "rows are missing", file=file, field="dataset")
+        raise DataError(
+            f"{len(keys)} rows for {n_alphas} alphas x {n_datasets} datasets: some (alpha, dataset) rows are missing",
+            file=file,
+            field="dataset",
+        )
 
 
 def check_sweep(frame: pd.DataFrame, file: PathLike) -> pd.DataFrame:
@@ -121,7 +142,7 @@ def read_sweep(path: PathLike) -> pd.DataFrame:
 
 def routed_models(frame: pd.DataFrame) -> list[str]:
     """Model names of the ``routed[<model>]`` columns of a sweep or baselines frame, in column order."""
-    return [str(c)[len("routed["):-1] for c in frame.columns if str(c).startswith("routed[") and str(c).endswith("]")]
+    return [str(c)[len("routed[") : -1] for c in frame.columns if str(c).startswith("routed[") and str(c).endswith("]")]
 
 
 # --------------------------------------------------------------------------- baselines
@@ -133,8 +154,12 @@ def check_baselines(frame: pd.DataFrame, file: PathLike) -> pd.DataFrame:
     unknown = ~frame["kind"].isin(KINDS).to_numpy()
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"kind must be one of {', '.join(KINDS)}, got {plain(frame['kind'].iloc[row])!r}", file=file,
-                        row=row, field="kind")
+        raise DataError(
+            f"kind must be one of {', '.join(KINDS)}, got {plain(frame['kind'].iloc[row])!r}",
+            file=file,
+            row=row,
+            field="kind",
+        )
     require_finite(frame, ("accuracy", "cost"), file)
     return frame
 
@@ -179,10 +204,23 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
     unknown = ~out["kind"].isin(KINDS).to_numpy()
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"kind must be one of {', '.join(KINDS)}, got {out['kind'].iloc[row]!r}", file=file,
-                        row=row + 2, field="kind")
-    numeric = ["n_clusters", "alpha", "max_router", "accuracy", "accuracy_sd", "cost", "cost_sd", "n_seeds",
-               *dataset_columns(out)]
+        raise DataError(
+            f"kind must be one of {', '.join(KINDS)}, got {out['kind'].iloc[row]!r}",
+            file=file,
+            row=row + 2,
+            field="kind",
+        )
+    numeric = [
+        "n_clusters",
+        "alpha",
+        "max_router",
+        "accuracy",
+        "accuracy_sd",
+        "cost",
+        "cost_sd",
+        "n_seeds",
+        *dataset_columns(out),
+    ]
     for column in numeric:
         raw = out[column]
         values = pd.to_numeric(raw, errors="coerce")
@@ -199,8 +237,9 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
         outside = ((out[column] < 0) | (out[column] > 1)).to_numpy()
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
-            raise DataError(f"accuracy must lie in [0, 1], got {out[column].iloc[row]}", file=file, row=row + 2,
-                            field=column)
+            raise DataError(
+                f"accuracy must lie in [0, 1], got {out[column].iloc[row]}", file=file, row=row + 2, field=column
+            )
     negative = (out["cost"] < 0).to_numpy()
     if negative.any():
         raise DataError("cost must be >= 0", file=file, row=int(np.flatnonzero(negative)[0]) + 2, field="cost")
@@ -253,7 +292,6 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-
 def read_metrics(path: PathLike) -> list[dict[str, Any]]:
     """Read ``results/metrics.json``: a list of objects, each with ``method``, ``variant`` and ``n_clusters``."""
     try:
@@ -287,11 +325,14 @@ def metrics_entry(
     )
 
 
-def require(entry: Mapping[str, Any], key: str, file: PathLike = "results/metrics.json", *,
-            nullable: bool = False) -> Any:
+def require(
+    entry: Mapping[str, Any], key: str, file: PathLike = "results/metrics.json", *, nullable: bool = False
+) -> Any:
     """``entry[key]``, or a :class:`DataError` naming the file and the field when it is absent (or null)."""
     if key not in entry or (entry[key] is None and not nullable):
-        where = f" (variant '{entry.get('variant')}', n_clusters {entry.get('n_clusters')})" if "variant" in entry else ""
+        where = (
+            f" (variant '{entry.get('variant')}', n_clusters {entry.get('n_clusters')})" if "variant" in entry else ""
+        )
         raise DataError(f"field missing or null{where}", file=file, field=key)
     return entry[key]
 

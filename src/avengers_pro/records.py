@@ -70,9 +70,7 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
     path = _source_path(source, base_dir)
     fmt = source.get("format")
     if fmt not in FORMATS:
-        raise DataError(
-            f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})", file=path, field="format"
-        )
+        raise DataError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})", file=path, field="format")
     if not path.is_file() and not (fmt == "llmrouterbench" and path.is_dir()):
         hint = (
             f"download it from {source['url']} or place it there by hand"
@@ -120,12 +118,7 @@ def _check_allow_list(allowed: list[str] | None, found: Sequence[str], key: str)
 def _check_prices(prices: Mapping[str, Any] | None) -> dict[str, float]:
     checked: dict[str, float] = {}
     for model, price in (prices or {}).items():
-        if (
-            isinstance(price, bool)
-            or not isinstance(price, (int, float))
-            or not np.isfinite(price)
-            or price < 0
-        ):
+        if isinstance(price, bool) or not isinstance(price, (int, float)) or not np.isfinite(price) or price < 0:
             raise ConfigError(f"prices.{model}: expected a cost in USD >= 0, got {price!r}")
         checked[str(model)] = float(price)
     return checked
@@ -225,9 +218,7 @@ def ingest(
             "records": int(len(frame)),
             **notes,
         }
-        logger.info(
-            "%s: read %d rows, %d records from %s", name, frame["row"].nunique(), len(frame), source["path"]
-        )
+        logger.info("%s: read %d rows, %d records from %s", name, frame["row"].nunique(), len(frame), source["path"])
         frames.append(frame)
     data = pd.concat(frames, ignore_index=True)  # source order, then row order: "first" means this order
     data.attrs = {}
@@ -248,9 +239,7 @@ def ingest(
     dropped["records_outside_models"] = int((~in_models).sum())
 
     # Units that are one row of one file; a records-format file holds one query over many rows.
-    rows = data.drop_duplicates(["source", "row"])[
-        ["source", "row", "query_id", "dataset", "query", "prompt"]
-    ]
+    rows = data.drop_duplicates(["source", "row"])[["source", "row", "query_id", "dataset", "query", "prompt"]]
 
     # 2. Same query_id as an earlier row, other (dataset, prompt): dropped.
     by_id = rows.groupby("query_id", sort=False)
@@ -274,13 +263,9 @@ def ingest(
     kept = present[~repeated]
     dropped["records_duplicate"] = int(repeated.sum())
     conflicts["records_duplicate"] = _conflicting(present[repeated], kept, per=("source", "row", "model"))
-    dropped_other_text = data[
-        in_models & _key(data, ["source", "row"]).isin(_key(rows_other_text, ["source", "row"]))
-    ]
+    dropped_other_text = data[in_models & _key(data, ["source", "row"]).isin(_key(rows_other_text, ["source", "row"]))]
     conflicts["rows_duplicate_id_other_prompt"] = _conflicting(dropped_other_text, kept)
-    dropped_other_id = data[in_models].merge(
-        rows_other_id[["source", "row", "kept_id"]], on=["source", "row"]
-    )
+    dropped_other_id = data[in_models].merge(rows_other_id[["source", "row", "kept_id"]], on=["source", "row"])
     conflicts["rows_duplicate_prompt_other_id"] = _conflicting(dropped_other_id, kept, by="kept_id")
     # A query is "merged" when its kept rows come from more than one unit of input (one row of a wide
     # or JSONL file; all rows of one query in one records file or LLMRouterBench source).
@@ -328,8 +313,7 @@ def ingest(
                 "llmrouterbench": "cost",
             }[formats[bad["source"]]]
             raise DataError(
-                f"model '{model}' has a score but no cost; "
-                f"give a fallback with prices: {{{model!r}: <USD per query>}}",
+                f"model '{model}' has a score but no cost; give a fallback with prices: {{{model!r}: <USD per query>}}",
                 file=paths[bad["source"]],
                 row=int(bad["row"]),
                 field=field,
@@ -343,9 +327,7 @@ def ingest(
         zeros = (
             query_table.iloc[fill_q]
             .reset_index(drop=True)
-            .assign(
-                model=pd.array(np.array(model_order, dtype=object)[fill_m], dtype="str"), score=0.0, cost=0.0
-            )
+            .assign(model=pd.array(np.array(model_order, dtype=object)[fill_m], dtype="str"), score=0.0, cost=0.0)
         )
         final = pd.concat([final, zeros], ignore_index=True)
 

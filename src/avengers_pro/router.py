@@ -75,9 +75,7 @@ class Variant:
                 f"{where}.normalisation: expected one of {list(_NORMALISATIONS)}, got {self.normalisation!r}"
             )
         if self.aggregation not in _AGGREGATIONS:
-            raise ConfigError(
-                f"{where}.aggregation: expected one of {list(_AGGREGATIONS)}, got {self.aggregation!r}"
-            )
+            raise ConfigError(f"{where}.aggregation: expected one of {list(_AGGREGATIONS)}, got {self.aggregation!r}")
         if not isinstance(self.weighted, bool):
             raise ConfigError(f"{where}.weighted: expected true or false, got {self.weighted!r}")
         if self.distance not in _DISTANCES:
@@ -182,9 +180,7 @@ def cluster_statistics(labels: np.ndarray, scores: np.ndarray, costs: np.ndarray
     labels = labels.astype(np.int64, copy=False)
     bad = np.flatnonzero((labels < 0) | (labels >= n_clusters))
     if bad.size:
-        raise DataError(
-            f"cluster label {labels[bad[0]]} outside [0, {n_clusters})", row=int(bad[0]), field="cluster"
-        )
+        raise DataError(f"cluster label {labels[bad[0]]} outside [0, {n_clusters})", row=int(bad[0]), field="cluster")
     recorded = ~np.isnan(scores)
     bad_cost = recorded & ~(costs >= 0)  # catches NaN and negative costs at once
     if bad_cost.any():
@@ -301,7 +297,11 @@ def cluster_distances(embeddings: np.ndarray, centroids: np.ndarray, distance: D
 
 
 def nearest_clusters(
-    embeddings: np.ndarray, centroids: np.ndarray, top_k: int, beta: float, chunk_size: int = 65536,
+    embeddings: np.ndarray,
+    centroids: np.ndarray,
+    top_k: int,
+    beta: float,
+    chunk_size: int = 65536,
     distance: Distance = "dot",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``top_k`` nearest clusters of each query and their softmax weights.
@@ -555,7 +555,7 @@ def route(
                 tied = total == total.max(axis=-1, keepdims=True)
                 pick = np.where(tied, tie, -np.inf).argmax(axis=-1)[..., None]
             # Unavailable and already taken models are -inf: a -inf maximum means nothing is left.
-            best[..., slot:slot + 1] = np.where(np.isneginf(np.take_along_axis(total, pick, axis=-1)), -1, pick)
+            best[..., slot : slot + 1] = np.where(np.isneginf(np.take_along_axis(total, pick, axis=-1)), -1, pick)
             if slot + 1 < max_router:
                 np.put_along_axis(total, pick, -np.inf, axis=-1)
         choices[:, start:stop] = best.transpose(1, 0, 2)
@@ -623,8 +623,9 @@ class AvengersProRouter:
     def scores(self, alphas: np.ndarray) -> np.ndarray:
         """Performance-efficiency scores x, (A, K, M), of the fitted clusters."""
         self._check_fitted()
-        return performance_efficiency(self.stats_, np.atleast_1d(np.asarray(alphas, dtype=np.float64)),
-                                      self.variant.normalisation)
+        return performance_efficiency(
+            self.stats_, np.atleast_1d(np.asarray(alphas, dtype=np.float64)), self.variant.normalisation
+        )
 
     def predict(
         self, embeddings: np.ndarray, alphas: np.ndarray | float, available: np.ndarray | None = None
@@ -649,8 +650,16 @@ class AvengersProRouter:
         self._check_fitted()
         scalar = np.ndim(alphas) == 0
         x = self.scores(np.atleast_1d(np.asarray(alphas, dtype=np.float64)))
-        idx, weights = nearest_clusters(embeddings, self.centroids_, self.top_k, self.beta,
-                                        distance=self.variant.distance)
-        choices = route(x, idx, weights, self.variant, available=available, max_router=self.max_router,
-                        tie_accuracy=self.stats_.accuracy)
+        idx, weights = nearest_clusters(
+            embeddings, self.centroids_, self.top_k, self.beta, distance=self.variant.distance
+        )
+        choices = route(
+            x,
+            idx,
+            weights,
+            self.variant,
+            available=available,
+            max_router=self.max_router,
+            tie_accuracy=self.stats_.accuracy,
+        )
         return choices[0] if scalar else choices

@@ -37,8 +37,13 @@ def seed_curve(frame: pd.DataFrame) -> pd.DataFrame:
         Indexed by alpha (sorted, rounded to 9 decimals), columns ``accuracy`` and ``cost``.
     """
     alpha = frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS)
-    grouped = pd.DataFrame({"alpha": alpha, "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
-                            "cost": frame["cost"].to_numpy(dtype=np.float64)}).groupby("alpha", sort=True)
+    grouped = pd.DataFrame(
+        {
+            "alpha": alpha,
+            "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
+            "cost": frame["cost"].to_numpy(dtype=np.float64),
+        }
+    ).groupby("alpha", sort=True)
     return pd.DataFrame({"accuracy": grouped["accuracy"].mean(), "cost": grouped["cost"].sum()})
 
 
@@ -52,14 +57,22 @@ def _long_rows(
     """
     parts: list[pd.DataFrame] = []
     for variant, n_clusters, seed, frame in sweeps:
-        parts.append(pd.DataFrame({
-            "method": ROUTER_METHOD, "kind": ROUTER, "variant": str(variant), "n_clusters": int(n_clusters),
-            "alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
-            "max_router": frame["max_router"].to_numpy(dtype=np.int64), "seed": int(seed),
-            "dataset": frame["dataset"].astype(str).to_numpy(),
-            "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
-            "cost": frame["cost"].to_numpy(dtype=np.float64),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "method": ROUTER_METHOD,
+                    "kind": ROUTER,
+                    "variant": str(variant),
+                    "n_clusters": int(n_clusters),
+                    "alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
+                    "max_router": frame["max_router"].to_numpy(dtype=np.int64),
+                    "seed": int(seed),
+                    "dataset": frame["dataset"].astype(str).to_numpy(),
+                    "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
+                    "cost": frame["cost"].to_numpy(dtype=np.float64),
+                }
+            )
+        )
     router_max = {int(m) for p in parts for m in np.unique(p["max_router"])}
     if len(router_max) > 1:
         raise DataError(f"the sweeps disagree on max_router ({sorted(router_max)})", field="max_router")
@@ -74,8 +87,12 @@ def _long_rows(
         is_router = method == DATASET_ROUTER
         bad = np.flatnonzero(is_router & ((variants == "") | ~np.isfinite(alpha)))
         if bad.size:
-            raise DataError("a dataset-router row needs a variant and a finite alpha", file=file, row=int(bad[0]),
-                            field="variant" if variants[bad[0]] == "" else "alpha")
+            raise DataError(
+                "a dataset-router row needs a variant and a finite alpha",
+                file=file,
+                row=int(bad[0]),
+                field="variant" if variants[bad[0]] == "" else "alpha",
+            )
         # Only the dataset router sweeps; any variant/alpha on other baselines is meaningless.
         variants = np.where(is_router, variants, "")
         alpha = np.where(is_router, alpha, np.nan)
@@ -83,13 +100,22 @@ def _long_rows(
             max_router = frame["max_router"].to_numpy(dtype=np.int64)
         else:
             max_router = np.where(is_router, dataset_router_max, 1)
-        parts.append(pd.DataFrame({
-            "method": method, "kind": frame["kind"].astype(str).to_numpy(), "variant": variants, "n_clusters": -1,
-            "alpha": alpha,
-            "max_router": max_router, "seed": int(seed), "dataset": frame["dataset"].astype(str).to_numpy(),
-            "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
-            "cost": frame["cost"].to_numpy(dtype=np.float64),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "kind": frame["kind"].astype(str).to_numpy(),
+                    "variant": variants,
+                    "n_clusters": -1,
+                    "alpha": alpha,
+                    "max_router": max_router,
+                    "seed": int(seed),
+                    "dataset": frame["dataset"].astype(str).to_numpy(),
+                    "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
+                    "cost": frame["cost"].to_numpy(dtype=np.float64),
+                }
+            )
+        )
     if not parts:
         raise DataError("nothing to summarise: no sweeps and no baselines")
     return pd.concat(parts, ignore_index=True)
@@ -142,34 +168,47 @@ def summarize(
     seen = rows.groupby([*group_keys, "seed"], sort=False)["dataset"].agg(["nunique", "size"])
     if (seen["size"] != seen["nunique"]).any():
         where = seen.index[(seen["size"] != seen["nunique"]).to_numpy()][0]
-        raise DataError(f"method {where[0]!r} (variant {where[1]!r}, k {where[2]}, alpha {where[3]}) has a dataset "
-                        f"twice for seed {where[4]} (the same seed given twice?)", field="dataset")
+        raise DataError(
+            f"method {where[0]!r} (variant {where[1]!r}, k {where[2]}, alpha {where[3]}) has a dataset "
+            f"twice for seed {where[4]} (the same seed given twice?)",
+            field="dataset",
+        )
     incomplete = seen["nunique"] != len(datasets)
     if incomplete.any():
         where = seen.index[incomplete.to_numpy()][0]
-        raise DataError(f"method {where[0]!r} (variant {where[1]!r}, k {where[2]}) covers "
-                        f"{seen['nunique'][incomplete].iloc[0]} of the {len(datasets)} datasets for seed {where[4]}",
-                        field="dataset")
+        raise DataError(
+            f"method {where[0]!r} (variant {where[1]!r}, k {where[2]}) covers "
+            f"{seen['nunique'][incomplete].iloc[0]} of the {len(datasets)} datasets for seed {where[4]}",
+            field="dataset",
+        )
 
     by_seed = rows.groupby([*group_keys, "seed"], sort=True)
     per_dataset = rows.set_index([*group_keys, "seed", "dataset"])["accuracy"].unstack("dataset")
     per_dataset.columns = [f"accuracy_{d}" for d in per_dataset.columns]
-    per_seed = pd.DataFrame({
-        "accuracy": by_seed["accuracy"].mean(),  # unweighted mean over datasets
-        "cost": by_seed["cost"].sum(),  # total test cost
-    }).join(per_dataset).reset_index()
+    per_seed = (
+        pd.DataFrame(
+            {
+                "accuracy": by_seed["accuracy"].mean(),  # unweighted mean over datasets
+                "cost": by_seed["cost"].sum(),  # total test cost
+            }
+        )
+        .join(per_dataset)
+        .reset_index()
+    )
     max_router = rows.groupby(group_keys, sort=False)["max_router"].max()
     kind = rows.groupby(group_keys, sort=False)["kind"].first()
 
     grouped = per_seed.groupby(group_keys, sort=False)
     dataset_columns = [f"accuracy_{d}" for d in datasets]
-    summary = pd.DataFrame({
-        "accuracy": grouped["accuracy"].mean(),
-        "accuracy_sd": grouped["accuracy"].std(ddof=1),
-        "cost": grouped["cost"].mean(),
-        "cost_sd": grouped["cost"].std(ddof=1),
-        "n_seeds": grouped["seed"].nunique().astype(np.int64),
-    }).join(grouped[dataset_columns].mean())
+    summary = pd.DataFrame(
+        {
+            "accuracy": grouped["accuracy"].mean(),
+            "accuracy_sd": grouped["accuracy"].std(ddof=1),
+            "cost": grouped["cost"].mean(),
+            "cost_sd": grouped["cost"].std(ddof=1),
+            "n_seeds": grouped["seed"].nunique().astype(np.int64),
+        }
+    ).join(grouped[dataset_columns].mean())
     summary["max_router"] = max_router.reindex(summary.index).astype(np.int64)
     summary["kind"] = kind.reindex(summary.index)
     summary = summary.reset_index()

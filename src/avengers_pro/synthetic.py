@@ -109,8 +109,13 @@ def synthetic_records(
     ValueError
         If a count is below 1 or ``noise`` is negative.
     """
-    for name, value in {"n_queries": n_queries, "n_models": n_models, "n_topics": n_topics,
-                        "n_datasets": n_datasets, "dim": dim}.items():
+    for name, value in {
+        "n_queries": n_queries,
+        "n_models": n_models,
+        "n_topics": n_topics,
+        "n_datasets": n_datasets,
+        "dim": dim,
+    }.items():
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not noise >= 0:
@@ -147,8 +152,10 @@ def synthetic_records(
     query_ids = _names(f"{SYNTHETIC_PREFIX}-q", n_queries)
     dataset_names = _names(f"{SYNTHETIC_PREFIX}-dataset", n_datasets)
     models = _names(f"{SYNTHETIC_PREFIX}-model", n_models).tolist()
-    texts = np.char.add(np.char.add(f"{SYNTHETIC_PREFIX} query ", np.arange(n_queries).astype(str)),
-                        np.char.add(" on topic ", topic.astype(str))).astype(object)
+    texts = np.char.add(
+        np.char.add(f"{SYNTHETIC_PREFIX} query ", np.arange(n_queries).astype(str)),
+        np.char.add(" on topic ", topic.astype(str)),
+    ).astype(object)
 
     query_row = np.repeat(np.arange(n_queries), n_models)
     model_col = np.tile(np.arange(n_models), n_queries)
@@ -164,8 +171,7 @@ def synthetic_records(
             "cost": cost.ravel(),
         }
     )
-    return SyntheticRecords(records=records, query_ids=query_ids, embeddings=embeddings, topics=topic,
-                            models=models)
+    return SyntheticRecords(records=records, query_ids=query_ids, embeddings=embeddings, topics=topic, models=models)
 
 
 def synthetic_queries(records: pd.DataFrame) -> pd.DataFrame:

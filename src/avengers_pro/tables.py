@@ -62,21 +62,39 @@ def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas:
     singles = single_models(summary)
     names = display_names(singles["method"])
     # alphabetical by the printed name, the full name breaking ties
-    singles = singles.iloc[sorted(range(len(singles)), key=lambda i: (names[singles["method"].iloc[i]].casefold(), singles["method"].iloc[i]))]
-    references = [summary[(summary["method"] == method) & (summary["variant"] == "")] for method in ("random", "oracle")]
+    singles = singles.iloc[
+        sorted(
+            range(len(singles)), key=lambda i: (names[singles["method"].iloc[i]].casefold(), singles["method"].iloc[i])
+        )
+    ]
+    references = [
+        summary[(summary["method"] == method) & (summary["variant"] == "")] for method in ("random", "oracle")
+    ]
     router = router_rows(summary, variant, n_clusters)
     chosen = nearest_alphas(router["alpha"], alphas)
     router = pd.concat([router[np.isclose(router["alpha"], alpha)].iloc[:1] for alpha in chosen])
 
     parts = [
         _rows(singles, [names[m] for m in singles["method"]], "single", per_dataset, datasets),
-        *[_rows(ref, list(ref["method"]), ref["method"].iloc[0], per_dataset, datasets) for ref in references if len(ref)],
-        _rows(router, [f"Avengers-Pro (α={_alpha_text(a)})" for a in router["alpha"]], ROUTER_METHOD, per_dataset, datasets),
+        *[
+            _rows(ref, list(ref["method"]), ref["method"].iloc[0], per_dataset, datasets)
+            for ref in references
+            if len(ref)
+        ],
+        _rows(
+            router,
+            [f"Avengers-Pro (α={_alpha_text(a)})" for a in router["alpha"]],
+            ROUTER_METHOD,
+            per_dataset,
+            datasets,
+        ),
     ]
     return pd.concat(parts, ignore_index=True)
 
 
-def _rows(frame: pd.DataFrame, settings: list[str], role: str, per_dataset: list[str], datasets: list[str]) -> pd.DataFrame:
+def _rows(
+    frame: pd.DataFrame, settings: list[str], role: str, per_dataset: list[str], datasets: list[str]
+) -> pd.DataFrame:
     out = pd.DataFrame({"setting": settings, "role": role})
     out["alpha"] = frame["alpha"].to_numpy(float) if role == ROUTER_METHOD else np.nan
     for column, dataset in zip(per_dataset, datasets):
@@ -252,8 +270,16 @@ def _markdown_escape(text: str) -> str:
 
 def _latex_escape(text: str) -> str:
     replacements = {
-        "\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
-        "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
+        "\\": "\\textbackslash{}",
+        "&": "\\&",
+        "%": "\\%",
+        "$": "\\$",
+        "#": "\\#",
+        "_": "\\_",
+        "{": "\\{",
+        "}": "\\}",
+        "~": "\\textasciitilde{}",
+        "^": "\\textasciicircum{}",
     }
     return "".join(replacements.get(char, char) for char in str(text))
 

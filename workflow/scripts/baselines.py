@@ -24,5 +24,8 @@ for seed, split_path, baselines_path in zip(snakemake.params.seeds, snakemake.in
     log.info(
         "seed %s baselines:\n%s",
         seed,
-        baselines[baselines["alpha"].isna()].groupby("method")[["accuracy", "cost"]].agg({"accuracy": "mean", "cost": "sum"}).to_string(),
+        baselines[baselines["alpha"].isna()]
+        .groupby("method")[["accuracy", "cost"]]
+        .agg({"accuracy": "mean", "cost": "sum"})
+        .to_string(),
     )

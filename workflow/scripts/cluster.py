@@ -20,7 +20,12 @@ with Progress(f"cluster k={k}", 2 * len(seeds), "KMeans fits") as progress:
         train = split[split["split"] == "train"]
         fits = [
             ("all train", train, out.labels[i], out.centroids[i]),
-            ("train minus validation", train[~train["validation"]], out.validation_labels[i], out.validation_centroids[i]),
+            (
+                "train minus validation",
+                train[~train["validation"]],
+                out.validation_labels[i],
+                out.validation_centroids[i],
+            ),
         ]
         for label, rows, labels_path, centroids_path in fits:
             clustering = fit_clusters(
@@ -30,7 +35,15 @@ with Progress(f"cluster k={k}", 2 * len(seeds), "KMeans fits") as progress:
                 n_init=snakemake.params.n_init,
                 minibatch_above=snakemake.params.minibatch_above,
             )
-            write_parquet(pd.DataFrame({"query_id": rows["query_id"].to_numpy(), "cluster": clustering.labels}), labels_path)
+            write_parquet(
+                pd.DataFrame({"query_id": rows["query_id"].to_numpy(), "cluster": clustering.labels}), labels_path
+            )
             write_npy(clustering.centroids, centroids_path)
-            log.info("seed %d, %s: %d queries, cluster sizes %s", seed, label, len(rows), np.bincount(clustering.labels, minlength=k).tolist())
+            log.info(
+                "seed %d, %s: %d queries, cluster sizes %s",
+                seed,
+                label,
+                len(rows),
+                np.bincount(clustering.labels, minlength=k).tolist(),
+            )
             progress.update()

@@ -12,14 +12,18 @@ from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
 inputs, outputs = snakemake.input, snakemake.output
-plot_inputs = PlotInputs(
-    inputs.summary, inputs.main_sweeps, inputs.get("metrics"), inputs.get("sweeps", [])
-)
+plot_inputs = PlotInputs(inputs.summary, inputs.main_sweeps, inputs.get("metrics"), inputs.get("sweeps", []))
 for name, settings in snakemake.params.figures.items():
     figure(name).draw(plot_inputs, settings, Path(outputs[name]).with_suffix(""))
     log.info("wrote %s and its PDF", outputs[name])
 if hasattr(outputs, "table"):  # only plot_summary writes Table 3
     settings = snakemake.params.table
-    tables.write_tables(plot_inputs.summary, outputs.table, outputs.table_tex, variant=settings["variant"],
-                        n_clusters=int(settings["n_clusters"]), alphas=list(settings["alphas"]))
+    tables.write_tables(
+        plot_inputs.summary,
+        outputs.table,
+        outputs.table_tex,
+        variant=settings["variant"],
+        n_clusters=int(settings["n_clusters"]),
+        alphas=list(settings["alphas"]),
+    )
     log.info("wrote %s and %s", outputs.table, outputs.table_tex)

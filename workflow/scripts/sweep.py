@@ -61,5 +61,11 @@ for i, (k, seed) in enumerate(snakemake.params.runs):
     at_one = test_sweep[test_sweep["alpha"] == alphas.max()]
     log.info(
         "k=%s seed %s: %d test, %d validation queries; alpha=%.2f mean accuracy %.4f, cost $%.4f",
-        k, seed, len(test_ids), len(validation_ids), alphas.max(), at_one["accuracy"].mean(), at_one["cost"].sum(),
+        k,
+        seed,
+        len(test_ids),
+        len(validation_ids),
+        alphas.max(),
+        at_one["accuracy"].mean(),
+        at_one["cost"].sum(),
     )

@@ -91,7 +91,9 @@ def _rows(path: Path) -> list[dict[str, Any]]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(f"malformed JSON ({error.msg} at column {error.colno})", file=path, row=number) from None
+                raise DataError(
+                    f"malformed JSON ({error.msg} at column {error.colno})", file=path, row=number
+                ) from None
             if not isinstance(item, dict):
                 raise DataError(f"expected a JSON object, got {type(item).__name__}", file=path, row=number)
             rows.append({**item, "_row": number})
@@ -115,20 +117,34 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _choices(value: Any, path: Path, row: int) -> tuple[str, ...] | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip()):
+    if (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    ):
         return None
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise DataError('expected a JSON list of option texts, such as ["Paris", "Rome"]', file=path, row=row, field="choices") from None
+            raise DataError(
+                'expected a JSON list of option texts, such as ["Paris", "Rome"]', file=path, row=row, field="choices"
+            ) from None
     if hasattr(value, "tolist"):  # a Parquet list cell arrives as a numpy array
         value = value.tolist()
-    if not isinstance(value, list) or not value or not all(isinstance(c, (str, int, float)) and str(c).strip() for c in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(c, (str, int, float)) and str(c).strip() for c in value)
+    ):
         raise DataError("expected a non-empty list of option texts", file=path, row=row, field="choices")
     if len(value) > _MAX_CHOICES:
         raise DataError(f"{len(value)} options; at most {_MAX_CHOICES} (A-Z)", file=path, row=row, field="choices")
@@ -150,11 +166,16 @@ def _answers(value: Any, grader: str, choices: tuple[str, ...] | None, path: Pat
         raise DataError("empty answer", file=path, row=row, field="answer")
     if grader == "choice":
         if choices is None:
-            raise DataError("a choice benchmark needs the options of every question", file=path, row=row, field="choices")
+            raise DataError(
+                "a choice benchmark needs the options of every question", file=path, row=row, field="choices"
+            )
         valid = [letter(i) for i in range(len(choices))]
         if answers[0].upper() not in valid:
             raise DataError(
-                f"expected the letter of an option ({', '.join(valid)}), got {answers[0]!r}", file=path, row=row, field="answer"
+                f"expected the letter of an option ({', '.join(valid)}), got {answers[0]!r}",
+                file=path,
+                row=row,
+                field="answer",
             )
         return (answers[0].upper(),)
     if grader == "number" and parse_number(answers[0]) is None:
@@ -195,7 +216,12 @@ def read_benchmark(path: PathLike, grader: str) -> list[Question]:
         row = int(raw["_row"])
         for column in ("id", "question", "answer"):
             if column not in raw:
-                raise DataError(f"missing required field (found: {', '.join(k for k in raw if k != '_row')})", file=path, row=row, field=column)
+                raise DataError(
+                    f"missing required field (found: {', '.join(k for k in raw if k != '_row')})",
+                    file=path,
+                    row=row,
+                    field=column,
+                )
         ident = raw["id"]
         if _missing(ident) or isinstance(ident, (bool, list, dict)):
             raise DataError(f"expected a non-empty id, got {ident!r}", file=path, row=row, field="id")

@@ -51,7 +51,9 @@ class ChatCache:
         try:
             self._db = open_sqlite(self.path, _SCHEMA)
         except sqlite3.DatabaseError as err:
-            raise DataError(f"not a usable chat cache ({err}); delete the file to start a new one", file=self.path) from None
+            raise DataError(
+                f"not a usable chat cache ({err}); delete the file to start a new one", file=self.path
+            ) from None
 
     def __enter__(self) -> Self:
         return self
@@ -82,8 +84,15 @@ class ChatCache:
         self._db.execute(
             "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                key, endpoint, model, answer.content, answer.prompt_tokens, answer.completion_tokens,
-                answer.reported_cost, answer.finish_reason, time.time(),
+                key,
+                endpoint,
+                model,
+                answer.content,
+                answer.prompt_tokens,
+                answer.completion_tokens,
+                answer.reported_cost,
+                answer.finish_reason,
+                time.time(),
             ),
         )
         self._db.commit()

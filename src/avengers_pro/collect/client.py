@@ -123,7 +123,8 @@ class ChatClient:
         key_env = endpoint.get("api_key_env")
         where = f"endpoints.{self.name}"
         hints = {
-            401: f"the server refused the key: set {key_env} to a valid key" if key_env
+            401: f"the server refused the key: set {key_env} to a valid key"
+            if key_env
             else f"the server wants a key: put it in an environment variable and name it in {where}.api_key_env",
             403: "the key is not allowed to use this model or endpoint",
             404: f"check {where}.model (the name the server serves) and {where}.base_url (usually ends in /v1)",

@@ -160,7 +160,9 @@ class FakeChatServer:
                 if fault == "slow":
                     time.sleep(server.slow_s)
                 if fault == "429":
-                    return self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": f"{server.retry_after:g}"})
+                    return self._send(
+                        429, {"error": {"message": "rate limited"}}, {"Retry-After": f"{server.retry_after:g}"}
+                    )
                 if fault.isdigit():
                     return self._send(int(fault), {"error": {"message": f"injected {fault}"}})
                 if fault == "malformed":
@@ -189,7 +191,9 @@ class FakeChatServer:
                     "id": "chatcmpl-fake",
                     "object": "chat.completion",
                     "model": model,
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                    ],
                 }
                 if fault != "no_usage":
                     payload["usage"] = usage
@@ -252,7 +256,9 @@ class FakeChatServer:
 def main(argv: list[str] | None = None) -> None:
     """Command line: serve until a bound is reached; print the base URL first."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=ACCURACY", help="served model and its accuracy")
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME=ACCURACY", help="served model and its accuracy"
+    )
     parser.add_argument("--answers", help="benchmark file (JSONL with question and answer) to take the answer key from")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer takes")
@@ -267,8 +273,14 @@ def main(argv: list[str] | None = None) -> None:
                 if line.strip():
                     item = json.loads(line)
                     answer_key[str(item["question"])] = str(item["answer"])
-    server = FakeChatServer(models, answer_key, port=args.port, latency_s=args.latency, lifetime_s=args.lifetime,
-                            max_requests=args.max_requests)
+    server = FakeChatServer(
+        models,
+        answer_key,
+        port=args.port,
+        latency_s=args.latency,
+        lifetime_s=args.lifetime,
+        max_requests=args.max_requests,
+    )
     print(server.base_url, flush=True)
     server.start()
     try:

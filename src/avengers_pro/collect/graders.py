@@ -47,9 +47,7 @@ _CUE = re.compile(
 _CLAUSE_END = re.compile(r"\n|;|(?<=\S)\.(?=\s|$)")
 _BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _LETTER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z])(?![A-Za-z0-9])")
-_NUMBER = re.compile(
-    r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*[-+]?\d+(?:\.\d+)?)?"
-)
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*[-+]?\d+(?:\.\d+)?)?")
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d])")
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
@@ -70,7 +68,7 @@ def _clauses(output: str) -> list[str]:
     """The text after each answer cue up to the end of its clause, last cue first."""
     clauses = []
     for cue in reversed(list(_CUE.finditer(output))):
-        tail = output[cue.end():]
+        tail = output[cue.end() :]
         end = _CLAUSE_END.search(tail)
         clauses.append(tail[: end.start()] if end else tail)
     return clauses
@@ -169,7 +167,7 @@ def normalise_text(text: str) -> str:
 def extract_exact(output: str) -> str | None:
     r"""The text after the last answer cue (its line), else the last ``\\boxed{}``, else the last line."""
     for cue in reversed(list(_CUE.finditer(output))):
-        line = output[cue.end():].split("\n", 1)[0].strip()
+        line = output[cue.end() :].split("\n", 1)[0].strip()
         if normalise_text(line):
             return line
     boxed = _boxed(output)

@@ -107,8 +107,12 @@ def collect(
     where = f"collect {endpoint['name']} on {benchmark['name']}"
 
     started = time.perf_counter()
-    client = ChatClient(settings, max_retries=int(collection["max_retries"]), retry_backoff=float(collection["retry_backoff"]),
-                        sleep=sleep)
+    client = ChatClient(
+        settings,
+        max_retries=int(collection["max_retries"]),
+        retry_backoff=float(collection["retry_backoff"]),
+        sleep=sleep,
+    )
     failures: dict[str, str] = {}  # request key -> reason
     try:
         keys = [client.cache_key(prompt) for prompt in prompts]
@@ -117,8 +121,15 @@ def collect(
             todo = list(dict.fromkeys(key for key in keys if key not in answers))  # a repeated prompt is asked once
             prompt_of = dict(zip(keys, prompts, strict=True))
             cached = len(keys) - sum(1 for key in keys if key not in answers)
-            log.info("%s: %d questions, %d answers cached, %d requests to send to %s (at most %d at a time)",
-                     where, len(questions), cached, len(todo), client.endpoint, client.max_concurrency)
+            log.info(
+                "%s: %d questions, %d answers cached, %d requests to send to %s (at most %d at a time)",
+                where,
+                len(questions),
+                cached,
+                len(todo),
+                client.endpoint,
+                client.max_concurrency,
+            )
 
             def ask(key: str) -> ChatAnswer | RequestFailed:
                 try:
@@ -159,7 +170,11 @@ def collect(
             continue
         answer = answers[key]
         graded = grade(grader, answer.content, question.answer, n_choices=len(question.choices or ()), pattern=pattern)
-        records.append(_record(question, prompt, answer, graded.prediction, graded.score, answer_cost(answer, settings.get("price"))))
+        records.append(
+            _record(
+                question, prompt, answer, graded.prediction, graded.score, answer_cost(answer, settings.get("price"))
+            )
+        )
     write_result_file(
         output,
         dataset=str(benchmark["name"]),
@@ -180,16 +195,30 @@ def collect(
     )
     total_cost = sum(float(r["cost"]) for r in records)
     n_requested = len(todo)
-    log.info("%s: %d records written to %s (%d failed and left out), %d requests in %.1f s (%.1f req/s), cost %.6f USD",
-             where, len(records), output, len(failed_questions), n_requested, seconds,
-             n_requested / max(seconds, 1e-9), total_cost)
+    log.info(
+        "%s: %d records written to %s (%d failed and left out), %d requests in %.1f s (%.1f req/s), cost %.6f USD",
+        where,
+        len(records),
+        output,
+        len(failed_questions),
+        n_requested,
+        seconds,
+        n_requested / max(seconds, 1e-9),
+        total_cost,
+    )
     if failed_questions:
-        log.warning("%s: %d questions failed after retries and are left out (on_failure: skip); first: %s",
-                    where, len(failed_questions), failed_questions[0][1])
+        log.warning(
+            "%s: %d questions failed after retries and are left out (on_failure: skip); first: %s",
+            where,
+            len(failed_questions),
+            failed_questions[0][1],
+        )
     return CollectResult(len(questions), cached, n_requested, len(failed_questions), seconds, total_cost)
 
 
-def _record(question: Question, prompt: str, answer: ChatAnswer, prediction: str | None, score: float, cost: float) -> dict[str, Any]:
+def _record(
+    question: Question, prompt: str, answer: ChatAnswer, prediction: str | None, score: float, cost: float
+) -> dict[str, Any]:
     return {
         "index": question.id,
         "origin_query": question.question,
@@ -204,10 +233,16 @@ def _record(question: Question, prompt: str, answer: ChatAnswer, prediction: str
     }
 
 
-def run_collect_job(config: Mapping[str, Any], benchmark_name: str, endpoint_name: str, *, benchmark_path: PathLike,
-                    output: PathLike) -> CollectResult:
+def run_collect_job(
+    config: Mapping[str, Any], benchmark_name: str, endpoint_name: str, *, benchmark_path: PathLike, output: PathLike
+) -> CollectResult:
     """The ``collect`` rule's job: look up the named entries in the validated config and :func:`collect`."""
     benchmark = next(b for b in config["benchmarks"] if b["name"] == benchmark_name)
     endpoint = next(e for e in config["endpoints"] if e["name"] == endpoint_name)
-    return collect(benchmark=benchmark, endpoint=endpoint, collection=config["collection"],
-                   benchmark_path=benchmark_path, output=output)
+    return collect(
+        benchmark=benchmark,
+        endpoint=endpoint,
+        collection=config["collection"],
+        benchmark_path=benchmark_path,
+        output=output,
+    )

@@ -114,7 +114,9 @@ def check_collection(config: Mapping[str, Any], source: str = "config") -> None:
     endpoints = config.get("endpoints", [])
     if bool(benchmarks) != bool(endpoints):
         present, absent = ("benchmarks", "endpoints") if benchmarks else ("endpoints", "benchmarks")
-        raise ConfigError(f"{source}: {absent}: empty, so the {present} listed collect nothing (every endpoint answers every benchmark)")
+        raise ConfigError(
+            f"{source}: {absent}: empty, so the {present} listed collect nothing (every endpoint answers every benchmark)"
+        )
     if not config.get("sources") and not benchmarks:
         raise ConfigError(f"{source}: sources: empty, and no benchmarks and endpoints to collect records from")
     for key, entries in (("benchmarks", benchmarks), ("endpoints", endpoints)):
@@ -124,7 +126,9 @@ def check_collection(config: Mapping[str, Any], source: str = "config") -> None:
     collected = {entry["name"] for entry in collected_sources(config)}
     clashing = sorted(collected & {s["name"] for s in config.get("sources", [])})
     if clashing:
-        raise ConfigError(f"{source}: sources: the name(s) {', '.join(clashing)} are taken by collected records; rename the source")
+        raise ConfigError(
+            f"{source}: sources: the name(s) {', '.join(clashing)} are taken by collected records; rename the source"
+        )
 
     for i, benchmark in enumerate(benchmarks):
         where = f"{source}: benchmarks[{i}]"
@@ -133,7 +137,9 @@ def check_collection(config: Mapping[str, Any], source: str = "config") -> None:
             try:
                 fields = template_fields(template)
             except ValueError as error:
-                raise ConfigError(f"{where}.prompt: not a valid template ({error}); write a literal brace as {{{{ or }}}}") from None
+                raise ConfigError(
+                    f"{where}.prompt: not a valid template ({error}); write a literal brace as {{{{ or }}}}"
+                ) from None
             unknown = sorted(fields - _TEMPLATE_FIELDS)
             if unknown:
                 raise ConfigError(
@@ -143,10 +149,14 @@ def check_collection(config: Mapping[str, Any], source: str = "config") -> None:
             if "question" not in fields:
                 raise ConfigError(f"{where}.prompt: the template must contain {{question}}")
             if benchmark["grader"] == "choice" and "choices" not in fields:
-                raise ConfigError(f"{where}.prompt: a choice benchmark's template must show the options with {{choices}}")
+                raise ConfigError(
+                    f"{where}.prompt: a choice benchmark's template must show the options with {{choices}}"
+                )
         pattern = benchmark.get("pattern")
         if benchmark["grader"] == "regex" and not pattern:
-            raise ConfigError(f"{where}.pattern: required by the regex grader (a regular expression that finds the answer in the output)")
+            raise ConfigError(
+                f"{where}.pattern: required by the regex grader (a regular expression that finds the answer in the output)"
+            )
         if pattern:
             try:
                 re.compile(pattern)

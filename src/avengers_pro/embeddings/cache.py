@@ -77,9 +77,7 @@ class EmbeddingCache:
             for text_hash, dim, blob in rows:
                 vector = np.frombuffer(blob, dtype="<f4")
                 if vector.size != dim:
-                    raise EmbeddingError(
-                        f"{self.path}: corrupt cache entry for model {model!r}; delete the file"
-                    )
+                    raise EmbeddingError(f"{self.path}: corrupt cache entry for model {model!r}; delete the file")
                 found[text_hash] = vector.astype(np.float32)
         return found
 
@@ -91,8 +89,7 @@ class EmbeddingCache:
         dim = int(vectors.shape[1])
         with self._db:  # one transaction, committed on leaving the block
             self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings (backend, model, text_sha256, dim, vector) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO embeddings (backend, model, text_sha256, dim, vector) VALUES (?, ?, ?, ?, ?)",
                 [(backend, model, h, dim, row.tobytes()) for h, row in zip(hashes, vectors, strict=True)],
             )
 

@@ -100,9 +100,7 @@ def check_texts(texts: list[str]) -> list[str]:
     return texts
 
 
-def _run_batches(
-    embedder: Embedder, batches: list[list[str]]
-) -> Iterator[tuple[int, np.ndarray]]:
+def _run_batches(embedder: Embedder, batches: list[list[str]]) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(batch number, vectors)`` as batches finish, at most ``max_concurrency`` in flight.
 
     A new batch is sent only after a finished one was handed to the caller (who stores it), so a
@@ -190,15 +188,23 @@ def _embed_through_cache(
         batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
         log.info(
             "%s %s: %d texts, %d distinct, %d cut to max_tokens, %d cached, %d to embed in %d batch(es)",
-            backend, embedder.model, len(texts), len(unique_hashes), n_cut,
-            len(unique_hashes) - len(missing), len(missing), len(batches),
+            backend,
+            embedder.model,
+            len(texts),
+            len(unique_hashes),
+            n_cut,
+            len(unique_hashes) - len(missing),
+            len(missing),
+            len(batches),
         )
         if len(missing) and hasattr(embedder, "prepare"):
             embedder.prepare()  # load the model before the bar starts, so texts/s means texts/s
         started = time.perf_counter()
         if progress and len(missing):
-            say(f"embedding ({embedder.model}): {len(missing):,} texts to embed, "
-                f"{len(unique_hashes) - len(missing):,} from the cache")
+            say(
+                f"embedding ({embedder.model}): {len(missing):,} texts to embed, "
+                f"{len(unique_hashes) - len(missing):,} from the cache"
+            )
         with Progress(f"embedding ({embedder.model})", len(missing), "texts", quiet=not progress) as bar:
             batch_texts = [[truncated[first_row[i]] for i in batch] for batch in batches]
             for number, vectors in _run_batches(embedder, batch_texts):
@@ -214,7 +220,9 @@ def _embed_through_cache(
                 bar.update(len(positions))
         if len(missing):
             seconds = time.perf_counter() - started
-            log.info("embedded %d texts in %.1f s (%.1f texts/s)", len(missing), seconds, len(missing) / max(seconds, 1e-9))
+            log.info(
+                "embedded %d texts in %.1f s (%.1f texts/s)", len(missing), seconds, len(missing) / max(seconds, 1e-9)
+            )
 
     dims = {found[h].shape[0] for h in unique_hashes}
     if len(dims) != 1:
@@ -226,7 +234,5 @@ def _embed_through_cache(
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if len(zero):
-        raise EmbeddingError(
-            f"{backend} {embedder.model}: zero vector for the text in row {int(first_row[zero[0]])}"
-        )
+        raise EmbeddingError(f"{backend} {embedder.model}: zero vector for the text in row {int(first_row[zero[0]])}")
     return (matrix / norms)[inverse].astype(np.float32)

@@ -74,7 +74,9 @@ class OpenAIEmbedder:
             )
         if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
             source = "embedding.base_url" if settings.base_url else BASE_URL_ENV
-            raise ConfigError(f"{source}: expected an http(s) URL such as http://localhost:8000/v1, got {display_url(base_url)!r}")
+            raise ConfigError(
+                f"{source}: expected an http(s) URL such as http://localhost:8000/v1, got {display_url(base_url)!r}"
+            )
         self.base_url = base_url.rstrip("/")
         self.endpoint = display_url(self.base_url) + "/embeddings"
         self.model = settings.model
@@ -196,4 +198,3 @@ class OpenAIEmbedder:
         if self._client is not None:
             self._client.close()
             self._client = None
-

@@ -127,9 +127,7 @@ def parse_settings(config: dict[str, Any] | None) -> EmbeddingSettings:
             )
     unknown = sorted(set(block) - set(DEFAULTS))
     if unknown:
-        raise ConfigError(
-            f"embedding.{unknown[0]}: unknown key (known keys: {', '.join(sorted(DEFAULTS))})"
-        )
+        raise ConfigError(f"embedding.{unknown[0]}: unknown key (known keys: {', '.join(sorted(DEFAULTS))})")
     block = {**DEFAULTS, **block}
 
     backend = _check_str(block, "backend")

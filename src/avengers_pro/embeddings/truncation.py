@@ -124,7 +124,10 @@ class CharacterTruncator:
                 "%d text(s) cut to %d characters (%d per token x max_tokens %d): no tokenizer is "
                 "configured, so this only approximates the token budget; set embedding.tokenizer to "
                 "the served model's tokenizer.json (or cl100k_base with tiktoken) to cut by tokens",
-                n_cut, self.max_chars, CHARS_PER_TOKEN, self.max_tokens,
+                n_cut,
+                self.max_chars,
+                CHARS_PER_TOKEN,
+                self.max_tokens,
             )
         return out
 

@@ -66,7 +66,9 @@ def _embedder_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
     return identity
 
 
-def check_embedder(router_spec: Mapping[str, Any], embedding: Mapping[str, Any] | None, file: PathLike) -> dict[str, Any]:
+def check_embedder(
+    router_spec: Mapping[str, Any], embedding: Mapping[str, Any] | None, file: PathLike
+) -> dict[str, Any]:
     """The embedding block to route with: the router's spec, overridden by ``embedding``.
 
     ``embedding`` may add host settings (``base_url``, ``device``, ``batch_size``...) or repeat the

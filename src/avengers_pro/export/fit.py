@@ -35,7 +35,9 @@ def _require_records(records: pd.DataFrame) -> None:
         raise DataError("no records to fit a router on", file="results/records.parquet")
 
 
-def _aligned_embeddings(query_ids: Sequence[str] | np.ndarray, embeddings: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def _aligned_embeddings(
+    query_ids: Sequence[str] | np.ndarray, embeddings: np.ndarray, wanted: np.ndarray
+) -> np.ndarray:
     """The rows of ``embeddings`` for ``wanted`` query ids, in that order."""
     embeddings = np.asarray(embeddings)
     ids = np.asarray(query_ids, dtype=object)
@@ -44,8 +46,9 @@ def _aligned_embeddings(query_ids: Sequence[str] | np.ndarray, embeddings: np.nd
     rows = pd.Index(ids).get_indexer(wanted)
     if (rows < 0).any():
         missing = wanted[rows < 0]
-        raise DataError(f"{len(missing)} queries of the records have no embedding, e.g. '{missing[0]}'",
-                        field="query_id")
+        raise DataError(
+            f"{len(missing)} queries of the records have no embedding, e.g. '{missing[0]}'", field="query_id"
+        )
     return embeddings[rows]
 
 
@@ -86,7 +89,10 @@ def fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[st
 
 
 def matrix_and_vectors(
-    records: pd.DataFrame, query_ids: Sequence[str] | np.ndarray, embeddings: np.ndarray, settings: dict[str, Any],
+    records: pd.DataFrame,
+    query_ids: Sequence[str] | np.ndarray,
+    embeddings: np.ndarray,
+    settings: dict[str, Any],
 ) -> tuple[RecordMatrix, np.ndarray]:
     """The record matrix of the export's models and its queries' embeddings, in matrix order."""
     _require_records(records)
@@ -95,7 +101,9 @@ def matrix_and_vectors(
 
 
 def validation_split(
-    records: pd.DataFrame, matrix: RecordMatrix, settings: dict[str, Any],
+    records: pd.DataFrame,
+    matrix: RecordMatrix,
+    settings: dict[str, Any],
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The validation carve-out of an export: the split table and which matrix queries it holds out.
 
@@ -111,18 +119,29 @@ def validation_split(
     queries = records.drop_duplicates("query_id")[["query_id", "dataset", "query"]]
     # train_ratio = 1: no test part; the validation carve-out is then validation_ratio of each
     # dataset's distinct query texts (identical texts stay on one side), drawn as the pipeline draws it.
-    split = split_queries(queries, train_ratio=1.0, seed=settings["seed"], validation_ratio=float(router["validation_ratio"]))
+    split = split_queries(
+        queries, train_ratio=1.0, seed=settings["seed"], validation_ratio=float(router["validation_ratio"])
+    )
     is_validation = split.set_index("query_id")["validation"].reindex(matrix.query_ids).to_numpy(dtype=bool)
     n_validation = int(is_validation.sum())
     if n_validation == 0 or n_validation == len(is_validation):
-        raise DataError(f"router.validation_ratio {router['validation_ratio']} leaves {len(is_validation) - n_validation} "
-                        f"queries to fit and {n_validation} to validate on", field="validation_ratio")
+        raise DataError(
+            f"router.validation_ratio {router['validation_ratio']} leaves {len(is_validation) - n_validation} "
+            f"queries to fit and {n_validation} to validate on",
+            field="validation_ratio",
+        )
     return split, is_validation
 
 
 def choose_on_validation(
-    records: pd.DataFrame, matrix: RecordMatrix, vectors: np.ndarray, settings: dict[str, Any], variant: Variant,
-    split: pd.DataFrame, is_validation: np.ndarray, clustering: Clustering,
+    records: pd.DataFrame,
+    matrix: RecordMatrix,
+    vectors: np.ndarray,
+    settings: dict[str, Any],
+    variant: Variant,
+    split: pd.DataFrame,
+    is_validation: np.ndarray,
+    clustering: Clustering,
 ) -> dict[str, Any]:
     """Sweep alphas on the held-out validation queries (router fitted on the rest) and pick one by the target.
 
@@ -143,9 +162,17 @@ def choose_on_validation(
     fit_ids, validation_ids = matrix.query_ids[~is_validation], matrix.query_ids[is_validation]
     alphas = alpha_grid({"router": router})
     sweep, _ = run_sweep(
-        matrix, train_ids=fit_ids, train_labels=clustering.labels, centroids=clustering.centroids,
-        eval_ids=validation_ids, eval_embeddings=vectors[is_validation], variant=variant, alphas=alphas,
-        top_k=int(router["top_k"]), beta=float(router["beta"]), max_router=int(router["max_router"]),
+        matrix,
+        train_ids=fit_ids,
+        train_labels=clustering.labels,
+        centroids=clustering.centroids,
+        eval_ids=validation_ids,
+        eval_embeddings=vectors[is_validation],
+        variant=variant,
+        alphas=alphas,
+        top_k=int(router["top_k"]),
+        beta=float(router["beta"]),
+        max_router=int(router["max_router"]),
         with_decisions=False,
     )
     curve = seed_curve(sweep)
@@ -171,8 +198,14 @@ def choose_on_validation(
         "cost": [float(c) for c in curve["cost"]],
     }
     if not reached:
-        log.warning("export '%s': no alpha reaches the validation accuracy %.4f of %s; using the max-accuracy "
-                    "alpha %.2f (reached: false in router.json)", entry["name"], target, choice["reference_model"], alpha)
+        log.warning(
+            "export '%s': no alpha reaches the validation accuracy %.4f of %s; using the max-accuracy "
+            "alpha %.2f (reached: false in router.json)",
+            entry["name"],
+            target,
+            choice["reference_model"],
+            alpha,
+        )
     return {"default": float(alpha), "chosen_by": entry["target"], "validation": choice}
 
 
@@ -199,8 +232,13 @@ class ExportClusterings:
 
 def _fit_clusters(vectors: np.ndarray, n_clusters: int, settings: dict[str, Any]) -> Clustering:
     clustering = settings["clustering"]
-    return fit_clusters(vectors, n_clusters, seed=settings["seed"], n_init=int(clustering["n_init"]),
-                        minibatch_above=int(clustering["minibatch_above"]))
+    return fit_clusters(
+        vectors,
+        n_clusters,
+        seed=settings["seed"],
+        n_init=int(clustering["n_init"]),
+        minibatch_above=int(clustering["minibatch_above"]),
+    )
 
 
 def fit_export_clusterings(
@@ -222,7 +260,10 @@ def fit_export_clusterings(
 
 
 def fit_clusterings(
-    records: pd.DataFrame, matrix: RecordMatrix, vectors: np.ndarray, settings: dict[str, Any],
+    records: pd.DataFrame,
+    matrix: RecordMatrix,
+    vectors: np.ndarray,
+    settings: dict[str, Any],
 ) -> ExportClusterings:
     """:func:`fit_export_clusterings` on an already built matrix and checked settings."""
     entry = settings["export"]
@@ -236,11 +277,15 @@ def fit_clusterings(
 
 def write_clusterings(clusterings: ExportClusterings, path: PathLike) -> None:
     """Store :class:`ExportClusterings` as one ``.npz`` (no pickled objects)."""
-    arrays: dict[str, Any] = {"query_ids": np.asarray(clusterings.query_ids, dtype=str),
-              "full_labels": clusterings.full.labels, "full_centroids": clusterings.full.centroids}
+    arrays: dict[str, Any] = {
+        "query_ids": np.asarray(clusterings.query_ids, dtype=str),
+        "full_labels": clusterings.full.labels,
+        "full_centroids": clusterings.full.centroids,
+    }
     if clusterings.validation is not None:
-        arrays.update(validation_labels=clusterings.validation.labels,
-                      validation_centroids=clusterings.validation.centroids)
+        arrays.update(
+            validation_labels=clusterings.validation.labels, validation_centroids=clusterings.validation.centroids
+        )
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
 
@@ -249,8 +294,11 @@ def read_clusterings(path: PathLike) -> ExportClusterings:
     """Read what :func:`write_clusterings` wrote."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            validation = (Clustering(data["validation_labels"], data["validation_centroids"])
-                          if "validation_labels" in data else None)
+            validation = (
+                Clustering(data["validation_labels"], data["validation_centroids"])
+                if "validation_labels" in data
+                else None
+            )
             full = Clustering(data["full_labels"], data["full_centroids"])
             return ExportClusterings(data["query_ids"].astype(object), full, validation)
     except (OSError, KeyError, ValueError) as error:

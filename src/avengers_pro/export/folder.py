@@ -71,13 +71,26 @@ def make_manifest(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
 
 def variant_json(variant: Variant) -> dict[str, Any]:
     """A variant as ``router.json`` stores it (and :meth:`avengers_pro.export.Router.explain` shows it)."""
-    return {"name": variant.name, "normalisation": variant.normalisation,
-            "aggregation": variant.aggregation, "weighted": variant.weighted, "distance": variant.distance}
+    return {
+        "name": variant.name,
+        "normalisation": variant.normalisation,
+        "aggregation": variant.aggregation,
+        "weighted": variant.weighted,
+        "distance": variant.distance,
+    }
 
 
 def make_spec(
-    *, models: Sequence[str], n_clusters: int, dim: int, variant: Variant, top_k: int, beta: float,
-    max_router: int, alpha: Mapping[str, Any], fitted_on: Mapping[str, Any],
+    *,
+    models: Sequence[str],
+    n_clusters: int,
+    dim: int,
+    variant: Variant,
+    top_k: int,
+    beta: float,
+    max_router: int,
+    alpha: Mapping[str, Any],
+    fitted_on: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The content of ``router.json``; :func:`read_spec` reads it back.
 
@@ -95,8 +108,15 @@ def make_spec(
         ``n_queries``, ``n_records``, ``datasets`` (queries per dataset).
     """
     return {
-        "models": list(models), "n_clusters": n_clusters, "dim": dim, "variant": variant_json(variant),
-        "top_k": top_k, "beta": beta, "max_router": max_router, "alpha": dict(alpha), "fitted_on": dict(fitted_on),
+        "models": list(models),
+        "n_clusters": n_clusters,
+        "dim": dim,
+        "variant": variant_json(variant),
+        "top_k": top_k,
+        "beta": beta,
+        "max_router": max_router,
+        "alpha": dict(alpha),
+        "fitted_on": dict(fitted_on),
     }
 
 
@@ -116,13 +136,15 @@ def statistics_frame(stats: ClusterStats, models: Sequence[str]) -> pd.DataFrame
         The columns :data:`STATISTICS_COLUMNS`, cluster-major.
     """
     n_clusters, n_models = stats.count.shape
-    return pd.DataFrame({
-        "cluster": np.repeat(np.arange(n_clusters, dtype=np.int64), n_models),
-        "model": np.tile(np.asarray(list(models), dtype=object), n_clusters),
-        "mean_score": stats.accuracy.ravel(),
-        "mean_cost": stats.cost.ravel(),
-        "count": stats.count.ravel().astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "cluster": np.repeat(np.arange(n_clusters, dtype=np.int64), n_models),
+            "model": np.tile(np.asarray(list(models), dtype=object), n_clusters),
+            "mean_score": stats.accuracy.ravel(),
+            "mean_cost": stats.cost.ravel(),
+            "count": stats.count.ravel().astype(np.int64),
+        }
+    )
 
 
 def read_json(path: Path) -> Any:
@@ -179,7 +201,8 @@ def verify_folder(path: PathLike) -> dict[str, Any]:
         raise DataError(
             f"unknown router format version {version!r}: avengers-pro {__version__} reads version(s) "
             f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))} (upgrade avengers-pro, or re-export the router)",
-            file=manifest_path, field="format_version",
+            file=manifest_path,
+            field="format_version",
         )
     files = manifest.get("files")
     if not isinstance(files, dict):
@@ -196,8 +219,11 @@ def verify_folder(path: PathLike) -> dict[str, Any]:
             raise DataError("missing (listed in manifest.json)", file=file)
         actual = sha256_file(file)
         if actual != expected:
-            raise DataError(f"sha256 mismatch: the file was changed after export (expected {str(expected)[:12]}..., "
-                            f"found {actual[:12]}...); re-export the router", file=file)
+            raise DataError(
+                f"sha256 mismatch: the file was changed after export (expected {str(expected)[:12]}..., "
+                f"found {actual[:12]}...); re-export the router",
+                file=file,
+            )
     return manifest
 
 
@@ -221,10 +247,14 @@ def read_spec(file: Path) -> dict[str, Any]:
         stored = spec["variant"]
         parsed: dict[str, Any] = {
             "models": [str(m) for m in spec["models"]],
-            "variant": Variant(name=str(stored["name"]), normalisation=stored["normalisation"],
-                               aggregation=stored["aggregation"], weighted=bool(stored["weighted"]),
-                               # Routers exported before the distance option routed by the dot distance.
-                               distance=stored.get("distance", "dot")),
+            "variant": Variant(
+                name=str(stored["name"]),
+                normalisation=stored["normalisation"],
+                aggregation=stored["aggregation"],
+                weighted=bool(stored["weighted"]),
+                # Routers exported before the distance option routed by the dot distance.
+                distance=stored.get("distance", "dot"),
+            ),
             "n_clusters": int(spec["n_clusters"]),
             "default_alpha": float(spec["alpha"]["default"]),
             "alpha": spec["alpha"],
@@ -270,12 +300,15 @@ def read_statistics(file: Path, models: list[str], n_clusters: int) -> ClusterSt
     bad = np.flatnonzero((model < 0) | (cluster < 0) | (cluster >= n_clusters))
     if bad.size:
         row = int(bad[0])
-        raise DataError(f"(cluster {cluster[row]}, model {frame['model'].iloc[row]!r}) is not a cluster and model of "
-                        f"the router", file=file, row=row, field="model")
+        raise DataError(
+            f"(cluster {cluster[row]}, model {frame['model'].iloc[row]!r}) is not a cluster and model of the router",
+            file=file,
+            row=row,
+            field="model",
+        )
     cell = cluster.astype(np.int64) * n_models + model
     if len(frame) != n_clusters * n_models or np.bincount(cell, minlength=n_clusters * n_models).max() != 1:
-        raise DataError(f"expected one row per (cluster, model), {n_clusters} x {n_models}", file=file,
-                        field="cluster")
+        raise DataError(f"expected one row per (cluster, model), {n_clusters} x {n_models}", file=file, field="cluster")
     accuracy = np.empty(n_clusters * n_models)
     cost = np.empty(n_clusters * n_models)
     count = np.empty(n_clusters * n_models, dtype=np.int64)
@@ -285,7 +318,10 @@ def read_statistics(file: Path, models: list[str], n_clusters: int) -> ClusterSt
     shape = (n_clusters, n_models)
     stats = ClusterStats(accuracy=accuracy.reshape(shape), cost=cost.reshape(shape), count=count.reshape(shape))
     recorded = stats.count > 0
-    if (stats.count < 0).any() or not np.isfinite(stats.accuracy[recorded]).all() or (
-            ~(stats.cost[recorded] >= 0)).any():
+    if (
+        (stats.count < 0).any()
+        or not np.isfinite(stats.accuracy[recorded]).all()
+        or (~(stats.cost[recorded] >= 0)).any()
+    ):
         raise DataError("negative counts, or non-finite means / negative costs where count > 0", file=file)
     return stats

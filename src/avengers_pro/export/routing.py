@@ -179,23 +179,45 @@ class Router:
             cache_path = os.environ.get(CACHE_ENV) or None
         default_alpha = spec["default_alpha"]
         return cls(
-            models=spec["models"], centroids=centroids, stats=stats, variant=spec["variant"], top_k=spec["top_k"],
-            beta=spec["beta"], max_router=spec["max_router"], alpha=default_alpha if alpha is None else alpha,
-            embedding=effective, default_alpha=default_alpha, alpha_choice=spec["alpha"], manifest=manifest,
-            path=folder, cache_path=cache_path,
+            models=spec["models"],
+            centroids=centroids,
+            stats=stats,
+            variant=spec["variant"],
+            top_k=spec["top_k"],
+            beta=spec["beta"],
+            max_router=spec["max_router"],
+            alpha=default_alpha if alpha is None else alpha,
+            embedding=effective,
+            default_alpha=default_alpha,
+            alpha_choice=spec["alpha"],
+            manifest=manifest,
+            path=folder,
+            cache_path=cache_path,
         )
 
     def __repr__(self) -> str:
-        return (f"Router({str(self.path)!r}, variant={self.variant.name!r}, clusters={len(self.centroids)}, "
-                f"models={len(self.models)}, alpha={self.alpha})")
+        return (
+            f"Router({str(self.path)!r}, variant={self.variant.name!r}, clusters={len(self.centroids)}, "
+            f"models={len(self.models)}, alpha={self.alpha})"
+        )
 
     def with_alpha(self, alpha: float) -> Router:
         """The same router at another alpha (shares the arrays; nothing is refitted)."""
         return Router(
-            models=self.models, centroids=self.centroids, stats=self.stats, variant=self.variant,
-            top_k=self.top_k, beta=self.beta, max_router=self.max_router, alpha=alpha, embedding=self.embedding,
-            default_alpha=self.default_alpha, alpha_choice=self.alpha_choice, manifest=self.manifest,
-            path=self.path, cache_path=self.cache_path,
+            models=self.models,
+            centroids=self.centroids,
+            stats=self.stats,
+            variant=self.variant,
+            top_k=self.top_k,
+            beta=self.beta,
+            max_router=self.max_router,
+            alpha=alpha,
+            embedding=self.embedding,
+            default_alpha=self.default_alpha,
+            alpha_choice=self.alpha_choice,
+            manifest=self.manifest,
+            path=self.path,
+            cache_path=self.cache_path,
         )
 
     # ----------------------------------------------------------------------- embedding
@@ -217,11 +239,14 @@ class Router:
             return np.zeros((0, self.centroids.shape[1]), dtype=np.float32)
         if self._embedder is None:
             self._embedder = make_embedder(self.embedding)
-        vectors = embed_texts(texts, self.embedding, cache_path=self.cache_path, progress=progress,
-                              embedder=self._embedder)
+        vectors = embed_texts(
+            texts, self.embedding, cache_path=self.cache_path, progress=progress, embedder=self._embedder
+        )
         if vectors.shape[1] != self.centroids.shape[1]:
-            raise EmbeddingError(f"the embedder gave {vectors.shape[1]}-dimensional vectors, the router's centroids "
-                                 f"have {self.centroids.shape[1]}")
+            raise EmbeddingError(
+                f"the embedder gave {vectors.shape[1]}-dimensional vectors, the router's centroids "
+                f"have {self.centroids.shape[1]}"
+            )
         return vectors
 
     def prepare(self) -> None:
@@ -248,28 +273,35 @@ class Router:
     def _check_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         embeddings = np.asarray(embeddings)
         if embeddings.ndim != 2 or embeddings.shape[1] != self.centroids.shape[1]:
-            raise DataError(f"expected embeddings of shape (n, {self.centroids.shape[1]}), got {embeddings.shape}",
-                            field="embedding")
+            raise DataError(
+                f"expected embeddings of shape (n, {self.centroids.shape[1]}), got {embeddings.shape}",
+                field="embedding",
+            )
         if not np.issubdtype(embeddings.dtype, np.floating):
             embeddings = embeddings.astype(np.float64)
         norms = np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64))
         bad = np.flatnonzero(~(np.abs(norms - 1.0) <= _NORM_TOLERANCE))  # also catches NaN and inf
         if bad.size:
-            raise DataError(f"embedding of norm {norms[bad[0]]:.4g}; expected L2-normalised (unit) vectors",
-                            row=int(bad[0]), field="embedding")
+            raise DataError(
+                f"embedding of norm {norms[bad[0]]:.4g}; expected L2-normalised (unit) vectors",
+                row=int(bad[0]),
+                field="embedding",
+            )
         return embeddings
 
     def _nearest(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The checked embeddings and their ``top_k`` nearest clusters and weights."""
         embeddings = self._check_embeddings(embeddings)
-        idx, weights = nearest_clusters(embeddings, self.centroids, self.top_k, self.beta,
-                                        distance=self.variant.distance)
+        idx, weights = nearest_clusters(
+            embeddings, self.centroids, self.top_k, self.beta, distance=self.variant.distance
+        )
         return embeddings, idx, weights
 
     def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
         """The ``max_router`` best model indices per query, by :func:`~avengers_pro.router.route`."""
-        choices: np.ndarray = route(self._x, idx, weights, self.variant, max_router=max_router,
-                                    tie_accuracy=self.stats.accuracy)[0]
+        choices: np.ndarray = route(
+            self._x, idx, weights, self.variant, max_router=max_router, tie_accuracy=self.stats.accuracy
+        )[0]
         return choices
 
     def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
@@ -368,23 +400,26 @@ class Router:
         variant = {**variant_json(self.variant), "uses_weights": self.variant.uses_weights}
         explanations: list[dict[str, Any]] = []
         for q in range(len(embeddings)):
-            clusters = [{
-                "cluster": int(c),
-                "distance": float(distance[q, j]),
-                "weight": float(weights[q, j]),
-                "n_train_queries": int(sizes[c]),
-                "x": {m: float(x[c, i]) for i, m in enumerate(self.models)},
-                "rank": {m: int(ranks[c, i]) for i, m in enumerate(self.models)},
-            } for j, c in enumerate(idx[q])]
+            clusters = [
+                {
+                    "cluster": int(c),
+                    "distance": float(distance[q, j]),
+                    "weight": float(weights[q, j]),
+                    "n_train_queries": int(sizes[c]),
+                    "x": {m: float(x[c, i]) for i, m in enumerate(self.models)},
+                    "rank": {m: int(ranks[c, i]) for i, m in enumerate(self.models)},
+                }
+                for j, c in enumerate(idx[q])
+            ]
             chosen = [self.models[i] for i in choices[q] if i >= 0]
-            explanations.append({
-                "alpha": self.alpha,
-                "variant": variant,
-                "model": chosen[0],
-                "models": chosen,
-                "clusters": clusters,
-                "scores": {m: float(totals[q, i]) for i, m in enumerate(self.models)},
-            })
+            explanations.append(
+                {
+                    "alpha": self.alpha,
+                    "variant": variant,
+                    "model": chosen[0],
+                    "models": chosen,
+                    "clusters": clusters,
+                    "scores": {m: float(totals[q, i]) for i, m in enumerate(self.models)},
+                }
+            )
         return explanations
-
-

@@ -123,34 +123,53 @@ def export_router(
     if clusterings is None:
         clusterings = fit_clusterings(records, matrix, vectors, settings)
     elif not np.array_equal(np.asarray(clusterings.query_ids, dtype=object), matrix.query_ids):
-        raise DataError(f"export '{entry['name']}': the clusterings were fitted on other queries than these "
-                        "records'; fit them again", field="query_id")
+        raise DataError(
+            f"export '{entry['name']}': the clusterings were fitted on other queries than these "
+            "records'; fit them again",
+            field="query_id",
+        )
     for clustering in (clusterings.full, clusterings.validation):
         if clustering is not None and clustering.centroids.shape[0] != n_clusters:
-            raise DataError(f"export '{entry['name']}': clusterings with {clustering.centroids.shape[0]} clusters, "
-                            f"the entry asks for {n_clusters}; fit them again", field="n_clusters")
+            raise DataError(
+                f"export '{entry['name']}': clusterings with {clustering.centroids.shape[0]} clusters, "
+                f"the entry asks for {n_clusters}; fit them again",
+                field="n_clusters",
+            )
 
     if "alpha" in entry:
         alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
     else:
         if clusterings.validation is None:
-            raise DataError(f"export '{entry['name']}' chooses alpha on validation, but its clusterings hold no "
-                            "validation fit; fit them again", field="target")
+            raise DataError(
+                f"export '{entry['name']}' chooses alpha on validation, but its clusterings hold no "
+                "validation fit; fit them again",
+                field="target",
+            )
         split, is_validation = validation_split(records, matrix, settings)
-        alpha = choose_on_validation(records, matrix, vectors, settings, variant, split, is_validation,
-                                     clusterings.validation)
+        alpha = choose_on_validation(
+            records, matrix, vectors, settings, variant, split, is_validation, clusterings.validation
+        )
     log.info("export '%s': alpha %.4f (%s)", entry["name"], alpha["default"], alpha["chosen_by"])
 
     clustering = clusterings.full
-    fitted = AvengersProRouter(variant, top_k=int(router_settings["top_k"]), beta=float(router_settings["beta"]),
-                               max_router=int(router_settings["max_router"]))
+    fitted = AvengersProRouter(
+        variant,
+        top_k=int(router_settings["top_k"]),
+        beta=float(router_settings["beta"]),
+        max_router=int(router_settings["max_router"]),
+    )
     fitted.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)
 
     datasets, per_dataset = np.unique(matrix.datasets.astype(str), return_counts=True)
     router_json = make_spec(
-        models=list(matrix.models), n_clusters=n_clusters, dim=int(vectors.shape[1]), variant=variant,
-        top_k=int(router_settings["top_k"]), beta=float(router_settings["beta"]),
-        max_router=int(router_settings["max_router"]), alpha=alpha,
+        models=list(matrix.models),
+        n_clusters=n_clusters,
+        dim=int(vectors.shape[1]),
+        variant=variant,
+        top_k=int(router_settings["top_k"]),
+        beta=float(router_settings["beta"]),
+        max_router=int(router_settings["max_router"]),
+        alpha=alpha,
         fitted_on={
             "n_queries": len(matrix.query_ids),
             "n_records": int(matrix.available.sum()),
@@ -162,8 +181,12 @@ def export_router(
 
 
 def write_router(
-    out_dir: Path, centroids: np.ndarray, stats: ClusterStats, router_json: Mapping[str, Any],
-    embedder: Mapping[str, Any], config: Mapping[str, Any],
+    out_dir: Path,
+    centroids: np.ndarray,
+    stats: ClusterStats,
+    router_json: Mapping[str, Any],
+    embedder: Mapping[str, Any],
+    config: Mapping[str, Any],
 ) -> None:
     """Write the five files of a router folder; the manifest last, with the others' sha256.
 

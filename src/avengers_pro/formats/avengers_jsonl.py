@@ -29,7 +29,8 @@ def _json_score(value: Any, path: Path, line: int, model: str) -> float:
     raise DataError(
         f"expected true/false, a number or null, got {type(value).__name__} {value!r}",
         file=path,
-        row=line, row_label="line",
+        row=line,
+        row_label="line",
         field=f"records.{model}",
     )
 
@@ -42,7 +43,8 @@ def _json_cost(usage: Any, path: Path, line: int, model: str) -> float:
         raise DataError(
             f'expected an object {{"cost": number}}, got {type(usage).__name__}',
             file=path,
-            row=line, row_label="line",
+            row=line,
+            row_label="line",
             field=f"usages.{model}",
         )
     cost = usage.get("cost")
@@ -52,7 +54,8 @@ def _json_cost(usage: Any, path: Path, line: int, model: str) -> float:
         raise DataError(
             f"expected a number or null, got {type(cost).__name__} {cost!r}",
             file=path,
-            row=line, row_label="line",
+            row=line,
+            row_label="line",
             field=f"usages.{model}.cost",
         )
     return float(cost)
@@ -80,8 +83,7 @@ def read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             item = json.loads(raw)
         except json.JSONDecodeError as error:
             raise DataError(
-                f"malformed JSON ({error.msg} at column {error.colno}); each line must hold exactly one "
-                "JSON object",
+                f"malformed JSON ({error.msg} at column {error.colno}); each line must hold exactly one JSON object",
                 file=path,
                 row=line,
                 row_label="line",
@@ -100,7 +102,9 @@ def read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         if usages is None:
             usages = {}
         elif not isinstance(usages, dict):
-            raise DataError("expected an object {model: {cost: number}}", file=path, row=line, row_label="line", field="usages")
+            raise DataError(
+                "expected an object {model: {cost: number}}", file=path, row=line, row_label="line", field="usages"
+            )
         dataset = item.get("dataset", "default")
         if not isinstance(dataset, str) or not dataset.strip():
             raise DataError("expected a non-empty string", file=path, row=line, row_label="line", field="dataset")
@@ -111,7 +115,8 @@ def read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             raise DataError(
                 f"expected an integer or a non-empty string, got {index!r}",
                 file=path,
-                row=line, row_label="line",
+                row=line,
+                row_label="line",
                 field="index",
             )
         for model, value in records.items():
@@ -133,9 +138,7 @@ def read_avengers_jsonl(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     score_array = np.array(scores, dtype=np.float64)[:, None]
     cost_array = np.array(costs, dtype=np.float64)[:, None]
     model_array = np.array(models, dtype=object)
-    check_scores(
-        score_array, path, record_lines, np.char.add("records.", model_array.astype(str))[:, None], "line"
-    )
+    check_scores(score_array, path, record_lines, np.char.add("records.", model_array.astype(str))[:, None], "line")
     check_costs(
         cost_array,
         path,

@@ -109,9 +109,7 @@ def _members(path: Path) -> Iterator[_Member]:
         yield _Member(str(path), path.parts, int(path.stat().st_mtime), path.read_bytes())
         return
     if not _is_tarball(path):
-        raise DataError(
-            "expected a results folder, a .json result file or a tarball of the results tree", file=path
-        )
+        raise DataError("expected a results folder, a .json result file or a tarball of the results tree", file=path)
     try:
         with tarfile.open(path, mode="r|*") as archive:
             for member in archive:
@@ -173,7 +171,9 @@ def _parse_records(member: _Member, records: Sequence[Any]) -> dict[str, list[An
             raise DataError(f"expected an object, got {type(record).__name__}", file=member.label, row=row)
         index = record.get("index")
         if index is None or isinstance(index, bool) or not isinstance(index, (int, str)) or str(index).strip() == "":
-            raise DataError(f"expected an integer or a non-empty string, got {index!r}", file=member.label, row=row, field="index")
+            raise DataError(
+                f"expected an integer or a non-empty string, got {index!r}", file=member.label, row=row, field="index"
+            )
         prompt = _text(record.get("prompt"))
         query = _text(record.get("origin_query"))
         if not query.strip():
@@ -245,7 +245,9 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not kept:
         raise DataError(f"no LLMRouterBench result file found (looked at {counts['files_read']} JSON files)", file=root)
 
-    parts: dict[str, list[Any]] = {name: [] for name in ("query_id", "dataset", "query", "prompt", "model", "score", "cost")}
+    parts: dict[str, list[Any]] = {
+        name: [] for name in ("query_id", "dataset", "query", "prompt", "model", "score", "cost")
+    }
     for (dataset, _split, model), (_key, _label, columns) in sorted(kept.items()):
         n = len(columns["index"])
         parts["query_id"].extend(f"{dataset}/{index}" for index in columns["index"])

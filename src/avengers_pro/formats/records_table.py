@@ -23,9 +23,7 @@ def read_records_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         try:
             table = pd.read_parquet(path)
         except Exception as error:  # noqa: BLE001 - pyarrow raises several types for unreadable files
-            raise DataError(
-                f"not a readable Parquet file ({type(error).__name__}: {error})", file=path
-            ) from None
+            raise DataError(f"not a readable Parquet file ({type(error).__name__}: {error})", file=path) from None
         if table.empty:
             raise DataError("empty file: no data rows", file=path)
     elif suffix == ".csv":
@@ -48,9 +46,7 @@ def read_records_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     numbers = numeric_block(table[["score", "cost"]], path, rows, ("score", "cost"))
     fields = np.broadcast_to(np.array(["score"], dtype=object), (len(table), 1))
     check_scores(numbers[:, :1], path, rows, fields)
-    check_costs(
-        numbers[:, 1:], path, rows, np.broadcast_to(np.array(["cost"], dtype=object), (len(table), 1))
-    )
+    check_costs(numbers[:, 1:], path, rows, np.broadcast_to(np.array(["cost"], dtype=object), (len(table), 1)))
     frame = long_frame(
         query_ids=query_ids,
         datasets=datasets,

@@ -44,9 +44,7 @@ def numeric_block(raw: pd.DataFrame, path: Path, rows: np.ndarray, fields: Seque
     return values
 
 
-def check_scores(
-    scores: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray, row_label: str = "row"
-) -> None:
+def check_scores(scores: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray, row_label: str = "row") -> None:
     """Scores must lie in [0, 1] where present. ``fields`` has the shape of ``scores``."""
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(scores) & ((scores < 0) | (scores > 1))
@@ -61,9 +59,7 @@ def check_scores(
         )
 
 
-def check_costs(
-    costs: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray, row_label: str = "row"
-) -> None:
+def check_costs(costs: np.ndarray, path: Path, rows: np.ndarray, fields: np.ndarray, row_label: str = "row") -> None:
     """Costs must be finite and >= 0 where present. ``fields`` has the shape of ``costs``."""
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(costs) & (~np.isfinite(costs) | (costs < 0))

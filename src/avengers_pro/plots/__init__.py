@@ -47,18 +47,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "variant_styles",
         "wrap_label",
     ),
-    "labels": (
-        "place_labels",
-    ),
+    "labels": ("place_labels",),
     "frontier": (
         "_staircase",
         "frontier_points",
         "plot_pareto",
         "plot_variants",
     ),
-    "headline": (
-        "plot_headline",
-    ),
+    "headline": ("plot_headline",),
     "sweeps": (
         "cluster_ablation_table",
         "mean_and_interval",

@@ -36,7 +36,9 @@ from .style import (
 # --------------------------------------------------------------------------- Pareto frontier
 
 
-def frontier_points(costs: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def frontier_points(
+    costs: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The non-dominated (cost, accuracy) points, sorted by cost.
 
     A point is dominated when another has cost ≤ and accuracy ≥ with at least one strict. Exact
@@ -55,7 +57,9 @@ def frontier_points(costs: Sequence[float] | np.ndarray, accuracies: Sequence[fl
     cost = np.asarray(costs, dtype=float)
     accuracy = np.asarray(accuracies, dtype=float)
     if cost.shape != accuracy.shape or cost.ndim != 1:
-        raise ValueError(f"costs and accuracies must be 1-d arrays of one length, got {cost.shape} and {accuracy.shape}")
+        raise ValueError(
+            f"costs and accuracies must be 1-d arrays of one length, got {cost.shape} and {accuracy.shape}"
+        )
     keep = np.isfinite(cost) & np.isfinite(accuracy)
     cost, accuracy = cost[keep], accuracy[keep]
     if cost.size == 0:
@@ -71,7 +75,6 @@ def _staircase(front_cost: np.ndarray, front_accuracy: np.ndarray, x_right: floa
     xs = np.repeat(np.append(front_cost, max(x_right, front_cost[-1])), 2)[1:-1]
     ys = np.repeat(front_accuracy, 2)
     return xs, ys
-
 
 
 # --------------------------------------------------------------------------- 1. Pareto (Fig. 1A)
@@ -117,7 +120,8 @@ def plot_pareto(
 
     frontier_cost, frontier_accuracy = frontier_points(
         np.concatenate([singles["cost"], router["cost"], references.loc[references["method"] == "random", "cost"]]),
-        100 * np.concatenate(
+        100
+        * np.concatenate(
             [singles["accuracy"], router["accuracy"], references.loc[references["method"] == "random", "accuracy"]]
         ),
     )
@@ -129,16 +133,30 @@ def plot_pareto(
         ax.set_xlabel("Total test cost (USD)")
         _set_cost_axis(ax, all_costs, use_log_cost(all_costs, log_cost))
         ax.scatter(
-            router["cost"], 100 * router["accuracy"], s=16, marker="*", color=ROUTER_COLOR, linewidths=0,
-            zorder=3, label=f"Avengers-Pro ({variant}, k={n_clusters})",
+            router["cost"],
+            100 * router["accuracy"],
+            s=16,
+            marker="*",
+            color=ROUTER_COLOR,
+            linewidths=0,
+            zorder=3,
+            label=f"Avengers-Pro ({variant}, k={n_clusters})",
         )
         _scatter_models(ax, singles, palette, markers)
         for row in references.itertuples(index=False):
-            ax.scatter(row.cost, 100 * row.accuracy, s=22, marker="x" if row.method == "random" else "+",
-                       color=REFERENCE_COLOR, linewidths=0.9, zorder=4)
+            ax.scatter(
+                row.cost,
+                100 * row.accuracy,
+                s=22,
+                marker="x" if row.method == "random" else "+",
+                color=REFERENCE_COLOR,
+                linewidths=0.9,
+                zorder=4,
+            )
         # a first pass of the frontier (to the last point) lets autoscaling see it; it is redrawn to the axis edge
-        frontier_line, = ax.plot(frontier_cost, frontier_accuracy, color=FRONTIER_COLOR, lw=0.9, zorder=2,
-                                 label="Pareto frontier")
+        (frontier_line,) = ax.plot(
+            frontier_cost, frontier_accuracy, color=FRONTIER_COLOR, lw=0.9, zorder=2, label="Pareto frontier"
+        )
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
         legend = ax.legend(loc="lower right", handletextpad=0.3, borderaxespad=0.3)
@@ -149,16 +167,22 @@ def plot_pareto(
         label_x = np.concatenate([singles["cost"], references["cost"]])
         label_y = 100 * np.concatenate([singles["accuracy"], references["accuracy"]])
         texts = [names[m] for m in singles["method"]] + list(references["method"])
-        obstacles = np.vstack([
-            np.column_stack([router["cost"], 100 * router["accuracy"]]),
-            _line_samples(ax, xs, ys),
-        ])
+        obstacles = np.vstack(
+            [
+                np.column_stack([router["cost"], 100 * router["accuracy"]]),
+                _line_samples(ax, xs, ys),
+            ]
+        )
         place_labels(
-            ax, label_x, label_y, texts, obstacles=obstacles, avoid=[legend.get_window_extent(renderer_of(fig))],
+            ax,
+            label_x,
+            label_y,
+            texts,
+            obstacles=obstacles,
+            avoid=[legend.get_window_extent(renderer_of(fig))],
             italic=[False] * len(singles) + [True] * len(references),
         )
         save_figure(fig, stem, dpi)
-
 
 
 # --------------------------------------------------------------------------- 6. variants
@@ -212,11 +236,20 @@ def plot_variants(
         fronts = {}
         for variant, (color, linestyle, marker) in styles.items():
             rows = routers[routers["variant"] == variant]
-            ax.scatter(rows["cost"], 100 * rows["accuracy"], s=7, marker=marker, color=color, alpha=0.45,
-                       linewidths=0, zorder=2)
+            ax.scatter(
+                rows["cost"],
+                100 * rows["accuracy"],
+                s=7,
+                marker=marker,
+                color=color,
+                alpha=0.45,
+                linewidths=0,
+                zorder=2,
+            )
             fronts[variant] = frontier_points(rows["cost"], 100 * rows["accuracy"])
-            lines[variant], = ax.plot(*fronts[variant], color=color, ls=linestyle, lw=1.0, zorder=3,
-                                      label=f"{variant} (k={n_clusters})")
+            (lines[variant],) = ax.plot(
+                *fronts[variant], color=color, ls=linestyle, lw=1.0, zorder=3, label=f"{variant} (k={n_clusters})"
+            )
         # The floor a query-level router must beat: the same scoring with each dataset as one cluster.
         # Variants whose dataset-router frontiers coincide share one line.
         dataset_fronts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
@@ -228,13 +261,19 @@ def plot_variants(
             key = "dataset router" if len(dataset_fronts) == 1 else f"dataset router ({', '.join(names_of_variants)})"
             fronts[key] = (np.asarray(front_costs), np.asarray(front_accs))
             style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
-            lines[key], = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
+            (lines[key],) = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
         _scatter_models(ax, singles, palette, markers)
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
         # Above the axes: four frontier entries inside would cover single models.
-        legend = ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01, 1.0, 0.1), mode="expand", ncol=2,
-                           borderaxespad=0.0, frameon=False)
+        legend = ax.legend(
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.01, 1.0, 0.1),
+            mode="expand",
+            ncol=2,
+            borderaxespad=0.0,
+            frameon=False,
+        )
         _freeze_layout(fig)
 
         samples = [np.column_stack([routers["cost"], 100 * routers["accuracy"]])]
@@ -243,8 +282,11 @@ def plot_variants(
             line.set_data(xs, ys)
             samples.append(_line_samples(ax, xs, ys))
         place_labels(
-            ax, singles["cost"], 100 * singles["accuracy"], [names[m] for m in singles["method"]],
-            obstacles=np.vstack(samples), avoid=[legend.get_window_extent(renderer_of(fig))],
+            ax,
+            singles["cost"],
+            100 * singles["accuracy"],
+            [names[m] for m in singles["method"]],
+            obstacles=np.vstack(samples),
+            avoid=[legend.get_window_extent(renderer_of(fig))],
         )
         save_figure(fig, stem, dpi)
-

@@ -82,12 +82,16 @@ def plot_headline(
 
         gain = best_accuracy / best["accuracy"] - 1 if best["accuracy"] > 0 else float("nan")
         values = [100 * best["accuracy"], 100 * best_accuracy]
-        bars = ax_acc.bar([0, 1], values, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333", linewidth=0.4)
+        bars = ax_acc.bar(
+            [0, 1], values, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333", linewidth=0.4
+        )
         ax_acc.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {best_alpha:.2f})"], fontsize=tick_size)
         ax_acc.set_ylabel("Accuracy (%)")
         ax_acc.set_title("Best accuracy")
         ax_acc.set_ylim(0, max(values) * 1.3)
-        ax_acc.bar_label(bars, labels=[f"{values[0]:.1f}%", f"{values[1]:.1f}%\n({_signed_percent(gain)})"], padding=1.5, fontsize=6)
+        ax_acc.bar_label(
+            bars, labels=[f"{values[0]:.1f}%", f"{values[1]:.1f}%\n({_signed_percent(gain)})"], padding=1.5, fontsize=6
+        )
 
         ax_cost.set_title("Cost at parity accuracy")
         ax_cost.set_ylabel("Total test cost (USD)")
@@ -98,8 +102,16 @@ def plot_headline(
             top = best["cost"] * 1.3 if best["cost"] > 0 else 1.0
             bars = ax_cost.bar([0], [best["cost"]], width=0.6, color=single_color, edgecolor="#333333", linewidth=0.4)
             ax_cost.bar_label(bars, labels=[format_usd(best["cost"])], padding=1.5, fontsize=6)
-            ax_cost.text(1, top * 0.4, "no costs\nrecorded" if no_costs else "no α reaches\nits accuracy",
-                         ha="center", va="center", fontsize=6, style="italic", color=REFERENCE_COLOR)
+            ax_cost.text(
+                1,
+                top * 0.4,
+                "no costs\nrecorded" if no_costs else "no α reaches\nits accuracy",
+                ha="center",
+                va="center",
+                fontsize=6,
+                style="italic",
+                color=REFERENCE_COLOR,
+            )
             ax_cost.set_xticks([0, 1], [single_label, "Avengers-Pro"], fontsize=tick_size)
             ax_cost.set_xlim(-0.6, 1.6)
             ax_cost.set_ylim(0, top)
@@ -108,13 +120,17 @@ def plot_headline(
         else:
             router_cost = best["cost"] * (1 - float(cost_save))
             costs = [best["cost"], router_cost]
-            bars = ax_cost.bar([0, 1], costs, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333",
-                               linewidth=0.4)
-            ax_cost.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {float(cost_save_alpha or 0.0):.2f})"],
-                               fontsize=tick_size)
-            ax_cost.bar_label(bars, labels=[format_usd(costs[0]), f"{format_usd(costs[1])}\n({_signed_percent(-float(cost_save))})"],
-                              padding=1.5, fontsize=6)
+            bars = ax_cost.bar(
+                [0, 1], costs, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333", linewidth=0.4
+            )
+            ax_cost.set_xticks(
+                [0, 1], [single_label, f"Avengers-Pro\n(α = {float(cost_save_alpha or 0.0):.2f})"], fontsize=tick_size
+            )
+            ax_cost.bar_label(
+                bars,
+                labels=[format_usd(costs[0]), f"{format_usd(costs[1])}\n({_signed_percent(-float(cost_save))})"],
+                padding=1.5,
+                fontsize=6,
+            )
             ax_cost.set_ylim(0, max(costs) * 1.3)
         save_figure(fig, stem, dpi)
-
-

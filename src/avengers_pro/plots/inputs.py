@@ -32,12 +32,9 @@ def router_rows(summary: pd.DataFrame, variant: str, n_clusters: int, source: Pa
     return rows.sort_values("alpha", kind="stable")
 
 
-
 def parse_sweep_path(path: PathLike) -> tuple[str, int, int]:
     """``(variant, n_clusters, seed)`` from a path ``.../sweep/{variant}/k{k}_seed{seed}.parquet``."""
     try:
         return sweep_key(path)
     except ValueError:
         raise DataError("not a sweep file name (expected sweep/{variant}/k{k}_seed{seed}.parquet)", file=path) from None
-
-

@@ -17,7 +17,9 @@ from .style import LABEL_FONTSIZE, MARKER_SIZE_PT, renderer_of
 
 # --------------------------------------------------------------------------- label placement
 
-_ANGLES = np.deg2rad(np.array([0, 180, 90, 270, 45, 315, 135, 225, 22.5, 337.5, 157.5, 202.5, 67.5, 112.5, 247.5, 292.5]))
+_ANGLES = np.deg2rad(
+    np.array([0, 180, 90, 270, 45, 315, 135, 225, 22.5, 337.5, 157.5, 202.5, 67.5, 112.5, 247.5, 292.5])
+)
 _RADII_PT = (2.0, 5.0, 9.0, 14.0, 20.0, 27.0, 35.0, 45.0, 57.0)
 
 # Costs of a candidate label position, per pixel² of overlap (or per pixel, or per event). Their
@@ -56,7 +58,9 @@ def _segments_cross(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarr
         return np.zeros((len(a0), 0), dtype=bool)
 
     def side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return np.sign((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+        return np.sign(
+            (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+        )
 
     p0, p1, q0, q1 = a0[:, None, :], a1[:, None, :], b0[None, :, :], b1[None, :, :]
     return (side(p0, p1, q0) * side(p0, p1, q1) < 0) & (side(q0, q1, p0) * side(q0, q1, p1) < 0)
@@ -64,10 +68,20 @@ def _segments_cross(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarr
 
 def _box_distance(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(m, n) distances from each (m, 4) box to each (n, 2) point; 0 for a point inside the box."""
-    dx = np.maximum.reduce([boxes[:, None, 0] - points[None, :, 0], np.zeros((len(boxes), len(points))),
-                            points[None, :, 0] - boxes[:, None, 2]])
-    dy = np.maximum.reduce([boxes[:, None, 1] - points[None, :, 1], np.zeros((len(boxes), len(points))),
-                            points[None, :, 1] - boxes[:, None, 3]])
+    dx = np.maximum.reduce(
+        [
+            boxes[:, None, 0] - points[None, :, 0],
+            np.zeros((len(boxes), len(points))),
+            points[None, :, 0] - boxes[:, None, 2],
+        ]
+    )
+    dy = np.maximum.reduce(
+        [
+            boxes[:, None, 1] - points[None, :, 1],
+            np.zeros((len(boxes), len(points))),
+            points[None, :, 1] - boxes[:, None, 3],
+        ]
+    )
     return np.hypot(dx, dy)
 
 
@@ -220,10 +234,12 @@ def place_labels(
             if has_leader[best]:
                 leader_starts = np.vstack([leader_starts, points[i]])
                 leader_ends = np.vstack([leader_ends, centres[best]])
-                leader_boxes = np.vstack([
-                    leader_boxes,
-                    np.column_stack([samples[best] - 0.5 * px_per_pt, samples[best] + 0.5 * px_per_pt]),
-                ])
+                leader_boxes = np.vstack(
+                    [
+                        leader_boxes,
+                        np.column_stack([samples[best] - 0.5 * px_per_pt, samples[best] + 0.5 * px_per_pt]),
+                    ]
+                )
             chosen[i] = (
                 anchor_x[best] - points[i, 0],
                 anchor_y[best] - points[i, 1],
@@ -289,5 +305,3 @@ def _line_samples(ax: Axes, xs: np.ndarray, ys: np.ndarray, step_px: float = 4.0
         count = max(int(np.hypot(*(end - start)) / step_px), 1)
         samples.append(start + (end - start) * np.linspace(0, 1, count + 1)[1:, None])
     return ax.transData.inverted().transform(np.vstack(samples))
-
-

@@ -50,7 +50,10 @@ class PlotInputs:
     """
 
     def __init__(
-        self, summary: PathLike, main_sweeps: Sequence[PathLike], metrics: PathLike | None = None,
+        self,
+        summary: PathLike,
+        main_sweeps: Sequence[PathLike],
+        metrics: PathLike | None = None,
         sweeps: Sequence[PathLike] = (),
     ) -> None:
         self.summary_path = summary
@@ -132,15 +135,26 @@ def _main(plots: Mapping[str, Any]) -> dict[str, Any]:
 def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .frontier import plot_pareto
 
-    plot_pareto(inputs.summary, stem, variant=settings["variant"], n_clusters=int(settings["n_clusters"]),
-                log_cost=settings["log_cost"], colors=inputs.colors)
+    plot_pareto(
+        inputs.summary,
+        stem,
+        variant=settings["variant"],
+        n_clusters=int(settings["n_clusters"]),
+        log_cost=settings["log_cost"],
+        colors=inputs.colors,
+    )
 
 
 def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .frontier import plot_variants
 
-    plot_variants(inputs.summary, stem, n_clusters=int(settings["n_clusters"]), log_cost=settings["log_cost"],
-                  colors=inputs.colors)
+    plot_variants(
+        inputs.summary,
+        stem,
+        n_clusters=int(settings["n_clusters"]),
+        log_cost=settings["log_cost"],
+        colors=inputs.colors,
+    )
 
 
 def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
@@ -177,16 +191,30 @@ def _draw_cluster_ablation(inputs: PlotInputs, settings: Mapping[str, Any], stem
 
 
 FIGURES: tuple[FigureSpec, ...] = (
-    FigureSpec("pareto", "1A Pareto: accuracy vs cost", "summary",
-               lambda plots: {**_main(plots), "log_cost": plots["log_cost"]}, _draw_pareto),
+    FigureSpec(
+        "pareto",
+        "1A Pareto: accuracy vs cost",
+        "summary",
+        lambda plots: {**_main(plots), "log_cost": plots["log_cost"]},
+        _draw_pareto,
+    ),
     FigureSpec("headline", "1B Headline: best single vs Avengers-Pro", "metrics", _main, _draw_headline),
     FigureSpec("alpha_sweep", "2 Accuracy and cost vs alpha", "metrics", _main, _draw_alpha_sweep),
-    FigureSpec("model_usage", "3 Model usage vs alpha", "summary",
-               lambda plots: {"alphas": list(plots["usage_alphas"])}, _draw_model_usage),
+    FigureSpec(
+        "model_usage",
+        "3 Model usage vs alpha",
+        "summary",
+        lambda plots: {"alphas": list(plots["usage_alphas"])},
+        _draw_model_usage,
+    ),
     FigureSpec("cluster_ablation", "Ablation: number of clusters", "metrics", _main, _draw_cluster_ablation),
-    FigureSpec("variants", "Variants: paper vs official", "summary",
-               lambda plots: {"n_clusters": plots["main"]["n_clusters"], "log_cost": plots["log_cost"]},
-               _draw_variants),
+    FigureSpec(
+        "variants",
+        "Variants: paper vs official",
+        "summary",
+        lambda plots: {"n_clusters": plots["main"]["n_clusters"], "log_cost": plots["log_cost"]},
+        _draw_variants,
+    ),
 )
 FIGURE_NAMES = tuple(figure.name for figure in FIGURES)
 FIGURE_EXTENSIONS = ("png", "pdf")

@@ -91,7 +91,6 @@ LABEL_FONTSIZE = 5.5
 MARKER_SIZE_PT = 5.0  # diameter of a single-model marker, in points
 
 
-
 # --------------------------------------------------------------------------- colours, names, styles
 
 
@@ -288,7 +287,6 @@ def save_figure(fig: Figure, stem: PathLike, dpi: int = DPI) -> None:
             fig.savefig(tmp, format=extension, dpi=dpi, metadata=metadata)
 
 
-
 # --------------------------------------------------------------------------- shared drawing
 
 
@@ -306,14 +304,10 @@ def _scatter_models(ax: Axes, singles: pd.DataFrame, colors: Mapping[str, str], 
         )
 
 
-def _model_styles(
-    models: Iterable[str], colors: Mapping[str, str] | None
-) -> tuple[dict[str, str], dict[str, str]]:
+def _model_styles(models: Iterable[str], colors: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
     models = list(models)
     palette = dict(colors) if colors is not None else model_colors(models)
     missing = [m for m in models if m not in palette]
     if missing:
         raise DataError(f"no colour given for models {missing[:3]}", field="method")
     return palette, model_markers(palette)
-
-

@@ -140,11 +140,24 @@ def plot_alpha_sweep(
         )
         for ax, values, reference, ylabel, (low, high) in panels:
             mean, half = mean_and_interval(values, confidence)
-            ax.plot(alphas, mean, color=ROUTER_COLOR, lw=1.1, label=f"Avengers-Pro, mean over {n_seeds} seed{'s' * (n_seeds > 1)}")
+            ax.plot(
+                alphas,
+                mean,
+                color=ROUTER_COLOR,
+                lw=1.1,
+                label=f"Avengers-Pro, mean over {n_seeds} seed{'s' * (n_seeds > 1)}",
+            )
             if np.isfinite(half).any():
                 # with few seeds the t band can leave the possible range (a negative cost); clip it there
-                ax.fill_between(alphas, np.clip(mean - half, low, high), np.clip(mean + half, low, high),
-                                color=ROUTER_COLOR, alpha=0.18, linewidth=0, label=f"{confidence:.0%} CI (t, over seeds)")
+                ax.fill_between(
+                    alphas,
+                    np.clip(mean - half, low, high),
+                    np.clip(mean + half, low, high),
+                    color=ROUTER_COLOR,
+                    alpha=0.18,
+                    linewidth=0,
+                    label=f"{confidence:.0%} CI (t, over seeds)",
+                )
             ax.axhline(reference, color=single_color, ls="--", lw=1.0, label=f"best single: {single_name}")
             ax.set_xlabel("α (weight on accuracy)")
             ax.set_ylabel(ylabel)
@@ -241,12 +254,27 @@ def plot_model_usage(
         left = np.zeros(len(shares))
         for model in legend_order:
             share = shares[model].to_numpy(float)
-            ax.barh(positions, 100 * share, left=100 * left, height=0.7, color=palette[model], edgecolor="white",
-                    linewidth=0.4, label=names[model])
+            ax.barh(
+                positions,
+                100 * share,
+                left=100 * left,
+                height=0.7,
+                color=palette[model],
+                edgecolor="white",
+                linewidth=0.4,
+                label=names[model],
+            )
             for pos, start, value in zip(positions, left, share):
                 if value >= 0.08:
-                    ax.text(100 * (start + value / 2), float(pos), f"{value:.0%}", ha="center", va="center", fontsize=5.5,
-                            color=_text_color_on(palette[model]))
+                    ax.text(
+                        100 * (start + value / 2),
+                        float(pos),
+                        f"{value:.0%}",
+                        ha="center",
+                        va="center",
+                        fontsize=5.5,
+                        color=_text_color_on(palette[model]),
+                    )
             left += share
         ax.set_yticks(positions, [f"α = {a:.2f}" for a in shares.index])
         ax.invert_yaxis()
@@ -272,8 +300,11 @@ def seed_cost_save(curve: pd.DataFrame, best_accuracy: float, best_cost: float) 
     if best_cost <= 0:
         return float("nan")
     saved, _alpha = metrics_cost_save(
-        curve["alpha"].to_numpy(float), curve["accuracy"].to_numpy(float), curve["cost"].to_numpy(float),
-        best_accuracy, best_cost,
+        curve["alpha"].to_numpy(float),
+        curve["accuracy"].to_numpy(float),
+        curve["cost"].to_numpy(float),
+        best_accuracy,
+        best_cost,
     )
     return float("nan") if saved is None else float(saved)
 
@@ -299,13 +330,15 @@ def cluster_ablation_table(
     for (variant, k), frames in sorted(sweeps.items()):
         for seed, frame in enumerate(frames):
             curve = seed_curve(frame)
-            rows.append({
-                "variant": variant,
-                "n_clusters": int(k),
-                "seed": seed,
-                "accuracy_at_1": float(curve["accuracy"].iloc[-1]),
-                "cost_save": seed_cost_save(curve, float(best_single["accuracy"]), float(best_single["cost"])),
-            })
+            rows.append(
+                {
+                    "variant": variant,
+                    "n_clusters": int(k),
+                    "seed": seed,
+                    "accuracy_at_1": float(curve["accuracy"].iloc[-1]),
+                    "cost_save": seed_cost_save(curve, float(best_single["accuracy"]), float(best_single["cost"])),
+                }
+            )
     if not rows:
         raise DataError("no sweep files given", field="n_clusters")
     return pd.DataFrame(rows)
@@ -356,22 +389,55 @@ def plot_cluster_ablation(
             for variant, (color, linestyle, marker) in styles.items():
                 rows = table[table["variant"] == variant]
                 shift = 2 ** offsets[variant]
-                ax.scatter(rows["n_clusters"] * shift, scale * rows[column], s=6, color=color, alpha=0.35,
-                           linewidths=0, zorder=2)
+                ax.scatter(
+                    rows["n_clusters"] * shift,
+                    scale * rows[column],
+                    s=6,
+                    color=color,
+                    alpha=0.35,
+                    linewidths=0,
+                    zorder=2,
+                )
                 stats = rows.groupby("n_clusters")[column].agg(["mean", "std", "count"]).reindex(ks)
                 stats["std"] = stats["std"].fillna(0.0)
-                ax.errorbar(ks * shift, scale * stats["mean"], yerr=scale * stats["std"], color=color, ls=linestyle,
-                            marker=marker, ms=4, lw=1.0, capsize=1.5, elinewidth=0.6, label=variant, zorder=3)
+                ax.errorbar(
+                    ks * shift,
+                    scale * stats["mean"],
+                    yerr=scale * stats["std"],
+                    color=color,
+                    ls=linestyle,
+                    marker=marker,
+                    ms=4,
+                    lw=1.0,
+                    capsize=1.5,
+                    elinewidth=0.6,
+                    label=variant,
+                    zorder=3,
+                )
                 n_seeds = rows.groupby("n_clusters")["seed"].count().reindex(ks)
                 for k, count, total, mean in zip(ks, stats["count"], n_seeds, stats["mean"]):
                     if column == "cost_save" and 0 < count < total:
-                        ax.annotate(f"{int(count)}/{int(total)}", (k * shift, scale * mean), xytext=(3, 3),
-                                    textcoords="offset points", fontsize=5, color=color)
+                        ax.annotate(
+                            f"{int(count)}/{int(total)}",
+                            (k * shift, scale * mean),
+                            xytext=(3, 3),
+                            textcoords="offset points",
+                            fontsize=5,
+                            color=color,
+                        )
             never = [v for v in styles if not np.isfinite(table.loc[table["variant"] == v, column]).any()]
             if never:
-                ax.text(0.5, 0.5, f"{', '.join(never)}: no α reaches the best\nsingle model's accuracy at any k",
-                        transform=ax.transAxes, ha="center", va="center", fontsize=6, style="italic",
-                        color=REFERENCE_COLOR)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{', '.join(never)}: no α reaches the best\nsingle model's accuracy at any k",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    style="italic",
+                    color=REFERENCE_COLOR,
+                )
             ax.set_xscale("log", base=2)
             # explicit limits: autoscaling a log axis fails when a panel has no finite point
             ax.set_xlim(ks.min() / 1.35, ks.max() * 1.35)
@@ -380,10 +446,13 @@ def plot_cluster_ablation(
             ax.tick_params(axis="x", which="minor", length=0)
             ax.set_xlabel("Number of clusters k")
             ax.set_ylabel(ylabel)
-        ax_acc.axhline(100 * float(best_single["accuracy"]), color=single_color, ls="--", lw=0.9,
-                       label=f"best single: {plot_names([model])[model]}")
+        ax_acc.axhline(
+            100 * float(best_single["accuracy"]),
+            color=single_color,
+            ls="--",
+            lw=0.9,
+            label=f"best single: {plot_names([model])[model]}",
+        )
         ax_save.axhline(0, color="#999999", lw=0.6)
         ax_acc.legend(loc="lower right")
         save_figure(fig, stem, dpi)
-
-

@@ -39,8 +39,9 @@ class AvengersProEstimator(RouterEstimator):
 
     family = "avengers-pro"
 
-    def __init__(self, variant: Variant, n_clusters: int = 25, top_k: int = 3, beta: float = 9.0,
-                 seed: int = 0, n_init: int = 10) -> None:
+    def __init__(
+        self, variant: Variant, n_clusters: int = 25, top_k: int = 3, beta: float = 9.0, seed: int = 0, n_init: int = 10
+    ) -> None:
         super().__init__(variant.normalisation)
         self.variant = variant
         self.n_clusters = int(n_clusters)
@@ -75,8 +76,9 @@ class AvengersProEstimator(RouterEstimator):
         """(n, M) softmax(-beta d)-weighted mean accuracy and cost of the ``top_k`` nearest clusters."""
         self._check_fitted()
         queries = l2_normalise(np.asarray(embeddings, dtype=np.float64))
-        idx, weights = nearest_clusters(queries, self.router_.centroids_, self.top_k, self.beta,
-                                        distance=self.variant.distance)
+        idx, weights = nearest_clusters(
+            queries, self.router_.centroids_, self.top_k, self.beta, distance=self.variant.distance
+        )
         stats = self.router_.stats_
         recorded = stats.count[idx] > 0
         score, _ = weighted_means(weights, stats.accuracy[idx], recorded, self.mean_score_)

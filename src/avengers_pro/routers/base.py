@@ -83,8 +83,11 @@ def select_models(
     for start in range(0, n, block):
         stop = min(start + block, n)
         ok = valid[start:stop]
-        stats = ClusterStats(accuracy=np.where(ok, score[start:stop], np.nan),
-                             cost=np.where(ok, cost[start:stop], np.nan), count=ok.astype(np.int64))
+        stats = ClusterStats(
+            accuracy=np.where(ok, score[start:stop], np.nan),
+            cost=np.where(ok, cost[start:stop], np.nan),
+            count=ok.astype(np.int64),
+        )
         x = performance_efficiency(stats, alphas, normalisation)
         x = np.where(ok[None], x, -np.inf)
         best = x.max(axis=-1, keepdims=True)
@@ -143,8 +146,9 @@ def check_training(embeddings: np.ndarray, matrix: RecordMatrix) -> np.ndarray:
     """
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2 or len(embeddings) != len(matrix.query_ids):
-        raise DataError(f"{len(matrix.query_ids)} training queries but embeddings of shape {embeddings.shape}",
-                        field="embedding")
+        raise DataError(
+            f"{len(matrix.query_ids)} training queries but embeddings of shape {embeddings.shape}", field="embedding"
+        )
     if len(embeddings) == 0:
         raise DataError("a router needs at least one training query", field="split")
     if not np.isfinite(embeddings).all():
@@ -163,8 +167,9 @@ def model_means(matrix: RecordMatrix) -> tuple[np.ndarray, np.ndarray]:
     return np.where(count > 0, score, np.nan), np.where(count > 0, cost, np.nan)
 
 
-def weighted_means(weights: np.ndarray, values: np.ndarray, recorded: np.ndarray,
-                   fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def weighted_means(
+    weights: np.ndarray, values: np.ndarray, recorded: np.ndarray, fallback: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted means over each query's neighbours, cells without a record left out.
 
     Parameters

@@ -91,10 +91,10 @@ class NeighbourIndex:
     def _assign(self, data: np.ndarray) -> np.ndarray:
         centroids = self.centroids_
         assert centroids is not None
-        half_norms = (centroids ** 2).sum(axis=1) / 2.0
+        half_norms = (centroids**2).sum(axis=1) / 2.0
         out = np.empty(len(data), dtype=np.int64)
         for start in range(0, len(data), 65536):
-            out[start:start + 65536] = (half_norms - data[start:start + 65536] @ centroids.T).argmin(axis=1)
+            out[start : start + 65536] = (half_norms - data[start : start + 65536] @ centroids.T).argmin(axis=1)
         return out
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,9 +117,9 @@ class NeighbourIndex:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(self.n_jobs) as pool:
-                parts = list(pool.map(lambda start: search(queries[start:start + step], k), starts))
+                parts = list(pool.map(lambda start: search(queries[start : start + step], k), starts))
         else:
-            parts = [search(queries[start:start + step], k) for start in starts]
+            parts = [search(queries[start : start + step], k) for start in starts]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _exact(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,13 +127,16 @@ class NeighbourIndex:
         sims = np.empty((n, k), dtype=np.float32)
         index = np.empty((n, k), dtype=np.int64)
         for start in range(0, n, self.block):
-            s = queries[start:start + self.block] @ self.data_.T
-            top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else np.broadcast_to(
-                np.arange(s.shape[1]), s.shape).copy()
+            s = queries[start : start + self.block] @ self.data_.T
+            top = (
+                np.argpartition(-s, k - 1, axis=1)[:, :k]
+                if k < s.shape[1]
+                else np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
+            )
             top_s = np.take_along_axis(s, top, axis=1)
             order = np.argsort(-top_s, axis=1, kind="stable")
-            sims[start:start + len(s)] = np.take_along_axis(top_s, order, axis=1)
-            index[start:start + len(s)] = np.take_along_axis(top, order, axis=1)
+            sims[start : start + len(s)] = np.take_along_axis(top_s, order, axis=1)
+            index[start : start + len(s)] = np.take_along_axis(top, order, axis=1)
         return sims, index
 
     def _inverted(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +144,7 @@ class NeighbourIndex:
         n_probe = min(self.n_probe, self.n_lists)
         centroids = self.centroids_
         assert centroids is not None
-        half_norms = (centroids ** 2).sum(axis=1) / 2.0
+        half_norms = (centroids**2).sum(axis=1) / 2.0
         probes = np.argpartition(half_norms - queries @ centroids.T, n_probe - 1, axis=1)[:, :n_probe]
         # Every (query, probe) entry, sorted by list: one gather of the query vectors in that order, so
         # each list reads a contiguous slice and writes its best k into contiguous rows of `best_*`.
@@ -169,12 +172,16 @@ class NeighbourIndex:
         cand_i = np.empty_like(best_i)
         cand_s[by_list], cand_i[by_list] = best_s, best_i
         cand_s, cand_i = cand_s.reshape(n, n_probe * k), cand_i.reshape(n, n_probe * k)
-        top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k] if k < cand_s.shape[1] else np.broadcast_to(
-            np.arange(cand_s.shape[1]), cand_s.shape)
+        top = (
+            np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
+            if k < cand_s.shape[1]
+            else np.broadcast_to(np.arange(cand_s.shape[1]), cand_s.shape)
+        )
         top_s = np.take_along_axis(cand_s, top, axis=1)
         order = np.argsort(-top_s, axis=1, kind="stable")
-        return np.take_along_axis(top_s, order, axis=1), np.take_along_axis(np.take_along_axis(cand_i, top, axis=1),
-                                                                              order, axis=1)
+        return np.take_along_axis(top_s, order, axis=1), np.take_along_axis(
+            np.take_along_axis(cand_i, top, axis=1), order, axis=1
+        )
 
 
 class KNNRouter(RouterEstimator):
@@ -192,8 +199,15 @@ class KNNRouter(RouterEstimator):
 
     family = "knn"
 
-    def __init__(self, n_neighbors: int = 20, normalisation: Normalisation = "official",
-                 n_lists: int = 0, n_probe: int = 8, seed: int = 0, n_jobs: int = 1) -> None:
+    def __init__(
+        self,
+        n_neighbors: int = 20,
+        normalisation: Normalisation = "official",
+        n_lists: int = 0,
+        n_probe: int = 8,
+        seed: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
         super().__init__(normalisation)
         if n_neighbors < 1:
             raise ConfigError(f"routers.knn.n_neighbors: must be >= 1, got {n_neighbors}")

@@ -71,7 +71,9 @@ def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> Rou
     kwargs = dict(params)
     if family == "avengers-pro":
         if not isinstance(kwargs.get("variant"), Mapping):
-            raise ConfigError("routers.avengers-pro.variant: expected a mapping with name, normalisation and aggregation")
+            raise ConfigError(
+                "routers.avengers-pro.variant: expected a mapping with name, normalisation and aggregation"
+            )
         spec = dict(kwargs.pop("variant"))
         if "name" not in spec:
             raise ConfigError("routers.avengers-pro.variant.name: missing")
@@ -162,8 +164,11 @@ def select_on_validation(
     is_validation = np.asarray(is_validation, dtype=bool)
     embeddings = np.asarray(embeddings)
     if is_validation.shape != (len(matrix.query_ids),) or len(embeddings) != len(matrix.query_ids):
-        raise DataError(f"{len(matrix.query_ids)} training queries, {len(embeddings)} embeddings and "
-                        f"{is_validation.size} validation flags", field="validation")
+        raise DataError(
+            f"{len(matrix.query_ids)} training queries, {len(embeddings)} embeddings and "
+            f"{is_validation.size} validation flags",
+            field="validation",
+        )
     if not is_validation.any() or is_validation.all():
         raise DataError("selection needs both validation queries and other training queries", field="validation")
     candidates = expand_grid(grid) if isinstance(grid, Mapping) else [dict(c) for c in grid]
@@ -217,8 +222,10 @@ def fit_and_route(
     is_test = np.asarray(is_test, dtype=bool)
     is_validation = np.asarray(is_validation, dtype=bool)
     if is_test.shape != (len(matrix.query_ids),) or is_validation.shape != is_test.shape:
-        raise DataError(f"{len(matrix.query_ids)} queries but {is_test.size} test and {is_validation.size} "
-                        "validation flags", field="split")
+        raise DataError(
+            f"{len(matrix.query_ids)} queries but {is_test.size} test and {is_validation.size} validation flags",
+            field="split",
+        )
     embeddings = np.asarray(embeddings)
     train = matrix.subset(~is_test)
     selection = select_on_validation(family, grid, embeddings[~is_test], train, is_validation[~is_test], alphas, seed)

@@ -41,8 +41,9 @@ from .supervised import TaskRouter
 _MIN_BETWEEN_VARIANCE = 1e-12
 
 
-def empirical_bayes_strength(labels: np.ndarray, values: np.ndarray, recorded: np.ndarray,
-                             prior: np.ndarray, n_clusters: int) -> np.ndarray:
+def empirical_bayes_strength(
+    labels: np.ndarray, values: np.ndarray, recorded: np.ndarray, prior: np.ndarray, n_clusters: int
+) -> np.ndarray:
     """(M,) method-of-moments prior strength ``tau = v / s2`` per model (see the module docstring).
 
     Parameters
@@ -71,8 +72,9 @@ def empirical_bayes_strength(labels: np.ndarray, values: np.ndarray, recorded: n
     within = per_cluster(np.where(recorded, v0**2, 0.0)) - count * np.nan_to_num(mean) ** 2
     n_used = (count > 0).sum(axis=0)
     v = within.sum(axis=0) / np.maximum(count.sum(axis=0) - n_used, 1.0)
-    excess = np.where(count > 0, (np.nan_to_num(mean) - np.nan_to_num(prior_mean)) ** 2
-                      - v[None, :] / np.maximum(count, 1.0), 0.0)
+    excess = np.where(
+        count > 0, (np.nan_to_num(mean) - np.nan_to_num(prior_mean)) ** 2 - v[None, :] / np.maximum(count, 1.0), 0.0
+    )
     between = np.maximum((count * excess).sum(axis=0) / np.maximum(count.sum(axis=0), 1.0), _MIN_BETWEEN_VARIANCE)
     return np.maximum(v, 0.0) / between
 
@@ -100,9 +102,17 @@ class ShrinkageRouter(RouterEstimator):
 
     family = "shrinkage"
 
-    def __init__(self, n_clusters: int = 64, tau: float | str = "eb", task_C: float = 10.0, seed: int = 0,
-                 n_init: int = 3, base: str = "clusters", n_neighbors: int = 50,
-                 normalisation: Normalisation = "official") -> None:
+    def __init__(
+        self,
+        n_clusters: int = 64,
+        tau: float | str = "eb",
+        task_C: float = 10.0,
+        seed: int = 0,
+        n_init: int = 3,
+        base: str = "clusters",
+        n_neighbors: int = 50,
+        normalisation: Normalisation = "official",
+    ) -> None:
         super().__init__(normalisation)
         if tau != "eb" and not (isinstance(tau, (int, float)) and tau >= 0):
             raise ConfigError(f"routers.shrinkage.tau: expected 'eb' or a number >= 0, got {tau!r}")
@@ -140,10 +150,12 @@ class ShrinkageRouter(RouterEstimator):
         if self.tau == "eb":
             prior_score, prior_cost = self.task_.predict(data)
             recorded = matrix.available
-            self.tau_score_ = empirical_bayes_strength(clustering.labels, matrix.scores, recorded, prior_score,
-                                                       self.n_clusters)
-            self.tau_cost_ = empirical_bayes_strength(clustering.labels, matrix.costs, recorded, prior_cost,
-                                                      self.n_clusters)
+            self.tau_score_ = empirical_bayes_strength(
+                clustering.labels, matrix.scores, recorded, prior_score, self.n_clusters
+            )
+            self.tau_cost_ = empirical_bayes_strength(
+                clustering.labels, matrix.costs, recorded, prior_cost, self.n_clusters
+            )
         else:
             self.tau_score_ = self.tau_cost_ = np.full(n_models, float(self.tau))
         return self

@@ -112,8 +112,9 @@ class TaskRouter(RouterEstimator):
 
     family = "task"
 
-    def __init__(self, C: float = 10.0, mode: Literal["soft", "hard"] = "soft",
-                 normalisation: Normalisation = "official") -> None:
+    def __init__(
+        self, C: float = 10.0, mode: Literal["soft", "hard"] = "soft", normalisation: Normalisation = "official"
+    ) -> None:
         super().__init__(normalisation)
         if not C > 0:
             raise ConfigError(f"routers.task.C: must be > 0, got {C}")

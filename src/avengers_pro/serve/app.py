@@ -71,22 +71,48 @@ _Handler = Callable[[Request], Awaitable[Response]]
 class RequestError(Exception):
     """A request the server refuses: becomes an OpenAI-style error JSON."""
 
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, reason: str = "bad_request") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        reason: str = "bad_request",
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code, self.reason = status, message, kind, param, code, reason
+        self.status, self.message, self.kind, self.param, self.code, self.reason = (
+            status,
+            message,
+            kind,
+            param,
+            code,
+            reason,
+        )
 
     def response(self, headers: Mapping[str, str] | None = None) -> JSONResponse:
         """The error as an OpenAI-style JSON response."""
-        return error_response(self.status, self.message, kind=self.kind, param=self.param, code=self.code,
-                              headers=headers)
+        return error_response(
+            self.status, self.message, kind=self.kind, param=self.param, code=self.code, headers=headers
+        )
 
 
-def error_response(status: int, message: str, *, kind: str, param: str | None = None, code: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    message: str,
+    *,
+    kind: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     """An error in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
-                        status_code=status, headers=dict(headers or {}))
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": param, "code": code}},
+        status_code=status,
+        headers=dict(headers or {}),
+    )
 
 
 @dataclass(frozen=True)
@@ -133,16 +159,22 @@ def parse_alpha(model: Any, name: str, default: float) -> float:
         return default
     prefix = f"{name}:alpha="
     if not model.startswith(prefix):
-        raise RequestError(400, f"The model '{model:.100}' does not exist: this server routes '{name}' "
-                           f"(or '{name}:alpha=A' with A in [0, 1])", param="model", code="model_not_found")
-    text = model[len(prefix):]
+        raise RequestError(
+            400,
+            f"The model '{model:.100}' does not exist: this server routes '{name}' "
+            f"(or '{name}:alpha=A' with A in [0, 1])",
+            param="model",
+            code="model_not_found",
+        )
+    text = model[len(prefix) :]
     try:
         alpha = float(text)
     except ValueError:
         alpha = math.nan
     if not 0.0 <= alpha <= 1.0:  # NaN fails too
-        raise RequestError(400, f"alpha must be a number in [0, 1], got '{text:.40}'", param="model",
-                           code="invalid_alpha")
+        raise RequestError(
+            400, f"alpha must be a number in [0, 1], got '{text:.40}'", param="model", code="invalid_alpha"
+        )
     return alpha
 
 
@@ -163,8 +195,11 @@ def last_user_text(messages: Any) -> str:
         if isinstance(content, str):
             text = content
         elif isinstance(content, list):  # content parts: route on the text ones
-            text = "\n".join(part["text"] for part in content if isinstance(part, dict)
-                             and part.get("type") == "text" and isinstance(part.get("text"), str))
+            text = "\n".join(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+            )
         else:
             text = ""
         if not text.strip():
@@ -210,8 +245,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> RequestError:
-    return RequestError(413, f"the body is larger than the limit of {limit} bytes", code="request_too_large",
-                        reason="too_large")
+    return RequestError(
+        413, f"the body is larger than the limit of {limit} bytes", code="request_too_large", reason="too_large"
+    )
 
 
 # --------------------------------------------------------------------------- upstream calls
@@ -299,8 +335,12 @@ class RoutingApp:
         self.config = config
         self.settings = settings or ServeSettings()
         self.metrics = ServeMetrics(config)
-        self.batcher = EmbedBatcher(self._embed, max_batch=self.settings.max_batch, max_wait=self.settings.batch_wait,
-                                    on_batch=lambda size, _: self.metrics.batch_size.observe(size))
+        self.batcher = EmbedBatcher(
+            self._embed,
+            max_batch=self.settings.max_batch,
+            max_wait=self.settings.batch_wait,
+            on_batch=lambda size, _: self.metrics.batch_size.observe(size),
+        )
         self._clients: list[httpx.AsyncClient] = []
         self._shard = itertools.cycle(range(_CLIENT_SHARDS))
         self._routers: dict[float, Router] = {router.alpha: router}
@@ -316,8 +356,10 @@ class RoutingApp:
         timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
         tls = httpx.create_ssl_context()  # one for all shards: loading the CA bundle takes ~40 ms each
-        self._clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
-                         for _ in range(_CLIENT_SHARDS)]
+        self._clients = [
+            httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
+            for _ in range(_CLIENT_SHARDS)
+        ]
         self.batcher.start()
         try:
             yield
@@ -347,8 +389,13 @@ class RoutingApp:
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise RequestError(401, "missing or wrong bearer token (Authorization: Bearer ...)",
-                               kind="authentication_error", code="invalid_api_key", reason="unauthorized")
+            raise RequestError(
+                401,
+                "missing or wrong bearer token (Authorization: Bearer ...)",
+                kind="authentication_error",
+                code="invalid_api_key",
+                reason="unauthorized",
+            )
 
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: the one routed model, with the router's models and default alpha."""
@@ -356,15 +403,22 @@ class RoutingApp:
             self._check_auth(request)
         except RequestError as error:
             return self._refuse(request, error)
-        entry = {"id": self.settings.model_name, "object": "model", "created": self.created,
-                 "owned_by": "avengers-pro", "alpha": self.router.alpha, "models": list(self.router.models)}
+        entry = {
+            "id": self.settings.model_name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "avengers-pro",
+            "alpha": self.router.alpha,
+            "models": list(self.router.models),
+        }
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def health(self, _: Request) -> Response:
         """``GET /health``: up, with the router it serves (no upstream is called)."""
         name = None if self.router.path is None else self.router.path.name
-        return JSONResponse({"status": "ok", "router": name, "alpha": self.router.alpha,
-                             "models": list(self.router.models)})
+        return JSONResponse(
+            {"status": "ok", "router": name, "alpha": self.router.alpha, "models": list(self.router.models)}
+        )
 
     async def prometheus(self, _: Request) -> Response:
         """``GET /metrics``: Prometheus text."""
@@ -395,14 +449,21 @@ class RoutingApp:
             except Exception as error:  # noqa: BLE001 - whatever the embedder raised, the answer is 503
                 log.error("routing failed: %s", error)
                 self.metrics.rejected.labels("routing_failed").inc()
-                return error_response(503, "the router could not embed the request", kind="server_error",
-                                      code="routing_failed")
+                return error_response(
+                    503, "the router could not embed the request", kind="server_error", code="routing_failed"
+                )
             routing_seconds = time.perf_counter() - started
             self.metrics.routing_seconds.observe(routing_seconds)
-            call = _Call(routed=ranking[0], alpha=alpha, stream=bool(body.get("stream")), text=text,
-                         routing_seconds=routing_seconds, started=started)
+            call = _Call(
+                routed=ranking[0],
+                alpha=alpha,
+                stream=bool(body.get("stream")),
+                text=text,
+                routing_seconds=routing_seconds,
+                started=started,
+            )
             self.metrics.requests.labels(call.routed).inc()
-            response = await self._forward(body, ranking[:1 + self.config.max_fallbacks], call)
+            response = await self._forward(body, ranking[: 1 + self.config.max_fallbacks], call)
             streaming = isinstance(response, _RelayResponse)
             return response
         finally:
@@ -413,13 +474,15 @@ class RoutingApp:
         """One upstream call; the response is open (to stream) only for a 2xx of a streaming request."""
         assert self._clients, "the app's lifespan has not started"
         client = self._clients[next(self._shard)]
-        headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json",
-                   **upstream.headers}
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            **upstream.headers,
+        }
         if upstream.api_key:
             headers["authorization"] = f"Bearer {upstream.api_key}"
         timeout = httpx.Timeout(upstream.timeout or self.config.timeout, connect=self.config.connect_timeout)
-        request = client.build_request("POST", upstream.chat_url, content=payload, headers=headers,
-                                             timeout=timeout)
+        request = client.build_request("POST", upstream.chat_url, content=payload, headers=headers, timeout=timeout)
         started = time.perf_counter()
         try:
             response = await client.send(request, stream=True)
@@ -459,15 +522,20 @@ class RoutingApp:
             call.failed.append(name)
             if position + 1 < len(candidates):
                 self.metrics.fallbacks.labels(name, candidates[position + 1]).inc()
-                log.warning("falling back from %s to %s after %s", name, candidates[position + 1],
-                            last.outcome if last else "?")
+                log.warning(
+                    "falling back from %s to %s after %s", name, candidates[position + 1], last.outcome if last else "?"
+                )
         self.metrics.errors.labels(call.routed).inc()
         answered = candidates[-1]
         self.metrics.responses.labels(answered, "502").inc()
         self._log_access(call, answered, 502)
-        return error_response(502, f"no upstream answered ({len(candidates)} model(s) tried, last: "
-                              f"{last.outcome if last else 'none'})", kind="upstream_error", code="upstream_failed",
-                              headers=call.headers(answered))
+        return error_response(
+            502,
+            f"no upstream answered ({len(candidates)} model(s) tried, last: {last.outcome if last else 'none'})",
+            kind="upstream_error",
+            code="upstream_failed",
+            headers=call.headers(answered),
+        )
 
     def _answer(self, name: str, attempt: _Attempt, call: _Call) -> Response:
         response = attempt.response
@@ -476,10 +544,13 @@ class RoutingApp:
         status = response.status_code
         if call.stream and attempt.outcome == "ok":
             state = _StreamState()
-            return _RelayResponse(self._relay(name, response, state),
-                                  lambda: self._close_stream(name, response, call, state), status_code=status,
-                                  media_type=response.headers.get("content-type", "text/event-stream"),
-                                  headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
+            return _RelayResponse(
+                self._relay(name, response, state),
+                lambda: self._close_stream(name, response, call, state),
+                status_code=status,
+                media_type=response.headers.get("content-type", "text/event-stream"),
+                headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
         self.metrics.responses.labels(name, str(status)).inc()
         content = attempt.content
         media_type = response.headers.get("content-type", "application/json")
@@ -510,7 +581,7 @@ class RoutingApp:
                     end = buffer.find(_SSE_SEPARATOR)
                     if end < 0:
                         break
-                    event, buffer = buffer[:end], buffer[end + 2:]
+                    event, buffer = buffer[:end], buffer[end + 2 :]
                     event, found = _rewrite_event(event, name)
                     state.usage = found if found is not None else state.usage
                     yield event + _SSE_SEPARATOR
@@ -520,8 +591,14 @@ class RoutingApp:
         except httpx.HTTPError as error:  # too late to fall back: tell the client the answer broke off
             state.outcome = "stream_broken"
             log.warning("upstream %s: the stream broke off (%s)", name, type(error).__name__)
-            message = {"error": {"message": "the upstream's stream broke off", "type": "upstream_error",
-                                 "param": None, "code": "stream_broken"}}
+            message = {
+                "error": {
+                    "message": "the upstream's stream broke off",
+                    "type": "upstream_error",
+                    "param": None,
+                    "code": "stream_broken",
+                }
+            }
             yield b"data: " + json.dumps(message).encode() + _SSE_SEPARATOR
 
     async def _close_stream(self, name: str, response: httpx.Response, call: _Call, state: _StreamState) -> None:
@@ -545,8 +622,16 @@ class RoutingApp:
         access_log.info(
             "POST /v1/chat/completions %d model=%s routed=%s alpha=%g fallback=%s stream=%d attempts=%d "
             "routing_ms=%.1f upstream_ms=%.1f total_ms=%.1f%s",
-            status, model, call.routed, call.alpha, ",".join(call.failed) or "-", call.stream, call.attempts,
-            call.routing_seconds * 1e3, call.upstream_seconds * 1e3, (time.perf_counter() - call.started) * 1e3,
+            status,
+            model,
+            call.routed,
+            call.alpha,
+            ",".join(call.failed) or "-",
+            call.stream,
+            call.attempts,
+            call.routing_seconds * 1e3,
+            call.upstream_seconds * 1e3,
+            (time.perf_counter() - call.started) * 1e3,
             prompt,
         )
 
@@ -598,7 +683,8 @@ def create_app(router: Router, config: UpstreamsConfig, settings: ServeSettings 
         ("/health", state.health, ["GET"]),
         ("/metrics", state.prometheus, ["GET"]),
     ]
-    app = Starlette(routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes],
-                    lifespan=state.lifespan)
+    app = Starlette(
+        routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes], lifespan=state.lifespan
+    )
     app.state.routing = state
     return app

@@ -148,14 +148,22 @@ def _upstream(name: str, entry: Any, where: str, environ: Mapping[str, str]) -> 
         raise ConfigError(f"{where}: expected a mapping with base_url and price, got {entry!r:.60}")
     _unknown(entry, _MODEL_KEYS, where)
     base_url = entry.get("base_url")
-    if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
-        raise ConfigError(f"{where}.base_url: expected an http(s) URL such as http://127.0.0.1:8001/v1, got {base_url!r}")
+    if (
+        not isinstance(base_url, str)
+        or urlsplit(base_url).scheme not in ("http", "https")
+        or not urlsplit(base_url).netloc
+    ):
+        raise ConfigError(
+            f"{where}.base_url: expected an http(s) URL such as http://127.0.0.1:8001/v1, got {base_url!r}"
+        )
     model = entry.get("model", name)
     if not isinstance(model, str) or not model:
         raise ConfigError(f"{where}.model: expected the upstream's model name, got {model!r}")
     price = entry.get("price")
     if not isinstance(price, dict) or set(price) != _PRICE_KEYS:
-        raise ConfigError(f"{where}.price: expected {{input: USD per 1M tokens, output: USD per 1M tokens}}, got {price!r}")
+        raise ConfigError(
+            f"{where}.price: expected {{input: USD per 1M tokens, output: USD per 1M tokens}}, got {price!r}"
+        )
     api_key_env, api_key = entry.get("api_key_env"), None
     if api_key_env is not None:
         if not isinstance(api_key_env, str) or not api_key_env:
@@ -167,18 +175,27 @@ def _upstream(name: str, entry: Any, where: str, environ: Mapping[str, str]) -> 
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise ConfigError(f"{where}.headers: expected a mapping of header names to strings")
     if any(key.lower() == "authorization" for key in headers):
-        raise ConfigError(f"{where}.headers: put the key in an environment variable named by api_key_env, not in the file")
+        raise ConfigError(
+            f"{where}.headers: put the key in an environment variable named by api_key_env, not in the file"
+        )
     timeout = entry.get("timeout")
     return Upstream(
-        name=name, base_url=base_url.rstrip("/"), model=model,
+        name=name,
+        base_url=base_url.rstrip("/"),
+        model=model,
         price=Price(_number(price["input"], f"{where}.price.input"), _number(price["output"], f"{where}.price.output")),
-        api_key=api_key, api_key_env=api_key_env, headers=dict(headers),
+        api_key=api_key,
+        api_key_env=api_key_env,
+        headers=dict(headers),
         timeout=None if timeout is None else _number(timeout, f"{where}.timeout", positive=True),
     )
 
 
 def parse_upstreams(
-    data: Any, models: Sequence[str], source: str = "upstreams.yaml", environ: Mapping[str, str] | None = None,
+    data: Any,
+    models: Sequence[str],
+    source: str = "upstreams.yaml",
+    environ: Mapping[str, str] | None = None,
 ) -> UpstreamsConfig:
     """Check a parsed ``upstreams.yaml`` against the router's models.
 
@@ -212,12 +229,13 @@ def parse_upstreams(
         raise ConfigError(f"{source}: models: expected a mapping of the router's models to upstreams")
     missing = [model for model in models if model not in entries]
     if missing:
-        raise ConfigError(f"{source}: models: no upstream for the router's model {missing[0]!r}"
-                          + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise ConfigError(
+            f"{source}: models: no upstream for the router's model {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     extra = [str(name) for name in entries if name not in models]
     if extra:
-        raise ConfigError(f"{source}: models: {extra[0]!r} is not a model of the router "
-                          f"(it has {', '.join(models)})")
+        raise ConfigError(f"{source}: models: {extra[0]!r} is not a model of the router (it has {', '.join(models)})")
     upstreams = {name: _upstream(name, entries[name], f"{source}: models.{name}", environ) for name in models}
     reference = data.get("reference_model")
     if reference is not None and reference not in upstreams:
@@ -232,7 +250,9 @@ def parse_upstreams(
     )
 
 
-def load_upstreams(path: str | Path, models: Sequence[str], environ: Mapping[str, str] | None = None) -> UpstreamsConfig:
+def load_upstreams(
+    path: str | Path, models: Sequence[str], environ: Mapping[str, str] | None = None
+) -> UpstreamsConfig:
     """Read and check ``upstreams.yaml``; see :func:`parse_upstreams`.
 
     Raises

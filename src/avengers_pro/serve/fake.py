@@ -76,8 +76,9 @@ class FakeUpstream:
         How many received requests are kept in :attr:`received` (the counts are kept for all).
     """
 
-    def __init__(self, behaviours: dict[str, Behaviour] | None = None, default: Behaviour | None = None,
-                 keep: int = 1000) -> None:
+    def __init__(
+        self, behaviours: dict[str, Behaviour] | None = None, default: Behaviour | None = None, keep: int = 1000
+    ) -> None:
         self.behaviours = dict(behaviours or {})
         self.default = default or Behaviour()
         self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
@@ -101,29 +102,56 @@ class FakeUpstream:
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
         if status >= 400:
-            return JSONResponse({"error": {"message": f"fake upstream error {status}", "type": "fake_error",
-                                           "param": None, "code": str(status)}}, status_code=status)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"fake upstream error {status}",
+                        "type": "fake_error",
+                        "param": None,
+                        "code": str(status),
+                    }
+                },
+                status_code=status,
+            )
         user = [m for m in body.get("messages", []) if m.get("role") == "user"]
         text = reply_text(model, str(user[-1]["content"]) if user else "")
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                 "total_tokens": prompt_tokens + len(text.split())}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(text.split()),
+            "total_tokens": prompt_tokens + len(text.split()),
+        }
         created = 1_700_000_000
         if not body.get("stream"):
-            return JSONResponse({
-                "id": f"chatcmpl-fake-{number}", "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": usage,
-            })
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-fake-{number}",
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": usage,
+                }
+            )
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return StreamingResponse(self._events(model, number, text, usage if with_usage else None,
-                                              behaviour), media_type="text/event-stream")
+        return StreamingResponse(
+            self._events(model, number, text, usage if with_usage else None, behaviour), media_type="text/event-stream"
+        )
 
-    async def _events(self, model: str, number: int, text: str, usage: dict[str, int] | None,
-                      behaviour: Behaviour) -> AsyncIterator[bytes]:
+    async def _events(
+        self, model: str, number: int, text: str, usage: dict[str, int] | None, behaviour: Behaviour
+    ) -> AsyncIterator[bytes]:
         def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-            chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": 1_700_000_000,
-                     "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            chunk = {
+                "id": f"chatcmpl-fake-{number}",
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
             return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
         words = text.split(" ")
@@ -138,8 +166,14 @@ class FakeUpstream:
                 await asyncio.to_thread(behaviour.gate.wait, 60.0)
         yield event({}, "stop")
         if usage is not None:
-            chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": 1_700_000_000,
-                     "model": model, "choices": [], "usage": usage}
+            chunk = {
+                "id": f"chatcmpl-fake-{number}",
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
 
@@ -168,12 +202,18 @@ class ServerThread:
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=int(max(1, graceful_timeout)))
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=int(max(1, graceful_timeout)),
+        )
         self.server = uvicorn.Server(config)
         self._start_timeout = start_timeout
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},
-                                        name=f"uvicorn-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._socket]}, name=f"uvicorn-{self.port}", daemon=True
+        )
 
     def start(self) -> Self:
         """Start and wait until the server accepts connections."""

@@ -45,8 +45,25 @@ from .config import UpstreamsConfig
 
 #: Prometheus's text format media type.
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                    30.0, 60.0)
+_LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 _UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -64,30 +81,49 @@ class ServeMetrics:
         self.config = config
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("avengers_pro_requests", "Chat completions routed, by the router's first choice.",
-                                ["model"], registry=r)
-        self.responses = Counter("avengers_pro_responses", "Answers returned, by the model that answered and status.",
-                                 ["model", "status"], registry=r)
-        self.errors = Counter("avengers_pro_errors", "Routed requests that ended in an error status, by first choice.",
-                              ["model"], registry=r)
+        self.requests = Counter(
+            "avengers_pro_requests", "Chat completions routed, by the router's first choice.", ["model"], registry=r
+        )
+        self.responses = Counter(
+            "avengers_pro_responses",
+            "Answers returned, by the model that answered and status.",
+            ["model", "status"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "avengers_pro_errors",
+            "Routed requests that ended in an error status, by first choice.",
+            ["model"],
+            registry=r,
+        )
         self.rejected = Counter("avengers_pro_rejected", "Requests refused before routing.", ["reason"], registry=r)
-        self.attempts = Counter("avengers_pro_upstream_attempts", "Upstream calls by outcome.",
-                                ["model", "outcome"], registry=r)
-        self.fallbacks = Counter("avengers_pro_fallbacks", "Models given up for the next one.",
-                                 ["from_model", "to_model"], registry=r)
-        self.routing_seconds = Histogram("avengers_pro_routing_seconds", "Embedding (queue included) and routing.",
-                                         buckets=_LATENCY_BUCKETS, registry=r)
-        self.upstream_seconds = Histogram("avengers_pro_upstream_seconds", "One upstream call.", ["model"],
-                                          buckets=_UPSTREAM_BUCKETS, registry=r)
-        self.batch_size = Histogram("avengers_pro_embed_batch_size", "Texts per embedder forward pass.",
-                                    buckets=_BATCH_BUCKETS, registry=r)
+        self.attempts = Counter(
+            "avengers_pro_upstream_attempts", "Upstream calls by outcome.", ["model", "outcome"], registry=r
+        )
+        self.fallbacks = Counter(
+            "avengers_pro_fallbacks", "Models given up for the next one.", ["from_model", "to_model"], registry=r
+        )
+        self.routing_seconds = Histogram(
+            "avengers_pro_routing_seconds",
+            "Embedding (queue included) and routing.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "avengers_pro_upstream_seconds", "One upstream call.", ["model"], buckets=_UPSTREAM_BUCKETS, registry=r
+        )
+        self.batch_size = Histogram(
+            "avengers_pro_embed_batch_size", "Texts per embedder forward pass.", buckets=_BATCH_BUCKETS, registry=r
+        )
         self.tokens = Counter("avengers_pro_tokens", "Usage tokens.", ["model", "kind"], registry=r)
         self.spend = Counter("avengers_pro_spend_usd", "Estimated spend (usage x price).", ["model"], registry=r)
-        self.reference_spend = Counter("avengers_pro_reference_spend_usd",
-                                       "The same tokens at the reference model's price.", registry=r)
+        self.reference_spend = Counter(
+            "avengers_pro_reference_spend_usd", "The same tokens at the reference model's price.", registry=r
+        )
         self.saving = Gauge("avengers_pro_saving_usd", "Reference spend minus spend.", registry=r)
-        self.unpriced = Counter("avengers_pro_unpriced_responses", "Successful answers without usage.", ["model"],
-                                registry=r)
+        self.unpriced = Counter(
+            "avengers_pro_unpriced_responses", "Successful answers without usage.", ["model"], registry=r
+        )
         self.in_flight = Gauge("avengers_pro_in_flight", "Requests being served.", registry=r)
         self._lock = threading.Lock()
         self._spent = 0.0

@@ -27,39 +27,85 @@ log = logging.getLogger("avengers_pro.serve")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``serve`` subcommand's options."""
     parser.add_argument("--router", required=True, metavar="DIR", help="the router folder, e.g. results/router/default")
-    parser.add_argument("--upstreams", required=True, metavar="FILE",
-                        help="YAML mapping every model of the router to an upstream (see docs/serving.md)")
+    parser.add_argument(
+        "--upstreams",
+        required=True,
+        metavar="FILE",
+        help="YAML mapping every model of the router to an upstream (see docs/serving.md)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    parser.add_argument("--alpha", type=float, metavar="A",
-                        help=f"the alpha of model '{DEFAULT_MODEL_NAME}' (default: the router's)")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, metavar="NAME",
-                        help=f"the model clients ask for (default {DEFAULT_MODEL_NAME}; NAME:alpha=A picks an alpha)")
-    parser.add_argument("--auth-token-env", metavar="VAR",
-                        help="require 'Authorization: Bearer $VAR' on /v1/* (the token is read from this variable)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
-                        help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
-    parser.add_argument("--log-prompts", action="store_true",
-                        help="put the routed text (last user message) in the access log (default: never)")
-    parser.add_argument("--max-batch", type=int, default=64, metavar="N",
-                        help="at most N texts per embedder forward pass (default 64)")
-    parser.add_argument("--batch-wait-ms", type=float, default=0.0, metavar="MS",
-                        help="wait up to MS for more texts before a forward pass (default 0: batch only "
-                             "what is already waiting)")
-    parser.add_argument("--device", metavar="DEVICE",
-                        help="torch device of the local embedder, e.g. cuda (default: the router's, cpu); "
-                             "a remote (openai) embedder reads EMBEDDING_BASE_URL and EMBEDDING_API_KEY")
-    parser.add_argument("--embed-threads", type=int, default=1, metavar="N",
-                        help="threads of the local embedder's forward pass (torch; default 1, which leaves the "
-                             "other cores to the event loop: on a busy 2-core machine, more threads contend and "
-                             "each pass gets slower)")
-    parser.add_argument("--keep-alive", type=int, default=30, metavar="S",
-                        help="close idle client connections after S seconds (default 30; uvicorn's 5 makes "
-                             "clients that pause longer more likely to send on a connection being closed)")
-    parser.add_argument("--graceful-timeout", type=int, default=30, metavar="S",
-                        help="on shutdown, wait at most S seconds for requests in flight (default 30)")
-    parser.add_argument("--cache", metavar="FILE",
-                        help="persistent embedding cache (SQLite); default $AVENGERS_PRO_EMBEDDING_CACHE, else none")
+    parser.add_argument(
+        "--alpha", type=float, metavar="A", help=f"the alpha of model '{DEFAULT_MODEL_NAME}' (default: the router's)"
+    )
+    parser.add_argument(
+        "--model-name",
+        default=DEFAULT_MODEL_NAME,
+        metavar="NAME",
+        help=f"the model clients ask for (default {DEFAULT_MODEL_NAME}; NAME:alpha=A picks an alpha)",
+    )
+    parser.add_argument(
+        "--auth-token-env",
+        metavar="VAR",
+        help="require 'Authorization: Bearer $VAR' on /v1/* (the token is read from this variable)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})",
+    )
+    parser.add_argument(
+        "--log-prompts",
+        action="store_true",
+        help="put the routed text (last user message) in the access log (default: never)",
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=64, metavar="N", help="at most N texts per embedder forward pass (default 64)"
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="wait up to MS for more texts before a forward pass (default 0: batch only what is already waiting)",
+    )
+    parser.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="torch device of the local embedder, e.g. cuda (default: the router's, cpu); "
+        "a remote (openai) embedder reads EMBEDDING_BASE_URL and EMBEDDING_API_KEY",
+    )
+    parser.add_argument(
+        "--embed-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="threads of the local embedder's forward pass (torch; default 1, which leaves the "
+        "other cores to the event loop: on a busy 2-core machine, more threads contend and "
+        "each pass gets slower)",
+    )
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        default=30,
+        metavar="S",
+        help="close idle client connections after S seconds (default 30; uvicorn's 5 makes "
+        "clients that pause longer more likely to send on a connection being closed)",
+    )
+    parser.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=30,
+        metavar="S",
+        help="on shutdown, wait at most S seconds for requests in flight (default 30)",
+    )
+    parser.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="persistent embedding cache (SQLite); default $AVENGERS_PRO_EMBEDDING_CACHE, else none",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -76,9 +122,14 @@ def serve_command(args: argparse.Namespace) -> int:
     from ..export import Router
     from .app import ServeSettings, create_app
 
-    for name, value, minimum in (("--port", args.port, 0), ("--max-body-bytes", args.max_body_bytes, 1),
-                                 ("--max-batch", args.max_batch, 1), ("--graceful-timeout", args.graceful_timeout, 0),
-                                 ("--embed-threads", args.embed_threads, 1), ("--keep-alive", args.keep_alive, 1)):
+    for name, value, minimum in (
+        ("--port", args.port, 0),
+        ("--max-body-bytes", args.max_body_bytes, 1),
+        ("--max-batch", args.max_batch, 1),
+        ("--graceful-timeout", args.graceful_timeout, 0),
+        ("--embed-threads", args.embed_threads, 1),
+        ("--keep-alive", args.keep_alive, 1),
+    ):
         if value < minimum:
             raise ConfigError(f"{name}: must be >= {minimum}, got {value}")
     if args.batch_wait_ms < 0:
@@ -88,8 +139,9 @@ def serve_command(args: argparse.Namespace) -> int:
         token = os.environ.get(args.auth_token_env)
         if not token:
             raise ConfigError(f"--auth-token-env: the environment variable {args.auth_token_env} is not set")
-    router = Router.load(args.router, alpha=args.alpha, cache_path=args.cache,
-                         embedding={"device": args.device} if args.device else None)
+    router = Router.load(
+        args.router, alpha=args.alpha, cache_path=args.cache, embedding={"device": args.device} if args.device else None
+    )
     config = load_upstreams(args.upstreams, router.models)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every upstream call's URL at INFO; the access log already says what matters.
@@ -103,15 +155,36 @@ def serve_command(args: argparse.Namespace) -> int:
     router.embed(["warm-up"])  # the first forward pass is slow; pay it before the port opens
     if args.log_level != "debug":  # the embedder logs two lines per batch: noise next to the access log
         logging.getLogger("avengers_pro.embeddings").setLevel(logging.WARNING)
-    settings = ServeSettings(model_name=args.model_name, max_body_bytes=args.max_body_bytes, auth_token=token,
-                             log_prompts=args.log_prompts, max_batch=args.max_batch,
-                             batch_wait=args.batch_wait_ms / 1000.0)
+    settings = ServeSettings(
+        model_name=args.model_name,
+        max_body_bytes=args.max_body_bytes,
+        auth_token=token,
+        log_prompts=args.log_prompts,
+        max_batch=args.max_batch,
+        batch_wait=args.batch_wait_ms / 1000.0,
+    )
     app = create_app(router, config, settings)
-    log.info("serving '%s' (%d models, alpha %g) on http://%s:%d/v1%s", settings.model_name, len(router.models),
-             router.alpha, args.host, args.port, " (bearer auth)" if token else "")
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=args.graceful_timeout,
-                                           timeout_keep_alive=args.keep_alive))
+    log.info(
+        "serving '%s' (%d models, alpha %g) on http://%s:%d/v1%s",
+        settings.model_name,
+        len(router.models),
+        router.alpha,
+        args.host,
+        args.port,
+        " (bearer auth)" if token else "",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=args.graceful_timeout,
+            timeout_keep_alive=args.keep_alive,
+        )
+    )
     server.run()
     router.close()
     return 0
