@@ -58,6 +58,16 @@ def test_outputs_are_built(built: Path):
         for ext in ("png", "pdf"):
             assert (built / f"figures/{figure}.{ext}").stat().st_size > 1000
     assert "**" in (built / "results/table.md").read_text()
+    leaderboard = pd.read_csv(built / "results/leaderboard.csv")
+    required = {"router", "kind", "hyperparameters", "aiq", "aiq_delta_vs_dataset_router", "aiq_delta_low",
+                "aiq_delta_high", "perf_gain", "cost_save"}
+    assert required <= set(leaderboard.columns)
+    assert {"knn", "task", "shrinkage", "logistic", "dataset-router (official)", "oracle"} <= set(leaderboard["router"])
+    assert leaderboard["aiq"].is_monotonic_decreasing
+    assert leaderboard.set_index("router").loc["dataset-router (official)", "aiq_delta_vs_dataset_router"] == 0
+    for seed in (0, 1):
+        sweep = pd.read_parquet(built / f"results/routers/knn/seed{seed}.parquet")
+        assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
 
 
 def test_second_run_does_nothing(built: Path):
