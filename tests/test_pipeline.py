@@ -167,3 +167,10 @@ def test_report_has_every_figure_with_a_rendered_caption(built: Path, tmp_path: 
     assert "all-MiniLM-L6-v2" in html  # captions say which embedder was run
     for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
         assert f"{figure}.png" in html
+
+
+def test_changing_one_family_grid_reruns_only_that_family_and_the_leaderboard(built: Path, tmp_path: Path):
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
+    assert planned_jobs(workdir) == {"all": 1, "router_family": 1, "leaderboard": 1}
