@@ -21,6 +21,7 @@ from avengers_pro.leaderboard import (
     hyperparameters_text,
     leaderboard_markdown,
     oracle_decisions,
+    pipeline_entries,
     run_family,
     split_flags,
     validation_best_k,
@@ -183,3 +184,42 @@ def test_leaderboard_rejects_rows_on_other_seeds_or_an_unknown_reference(problem
         build_leaderboard([*entries, short], "dataset-router", {"accuracy": 0.6, "cost": 1.0}, (0.0, 1.0), 0)
     with pytest.raises(DataError, match="no row named 'nope'"):
         build_leaderboard(entries, "nope", {"accuracy": 0.6, "cost": 1.0}, (0.0, 1.0), 0)
+
+
+def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
+    """Avengers-Pro's row takes, per seed, the decisions of the validation-best k; the main row its fixed k."""
+    embeddings, matrix, splits = problem
+    knn = {r.seed: r for r in run_family("knn", GRIDS["knn"], embeddings, matrix, splits, ALPHAS)}
+    task = {r.seed: r for r in run_family("task", GRIDS["task"], embeddings, matrix, splits, ALPHAS)}
+    rng = np.random.default_rng(1)  # with these draws seed 0 prefers k = 4 and seed 1 k = 2 on validation
+    decisions, validation, routers = {}, {}, {}
+    for seed in SEEDS:
+        is_test, is_validation = split_flags(splits[seed], matrix, seed)
+        val = matrix.subset(is_validation)
+        for k, source in ((2, knn), (4, task)):  # stand-ins for Avengers-Pro's decisions at k = 2 and 4
+            decisions[("official", k, seed)] = source[seed].decisions
+            choices = rng.integers(0, len(matrix.models), size=(len(ALPHAS), len(val.query_ids)))
+            choices = np.where(val.available[np.arange(len(val.query_ids)), choices], choices, 0)
+            validation[("official", k, seed)], _ = evaluate_choices(choices[..., None], val, ALPHAS,
+                                                                    with_decisions=False)
+        _, routers[("official", seed)] = dataset_router(matrix, matrix.query_ids[~is_test], matrix.query_ids[is_test],
+                                                        Variant("official", "official", "official"), ALPHAS)
+    entries, reference = pipeline_entries(
+        matrix, splits, {("knn", s): knn[s].decisions for s in SEEDS}, {"knn": {s: knn[s].params for s in SEEDS}},
+        decisions, validation, routers, {"variant": "official", "n_clusters": 4})
+    by_name = {entry.name: entry for entry in entries}
+    assert reference == "dataset-router (official)" and reference in by_name
+    assert set(by_name) == {"knn", "avengers-pro official (k on validation)", "avengers-pro official (k=4)",
+                            "dataset-router (official)", "oracle"}
+    chosen_k = []
+    for seed in SEEDS:
+        _, is_validation = split_flags(splits[seed], matrix, seed)
+        best = validation_best_k({k: validation[("official", k, seed)] for k in (2, 4)}, matrix.subset(is_validation))
+        chosen = by_name["avengers-pro official (k on validation)"].decisions[seed]
+        assert chosen is decisions[("official", best, seed)]
+        chosen_k.append(best)
+        assert by_name["avengers-pro official (k=4)"].decisions[seed] is decisions[("official", 4, seed)]
+    assert chosen_k == [4, 2]  # the check above saw both counts
+    assert by_name["avengers-pro official (k on validation)"].hyperparameters == "n_clusters=4 (seed 0); n_clusters=2 (seed 1)"
+    table = build_leaderboard(entries, reference, {"accuracy": 0.6, "cost": 40.0}, (0.0, 60.0), 0)
+    assert table["aiq_delta_low"].isna().all()  # no resamples: no intervals
