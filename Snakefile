@@ -11,6 +11,7 @@
 #   results/summary.csv, results/metrics.json                       aggregated over seeds
 #   figures/*.png|pdf, results/table.md|tex                         the paper's figures and Table 3
 #   results/router/{name}/                                          exported routers for new queries
+#   results/routers/{family}/, results/leaderboard.csv|md            router families and the ranked leaderboard
 # File formats: docs/architecture.md. Logic: the avengers_pro package (src/); the rules only wire it.
 
 from snakemake.utils import min_version
@@ -73,6 +74,7 @@ include: "workflow/rules/route.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/routers.smk"
 
 
 rule all:

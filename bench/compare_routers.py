@@ -2,15 +2,14 @@
 
 Data: the default config's six RouterBench CSVs (ARC-Challenge, MBPP, Winogrande; 11 models) read from
 ``--data`` through the package's ingest, embedded with the local all-MiniLM-L6-v2 (cached in
-``bench/results/``, so only the first run embeds). Protocol, per seed of ``split.seeds``: the config's
-per-dataset 70/30 split with ``router.validation_ratio`` of train held out; each family's
-hyperparameters are chosen on that validation part only (:func:`avengers_pro.routers.select_on_validation`),
-the chosen estimator is refitted on all of train and routes the test queries once, over the config's
-101 alphas. Reported per family, on seed-averaged test curves: AIQ (cost range ``[0, largest mean cost
-of any curve or single model]``), PerfGain and CostSave against the best single model, and the paired
-bootstrap (``evaluation.bootstrap_resamples``, within-dataset resampling of test queries) of the AIQ
-difference to the dataset router of the same normalisation (official), which reads each test query's
-dataset label; plus the wall time of each family (selection + refit + test routing, all seeds).
+``bench/results/``, so only the first run embeds). Protocol: the pipeline's own code,
+:func:`avengers_pro.leaderboard.run_family` per family (hyperparameters chosen on the validation part of
+each seed's train split, test routed once) and :func:`avengers_pro.leaderboard.build_leaderboard`
+(AIQ over ``[0, largest mean test cost of any single model or baseline]``, PerfGain and CostSave against
+the best single model, paired bootstrap of the AIQ difference to the dataset router, official
+normalisation). Avengers-Pro's variants run here as the ``avengers-pro`` family (k chosen on
+validation), each with a dot-distance twin where the config's variant is Euclidean. Reported with the
+wall time of each family (selection + refit + test routing, all seeds).
 
 Usage::
 
@@ -30,16 +29,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avengers_pro import metrics
-from avengers_pro.baselines import dataset_router, oracle
+from avengers_pro.baselines import run_baselines
 from avengers_pro.config import alpha_grid, load_config
 from avengers_pro.io import read_embeddings, record_matrix, write_embeddings
+from avengers_pro.leaderboard import (
+    Entry,
+    aligned_embeddings,
+    baseline_entry,
+    build_leaderboard,
+    hyperparameters_text,
+    leaderboard_markdown,
+    oracle_decisions,
+    run_family,
+    split_flags,
+)
+from avengers_pro.metrics_json import best_single_model
+from avengers_pro.outputs import DATASET_ROUTER, ROUTER, json_ready
 from avengers_pro.records import ingest
 from avengers_pro.router import Variant
-from avengers_pro.routers import DEFAULT_GRIDS, fit_and_route, sweep_curve
+from avengers_pro.routers import DEFAULT_GRIDS
 from avengers_pro.split import split_queries
+from avengers_pro.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL = "avengers-pro official"
 
 
 def families(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[Any]]]]:
@@ -98,7 +111,7 @@ def main() -> None:
     parser.add_argument("--families", default=None, help="comma-separated row names (default: all)")
     args = parser.parse_args()
 
-    config = load_config(args.config)
+    config = load_config(args.config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
     alphas = alpha_grid(config)
     seeds = config["split"]["seeds"]
     n_resamples = args.resamples if args.resamples is not None else config["evaluation"]["bootstrap_resamples"]
@@ -109,158 +122,102 @@ def main() -> None:
     t0 = time.perf_counter()
     records, queries, vectors = load_data(config, Path(args.data), Path(args.embeddings))
     matrix = record_matrix(records, config["models"] or None)
-    emb = vectors[pd.Index(queries["query_id"]).get_indexer(matrix.query_ids)]
-    load_s = time.perf_counter() - t0
-    official = Variant.from_config("official", config["router"]["variants"]["official"])
-
-    curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    outcomes: list[metrics.SeedOutcomes] = []
-    chosen: dict[str, list[dict[str, Any]]] = {name: [] for name in rows}
-    seconds = dict.fromkeys(rows, 0.0)
-    singles_acc, singles_cost, oracle_acc = [], [], []
-    for seed in seeds:
-        split = split_queries(
+    emb = aligned_embeddings(queries["query_id"].to_numpy(), vectors, matrix)
+    splits = {
+        int(seed): split_queries(
             queries,
             train_ratio=config["split"]["train_ratio"],
             seed=seed,
             ood_datasets=config["split"]["ood_datasets"],
             validation_ratio=config["router"]["validation_ratio"],
         )
-        split = split.set_index("query_id").loc[matrix.query_ids]
-        is_test = (split["split"] == "test").to_numpy()
-        train, test = matrix.subset(~is_test), matrix.subset(is_test)
-        scores: dict[str, np.ndarray] = {}
-        costs: dict[str, np.ndarray] = {}
-        for name, (family, grid) in rows.items():
-            start = time.perf_counter()
-            selection, choices = fit_and_route(
-                family, grid, emb, matrix, is_test, split["validation"].to_numpy(bool), alphas, seed=seed
-            )
-            seconds[name] += time.perf_counter() - start
-            scores[name], costs[name], acc, cost = sweep_curve(choices, test)
-            curves.setdefault(name, []).append((acc, cost))
-            params = {k: (v["name"] if isinstance(v, dict) else v) for k, v in selection.params.items()}
-            chosen[name].append(params)
-        _, decisions = dataset_router(matrix, train.query_ids, test.query_ids, official, alphas)
-        name = "dataset-router"
-        scores[name] = decisions["score"].to_numpy().reshape(len(alphas), -1)
-        costs[name] = decisions["cost"].to_numpy().reshape(len(alphas), -1)
-        acc, cost = metrics.resampled_curve(scores[name], costs[name], test.datasets, np.ones((1, len(test.query_ids))))
-        curves.setdefault(name, []).append((acc[0], cost[0]))
-        single_acc, single_cost = metrics.resampled_curve(
-            test.scores.T, test.costs.T, test.datasets, np.ones((1, len(test.query_ids)))
-        )
-        singles_acc.append(single_acc[0])
-        singles_cost.append(single_cost[0])
-        oracle_frame = oracle(test)
-        oracle_acc.append(float(oracle_frame["accuracy"].mean()))
-        outcomes.append(metrics.SeedOutcomes(seed=int(seed), groups=test.datasets, scores=scores, costs=costs))
-
-    mean_curves = {
-        name: (np.mean([c[0] for c in per_seed], axis=0), np.mean([c[1] for c in per_seed], axis=0))
-        for name, per_seed in curves.items()
+        for seed in seeds
     }
-    single_acc, single_cost = np.mean(singles_acc, axis=0), np.mean(singles_cost, axis=0)
-    best = int(np.lexsort((single_cost, -single_acc))[0])
-    ref_acc, ref_cost = float(single_acc[best]), float(single_cost[best])
-    top = max(float(single_cost.max()), *(float(c.max()) for _, c in mean_curves.values()))
-    cost_range = (0.0, top)
+    load_s = time.perf_counter() - t0
 
-    def difference(name: str, reference: str):
-        def statistic(curves_: dict[str, metrics.Curve]) -> np.ndarray:
-            (acc_r, cost_r), (acc_d, cost_d) = curves_[name], curves_[reference]
-            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
-
-        return statistic
-
-    statistics = {f"{name} - dataset-router": difference(name, "dataset-router") for name in rows}
-    if "avengers-pro official" in rows:
-        statistics.update(
+    entries, seconds = [], {}
+    for name, (family, grid) in rows.items():
+        start = time.perf_counter()
+        runs = run_family(family, grid, emb, matrix, splits, alphas)
+        seconds[name] = time.perf_counter() - start
+        entries.append(
+            Entry(
+                name,
+                ROUTER,
+                family,
+                {r.seed: r.decisions for r in runs},
+                hyperparameters_text({r.seed: shown(r.params) for r in runs}),
+            )
+        )
+    official = Variant.from_config("official", config["router"]["variants"]["official"])
+    baselines, router_decisions = [], {}
+    for seed, split in splits.items():
+        frame, decisions = run_baselines(matrix, split, [official], alphas, seed=seed)
+        baselines.append((seed, frame))
+        router_decisions[seed] = decisions["official"]
+    entries.append(baseline_entry(DATASET_ROUTER, router_decisions))
+    entries.append(
+        baseline_entry(
+            "oracle",
             {
-                f"{name} - avengers-pro official": difference(name, "avengers-pro official")
-                for name in rows
-                if name != "avengers-pro official"
-            }
+                seed: oracle_decisions(matrix.subset(split_flags(split, matrix, seed)[0]))
+                for seed, split in splits.items()
+            },
         )
-    start = time.perf_counter()
-    intervals = (
-        metrics.paired_bootstrap(
-            outcomes, statistics, n_resamples=n_resamples, confidence=config["evaluation"]["confidence"], seed=0
-        )
-        if n_resamples
-        else {}
     )
-    bootstrap_s = time.perf_counter() - start
+    summary = summarize([], baselines)
+    best = best_single_model(summary)
+    cost_range = (0.0, float(summary["cost"].max()))
+    start = time.perf_counter()
+    table = build_leaderboard(
+        entries, DATASET_ROUTER, best, cost_range, n_resamples, config["evaluation"]["confidence"]
+    )
+    leaderboard_s = time.perf_counter() - start
+    table["seconds"] = table["router"].map(seconds)
+    if OFFICIAL in seconds:  # the same statistic against Avengers-Pro official (same resamples: same seed)
+        versus = build_leaderboard(entries, OFFICIAL, best, cost_range, n_resamples, config["evaluation"]["confidence"])
+        columns = {
+            "aiq_delta_vs_dataset_router": "aiq_delta_vs_official",
+            "aiq_delta_low": "aiq_delta_vs_official_low",
+            "aiq_delta_high": "aiq_delta_vs_official_high",
+        }
+        table = table.merge(versus[["router", *columns]].rename(columns=columns), on="router")
 
     results: dict[str, Any] = {
         "seeds": seeds,
         "n_alphas": len(alphas),
         "n_queries": len(matrix.query_ids),
         "models": matrix.models,
-        "best_single": {"model": matrix.models[best], "accuracy": ref_acc, "cost": ref_cost},
-        "oracle_accuracy": float(np.mean(oracle_acc)),
+        "best_single": best,
         "aiq_cost_range": list(cost_range),
         "load_seconds": load_s,
-        "bootstrap_seconds": bootstrap_s,
+        "leaderboard_seconds": leaderboard_s,
         "n_resamples": n_resamples,
-        "routers": {},
+        "leaderboard": json_ready(table.to_dict(orient="records")),
     }
-    for name, (acc, cost) in mean_curves.items():
-        saved, saved_alpha = metrics.cost_save(alphas, acc, cost, ref_acc, ref_cost)
-        entry: dict[str, Any] = {
-            "aiq": metrics.aiq(cost, acc, cost_range),
-            "best_accuracy": float(acc.max()),
-            "perf_gain": metrics.perf_gain(float(acc.max()), ref_acc),
-            "cost_save": saved,
-            "cost_save_alpha": saved_alpha,
-            "seconds": seconds.get(name),
-            "hyperparameters": chosen.get(name),
-        }
-        for key, interval in intervals.items():
-            head, _, reference = key.partition(" - ")
-            if head == name:
-                entry[f"aiq_delta_vs_{reference}"] = interval
-        results["routers"][name] = entry
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2, default=float) + "\n")
-    print(render(results))
-
-
-def render(results: dict[str, Any]) -> str:
-    """The markdown table of a results dict."""
-    best = results["best_single"]
-    header = (
-        "| router | AIQ | ΔAIQ vs dataset router [95% CI] | ΔAIQ vs official [95% CI] | PerfGain | CostSave "
-        "| time (s) | chosen (per seed) |"
-    )
-    title = (
-        f"best single: {best['model']} accuracy {best['accuracy']:.4f}, cost ${best['cost']:.4f}; oracle accuracy "
-        f"{results['oracle_accuracy']:.4f}; AIQ range [0, {results['aiq_cost_range'][1]:.4f}]"
-    )
-    lines = [title, "", header, "|---|---:|---|---|---:|---:|---:|---|"]
-
-    def interval(entry: dict[str, Any] | None) -> str:
-        if not entry:
-            return ""
-        return f"{entry['estimate']:+.4f} [{entry['lo']:+.4f}, {entry['hi']:+.4f}]"
-
-    for name, entry in sorted(results["routers"].items(), key=lambda item: -item[1]["aiq"]):
-        chosen = entry["hyperparameters"]
-        chosen_text = (
-            "; ".join(
-                ",".join(f"{k}={v}" for k, v in p.items() if k not in ("variant", "top_k", "beta")) for p in chosen
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(leaderboard_markdown(table, cost_range, best, config["evaluation"]["confidence"]))
+    if "aiq_delta_vs_official" in table:
+        print(
+            "ΔAIQ vs official: "
+            + "; ".join(
+                f"{row.router} {row.aiq_delta_vs_official:+.4f} [{row.aiq_delta_vs_official_low:+.4f}, "
+                f"{row.aiq_delta_vs_official_high:+.4f}]"
+                for row in table.itertuples()
+                if row.router != OFFICIAL
             )
-            if chosen
-            else ""
         )
-        save = "n/a" if entry["cost_save"] is None else f"{entry['cost_save']:+.1%}"
-        seconds = "" if entry["seconds"] is None else f"{entry['seconds']:.1f}"
-        lines.append(
-            f"| {name} | {entry['aiq']:.4f} | {interval(entry.get('aiq_delta_vs_dataset-router'))} | "
-            f"{interval(entry.get('aiq_delta_vs_avengers-pro official'))} | {entry['perf_gain']:+.2%} | "
-            f"{save} | {seconds} | {chosen_text} |"
-        )
-    return "\n".join(lines)
+    print(
+        "time (s): "
+        + ", ".join(f"{name} {value:.1f}" for name, value in seconds.items())
+        + f"; load {load_s:.1f}; leaderboard and bootstrap {leaderboard_s:.1f}"
+    )
+
+
+def shown(params: dict[str, Any]) -> dict[str, Any]:
+    """The chosen hyperparameters without the settings every candidate shares (variant, top_k, beta)."""
+    return {k: v for k, v in params.items() if k not in ("variant", "top_k", "beta")}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Config validation: defaults from the schema, one clear line naming the key at fault."""
 
 import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,40 @@ def test_key_order_does_not_matter():
     reordered = {key: BASE[key] for key in reversed(list(BASE))}
     reordered["router"] = {key: BASE["router"][key] for key in reversed(list(BASE["router"]))}
     assert repr(validate_config(reordered, SCHEMA)) == repr(validate_config(BASE, SCHEMA))
+
+
+def test_router_family_defaults_are_the_package_grids():
+    """The schema's routers.families default and config.yaml are avengers_pro.routers.DEFAULT_GRIDS."""
+    from avengers_pro.routers import DEFAULT_GRIDS, expand_grid
+
+    def candidates(grid):
+        listed = expand_grid(grid) if isinstance(grid, dict) else [dict(c) for c in grid]
+        return [str(sorted(c.items())) for c in listed]
+
+    expected = {family: candidates(DEFAULT_GRIDS[family]) for family in ("knn", "logistic", "task", "shrinkage")}
+    default = load_schema(SCHEMA)["properties"]["routers"]["properties"]["families"]["default"]
+    shipped = load_config(ROOT / "config.yaml", SCHEMA)["routers"]["families"]
+    for families in (default, shipped):
+        assert {f: sorted(candidates(g)) for f, g in families.items()} == {f: sorted(c) for f, c in expected.items()}
+
+
+@pytest.mark.parametrize(
+    ("families", "message"),
+    [
+        ({"knn": {"n_neighbours": [3]}}, "routers.families.knn: KNNRouter.__init__"),
+        ({"shrinkage": [{"base": "neighbors", "tau": "eb"}]}, "routers.families.shrinkage.tau"),
+        ({"bogus": {"a": [1]}}, "'bogus' is not one of"),
+        ({"knn": {"n_neighbors": []}}, "routers.families.knn.n_neighbors"),
+    ],
+)
+def test_bad_router_grids_fail_with_the_key_named(families, message):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["routers"] = {"families": families}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config, SCHEMA)
+
+
+def test_an_empty_families_mapping_disables_the_comparison():
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["routers"] = {"families": {}}
+    assert validate_config(config, SCHEMA)["routers"] == {"families": {}}

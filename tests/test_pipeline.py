@@ -58,6 +58,25 @@ def test_outputs_are_built(built: Path):
         for ext in ("png", "pdf"):
             assert (built / f"figures/{figure}.{ext}").stat().st_size > 1000
     assert "**" in (built / "results/table.md").read_text()
+    leaderboard = pd.read_csv(built / "results/leaderboard.csv")
+    required = {
+        "router",
+        "kind",
+        "hyperparameters",
+        "aiq",
+        "aiq_delta_vs_dataset_router",
+        "aiq_delta_low",
+        "aiq_delta_high",
+        "perf_gain",
+        "cost_save",
+    }
+    assert required <= set(leaderboard.columns)
+    assert {"knn", "task", "shrinkage", "logistic", "dataset-router (official)", "oracle"} <= set(leaderboard["router"])
+    assert leaderboard["aiq"].is_monotonic_decreasing
+    assert leaderboard.set_index("router").loc["dataset-router (official)", "aiq_delta_vs_dataset_router"] == 0
+    for seed in (0, 1):
+        sweep = pd.read_parquet(built / f"results/routers/knn/seed{seed}.parquet")
+        assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
 
 
 def test_second_run_does_nothing(built: Path):
@@ -181,3 +200,10 @@ def test_report_has_every_figure_with_a_rendered_caption(built: Path, tmp_path: 
     assert "all-MiniLM-L6-v2" in html  # captions say which embedder was run
     for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
         assert f"{figure}.png" in html
+
+
+def test_changing_one_family_grid_reruns_only_that_family_and_the_leaderboard(built: Path, tmp_path: Path):
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
+    assert planned_jobs(workdir) == {"all": 1, "router_family": 1, "leaderboard": 1}

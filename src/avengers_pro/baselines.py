@@ -166,11 +166,15 @@ def oracle(matrix: RecordMatrix) -> pd.DataFrame:
     pd.DataFrame
         One row per dataset, ``method`` = ``oracle``.
     """
+    return _per_query_baseline(matrix, oracle_choice(matrix), "oracle")
+
+
+def oracle_choice(matrix: RecordMatrix) -> np.ndarray:
+    """(n,) the model :func:`oracle` routes each query to (its rule is documented there)."""
     _check_every_query_has_a_record(matrix)
     best_score = np.nanmax(matrix.scores, axis=1)
     reaching = matrix.available & (matrix.scores == best_score[:, None])
-    chosen = np.where(reaching, matrix.costs, np.inf).argmin(axis=1)
-    return _per_query_baseline(matrix, chosen, "oracle")
+    return np.where(reaching, matrix.costs, np.inf).argmin(axis=1)
 
 
 def dataset_oracle(matrix: RecordMatrix) -> pd.DataFrame:

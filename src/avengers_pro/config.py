@@ -171,6 +171,33 @@ def _check_cross_keys(config: dict[str, Any], source: str) -> None:
     for name, spec in config["router"]["variants"].items():
         if spec.get("weighted") and spec["aggregation"] != "paper":
             raise ConfigError(f"{source}: router.variants.{name}.weighted: only applies to the paper aggregation")
+    _check_router_grids(config, source)
+
+
+def _check_router_grids(config: dict[str, Any], source: str) -> None:
+    """Build (unfitted) every candidate of every ``routers.families`` grid, so a misspelt or invalid
+    hyperparameter fails before any job runs.
+    """
+    families = config.get("routers", {}).get("families", {})
+    if not families:
+        return
+    # Imported here: the estimators pull in scikit-learn, which a config without families never needs.
+    from .routers import expand_grid, make_estimator
+
+    for family, grid in families.items():
+        try:
+            candidates = expand_grid(grid) if isinstance(grid, Mapping) else [dict(c) for c in grid]
+            for params in candidates:
+                make_estimator(family, params)
+        except (ConfigError, ValueError) as error:
+            message = str(error)
+            own = f"routers.{family}"  # make_estimator's own prefix, rewritten to the config's key
+            message = (
+                f"routers.families.{message[len('routers.') :]}"
+                if message.startswith(own)
+                else (f"routers.families.{family}: {message}")
+            )
+            raise ConfigError(f"{source}: {message}") from None
 
 
 def alpha_grid(config: Mapping[str, Any]) -> np.ndarray:

@@ -35,7 +35,7 @@ from .outputs import (
 )
 
 
-def _best_single(frame: pd.DataFrame) -> dict[str, Any]:
+def best_single_model(frame: pd.DataFrame) -> dict[str, Any]:
     """The single model of best mean test accuracy (ties: cheaper, then first by name)."""
     singles = single_models(frame)
     if singles.empty:
@@ -114,7 +114,7 @@ def _point_metrics(
     }
 
 
-def _decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
     scores (A, Q), costs (A, Q)), columns in ``queries`` order.
     """
@@ -229,7 +229,7 @@ class _BootstrapInputs:
         if cache_key not in self._matrices:
             if key not in source:
                 raise DataError("decisions missing", file=file)
-            self._matrices[cache_key] = _decision_matrix(source[key], self.queries(seed)[0], file)
+            self._matrices[cache_key] = decision_matrix(source[key], self.queries(seed)[0], file)
         return self._matrices[cache_key]
 
 
@@ -396,7 +396,7 @@ def compute_metrics(
     frame = summary
     validation_sweeps = _as_mapping(validation_sweeps)
     test_sweeps = _as_mapping(test_sweeps)
-    best_single = _best_single(frame)
+    best_single = best_single_model(frame)
     singles = single_models(frame)
     oracle_rows = frame[frame["method"] == "oracle"]
     oracle = float(oracle_rows["accuracy"].iloc[0]) if len(oracle_rows) else None

@@ -22,6 +22,8 @@ ENDPOINTS = {entry["name"]: entry for entry in config["endpoints"]}
 # What ingest reads: the configured sources, then one collected result file per (benchmark, endpoint).
 ALL_SOURCES = [*config["sources"], *collected_sources(config)]
 PLOTS = config["plots"]
+# Router families compared on the pipeline's splits (empty: no comparison, no leaderboard).
+ROUTER_FAMILIES = list(config["routers"]["families"])
 # Priority of the jobs on the way from the clusters to metrics.json (sweep, baselines, summary,
 # metrics): when more jobs are ready than there are cores, these go first, so the plots that wait for
 # metrics.json are not held up behind jobs that have time to spare (the other plots, the export).
@@ -83,6 +85,11 @@ def final_outputs():
         "results/table.md",
         "results/table.tex",
         *expand("results/router/{name}/manifest.json", name=EXPORT_NAMES),
+        *(
+            ["results/leaderboard.csv", "results/leaderboard.md"]
+            if ROUTER_FAMILIES
+            else []
+        ),
     ]
 
 

@@ -106,6 +106,15 @@ def single_model_costs(matrix: RecordMatrix) -> np.ndarray:
     return np.where(matrix.available, matrix.costs, 0.0).sum(axis=0)
 
 
+def validation_cost_range(matrix: RecordMatrix) -> tuple[float, float]:
+    """The selection criterion's AIQ cost range on validation queries: ``[0, most expensive single model's cost]``.
+
+    ``[0, 1]`` when no cost is recorded, so that the AIQ is still defined (every candidate equal).
+    """
+    top = float(single_model_costs(matrix).max())
+    return (0.0, top if top > 0 else 1.0)
+
+
 @dataclass
 class Selection:
     """The outcome of :func:`select_on_validation`.
@@ -175,8 +184,7 @@ def select_on_validation(
     fit_part, val_part = matrix.subset(~is_validation), matrix.subset(is_validation)
     fit_emb, val_emb = embeddings[~is_validation], embeddings[is_validation]
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    top = float(single_model_costs(val_part).max())
-    cost_range = (0.0, top if top > 0 else 1.0)
+    cost_range = validation_cost_range(val_part)
     table: list[dict[str, Any]] = []
     for params in candidates:
         estimator = make_estimator(family, params, seed).fit(fit_emb, fit_part)

@@ -1,0 +1,569 @@
+"""Router families on the pipeline's splits, and the ranked leaderboard of every router.
+
+Two steps, each a pipeline job (``workflow/rules/routers.smk``):
+
+1. :func:`run_family`: for every seed's split, one family's hyperparameters are chosen on the
+   validation part of train only (:func:`avengers_pro.routers.fit_and_route`), the chosen estimator
+   is refitted on all of train and routes the seed's test queries once, over every alpha. The
+   outcome per seed is a sweep frame in the format of the Avengers-Pro sweep files
+   (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``) and the per-query decisions.
+2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
+   router, the oracle) from their per-seed test decisions: AIQ over one cost range shared by every
+   row (the pipeline passes metrics.json's ``aiq_cost_range``), PerfGain and CostSave against the
+   best single model, and the paired-bootstrap interval of the AIQ difference to the dataset router
+   (:func:`avengers_pro.metrics.paired_bootstrap`), ranked by AIQ.
+
+Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
+cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routers.select_on_validation`
+uses for the families, or a fixed cluster count (``plots.main``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .baselines import oracle_choice
+from .errors import DataError
+from .evaluate import evaluate_choices
+from .io import RecordMatrix
+from .metrics_json import decision_matrix
+from .outputs import BASELINE, ROUTER, require_columns
+from .routers import Grid, fit_and_route
+from .routers.selection import validation_cost_range
+from .summary import seed_curve
+
+#: The leaderboard's columns, in file order.
+LEADERBOARD_COLUMNS = (
+    "rank",
+    "router",
+    "kind",
+    "family",
+    "hyperparameters",
+    "aiq",
+    "aiq_delta_vs_dataset_router",
+    "aiq_delta_low",
+    "aiq_delta_high",
+    "best_accuracy",
+    "perf_gain",
+    "cost_save",
+    "cost_save_alpha",
+    "n_seeds",
+)
+
+
+# --------------------------------------------------------------------------- step 1: one family
+
+
+@dataclass
+class FamilyRun:
+    """One family on one seed: what was chosen on validation and what it did on test.
+
+    Attributes
+    ----------
+    family, seed
+        The family (a key of :data:`avengers_pro.routers.FAMILIES`) and the split's seed.
+    params
+        The hyperparameters chosen on validation.
+    validation
+        Every candidate's ``params`` and validation ``aiq``.
+    sweep
+        One row per (alpha, test dataset): ``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``.
+    decisions
+        One row per (alpha, test query): ``alpha``, ``query_id``, ``dataset``, ``model``, ``score``,
+        ``cost``.
+    """
+
+    family: str
+    seed: int
+    params: dict[str, Any]
+    validation: list[dict[str, Any]]
+    sweep: pd.DataFrame
+    decisions: pd.DataFrame
+
+
+def aligned_embeddings(
+    query_ids: np.ndarray, vectors: np.ndarray, matrix: RecordMatrix, file: str = "results/embeddings"
+) -> np.ndarray:
+    """The rows of ``vectors`` in ``matrix``'s query order.
+
+    Raises
+    ------
+    DataError
+        If a query of the records has no embedding.
+    """
+    rows = pd.Index(np.asarray(query_ids, dtype=object)).get_indexer(np.asarray(matrix.query_ids, dtype=object))
+    if (rows < 0).any():
+        missing = str(matrix.query_ids[int(np.flatnonzero(rows < 0)[0])])
+        raise DataError(f"query {missing!r} of the records has no embedding", file=file, field="query_id")
+    return np.asarray(vectors)[rows]
+
+
+def split_flags(split: pd.DataFrame, matrix: RecordMatrix, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(is_test, is_validation)`` of one split file, aligned with ``matrix``'s queries.
+
+    Raises
+    ------
+    DataError
+        If the split lacks a column or a query of the records.
+    """
+    file = f"results/splits/seed{seed}.parquet"
+    require_columns(split, ("query_id", "split", "validation"), file)
+    frame = split.set_index("query_id")
+    rows = frame.index.get_indexer(np.asarray(matrix.query_ids, dtype=object))
+    if (rows < 0).any():
+        missing = str(matrix.query_ids[int(np.flatnonzero(rows < 0)[0])])
+        raise DataError(f"query {missing!r} of the records is not in the split", file=file, field="query_id")
+    is_test = frame["split"].to_numpy(dtype=object)[rows] == "test"
+    is_validation = frame["validation"].to_numpy(dtype=bool)[rows] & ~is_test
+    return is_test, is_validation
+
+
+def run_family(
+    family: str,
+    grid: Grid,
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    splits: Mapping[int, pd.DataFrame],
+    alphas: np.ndarray,
+) -> list[FamilyRun]:
+    """One family on every seed: select on validation, refit on train, route the test queries once.
+
+    Parameters
+    ----------
+    family, grid
+        A key of :data:`avengers_pro.routers.FAMILIES` and its hyperparameter grid.
+    embeddings
+        (n, dim) L2-normalised embeddings, rows aligned with ``matrix`` (:func:`aligned_embeddings`).
+    matrix
+        Every query's records.
+    splits
+        seed -> the ``results/splits/seed{seed}.parquet`` frame (``query_id``, ``split``, ``validation``).
+    alphas
+        (A,) the alpha grid.
+
+    Returns
+    -------
+    list[FamilyRun]
+        One per seed, in seed order.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    runs = []
+    for seed in sorted(splits):
+        is_test, is_validation = split_flags(splits[seed], matrix, seed)
+        selection, choices = fit_and_route(
+            family, grid, embeddings, matrix, is_test, is_validation, alphas, seed=int(seed)
+        )
+        sweep, decisions = evaluate_choices(choices[..., None], matrix.subset(is_test), alphas)
+        assert decisions is not None  # with_decisions defaults to True
+        runs.append(FamilyRun(family, int(seed), dict(selection.params), selection.validation, sweep, decisions))
+    return runs
+
+
+def selection_record(runs: Sequence[FamilyRun]) -> dict[str, Any]:
+    """The JSON object of a family's choices (``results/routers/{family}/selection.json``)."""
+    return {
+        "family": runs[0].family if runs else None,
+        "seeds": {str(run.seed): {"params": run.params, "validation": run.validation} for run in runs},
+    }
+
+
+# --------------------------------------------------------------------------- hyperparameters as text
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    """``key=value`` pairs of one choice; a mapping value (Avengers-Pro's variant) shows its name."""
+    parts = []
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            value = value.get("name", dict(value))
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def hyperparameters_text(by_seed: Mapping[int, Mapping[str, Any]]) -> str:
+    """Each distinct choice once, with the seeds that chose it, e.g. ``n_neighbors=200 (seeds 0, 3)``."""
+    seeds_of: dict[str, list[int]] = {}
+    for seed in sorted(by_seed):
+        seeds_of.setdefault(params_text(by_seed[seed]), []).append(int(seed))
+    parts = []
+    for text, seeds in seeds_of.items():
+        label = "seed" if len(seeds) == 1 else "seeds"
+        parts.append(f"{text} ({label} {', '.join(map(str, seeds))})")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- the rows
+
+
+@dataclass
+class Entry:
+    """One router of the leaderboard: its per-seed test decisions.
+
+    Attributes
+    ----------
+    name
+        The row's ``router``.
+    kind
+        ``router`` (needs nothing but the query) or ``baseline`` (the dataset router, the oracle).
+    family
+        Its family: a router family, ``avengers-pro``, ``dataset-router`` or ``oracle``.
+    decisions
+        seed -> decisions frame, one row per (alpha, test query) (``outputs.DECISION_COLUMNS``).
+    hyperparameters
+        The validation-chosen hyperparameters as text ("" if none).
+    """
+
+    name: str
+    kind: str
+    family: str
+    decisions: Mapping[int, pd.DataFrame]
+    hyperparameters: str = ""
+
+
+def oracle_decisions(test: RecordMatrix) -> pd.DataFrame:
+    """The per-query oracle's decisions on one seed's test queries, as one curve point (alpha 1)."""
+    chosen = oracle_choice(test)
+    _, decisions = evaluate_choices(chosen[None, :, None], test, np.array([1.0]))
+    assert decisions is not None
+    return decisions
+
+
+def validation_best_k(validation_sweeps: Mapping[int, pd.DataFrame], validation: RecordMatrix) -> int:
+    """The cluster count of the best validation AIQ (equal AIQs: the smaller count).
+
+    The criterion is :func:`avengers_pro.routers.select_on_validation`'s: the AIQ of the validation
+    sweep over ``[0, most expensive single model's validation cost]``.
+
+    Parameters
+    ----------
+    validation_sweeps
+        n_clusters -> one seed's ``results/sweep_validation/{variant}/k{k}_seed{seed}.parquet`` frame.
+    validation
+        That seed's validation queries' records.
+    """
+    if not validation_sweeps:
+        raise DataError("no validation sweep to choose a cluster count from", field="n_clusters")
+    cost_range = validation_cost_range(validation)
+    best_k, best_aiq = -1, -np.inf
+    for k in sorted(validation_sweeps):
+        curve = seed_curve(validation_sweeps[k])
+        value = metrics.aiq(curve["cost"].to_numpy(), curve["accuracy"].to_numpy(), cost_range)
+        if value > best_aiq:
+            best_k, best_aiq = int(k), value
+    return best_k
+
+
+def avengers_pro_entry(
+    variant: str,
+    decisions: Mapping[tuple[int, int], pd.DataFrame],
+    chosen_k: Mapping[int, int],
+    how: str,
+) -> Entry:
+    """Avengers-Pro's row for one variant from the pipeline's test decisions.
+
+    Parameters
+    ----------
+    variant
+        The variant's name.
+    decisions
+        (n_clusters, seed) -> ``results/decisions/{variant}/k{k}_seed{seed}.parquet`` frame.
+    chosen_k
+        seed -> the cluster count of that seed (:func:`validation_best_k`, or one fixed count).
+    how
+        Shown in the row's name, e.g. ``k on validation`` or ``k=25``.
+    """
+    picked = {}
+    for seed, k in sorted(chosen_k.items()):
+        if (k, seed) not in decisions:
+            raise DataError("decisions missing", file=f"results/decisions/{variant}/k{k}_seed{seed}.parquet")
+        picked[seed] = decisions[(k, seed)]
+    return Entry(
+        f"avengers-pro {variant} ({how})",
+        ROUTER,
+        "avengers-pro",
+        picked,
+        hyperparameters_text({seed: {"n_clusters": k} for seed, k in chosen_k.items()}),
+    )
+
+
+def family_entry(family: str, decisions: Mapping[int, pd.DataFrame], params: Mapping[int, Mapping[str, Any]]) -> Entry:
+    """A router family's row: its per-seed decisions and validation-chosen hyperparameters."""
+    return Entry(family, ROUTER, family, decisions, hyperparameters_text(params))
+
+
+def baseline_entry(name: str, decisions: Mapping[int, pd.DataFrame]) -> Entry:
+    """A baseline's row (the dataset router, the oracle): no hyperparameters."""
+    return Entry(name, BASELINE, name.split(" ")[0], decisions)
+
+
+# --------------------------------------------------------------------------- step 2: the leaderboard
+
+
+@dataclass
+class _Curves:
+    """Every entry's per-seed (A, Q) outcomes on one shared query order per seed."""
+
+    groups: dict[int, np.ndarray] = field(default_factory=dict)
+    alphas: dict[str, np.ndarray] = field(default_factory=dict)
+    scores: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    costs: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
+    seeds = sorted(reference.decisions)
+    curves = _Curves()
+    for entry in entries:
+        if sorted(entry.decisions) != seeds:
+            raise DataError(
+                f"router {entry.name!r} has seeds {sorted(entry.decisions)}, the dataset router {seeds}", field="seed"
+            )
+    for seed in seeds:
+        frame = reference.decisions[seed]
+        require_columns(frame, ("query_id", "dataset"), f"{reference.name} decisions of seed {seed}")
+        queries = pd.DataFrame(
+            {"query_id": frame["query_id"].to_numpy(dtype=object), "dataset": frame["dataset"].to_numpy(dtype=object)}
+        )
+        queries = queries.drop_duplicates("query_id").sort_values(["dataset", "query_id"], kind="stable")
+        index = pd.Index(queries["query_id"].to_numpy(dtype=object))
+        curves.groups[seed] = queries["dataset"].to_numpy()
+        curves.scores[seed], curves.costs[seed] = {}, {}
+        for entry in entries:
+            alphas, scores, costs = decision_matrix(
+                entry.decisions[seed], index, f"{entry.name} decisions of seed {seed}"
+            )
+            if entry.name in curves.alphas and not np.array_equal(curves.alphas[entry.name], alphas):
+                raise DataError(
+                    f"router {entry.name!r}: seed {seed} has another alpha grid than the other seeds", field="alpha"
+                )
+            curves.alphas[entry.name] = alphas
+            curves.scores[seed][entry.name], curves.costs[seed][entry.name] = scores, costs
+    return curves
+
+
+def build_leaderboard(
+    entries: Sequence[Entry],
+    reference: str,
+    best_single: Mapping[str, Any],
+    cost_range: tuple[float, float],
+    n_resamples: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Rank every router by AIQ on seed-averaged test curves, with bootstrap intervals vs the dataset router.
+
+    Parameters
+    ----------
+    entries
+        One :class:`Entry` per row; every entry has the same seeds and the same test queries per seed.
+    reference
+        The ``name`` of the dataset router's entry: the reference of ``aiq_delta_*``.
+    best_single
+        ``{accuracy, cost}`` of the best single model (metrics.json's ``best_single``): the reference
+        of PerfGain and CostSave.
+    cost_range
+        ``(lo, hi)``: the AIQ cost range of every row (metrics.json's ``aiq_cost_range``).
+    n_resamples
+        Paired-bootstrap resamples of the test queries (within datasets); 0 leaves the intervals empty.
+    confidence, seed
+        Coverage and seed of the bootstrap.
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`LEADERBOARD_COLUMNS`, one row per entry, by decreasing AIQ (``rank`` 1 first).
+        ``aiq_delta_vs_dataset_router`` is the AIQ difference to the reference on the original test
+        queries, ``aiq_delta_low`` / ``_high`` its percentile interval; ``best_accuracy`` the curve's
+        highest accuracy, ``perf_gain`` its gain over the best single model; ``cost_save`` (None when
+        never reached) and its interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost).
+    """
+    by_name = {entry.name: entry for entry in entries}
+    if len(by_name) != len(entries):
+        raise DataError("two leaderboard rows have the same name", field="router")
+    if reference not in by_name:
+        raise DataError(f"no row named {reference!r} to compare with", field="router")
+    curves = _outcomes(entries, by_name[reference])
+    seeds = sorted(curves.groups)
+    has_costs = cost_range[1] > cost_range[0]
+    ref_acc, ref_cost = float(best_single["accuracy"]), float(best_single["cost"])
+
+    mean: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for entry in entries:
+        per_seed = [
+            metrics.resampled_curve(
+                curves.scores[s][entry.name],
+                curves.costs[s][entry.name],
+                curves.groups[s],
+                np.ones((1, len(curves.groups[s]))),
+            )
+            for s in seeds
+        ]
+        mean[entry.name] = (
+            np.mean([acc[0] for acc, _ in per_seed], axis=0),
+            np.mean([cost[0] for _, cost in per_seed], axis=0),
+        )
+
+    def aiq_difference(name: str) -> Any:
+        def statistic(resampled: Mapping[str, metrics.Curve]) -> np.ndarray:
+            (acc_r, cost_r), (acc_d, cost_d) = resampled[name], resampled[reference]
+            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+
+        return statistic
+
+    intervals: dict[str, dict[str, Any]] = {}
+    if n_resamples > 0 and has_costs:
+        outcomes = [
+            metrics.SeedOutcomes(seed=s, groups=curves.groups[s], scores=curves.scores[s], costs=curves.costs[s])
+            for s in seeds
+        ]
+        statistics = {entry.name: aiq_difference(entry.name) for entry in entries if entry.name != reference}
+        if statistics:
+            intervals = metrics.paired_bootstrap(
+                outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed
+            )
+    rows = []
+    for entry in entries:
+        acc, cost = mean[entry.name]
+        alphas = curves.alphas[entry.name]
+        saved, saved_alpha = (None, None)
+        if has_costs and ref_cost > 0:
+            saved, saved_alpha = metrics.cost_save(alphas, acc, cost, ref_acc, ref_cost)
+        interval = intervals.get(entry.name, {})
+        aiq = metrics.aiq(cost, acc, cost_range) if has_costs else np.nan
+        delta = interval.get("estimate")
+        rows.append(
+            {
+                "router": entry.name,
+                "kind": entry.kind,
+                "family": entry.family,
+                "hyperparameters": entry.hyperparameters,
+                "aiq": aiq,
+                "aiq_delta_vs_dataset_router": 0.0 if entry.name == reference and has_costs else delta,
+                "aiq_delta_low": interval.get("lo"),
+                "aiq_delta_high": interval.get("hi"),
+                "best_accuracy": float(acc.max()),
+                "perf_gain": metrics.perf_gain(float(acc.max()), ref_acc) if ref_acc > 0 else None,
+                "cost_save": saved,
+                "cost_save_alpha": saved_alpha,
+                "n_seeds": len(seeds),
+            }
+        )
+    table = pd.DataFrame(rows)
+    for column in (
+        "aiq",
+        "aiq_delta_vs_dataset_router",
+        "aiq_delta_low",
+        "aiq_delta_high",
+        "perf_gain",
+        "cost_save",
+        "cost_save_alpha",
+    ):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+    table = table.sort_values("aiq", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table[list(LEADERBOARD_COLUMNS)]
+
+
+def leaderboard_markdown(
+    table: pd.DataFrame, cost_range: tuple[float, float], best_single: Mapping[str, Any], confidence: float
+) -> str:
+    """The leaderboard as a Markdown table, with a line saying what the numbers are."""
+
+    def number(value: Any, fmt: str) -> str:
+        # Rounded first, so that float noise around 0 does not print as -0.00%.
+        return "" if value is None or not np.isfinite(value) else format(round(float(value), 12) + 0.0, fmt)
+
+    level = f"{confidence:.0%}"
+    lines = [
+        f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}] (seed-averaged curves). "
+        f"ΔAIQ: router minus dataset router, paired bootstrap {level} interval. PerfGain and CostSave: against the "
+        f"best single model, {best_single.get('model', '')} (accuracy {float(best_single['accuracy']):.4f}, "
+        f"cost {float(best_single['cost']):.4g}); CostSave is empty when the curve never reaches its accuracy.",
+        "",
+        f"| rank | router | kind | AIQ | ΔAIQ vs dataset router [{level}] | PerfGain | CostSave | hyperparameters |",
+        "|---:|---|---|---:|---|---:|---:|---|",
+    ]
+    for row in table.itertuples(index=False):
+        delta = number(row.aiq_delta_vs_dataset_router, "+.4f")
+        if delta and np.isfinite(row.aiq_delta_low) and np.isfinite(row.aiq_delta_high):
+            delta += f" [{row.aiq_delta_low:+.4f}, {row.aiq_delta_high:+.4f}]"
+        hyper = str(row.hyperparameters).replace("|", "\\|")
+        lines.append(
+            f"| {row.rank} | {row.router} | {row.kind} | {number(row.aiq, '.4f')} | {delta} | "
+            f"{number(row.perf_gain, '+.2%')} | {number(row.cost_save, '+.1%')} | {hyper} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the pipeline's rows
+
+
+def pipeline_entries(
+    matrix: RecordMatrix,
+    splits: Mapping[int, pd.DataFrame],
+    family_decisions: Mapping[tuple[str, int], pd.DataFrame],
+    family_params: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    router_decisions: Mapping[tuple[str, int, int], pd.DataFrame],
+    router_validation: Mapping[tuple[str, int, int], pd.DataFrame],
+    dataset_router_decisions: Mapping[tuple[str, int], pd.DataFrame],
+    main: Mapping[str, Any],
+) -> tuple[list[Entry], str]:
+    """Every leaderboard row of a pipeline run, and the name of the reference (dataset router) row.
+
+    Parameters
+    ----------
+    matrix, splits
+        The records and seed -> split frame (for each seed's validation and test queries).
+    family_decisions, family_params
+        (family, seed) -> test decisions; family -> seed -> chosen hyperparameters.
+    router_decisions, router_validation
+        (variant, n_clusters, seed) -> Avengers-Pro's test decisions and validation sweep.
+    dataset_router_decisions
+        (variant, seed) -> the dataset router's test decisions.
+    main
+        ``plots.main``: ``{variant, n_clusters}``; its variant's dataset router is the reference, and
+        its (variant, n_clusters) gets a row of its own beside the validation-chosen ones.
+
+    Returns
+    -------
+    entries, reference : list[Entry], str
+    """
+    seeds = sorted(splits)
+    entries: list[Entry] = []
+    for family in sorted({f for f, _ in family_decisions}):
+        entries.append(family_entry(family, {s: family_decisions[(family, s)] for s in seeds}, family_params[family]))
+    validation = {}
+    test = {}
+    for seed in seeds:
+        is_test, is_validation = split_flags(splits[seed], matrix, seed)
+        validation[seed], test[seed] = matrix.subset(is_validation), matrix.subset(is_test)
+    variants = sorted({v for v, _, _ in router_decisions})
+    for variant in variants:
+        decisions = {(k, s): frame for (v, k, s), frame in router_decisions.items() if v == variant}
+        chosen = {
+            s: validation_best_k(
+                {k: f for (v, k, s2), f in router_validation.items() if v == variant and s2 == s}, validation[s]
+            )
+            for s in seeds
+        }
+        entries.append(avengers_pro_entry(variant, decisions, chosen, "k on validation"))
+    main_k = int(main["n_clusters"])
+    entries.append(
+        avengers_pro_entry(
+            str(main["variant"]),
+            {(k, s): f for (v, k, s), f in router_decisions.items() if v == main["variant"]},
+            dict.fromkeys(seeds, main_k),
+            f"k={main_k}",
+        )
+    )
+    for variant in sorted({v for v, _ in dataset_router_decisions}):
+        entries.append(
+            baseline_entry(f"dataset-router ({variant})", {s: dataset_router_decisions[(variant, s)] for s in seeds})
+        )
+    entries.append(baseline_entry("oracle", {s: oracle_decisions(test[s]) for s in seeds}))
+    return entries, f"dataset-router ({main['variant']})"

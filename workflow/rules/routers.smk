@@ -1,0 +1,75 @@
+# Router families beyond the paper (config routers.families) and the leaderboard of every router.
+# One job per family covers every seed: changing one family's grid reruns that family only; the
+# leaderboard then ranks them with Avengers-Pro, the dataset router and the oracle.
+
+
+rule router_family:
+    input:
+        records="results/records.parquet",
+        embeddings=EMBEDDINGS,
+        splits=split_files(),
+    output:
+        sweeps=expand("results/routers/{{family}}/seed{seed}.parquet", seed=SEEDS),
+        decisions=expand(
+            "results/routers/{{family}}/decisions_seed{seed}.parquet", seed=SEEDS
+        ),
+        selection="results/routers/{family}/selection.json",
+    log:
+        "logs/routers/{family}.log",
+    benchmark:
+        "benchmarks/routers/{family}.tsv"
+    wildcard_constraints:
+        family=alternatives(ROUTER_FAMILIES) or "(?!)",
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        grid=lambda wildcards: config["routers"]["families"][wildcards.family],
+        models=config["models"],
+        router={key: config["router"][key] for key in ("alphas",)},
+    script:
+        "../scripts/router_family.py"
+
+
+rule leaderboard:
+    input:
+        records="results/records.parquet",
+        splits=split_files(),
+        metrics="results/metrics.json",
+        family_decisions=expand(
+            "results/routers/{family}/decisions_seed{seed}.parquet",
+            family=ROUTER_FAMILIES,
+            seed=SEEDS,
+        ),
+        selections=expand(
+            "results/routers/{family}/selection.json", family=ROUTER_FAMILIES
+        ),
+        decisions=all_sweep_files("decisions"),
+        validation=all_sweep_files("sweep_validation"),
+        router_decisions=expand(
+            "results/decisions/dataset-router/{variant}_seed{seed}.parquet",
+            variant=VARIANTS,
+            seed=SEEDS,
+        ),
+    output:
+        csv="results/leaderboard.csv",
+        md="results/leaderboard.md",
+    log:
+        "logs/leaderboard.log",
+    benchmark:
+        "benchmarks/leaderboard.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        models=config["models"],
+        main=config["plots"]["main"],
+        evaluation=config["evaluation"],
+    script:
+        "../scripts/leaderboard.py"
