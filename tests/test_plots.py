@@ -527,7 +527,19 @@ def test_the_registry_draws_every_figure_from_the_result_files(tmp_path: Path) -
             sweep_paths.append(path)
     metrics_path = tmp_path / "metrics.json"
     metrics_path.write_text(json.dumps([make_metrics_entry()]))
-    inputs = registry.PlotInputs(summary_path, sweep_paths[:2], metrics_path, sweep_paths)
+    family_paths = []
+    for family in ("knn", "task"):
+        for seed in (0, 1):
+            path = tmp_path / "routers" / family / f"seed{seed}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            make_sweep(0.02 * seed - 0.01).to_parquet(path)
+            family_paths.append(path)
+    inputs = registry.PlotInputs(summary_path, sweep_paths[:2], metrics_path, sweep_paths, family_paths)
+    assert sorted(inputs.family_curves) == ["knn", "task"]
+    np.testing.assert_allclose(
+        inputs.family_curves["knn"]["accuracy"],
+        (plots.seed_curve(make_sweep(-0.01))["accuracy"] + plots.seed_curve(make_sweep(0.01))["accuracy"]) / 2,
+    )
     plots_config = {
         "main": {"variant": "official", "n_clusters": 4},
         "log_cost": "auto",

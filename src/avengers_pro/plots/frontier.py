@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -218,14 +219,72 @@ def plot_variants(
     dpi
         PNG resolution.
     """
-    singles = single_models(summary)
     routers = summary[(summary["method"] == ROUTER_METHOD) & (summary["n_clusters"] == n_clusters)]
     if routers.empty:
         raise DataError(f"no {ROUTER_METHOD} rows with n_clusters {n_clusters} (config plots.main)", field="n_clusters")
-    styles = variant_styles(routers["variant"])
+    curves = {
+        f"{variant} (k={n_clusters})": (routers[routers["variant"] == variant], style)
+        for variant, style in variant_styles(routers["variant"]).items()
+    }
+    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi)
+
+
+def plot_families(
+    summary: pd.DataFrame,
+    family_curves: Mapping[str, pd.DataFrame],
+    stem: PathLike,
+    *,
+    variant: str,
+    n_clusters: int,
+    log_cost: str | bool = "auto",
+    colors: Mapping[str, str] | None = None,
+    dpi: int = DPI,
+) -> None:
+    """The Pareto frontier of every router family next to Avengers-Pro, the dataset router and the models.
+
+    Parameters
+    ----------
+    summary
+        ``results/summary.csv`` as read by :func:`avengers_pro.outputs.read_summary`.
+    family_curves
+        Family name -> its seed-averaged sweep (columns ``alpha``, ``accuracy``, ``cost``; see
+        :func:`avengers_pro.plots.sweeps.mean_curve`).
+    stem
+        Output path without suffix.
+    variant, n_clusters
+        The Avengers-Pro sweep shown with them (config ``plots.main``).
+    log_cost
+        Config ``plots.log_cost``.
+    colors
+        Model → colour.
+    dpi
+        PNG resolution.
+    """
+    router = router_rows(summary, variant, n_clusters)
+    styles = variant_styles([f"0 {variant}", *(f"1 {name}" for name in sorted(family_curves))])
+    curves = {f"Avengers-Pro {variant} (k={n_clusters})": (router, styles[f"0 {variant}"])}
+    for name in sorted(family_curves):
+        curves[name] = (family_curves[name], styles[f"1 {name}"])
+    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi)
+
+
+def _plot_frontiers(
+    summary: pd.DataFrame,
+    curves: Mapping[str, tuple[pd.DataFrame, tuple[str, Any, str]]],
+    stem: PathLike,
+    *,
+    log_cost: str | bool,
+    colors: Mapping[str, str] | None,
+    dpi: int,
+) -> None:
+    """Sweep points and frontier of each curve (label -> (rows with ``cost`` and ``accuracy``, (colour,
+    line style, marker))), the dataset router's frontier as the floor, and the labelled single models.
+    """
+    singles = single_models(summary)
     palette, markers = _model_styles(singles["method"], colors)
     names = plot_names(singles["method"])
-    all_costs = np.concatenate([singles["cost"], routers["cost"]]).astype(float)
+    points = pd.concat([rows[["cost", "accuracy"]] for rows, _style_of in curves.values()], ignore_index=True)
+    all_costs = np.concatenate([singles["cost"], points["cost"]]).astype(float)
 
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.9)
@@ -234,8 +293,7 @@ def plot_variants(
         _set_cost_axis(ax, all_costs, use_log_cost(all_costs, log_cost))
         lines = {}
         fronts = {}
-        for variant, (color, linestyle, marker) in styles.items():
-            rows = routers[routers["variant"] == variant]
+        for label, (rows, (color, linestyle, marker)) in curves.items():
             ax.scatter(
                 rows["cost"],
                 100 * rows["accuracy"],
@@ -246,17 +304,14 @@ def plot_variants(
                 linewidths=0,
                 zorder=2,
             )
-            fronts[variant] = frontier_points(rows["cost"], 100 * rows["accuracy"])
-            (lines[variant],) = ax.plot(
-                *fronts[variant], color=color, ls=linestyle, lw=1.0, zorder=3, label=f"{variant} (k={n_clusters})"
-            )
+            fronts[label] = frontier_points(rows["cost"], 100 * rows["accuracy"])
+            (lines[label],) = ax.plot(*fronts[label], color=color, ls=linestyle, lw=1.0, zorder=3, label=label)
         # The floor a query-level router must beat: the same scoring with each dataset as one cluster.
         # Variants whose dataset-router frontiers coincide share one line.
         dataset_fronts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
         for variant, rows in summary[summary["method"] == "dataset-router"].groupby("variant", sort=True):
             front = frontier_points(rows["cost"], 100 * rows["accuracy"])
             dataset_fronts.setdefault((tuple(front[0]), tuple(front[1])), []).append(str(variant))
-            all_costs = np.concatenate([all_costs, rows["cost"].astype(float)])
         for (front_costs, front_accs), names_of_variants in dataset_fronts.items():
             key = "dataset router" if len(dataset_fronts) == 1 else f"dataset router ({', '.join(names_of_variants)})"
             fronts[key] = (np.asarray(front_costs), np.asarray(front_accs))
@@ -265,7 +320,7 @@ def plot_variants(
         _scatter_models(ax, singles, palette, markers)
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
-        # Above the axes: four frontier entries inside would cover single models.
+        # Above the axes: the frontier entries inside would cover single models.
         legend = ax.legend(
             loc="lower left",
             bbox_to_anchor=(0.0, 1.01, 1.0, 0.1),
@@ -276,9 +331,9 @@ def plot_variants(
         )
         _freeze_layout(fig)
 
-        samples = [np.column_stack([routers["cost"], 100 * routers["accuracy"]])]
-        for variant, line in lines.items():
-            xs, ys = _staircase(*fronts[variant], ax.get_xlim()[1])
+        samples = [np.column_stack([points["cost"], 100 * points["accuracy"]])]
+        for label, line in lines.items():
+            xs, ys = _staircase(*fronts[label], ax.get_xlim()[1])
             line.set_data(xs, ys)
             samples.append(_line_samples(ax, xs, ys))
         place_labels(

@@ -47,6 +47,8 @@ class PlotInputs:
         ``results/metrics.json`` (plot_metrics only).
     sweeps
         Every test sweep (the cluster ablation).
+    family_sweeps
+        The router families' test sweeps, ``results/routers/{family}/seed{seed}.parquet``.
     """
 
     def __init__(
@@ -55,11 +57,13 @@ class PlotInputs:
         main_sweeps: Sequence[PathLike],
         metrics: PathLike | None = None,
         sweeps: Sequence[PathLike] = (),
+        family_sweeps: Sequence[PathLike] = (),
     ) -> None:
         self.summary_path = summary
         self.main_sweep_paths = list(main_sweeps)
         self.metrics_path = metrics
         self.sweep_paths = list(sweeps)
+        self.family_sweep_paths = list(family_sweeps)
 
     @cached_property
     def summary(self) -> pd.DataFrame:
@@ -86,6 +90,16 @@ class PlotInputs:
             variant, n_clusters, _seed = sweep_key(path)
             out.setdefault((variant, n_clusters), []).append(read_sweep(path))
         return out
+
+    @cached_property
+    def family_curves(self) -> dict[str, pd.DataFrame]:
+        """Router family -> its sweep averaged over seeds."""
+        from .sweeps import mean_curve
+
+        by_family: dict[str, list[pd.DataFrame]] = {}
+        for path in self.family_sweep_paths:
+            by_family.setdefault(Path(path).parent.name, []).append(read_sweep(path))
+        return {family: mean_curve(frames) for family, frames in by_family.items()}
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
@@ -157,6 +171,20 @@ def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
     )
 
 
+def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
+    from .frontier import plot_families
+
+    plot_families(
+        inputs.summary,
+        inputs.family_curves,
+        stem,
+        variant=settings["variant"],
+        n_clusters=int(settings["n_clusters"]),
+        log_cost=settings["log_cost"],
+        colors=inputs.colors,
+    )
+
+
 def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .style import model_colors
     from .sweeps import plot_model_usage
@@ -214,6 +242,13 @@ FIGURES: tuple[FigureSpec, ...] = (
         "summary",
         lambda plots: {"n_clusters": plots["main"]["n_clusters"], "log_cost": plots["log_cost"]},
         _draw_variants,
+    ),
+    FigureSpec(
+        "families",
+        "Router families vs the dataset router",
+        "summary",
+        lambda plots: {**_main(plots), "log_cost": plots["log_cost"]},
+        _draw_families,
     ),
 )
 FIGURE_NAMES = tuple(figure.name for figure in FIGURES)

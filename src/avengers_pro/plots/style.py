@@ -55,11 +55,14 @@ ROUTER_COLOR = "#000000"
 REFERENCE_COLOR = "#5A5A5A"
 FRONTIER_COLOR = "#333333"
 #: Variants are drawn in greys with distinct line styles and markers, so they never look like a model.
-VARIANT_STYLES: tuple[tuple[str, str, str], ...] = (
+VARIANT_STYLES: tuple[tuple[str, Any, str], ...] = (
     ("#000000", "-", "*"),
     ("#6E6E6E", "--", "^"),
     ("#A0A0A0", ":", "s"),
     ("#3C3C3C", "-.", "D"),
+    ("#8C8C8C", (0, (5, 1)), "o"),
+    ("#1E1E1E", (0, (1, 1)), "v"),
+    ("#B4B4B4", (0, (3, 1, 1, 1, 1, 1)), "P"),
 )
 
 STYLE: dict[str, Any] = {
@@ -140,7 +143,7 @@ def plot_names(models: Iterable[str]) -> dict[str, str]:
     return {name: short.replace("$", r"\$") for name, short in display_names(models).items()}
 
 
-def variant_styles(variants: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+def variant_styles(variants: Iterable[str]) -> dict[str, tuple[str, Any, str]]:
     """``(colour, line style, marker)`` per router variant, fixed by sorted variant name."""
     return {v: VARIANT_STYLES[i % len(VARIANT_STYLES)] for i, v in enumerate(sorted(set(variants)))}
 
