@@ -14,6 +14,8 @@ import pytest
 import yaml
 from snakemake_runs import planned_jobs, snakemake
 
+from avengers_pro.plots.registry import FIGURE_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
@@ -198,12 +200,13 @@ def test_report_has_every_figure_with_a_rendered_caption(built: Path, tmp_path: 
     html = report.read_text()
     assert "{{" not in html and "{%" not in html  # every caption template was rendered
     assert "all-MiniLM-L6-v2" in html  # captions say which embedder was run
-    for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
+    for figure in FIGURE_NAMES:
         assert f"{figure}.png" in html
 
 
-def test_changing_one_family_grid_reruns_only_that_family_and_the_leaderboard(built: Path, tmp_path: Path):
+def test_changing_one_family_grid_reruns_only_that_family_and_what_shows_it(built: Path, tmp_path: Path):
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)
     _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
-    assert planned_jobs(workdir) == {"all": 1, "router_family": 1, "leaderboard": 1}
+    # The family's job, the leaderboard, and the plot job that draws the families figure.
+    assert planned_jobs(workdir) == {"all": 1, "router_family": 1, "leaderboard": 1, "plot_summary": 1}
