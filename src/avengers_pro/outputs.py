@@ -211,14 +211,7 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
             field="kind",
         )
     numeric = [
-        "n_clusters",
-        "alpha",
-        "max_router",
-        "accuracy",
-        "accuracy_sd",
-        "cost",
-        "cost_sd",
-        "n_seeds",
+        *(column for column in SUMMARY_COLUMNS if column not in ("method", "kind", "variant")),
         *dataset_columns(out),
     ]
     for column in numeric:
