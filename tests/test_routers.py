@@ -396,6 +396,20 @@ def test_selection_picks_the_best_validation_aiq_and_refits_on_all_train() -> No
     assert len(selection.estimator.scores_) == 120  # refitted on every training query
 
 
+def test_a_candidate_too_large_for_the_data_is_skipped_not_fatal() -> None:
+    """The default grids are sized for real benchmarks; on small data a 1,000-cluster candidate is
+    skipped (and said so), the others compete as usual."""
+    embeddings, matrix = tiny(n=120)
+    is_validation = np.random.default_rng(0).random(120) < 0.3
+    grid = [{"n_clusters": 4, "tau": 0.0}, {"n_clusters": 1000, "tau": 0.0}]
+    selection = select_on_validation("shrinkage", grid, embeddings, matrix, is_validation, ALPHAS)
+    assert selection.params == {"n_clusters": 4, "tau": 0.0}
+    skipped = selection.validation[1]
+    assert skipped["aiq"] is None and "1000 clusters but only" in skipped["skipped"]
+    with pytest.raises(DataError, match=r"no candidate of the shrinkage grid fits .* routers\.families\.shrinkage"):
+        select_on_validation("shrinkage", grid[1:], embeddings, matrix, is_validation, ALPHAS)
+
+
 def test_expand_grid_and_bad_grids() -> None:
     assert expand_grid({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
     with pytest.raises(ConfigError, match="routers grid: a"):

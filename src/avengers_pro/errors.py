@@ -45,6 +45,13 @@ def plain(value: object) -> object:
     return item() if callable(item) and getattr(value, "ndim", None) == 0 else value
 
 
+class TooFewQueries(DataError):
+    """A hyperparameter asks for more than the training queries can give (more clusters than queries).
+
+    Hyperparameter searches skip such a candidate instead of failing: small data is not an error.
+    """
+
+
 class ConfigError(AvengersProError):
     """Bad configuration: the message names the key."""
 

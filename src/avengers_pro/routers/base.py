@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..cluster import Clustering, fit_clusters, l2_normalise
-from ..errors import ConfigError, DataError
+from ..errors import DataError, TooFewQueries
 from ..io import RecordMatrix
 from ..router import ClusterStats, Normalisation, performance_efficiency
 
@@ -213,7 +213,7 @@ def cached_clusters(embeddings: np.ndarray, n_clusters: int, seed: int, n_init: 
         _CLUSTER_CACHE.move_to_end(key)
         return _CLUSTER_CACHE[key]
     if n_clusters > len(data):
-        raise ConfigError(f"n_clusters: {n_clusters} clusters but only {len(data)} training queries")
+        raise TooFewQueries(f"{n_clusters} clusters but only {len(data)} training queries", field="n_clusters")
     clustering = fit_clusters(data, n_clusters, seed=seed, n_init=n_init)
     _CLUSTER_CACHE[key] = clustering
     while len(_CLUSTER_CACHE) > _CLUSTER_CACHE_SIZE:

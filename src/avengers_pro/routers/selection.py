@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, TooFewQueries
 from ..evaluate import chosen_outcomes
 from ..io import RecordMatrix
 from ..router import Variant
@@ -126,7 +126,8 @@ class Selection:
     params
         The chosen hyperparameters.
     validation
-        One entry per candidate: ``params`` and its validation ``aiq``.
+        One entry per candidate: ``params`` and its validation ``aiq``; a candidate the training data
+        is too small for (more clusters than queries) has ``aiq`` None and the reason in ``skipped``.
     """
 
     estimator: RouterEstimator
@@ -187,11 +188,22 @@ def select_on_validation(
     cost_range = validation_cost_range(val_part)
     table: list[dict[str, Any]] = []
     for params in candidates:
-        estimator = make_estimator(family, params, seed).fit(fit_emb, fit_part)
+        try:
+            estimator = make_estimator(family, params, seed).fit(fit_emb, fit_part)
+        except TooFewQueries as error:  # e.g. 64 clusters of 32 queries: a candidate for larger data
+            table.append({"params": params, "aiq": None, "skipped": error.reason})
+            continue
         choices = estimator.choose(val_emb, alphas, val_part.available)
         _, _, accuracy, cost = sweep_curve(choices, val_part)
         table.append({"params": params, "aiq": metrics.aiq(cost, accuracy, cost_range)})
-    best = int(np.argmax([entry["aiq"] for entry in table]))  # first of equal maxima
+    scored = [i for i, entry in enumerate(table) if entry["aiq"] is not None]
+    if not scored:
+        raise DataError(
+            f"no candidate of the {family} grid fits {len(fit_emb)} training queries "
+            f"({table[0]['skipped']}); give it smaller settings under routers.families.{family}",
+            field=f"routers.families.{family}",
+        )
+    best = max(scored, key=lambda i: table[i]["aiq"])  # first of equal maxima
     chosen = table[best]["params"]
     return Selection(make_estimator(family, chosen, seed).fit(embeddings, matrix), dict(chosen), table)
 
