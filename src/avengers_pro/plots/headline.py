@@ -113,7 +113,7 @@ def plot_headline(
                 color=REFERENCE_COLOR,
             )
             ax_cost.set_xticks([0, 1], [single_label, "Avengers-Pro"], fontsize=tick_size)
-            ax_cost.set_xlim(-0.6, 1.6)
+            ax_cost.set_xlim(-0.4, 1.4)  # as wide as the bars of the other panel: the tick labels fit
             ax_cost.set_ylim(0, top)
             if no_costs:
                 ax_cost.set_yticks([0.0])
