@@ -14,6 +14,7 @@ from avengers_pro.evaluate import evaluate_choices
 from avengers_pro.io import RecordMatrix
 from avengers_pro.leaderboard import (
     LEADERBOARD_COLUMNS,
+    SELECTION_ALPHAS,
     Entry,
     baseline_entry,
     build_leaderboard,
@@ -78,7 +79,15 @@ def test_run_family_is_fit_and_route_per_seed_in_the_sweep_format(problem, famil
     for run in runs:
         is_test, is_validation = split_flags(splits[run.seed], matrix, run.seed)
         selection, choices = fit_and_route(
-            family, GRIDS[family], embeddings, matrix, is_test, is_validation, ALPHAS, seed=run.seed
+            family,
+            GRIDS[family],
+            embeddings,
+            matrix,
+            is_test,
+            is_validation,
+            ALPHAS,
+            seed=run.seed,
+            selection_alphas=SELECTION_ALPHAS,
         )
         assert run.params == selection.params
         assert set(SWEEP_COLUMNS) <= set(run.sweep.columns) and routed_models(run.sweep) == matrix.models

@@ -103,6 +103,8 @@ def test_changing_only_the_alphas_reruns_only_sweep_and_downstream(built: Path, 
     assert jobs.get("sweep") == 2 and jobs.get("baselines") == 1  # one sweep job per variant
     assert not {"ingest", "embed", "split", "cluster", "export_clusters"} & set(jobs)
     assert "export_router" in jobs  # it picks its alpha on the new grid, from the stored KMeans fits
+    # The families route on the new grid; their hyperparameter search (no alphas in it) does not rerun.
+    assert jobs.get("router_family") == 4 and "router_family_select" not in jobs
 
 
 def test_seed_order_in_the_config_does_not_change_any_sweep(built: Path, tmp_path: Path):
@@ -209,4 +211,10 @@ def test_changing_one_family_grid_reruns_only_that_family_and_what_shows_it(buil
     shutil.copytree(built, workdir, symlinks=True)
     _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
     # The family's job, the leaderboard, and the plot job that draws the families figure.
-    assert planned_jobs(workdir) == {"all": 1, "router_family": 1, "leaderboard": 1, "plot_summary": 1}
+    assert planned_jobs(workdir) == {
+        "all": 1,
+        "router_family_select": 1,
+        "router_family": 1,
+        "leaderboard": 1,
+        "plot_summary": 1,
+    }

@@ -34,8 +34,8 @@ from .evaluate import evaluate_choices
 from .io import RecordMatrix
 from .metrics_json import decision_matrix
 from .outputs import BASELINE, ROUTER, require_columns
-from .routers import Grid, fit_and_route
-from .routers.selection import validation_cost_range
+from .routers import Grid
+from .routers.selection import Selection, make_estimator, select_on_validation, validation_cost_range
 from .summary import seed_curve
 
 #: The leaderboard's columns, in file order.
@@ -124,15 +124,19 @@ def split_flags(split: pd.DataFrame, matrix: RecordMatrix, seed: int) -> tuple[n
     return is_test, is_validation
 
 
-def run_family(
-    family: str,
-    grid: Grid,
-    embeddings: np.ndarray,
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    alphas: np.ndarray,
-) -> list[FamilyRun]:
-    """One family on every seed: select on validation, refit on train, route the test queries once.
+#: The alpha grid of the validation AIQ that chooses a family's hyperparameters. Fixed, not the
+#: config's ``router.alphas``: the selection (every candidate fitted on every seed, the expensive part)
+#: then does not rerun when only the grid the curves are drawn on changes; 101 points are the paper's.
+SELECTION_ALPHAS = np.linspace(0.0, 1.0, 101)
+
+
+def select_family(
+    family: str, grid: Grid, embeddings: np.ndarray, matrix: RecordMatrix, splits: Mapping[int, pd.DataFrame]
+) -> dict[int, Selection]:
+    """One family's hyperparameters per seed, chosen on the validation part of train only.
+
+    Each seed's training rows alone go to :func:`avengers_pro.routers.select_on_validation`, scored by the
+    validation AIQ over :data:`SELECTION_ALPHAS`.
 
     Parameters
     ----------
@@ -144,8 +148,55 @@ def run_family(
         Every query's records.
     splits
         seed -> the ``results/splits/seed{seed}.parquet`` frame (``query_id``, ``split``, ``validation``).
+
+    Returns
+    -------
+    dict[int, Selection]
+        seed -> the choice (``params``, every candidate's ``validation`` AIQ, the estimator refitted on
+        all of train).
+    """
+    chosen = {}
+    for seed in sorted(splits):
+        is_test, is_validation = split_flags(splits[seed], matrix, seed)
+        train = ~is_test
+        chosen[int(seed)] = select_on_validation(
+            family,
+            grid,
+            embeddings[train],
+            matrix.subset(train),
+            is_validation[train],
+            SELECTION_ALPHAS,
+            seed=int(seed),
+        )
+    return chosen
+
+
+def route_family(
+    family: str,
+    chosen: Mapping[int, Mapping[str, Any]],
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    splits: Mapping[int, pd.DataFrame],
+    alphas: np.ndarray,
+    validation: Mapping[int, list[dict[str, Any]]] | None = None,
+) -> list[FamilyRun]:
+    """Route each seed's test queries once with the hyperparameters chosen for that seed.
+
+    The estimator is fitted on all of that seed's training queries; of the test records only which
+    models have one (``available``) is read.
+
+    Parameters
+    ----------
+    family
+        A key of :data:`avengers_pro.routers.FAMILIES`.
+    chosen
+        seed -> the chosen hyperparameters (:func:`select_family`, or ``selection.json``).
+    embeddings, matrix, splits
+        As :func:`select_family`.
     alphas
-        (A,) the alpha grid.
+        (A,) the alpha grid of the test sweep.
+    validation
+        seed -> every candidate's validation AIQ, carried into the runs (optional).
 
     Returns
     -------
@@ -155,22 +206,66 @@ def run_family(
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     runs = []
     for seed in sorted(splits):
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        selection, choices = fit_and_route(
-            family, grid, embeddings, matrix, is_test, is_validation, alphas, seed=int(seed)
-        )
+        is_test, _ = split_flags(splits[seed], matrix, seed)
+        train = ~is_test
+        params = dict(chosen[int(seed)])
+        estimator = make_estimator(family, params, int(seed)).fit(embeddings[train], matrix.subset(train))
+        choices = estimator.choose(embeddings[is_test], alphas, matrix.available[is_test])
         sweep, decisions = evaluate_choices(choices[..., None], matrix.subset(is_test), alphas)
         assert decisions is not None  # with_decisions defaults to True
-        runs.append(FamilyRun(family, int(seed), dict(selection.params), selection.validation, sweep, decisions))
+        runs.append(FamilyRun(family, int(seed), params, list((validation or {}).get(int(seed), [])), sweep, decisions))
     return runs
 
 
-def selection_record(runs: Sequence[FamilyRun]) -> dict[str, Any]:
+def run_family(
+    family: str,
+    grid: Grid,
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    splits: Mapping[int, pd.DataFrame],
+    alphas: np.ndarray,
+) -> list[FamilyRun]:
+    """One family on every seed: :func:`select_family`, then :func:`route_family` on ``alphas``.
+
+    Parameters
+    ----------
+    family, grid, embeddings, matrix, splits
+        As :func:`select_family`.
+    alphas
+        (A,) the alpha grid of the test sweep.
+
+    Returns
+    -------
+    list[FamilyRun]
+        One per seed, in seed order.
+    """
+    selected = select_family(family, grid, embeddings, matrix, splits)
+    return route_family(
+        family,
+        {seed: selection.params for seed, selection in selected.items()},
+        embeddings,
+        matrix,
+        splits,
+        alphas,
+        validation={seed: selection.validation for seed, selection in selected.items()},
+    )
+
+
+def selection_json(family: str, selected: Mapping[int, Selection]) -> dict[str, Any]:
     """The JSON object of a family's choices (``results/routers/{family}/selection.json``)."""
     return {
-        "family": runs[0].family if runs else None,
-        "seeds": {str(run.seed): {"params": run.params, "validation": run.validation} for run in runs},
+        "family": family,
+        "selection_alphas": len(SELECTION_ALPHAS),
+        "seeds": {
+            str(seed): {"params": selection.params, "validation": selection.validation}
+            for seed, selection in sorted(selected.items())
+        },
     }
+
+
+def chosen_params(record: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
+    """The chosen hyperparameters of each seed (``{seed: params}``), from a ``selection.json`` object."""
+    return {int(seed): dict(entry["params"]) for seed, entry in record["seeds"].items()}
 
 
 # --------------------------------------------------------------------------- hyperparameters as text

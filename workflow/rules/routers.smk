@@ -1,6 +1,34 @@
 # Router families beyond the paper (config routers.families) and the leaderboard of every router.
-# One job per family covers every seed: changing one family's grid reruns that family only; the
-# leaderboard then ranks them with Avengers-Pro, the dataset router and the oracle.
+# Per family, two jobs cover every seed: router_family_select chooses the hyperparameters on
+# validation (the expensive part; its params hold no alpha grid, so a new router.alphas does not rerun
+# it) and router_family routes the test queries on the config's grid. Changing one family's grid reruns
+# that family only; the leaderboard then ranks them with Avengers-Pro, the dataset router and the oracle.
+
+
+rule router_family_select:
+    input:
+        records="results/records.parquet",
+        embeddings=EMBEDDINGS,
+        splits=split_files(),
+    output:
+        selection="results/routers/{family}/selection.json",
+    log:
+        "logs/routers/{family}_select.log",
+    benchmark:
+        "benchmarks/routers/{family}_select.tsv"
+    wildcard_constraints:
+        family=alternatives(ROUTER_FAMILIES) or "(?!)",
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        grid=lambda wildcards: config["routers"]["families"][wildcards.family],
+        models=config["models"],
+    script:
+        "../scripts/router_family_select.py"
 
 
 rule router_family:
@@ -8,12 +36,12 @@ rule router_family:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
         splits=split_files(),
+        selection="results/routers/{family}/selection.json",
     output:
         sweeps=expand("results/routers/{{family}}/seed{seed}.parquet", seed=SEEDS),
         decisions=expand(
             "results/routers/{{family}}/decisions_seed{seed}.parquet", seed=SEEDS
         ),
-        selection="results/routers/{family}/selection.json",
     log:
         "logs/routers/{family}.log",
     benchmark:
@@ -27,7 +55,6 @@ rule router_family:
         mem_mb=2000,
         runtime=30,
     params:
-        grid=lambda wildcards: config["routers"]["families"][wildcards.family],
         models=config["models"],
         router={key: config["router"][key] for key in ("alphas",)},
     script:

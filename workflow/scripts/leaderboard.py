@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_text
-from avengers_pro.leaderboard import build_leaderboard, leaderboard_markdown, pipeline_entries
+from avengers_pro.leaderboard import build_leaderboard, chosen_params, leaderboard_markdown, pipeline_entries
 from avengers_pro.outputs import best_single_of, read_decisions, read_metrics, read_sweep, require
 from avengers_pro.runlog import start_job
 
@@ -19,7 +19,7 @@ family_decisions = {(path.split("/")[-2], seed_key(path)[1]): read_decisions(pat
 family_params = {}
 for path in inputs.selections:
     record = json.loads(Path(path).read_text())
-    family_params[record["family"]] = {int(seed): entry["params"] for seed, entry in record["seeds"].items()}
+    family_params[record["family"]] = chosen_params(record)
 entries, reference = pipeline_entries(
     matrix,
     splits,

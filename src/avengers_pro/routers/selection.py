@@ -217,13 +217,18 @@ def fit_and_route(
     is_validation: np.ndarray,
     alphas: np.ndarray,
     seed: int = 0,
+    selection_alphas: np.ndarray | None = None,
 ) -> tuple[Selection, np.ndarray]:
     """One seed of the comparison: select on validation, refit on train, route the test queries once.
 
     Parameters
     ----------
-    family, grid, alphas, seed
+    family, grid, seed
         As :func:`select_on_validation`.
+    alphas
+        The alpha grid the test queries are routed on.
+    selection_alphas
+        The alpha grid of the validation AIQ that chooses the hyperparameters (default: ``alphas``).
     embeddings, matrix
         Every query of the split (rows aligned).
     is_test
@@ -248,6 +253,14 @@ def fit_and_route(
         )
     embeddings = np.asarray(embeddings)
     train = matrix.subset(~is_test)
-    selection = select_on_validation(family, grid, embeddings[~is_test], train, is_validation[~is_test], alphas, seed)
+    selection = select_on_validation(
+        family,
+        grid,
+        embeddings[~is_test],
+        train,
+        is_validation[~is_test],
+        alphas if selection_alphas is None else selection_alphas,
+        seed,
+    )
     test_available = matrix.available[is_test]
     return selection, selection.estimator.choose(embeddings[is_test], alphas, test_available)

@@ -1,0 +1,20 @@
+"""Rule router_family_select: one router family's hyperparameters per seed, chosen on validation only."""
+
+import pandas as pd
+
+from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_json
+from avengers_pro.leaderboard import aligned_embeddings, select_family, selection_json
+from avengers_pro.outputs import json_ready
+from avengers_pro.runlog import start_job
+
+log = start_job(snakemake.log[0], snakemake.threads)
+inputs = snakemake.input
+family = snakemake.wildcards.family
+matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
+query_ids, vectors = read_embeddings(inputs.embeddings)
+embeddings = aligned_embeddings(query_ids, vectors, matrix, inputs.embeddings)
+splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
+selected = select_family(family, snakemake.params.grid, embeddings, matrix, splits)
+for seed, selection in selected.items():
+    log.info("%s seed %d: chose %s", family, seed, selection.params)
+write_json(json_ready(selection_json(family, selected)), snakemake.output.selection)
