@@ -1,7 +1,7 @@
 """Benchmark of the sweep stage on the default data shape (a script, not a test).
 
 Times routing + evaluation (``evaluate.run_sweep``) for 101 alphas x cluster counts x seeds x the two
-default variants on the RouterBench data of ``../shared/data/routerbench`` with random unit
+default variants on the RouterBench data (``bench_pipeline.DATA``) with random unit
 embeddings (dim 384); clustering is done beforehand and not timed. For comparison it also times the
 per-alpha approach (one ``run_sweep`` call per alpha, on one configuration, extrapolated) and,
 extrapolated from one alpha of one configuration, the plain per-query Python reference kept in
@@ -30,9 +30,9 @@ from sklearn.cluster import KMeans
 from avengers_pro.evaluate import run_sweep
 from avengers_pro.io import RecordMatrix, write_json
 from avengers_pro.router import Variant
+from bench_pipeline import DATA
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "routerbench"
 # (n_clusters, seed, train rows, test rows, train labels, centroids)
 Job = tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 VARIANTS = [Variant("paper", "paper", "paper"), Variant("official", "official", "official")]

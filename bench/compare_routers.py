@@ -13,7 +13,7 @@ wall time of each family (selection + refit + test routing, all seeds).
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/compare_routers.py [--data ../shared/data/routerbench]
+    OMP_NUM_THREADS=1 python bench/compare_routers.py [--data FOLDER_OF_THE_SIX_CSVS]
         [--output bench/results/compare_routers.json] [--resamples 1000] [--families knn,task,...]
 """
 
@@ -50,6 +50,7 @@ from avengers_pro.router import Variant
 from avengers_pro.routers import DEFAULT_GRIDS
 from avengers_pro.split import split_queries
 from avengers_pro.summary import summarize
+from bench_pipeline import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = "avengers-pro official"
@@ -104,7 +105,7 @@ def load_data(config: dict[str, Any], data_dir: Path, cache: Path) -> tuple[pd.D
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "config.yaml"))
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "routerbench"))
+    parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "compare_routers.json"))
     parser.add_argument("--embeddings", default=str(ROOT / "bench" / "results" / "routerbench_minilm.parquet"))
     parser.add_argument("--resamples", type=int, default=None)
