@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_pipeline import DATA
 from sklearn.cluster import KMeans
 
 from avengers_pro.evaluate import run_sweep
 from avengers_pro.io import RecordMatrix, write_json
 from avengers_pro.router import Variant
-from bench_pipeline import DATA
 
 REPO = Path(__file__).resolve().parents[1]
 # (n_clusters, seed, train rows, test rows, train labels, centroids)

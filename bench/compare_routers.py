@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from bench_pipeline import DATA
 
 from avengers_pro.baselines import run_baselines
 from avengers_pro.config import alpha_grid, load_config
@@ -50,7 +51,6 @@ from avengers_pro.router import Variant
 from avengers_pro.routers import DEFAULT_GRIDS
 from avengers_pro.split import split_queries
 from avengers_pro.summary import summarize
-from bench_pipeline import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = "avengers-pro official"
