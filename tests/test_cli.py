@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from toy_routers import export_small_router
 
 from avengers_pro.cli import main
 from avengers_pro.embeddings import embed_texts, make_embedder
 from avengers_pro.errors import EmbeddingError
-from avengers_pro.export import MANIFEST, ROUTER, Router, export_router
+from avengers_pro.export import MANIFEST, ROUTER, Router
 
 EMBEDDING = {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256}
 MODELS = ["generalist", "coder", "mathy"]
@@ -63,28 +64,15 @@ def router_dir(tmp_path_factory, embedder) -> Path:
     records = _records()
     queries = records.drop_duplicates("query_id")
     vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False, embedder=embedder)
-    config = {
-        "models": MODELS,
-        "router": {
-            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
-            "top_k": 1,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.2,
-        },
-        "clustering": {"n_init": 3, "minibatch_above": 200_000},
-        "split": {"seeds": [0]},
-        "embedding": {**EMBEDDING, "cache": "data/cache/embeddings.sqlite"},
-    }
     out = tmp_path_factory.mktemp("router") / "default"
-    export_router(
+    export_small_router(
         records,
-        queries["query_id"].to_numpy(),
         vectors,
-        config,
-        {"name": "default", "variant": "official", "n_clusters": 3, "alpha": 0.6},
         out,
+        embedding={**EMBEDDING, "cache": "data/cache/embeddings.sqlite"},
+        n_clusters=3,
+        alpha=0.6,
+        models=MODELS,
     )
     return out
 
@@ -148,26 +136,18 @@ def test_embedder_of_another_dimension_is_caught(tmp_path, embedder):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((len(queries), 8))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    config = {
-        "router": {
-            "variants": {"p": {"normalisation": "paper", "aggregation": "paper"}},
-            "alphas": {"start": 0, "stop": 1, "num": 3},
-            "top_k": 1,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.2,
-        },
-        "clustering": {"n_init": 1, "minibatch_above": 1000},
-        "split": {"seeds": [0]},
-        "embedding": EMBEDDING,
-    }
-    export_router(
+    export_small_router(
         records,
-        queries["query_id"].to_numpy(),
         vectors,
-        config,
-        {"name": "x", "variant": "p", "n_clusters": 2, "alpha": 0.5},
         tmp_path / "x",
+        embedding=EMBEDDING,
+        n_clusters=2,
+        alpha=0.5,
+        variant="p",
+        kind="paper",
+        n_alphas=3,
+        n_init=1,
+        minibatch_above=1000,
     )
     router = Router.load(tmp_path / "x")
     router._embedder = embedder

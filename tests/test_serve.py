@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from toy_routers import export_small_router
 
 from avengers_pro.cli import main
 from avengers_pro.errors import ConfigError
-from avengers_pro.export import Router, export_router
+from avengers_pro.export import Router
 from avengers_pro.serve.app import (
     ServeSettings,
     create_app,
@@ -105,31 +106,10 @@ def _records() -> pd.DataFrame:
 
 def _export(out: Path, embed, n_clusters: int = 3) -> Path:
     records = _records()
-    queries = records.drop_duplicates("query_id")
-    vectors = embed(queries["query"].tolist())
-    config = {
-        "models": MODELS,
-        "router": {
-            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
-            "top_k": 2,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.2,
-        },
-        "clustering": {"n_init": 3, "minibatch_above": 200_000},
-        "split": {"seeds": [0]},
-        "embedding": EMBEDDING,
-    }
-    export_router(
-        records,
-        queries["query_id"].to_numpy(),
-        vectors,
-        config,
-        {"name": out.name, "variant": "official", "n_clusters": n_clusters, "alpha": 0.6},
-        out,
+    vectors = embed(records.drop_duplicates("query_id")["query"].tolist())
+    return export_small_router(
+        records, vectors, out, embedding=EMBEDDING, n_clusters=n_clusters, alpha=0.6, top_k=2, models=MODELS
     )
-    return out
 
 
 def _fake_router(path: Path) -> Router:
