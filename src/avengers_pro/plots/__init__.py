@@ -17,65 +17,24 @@ on every call) does not import matplotlib.
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any
 
-#: Module of each public name.
-_MODULES: dict[str, tuple[str, ...]] = {
-    "style": (
-        "ROUTER_METHOD",
-        "COLUMN_WIDTH_IN",
-        "DPI",
-        "FRONTIER_COLOR",
-        "FULL_WIDTH_IN",
-        "LABEL_FONTSIZE",
-        "MARKER_SIZE_PT",
-        "MODEL_MARKERS",
-        "MODEL_PALETTE",
-        "REFERENCE_COLOR",
-        "ROUTER_COLOR",
-        "STYLE",
-        "VARIANT_STYLES",
-        "_set_cost_axis",
-        "display_names",
-        "format_usd",
-        "label_fontsize",
-        "model_colors",
-        "model_markers",
-        "plot_names",
-        "save_figure",
-        "use_log_cost",
-        "variant_styles",
-        "wrap_label",
-    ),
-    "labels": ("place_labels",),
-    "frontier": (
-        "_staircase",
-        "frontier_points",
-        "plot_pareto",
-        "plot_variants",
-    ),
-    "headline": ("plot_headline",),
-    "sweeps": (
-        "cluster_ablation_table",
-        "mean_and_interval",
-        "nearest_alphas",
-        "plot_alpha_sweep",
-        "plot_cluster_ablation",
-        "plot_model_usage",
-        "seed_cost_save",
-        "seed_curve",
-        "usage_shares",
-    ),
-    "inputs": (
-        "parse_sweep_path",
-        "router_rows",
-    ),
-}
-_HOME = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_HOME)
+#: The submodules whose names the package offers, looked up in this order.
+_SUBMODULES = ("style", "labels", "inputs", "frontier", "headline", "sweeps")
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    """A name defined in one of the submodules, found by importing them in order.
+
+    Functions and classes count where they are defined, not where they are imported; imported
+    modules (``np``, ``pd``) are not offered.
+    """
+    for submodule in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{submodule}")
+        value = vars(module).get(name)
+        if isinstance(value, types.ModuleType):
+            continue
+        if value is not None and getattr(value, "__module__", module.__name__) == module.__name__:
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
