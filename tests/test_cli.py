@@ -15,7 +15,7 @@ from toy_routers import export_small_router
 from avengers_pro.cli import main
 from avengers_pro.embeddings import embed_texts, make_embedder
 from avengers_pro.errors import EmbeddingError
-from avengers_pro.export import MANIFEST, ROUTER, Router
+from avengers_pro.export import MANIFEST, ROUTER, Router, export_selected, select_export
 
 EMBEDDING = {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256}
 MODELS = ["generalist", "coder", "mathy"]
@@ -200,6 +200,52 @@ def test_cli_explain(router_dir, capsys):
     )
     assert status == 0
     assert [item["model"] for item in json.loads(out)] == ["mathy", "coder"]
+
+
+@pytest.fixture(scope="module")
+def task_router_dir(tmp_path_factory, embedder) -> Path:
+    """A task-classifier router (format version 2), chosen and exported as a `router: task` entry."""
+    records = _records()
+    queries = records.drop_duplicates("query_id")
+    vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False, embedder=embedder)
+    config = {
+        "models": MODELS,
+        "router": {
+            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
+            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
+            "top_k": 1,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": 0.25,
+        },
+        "routers": {"families": {"task": {"C": [10.0], "mode": ["soft"]}}},
+        "clustering": {"n_clusters": [3], "n_init": 2, "minibatch_above": 200_000},
+        "split": {"seeds": [0]},
+        "embedding": EMBEDDING,
+    }
+    entry = {"name": "task", "router": "task", "alpha": 0.6}
+    ids = queries["query_id"].to_numpy()
+    selection = select_export(records, ids, vectors, config, entry)
+    out = tmp_path_factory.mktemp("router") / "task"
+    export_selected(records, ids, vectors, config, entry, selection, out)
+    return out
+
+
+def test_cli_routes_and_explains_with_a_family_router(task_router_dir, embedder, capsys):
+    router = Router.load(task_router_dir)
+    router._embedder = embedder
+    assert router.family == "task"
+    queries = ["What is 17 plus 25?", "Write a Python function that reverses a string."]
+    status, out, err = run(["route", "--router", str(task_router_dir), *queries], capsys)
+    assert status == 0, err
+    # The task classifier sends each topic's questions to its specialist, as the dataset router would.
+    assert out.splitlines() == router.route(queries) == ["mathy", "coder"]
+    status, out, _ = run(["route", "--router", str(task_router_dir), "--explain", queries[0]], capsys)
+    assert status == 0
+    explanation = json.loads(out)
+    assert explanation["family"] == "task" and explanation["model"] == "mathy"
+    assert max(explanation["details"]["datasets"], key=explanation["details"]["datasets"].get) == "math"
+    assert set(explanation["predicted"]) == set(MODELS)
 
 
 # --------------------------------------------------------------------------- CLI: JSON Lines

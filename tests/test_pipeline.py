@@ -14,7 +14,11 @@ import pytest
 import yaml
 from snakemake_runs import planned_jobs, snakemake
 
+from avengers_pro.export import Router, write_fitted_router
+from avengers_pro.io import read_embeddings, read_record_matrix
+from avengers_pro.leaderboard import aligned_embeddings, chosen_params, split_flags
 from avengers_pro.plots.registry import FIGURE_NAMES
+from avengers_pro.routers import make_estimator
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -101,8 +105,9 @@ def test_changing_only_the_alphas_reruns_only_sweep_and_downstream(built: Path, 
     _edit_config(workdir, lambda c: c["router"].update(alphas={"start": 0.0, "stop": 1.0, "num": 21}))
     jobs = planned_jobs(workdir)
     assert jobs.get("sweep") == 2 and jobs.get("baselines") == 1  # one sweep job per variant
-    assert not {"ingest", "embed", "split", "cluster", "export_clusters"} & set(jobs)
-    assert "export_router" in jobs  # it picks its alpha on the new grid, from the stored KMeans fits
+    assert not {"ingest", "embed", "split", "cluster", "export_clusters", "export_select"} & set(jobs)
+    # The exports pick their alpha on the new grid, from the stored KMeans fits / family choice.
+    assert "export_router" in jobs and "export_family" in jobs
     # The families route on the new grid; their hyperparameter search (no alphas in it) does not rerun.
     assert jobs.get("router_family") == 4 and "router_family_select" not in jobs
 
@@ -196,6 +201,64 @@ def test_the_exported_router_routes_a_new_query(built: Path):
     assert done.stdout.strip() in {"small", "medium", "large", "coder"}
 
 
+@pytest.mark.parametrize("family", ["knn", "logistic", "task", "shrinkage"])
+def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Path, family: str, tmp_path: Path):
+    """The family's seed-0 estimator (its validation-chosen hyperparameters, fitted on that seed's train
+    queries as router_family fits it), written as a router folder and loaded back, routes the seed's test
+    queries to exactly the models of results/routers/{family}/decisions_seed0.parquet, at every alpha."""
+    config = yaml.safe_load((built / "config.yaml").read_text())
+    matrix = read_record_matrix(built / "results/records.parquet", config.get("models") or None)
+    (embeddings_file,) = (built / "results/embeddings").glob("*.parquet")
+    query_ids, vectors = read_embeddings(embeddings_file)
+    vectors = aligned_embeddings(query_ids, vectors, matrix)
+    is_test, _ = split_flags(pd.read_parquet(built / "results/splits/seed0.parquet"), matrix, 0)
+    params = chosen_params(json.loads((built / f"results/routers/{family}/selection.json").read_text()))[0]
+    train = matrix.subset(~is_test)
+    write_fitted_router(
+        tmp_path / family,
+        make_estimator(family, params, seed=0).fit(vectors[~is_test], train),
+        params=params,
+        matrix=train,
+        max_router=1,
+        alpha={"default": 1.0, "chosen_by": "fixed", "validation": None},
+        selection={"router": family},
+        embedder={"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2"},
+        config={},
+    )
+    router = Router.load(tmp_path / family)
+    assert router.family == family
+    decisions = pd.read_parquet(built / f"results/routers/{family}/decisions_seed0.parquet")
+    test_ids = matrix.query_ids[is_test]
+    alphas = sorted(decisions["alpha"].unique())
+    assert len(alphas) == config["router"]["alphas"]["num"]
+    for alpha in alphas:
+        expected = decisions[decisions["alpha"] == alpha].set_index("query_id")["model"].loc[test_ids]
+        assert router.with_alpha(float(alpha)).route_embeddings(vectors[is_test]) == expected.tolist(), alpha
+
+
+def test_the_router_exported_as_best_on_validation(built: Path):
+    selection = json.loads((built / "results/router_fits/best.json").read_text())
+    candidates = selection["candidates"]
+    # The families by name (the validated config sorts keys), then Avengers-Pro.
+    assert [c["family"] for c in candidates] == ["knn", "logistic", "shrinkage", "task", "avengers-pro"]
+    best = max(candidates, key=lambda c: c["validation_aiq"])
+    assert selection["family"] == best["family"] and selection["params"] == best["params"]
+    router = Router.load(built / "results/router/best")
+    assert router.family == selection["family"]
+    assert json.loads((built / "results/router/best/router.json").read_text())["alpha"]["chosen_by"] == (
+        "match-best-single"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "avengers_pro.cli", "route", "--router", str(built / "results/router/best"), "--explain"]
+        + ["Write a python function that reverses a string."],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["model"] in {"small", "medium", "large", "coder"}
+
+
 def test_report_has_every_figure_with_a_rendered_caption(built: Path, tmp_path: Path):
     report = tmp_path / "report.html"
     snakemake(built, "--report", str(report))
@@ -210,11 +273,14 @@ def test_changing_one_family_grid_reruns_only_that_family_and_what_shows_it(buil
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)
     _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
-    # The family's job, the leaderboard, and the plot job that draws the families figure.
+    # The family's job, the leaderboard, the plot job that draws the families figure, and the export
+    # that chooses among the families (config export: best).
     assert planned_jobs(workdir) == {
         "all": 1,
         "router_family_select": 1,
         "router_family": 1,
         "leaderboard": 1,
         "plot_summary": 1,
+        "export_select": 1,
+        "export_family": 1,
     }

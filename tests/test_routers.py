@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toy_routers import tiny
 
 from avengers_pro.baselines import dataset_router
 from avengers_pro.cluster import fit_clusters, l2_normalise
@@ -28,33 +29,6 @@ from avengers_pro.routers import (
 ALPHAS = np.linspace(0.0, 1.0, 11)
 OFFICIAL = Variant("official", "official", "official")
 PAPER = Variant("paper", "paper", "paper", distance="euclidean")
-
-
-def tiny(
-    n: int = 60, n_models: int = 4, dim: int = 6, seed: int = 0, missing: bool = True, n_datasets: int = 3
-) -> tuple[np.ndarray, RecordMatrix]:
-    """Random clustered unit embeddings, 0/1 scores that depend on the dataset, distinct costs."""
-    rng = np.random.default_rng(seed)
-    datasets = np.array([f"d{i}" for i in rng.integers(0, n_datasets, n)], dtype=object)
-    centres = rng.normal(size=(n_datasets, dim)) * 3
-    codes = np.array([int(d[1:]) for d in datasets])
-    embeddings = l2_normalise(centres[codes] + rng.normal(size=(n, dim)))
-    skill = rng.uniform(0.1, 0.9, size=(n_datasets, n_models))
-    scores = (rng.random((n, n_models)) < skill[codes]).astype(float)
-    costs = rng.uniform(0.5, 1.5, size=(n, n_models)) * np.linspace(1, 10, n_models)
-    if missing:
-        holes = rng.random((n, n_models)) < 0.1
-        holes[:, 0] = False  # every query keeps a record
-        scores[holes] = np.nan
-        costs[holes] = np.nan
-    matrix = RecordMatrix(
-        query_ids=np.array([f"q{i:03d}" for i in range(n)], dtype=object),
-        datasets=datasets,
-        models=[f"m{j}" for j in range(n_models)],
-        scores=scores,
-        costs=costs,
-    )
-    return embeddings.astype(np.float32), matrix
 
 
 # --------------------------------------------------------------------------- the shared selection

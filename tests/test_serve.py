@@ -27,7 +27,9 @@ from toy_routers import export_small_router
 
 from avengers_pro.cli import main
 from avengers_pro.errors import ConfigError
-from avengers_pro.export import Router
+from avengers_pro.export import Router, write_fitted_router
+from avengers_pro.io import record_matrix
+from avengers_pro.routers import KNNRouter
 from avengers_pro.serve.app import (
     ServeSettings,
     create_app,
@@ -127,6 +129,32 @@ def router_dir(tmp_path_factory) -> Path:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     return _export(tmp_path_factory.mktemp("router") / "toy", embed)
+
+
+@pytest.fixture(scope="module")
+def family_router_dir(tmp_path_factory) -> Path:
+    """A kNN router folder (format version 2) on the same records and fake embeddings."""
+    fake = FakeEmbedder()
+    records = _records()
+    queries = records.drop_duplicates("query_id")
+    vectors = fake.embed(queries["query"].tolist())
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    matrix = record_matrix(records, MODELS)
+    rows = pd.Index(queries["query_id"]).get_indexer(matrix.query_ids)
+    estimator = KNNRouter(n_neighbors=5).fit(vectors[rows], matrix)
+    out = tmp_path_factory.mktemp("router") / "knn"
+    write_fitted_router(
+        out,
+        estimator,
+        params={"n_neighbors": 5},
+        matrix=matrix,
+        max_router=1,
+        alpha={"default": 0.6, "chosen_by": "fixed", "validation": None},
+        selection={"router": "knn"},
+        embedder=EMBEDDING,
+        config={},
+    )
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +270,11 @@ def test_rank_embeddings_starts_with_the_routed_model(router_dir, alpha):
 # --------------------------------------------------------------------------- routing
 
 
-def test_routed_model_equals_router_route(router_dir, upstream, fake):
+@pytest.mark.parametrize("folder", ["router_dir", "family_router_dir"])
+def test_routed_model_equals_router_route(folder, request, upstream, fake):
+    """Every kind of router folder: an Avengers-Pro one and a kNN one."""
     _, url = upstream
-    router = _fake_router(router_dir)
+    router = _fake_router(request.getfixturevalue(folder))
     with Served(router, _config(url)) as served:
         seen = set()
         for alpha in (None, 0.0, 1.0):

@@ -1,4 +1,5 @@
-"""Exporting a small router from hand-made records, for the tests that need a router folder."""
+"""Small routers for tests: hand-made records and embeddings (:func:`tiny`), and exporting a small
+Avengers-Pro router for the tests that need a router folder (:func:`export_small_router`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from avengers_pro.cluster import l2_normalise
 from avengers_pro.export import export_router
+from avengers_pro.io import RecordMatrix
 
 
 def export_small_router(
@@ -56,3 +59,30 @@ def export_small_router(
         out,
     )
     return out
+
+
+def tiny(
+    n: int = 60, n_models: int = 4, dim: int = 6, seed: int = 0, missing: bool = True, n_datasets: int = 3
+) -> tuple[np.ndarray, RecordMatrix]:
+    """Random clustered unit embeddings, 0/1 scores that depend on the dataset, distinct costs."""
+    rng = np.random.default_rng(seed)
+    datasets = np.array([f"d{i}" for i in rng.integers(0, n_datasets, n)], dtype=object)
+    centres = rng.normal(size=(n_datasets, dim)) * 3
+    codes = np.array([int(d[1:]) for d in datasets])
+    embeddings = l2_normalise(centres[codes] + rng.normal(size=(n, dim)))
+    skill = rng.uniform(0.1, 0.9, size=(n_datasets, n_models))
+    scores = (rng.random((n, n_models)) < skill[codes]).astype(float)
+    costs = rng.uniform(0.5, 1.5, size=(n, n_models)) * np.linspace(1, 10, n_models)
+    if missing:
+        holes = rng.random((n, n_models)) < 0.1
+        holes[:, 0] = False  # every query keeps a record
+        scores[holes] = np.nan
+        costs[holes] = np.nan
+    matrix = RecordMatrix(
+        query_ids=np.array([f"q{i:03d}" for i in range(n)], dtype=object),
+        datasets=datasets,
+        models=[f"m{j}" for j in range(n_models)],
+        scores=scores,
+        costs=costs,
+    )
+    return embeddings.astype(np.float32), matrix

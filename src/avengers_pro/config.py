@@ -86,6 +86,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"unknown key {names}{where}{hint}"
     if error.validator == "required":
         return f"{path}: {error.message}"
+    if error.validator in ("oneOf", "anyOf") and isinstance(error.schema, Mapping) and "description" in error.schema:
+        # A choice between keys: the schema says in words what is expected, which jsonschema cannot.
+        return f"{path}: {error.schema['description']}"
     if error.validator == "enum":
         return f"{path}: {error.instance!r} is not one of {error.validator_value}"
     return f"{path}: {error.message}"
@@ -166,7 +169,7 @@ def _check_cross_keys(config: dict[str, Any], source: str) -> None:
     for i, entry in enumerate(config["export"]):
         if exported.count(entry["name"]) > 1:
             raise ConfigError(f"{source}: export[{i}].name: {entry['name']!r} is used twice")
-        if entry["variant"] not in config["router"]["variants"]:
+        if "variant" in entry and entry["variant"] not in config["router"]["variants"]:
             raise ConfigError(f"{source}: export[{i}].variant: {entry['variant']!r} is not a name in router.variants")
     for name, spec in config["router"]["variants"].items():
         if spec.get("weighted") and spec["aggregation"] != "paper":

@@ -35,7 +35,13 @@ from .io import RecordMatrix
 from .metrics_json import decision_matrix
 from .outputs import BASELINE, ROUTER, require_columns
 from .routers import Grid
-from .routers.selection import Selection, make_estimator, select_on_validation, validation_cost_range
+from .routers.selection import (
+    SELECTION_ALPHAS,
+    Selection,
+    make_estimator,
+    select_on_validation,
+    validation_cost_range,
+)
 from .summary import seed_curve
 
 #: The leaderboard's columns, in file order.
@@ -124,12 +130,6 @@ def split_flags(split: pd.DataFrame, matrix: RecordMatrix, seed: int) -> tuple[n
     return is_test, is_validation
 
 
-#: The alpha grid of the validation AIQ that chooses a family's hyperparameters. Fixed, not the
-#: config's ``router.alphas``: the selection (every candidate fitted on every seed, the expensive part)
-#: then does not rerun when only the grid the curves are drawn on changes; 101 points are the paper's.
-SELECTION_ALPHAS = np.linspace(0.0, 1.0, 101)
-
-
 def select_family(
     family: str, grid: Grid, embeddings: np.ndarray, matrix: RecordMatrix, splits: Mapping[int, pd.DataFrame]
 ) -> dict[int, Selection]:
@@ -152,8 +152,8 @@ def select_family(
     Returns
     -------
     dict[int, Selection]
-        seed -> the choice (``params``, every candidate's ``validation`` AIQ, the estimator refitted on
-        all of train).
+        seed -> the choice (``params`` and every candidate's ``validation`` AIQ; no refitted estimator:
+        :func:`route_family` fits it).
     """
     chosen = {}
     for seed in sorted(splits):
@@ -167,6 +167,7 @@ def select_family(
             is_validation[train],
             SELECTION_ALPHAS,
             seed=int(seed),
+            refit=False,  # route_family fits the chosen estimator on all of train
         )
     return chosen
 

@@ -110,7 +110,13 @@ def main_sweep_files():
 
 
 EXPORT_NAMES = [entry["name"] for entry in config["export"]]
+# An export entry is an Avengers-Pro router (variant, n_clusters) or a router named by `router:`
+# (a family, or best-on-validation); each kind has its two jobs in export.smk.
+CLUSTER_EXPORTS = [entry["name"] for entry in config["export"] if "router" not in entry]
+FAMILY_EXPORTS = [entry["name"] for entry in config["export"] if "router" in entry]
 ROUTER_FILES = ["centroids.npy", "statistics.parquet", "router.json", "embedder.json"]
+# The files every router folder has beside its manifest (a family export's winner decides the rest).
+COMMON_ROUTER_FILES = ["router.json", "embedder.json"]
 
 
 def export_entry(wildcards):
@@ -134,10 +140,13 @@ def export_settings(wildcards):
     """What an export uses from the config, and nothing else (a plot setting never reruns it)."""
     entry = export_entry(wildcards)
     router = config["router"]
+    variants = router["variants"]
     return {
         **export_fit_settings(wildcards),
         "router": {
-            "variants": {entry["variant"]: router["variants"][entry["variant"]]},
+            "variants": (
+                {entry["variant"]: variants[entry["variant"]]} if "variant" in entry else {}
+            ),
             **{
                 key: router[key]
                 for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")
@@ -149,6 +158,32 @@ def export_settings(wildcards):
             if key in EMBEDDER_SPEC_KEYS
         },
     }
+
+
+def export_select_settings(wildcards):
+    """What choosing a family export's router on validation uses (no alphas: a new grid keeps it)."""
+    router = config["router"]
+    return {
+        **export_fit_settings(wildcards),
+        "router": {
+            key: router[key] for key in ("variants", "top_k", "beta", "validation_ratio")
+        },
+        "routers": {"families": config["routers"]["families"]},
+        "clustering": {
+            key: config["clustering"][key]
+            for key in ("n_clusters", "n_init", "minibatch_above")
+        },
+        "embedding": export_settings(wildcards)["embedding"],
+    }
+
+
+def export_family_settings(wildcards):
+    """What writing a family export uses: the selection's settings plus the alphas and max_router."""
+    settings = export_select_settings(wildcards)
+    settings["router"].update(
+        {key: config["router"][key] for key in ("alphas", "max_router")}
+    )
+    return settings
 
 
 def figure_outputs(job):

@@ -1,8 +1,13 @@
 # Routers for new traffic: for each entry of config `export`, fit on ALL records and write
-# results/router/{name}/ (format: README, "Route new queries"). Two jobs per router: the KMeans fits
-# (export_clusters) read nothing of the alpha grid, so changing router.alphas reruns only
-# export_router, which chooses the alpha on validation and writes the folder (no KMeans, no
-# scikit-learn import). Logic: avengers_pro.export.
+# results/router/{name}/ (format: docs/routing.md). Two jobs per router, the first reading nothing of
+# the alpha grid, so that changing router.alphas reruns only the second:
+# - an Avengers-Pro entry (variant, n_clusters): the KMeans fits (export_clusters), then export_router
+#   chooses the alpha on validation and writes the folder (no KMeans, no scikit-learn import);
+# - an entry with `router:` (a family, or best-on-validation): export_select chooses the family and
+#   its hyperparameters on validation, then export_family chooses the alpha, refits on all records and
+#   writes the folder (its files beside router.json and embedder.json depend on the winner's family,
+#   so only those two and the manifest, which lists every file with its sha256, are declared).
+# Logic: avengers_pro.export.
 
 
 rule export_clusters:
@@ -13,6 +18,8 @@ rule export_clusters:
         clusterings="results/router_fits/{name}.npz",
     log:
         "logs/export_clusters/{name}.log",
+    wildcard_constraints:
+        name=alternatives(CLUSTER_EXPORTS) or "(?!)",
     benchmark:
         "benchmarks/export_clusters/{name}.tsv"
     conda:
@@ -38,6 +45,8 @@ rule export_router:
         files=expand("results/router/{{name}}/{file}", file=ROUTER_FILES),
     log:
         "logs/export/{name}.log",
+    wildcard_constraints:
+        name=alternatives(CLUSTER_EXPORTS) or "(?!)",
     benchmark:
         "benchmarks/export/{name}.tsv"
     conda:
@@ -51,3 +60,55 @@ rule export_router:
         settings=export_settings,
     script:
         "../scripts/export.py"
+
+
+rule export_select:
+    input:
+        records="results/records.parquet",
+        embeddings=EMBEDDINGS,
+    output:
+        selection="results/router_fits/{name}.json",
+    log:
+        "logs/export_select/{name}.log",
+    wildcard_constraints:
+        name=alternatives(FAMILY_EXPORTS) or "(?!)",
+    benchmark:
+        "benchmarks/export_select/{name}.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        entry=export_entry,
+        settings=export_select_settings,
+    script:
+        "../scripts/export_select.py"
+
+
+rule export_family:
+    input:
+        records="results/records.parquet",
+        embeddings=EMBEDDINGS,
+        selection="results/router_fits/{name}.json",
+    output:
+        manifest="results/router/{name}/manifest.json",
+        files=expand("results/router/{{name}}/{file}", file=COMMON_ROUTER_FILES),
+    log:
+        "logs/export/{name}.log",
+    wildcard_constraints:
+        name=alternatives(FAMILY_EXPORTS) or "(?!)",
+    benchmark:
+        "benchmarks/export/{name}.tsv"
+    conda:
+        "../envs/avengers-pro.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        entry=export_entry,
+        settings=export_family_settings,
+    script:
+        "../scripts/export_family.py"

@@ -3,12 +3,15 @@
 The package is split by when its code runs (the folder format and the API: ``docs/routing.md``):
 
 * pipeline time: :mod:`~avengers_pro.export.fit` (the KMeans fits of an export and the alpha chosen
-  on validation) and :mod:`~avengers_pro.export.write` (:func:`export_router`, :func:`write_router`);
+  on validation) and :mod:`~avengers_pro.export.write` (:func:`export_router`, :func:`write_router`)
+  for an Avengers-Pro entry; :mod:`~avengers_pro.export.families` (:func:`select_export`,
+  :func:`export_selected`, :func:`write_fitted_router`) for an entry with ``router:`` (any family, or
+  the best on validation);
 * the folder format, shared by writer and loader: :mod:`~avengers_pro.export.folder` (file names,
   format version, manifest and sha256, reading each file back) and
   :mod:`~avengers_pro.export.embedder` (``embedder.json`` and which user settings may differ);
 * use time: :mod:`~avengers_pro.export.routing` (:class:`Router`: load, verify, embed, route, rank,
-  explain).
+  explain; :class:`ClusterRouter` for Avengers-Pro, :class:`EstimatorRouter` for the other families).
 
 Every public name is importable from here, as ``from avengers_pro.export import Router``.
 """
@@ -16,6 +19,7 @@ Every public name is importable from here, as ``from avengers_pro.export import 
 from __future__ import annotations
 
 from .embedder import check_embedder, embedder_spec
+from .families import BEST_ON_VALIDATION, export_selected, select_export, write_fitted_router
 from .fit import (
     TARGETS,
     ExportClusterings,
@@ -26,6 +30,9 @@ from .fit import (
 from .folder import (
     CENTROIDS,
     EMBEDDER,
+    ESTIMATOR,
+    ESTIMATOR_FILES,
+    ESTIMATOR_FORMAT_VERSION,
     FORMAT_VERSION,
     MANIFEST,
     ROUTER,
@@ -36,13 +43,17 @@ from .folder import (
     sha256_file,
     verify_folder,
 )
-from .routing import CACHE_ENV, Router
+from .routing import CACHE_ENV, ClusterRouter, EstimatorRouter, Router
 from .write import export_router, write_router
 
 __all__ = [
+    "BEST_ON_VALIDATION",
     "CACHE_ENV",
     "CENTROIDS",
     "EMBEDDER",
+    "ESTIMATOR",
+    "ESTIMATOR_FILES",
+    "ESTIMATOR_FORMAT_VERSION",
     "FORMAT_VERSION",
     "MANIFEST",
     "ROUTER",
@@ -51,15 +62,20 @@ __all__ = [
     "STATISTICS_COLUMNS",
     "SUPPORTED_FORMAT_VERSIONS",
     "TARGETS",
+    "ClusterRouter",
+    "EstimatorRouter",
     "ExportClusterings",
     "Router",
     "check_embedder",
     "embedder_spec",
     "export_router",
+    "export_selected",
     "fit_export_clusterings",
     "read_clusterings",
+    "select_export",
     "sha256_file",
     "verify_folder",
     "write_clusterings",
+    "write_fitted_router",
     "write_router",
 ]

@@ -151,14 +151,11 @@ def choose_on_validation(
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
     # The alpha choice on validation is the one metrics.json reports: shared, not duplicated.
-    from ..alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
     from ..config import alpha_grid
     from ..evaluate import run_sweep
     from ..summary import seed_curve
 
-    entry = settings["export"]
     router = settings["router"]
-    seed = settings["seed"]
     fit_ids, validation_ids = matrix.query_ids[~is_validation], matrix.query_ids[is_validation]
     alphas = alpha_grid({"router": router})
     sweep, _ = run_sweep(
@@ -175,12 +172,44 @@ def choose_on_validation(
         max_router=int(router["max_router"]),
         with_decisions=False,
     )
-    curve = seed_curve(sweep)
+    return alpha_from_curve(seed_curve(sweep), records, matrix, settings, split, is_validation)
+
+
+def alpha_from_curve(
+    curve: pd.DataFrame,
+    records: pd.DataFrame,
+    matrix: RecordMatrix,
+    settings: dict[str, Any],
+    split: pd.DataFrame,
+    is_validation: np.ndarray,
+) -> dict[str, Any]:
+    """The export's default alpha from a validation curve, by the entry's ``target``.
+
+    Parameters
+    ----------
+    curve
+        Indexed by alpha: the validation ``accuracy`` (unweighted mean over datasets) and total
+        ``cost`` of the router fitted outside the carve-out (as :func:`avengers_pro.summary.seed_curve`).
+    records, matrix, settings
+        The export's records, record matrix and settings.
+    split, is_validation
+        The carve-out (:func:`validation_split`).
+
+    Returns
+    -------
+    dict
+        The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
+    """
+    from ..alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
+
+    entry = settings["export"]
+    seed = settings["seed"]
+    n_validation = int(np.count_nonzero(is_validation))
     choice: dict[str, Any] = {
         "seed": seed,
-        "ratio": float(router["validation_ratio"]),
-        "n_fit_queries": len(fit_ids),
-        "n_validation_queries": len(validation_ids),
+        "ratio": float(settings["router"]["validation_ratio"]),
+        "n_fit_queries": len(is_validation) - n_validation,
+        "n_validation_queries": n_validation,
     }
     target: float | None = None
     if entry["target"] == "match-best-single":

@@ -22,17 +22,25 @@ from ..errors import ConfigError, DataError
 from ..io import PathLike
 from ..router import ClusterStats, Variant
 
+#: Version 1: an Avengers-Pro router (centroids and per-cluster statistics).
 FORMAT_VERSION = 1
+#: Version 2: a router of another family (a fitted estimator's arrays; ``docs/routing.md``).
+ESTIMATOR_FORMAT_VERSION = 2
 #: Format versions this package reads.
-SUPPORTED_FORMAT_VERSIONS = (1,)
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 
 MANIFEST = "manifest.json"
 CENTROIDS = "centroids.npy"
 STATISTICS = "statistics.parquet"
+ESTIMATOR = "estimator.npz"
 ROUTER = "router.json"
 EMBEDDER = "embedder.json"
-#: Every file of a router folder except the manifest, which lists their sha256.
+#: Every file of an Avengers-Pro router folder except the manifest, which lists their sha256.
 ROUTER_FILES = (CENTROIDS, STATISTICS, ROUTER, EMBEDDER)
+#: Every file of a family router folder (format version 2) except the manifest.
+ESTIMATOR_FILES = (ESTIMATOR, ROUTER, EMBEDDER)
+#: The files each format version lists in its manifest.
+FILES_OF_VERSION = {FORMAT_VERSION: ROUTER_FILES, ESTIMATOR_FORMAT_VERSION: ESTIMATOR_FILES}
 STATISTICS_COLUMNS = ("cluster", "model", "mean_score", "mean_cost", "count")
 
 
@@ -45,15 +53,17 @@ def sha256_file(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def make_manifest(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+def make_manifest(folder: Path, config: Mapping[str, Any], version: int = FORMAT_VERSION) -> dict[str, Any]:
     """The ``manifest.json`` of a folder whose other files are written: version, config, sha256s.
 
     Parameters
     ----------
     folder
-        The router folder, holding every file of :data:`ROUTER_FILES`.
+        The router folder, holding every file of ``FILES_OF_VERSION[version]``.
     config
         The config the router was fitted with.
+    version
+        The folder's format version.
 
     Returns
     -------
@@ -61,11 +71,11 @@ def make_manifest(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
         The manifest's content.
     """
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "package": "avengers-pro",
         "package_version": __version__,
         "config": dict(config),
-        "files": {name: sha256_file(folder / name) for name in ROUTER_FILES},
+        "files": {name: sha256_file(folder / name) for name in FILES_OF_VERSION[version]},
     }
 
 
@@ -207,7 +217,7 @@ def verify_folder(path: PathLike) -> dict[str, Any]:
     files = manifest.get("files")
     if not isinstance(files, dict):
         raise DataError("expected an object of file name -> sha256", file=manifest_path, field="files")
-    unlisted = [name for name in ROUTER_FILES if name not in files]
+    unlisted = [name for name in FILES_OF_VERSION[version] if name not in files]
     if unlisted:
         raise DataError(f"{unlisted[0]} is not listed", file=manifest_path, field="files")
     for name, expected in files.items():
@@ -325,3 +335,96 @@ def read_statistics(file: Path, models: list[str], n_clusters: int) -> ClusterSt
     ):
         raise DataError("negative counts, or non-finite means / negative costs where count > 0", file=file)
     return stats
+
+
+def make_estimator_spec(
+    *,
+    family: str,
+    hyperparameters: Mapping[str, Any],
+    models: Sequence[str],
+    dim: int,
+    normalisation: str,
+    max_router: int,
+    alpha: Mapping[str, Any],
+    selection: Mapping[str, Any],
+    fitted_on: Mapping[str, Any],
+    estimator: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The content of a family router's ``router.json`` (format version 2); :func:`read_estimator_spec` reads it.
+
+    Parameters
+    ----------
+    family, hyperparameters
+        The family and the hyperparameters chosen on validation.
+    models, dim
+        Model names (tie-break order) and the embedding dimension.
+    normalisation, max_router
+        How predictions are normalised across models, and how many models a query is routed to.
+    alpha
+        ``default``, ``chosen_by`` and ``validation`` (how the default was chosen).
+    selection
+        How the family and its hyperparameters were chosen (every candidate's validation AIQ).
+    fitted_on
+        ``n_queries``, ``n_records``, ``datasets``.
+    estimator
+        The estimator's structure (:func:`avengers_pro.routers.state.estimator_state`); its arrays
+        are in ``estimator.npz``.
+    """
+    return {
+        "family": family,
+        "hyperparameters": dict(hyperparameters),
+        "models": list(models),
+        "dim": dim,
+        "normalisation": normalisation,
+        "max_router": max_router,
+        "alpha": dict(alpha),
+        "selection": dict(selection),
+        "fitted_on": dict(fitted_on),
+        "estimator": dict(estimator),
+    }
+
+
+def read_estimator_spec(file: Path) -> dict[str, Any]:
+    """A family router's ``router.json``, with the fields routing needs checked and typed.
+
+    Returns
+    -------
+    dict
+        ``family`` (str), ``models`` (list[str]), ``dim``, ``max_router`` (int), ``default_alpha``
+        (float), ``alpha`` (the stored object), ``hyperparameters`` and ``estimator`` (dicts).
+
+    Raises
+    ------
+    DataError
+        A missing or malformed field.
+    """
+    spec = read_json(file)
+    try:
+        parsed: dict[str, Any] = {
+            "family": str(spec["family"]),
+            "hyperparameters": dict(spec["hyperparameters"]),
+            "models": [str(m) for m in spec["models"]],
+            "dim": int(spec["dim"]),
+            "max_router": int(spec["max_router"]),
+            "default_alpha": float(spec["alpha"]["default"]),
+            "alpha": spec["alpha"],
+            "estimator": dict(spec["estimator"]),
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise malformed(file, error) from None
+    models = parsed["models"]
+    if not models or len(set(models)) != len(models):
+        raise DataError("models: expected a non-empty list of distinct names", file=file, field="models")
+    for key in ("dim", "max_router"):
+        if parsed[key] < 1:
+            raise DataError(f"expected an integer >= 1, got {parsed[key]}", file=file, field=key)
+    return parsed
+
+
+def read_estimator_arrays(file: Path) -> dict[str, np.ndarray]:
+    """``estimator.npz``: every array by name (no pickled objects are read)."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError) as error:
+        raise DataError(f"not an estimator file: {error}", file=file) from None

@@ -1,14 +1,23 @@
 """Use time: load a router folder, verify it and route new queries with the pipeline's own code.
 
-Only the statistics are stored, not a ranking, so the alpha can be changed at load time: the
-performance-efficiency scores are recomputed with :func:`avengers_pro.router.performance_efficiency`.
-Routing is :func:`~avengers_pro.router.nearest_clusters` and :func:`~avengers_pro.router.route`, and
-an explanation's scores are :func:`~avengers_pro.router.aggregate`, the S that ``route`` ranks, so an
-exported router makes exactly the pipeline's decisions. Usage: ``docs/routing.md``.
+Two kinds of folder, one interface (:class:`Router`; usage: ``docs/routing.md``):
+
+* :class:`ClusterRouter`, an Avengers-Pro router (format version 1). Only the statistics are stored,
+  not a ranking, so the alpha can be changed at load time: the performance-efficiency scores are
+  recomputed with :func:`avengers_pro.router.performance_efficiency`. Routing is
+  :func:`~avengers_pro.router.nearest_clusters` and :func:`~avengers_pro.router.route`, and an
+  explanation's scores are :func:`~avengers_pro.router.aggregate`, the S that ``route`` ranks.
+* :class:`EstimatorRouter`, a router of another family (kNN, logistic, task, shrinkage; format
+  version 2): the fitted estimator restored from plain arrays, whose ``predict`` is the one the
+  pipeline's sweep ran, ranked by :func:`avengers_pro.routers.base.rank_models`, the order
+  :func:`~avengers_pro.routers.base.select_models` picks from.
+
+So an exported router of any family makes exactly the pipeline's decisions.
 """
 
 from __future__ import annotations
 
+import copy
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -31,14 +40,20 @@ from ..router import (
     rank_positions,
     route,
 )
+from ..routers.base import RouterEstimator, rank_models
+from ..routers.state import restore_estimator
 from .embedder import check_embedder, embedder_spec
 from .folder import (
     CENTROIDS,
     EMBEDDER,
+    ESTIMATOR,
+    FORMAT_VERSION,
     ROUTER,
     STATISTICS,
     malformed,
     read_centroids,
+    read_estimator_arrays,
+    read_estimator_spec,
     read_json,
     read_spec,
     read_statistics,
@@ -53,25 +68,23 @@ _NORM_TOLERANCE = 1e-3
 
 
 class Router:
-    """An exported Avengers-Pro router, ready to route new queries.
+    """A router loaded from an exported folder, ready to route new queries: the shared interface.
 
-    Build one with :meth:`Router.load`. Routing and ranking go through
-    :func:`avengers_pro.router.nearest_clusters` and :func:`avengers_pro.router.route` (the
-    pipeline's own code), explanations through :func:`avengers_pro.router.aggregate` (the S that
-    ``route`` ranks), with the statistics' scores at one alpha, computed once.
+    Build one with :meth:`Router.load`, which returns a :class:`ClusterRouter` (Avengers-Pro) or an
+    :class:`EstimatorRouter` (another family) depending on the folder. Both embed queries with the
+    router's embedder, route (:meth:`route`, :meth:`route_embeddings`, :meth:`route_indices`), rank
+    every model for fallbacks (:meth:`rank_embeddings`) and explain a choice (:meth:`explain`).
 
     Attributes
     ----------
+    family : str
+        ``avengers-pro`` or the family of an :class:`EstimatorRouter`.
     models : list[str]
         Model names; their order is the tie-break order.
-    centroids : np.ndarray
-        (K, dim) float64 centroids.
-    stats : ClusterStats
-        Per (cluster, model) mean score, mean cost and count.
-    variant : Variant
-        Normalisation and aggregation.
-    top_k, beta, max_router
-        Routing settings.
+    dim : int
+        The embedding dimension.
+    max_router : int
+        Models routed to per query.
     alpha : float
         The alpha routed with (the exported default unless overridden).
     default_alpha : float
@@ -82,15 +95,13 @@ class Router:
         Persistent embedding cache (``None``: in-memory).
     """
 
+    family = "avengers-pro"
+
     def __init__(
         self,
         *,
         models: list[str],
-        centroids: np.ndarray,
-        stats: ClusterStats,
-        variant: Variant,
-        top_k: int,
-        beta: float,
+        dim: int,
         max_router: int,
         alpha: float,
         embedding: Mapping[str, Any],
@@ -100,28 +111,26 @@ class Router:
         path: PathLike | None = None,
         cache_path: PathLike | None = None,
     ) -> None:
-        # The user's --alpha (CLI, server) or load(alpha=...): a setting, so a ConfigError the CLI
-        # reports in one line. Checked as an object: the annotation does not stop a caller's "0.5".
-        value: object = alpha
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
-            raise ConfigError(f"alpha: must be a number in [0, 1], got {alpha!r}")
         self.models = list(models)
-        self.centroids = np.ascontiguousarray(centroids, dtype=np.float64)
-        self.stats = stats
-        self.variant = variant
-        self.top_k = int(top_k)
-        self.beta = float(beta)
+        self.dim = int(dim)
         self.max_router = int(max_router)
-        self.alpha = float(alpha)
+        self._set_alpha(alpha)
         self.default_alpha = self.alpha if default_alpha is None else float(default_alpha)
         self.alpha_choice = dict(alpha_choice or {"default": self.default_alpha, "chosen_by": "fixed"})
         self.embedding = dict(embedding)
         self.manifest = dict(manifest or {})
         self.path = None if path is None else Path(path)
         self.cache_path = None if cache_path is None else str(cache_path)
-        # The scores at this one alpha: (1, K, M), recomputed from the statistics, never stored.
-        self._x = performance_efficiency(stats, np.array([self.alpha]), variant.normalisation)
         self._embedder: Embedder | None = None
+
+    def _set_alpha(self, alpha: float) -> None:
+        """Route with ``alpha`` from now on (subclasses recompute what depends on it)."""
+        # The user's --alpha (CLI, server) or load(alpha=...): a setting, so a ConfigError the CLI
+        # reports in one line. Checked as an object: the annotation does not stop a caller's "0.5".
+        value: object = alpha
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"alpha: must be a number in [0, 1], got {alpha!r}")
+        self.alpha = float(alpha)
 
     @classmethod
     def load(
@@ -132,7 +141,7 @@ class Router:
         embedding: Mapping[str, Any] | None = None,
         cache_path: PathLike | None = None,
     ) -> Router:
-        """Load a router folder written by :func:`export_router`, checking every file's sha256.
+        """Load a router folder written by an export, checking every file's sha256.
 
         Parameters
         ----------
@@ -140,7 +149,7 @@ class Router:
             The router folder (``results/router/{name}``).
         alpha
             Route with this alpha instead of the exported default (no refit: the scores are
-            recomputed from the stored statistics).
+            recomputed from the stored statistics or predictions).
         embedding
             Embedding settings for this machine (``base_url``, ``device``, ``batch_size``...), merged
             over the router's ``embedder.json``. A setting that changes the vectors (backend, model,
@@ -152,6 +161,8 @@ class Router:
         Returns
         -------
         Router
+            A :class:`ClusterRouter` for an Avengers-Pro folder (format version 1), an
+            :class:`EstimatorRouter` for another family's (version 2).
 
         Raises
         ------
@@ -162,12 +173,8 @@ class Router:
         """
         folder = Path(path)
         manifest = verify_folder(folder)
-        spec = read_spec(folder / ROUTER)
         embedder_file = folder / EMBEDDER
         stored_embedding = read_json(embedder_file)
-        n_clusters = spec["n_clusters"]
-        centroids = read_centroids(folder / CENTROIDS, n_clusters)
-        stats = read_statistics(folder / STATISTICS, spec["models"], n_clusters)
         if not isinstance(stored_embedding, dict):
             raise DataError("expected a JSON object", file=embedder_file)
         try:
@@ -177,48 +184,28 @@ class Router:
         effective = check_embedder(stored_embedding, embedding, embedder_file)
         if cache_path is None:
             cache_path = os.environ.get(CACHE_ENV) or None
-        default_alpha = spec["default_alpha"]
-        return cls(
-            models=spec["models"],
-            centroids=centroids,
-            stats=stats,
-            variant=spec["variant"],
-            top_k=spec["top_k"],
-            beta=spec["beta"],
-            max_router=spec["max_router"],
-            alpha=default_alpha if alpha is None else alpha,
-            embedding=effective,
-            default_alpha=default_alpha,
-            alpha_choice=spec["alpha"],
-            manifest=manifest,
-            path=folder,
-            cache_path=cache_path,
-        )
+        common: dict[str, Any] = {
+            "embedding": effective,
+            "manifest": manifest,
+            "path": folder,
+            "cache_path": cache_path,
+        }
+        if manifest["format_version"] == FORMAT_VERSION:
+            return ClusterRouter.from_folder(folder, alpha, common)
+        return EstimatorRouter.from_folder(folder, alpha, common)
 
     def __repr__(self) -> str:
         return (
-            f"Router({str(self.path)!r}, variant={self.variant.name!r}, clusters={len(self.centroids)}, "
-            f"models={len(self.models)}, alpha={self.alpha})"
+            f"{type(self).__name__}({str(self.path)!r}, family={self.family!r}, models={len(self.models)}, "
+            f"alpha={self.alpha})"
         )
 
-    def with_alpha(self, alpha: float) -> Router:
-        """The same router at another alpha (shares the arrays; nothing is refitted)."""
-        return Router(
-            models=self.models,
-            centroids=self.centroids,
-            stats=self.stats,
-            variant=self.variant,
-            top_k=self.top_k,
-            beta=self.beta,
-            max_router=self.max_router,
-            alpha=alpha,
-            embedding=self.embedding,
-            default_alpha=self.default_alpha,
-            alpha_choice=self.alpha_choice,
-            manifest=self.manifest,
-            path=self.path,
-            cache_path=self.cache_path,
-        )
+    def with_alpha(self, alpha: float) -> Self:
+        """The same router at another alpha (shares the fitted arrays; nothing is refitted)."""
+        other = copy.copy(self)
+        other._set_alpha(alpha)
+        other._embedder = None  # the copy embeds with an embedder of its own, closed on its own
+        return other
 
     # ----------------------------------------------------------------------- embedding
 
@@ -230,22 +217,21 @@ class Router:
         DataError
             A query that is not a string or is empty (the row is its position).
         EmbeddingError
-            The embedder failed or gave vectors of another dimension than the centroids.
+            The embedder failed or gave vectors of another dimension than the router's.
         """
         if isinstance(queries, str):
             raise TypeError("queries must be a list of strings, not one string")
         texts = check_texts(list(queries))
         if not texts:
-            return np.zeros((0, self.centroids.shape[1]), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         if self._embedder is None:
             self._embedder = make_embedder(self.embedding)
         vectors = embed_texts(
             texts, self.embedding, cache_path=self.cache_path, progress=progress, embedder=self._embedder
         )
-        if vectors.shape[1] != self.centroids.shape[1]:
+        if vectors.shape[1] != self.dim:
             raise EmbeddingError(
-                f"the embedder gave {vectors.shape[1]}-dimensional vectors, the router's centroids "
-                f"have {self.centroids.shape[1]}"
+                f"the embedder gave {vectors.shape[1]}-dimensional vectors, the router was fitted on {self.dim}"
             )
         return vectors
 
@@ -272,9 +258,9 @@ class Router:
 
     def _check_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         embeddings = np.asarray(embeddings)
-        if embeddings.ndim != 2 or embeddings.shape[1] != self.centroids.shape[1]:
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
             raise DataError(
-                f"expected embeddings of shape (n, {self.centroids.shape[1]}), got {embeddings.shape}",
+                f"expected embeddings of shape (n, {self.dim}), got {embeddings.shape}",
                 field="embedding",
             )
         if not np.issubdtype(embeddings.dtype, np.floating):
@@ -289,20 +275,16 @@ class Router:
             )
         return embeddings
 
-    def _nearest(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The checked embeddings and their ``top_k`` nearest clusters and weights."""
-        embeddings = self._check_embeddings(embeddings)
-        idx, weights = nearest_clusters(
-            embeddings, self.centroids, self.top_k, self.beta, distance=self.variant.distance
-        )
-        return embeddings, idx, weights
+    def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Every model's index, best first, for each of (n, dim) L2-normalised query embeddings.
 
-    def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
-        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.router.route`."""
-        choices: np.ndarray = route(
-            self._x, idx, weights, self.variant, max_router=max_router, tie_accuracy=self.stats.accuracy
-        )[0]
-        return choices
+        Returns
+        -------
+        np.ndarray
+            (n, M) int64 indices into :attr:`models`; the first ``max_router`` columns are
+            :meth:`route_indices`'s.
+        """
+        raise NotImplementedError
 
     def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
         """Model indices chosen for L2-normalised query embeddings.
@@ -317,23 +299,7 @@ class Router:
         np.ndarray
             (n, max_router) int64 indices into :attr:`models`, best first.
         """
-        _, idx, weights = self._nearest(embeddings)
-        return self._choices(idx, weights, self.max_router)
-
-    def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """Every model's index, best first, for each of (n, dim) L2-normalised query embeddings.
-
-        The same :func:`~avengers_pro.router.route` call as :meth:`route_indices`, asked for every
-        model: the order of the aggregated score S with route's tie-break, so the first
-        ``max_router`` columns are :meth:`route_indices`'s.
-
-        Returns
-        -------
-        np.ndarray
-            (n, M) int64 indices into :attr:`models`.
-        """
-        _, idx, weights = self._nearest(embeddings)
-        return self._choices(idx, weights, len(self.models))
+        return self.rank_indices(embeddings)[:, : self.max_router]
 
     def rank_embeddings(self, embeddings: np.ndarray) -> list[list[str]]:
         """Every model's name, best first, for each of (n, dim) L2-normalised query embeddings.
@@ -370,6 +336,109 @@ class Router:
             raise TypeError("explain takes one query string")
         explanation = self.explain_embeddings(self.embed([query]))[0]
         return {"query": query, **explanation}
+
+    def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:  # pragma: no cover - abstract
+        """The routing of each query, step by step (the fields depend on the family)."""
+        raise NotImplementedError
+
+
+class ClusterRouter(Router):
+    """An exported Avengers-Pro router (format version 1).
+
+    Routing and ranking go through :func:`avengers_pro.router.nearest_clusters` and
+    :func:`avengers_pro.router.route` (the pipeline's own code), explanations through
+    :func:`avengers_pro.router.aggregate` (the S that ``route`` ranks), with the statistics' scores
+    at one alpha, computed once.
+
+    Attributes
+    ----------
+    centroids : np.ndarray
+        (K, dim) float64 centroids.
+    stats : ClusterStats
+        Per (cluster, model) mean score, mean cost and count.
+    variant : Variant
+        Normalisation, aggregation and distance.
+    top_k, beta
+        Routing settings.
+    """
+
+    family = "avengers-pro"
+
+    def __init__(
+        self,
+        *,
+        centroids: np.ndarray,
+        stats: ClusterStats,
+        variant: Variant,
+        top_k: int,
+        beta: float,
+        **common: Any,
+    ) -> None:
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float64)
+        self.stats = stats
+        self.variant = variant
+        self.top_k = int(top_k)
+        self.beta = float(beta)
+        super().__init__(dim=self.centroids.shape[1], **common)
+
+    def _set_alpha(self, alpha: float) -> None:
+        super()._set_alpha(alpha)
+        # The scores at this one alpha: (1, K, M), recomputed from the statistics, never stored.
+        self._x = performance_efficiency(self.stats, np.array([self.alpha]), self.variant.normalisation)
+
+    @classmethod
+    def from_folder(cls, folder: Path, alpha: float | None, common: Mapping[str, Any]) -> ClusterRouter:
+        """Read a verified version-1 folder (:meth:`Router.load` checks the manifest and embedder first)."""
+        spec = read_spec(folder / ROUTER)
+        n_clusters = spec["n_clusters"]
+        default_alpha = spec["default_alpha"]
+        return cls(
+            centroids=read_centroids(folder / CENTROIDS, n_clusters),
+            stats=read_statistics(folder / STATISTICS, spec["models"], n_clusters),
+            variant=spec["variant"],
+            top_k=spec["top_k"],
+            beta=spec["beta"],
+            models=spec["models"],
+            max_router=spec["max_router"],
+            alpha=default_alpha if alpha is None else alpha,
+            default_alpha=default_alpha,
+            alpha_choice=spec["alpha"],
+            **common,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ClusterRouter({str(self.path)!r}, variant={self.variant.name!r}, clusters={len(self.centroids)}, "
+            f"models={len(self.models)}, alpha={self.alpha})"
+        )
+
+    def _nearest(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The checked embeddings and their ``top_k`` nearest clusters and weights."""
+        embeddings = self._check_embeddings(embeddings)
+        idx, weights = nearest_clusters(
+            embeddings, self.centroids, self.top_k, self.beta, distance=self.variant.distance
+        )
+        return embeddings, idx, weights
+
+    def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
+        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.router.route`."""
+        choices: np.ndarray = route(
+            self._x, idx, weights, self.variant, max_router=max_router, tie_accuracy=self.stats.accuracy
+        )[0]
+        return choices
+
+    def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n, max_router) model indices, best first, by :func:`~avengers_pro.router.route`."""
+        _, idx, weights = self._nearest(embeddings)
+        return self._choices(idx, weights, self.max_router)
+
+    def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
+        """Every model's index, best first: the same :func:`~avengers_pro.router.route` call as
+        :meth:`route_indices`, asked for every model (the order of the aggregated score S with route's
+        tie-break), so the first ``max_router`` columns are :meth:`route_indices`'s.
+        """
+        _, idx, weights = self._nearest(embeddings)
+        return self._choices(idx, weights, len(self.models))
 
     def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The routing of each query, step by step.
@@ -420,6 +489,96 @@ class Router:
                     "models": chosen,
                     "clusters": clusters,
                     "scores": {m: float(totals[q, i]) for i, m in enumerate(self.models)},
+                }
+            )
+        return explanations
+
+
+class EstimatorRouter(Router):
+    """An exported router of another family (format version 2): a fitted estimator, restored.
+
+    Routing predicts each model's expected score and cost with the estimator (the very ``predict``
+    of the pipeline's sweep) and ranks the models with
+    :func:`avengers_pro.routers.base.rank_models` at the router's alpha: the first is the model
+    :func:`~avengers_pro.routers.base.select_models` chooses.
+
+    Attributes
+    ----------
+    estimator : avengers_pro.routers.RouterEstimator
+        The fitted estimator (kNN, logistic, task or shrinkage).
+    hyperparameters : dict
+        The hyperparameters chosen on validation.
+    """
+
+    def __init__(self, *, estimator: RouterEstimator, hyperparameters: Mapping[str, Any], **common: Any) -> None:
+        self.estimator = estimator
+        self.family = estimator.family
+        self.hyperparameters = dict(hyperparameters)
+        super().__init__(**common)
+
+    @classmethod
+    def from_folder(cls, folder: Path, alpha: float | None, common: Mapping[str, Any]) -> EstimatorRouter:
+        """Read a verified version-2 folder (:meth:`Router.load` checks the manifest and embedder first)."""
+        spec_file = folder / ROUTER
+        spec = read_estimator_spec(spec_file)
+        estimator = restore_estimator(spec["estimator"], read_estimator_arrays(folder / ESTIMATOR), str(spec_file))
+        if list(getattr(estimator, "models_", [])) != spec["models"] or estimator.family != spec["family"]:
+            raise DataError("the estimator's family or models differ from router.json's", file=spec_file)
+        default_alpha = spec["default_alpha"]
+        return cls(
+            estimator=estimator,
+            hyperparameters=spec["hyperparameters"],
+            models=spec["models"],
+            dim=spec["dim"],
+            max_router=spec["max_router"],
+            alpha=default_alpha if alpha is None else alpha,
+            default_alpha=default_alpha,
+            alpha_choice=spec["alpha"],
+            **common,
+        )
+
+    def _predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Expected score and cost (n, M), the models best first (n, M) and their scores x (n, M)."""
+        score, cost = self.estimator.predict(self._check_embeddings(embeddings))
+        order, x = rank_models(score, cost, self.alpha, self.estimator.normalisation)
+        return score, cost, order, x
+
+    def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
+        """Every model's index, best first, by :func:`~avengers_pro.routers.base.rank_models`."""
+        return self._predict(embeddings)[2]
+
+    def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """The routing of each query, step by step.
+
+        Returns
+        -------
+        list[dict]
+            Per query: ``alpha``, ``family``, ``hyperparameters``, ``normalisation``, ``model`` (the
+            choice), ``models`` (the ``max_router`` choices, best first), ``predicted`` (per model the
+            expected ``score`` and ``cost``, and ``x``, the performance-efficiency score of those
+            predictions normalised across the query's models; the choice has the highest ``x``) and
+            ``details``, what the family bases its prediction on
+            (:meth:`~avengers_pro.routers.RouterEstimator.describe`).
+        """
+        embeddings = self._check_embeddings(embeddings)
+        score, cost, order, x = self._predict(embeddings)
+        details = self.estimator.describe(embeddings)
+        explanations: list[dict[str, Any]] = []
+        for q in range(len(embeddings)):
+            chosen = [self.models[i] for i in order[q, : self.max_router]]
+            explanations.append(
+                {
+                    "alpha": self.alpha,
+                    "family": self.family,
+                    "hyperparameters": self.hyperparameters,
+                    "normalisation": self.estimator.normalisation,
+                    "model": chosen[0],
+                    "models": chosen,
+                    "predicted": {
+                        m: {"score": float(score[q, i]), "cost": float(cost[q, i]), "x": float(x[q, i])}
+                        for i, m in enumerate(self.models)
+                    },
+                    "details": details[q],
                 }
             )
         return explanations

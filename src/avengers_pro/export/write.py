@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from ..io import PathLike, write_json, write_npy, write_parquet
+from ..io import PathLike, RecordMatrix, write_json, write_npy, write_parquet
 from ..router import AvengersProRouter, ClusterStats, Variant
 from .embedder import embedder_spec
 from .fit import (
@@ -160,7 +160,6 @@ def export_router(
     )
     fitted.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)
 
-    datasets, per_dataset = np.unique(matrix.datasets.astype(str), return_counts=True)
     router_json = make_spec(
         models=list(matrix.models),
         n_clusters=n_clusters,
@@ -170,14 +169,20 @@ def export_router(
         beta=float(router_settings["beta"]),
         max_router=int(router_settings["max_router"]),
         alpha=alpha,
-        fitted_on={
-            "n_queries": len(matrix.query_ids),
-            "n_records": int(matrix.available.sum()),
-            "datasets": {str(d): int(c) for d, c in zip(datasets, per_dataset, strict=True)},
-        },
+        fitted_on=fitted_on(matrix),
     )
     write_router(Path(out_dir), fitted.centroids_, fitted.stats_, router_json, settings["embedding"], settings)
     return router_json
+
+
+def fitted_on(matrix: RecordMatrix) -> dict[str, Any]:
+    """``router.json``'s ``fitted_on``: queries, records and queries per dataset of what a router was fitted on."""
+    datasets, per_dataset = np.unique(matrix.datasets.astype(str), return_counts=True)
+    return {
+        "n_queries": len(matrix.query_ids),
+        "n_records": int(matrix.available.sum()),
+        "datasets": {str(d): int(c) for d, c in zip(datasets, per_dataset, strict=True)},
+    }
 
 
 def write_router(

@@ -13,6 +13,7 @@ from .knn import KNNRouter, NeighbourIndex
 from .selection import (
     DEFAULT_GRIDS,
     FAMILIES,
+    SELECTION_ALPHAS,
     Grid,
     Selection,
     expand_grid,
@@ -27,6 +28,7 @@ from .supervised import LogisticRouter, TaskRouter
 __all__ = [
     "DEFAULT_GRIDS",
     "FAMILIES",
+    "SELECTION_ALPHAS",
     "AvengersProEstimator",
     "Grid",
     "KNNRouter",

@@ -18,7 +18,6 @@ from ..router import AvengersProRouter, Variant, nearest_clusters
 from .base import (
     RouterEstimator,
     cached_clusters,
-    check_training,
     model_means,
     weighted_means,
 )
@@ -58,7 +57,7 @@ class AvengersProEstimator(RouterEstimator):
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> AvengersProEstimator:
         """Fit KMeans (seeded) and the per-cluster statistics."""
-        data = check_training(embeddings, matrix)
+        data = self._training_data(embeddings, matrix)
         clustering = cached_clusters(data, self.n_clusters, self.seed, self.n_init)
         self.router_ = AvengersProRouter(self.variant, top_k=self.top_k, beta=self.beta)
         self.router_.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)

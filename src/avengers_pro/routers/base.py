@@ -98,6 +98,35 @@ def select_models(
     return choices
 
 
+def rank_models(
+    expected_score: np.ndarray, expected_cost: np.ndarray, alpha: float, normalisation: Normalisation = "official"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every model of every query, best first, at one alpha: the order :func:`select_models` picks from.
+
+    The same ``x`` and tie-break as :func:`select_models` (higher ``x``, then higher predicted score,
+    then lower model index), so column 0 is its choice; models with a non-finite prediction come last.
+
+    Returns
+    -------
+    order : np.ndarray
+        (n, M) int64 model indices, best first.
+    x : np.ndarray
+        (n, M) each model's performance-efficiency score (-inf where it cannot be chosen).
+    """
+    score = np.asarray(expected_score, dtype=np.float64)
+    cost = np.asarray(expected_cost, dtype=np.float64)
+    ok = np.isfinite(score) & np.isfinite(cost)
+    stats = ClusterStats(
+        accuracy=np.where(ok, score, np.nan), cost=np.where(ok, cost, np.nan), count=ok.astype(np.int64)
+    )
+    x = np.where(ok, performance_efficiency(stats, np.array([float(alpha)]), normalisation)[0], -np.inf)
+    tie = np.where(ok, score, -np.inf)
+    index = np.broadcast_to(np.arange(score.shape[1]), score.shape)
+    # lexsort: the last key is the primary one; every key sorts ascending, hence the negations.
+    order = np.lexsort((index, -tie, -x), axis=-1)
+    return order.astype(np.int64), x
+
+
 class RouterEstimator:
     """Base class of the families that predict an expected score and cost per (query, model).
 
@@ -126,10 +155,23 @@ class RouterEstimator:
         """Expected score and expected cost of every model for every query, each (n, M)."""
         raise NotImplementedError
 
+    def describe(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """What each query's prediction rests on, JSON-ready, for an exported router's explanation.
+
+        The base class has nothing to add (one empty dict per query); families override it.
+        """
+        return [{} for _ in range(len(embeddings))]
+
     def choose(self, embeddings: np.ndarray, alphas: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
         """(A, n) chosen model indices for every alpha: :meth:`predict`, then :func:`select_models`."""
         score, cost = self.predict(embeddings)
         return select_models(score, cost, alphas, self.normalisation, available)
+
+    def _training_data(self, embeddings: np.ndarray, matrix: RecordMatrix) -> np.ndarray:
+        """:func:`check_training`, remembering the embedding dimension (``n_features_in_``, as scikit-learn)."""
+        data = check_training(embeddings, matrix)
+        self.n_features_in_ = int(data.shape[1])
+        return data
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "models_"):

@@ -14,13 +14,15 @@ per second on two cores (``bench/bench_knn.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..cluster import l2_normalise
 from ..errors import ConfigError
 from ..io import RecordMatrix
 from ..router import Normalisation
-from .base import RouterEstimator, check_training, model_means, weighted_means
+from .base import RouterEstimator, model_means, weighted_means
 
 # Weight floor, so that a neighbourhood of non-positive similarities still averages.
 _WEIGHT_FLOOR = 1e-6
@@ -58,6 +60,16 @@ class NeighbourIndex:
         self.seed = int(seed)
         self.block = int(block)
         self.n_jobs = max(1, int(n_jobs))
+
+    def get_params(self) -> dict[str, int]:
+        """The constructor arguments, as scikit-learn's ``get_params``."""
+        return {
+            "n_lists": self.n_lists,
+            "n_probe": self.n_probe,
+            "seed": self.seed,
+            "block": self.block,
+            "n_jobs": self.n_jobs,
+        }
 
     def fit(self, embeddings: np.ndarray) -> NeighbourIndex:
         """Index (n, dim) L2-normalised embeddings (kept as float32)."""
@@ -219,7 +231,7 @@ class KNNRouter(RouterEstimator):
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> KNNRouter:
         """Index the training embeddings and keep their scores and costs."""
-        data = check_training(embeddings, matrix)
+        data = self._training_data(embeddings, matrix)
         self.index_ = NeighbourIndex(self.n_lists, self.n_probe, self.seed).fit(data)
         self.recorded_ = matrix.available
         self.scores_ = np.where(self.recorded_, matrix.scores, 0.0)
@@ -256,3 +268,17 @@ class KNNRouter(RouterEstimator):
             for start in starts:
                 predict_block(start)
         return score, cost
+
+    def describe(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """Per query: how many neighbours were averaged and their cosine similarities (nearest, mean)."""
+        self._check_fitted()
+        sims, _ = self.index_.search(l2_normalise(np.asarray(embeddings, dtype=np.float32)), self.n_neighbors)
+        found = np.isfinite(sims)
+        return [
+            {
+                "neighbors": int(found[q].sum()),
+                "nearest_similarity": float(sims[q, 0]),
+                "mean_similarity": float(sims[q][found[q]].mean()),
+            }
+            for q in range(len(sims))
+        ]

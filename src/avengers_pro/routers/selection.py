@@ -36,6 +36,12 @@ FAMILIES: dict[str, type[RouterEstimator]] = {
     "avengers-pro": AvengersProEstimator,
 }
 
+#: The alpha grid of the validation AIQ that chooses hyperparameters (in the pipeline and for an
+#: export). Fixed, not the config's ``router.alphas``: the selection (every candidate fitted, the
+#: expensive part) then does not rerun when only the grid the curves are drawn on changes; 101
+#: points are the paper's.
+SELECTION_ALPHAS = np.linspace(0.0, 1.0, 101)
+
 Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
 """``{parameter: [values]}`` (every combination) or an explicit list of parameter mappings."""
 
@@ -122,7 +128,8 @@ class Selection:
     Attributes
     ----------
     estimator
-        Fitted on every training query (validation included) with the chosen hyperparameters.
+        Fitted on every training query (validation included) with the chosen hyperparameters
+        (None when :func:`select_on_validation` was asked not to refit).
     params
         The chosen hyperparameters.
     validation
@@ -130,7 +137,7 @@ class Selection:
         is too small for (more clusters than queries) has ``aiq`` None and the reason in ``skipped``.
     """
 
-    estimator: RouterEstimator
+    estimator: RouterEstimator | None
     params: dict[str, Any]
     validation: list[dict[str, Any]] = field(default_factory=list)
 
@@ -143,6 +150,7 @@ def select_on_validation(
     is_validation: np.ndarray,
     alphas: np.ndarray,
     seed: int = 0,
+    refit: bool = True,
 ) -> Selection:
     """Choose a family's hyperparameters on the validation part of train, then refit on all of train.
 
@@ -160,6 +168,8 @@ def select_on_validation(
         (A,) alpha grid of the sweep.
     seed
         Seed of the families that cluster.
+    refit
+        Refit the chosen candidate on all of train (``False``: the caller fits what it needs).
 
     Returns
     -------
@@ -205,7 +215,8 @@ def select_on_validation(
         )
     best = max(scored, key=lambda i: table[i]["aiq"])  # first of equal maxima
     chosen = table[best]["params"]
-    return Selection(make_estimator(family, chosen, seed).fit(embeddings, matrix), dict(chosen), table)
+    refitted = make_estimator(family, chosen, seed).fit(embeddings, matrix) if refit else None
+    return Selection(refitted, dict(chosen), table)
 
 
 def fit_and_route(
@@ -263,4 +274,5 @@ def fit_and_route(
         seed,
     )
     test_available = matrix.available[is_test]
+    assert selection.estimator is not None  # refitted: select_on_validation's default
     return selection, selection.estimator.choose(embeddings[is_test], alphas, test_available)

@@ -22,6 +22,8 @@ number (neighbourhoods overlap, so the moment estimator above does not apply).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..cluster import l2_normalise
@@ -31,7 +33,6 @@ from ..router import Normalisation, cluster_statistics
 from .base import (
     RouterEstimator,
     cached_clusters,
-    check_training,
     nearest_centroid,
     weighted_means,
 )
@@ -130,7 +131,7 @@ class ShrinkageRouter(RouterEstimator):
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> ShrinkageRouter:
         """Cluster, fit the task prior, and estimate the shrinkage strengths."""
-        data = check_training(embeddings, matrix)
+        data = self._training_data(embeddings, matrix)
         self.task_ = TaskRouter(C=self.task_C, mode="soft").fit(data, matrix)
         self.models_ = list(matrix.models)
         if self.base == "neighbors":
@@ -182,3 +183,18 @@ class ShrinkageRouter(RouterEstimator):
             return np.where(total > 0, shrunk, prior)  # no record and tau 0: the prior alone
 
         return shrink(local_score, prior_score, self.tau_score_), shrink(local_cost, prior_cost, self.tau_cost_)
+
+    def describe(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """Per query: the task prior's ``datasets``, the local mean's base (``cluster`` and its training
+        queries, or ``neighbors``) and the prior strengths ``tau_score`` per model.
+        """
+        self._check_fitted()
+        queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
+        described = self.task_.describe(queries)
+        tau = {m: float(t) for m, t in zip(self.models_, self.tau_score_, strict=True)}
+        if self.base == "neighbors":
+            local: list[dict[str, Any]] = [{"neighbors": self.n_neighbors} for _ in range(len(queries))]
+        else:
+            cluster = nearest_centroid(queries, self.centroids_)
+            local = [{"cluster": int(c), "n_train_queries": int(self.count_[c].max())} for c in cluster]
+        return [{**d, **loc, "tau_score": tau} for d, loc in zip(described, local, strict=True)]

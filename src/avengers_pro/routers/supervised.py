@@ -22,16 +22,54 @@ from ..cluster import l2_normalise
 from ..errors import ConfigError
 from ..io import RecordMatrix
 from ..router import Normalisation, cluster_statistics
-from .base import RouterEstimator, check_training, model_means, weighted_means
+from .base import RouterEstimator, model_means, weighted_means
 from .knn import NeighbourIndex
 
 _MAX_ITER = 1000
 
 
-def _logistic(C: float):
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, C: float, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit scikit-learn's L2-regularised logistic regression; return only its ``(coef, intercept)``.
+
+    Only the arrays are kept, and :func:`linear_probabilities` predicts from them, so that a fitted
+    router is plain arrays: an exported one is stored without pickling and routes without importing
+    scikit-learn, with the very code the pipeline's sweep uses.
+
+    Returns
+    -------
+    coef, intercept : np.ndarray
+        (C, dim) and (C,) float64, as ``LogisticRegression.coef_`` / ``intercept_``: C = 1 for two
+        classes (the logit of the second), else one row per class (multinomial).
+    """
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=_MAX_ITER)
+    model = LogisticRegression(C=C, max_iter=_MAX_ITER).fit(x, y, sample_weight=sample_weight)
+    return np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow for large negative ``z``."""
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def linear_probabilities(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """Class probabilities of a logistic regression from its arrays (scikit-learn's ``predict_proba``).
+
+    Returns
+    -------
+    np.ndarray
+        (n, C) softmax of the logits for C > 1 rows of ``coef``; (n, 2) ``[1 - p, p]`` with
+        ``p = sigmoid(logit)`` for one row.
+    """
+    logits = np.asarray(x, dtype=np.float64) @ coef.T + intercept[None, :]
+    if coef.shape[0] == 1:
+        positive = sigmoid(logits[:, 0])
+        return np.column_stack([1.0 - positive, positive])
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 class LogisticRouter(RouterEstimator):
@@ -58,22 +96,27 @@ class LogisticRouter(RouterEstimator):
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> LogisticRouter:
         """Fit one classifier per model on the queries it has a record for."""
-        data = check_training(embeddings, matrix)
+        data = self._training_data(embeddings, matrix)
         self.mean_score_, self.mean_cost_ = model_means(matrix)
-        self.classifiers_: list[Any] = []
-        for m in range(len(matrix.models)):
+        n_models = len(matrix.models)
+        # Model m's classifier: row m of coef_ / intercept_, where has_classifier_[m].
+        self.has_classifier_ = np.zeros(n_models, dtype=bool)
+        self.coef_ = np.zeros((n_models, data.shape[1]))
+        self.intercept_ = np.zeros(n_models)
+        for m in range(n_models):
             rows = np.flatnonzero(matrix.available[:, m])
             labels = matrix.scores[rows, m]
             if rows.size == 0 or np.all(labels == labels[0]):
-                self.classifiers_.append(None)  # one class only: the constant mean score predicts it
-                continue
+                continue  # one class only: the constant mean score predicts it
             if np.isin(labels, (0.0, 1.0)).all():
                 x, y, weight = data[rows], labels.astype(np.int64), None
             else:  # soft labels: every row once as a positive (weight s) and once as a negative (1 - s)
                 x = np.vstack([data[rows], data[rows]])
                 y = np.concatenate([np.ones(rows.size, np.int64), np.zeros(rows.size, np.int64)])
                 weight = np.concatenate([labels, 1.0 - labels])
-            self.classifiers_.append(_logistic(self.C).fit(x, y, sample_weight=weight))
+            coef, intercept = fit_logistic(x, y, self.C, weight)
+            self.coef_[m], self.intercept_[m] = coef[0], intercept[0]
+            self.has_classifier_[m] = True
         if self.cost_neighbors > 0:
             self.index_ = NeighbourIndex().fit(data)
             self.recorded_ = matrix.available
@@ -85,10 +128,9 @@ class LogisticRouter(RouterEstimator):
         """(n, M) P(correct) of each model and its expected cost."""
         self._check_fitted()
         queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
-        n = len(queries)
-        score = np.empty((n, len(self.models_)))
-        for m, classifier in enumerate(self.classifiers_):
-            score[:, m] = self.mean_score_[m] if classifier is None else classifier.predict_proba(queries)[:, 1]
+        # Every model's P(correct) at once: model m's logit is column m (a binary classifier each).
+        probability = sigmoid(np.asarray(queries, dtype=np.float64) @ self.coef_.T + self.intercept_[None, :])
+        score = np.where(self.has_classifier_[None, :], probability, self.mean_score_[None, :])
         if self.cost_neighbors > 0:
             _, index = self.index_.search(queries, self.cost_neighbors)
             cost, _ = weighted_means(np.ones(index.shape), self.costs_[index], self.recorded_[index], self.mean_cost_)
@@ -125,7 +167,7 @@ class TaskRouter(RouterEstimator):
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> TaskRouter:
         """Fit the dataset classifier and the per-dataset means (datasets in sorted order)."""
-        data = check_training(embeddings, matrix)
+        data = self._training_data(embeddings, matrix)
         codes, names = pd.factorize(pd.Series(matrix.datasets, dtype=object), sort=True)
         self.datasets_ = [str(name) for name in names]
         stats = cluster_statistics(codes, matrix.scores, matrix.costs, n_clusters=len(names))
@@ -134,7 +176,11 @@ class TaskRouter(RouterEstimator):
         self.dataset_score_ = np.where(stats.count > 0, stats.accuracy, mean_score[None, :])
         self.dataset_cost_ = np.where(stats.count > 0, stats.cost, mean_cost[None, :])
         self.dataset_count_ = stats.count
-        self.classifier_ = _logistic(self.C).fit(data, codes) if len(names) > 1 else None
+        # One dataset: nothing to classify (coef_ and intercept_ stay empty; every query is that dataset).
+        coef_and_intercept: tuple[np.ndarray, np.ndarray] = (
+            fit_logistic(data, codes, self.C) if len(names) > 1 else (np.zeros((0, data.shape[1])), np.zeros(0))
+        )
+        self.coef_, self.intercept_ = coef_and_intercept
         self.models_ = list(matrix.models)
         return self
 
@@ -142,9 +188,9 @@ class TaskRouter(RouterEstimator):
         """(n, D) P(dataset | query), datasets in :attr:`datasets_` order (one-hot in ``hard`` mode)."""
         self._check_fitted()
         queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
-        if self.classifier_ is None:
+        if len(self.datasets_) == 1:
             return np.ones((len(queries), 1))
-        proba = self.classifier_.predict_proba(queries)
+        proba = linear_probabilities(queries, self.coef_, self.intercept_)
         if self.mode == "hard":
             proba = np.eye(proba.shape[1])[proba.argmax(axis=1)]
         return proba
@@ -153,3 +199,8 @@ class TaskRouter(RouterEstimator):
         """(n, M) expected score and cost under the predicted dataset distribution."""
         proba = self.task_probabilities(embeddings)
         return proba @ self.dataset_score_, proba @ self.dataset_cost_
+
+    def describe(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """Per query: ``datasets``, the probability of each training dataset (as :meth:`predict` weights them)."""
+        proba = self.task_probabilities(embeddings)
+        return [{"datasets": {d: float(p) for d, p in zip(self.datasets_, row, strict=True)}} for row in proba]

@@ -1,0 +1,337 @@
+"""Pipeline time, for an export entry with ``router:``: a router of any family, or the best one on validation.
+
+Two steps, each a pipeline job (``workflow/rules/export.smk``), as for an Avengers-Pro export:
+
+1. :func:`select_export`: on the export's validation carve-out (``router.validation_ratio`` of every
+   dataset, seed = the first of ``split.seeds``; the one :func:`~avengers_pro.export.fit.validation_split`
+   draws), each candidate family's hyperparameters are chosen by the validation AIQ over
+   :data:`~avengers_pro.routers.SELECTION_ALPHAS` (:func:`~avengers_pro.routers.select_on_validation`),
+   and, for ``best-on-validation``, the family of the highest validation AIQ wins. No alpha grid is
+   read, so a new grid does not rerun this step.
+2. :func:`export_selected`: the default alpha (fixed, or chosen on the carve-out by the entry's
+   ``target`` as every export chooses it), then the chosen estimator refitted on ALL records and
+   written: an Avengers-Pro winner in the version-1 folder (centroids and statistics), any other
+   family as a version-2 folder (the estimator's arrays; ``docs/routing.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from ..io import PathLike, RecordMatrix, atomic_path, write_json
+from ..routers import DEFAULT_GRIDS, FAMILIES, SELECTION_ALPHAS, Grid, make_estimator, select_on_validation
+from ..routers.avengers import AvengersProEstimator
+from ..routers.base import RouterEstimator
+from ..routers.selection import sweep_curve
+from ..routers.state import estimator_state, is_storable
+from .embedder import embedder_spec
+from .fit import alpha_from_curve, fit_settings, matrix_and_vectors, validation_split
+from .folder import (
+    EMBEDDER,
+    ESTIMATOR,
+    ESTIMATOR_FORMAT_VERSION,
+    MANIFEST,
+    ROUTER,
+    make_estimator_spec,
+    make_manifest,
+    make_spec,
+)
+from .write import fitted_on, write_router
+
+log = logging.getLogger(__name__)
+
+#: The ``router`` of an export entry that compares every candidate and keeps the best on validation.
+BEST_ON_VALIDATION = "best-on-validation"
+AVENGERS_PRO = "avengers-pro"
+
+
+def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values a family export uses, checked; also the ``config`` stored in the manifest.
+
+    :func:`~avengers_pro.export.fit.fit_settings` (the entry, models, the carve-out's ratio and seed),
+    plus ``routers.families`` (the candidates' grids), the Avengers-Pro settings a
+    ``best-on-validation`` entry also tries (``router.variants``, ``top_k``, ``beta``,
+    ``clustering.n_clusters``), ``router.alphas`` and ``max_router``, and the ``embedding:`` block.
+
+    Raises
+    ------
+    ConfigError
+        A missing key, or a ``router`` that is neither a family nor ``best-on-validation``.
+    """
+    settings = fit_settings(config, entry)
+    try:
+        router = config["router"]
+        settings["routers"] = {"families": dict(config.get("routers", {}).get("families") or {})}
+        settings["router"] = {key: router[key] for key in ("top_k", "beta", "validation_ratio", "variants")}
+        # Only the second step reads these: the pipeline's selection job is not given them, so that a
+        # new alpha grid does not rerun it.
+        settings["router"].update({key: router[key] for key in ("alphas", "max_router") if key in router})
+        settings["clustering"]["n_clusters"] = list(config["clustering"]["n_clusters"])
+    except KeyError as error:
+        raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
+    settings["embedding"] = embedder_spec(config.get("embedding"))
+    wanted = entry.get("router")
+    if wanted != BEST_ON_VALIDATION and wanted not in FAMILIES:
+        raise ConfigError(
+            f"export '{entry.get('name')}'.router: {wanted!r} is not a router family "
+            f"({', '.join(sorted(FAMILIES))}) or {BEST_ON_VALIDATION!r}"
+        )
+    return settings
+
+
+def export_candidates(settings: Mapping[str, Any]) -> list[tuple[str, Grid]]:
+    """The (family, grid) pairs an entry chooses among, in order (the first of equal AIQs wins).
+
+    A named family: its ``routers.families`` grid, else its default grid; ``avengers-pro``: every
+    ``router.variants`` entry x ``clustering.n_clusters``. ``best-on-validation``: every family of
+    ``routers.families``, then those Avengers-Pro candidates.
+    """
+    wanted = settings["export"]["router"]
+    families = settings["routers"]["families"]
+    if wanted == BEST_ON_VALIDATION:
+        return [*families.items(), (AVENGERS_PRO, _avengers_grid(settings))]
+    if wanted == AVENGERS_PRO:
+        return [(AVENGERS_PRO, _avengers_grid(settings))]
+    return [(wanted, families.get(wanted) or DEFAULT_GRIDS[wanted])]
+
+
+def _avengers_grid(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Avengers-Pro's candidates: every configured variant x cluster count, with the router's top_k and beta."""
+    router = settings["router"]
+    return [
+        {
+            "variant": {"name": name, **dict(spec)},
+            "n_clusters": int(k),
+            "top_k": int(router["top_k"]),
+            "beta": float(router["beta"]),
+            "n_init": int(settings["clustering"]["n_init"]),
+        }
+        for name, spec in router["variants"].items()
+        for k in settings["clustering"]["n_clusters"]
+    ]
+
+
+def select_export(
+    records: pd.DataFrame,
+    query_ids: Sequence[str] | np.ndarray,
+    embeddings: np.ndarray,
+    config: Mapping[str, Any],
+    entry: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Choose an export's family and hyperparameters on its validation carve-out.
+
+    Parameters
+    ----------
+    records, query_ids, embeddings
+        As :func:`avengers_pro.export.export_router`.
+    config, entry
+        The config (see :func:`family_export_settings`) and one ``export`` entry with ``router``.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``router`` (the entry's), ``family`` and ``params`` (the winner), ``seed``,
+        ``n_fit_queries``, ``n_validation_queries``, ``selection_alphas`` and ``candidates`` (per
+        family its chosen ``params``, best ``validation_aiq`` and every candidate's ``validation``).
+    """
+    settings = family_export_settings(config, entry)
+    matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
+    _, is_validation = validation_split(records, matrix, settings)
+    seed = int(settings["seed"])
+    candidates: list[dict[str, Any]] = []
+    for family, grid in export_candidates(settings):
+        selection = select_on_validation(
+            family, grid, vectors, matrix, is_validation, SELECTION_ALPHAS, seed=seed, refit=False
+        )
+        best = max(entry["aiq"] for entry in selection.validation if entry["aiq"] is not None)
+        candidates.append(
+            {"family": family, "params": selection.params, "validation_aiq": best, "validation": selection.validation}
+        )
+        log.info("export '%s': %s, validation AIQ %.4f with %s", entry["name"], family, best, selection.params)
+    winner = max(range(len(candidates)), key=lambda i: candidates[i]["validation_aiq"])  # first of equal maxima
+    n_validation = int(is_validation.sum())
+    return {
+        "router": entry["router"],
+        "family": candidates[winner]["family"],
+        "params": candidates[winner]["params"],
+        "seed": seed,
+        "n_fit_queries": len(is_validation) - n_validation,
+        "n_validation_queries": n_validation,
+        "selection_alphas": len(SELECTION_ALPHAS),
+        "candidates": candidates,
+    }
+
+
+def _validation_alpha(
+    records: pd.DataFrame,
+    matrix: RecordMatrix,
+    vectors: np.ndarray,
+    settings: dict[str, Any],
+    estimator: RouterEstimator,
+) -> dict[str, Any]:
+    """The default alpha by the entry's target: ``estimator`` fitted outside the carve-out, swept on it."""
+    from ..config import alpha_grid
+
+    split, is_validation = validation_split(records, matrix, settings)
+    alphas = alpha_grid({"router": settings["router"]})
+    estimator.fit(vectors[~is_validation], matrix.subset(~is_validation))
+    validation = matrix.subset(is_validation)
+    choices = estimator.choose(vectors[is_validation], alphas, validation.available)
+    _, _, accuracy, cost = sweep_curve(choices, validation)
+    curve = pd.DataFrame({"accuracy": accuracy, "cost": cost}, index=pd.Index(alphas, name="alpha"))
+    return alpha_from_curve(curve, records, matrix, settings, split, is_validation)
+
+
+def export_selected(
+    records: pd.DataFrame,
+    query_ids: Sequence[str] | np.ndarray,
+    embeddings: np.ndarray,
+    config: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    selection: Mapping[str, Any],
+    out_dir: PathLike,
+) -> dict[str, Any]:
+    """Fit the router :func:`select_export` chose on ALL records and write its folder.
+
+    Parameters
+    ----------
+    records, query_ids, embeddings, config, entry
+        As :func:`select_export`.
+    selection
+        What :func:`select_export` returned for the same arguments.
+    out_dir
+        The router folder (created; files of the same names are replaced atomically).
+
+    Returns
+    -------
+    dict
+        The content of the folder's ``router.json``.
+    """
+    settings = family_export_settings(config, entry)
+    missing = [key for key in ("alphas", "max_router") if key not in settings["router"]]
+    if missing:
+        raise ConfigError(f"export '{entry.get('name')}': config key {missing[0]!r} missing")
+    if selection.get("router") != entry["router"]:
+        raise DataError(
+            f"export '{entry['name']}': the selection is for router {selection.get('router')!r}; select again",
+            field="router",
+        )
+    matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
+    family, params, seed = str(selection["family"]), dict(selection["params"]), int(settings["seed"])
+    if "alpha" in entry:
+        alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
+    else:
+        alpha = _validation_alpha(records, matrix, vectors, settings, make_estimator(family, params, seed))
+    log.info("export '%s': %s, alpha %.4f (%s)", entry["name"], family, alpha["default"], alpha["chosen_by"])
+    estimator = make_estimator(family, params, seed).fit(vectors, matrix)
+    how = {key: selection[key] for key in ("router", "family", "seed", "n_fit_queries", "n_validation_queries")}
+    how["candidates"] = [
+        {"family": c["family"], "params": c["params"], "validation_aiq": c["validation_aiq"]}
+        for c in selection["candidates"]
+    ]
+    return write_fitted_router(
+        Path(out_dir),
+        estimator,
+        params=params,
+        matrix=matrix,
+        max_router=int(settings["router"]["max_router"]),
+        alpha=alpha,
+        selection=how,
+        embedder=settings["embedding"],
+        config=settings,
+    )
+
+
+def write_fitted_router(
+    out_dir: Path,
+    estimator: RouterEstimator,
+    *,
+    params: Mapping[str, Any],
+    matrix: RecordMatrix,
+    max_router: int,
+    alpha: Mapping[str, Any],
+    selection: Mapping[str, Any],
+    embedder: Mapping[str, Any],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write a fitted estimator of any family as a router folder; return its ``router.json``.
+
+    An :class:`~avengers_pro.routers.AvengersProEstimator` becomes a version-1 folder (centroids and
+    statistics, routed by :class:`~avengers_pro.export.routing.ClusterRouter`), any other family a
+    version-2 folder (its arrays, routed by :class:`~avengers_pro.export.routing.EstimatorRouter`).
+
+    Parameters
+    ----------
+    out_dir
+        The router folder.
+    estimator
+        Fitted on ``matrix``'s queries.
+    params
+        Its hyperparameters (as chosen on validation).
+    matrix
+        The records it was fitted on (models, queries per dataset).
+    max_router, alpha
+        Models routed to per query, and the ``alpha`` object (``default``, ``chosen_by``, ``validation``).
+    selection
+        How the family and hyperparameters were chosen (stored in ``router.json``).
+    embedder, config
+        The ``embedder.json`` content and the config stored in the manifest.
+    """
+    dim = int(estimator.n_features_in_)
+    if isinstance(estimator, AvengersProEstimator):
+        router_json = make_spec(
+            models=list(matrix.models),
+            n_clusters=int(estimator.n_clusters),
+            dim=dim,
+            variant=estimator.variant,
+            top_k=estimator.top_k,
+            beta=estimator.beta,
+            max_router=max_router,
+            alpha=alpha,
+            fitted_on=fitted_on(matrix),
+        )
+        router_json["selection"] = dict(selection)
+        write_router(out_dir, estimator.router_.centroids_, estimator.router_.stats_, router_json, embedder, config)
+        return router_json
+    if not is_storable(estimator):
+        raise ConfigError(f"a {estimator.family} router cannot be exported")
+    structure, arrays = estimator_state(estimator)
+    router_json = make_estimator_spec(
+        family=estimator.family,
+        hyperparameters=params,
+        models=list(matrix.models),
+        dim=dim,
+        normalisation=estimator.normalisation,
+        max_router=max_router,
+        alpha=alpha,
+        selection=selection,
+        fitted_on=fitted_on(matrix),
+        estimator=structure,
+    )
+    write_estimator_router(out_dir, arrays, router_json, embedder, config)
+    return router_json
+
+
+def write_estimator_router(
+    out_dir: Path,
+    arrays: Mapping[str, np.ndarray],
+    router_json: Mapping[str, Any],
+    embedder: Mapping[str, Any],
+    config: Mapping[str, Any],
+) -> None:
+    """Write the four files of a family router folder (format version 2); the manifest last."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # An export that dies half-way must leave no manifest that seems to vouch for the new files.
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    with atomic_path(out_dir / ESTIMATOR) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **dict(arrays))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+    write_json(dict(router_json), out_dir / ROUTER)
+    write_json(dict(embedder), out_dir / EMBEDDER)
+    write_json(make_manifest(out_dir, config, ESTIMATOR_FORMAT_VERSION), out_dir / MANIFEST)
