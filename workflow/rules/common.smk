@@ -145,7 +145,9 @@ def export_settings(wildcards):
         **export_fit_settings(wildcards),
         "router": {
             "variants": (
-                {entry["variant"]: variants[entry["variant"]]} if "variant" in entry else {}
+                {entry["variant"]: variants[entry["variant"]]}
+                if "variant" in entry
+                else {}
             ),
             **{
                 key: router[key]
@@ -166,7 +168,8 @@ def export_select_settings(wildcards):
     return {
         **export_fit_settings(wildcards),
         "router": {
-            key: router[key] for key in ("variants", "top_k", "beta", "validation_ratio")
+            key: router[key]
+            for key in ("variants", "top_k", "beta", "validation_ratio")
         },
         "routers": {"families": config["routers"]["families"]},
         "clustering": {

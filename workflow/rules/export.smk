@@ -18,10 +18,10 @@ rule export_clusters:
         clusterings="results/router_fits/{name}.npz",
     log:
         "logs/export_clusters/{name}.log",
-    wildcard_constraints:
-        name=alternatives(CLUSTER_EXPORTS) or "(?!)",
     benchmark:
         "benchmarks/export_clusters/{name}.tsv"
+    wildcard_constraints:
+        name=alternatives(CLUSTER_EXPORTS) or "(?!)",
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
@@ -45,10 +45,10 @@ rule export_router:
         files=expand("results/router/{{name}}/{file}", file=ROUTER_FILES),
     log:
         "logs/export/{name}.log",
-    wildcard_constraints:
-        name=alternatives(CLUSTER_EXPORTS) or "(?!)",
     benchmark:
         "benchmarks/export/{name}.tsv"
+    wildcard_constraints:
+        name=alternatives(CLUSTER_EXPORTS) or "(?!)",
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
@@ -70,10 +70,10 @@ rule export_select:
         selection="results/router_fits/{name}.json",
     log:
         "logs/export_select/{name}.log",
-    wildcard_constraints:
-        name=alternatives(FAMILY_EXPORTS) or "(?!)",
     benchmark:
         "benchmarks/export_select/{name}.tsv"
+    wildcard_constraints:
+        name=alternatives(FAMILY_EXPORTS) or "(?!)",
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
@@ -97,10 +97,10 @@ rule export_family:
         files=expand("results/router/{{name}}/{file}", file=COMMON_ROUTER_FILES),
     log:
         "logs/export/{name}.log",
-    wildcard_constraints:
-        name=alternatives(FAMILY_EXPORTS) or "(?!)",
     benchmark:
         "benchmarks/export/{name}.tsv"
+    wildcard_constraints:
+        name=alternatives(FAMILY_EXPORTS) or "(?!)",
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
