@@ -553,7 +553,7 @@ def test_altered_centroids(exported, tmp_path):
         Router.load(folder)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None, 1.0])
+@pytest.mark.parametrize("version", [3, 0, "1", None, 1.0])
 def test_unknown_format_version(exported, tmp_path, version):
     folder = copy_router(exported, tmp_path / "r")
     manifest = json.loads((folder / MANIFEST).read_text())

@@ -274,10 +274,15 @@ def read_spec(file: Path) -> dict[str, Any]:
         }
     except (KeyError, TypeError, ValueError, ConfigError) as error:
         raise malformed(file, error) from None
+    return _checked(parsed, file, ("n_clusters", "top_k", "max_router"))
+
+
+def _checked(parsed: dict[str, Any], file: Path, counts: Sequence[str]) -> dict[str, Any]:
+    """A parsed ``router.json`` whose ``models`` are distinct and non-empty and whose ``counts`` are >= 1."""
     models = parsed["models"]
     if not models or len(set(models)) != len(models):
         raise DataError("models: expected a non-empty list of distinct names", file=file, field="models")
-    for key in ("n_clusters", "top_k", "max_router"):
+    for key in counts:
         if parsed[key] < 1:
             raise DataError(f"expected an integer >= 1, got {parsed[key]}", file=file, field=key)
     return parsed
@@ -412,13 +417,7 @@ def read_estimator_spec(file: Path) -> dict[str, Any]:
         }
     except (KeyError, TypeError, ValueError) as error:
         raise malformed(file, error) from None
-    models = parsed["models"]
-    if not models or len(set(models)) != len(models):
-        raise DataError("models: expected a non-empty list of distinct names", file=file, field="models")
-    for key in ("dim", "max_router"):
-        if parsed[key] < 1:
-            raise DataError(f"expected an integer >= 1, got {parsed[key]}", file=file, field=key)
-    return parsed
+    return _checked(parsed, file, ("dim", "max_router"))
 
 
 def read_estimator_arrays(file: Path) -> dict[str, np.ndarray]:

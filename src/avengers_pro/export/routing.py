@@ -67,6 +67,18 @@ CACHE_ENV = "AVENGERS_PRO_EMBEDDING_CACHE"
 _NORM_TOLERANCE = 1e-3
 
 
+def _shared_settings(spec: Mapping[str, Any], alpha: float | None) -> dict[str, Any]:
+    """The :class:`Router` arguments every ``router.json`` gives: models, max_router and the alpha."""
+    default_alpha = spec["default_alpha"]
+    return {
+        "models": spec["models"],
+        "max_router": spec["max_router"],
+        "alpha": default_alpha if alpha is None else alpha,
+        "default_alpha": default_alpha,
+        "alpha_choice": spec["alpha"],
+    }
+
+
 class Router:
     """A router loaded from an exported folder, ready to route new queries: the shared interface.
 
@@ -391,18 +403,13 @@ class ClusterRouter(Router):
         """Read a verified version-1 folder (:meth:`Router.load` checks the manifest and embedder first)."""
         spec = read_spec(folder / ROUTER)
         n_clusters = spec["n_clusters"]
-        default_alpha = spec["default_alpha"]
         return cls(
             centroids=read_centroids(folder / CENTROIDS, n_clusters),
             stats=read_statistics(folder / STATISTICS, spec["models"], n_clusters),
             variant=spec["variant"],
             top_k=spec["top_k"],
             beta=spec["beta"],
-            models=spec["models"],
-            max_router=spec["max_router"],
-            alpha=default_alpha if alpha is None else alpha,
-            default_alpha=default_alpha,
-            alpha_choice=spec["alpha"],
+            **_shared_settings(spec, alpha),
             **common,
         )
 
@@ -524,16 +531,11 @@ class EstimatorRouter(Router):
         estimator = restore_estimator(spec["estimator"], read_estimator_arrays(folder / ESTIMATOR), str(spec_file))
         if list(getattr(estimator, "models_", [])) != spec["models"] or estimator.family != spec["family"]:
             raise DataError("the estimator's family or models differ from router.json's", file=spec_file)
-        default_alpha = spec["default_alpha"]
         return cls(
             estimator=estimator,
             hyperparameters=spec["hyperparameters"],
-            models=spec["models"],
             dim=spec["dim"],
-            max_router=spec["max_router"],
-            alpha=default_alpha if alpha is None else alpha,
-            default_alpha=default_alpha,
-            alpha_choice=spec["alpha"],
+            **_shared_settings(spec, alpha),
             **common,
         )
 
