@@ -176,6 +176,9 @@ def test_an_exported_router_of_each_family_reproduces_the_sweeps_decisions(name:
     ranked = router.rank_embeddings(embeddings[is_test][:5])
     assert [row[0] for row in ranked] == router.route_embeddings(embeddings[is_test][:5])
     assert all(sorted(row) == sorted(router.models) for row in ranked)
+    explanations = router.explain_embeddings(embeddings[is_test][:5])
+    assert [e["model"] for e in explanations] == router.route_embeddings(embeddings[is_test][:5])
+    json.dumps(explanations)  # what `avengers-pro route --explain` prints
 
 
 def test_explanation_of_a_family_router_names_its_choice_and_predictions(tmp_path: Path) -> None:
