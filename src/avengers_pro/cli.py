@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument(
         "--explain",
         action="store_true",
-        help="print why (nearest clusters, weights, every model's aggregated score) as JSON; "
+        help="print why as JSON (Avengers-Pro: nearest clusters, weights, every model's aggregated score; "
+        "another family: every model's predicted score, cost and x); "
         "with --input, add an 'explanation' field to every line",
     )
     route.add_argument(
