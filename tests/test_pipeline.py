@@ -273,14 +273,18 @@ def test_changing_one_family_grid_reruns_only_that_family_and_what_shows_it(buil
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)
     _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
-    # The family's job, the leaderboard, the plot job that draws the families figure, and the export
-    # that chooses among the families (config export: best).
+    # The family's two jobs, not the other families'; then what shows the families: summary.csv (its
+    # rows), the leaderboard, metrics.json and the plot jobs that read them; and the export that chooses
+    # among the families (config export: best).
     assert planned_jobs(workdir) == {
         "all": 1,
         "router_family_select": 1,
         "router_family": 1,
+        "summary": 1,
         "leaderboard": 1,
+        "metrics": 1,
         "plot_summary": 1,
+        "plot_metrics": 1,
         "export_select": 1,
         "export_family": 1,
     }

@@ -41,15 +41,26 @@ def make_sweep(shift: float = 0.0) -> pd.DataFrame:
 
 
 def make_summary() -> pd.DataFrame:
-    """A summary as summary.csv holds it: two variants at k = 4, baselines, three single models."""
+    """A summary as summary.csv holds it: two variants at k = 4, two router families, baselines, three
+    single models."""
     rows = []
 
-    def add(method: str, variant: str, k: float, alpha: float, accuracies: tuple[float, float], cost: float) -> None:
-        kind = "router" if method == "avengers-pro" else "model" if method in MODELS else "baseline"
+    def add(
+        method: str,
+        variant: str,
+        k: float,
+        alpha: float,
+        accuracies: tuple[float, float],
+        cost: float,
+        family: str = "",
+    ) -> None:
+        kind = "router" if family else "model" if method in MODELS else "baseline"
         rows.append(
             {
                 "method": method,
                 "kind": kind,
+                "family": family,
+                "hyperparameters": "n=3 (seeds 0, 1)" if family not in ("", "avengers-pro") else "",
                 "variant": variant,
                 "n_clusters": k,
                 "alpha": alpha,
@@ -67,7 +78,11 @@ def make_summary() -> pd.DataFrame:
     for variant, shift in (("official", 0.0), ("paper", -0.02)):
         curve = plots.seed_curve(make_sweep(shift))
         for alpha, (a, b), cost in zip(ALPHAS, [(0.42, 0.48), (0.62, 0.70), (0.82, 0.89)], curve["cost"]):
-            add("avengers-pro", variant, 4, alpha, (a + shift, b + shift), float(cost))
+            add("avengers-pro", variant, 4, alpha, (a + shift, b + shift), float(cost), "avengers-pro")
+    for family, shift in (("knn", 0.01), ("task", -0.01)):
+        curve = plots.seed_curve(make_sweep(shift))
+        for alpha, (a, b), cost in zip(ALPHAS, [(0.42, 0.48), (0.62, 0.70), (0.82, 0.89)], curve["cost"]):
+            add(family, "", np.nan, alpha, (a + shift, b + shift), float(cost), family)
     add("random", "", np.nan, np.nan, (0.6, 0.7), 1.8)
     add("oracle", "", np.nan, np.nan, (0.95, 0.97), 0.04)
     for model in MODELS:
@@ -439,6 +454,8 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
     summary["n_seeds"] = 1
     summary["max_router"] = 1
     summary["kind"] = summary["method"].map({"a": "model", "b": "model", "avengers-pro": "router"}).fillna("baseline")
+    summary["family"] = summary["method"].where(summary["method"] == "avengers-pro", "")
+    summary["hyperparameters"] = ""
     summary = outputs.check_summary(summary)
     labels = []
     original = plots.save_figure

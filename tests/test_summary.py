@@ -13,7 +13,7 @@ from avengers_pro import metrics
 from avengers_pro.alpha_choice import single_model_outcomes
 from avengers_pro.errors import DataError
 from avengers_pro.metrics_json import FREE_REFERENCE, NO_COST_RANGE, compute_metrics
-from avengers_pro.outputs import check_summary, check_sweep, read_summary, write_summary
+from avengers_pro.outputs import check_summary, check_sweep, family_rows, read_summary, write_summary
 from avengers_pro.summary import seed_curve, summarize
 
 MODELS = ("cheap", "mid", "strong")
@@ -93,6 +93,7 @@ def test_summarize_unweighted_mean_sd_and_columns() -> None:
     assert list(summary.columns) == [
         "method",
         "kind",
+        "family",
         "variant",
         "n_clusters",
         "alpha",
@@ -102,6 +103,7 @@ def test_summarize_unweighted_mean_sd_and_columns() -> None:
         "cost",
         "cost_sd",
         "n_seeds",
+        "hyperparameters",
         "accuracy_arc",
         "accuracy_mbpp",
     ]
@@ -145,6 +147,104 @@ def test_summarize_baselines_rows_and_order() -> None:
     assert router["alpha"].tolist() == [0.0, 1.0]
     assert router["n_clusters"].isna().all()
     assert router["accuracy_sd"].tolist() == [0.0, 0.0]
+
+
+def family_inputs(max_router: int = 1) -> list[tuple[str, int, pd.DataFrame]]:
+    """Two router families' test sweeps on the two seeds of :func:`hand_made_inputs`."""
+    knn = {
+        0: [
+            (0.0, "arc", 0.4, 1.0, 10),
+            (0.0, "mbpp", 0.6, 1.0, 30),
+            (1.0, "arc", 0.9, 4.0, 10),
+            (1.0, "mbpp", 0.7, 6.0, 30),
+        ],
+        1: [
+            (0.0, "arc", 0.6, 2.0, 10),
+            (0.0, "mbpp", 0.8, 1.0, 30),
+            (1.0, "arc", 0.7, 4.0, 10),
+            (1.0, "mbpp", 0.9, 4.0, 30),
+        ],
+    }
+    task = [
+        (0.0, "arc", 0.5, 1.0, 10),
+        (0.0, "mbpp", 0.5, 1.0, 30),
+        (1.0, "arc", 0.5, 1.0, 10),
+        (1.0, "mbpp", 0.5, 1.0, 30),
+    ]
+    return [
+        ("task", 1, sweep_frame(task, max_router)),
+        ("knn", 1, sweep_frame(knn[1], max_router)),
+        ("knn", 0, sweep_frame(knn[0], max_router)),
+        ("task", 0, sweep_frame(task, max_router)),
+    ]
+
+
+def test_summarize_adds_each_router_family_as_rows_after_avengers_pro(tmp_path) -> None:
+    sweeps, baselines = hand_made_inputs()
+    texts = {"knn": "n_neighbors=5 (seed 0); n_neighbors=9 (seed 1)"}  # task's text left out: none
+    summary = summarize(sweeps, baselines, family_inputs(), texts)
+    assert summary["method"].tolist() == [
+        "avengers-pro",
+        "avengers-pro",
+        "knn",
+        "knn",
+        "task",
+        "task",
+        "dataset-router",
+        "dataset-router",
+        "oracle",
+        "dataset-oracle",
+        "random",
+        "cheap",
+        "strong",
+    ]
+    knn = summary[summary["method"] == "knn"].set_index("alpha")
+    # alpha 0: seed 0 (.4 + .6) / 2 = .5, seed 1 (.6 + .8) / 2 = .7 -> .6; costs 2 and 3 -> 2.5.
+    # Per dataset: arc (.4 + .6) / 2 = .5, mbpp (.6 + .8) / 2 = .7.
+    assert knn.loc[0.0, "accuracy"] == pytest.approx(0.6)
+    assert knn.loc[0.0, "accuracy_sd"] == pytest.approx(math.sqrt(0.02))
+    assert knn.loc[0.0, "cost"] == pytest.approx(2.5)
+    assert knn.loc[0.0, "accuracy_arc"] == pytest.approx(0.5)
+    assert knn.loc[0.0, "accuracy_mbpp"] == pytest.approx(0.7)
+    # alpha 1: seed 0 (.9 + .7) / 2 = .8, seed 1 (.7 + .9) / 2 = .8; arc .8, mbpp .8; costs 10, 8 -> 9.
+    assert knn.loc[1.0, "accuracy"] == pytest.approx(0.8) and knn.loc[1.0, "accuracy_sd"] == pytest.approx(0.0)
+    assert knn.loc[1.0, "cost"] == pytest.approx(9.0)
+    assert knn.loc[1.0, "accuracy_arc"] == pytest.approx(0.8)
+    assert (knn["kind"] == "router").all() and (knn["family"] == "knn").all() and (knn["n_seeds"] == 2).all()
+    assert knn["variant"].isna().all() and knn["n_clusters"].isna().all() and (knn["max_router"] == 1).all()
+    assert (knn["hyperparameters"] == texts["knn"]).all()
+    assert summary.loc[summary["method"] == "task", "hyperparameters"].isna().all()
+    by_method = summary.groupby("method", sort=False)["family"].first()
+    assert by_method["avengers-pro"] == "avengers-pro"
+    assert by_method[["dataset-router", "oracle", "random", "cheap"]].isna().all()
+    assert summary.loc[summary["method"] == "avengers-pro", "hyperparameters"].isna().all()
+    # Through the file and its reader: a family's rows are the family_rows, with their hyperparameters.
+    path = tmp_path / "summary.csv"
+    write_summary(summary, str(path))
+    back = read_summary(str(path))
+    assert sorted(set(family_rows(back)["method"])) == ["knn", "task"]
+    assert back.loc[back["method"] == "knn", "hyperparameters"].iloc[0] == texts["knn"]
+    assert (back.loc[back["method"] == "oracle", ["family", "hyperparameters"]] == "").all(axis=None)
+    # The order of the inputs does not matter.
+    pd.testing.assert_frame_equal(summary, summarize(sweeps, baselines, family_inputs()[::-1], texts))
+
+
+def test_summarize_keeps_avengers_pro_max_router_for_the_dataset_router_beside_families() -> None:
+    """A family routes to one model whatever router.max_router says: its max_router 1 is no conflict."""
+    sweeps, baselines = hand_made_inputs()
+    sweeps = [(v, k, seed, frame.assign(max_router=2)) for v, k, seed, frame in sweeps]
+    summary = summarize(sweeps, baselines, family_inputs(max_router=1))
+    max_router = summary.groupby("method")["max_router"].max()
+    assert max_router["avengers-pro"] == 2 and max_router["dataset-router"] == 2 and max_router["knn"] == 1
+
+
+def test_summarize_rejects_a_family_named_like_a_method_or_missing_a_dataset() -> None:
+    sweeps, baselines = hand_made_inputs()
+    _, seed, frame = family_inputs()[0]
+    with pytest.raises(DataError, match="family 'cheap' has the name of another method"):
+        summarize(sweeps, baselines, [("cheap", seed, frame)])
+    with pytest.raises(DataError, match="'knn'.*covers 1 of the 2 datasets"):
+        summarize(sweeps, baselines, [("knn", seed, frame[frame["dataset"] == "arc"])])
 
 
 def test_summarize_one_seed_has_missing_sd_and_round_trips(tmp_path) -> None:

@@ -21,11 +21,14 @@ def row(
     variant: str = "",
     k: float = np.nan,
     alpha: float = np.nan,
+    family: str = "",
 ) -> dict:
-    kind = "router" if method == "avengers-pro" else "baseline" if method in BASELINES else "model"
+    kind = "router" if family else "baseline" if method in BASELINES else "model"
     return {
         "method": method,
         "kind": kind,
+        "family": family,
+        "hyperparameters": "k=5 (seeds 0, 1, 2)" if family and family != "avengers-pro" else "",
         "variant": variant,
         "n_clusters": k,
         "alpha": alpha,
@@ -43,10 +46,11 @@ def row(
 @pytest.fixture
 def summary() -> pd.DataFrame:
     rows = [
-        row("avengers-pro", (0.50, 0.40), 0.02, "official", 4, 0.0),
-        row("avengers-pro", (0.70, 0.60), 0.30, "official", 4, 0.5),
-        row("avengers-pro", (0.90, 0.70), 2.00, "official", 4, 1.0),
-        row("avengers-pro", (0.99, 0.99), 0.01, "paper", 4, 1.0),  # another variant: never in the table
+        row("avengers-pro", (0.50, 0.40), 0.02, "official", 4, 0.0, "avengers-pro"),
+        row("avengers-pro", (0.70, 0.60), 0.30, "official", 4, 0.5, "avengers-pro"),
+        row("avengers-pro", (0.90, 0.70), 2.00, "official", 4, 1.0, "avengers-pro"),
+        row("avengers-pro", (0.99, 0.99), 0.01, "paper", 4, 1.0, "avengers-pro"),  # another variant: never in the table
+        row("knn", (0.99, 0.99), 0.01, alpha=1.0, family="knn"),  # a router family: not in Table 3 either
         row("dataset-router", (0.80, 0.80), 1.00, "official", alpha=1.0),
         row("random", (0.60, 0.50), 1.00),
         row("oracle", (0.99, 0.95), 0.01),
@@ -169,6 +173,8 @@ def many_datasets_summary(n_datasets: int) -> pd.DataFrame:
         entry = {
             "method": method,
             "kind": kind,
+            "family": "avengers-pro" if method == "avengers-pro" else "",
+            "hyperparameters": "",
             "variant": variant,
             "n_clusters": k,
             "alpha": alpha,

@@ -20,8 +20,10 @@ uses for the families, or a fixed cluster count (``plots.main``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,7 @@ from . import metrics
 from .baselines import oracle_choice
 from .errors import DataError
 from .evaluate import evaluate_choices
-from .io import RecordMatrix
+from .io import PathLike, RecordMatrix
 from .metrics_json import decision_matrix
 from .outputs import BASELINE, ROUTER, require_columns
 from .routers import Grid
@@ -267,6 +269,28 @@ def selection_json(family: str, selected: Mapping[int, Selection]) -> dict[str, 
 def chosen_params(record: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     """The chosen hyperparameters of each seed (``{seed: params}``), from a ``selection.json`` object."""
     return {int(seed): dict(entry["params"]) for seed, entry in record["seeds"].items()}
+
+
+def read_selection(path: PathLike) -> tuple[str, dict[int, dict[str, Any]]]:
+    """``(family, {seed: chosen hyperparameters})`` of a ``results/routers/{family}/selection.json``.
+
+    Raises
+    ------
+    DataError
+        If the file is not JSON or lacks ``family`` or a seed's ``params``.
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(f"cannot read the selection: {err}", file=path) from None
+    if not isinstance(record, dict) or not isinstance(record.get("family"), str):
+        raise DataError("expected an object with the family's name", file=path, field="family")
+    seeds = record.get("seeds")
+    if not isinstance(seeds, dict) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("params"), dict) for entry in seeds.values()
+    ):
+        raise DataError("expected {seed: {params: {...}}} for every seed", file=path, field="seeds")
+    return record["family"], chosen_params(record)
 
 
 # --------------------------------------------------------------------------- hyperparameters as text

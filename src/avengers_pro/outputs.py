@@ -10,11 +10,17 @@ the row is made:
 * ``model``: a single model (the method is the model's name);
 * ``baseline``: a reference that is not a deployable router (random, the oracles, the dataset router,
   which reads each query's dataset label);
-* ``router``: a router that needs nothing but the query (Avengers-Pro's variants).
+* ``router``: a router that needs nothing but the query (Avengers-Pro's variants and the router
+  families of ``routers.families``).
 
 Everything that means "the single models" (the best single model, PerfGain, CostSave, the figures'
 model markers) selects ``kind == "model"``, so a new baseline or router can never be mistaken for a
-model.
+model; everything that means "Avengers-Pro" selects ``method == "avengers-pro"``, never
+``kind == "router"``, which the router families share.
+
+**Router families** (``knn``, ``logistic``, ...) are rows of ``summary.csv``, entries of
+``metrics.json`` and rows of the leaderboard, each under its family's name; their ``family`` column
+says which rows they are (:func:`family_rows`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ KINDS = (MODEL, BASELINE, ROUTER)
 
 ROUTER_METHOD = "avengers-pro"
 DATASET_ROUTER = "dataset-router"
-#: Sort order of the methods in summary.csv: these first, then the single models by name.
+#: Sort order of the methods in summary.csv: these, then the single models by name. The router
+#: families (their names come from the config) sort right after ``avengers-pro``, by name.
 METHOD_ORDER = (ROUTER_METHOD, DATASET_ROUTER, "oracle", "dataset-oracle", "random")
 
 SWEEP_COLUMNS = ("alpha", "dataset", "accuracy", "cost", "n_queries", "max_router")
@@ -46,6 +53,7 @@ OUTCOME_COLUMNS = ("query_id", "dataset", "model", "score", "cost")
 SUMMARY_COLUMNS = (
     "method",
     "kind",
+    "family",
     "variant",
     "n_clusters",
     "alpha",
@@ -55,7 +63,10 @@ SUMMARY_COLUMNS = (
     "cost",
     "cost_sd",
     "n_seeds",
+    "hyperparameters",
 )
+#: Text columns of summary.csv ("" where a row has none).
+SUMMARY_TEXT_COLUMNS = ("method", "kind", "family", "variant", "hyperparameters")
 
 #: Alphas of one grid compared across files: rounding hides float noise from different writers.
 ALPHA_DECIMALS = 9
@@ -188,19 +199,45 @@ def dataset_columns(summary: pd.DataFrame) -> list[str]:
     return [c for c in summary.columns if c.startswith("accuracy_") and c != "accuracy_sd"]
 
 
+def _numbers(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) -> None:
+    """Turn ``columns`` of a table read from CSV into float in place (an empty cell is NaN); a
+    :class:`DataError` names the first cell that is not a number (rows counted as in the file).
+    """
+    for column in columns:
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"not a number: {plain(raw.iloc[row])!r}", file=file, row=row + 2, field=column)
+        frame[column] = values.astype(np.float64)
+
+
+def _accuracies(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) -> None:
+    """A :class:`DataError` naming the first accuracy outside [0, 1] (missing values pass)."""
+    for column in columns:
+        outside = ((frame[column] < 0) | (frame[column] > 1)).to_numpy()
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise DataError(
+                f"accuracy must lie in [0, 1], got {frame[column].iloc[row]}", file=file, row=row + 2, field=column
+            )
+
+
 def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -> pd.DataFrame:
     """Validate a summary table and give it its one set of dtypes (a copy).
 
-    ``method``, ``kind`` and ``variant`` are str (``variant`` "" where a method has none);
-    ``n_clusters`` is Int64 (NA where a method has none); ``alpha`` is float (NaN for methods
-    without an alpha); the numbers are float. Accuracies must lie in [0, 1] and costs be >= 0.
-    Rows are numbered as in the CSV file (the header is line 1).
+    The text columns (:data:`SUMMARY_TEXT_COLUMNS`) are str, "" where a row has none (``variant``
+    outside Avengers-Pro and the dataset router, ``family`` outside Avengers-Pro and the router
+    families, ``hyperparameters`` outside the families); ``n_clusters`` is Int64 (NA where a method
+    has none); ``alpha`` is float (NaN for methods without an alpha); the numbers are float.
+    Accuracies must lie in [0, 1] and costs be >= 0. Rows are numbered as in the CSV file (the
+    header is line 1).
     """
     require_columns(frame, SUMMARY_COLUMNS, file)
     out = frame.copy()
-    out["method"] = out["method"].astype(str)
-    out["kind"] = out["kind"].astype(str)
-    out["variant"] = out["variant"].astype(object).where(out["variant"].notna(), "").astype(str)
+    for column in SUMMARY_TEXT_COLUMNS:
+        out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
     unknown = ~out["kind"].isin(KINDS).to_numpy()
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
@@ -211,28 +248,15 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
             field="kind",
         )
     numeric = [
-        *(column for column in SUMMARY_COLUMNS if column not in ("method", "kind", "variant")),
+        *(column for column in SUMMARY_COLUMNS if column not in SUMMARY_TEXT_COLUMNS),
         *dataset_columns(out),
     ]
-    for column in numeric:
-        raw = out[column]
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"not a number: {plain(raw.iloc[row])!r}", file=file, row=row + 2, field=column)
-        out[column] = values.astype(np.float64)
+    _numbers(out, numeric, file)
     for column in ("accuracy", "cost"):
         missing = out[column].isna().to_numpy()
         if missing.any():
             raise DataError("value missing", file=file, row=int(np.flatnonzero(missing)[0]) + 2, field=column)
-    for column in ["accuracy", *dataset_columns(out)]:
-        outside = ((out[column] < 0) | (out[column] > 1)).to_numpy()
-        if outside.any():
-            row = int(np.flatnonzero(outside)[0])
-            raise DataError(
-                f"accuracy must lie in [0, 1], got {out[column].iloc[row]}", file=file, row=row + 2, field=column
-            )
+    _accuracies(out, ["accuracy", *dataset_columns(out)], file)
     negative = (out["cost"] < 0).to_numpy()
     if negative.any():
         raise DataError("cost must be >= 0", file=file, row=int(np.flatnonzero(negative)[0]) + 2, field="cost")
@@ -243,7 +267,7 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
 def read_summary(path: PathLike) -> pd.DataFrame:
     """Read and validate ``results/summary.csv`` (see :func:`check_summary`)."""
     try:
-        frame = pd.read_csv(path, dtype={"method": str, "kind": str, "variant": str})
+        frame = pd.read_csv(path, dtype=dict.fromkeys(SUMMARY_TEXT_COLUMNS, str))
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"cannot read the summary: {err}", file=path) from None
     return check_summary(frame, path)
@@ -257,6 +281,13 @@ def write_summary(summary: pd.DataFrame, path: PathLike) -> None:
 def single_models(summary: pd.DataFrame) -> pd.DataFrame:
     """The single-model rows (``kind == "model"``) of a summary or baselines frame."""
     return summary[summary["kind"] == MODEL]
+
+
+def family_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The router-family rows of a summary (read by :func:`read_summary`): a ``family`` that is
+    neither empty nor Avengers-Pro's.
+    """
+    return summary[(summary["family"] != "") & (summary["family"] != ROUTER_METHOD)]
 
 
 # --------------------------------------------------------------------------- metrics.json

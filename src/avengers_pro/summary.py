@@ -3,10 +3,14 @@
 Accuracy of a sweep point (or a baseline) on one seed is the unweighted mean over datasets of the
 per-dataset accuracies (as the paper); its cost is the total test cost over all datasets. Both are
 then averaged over seeds; the spreads are sample standard deviations over seeds (ddof = 1). The
-file's columns and reader: :mod:`avengers_pro.outputs`; the metrics: :mod:`avengers_pro.metrics_json`.
+rows: Avengers-Pro's sweeps, the router families' test sweeps (``results/routers/{family}/...``),
+the baselines and the single models. The file's columns and reader: :mod:`avengers_pro.outputs`;
+the metrics: :mod:`avengers_pro.metrics_json`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,35 +51,48 @@ def seed_curve(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"accuracy": grouped["accuracy"].mean(), "cost": grouped["cost"].sum()})
 
 
-def _long_rows(
-    sweeps: list[tuple[str, int, int, pd.DataFrame]], baselines: list[tuple[int, pd.DataFrame]]
+def _sweep_rows(
+    method: str, family: str, variant: str, n_clusters: int, seed: int, frame: pd.DataFrame
 ) -> pd.DataFrame:
-    """Every input row as (method, variant, n_clusters, alpha, max_router, seed, dataset, accuracy, cost).
+    """The long rows of one seed's sweep (Avengers-Pro's or a router family's)."""
+    return pd.DataFrame(
+        {
+            "method": method,
+            "kind": ROUTER,
+            "family": family,
+            "variant": variant,
+            "n_clusters": int(n_clusters),
+            "alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
+            "max_router": frame["max_router"].to_numpy(dtype=np.int64),
+            "seed": int(seed),
+            "dataset": frame["dataset"].astype(str).to_numpy(),
+            "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
+            "cost": frame["cost"].to_numpy(dtype=np.float64),
+        }
+    )
 
-    Empty keys are placeholders here ("" for variant, -1 for n_clusters, NaN for alpha) and become
-    missing values only in the final table.
+
+def _long_rows(
+    sweeps: Sequence[tuple[str, int, int, pd.DataFrame]],
+    baselines: Sequence[tuple[int, pd.DataFrame]],
+    family_sweeps: Sequence[tuple[str, int, pd.DataFrame]],
+) -> pd.DataFrame:
+    """Every input row as (method, kind, family, variant, n_clusters, alpha, max_router, seed,
+    dataset, accuracy, cost).
+
+    Empty keys are placeholders here ("" for family and variant, -1 for n_clusters, NaN for alpha)
+    and become missing values only in the final table.
     """
-    parts: list[pd.DataFrame] = []
-    for variant, n_clusters, seed, frame in sweeps:
-        parts.append(
-            pd.DataFrame(
-                {
-                    "method": ROUTER_METHOD,
-                    "kind": ROUTER,
-                    "variant": str(variant),
-                    "n_clusters": int(n_clusters),
-                    "alpha": frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS),
-                    "max_router": frame["max_router"].to_numpy(dtype=np.int64),
-                    "seed": int(seed),
-                    "dataset": frame["dataset"].astype(str).to_numpy(),
-                    "accuracy": frame["accuracy"].to_numpy(dtype=np.float64),
-                    "cost": frame["cost"].to_numpy(dtype=np.float64),
-                }
-            )
-        )
+    parts = [
+        _sweep_rows(ROUTER_METHOD, ROUTER_METHOD, str(variant), n_clusters, seed, frame)
+        for variant, n_clusters, seed, frame in sweeps
+    ]
+    # Avengers-Pro's max_router only: it is also the dataset router's (below). A family routes to one
+    # model per query whatever router.max_router says.
     router_max = {int(m) for p in parts for m in np.unique(p["max_router"])}
     if len(router_max) > 1:
         raise DataError(f"the sweeps disagree on max_router ({sorted(router_max)})", field="max_router")
+    parts += [_sweep_rows(str(family), str(family), "", -1, seed, frame) for family, seed, frame in family_sweeps]
     # The baselines file has no max_router column: single models, random and the oracles make one
     # call per query; the dataset router runs with the router's max_router.
     dataset_router_max = router_max.pop() if router_max else 1
@@ -105,6 +122,7 @@ def _long_rows(
                 {
                     "method": method,
                     "kind": frame["kind"].astype(str).to_numpy(),
+                    "family": "",
                     "variant": variants,
                     "n_clusters": -1,
                     "alpha": alpha,
@@ -118,17 +136,31 @@ def _long_rows(
         )
     if not parts:
         raise DataError("nothing to summarise: no sweeps and no baselines")
-    return pd.concat(parts, ignore_index=True)
+    rows = pd.concat(parts, ignore_index=True)
+    # A family named like another method would merge into that method's rows.
+    is_family = (rows["family"] != "") & (rows["family"] != ROUTER_METHOD)
+    clash = sorted(set(rows.loc[is_family, "method"]) & set(rows.loc[~is_family, "method"]))
+    if clash:
+        raise DataError(f"the router family {clash[0]!r} has the name of another method", field="method")
+    return rows
 
 
-def _method_rank(method: pd.Series) -> np.ndarray:
-    """Sort rank of methods: the router, the dataset router, the oracles, random, then single models."""
-    rank = {name: i for i, name in enumerate(METHOD_ORDER)}
-    return method.map(lambda m: rank.get(m, len(METHOD_ORDER))).to_numpy()
+def _method_rank(method: pd.Series, family: pd.Series) -> np.ndarray:
+    """Sort rank of methods: Avengers-Pro, the router families, the dataset router, the oracles,
+    random, then the single models (:data:`avengers_pro.outputs.METHOD_ORDER`).
+    """
+    # Even ranks for METHOD_ORDER leave the odd rank after avengers-pro's to the families.
+    rank = {name: 2 * i for i, name in enumerate(METHOD_ORDER)}
+    ranks = method.map(lambda m: rank.get(m, 2 * len(METHOD_ORDER))).to_numpy()
+    is_family = ((family != "") & (family != ROUTER_METHOD)).to_numpy()
+    return np.where(is_family, rank[ROUTER_METHOD] + 1, ranks)
 
 
 def summarize(
-    sweeps: list[tuple[str, int, int, pd.DataFrame]], baselines: list[tuple[int, pd.DataFrame]]
+    sweeps: Sequence[tuple[str, int, int, pd.DataFrame]],
+    baselines: Sequence[tuple[int, pd.DataFrame]],
+    family_sweeps: Sequence[tuple[str, int, pd.DataFrame]] = (),
+    hyperparameters: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Aggregate the per-seed sweeps and baselines into the ``results/summary.csv`` table.
 
@@ -139,27 +171,37 @@ def summarize(
         frames (test split).
     baselines
         ``(seed, frame)`` with the ``results/baselines/seed{seed}`` frames.
+    family_sweeps
+        ``(family, seed, frame)`` with the router families' ``results/routers/{family}/seed{seed}``
+        test sweeps (same columns as Avengers-Pro's).
+    hyperparameters
+        family -> its validation-chosen hyperparameters as text
+        (:func:`avengers_pro.leaderboard.hyperparameters_text` of its ``selection.json``); a family
+        left out gets none.
 
     Returns
     -------
     pd.DataFrame
-        One row per (method, variant, n_clusters, alpha): ``method``, ``variant`` (NA except for
-        ``avengers-pro`` and ``dataset-router``), ``n_clusters`` (Int64, NA except for
-        ``avengers-pro``), ``alpha`` (NaN for baselines other than ``dataset-router``),
-        ``max_router``, ``accuracy`` (per seed the unweighted mean over datasets, then the mean over
-        seeds), ``accuracy_sd`` (sd over seeds, ddof = 1; NaN with one seed), ``cost`` (mean over
-        seeds of the total test cost), ``cost_sd``, ``n_seeds`` and ``accuracy_<dataset>`` (mean over
+        One row per (method, variant, n_clusters, alpha): ``method``, ``kind``, ``family``
+        (``avengers-pro`` for Avengers-Pro, the family's name for a router family, NA otherwise),
+        ``variant`` (NA except for ``avengers-pro`` and ``dataset-router``), ``n_clusters`` (Int64,
+        NA except for ``avengers-pro``), ``alpha`` (NaN for baselines other than
+        ``dataset-router``), ``max_router``, ``accuracy`` (per seed the unweighted mean over
+        datasets, then the mean over seeds), ``accuracy_sd`` (sd over seeds, ddof = 1; NaN with one
+        seed), ``cost`` (mean over seeds of the total test cost), ``cost_sd``, ``n_seeds``,
+        ``hyperparameters`` (NA except for the families) and ``accuracy_<dataset>`` (mean over
         seeds) per dataset, datasets sorted. Rows: ``avengers-pro`` by (variant, n_clusters, alpha),
-        ``dataset-router`` by (variant, alpha), ``oracle``, ``dataset-oracle``, ``random``, then the
-        single models by name.
+        the families by (name, alpha), ``dataset-router`` by (variant, alpha), ``oracle``,
+        ``dataset-oracle``, ``random``, then the single models by name.
 
     Raises
     ------
     DataError
         On missing columns, non-finite values, duplicated or missing (alpha, dataset) rows, a seed
-        that appears twice for one method, or a method whose datasets differ from the others'.
+        that appears twice for one method, a method whose datasets differ from the others', or a
+        family named like another method.
     """
-    rows = _long_rows(sweeps, baselines)
+    rows = _long_rows(sweeps, baselines, family_sweeps)
     rows["alpha_key"] = rows["alpha"].fillna(-1.0)
     group_keys = ["method", "variant", "n_clusters", "alpha_key"]
 
@@ -196,7 +238,7 @@ def summarize(
         .reset_index()
     )
     max_router = rows.groupby(group_keys, sort=False)["max_router"].max()
-    kind = rows.groupby(group_keys, sort=False)["kind"].first()
+    labels = rows.groupby(group_keys, sort=False)[["kind", "family"]].first()
 
     grouped = per_seed.groupby(group_keys, sort=False)
     dataset_columns = [f"accuracy_{d}" for d in datasets]
@@ -210,12 +252,18 @@ def summarize(
         }
     ).join(grouped[dataset_columns].mean())
     summary["max_router"] = max_router.reindex(summary.index).astype(np.int64)
-    summary["kind"] = kind.reindex(summary.index)
+    summary[["kind", "family"]] = labels.reindex(summary.index)
     summary = summary.reset_index()
 
-    summary["rank"] = _method_rank(summary["method"])
+    summary["rank"] = _method_rank(summary["method"], summary["family"])
     summary = summary.sort_values(["rank", "method", "variant", "n_clusters", "alpha_key"], kind="stable")
+    is_family = (summary["family"] != "") & (summary["family"] != ROUTER_METHOD)
+    texts = dict(hyperparameters or {})
+    summary["hyperparameters"] = summary["method"].map(texts).where(is_family)
+    summary["hyperparameters"] = summary["hyperparameters"].replace("", pd.NA)
+    summary["family"] = summary["family"].replace("", pd.NA)
     summary["variant"] = summary["variant"].replace("", pd.NA)
     summary["n_clusters"] = summary["n_clusters"].astype("Int64").mask(summary["n_clusters"] < 0)
-    summary["alpha"] = summary["alpha_key"].where(summary["method"].isin([ROUTER_METHOD, DATASET_ROUTER]))
+    has_alpha = is_family | summary["method"].isin([ROUTER_METHOD, DATASET_ROUTER])
+    summary["alpha"] = summary["alpha_key"].where(has_alpha)
     return summary[[*SUMMARY_COLUMNS, *dataset_columns]].reset_index(drop=True)

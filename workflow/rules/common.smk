@@ -51,6 +51,13 @@ def sweep_files(variant, k):
     )
 
 
+def family_files(name, per_seed=True):
+    """``results/routers/{family}/{name}`` of every router family, for every seed when ``name`` has
+    ``{seed}`` (none when ``routers.families`` is empty)."""
+    seeds = {"seed": SEEDS} if per_seed else {}
+    return expand(f"results/routers/{{family}}/{name}", family=ROUTER_FAMILIES, **seeds)
+
+
 def every_k_and_seed(pattern):
     """``pattern`` for every (k, seed), k slowest: the order of the sweep rule's params.runs. Other
     wildcards stay (write them doubled: {{variant}})."""

@@ -1,10 +1,12 @@
-# Aggregation over seeds (summary.csv) and the metrics with their bootstrap intervals (metrics.json).
+# Aggregation over seeds (summary.csv, with the router families' rows) and the metrics with their bootstrap intervals (metrics.json).
 
 
 rule summary:
     input:
         sweeps=all_sweep_files(),
         baselines=expand("results/baselines/seed{seed}.parquet", seed=SEEDS),
+        family_sweeps=family_files("seed{seed}.parquet"),
+        selections=family_files("selection.json", per_seed=False),
     output:
         summary="results/summary.csv",
     log:

@@ -1,14 +1,11 @@
 """Rule router_family: one router family's test sweep on every seed, with the hyperparameters chosen
 on validation (results/routers/{family}/selection.json)."""
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from avengers_pro.config import alpha_grid
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_parquet
-from avengers_pro.leaderboard import aligned_embeddings, chosen_params, route_family
+from avengers_pro.leaderboard import aligned_embeddings, read_selection, route_family
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
@@ -18,7 +15,7 @@ matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
 embeddings = aligned_embeddings(query_ids, vectors, matrix, inputs.embeddings)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
-chosen = chosen_params(json.loads(Path(inputs.selection).read_text()))
+_, chosen = read_selection(inputs.selection)
 runs = route_family(family, chosen, embeddings, matrix, splits, alpha_grid({"router": snakemake.params.router}))
 sweep_of = {seed_key(path)[1]: path for path in outputs.sweeps}
 decisions_of = {seed_key(path)[1]: path for path in outputs.decisions}
