@@ -471,6 +471,35 @@ def test_variants_figure_draws_the_dataset_router_floor(tmp_path):
     assert (tmp_path / "variants.png").stat().st_size > 0
 
 
+def test_families_figure_draws_each_family_row_of_the_summary(tmp_path: Path) -> None:
+    """The families figure takes each family's curve from summary.csv's family rows, one line each."""
+    from unittest import mock
+
+    summary = make_summary()
+    drawn: dict[str, np.ndarray] = {}
+    original = plots.save_figure
+
+    def capture(fig, stem, dpi):
+        for collection in fig.axes[0].collections:
+            drawn[len(drawn)] = np.asarray(collection.get_offsets())
+        labels.extend(line.get_label() for ax in fig.axes for line in ax.get_lines())
+        original(fig, stem, dpi)
+
+    labels: list[str] = []
+    with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
+        plots.plot_families(summary, tmp_path / "families", variant="official", n_clusters=4, dpi=DPI)
+    assert {"knn", "task", "Avengers-Pro official (k=4)"} <= set(labels)
+    # The families' sweep points are their summary rows (cost, accuracy in %), in family order.
+    for index, family in ((1, "knn"), (2, "task")):
+        rows = summary[summary["method"] == family]
+        np.testing.assert_allclose(drawn[index], np.column_stack([rows["cost"], 100 * rows["accuracy"]]))
+    labels.clear()
+    without = summary[~summary["method"].isin(["knn", "task"])]
+    with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
+        plots.plot_families(without, tmp_path / "alone", variant="official", n_clusters=4, dpi=DPI)
+    assert not {"knn", "task"} & set(labels)
+
+
 # --------------------------------------------------------------------------- data without recorded costs
 
 
@@ -544,19 +573,7 @@ def test_the_registry_draws_every_figure_from_the_result_files(tmp_path: Path) -
             sweep_paths.append(path)
     metrics_path = tmp_path / "metrics.json"
     metrics_path.write_text(json.dumps([make_metrics_entry()]))
-    family_paths = []
-    for family in ("knn", "task"):
-        for seed in (0, 1):
-            path = tmp_path / "routers" / family / f"seed{seed}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            make_sweep(0.02 * seed - 0.01).to_parquet(path)
-            family_paths.append(path)
-    inputs = registry.PlotInputs(summary_path, sweep_paths[:2], metrics_path, sweep_paths, family_paths)
-    assert sorted(inputs.family_curves) == ["knn", "task"]
-    np.testing.assert_allclose(
-        inputs.family_curves["knn"]["accuracy"],
-        (plots.seed_curve(make_sweep(-0.01))["accuracy"] + plots.seed_curve(make_sweep(0.01))["accuracy"]) / 2,
-    )
+    inputs = registry.PlotInputs(summary_path, sweep_paths[:2], metrics_path, sweep_paths)
     plots_config = {
         "main": {"variant": "official", "n_clusters": 4},
         "log_cost": "auto",

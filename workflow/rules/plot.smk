@@ -10,11 +10,6 @@ rule plot_summary:
     input:
         summary="results/summary.csv",
         main_sweeps=main_sweep_files(),
-        family_sweeps=expand(
-            "results/routers/{family}/seed{seed}.parquet",
-            family=ROUTER_FAMILIES,
-            seed=SEEDS,
-        ),
     output:
         **figure_outputs("summary"),
         table=report(

@@ -12,13 +12,7 @@ from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
 inputs, outputs = snakemake.input, snakemake.output
-plot_inputs = PlotInputs(
-    inputs.summary,
-    inputs.main_sweeps,
-    inputs.get("metrics"),
-    inputs.get("sweeps", []),
-    inputs.get("family_sweeps", []),
-)
+plot_inputs = PlotInputs(inputs.summary, inputs.main_sweeps, inputs.get("metrics"), inputs.get("sweeps", []))
 for name, settings in snakemake.params.figures.items():
     figure(name).draw(plot_inputs, settings, Path(outputs[name]).with_suffix(""))
     log.info("wrote %s and its PDF", outputs[name])

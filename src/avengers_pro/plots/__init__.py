@@ -7,7 +7,7 @@ Every ``plot_*`` function takes data frames or dicts and an output *stem*, write
   workflow, the report, CI and the tests read);
 * :mod:`.style`: sizes, palette, markers, names, cost axes, saving;
 * :mod:`.labels`: the deterministic label placer;
-* :mod:`.frontier` (Fig. 1A, the variants), :mod:`.headline` (Fig. 1B), :mod:`.sweeps` (Fig. 2, 3 and
+* :mod:`.frontier` (Fig. 1A, the variants, the router families), :mod:`.headline` (Fig. 1B), :mod:`.sweeps` (Fig. 2, 3 and
   the cluster ablation); :mod:`.inputs`: what the figures select from the result files.
 
 Names are looked up lazily (PEP 562), so that importing :mod:`.registry` (which the Snakefile does

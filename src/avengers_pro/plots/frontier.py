@@ -11,7 +11,7 @@ import pandas as pd
 from avengers_pro.errors import DataError
 from avengers_pro.io import PathLike
 from avengers_pro.metrics import pareto_front
-from avengers_pro.outputs import ROUTER_METHOD, single_models
+from avengers_pro.outputs import ROUTER_METHOD, family_rows, single_models
 
 from .inputs import router_rows
 from .labels import _line_samples, place_labels
@@ -231,7 +231,6 @@ def plot_variants(
 
 def plot_families(
     summary: pd.DataFrame,
-    family_curves: Mapping[str, pd.DataFrame],
     stem: PathLike,
     *,
     variant: str,
@@ -245,10 +244,8 @@ def plot_families(
     Parameters
     ----------
     summary
-        ``results/summary.csv`` as read by :func:`avengers_pro.outputs.read_summary`.
-    family_curves
-        Family name -> its seed-averaged sweep (columns ``alpha``, ``accuracy``, ``cost``; see
-        :func:`avengers_pro.plots.sweeps.mean_curve`).
+        ``results/summary.csv`` as read by :func:`avengers_pro.outputs.read_summary`; each router
+        family's rows (:func:`avengers_pro.outputs.family_rows`) are its seed-averaged sweep.
     stem
         Output path without suffix.
     variant, n_clusters
@@ -261,10 +258,11 @@ def plot_families(
         PNG resolution.
     """
     router = router_rows(summary, variant, n_clusters)
-    styles = variant_styles([f"0 {variant}", *(f"1 {name}" for name in sorted(family_curves))])
+    families = dict(list(family_rows(summary).groupby("method", sort=True)))
+    styles = variant_styles([f"0 {variant}", *(f"1 {name}" for name in families)])
     curves = {f"Avengers-Pro {variant} (k={n_clusters})": (router, styles[f"0 {variant}"])}
-    for name in sorted(family_curves):
-        curves[name] = (family_curves[name], styles[f"1 {name}"])
+    for name, rows in families.items():
+        curves[str(name)] = (rows, styles[f"1 {name}"])
     _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi)
 
 

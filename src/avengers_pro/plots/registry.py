@@ -47,8 +47,6 @@ class PlotInputs:
         ``results/metrics.json`` (plot_metrics only).
     sweeps
         Every test sweep (the cluster ablation).
-    family_sweeps
-        The router families' test sweeps, ``results/routers/{family}/seed{seed}.parquet``.
     """
 
     def __init__(
@@ -57,13 +55,11 @@ class PlotInputs:
         main_sweeps: Sequence[PathLike],
         metrics: PathLike | None = None,
         sweeps: Sequence[PathLike] = (),
-        family_sweeps: Sequence[PathLike] = (),
     ) -> None:
         self.summary_path = summary
         self.main_sweep_paths = list(main_sweeps)
         self.metrics_path = metrics
         self.sweep_paths = list(sweeps)
-        self.family_sweep_paths = list(family_sweeps)
 
     @cached_property
     def summary(self) -> pd.DataFrame:
@@ -90,16 +86,6 @@ class PlotInputs:
             variant, n_clusters, _seed = sweep_key(path)
             out.setdefault((variant, n_clusters), []).append(read_sweep(path))
         return out
-
-    @cached_property
-    def family_curves(self) -> dict[str, pd.DataFrame]:
-        """Router family -> its sweep averaged over seeds."""
-        from .sweeps import mean_curve
-
-        by_family: dict[str, list[pd.DataFrame]] = {}
-        for path in self.family_sweep_paths:
-            by_family.setdefault(Path(path).parent.name, []).append(read_sweep(path))
-        return {family: mean_curve(frames) for family, frames in by_family.items()}
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
@@ -176,7 +162,6 @@ def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
 
     plot_families(
         inputs.summary,
-        inputs.family_curves,
         stem,
         variant=settings["variant"],
         n_clusters=int(settings["n_clusters"]),

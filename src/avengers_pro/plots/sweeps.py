@@ -54,12 +54,6 @@ def seed_curve(sweep: pd.DataFrame) -> pd.DataFrame:
     return summary_seed_curve(sweep).rename_axis("alpha").reset_index()
 
 
-def mean_curve(sweeps: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Several seeds' sweeps on one alpha grid -> per alpha the mean over seeds of accuracy and cost."""
-    curves = pd.concat([seed_curve(sweep) for sweep in sweeps], ignore_index=True)
-    return curves.groupby("alpha", sort=True)[["accuracy", "cost"]].mean().reset_index()
-
-
 def mean_and_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Mean over seeds (axis 1) and the half-width of the t-based confidence interval.
 
