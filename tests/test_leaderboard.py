@@ -27,7 +27,7 @@ from avengers_pro.leaderboard import (
     split_flags,
     validation_best_k,
 )
-from avengers_pro.outputs import SWEEP_COLUMNS, routed_models
+from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
 from avengers_pro.router import Variant
 from avengers_pro.routers import fit_and_route
 from avengers_pro.routers.selection import validation_cost_range
@@ -162,8 +162,9 @@ def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
     entries, sweeps = entries_of(embeddings, matrix, splits)
     best = {"model": "m3", "accuracy": 0.6, "cost": 40.0}
     cost_range = (0.0, 60.0)
-    table = build_leaderboard(entries, "dataset-router", best, cost_range, n_resamples=200)
-    assert list(table.columns) == list(LEADERBOARD_COLUMNS)
+    table = build_leaderboard(entries, "dataset-router", best, cost_range, n_resamples=200, avengers_pro="task")
+    datasets = sorted(set(matrix.datasets))
+    assert list(table.columns) == [*LEADERBOARD_COLUMNS, *(f"accuracy_{d}" for d in datasets)]
     assert list(table["rank"]) == [1, 2, 3, 4]
     assert (np.diff(table["aiq"].to_numpy()) <= 0).all()
     rows = table.set_index("router")
@@ -177,12 +178,39 @@ def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
         assert rows.loc[family, "aiq_delta_vs_dataset_router"] == pytest.approx(delta)
         assert rows.loc[family, "aiq_delta_low"] <= rows.loc[family, "aiq_delta_high"]
         assert rows.loc[family, "kind"] == "router" and "seed" in rows.loc[family, "hyperparameters"]
+        # Per-dataset accuracy at the alpha of the best seed-averaged accuracy, read off the sweeps.
+        point = metrics.best_accuracy_point(curves[0].index.to_numpy(), acc, cost)
+        assert rows.loc[family, "best_accuracy_alpha"] == pytest.approx(ALPHAS[point])
+        assert rows.loc[family, "best_accuracy"] == pytest.approx(acc[point])
+        for dataset in datasets:
+            at_best = [
+                per_seed[s].set_index(["alpha", "dataset"]).loc[(ALPHAS[point], dataset), "accuracy"] for s in SEEDS
+            ]
+            assert rows.loc[family, f"accuracy_{dataset}"] == pytest.approx(np.mean(at_best))
     assert rows.loc["dataset-router", "aiq_delta_vs_dataset_router"] == 0.0
     assert np.isnan(rows.loc["dataset-router", "aiq_delta_low"])
+    # Against Avengers-Pro (here task stands in for it): the AIQ difference, 0 for itself.
+    delta = rows.loc["knn", "aiq"] - rows.loc["task", "aiq"]
+    assert rows.loc["knn", "aiq_delta_vs_avengers_pro"] == pytest.approx(delta)
+    assert rows.loc["task", "aiq_delta_vs_avengers_pro"] == 0.0 and np.isnan(
+        rows.loc["task", "aiq_delta_vs_avengers_pro_low"]
+    )
+    assert rows.loc["dataset-router", "aiq_delta_vs_avengers_pro"] == pytest.approx(
+        -rows.loc["task", "aiq_delta_vs_dataset_router"]
+    )
+    # One bootstrap for both references: the dataset-router columns are those of a run without the second.
+    alone = build_leaderboard(entries, "dataset-router", best, cost_range, n_resamples=200).set_index("router")
+    router_columns = ["aiq_delta_vs_dataset_router", "aiq_delta_low", "aiq_delta_high"]
+    pd.testing.assert_frame_equal(alone[router_columns], rows.loc[alone.index, router_columns])
+    assert alone["aiq_delta_vs_avengers_pro"].isna().all()
     assert rows.loc["oracle", "best_accuracy"] >= table["best_accuracy"].max() - 1e-12
     assert rows.loc["oracle", "kind"] == "baseline"
-    markdown = leaderboard_markdown(table, cost_range, best, 0.95)
-    assert markdown.count("\n| ") == len(table) + 1 and "| 1 |" in markdown
+    markdown = leaderboard_markdown(table, cost_range, best, 0.95, reference="dataset-router", avengers_pro="task")
+    ranked, per_dataset = markdown.split("Per-dataset accuracy at each router's best-accuracy alpha")
+    assert ranked.count("\n| ") == len(table) + 1 and "| 1 |" in ranked
+    assert "ΔAIQ vs Avengers-Pro [95%]" in ranked and "router minus task" in ranked
+    assert per_dataset.count("\n| ") == len(table) + 1
+    assert "| rank | router | alpha | " + " | ".join(datasets) + " | mean |" in per_dataset
 
 
 def test_a_copy_of_the_reference_has_a_zero_interval(problem) -> None:
@@ -228,7 +256,7 @@ def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
             Variant("official", "official", "official"),
             ALPHAS,
         )
-    entries, reference = pipeline_entries(
+    entries, reference, avengers_pro = pipeline_entries(
         matrix,
         splits,
         {("knn", s): knn[s].decisions for s in SEEDS},
@@ -240,6 +268,7 @@ def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
     )
     by_name = {entry.name: entry for entry in entries}
     assert reference == "dataset-router (official)" and reference in by_name
+    assert avengers_pro == "avengers-pro official (k=4)" and avengers_pro in by_name
     assert set(by_name) == {
         "knn",
         "avengers-pro official (k on validation)",
@@ -260,5 +289,146 @@ def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
         by_name["avengers-pro official (k on validation)"].hyperparameters
         == "n_clusters=4 (seed 0); n_clusters=2 (seed 1)"
     )
-    table = build_leaderboard(entries, reference, {"accuracy": 0.6, "cost": 40.0}, (0.0, 60.0), 0)
+    table = build_leaderboard(
+        entries, reference, {"accuracy": 0.6, "cost": 40.0}, (0.0, 60.0), 0, avengers_pro=avengers_pro
+    )
     assert table["aiq_delta_low"].isna().all()  # no resamples: no intervals
+    assert table["aiq_delta_vs_avengers_pro_low"].isna().all()
+
+
+# --------------------------------------------------------------------------- a leaderboard by hand
+
+
+def hand_decisions(per_alpha: dict[float, tuple[list[float], list[float]]]) -> pd.DataFrame:
+    """Decisions on the test queries a1, a2 (arc) and m1, m2 (mbpp): alpha -> (scores, costs)."""
+    frames = []
+    for alpha, (scores, costs) in per_alpha.items():
+        frames.append(
+            pd.DataFrame(
+                {
+                    "alpha": alpha,
+                    "query_id": ["a1", "a2", "m1", "m2"],
+                    "dataset": ["arc", "arc", "mbpp", "mbpp"],
+                    "model": "m",
+                    "score": scores,
+                    "cost": costs,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def hand_entries() -> list[Entry]:
+    half, one, two = [0.5] * 4, [1.0] * 4, [2.0] * 4
+    return [
+        # seed 0: alpha 0 arc .5, mbpp 0 (.25); alpha 1 arc 1, mbpp .5 (.75).
+        # seed 1: alpha 0 arc .5, mbpp .5 (.5); alpha 1 arc .5, mbpp 1 (.75).
+        # Seed-averaged: alpha 0 .375, alpha 1 .75 -> best alpha 1: arc .75, mbpp .75.
+        Entry(
+            "r",
+            "router",
+            "r",
+            {
+                0: hand_decisions({0.0: ([1, 0, 0, 0], one), 1.0: ([1, 1, 1, 0], two)}),
+                1: hand_decisions({0.0: ([0, 1, 1, 0], one), 1.0: ([1, 0, 1, 1], two)}),
+            },
+        ),
+        # Both alphas .5 at the same cost: the smaller alpha, 0, where arc is 1 and mbpp 0.
+        Entry(
+            "t",
+            "router",
+            "t",
+            {s: hand_decisions({0.0: ([1, 1, 0, 0], half), 1.0: ([0, 0, 1, 1], half)}) for s in (0, 1)},
+        ),
+        Entry(
+            "ap",
+            "router",
+            "avengers-pro",
+            {s: hand_decisions({0.0: ([0, 1, 0, 0], one), 1.0: ([1, 1, 0, 1], two)}) for s in (0, 1)},
+        ),
+        Entry(
+            "dr",
+            "baseline",
+            "dataset-router",
+            {s: hand_decisions({0.0: ([0, 0, 0, 0], one), 1.0: ([1, 1, 1, 0], two)}) for s in (0, 1)},
+        ),
+    ]
+
+
+def test_leaderboard_by_hand_per_dataset_accuracy_and_both_references() -> None:
+    entries = hand_entries()
+    twin = Entry("ap twin", "router", "copy", entries[2].decisions)
+    best = {"model": "m", "accuracy": 0.7, "cost": 8.0}
+    table = build_leaderboard([*entries, twin], "dr", best, (0.0, 10.0), 50, avengers_pro="ap")
+    rows = table.set_index("router")
+    assert list(table.columns) == [*LEADERBOARD_COLUMNS, "accuracy_arc", "accuracy_mbpp"]
+    assert rows.loc["r", ["best_accuracy", "best_accuracy_alpha", "accuracy_arc", "accuracy_mbpp"]].tolist() == [
+        0.75,
+        1.0,
+        0.75,
+        0.75,
+    ]
+    assert rows.loc["t", ["best_accuracy", "best_accuracy_alpha", "accuracy_arc", "accuracy_mbpp"]].tolist() == [
+        0.5,
+        0.0,
+        1.0,
+        0.0,
+    ]
+    # ap: alpha 1 arc 1, mbpp .5 on both seeds; dr: alpha 1 arc 1, mbpp .5.
+    assert rows.loc["ap", ["accuracy_arc", "accuracy_mbpp"]].tolist() == [1.0, 0.5]
+    # The curves (cost, accuracy): r (4, .375), (8, .75); ap (4, .25), (8, .75); dr (4, 0), (8, .75);
+    # t (2, .5) twice. AIQ over [0, 10]: (nothing before the first point, the chord, then flat) / 10.
+    aiq = {
+        "r": (4 * (0.375 + 0.75) / 2 + 2 * 0.75) / 10,
+        "ap": (4 * (0.25 + 0.75) / 2 + 2 * 0.75) / 10,
+        "dr": (4 * (0.0 + 0.75) / 2 + 2 * 0.75) / 10,
+        "t": 8 * 0.5 / 10,
+    }
+    for name, value in aiq.items():
+        assert rows.loc[name, "aiq"] == pytest.approx(value)
+    assert rows.loc["r", "aiq_delta_vs_avengers_pro"] == pytest.approx(aiq["r"] - aiq["ap"])
+    assert rows.loc["r", "aiq_delta_vs_dataset_router"] == pytest.approx(aiq["r"] - aiq["dr"])
+    assert rows.loc["dr", "aiq_delta_vs_avengers_pro"] == pytest.approx(aiq["dr"] - aiq["ap"])
+    lo, hi = rows.loc["r", ["aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"]]
+    assert lo <= hi
+    # The reference against itself is 0 without an interval; its copy has an exactly zero interval.
+    assert rows.loc["ap", "aiq_delta_vs_avengers_pro"] == 0.0
+    assert np.isnan(rows.loc["ap", "aiq_delta_vs_avengers_pro_low"])
+    assert rows.loc[
+        "ap twin", ["aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"]
+    ].tolist() == [0.0, 0.0, 0.0]
+    assert list(table["router"]) == ["t", "r", "ap", "ap twin", "dr"]  # by AIQ: .4, .375, .35, .35, .3
+    with pytest.raises(DataError, match="no row named 'nope'"):
+        build_leaderboard(entries, "dr", best, (0.0, 10.0), 0, avengers_pro="nope")
+
+
+def test_read_leaderboard_round_trips_and_names_file_row_and_field_of_a_bad_value(tmp_path) -> None:
+    table = build_leaderboard(hand_entries(), "dr", {"accuracy": 0.7, "cost": 8.0}, (0.0, 10.0), 20, avengers_pro="ap")
+    path = tmp_path / "leaderboard.csv"
+    table.to_csv(path, index=False)
+    back = read_leaderboard(path)
+    pd.testing.assert_frame_equal(back, table)
+    assert back.loc[back["router"] == "t", "hyperparameters"].iloc[0] == ""
+
+    def broken(edit) -> DataError:
+        edit(table.astype(object)).to_csv(path, index=False)
+        with pytest.raises(DataError) as error:
+            read_leaderboard(path)
+        assert str(path) in str(error.value)
+        return error.value
+
+    error = broken(lambda f: f.assign(aiq=["0.4", "high", "0.35", "0.3"]))
+    assert (error.row, error.field) == (3, "aiq") and "not a number: 'high'" in str(error)
+    error = broken(lambda f: f.drop(columns="aiq_delta_vs_avengers_pro"))
+    assert error.field == "aiq_delta_vs_avengers_pro" and "missing column" in str(error)
+    error = broken(lambda f: f.assign(router=["t", "r", "t", "dr"]))
+    assert (error.row, error.field) == (4, "router") and "'t' appears twice" in str(error)
+    error = broken(lambda f: f.assign(best_accuracy=[0.5, None, 0.75, 0.75]))
+    assert (error.row, error.field) == (3, "best_accuracy") and "value missing" in str(error)
+    error = broken(lambda f: f.assign(accuracy_mbpp=[0.0, 1.5, 0.5, 0.5]))
+    assert (error.row, error.field) == (3, "accuracy_mbpp") and "[0, 1]" in str(error)
+    error = broken(lambda f: f.assign(kind=["router", "model?", "router", "baseline"]))
+    assert (error.row, error.field) == (3, "kind")
+    path.write_text("")
+    with pytest.raises(DataError, match="cannot read the leaderboard"):
+        read_leaderboard(path)

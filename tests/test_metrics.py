@@ -351,3 +351,14 @@ def test_paired_bootstrap_counts_undefined_statistics() -> None:
 
     result = metrics.paired_bootstrap(outcomes, {"never": never}, n_resamples=20, seed=0)["never"]
     assert result == {"estimate": None, "lo": None, "hi": None, "n_resamples": 20, "n_undefined": 20}
+
+
+def test_best_accuracy_point_breaks_ties_by_cost_then_alpha_and_ignores_float_noise() -> None:
+    alphas = np.array([0.0, 0.5, 0.8, 1.0])
+    assert metrics.best_accuracy_point(alphas, np.array([0.5, 0.9, 0.7, 0.8]), np.ones(4)) == 1
+    # Equal accuracy: the cheaper point; equal accuracy and cost: the smaller alpha.
+    assert metrics.best_accuracy_point(alphas, np.array([0.5, 0.9, 0.9, 0.9]), np.array([1.0, 3.0, 2.0, 2.0])) == 2
+    # The same tie with noise of the last bits, as another summation order leaves it.
+    noisy_acc = np.array([0.5, 0.9, 0.9 + 1e-16, 0.9 - 1e-16])
+    noisy_cost = np.array([1.0, 2.0 + 4e-16, 2.0, 2.0 - 4e-16])
+    assert metrics.best_accuracy_point(alphas, noisy_acc, noisy_cost) == 1

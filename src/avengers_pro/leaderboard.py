@@ -9,9 +9,11 @@ Two steps, each a pipeline job (``workflow/rules/routers.smk``):
    (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``) and the per-query decisions.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
    router, the oracle) from their per-seed test decisions: AIQ over one cost range shared by every
-   row (the pipeline passes metrics.json's ``aiq_cost_range``), PerfGain and CostSave against the
-   best single model, and the paired-bootstrap interval of the AIQ difference to the dataset router
-   (:func:`avengers_pro.metrics.paired_bootstrap`), ranked by AIQ.
+   row (the pipeline passes summary.csv's, :func:`avengers_pro.metrics_json.aiq_cost_range`, the
+   range of metrics.json), PerfGain and CostSave against the best single model, the paired-bootstrap
+   intervals of the AIQ difference to the dataset router and to Avengers-Pro official at a fixed
+   cluster count (:func:`avengers_pro.metrics.paired_bootstrap`, one call, shared resamples), and
+   the per-dataset accuracy at the alpha of the best accuracy, ranked by AIQ.
 
 Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
 cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routers.select_on_validation`
@@ -21,7 +23,7 @@ uses for the families, or a fixed cluster count (``plots.main``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,15 @@ from .errors import DataError
 from .evaluate import evaluate_choices
 from .io import PathLike, RecordMatrix
 from .metrics_json import decision_matrix
-from .outputs import BASELINE, ROUTER, require_columns
+from .outputs import (
+    BASELINE,
+    LEADERBOARD_COLUMNS,
+    ROUTER,
+    avengers_pro_row,
+    dataset_router_row,
+    fixed_k_row,
+    require_columns,
+)
 from .routers import Grid
 from .routers.selection import (
     SELECTION_ALPHAS,
@@ -45,25 +55,6 @@ from .routers.selection import (
     validation_cost_range,
 )
 from .summary import seed_curve
-
-#: The leaderboard's columns, in file order.
-LEADERBOARD_COLUMNS = (
-    "rank",
-    "router",
-    "kind",
-    "family",
-    "hyperparameters",
-    "aiq",
-    "aiq_delta_vs_dataset_router",
-    "aiq_delta_low",
-    "aiq_delta_high",
-    "best_accuracy",
-    "perf_gain",
-    "cost_save",
-    "cost_save_alpha",
-    "n_seeds",
-)
-
 
 # --------------------------------------------------------------------------- step 1: one family
 
@@ -404,7 +395,7 @@ def avengers_pro_entry(
             raise DataError("decisions missing", file=f"results/decisions/{variant}/k{k}_seed{seed}.parquet")
         picked[seed] = decisions[(k, seed)]
     return Entry(
-        f"avengers-pro {variant} ({how})",
+        avengers_pro_row(variant, how),
         ROUTER,
         "avengers-pro",
         picked,
@@ -466,6 +457,22 @@ def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
     return curves
 
 
+def _dataset_accuracies(curves: _Curves, name: str) -> dict[str, np.ndarray]:
+    """Dataset -> one entry's (A,) accuracy per alpha on that dataset's test queries (recorded ones),
+    averaged over seeds; datasets sorted.
+    """
+    per_dataset: dict[str, list[np.ndarray]] = {}
+    for seed in sorted(curves.groups):
+        scores, groups = curves.scores[seed][name], curves.groups[seed]
+        for dataset in np.unique(groups):
+            columns = scores[:, groups == dataset]
+            recorded = np.isfinite(columns)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                accuracy = np.where(recorded, columns, 0.0).sum(axis=1) / recorded.sum(axis=1)
+            per_dataset.setdefault(str(dataset), []).append(accuracy)
+    return {dataset: np.mean(values, axis=0) for dataset, values in sorted(per_dataset.items())}
+
+
 def build_leaderboard(
     entries: Sequence[Entry],
     reference: str,
@@ -474,39 +481,52 @@ def build_leaderboard(
     n_resamples: int,
     confidence: float = 0.95,
     seed: int = 0,
+    *,
+    avengers_pro: str | None = None,
 ) -> pd.DataFrame:
-    """Rank every router by AIQ on seed-averaged test curves, with bootstrap intervals vs the dataset router.
+    """Rank every router by AIQ on seed-averaged test curves, with bootstrap intervals vs two references.
 
     Parameters
     ----------
     entries
         One :class:`Entry` per row; every entry has the same seeds and the same test queries per seed.
     reference
-        The ``name`` of the dataset router's entry: the reference of ``aiq_delta_*``.
+        The ``name`` of the dataset router's entry: the reference of ``aiq_delta_vs_dataset_router``
+        and ``aiq_delta_low`` / ``_high``.
     best_single
-        ``{accuracy, cost}`` of the best single model (metrics.json's ``best_single``): the reference
-        of PerfGain and CostSave.
+        ``{accuracy, cost}`` of the best single model
+        (:func:`avengers_pro.metrics_json.best_single_model` of summary.csv): the reference of
+        PerfGain and CostSave.
     cost_range
-        ``(lo, hi)``: the AIQ cost range of every row (metrics.json's ``aiq_cost_range``).
+        ``(lo, hi)``: the AIQ cost range of every row (:func:`avengers_pro.metrics_json.aiq_cost_range`).
     n_resamples
         Paired-bootstrap resamples of the test queries (within datasets); 0 leaves the intervals empty.
     confidence, seed
         Coverage and seed of the bootstrap.
+    avengers_pro
+        The ``name`` of the Avengers-Pro entry that is the reference of ``aiq_delta_vs_avengers_pro*``
+        (the pipeline's: Avengers-Pro official at ``plots.main``'s fixed cluster count); None leaves
+        those columns empty.
 
     Returns
     -------
     pd.DataFrame
-        :data:`LEADERBOARD_COLUMNS`, one row per entry, by decreasing AIQ (``rank`` 1 first).
-        ``aiq_delta_vs_dataset_router`` is the AIQ difference to the reference on the original test
-        queries, ``aiq_delta_low`` / ``_high`` its percentile interval; ``best_accuracy`` the curve's
-        highest accuracy, ``perf_gain`` its gain over the best single model; ``cost_save`` (None when
-        never reached) and its interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost).
+        :data:`~avengers_pro.outputs.LEADERBOARD_COLUMNS`, then ``accuracy_<dataset>`` (datasets
+        sorted), one row per entry, by decreasing AIQ (``rank`` 1 first). ``aiq_delta_vs_dataset_router``
+        is the AIQ difference to the reference on the original test queries, ``aiq_delta_low`` /
+        ``_high`` its percentile interval; ``aiq_delta_vs_avengers_pro`` with ``_low`` / ``_high`` the
+        same against ``avengers_pro``, from the same resamples (one bootstrap). ``best_accuracy`` is
+        the curve's highest accuracy and ``best_accuracy_alpha`` its alpha (ties: the cheaper point,
+        then the smaller alpha), where the ``accuracy_<dataset>`` columns are read; ``perf_gain`` the
+        gain of ``best_accuracy`` over the best single model; ``cost_save`` (None when never reached)
+        and its interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost, no resamples).
     """
     by_name = {entry.name: entry for entry in entries}
     if len(by_name) != len(entries):
         raise DataError("two leaderboard rows have the same name", field="router")
-    if reference not in by_name:
-        raise DataError(f"no row named {reference!r} to compare with", field="router")
+    for name in (reference, avengers_pro):
+        if name is not None and name not in by_name:
+            raise DataError(f"no row named {name!r} to compare with", field="router")
     curves = _outcomes(entries, by_name[reference])
     seeds = sorted(curves.groups)
     has_costs = cost_range[1] > cost_range[0]
@@ -528,95 +548,168 @@ def build_leaderboard(
             np.mean([cost[0] for _, cost in per_seed], axis=0),
         )
 
-    def aiq_difference(name: str) -> Any:
+    def aiq_difference(name: str, versus: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
         def statistic(resampled: Mapping[str, metrics.Curve]) -> np.ndarray:
-            (acc_r, cost_r), (acc_d, cost_d) = resampled[name], resampled[reference]
-            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+            (acc_r, cost_r), (acc_v, cost_v) = resampled[name], resampled[versus]
+            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_v, acc_v, cost_range)
 
         return statistic
 
-    intervals: dict[str, dict[str, Any]] = {}
-    if n_resamples > 0 and has_costs:
+    # Both references in one bootstrap: every difference is measured on the same resamples.
+    pairs = [
+        (entry.name, versus)
+        for versus in (reference, avengers_pro)
+        if versus is not None
+        for entry in entries
+        if entry.name != versus
+    ]
+    intervals: dict[tuple[str, str], dict[str, Any]] = {}
+    if n_resamples > 0 and has_costs and pairs:
         outcomes = [
             metrics.SeedOutcomes(seed=s, groups=curves.groups[s], scores=curves.scores[s], costs=curves.costs[s])
             for s in seeds
         ]
-        statistics = {entry.name: aiq_difference(entry.name) for entry in entries if entry.name != reference}
-        if statistics:
-            intervals = metrics.paired_bootstrap(
-                outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed
-            )
+        statistics = {str(i): aiq_difference(*pair) for i, pair in enumerate(pairs)}
+        found = metrics.paired_bootstrap(
+            outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed
+        )
+        intervals = {pair: found[str(i)] for i, pair in enumerate(pairs)}
+
+    def delta(name: str, versus: str | None) -> tuple[Any, Any, Any]:
+        """(estimate, lo, hi) of ``name`` minus ``versus``; 0 against itself when AIQ is defined."""
+        if versus is None:
+            return None, None, None
+        if name == versus:
+            return (0.0 if has_costs else None), None, None
+        interval = intervals.get((name, versus), {})
+        return interval.get("estimate"), interval.get("lo"), interval.get("hi")
+
     rows = []
     for entry in entries:
         acc, cost = mean[entry.name]
         alphas = curves.alphas[entry.name]
+        best = metrics.best_accuracy_point(alphas, acc, cost)
         saved, saved_alpha = (None, None)
         if has_costs and ref_cost > 0:
             saved, saved_alpha = metrics.cost_save(alphas, acc, cost, ref_acc, ref_cost)
-        interval = intervals.get(entry.name, {})
-        aiq = metrics.aiq(cost, acc, cost_range) if has_costs else np.nan
-        delta = interval.get("estimate")
+        vs_router, vs_router_lo, vs_router_hi = delta(entry.name, reference)
+        vs_avengers, vs_avengers_lo, vs_avengers_hi = delta(entry.name, avengers_pro)
         rows.append(
             {
                 "router": entry.name,
                 "kind": entry.kind,
                 "family": entry.family,
                 "hyperparameters": entry.hyperparameters,
-                "aiq": aiq,
-                "aiq_delta_vs_dataset_router": 0.0 if entry.name == reference and has_costs else delta,
-                "aiq_delta_low": interval.get("lo"),
-                "aiq_delta_high": interval.get("hi"),
-                "best_accuracy": float(acc.max()),
-                "perf_gain": metrics.perf_gain(float(acc.max()), ref_acc) if ref_acc > 0 else None,
+                "aiq": metrics.aiq(cost, acc, cost_range) if has_costs else np.nan,
+                "aiq_delta_vs_dataset_router": vs_router,
+                "aiq_delta_low": vs_router_lo,
+                "aiq_delta_high": vs_router_hi,
+                "aiq_delta_vs_avengers_pro": vs_avengers,
+                "aiq_delta_vs_avengers_pro_low": vs_avengers_lo,
+                "aiq_delta_vs_avengers_pro_high": vs_avengers_hi,
+                "best_accuracy": float(acc[best]),
+                "best_accuracy_alpha": float(alphas[best]),
+                "perf_gain": metrics.perf_gain(float(acc[best]), ref_acc) if ref_acc > 0 else None,
                 "cost_save": saved,
                 "cost_save_alpha": saved_alpha,
                 "n_seeds": len(seeds),
+                **{
+                    f"accuracy_{dataset}": float(values[best])
+                    for dataset, values in _dataset_accuracies(curves, entry.name).items()
+                },
             }
         )
     table = pd.DataFrame(rows)
-    for column in (
-        "aiq",
-        "aiq_delta_vs_dataset_router",
-        "aiq_delta_low",
-        "aiq_delta_high",
-        "perf_gain",
-        "cost_save",
-        "cost_save_alpha",
-    ):
+    text = ("router", "kind", "family", "hyperparameters")
+    for column in [c for c in table.columns if c not in text]:
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+    table["n_seeds"] = table["n_seeds"].astype(np.int64)
     table = table.sort_values("aiq", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table[list(LEADERBOARD_COLUMNS)]
+    datasets = sorted(c for c in table.columns if c.startswith("accuracy_"))
+    return table[[*LEADERBOARD_COLUMNS, *datasets]]
 
 
 def leaderboard_markdown(
-    table: pd.DataFrame, cost_range: tuple[float, float], best_single: Mapping[str, Any], confidence: float
+    table: pd.DataFrame,
+    cost_range: tuple[float, float],
+    best_single: Mapping[str, Any],
+    confidence: float,
+    *,
+    reference: str = "the dataset router",
+    avengers_pro: str | None = None,
 ) -> str:
-    """The leaderboard as a Markdown table, with a line saying what the numbers are."""
+    """The leaderboard as Markdown: the ranked table with a line saying what the numbers are, then the
+    per-dataset accuracy of each row at its best-accuracy alpha.
+
+    ``reference`` and ``avengers_pro`` name the rows the two ΔAIQ columns are measured against; without
+    ``avengers_pro`` that column is left out.
+    """
 
     def number(value: Any, fmt: str) -> str:
         # Rounded first, so that float noise around 0 does not print as -0.00%.
         return "" if value is None or not np.isfinite(value) else format(round(float(value), 12) + 0.0, fmt)
 
+    def with_interval(estimate: float, lo: float, hi: float) -> str:
+        text = number(estimate, "+.4f")
+        if text and np.isfinite(lo) and np.isfinite(hi):
+            text += f" [{number(lo, '+.4f')}, {number(hi, '+.4f')}]"
+        return text
+
     level = f"{confidence:.0%}"
+    versus = f" ΔAIQ vs Avengers-Pro: router minus {avengers_pro}, the same resamples." if avengers_pro else ""
+    header = f"| rank | router | kind | AIQ | ΔAIQ vs dataset router [{level}] |"
+    rule = "|---:|---|---|---:|---|"
+    if avengers_pro:
+        header += f" ΔAIQ vs Avengers-Pro [{level}] |"
+        rule += "---|"
     lines = [
         f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}] (seed-averaged curves). "
-        f"ΔAIQ: router minus dataset router, paired bootstrap {level} interval. PerfGain and CostSave: against the "
-        f"best single model, {best_single.get('model', '')} (accuracy {float(best_single['accuracy']):.4f}, "
-        f"cost {float(best_single['cost']):.4g}); CostSave is empty when the curve never reaches its accuracy.",
+        f"ΔAIQ vs dataset router: router minus {reference}, paired bootstrap {level} interval.{versus} "
+        f"PerfGain and CostSave: against the best single model, {best_single.get('model', '')} (accuracy "
+        f"{float(best_single['accuracy']):.4f}, cost {float(best_single['cost']):.4g}); CostSave is empty when the "
+        "curve never reaches its accuracy.",
         "",
-        f"| rank | router | kind | AIQ | ΔAIQ vs dataset router [{level}] | PerfGain | CostSave | hyperparameters |",
-        "|---:|---|---|---:|---|---:|---:|---|",
+        header + " PerfGain | CostSave | hyperparameters |",
+        rule + "---:|---:|---|",
     ]
     for row in table.itertuples(index=False):
-        delta = number(row.aiq_delta_vs_dataset_router, "+.4f")
-        if delta and np.isfinite(row.aiq_delta_low) and np.isfinite(row.aiq_delta_high):
-            delta += f" [{row.aiq_delta_low:+.4f}, {row.aiq_delta_high:+.4f}]"
-        hyper = str(row.hyperparameters).replace("|", "\\|")
-        lines.append(
-            f"| {row.rank} | {row.router} | {row.kind} | {number(row.aiq, '.4f')} | {delta} | "
-            f"{number(row.perf_gain, '+.2%')} | {number(row.cost_save, '+.1%')} | {hyper} |"
-        )
+        cells = [
+            str(row.rank),
+            str(row.router),
+            str(row.kind),
+            number(row.aiq, ".4f"),
+            with_interval(row.aiq_delta_vs_dataset_router, row.aiq_delta_low, row.aiq_delta_high),
+        ]
+        if avengers_pro:
+            cells.append(
+                with_interval(
+                    row.aiq_delta_vs_avengers_pro, row.aiq_delta_vs_avengers_pro_low, row.aiq_delta_vs_avengers_pro_high
+                )
+            )
+        cells += [
+            number(row.perf_gain, "+.2%"),
+            number(row.cost_save, "+.1%"),
+            str(row.hyperparameters).replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    datasets = [c for c in table.columns if c.startswith("accuracy_")]
+    if datasets:
+        lines += [
+            "",
+            "Per-dataset accuracy at each router's best-accuracy alpha (seed-averaged; the mean over datasets is "
+            "its best accuracy).",
+            "",
+            "| rank | router | alpha | " + " | ".join(c.removeprefix("accuracy_") for c in datasets) + " | mean |",
+            "|---:|---|---:|" + "---:|" * (len(datasets) + 1),
+        ]
+        for _, row in table.iterrows():
+            values = [number(row[c], ".4f") for c in [*datasets, "best_accuracy"]]
+            lines.append(
+                f"| {row['rank']} | {row['router']} | {number(row['best_accuracy_alpha'], 'g')} | "
+                + " | ".join(values)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -632,8 +725,8 @@ def pipeline_entries(
     router_validation: Mapping[tuple[str, int, int], pd.DataFrame],
     dataset_router_decisions: Mapping[tuple[str, int], pd.DataFrame],
     main: Mapping[str, Any],
-) -> tuple[list[Entry], str]:
-    """Every leaderboard row of a pipeline run, and the name of the reference (dataset router) row.
+) -> tuple[list[Entry], str, str]:
+    """Every leaderboard row of a pipeline run, and the names of its two reference rows.
 
     Parameters
     ----------
@@ -647,11 +740,14 @@ def pipeline_entries(
         (variant, seed) -> the dataset router's test decisions.
     main
         ``plots.main``: ``{variant, n_clusters}``; its variant's dataset router is the reference, and
-        its (variant, n_clusters) gets a row of its own beside the validation-chosen ones.
+        its (variant, n_clusters) gets a row of its own beside the validation-chosen ones, the
+        reference of ``aiq_delta_vs_avengers_pro``.
 
     Returns
     -------
-    entries, reference : list[Entry], str
+    entries, reference, avengers_pro : list[Entry], str, str
+        The rows; the names of the dataset router's row and of the fixed-k Avengers-Pro row
+        (:func:`avengers_pro.outputs.dataset_router_row`, :func:`~avengers_pro.outputs.fixed_k_row`).
     """
     seeds = sorted(splits)
     entries: list[Entry] = []
@@ -683,7 +779,7 @@ def pipeline_entries(
     )
     for variant in sorted({v for v, _ in dataset_router_decisions}):
         entries.append(
-            baseline_entry(f"dataset-router ({variant})", {s: dataset_router_decisions[(variant, s)] for s in seeds})
+            baseline_entry(dataset_router_row(variant), {s: dataset_router_decisions[(variant, s)] for s in seeds})
         )
     entries.append(baseline_entry("oracle", {s: oracle_decisions(test[s]) for s in seeds}))
-    return entries, f"dataset-router ({main['variant']})"
+    return entries, dataset_router_row(str(main["variant"])), fixed_k_row(main)

@@ -236,6 +236,19 @@ def aiq_rows(costs: np.ndarray, accuracies: np.ndarray, cost_range: tuple[float,
     return np.where(start[:, 0] >= hi, 0.0, area / (hi - lo))
 
 
+def best_accuracy_point(alphas: np.ndarray, accuracies: np.ndarray, costs: np.ndarray) -> int:
+    """Index of a curve's best accuracy; ties go to the cheaper point, then to the smaller alpha.
+
+    Values equal up to float noise tie (relative 1e-9): the same curve averaged in another order (the
+    summary's sums, the leaderboard's matrix products) then gives the same point.
+    """
+    alphas, accuracies, costs = (np.asarray(a, dtype=np.float64) for a in (alphas, accuracies, costs))
+    tied = np.isclose(accuracies, accuracies.max(), rtol=1e-9, atol=1e-12)
+    tied &= np.isclose(costs, costs[tied].min(), rtol=1e-9, atol=1e-12)
+    candidates = np.flatnonzero(tied)
+    return int(candidates[np.argmin(alphas[candidates])])
+
+
 def perf_gain(best_accuracy: float, reference_accuracy: float) -> float:
     """PerfGain = (best - reference) / reference.
 

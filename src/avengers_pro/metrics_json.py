@@ -5,9 +5,10 @@ each seed-averaged curve (:mod:`avengers_pro.metrics` has the formulas), the alp
 validation (:mod:`avengers_pro.alpha_choice`) and paired-bootstrap intervals of the difference to
 the dataset router. The definitions: ``docs/method.md``.
 
-AIQ cost range: every AIQ in ``metrics.json`` is computed over the same range ``[0, C]``, where ``C``
-is the largest mean test cost of any row of ``summary.csv`` (every method, variant, cluster count and
-alpha), so that all AIQs of one run can be compared. It is reported as ``aiq_cost_range``.
+AIQ cost range: every AIQ in ``metrics.json`` and in the leaderboard is computed over the same range
+:func:`aiq_cost_range`, ``[0, C]``, where ``C`` is the largest mean test cost of any row of
+``summary.csv`` (every method, variant, cluster count, family and alpha), so that all AIQs of one run
+can be compared. It is reported as ``aiq_cost_range``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def best_single_model(frame: pd.DataFrame) -> dict[str, Any]:
     return {"model": str(best["method"]), "accuracy": float(best["accuracy"]), "cost": float(best["cost"])}
 
 
+def aiq_cost_range(summary: pd.DataFrame) -> tuple[float, float]:
+    """The AIQ cost range of a run, ``(0, largest mean test cost of any row of summary.csv)``: the one
+    range of every AIQ in ``metrics.json`` and in the leaderboard.
+    """
+    return 0.0, float(summary["cost"].max())
+
+
 #: Why a metric is null (metrics.json ``null_reasons``), one home for each sentence.
 NO_COST_RANGE = "every recorded cost is 0, so there is no cost range to measure cost-based metrics on"
 FREE_REFERENCE = "the best single model's test cost is 0, so no saving against it can be measured"
@@ -68,8 +76,7 @@ def _point_metrics(
     accs = curve["accuracy"].to_numpy(dtype=np.float64)
     costs = curve["cost"].to_numpy(dtype=np.float64)
     at_one = np.flatnonzero(np.isclose(alphas, 1.0))
-    # Best accuracy; ties go to the cheaper, then the smaller alpha.
-    best = np.lexsort((alphas, costs, -accs))[0]
+    best = metrics.best_accuracy_point(alphas, accs, costs)
     ref_acc, ref_cost = best_single["accuracy"], best_single["cost"]
     has_costs = cost_range[1] > cost_range[0]
     reasons: dict[str, str] = {}
@@ -400,7 +407,7 @@ def compute_metrics(
     singles = single_models(frame)
     oracle_rows = frame[frame["method"] == "oracle"]
     oracle = float(oracle_rows["accuracy"].iloc[0]) if len(oracle_rows) else None
-    cost_range = (0.0, float(frame["cost"].max()))
+    cost_range = aiq_cost_range(frame)
 
     bootstrap_inputs = _BootstrapInputs(best_single["model"], single_outcomes, decisions, router_decisions)
     entries: list[dict[str, Any]] = []

@@ -67,6 +67,27 @@ SUMMARY_COLUMNS = (
 )
 #: Text columns of summary.csv ("" where a row has none).
 SUMMARY_TEXT_COLUMNS = ("method", "kind", "family", "variant", "hyperparameters")
+#: The leaderboard's columns, in file order; one ``accuracy_<dataset>`` column per dataset follows.
+LEADERBOARD_COLUMNS = (
+    "rank",
+    "router",
+    "kind",
+    "family",
+    "hyperparameters",
+    "aiq",
+    "aiq_delta_vs_dataset_router",
+    "aiq_delta_low",
+    "aiq_delta_high",
+    "aiq_delta_vs_avengers_pro",
+    "aiq_delta_vs_avengers_pro_low",
+    "aiq_delta_vs_avengers_pro_high",
+    "best_accuracy",
+    "best_accuracy_alpha",
+    "perf_gain",
+    "cost_save",
+    "cost_save_alpha",
+    "n_seeds",
+)
 
 #: Alphas of one grid compared across files: rounding hides float noise from different writers.
 ALPHA_DECIMALS = 9
@@ -288,6 +309,80 @@ def family_rows(summary: pd.DataFrame) -> pd.DataFrame:
     neither empty nor Avengers-Pro's.
     """
     return summary[(summary["family"] != "") & (summary["family"] != ROUTER_METHOD)]
+
+
+# --------------------------------------------------------------------------- leaderboard.csv
+
+
+def dataset_router_row(variant: str) -> str:
+    """The leaderboard's name of the dataset router of one variant, and the ``reference`` that
+    metrics.json's bootstrap objects name.
+    """
+    return f"{DATASET_ROUTER} ({variant})"
+
+
+def avengers_pro_row(variant: str, how: str) -> str:
+    """The leaderboard's name of an Avengers-Pro row, e.g. ``avengers-pro official (k=25)``."""
+    return f"{ROUTER_METHOD} {variant} ({how})"
+
+
+def fixed_k_row(main: Mapping[str, Any]) -> str:
+    """The leaderboard's Avengers-Pro row of ``plots.main`` at its fixed cluster count: the reference
+    of ``aiq_delta_vs_avengers_pro``.
+    """
+    return avengers_pro_row(str(main["variant"]), f"k={int(main['n_clusters'])}")
+
+
+def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard.csv") -> pd.DataFrame:
+    """Validate a leaderboard table and give it its dtypes (a copy).
+
+    ``router``, ``kind``, ``family`` and ``hyperparameters`` are str ("" where empty); ``rank`` and
+    ``n_seeds`` int; every other column of :data:`LEADERBOARD_COLUMNS` and the ``accuracy_<dataset>``
+    columns are float, NaN where empty (an AIQ without recorded costs, a delta without resamples, a CostSave never reached).
+    ``rank``, ``best_accuracy``, ``best_accuracy_alpha`` and ``n_seeds`` must be finite, accuracies
+    lie in [0, 1], and every ``router`` be named once. Rows are numbered as in the CSV file.
+    """
+    require_columns(frame, LEADERBOARD_COLUMNS, file)
+    out = frame.copy()
+    text = ("router", "kind", "family", "hyperparameters")
+    for column in text:
+        out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
+    unnamed = (out["router"].str.strip() == "").to_numpy()
+    if unnamed.any():
+        raise DataError(
+            "a row without a router name", file=file, row=int(np.flatnonzero(unnamed)[0]) + 2, field="router"
+        )
+    twice = out["router"].duplicated().to_numpy()
+    if twice.any():
+        row = int(np.flatnonzero(twice)[0])
+        raise DataError(f"router {out['router'].iloc[row]!r} appears twice", file=file, row=row + 2, field="router")
+    unknown = ~out["kind"].isin(KINDS).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(
+            f"kind must be one of {', '.join(KINDS)}, got {out['kind'].iloc[row]!r}",
+            file=file,
+            row=row + 2,
+            field="kind",
+        )
+    _numbers(out, [*(c for c in LEADERBOARD_COLUMNS if c not in text), *dataset_columns(out)], file)
+    for column in ("rank", "best_accuracy", "best_accuracy_alpha", "n_seeds"):
+        missing = ~np.isfinite(out[column].to_numpy())
+        if missing.any():
+            raise DataError("value missing", file=file, row=int(np.flatnonzero(missing)[0]) + 2, field=column)
+    _accuracies(out, ["best_accuracy", *dataset_columns(out)], file)
+    for column in ("rank", "n_seeds"):
+        out[column] = out[column].round().astype(np.int64)
+    return out
+
+
+def read_leaderboard(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/leaderboard.csv`` (see :func:`check_leaderboard`)."""
+    try:
+        frame = pd.read_csv(path, dtype={"router": str, "kind": str, "family": str, "hyperparameters": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"cannot read the leaderboard: {err}", file=path) from None
+    return check_leaderboard(frame, path)
 
 
 # --------------------------------------------------------------------------- metrics.json

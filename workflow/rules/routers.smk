@@ -2,7 +2,9 @@
 # Per family, two jobs cover every seed: router_family_select chooses the hyperparameters on
 # validation (the expensive part; its params hold no alpha grid, so a new router.alphas does not rerun
 # it) and router_family routes the test queries on the config's grid. Changing one family's grid reruns
-# that family only; the leaderboard then ranks them with Avengers-Pro, the dataset router and the oracle.
+# that family's jobs, not the other families'. Each family's test sweeps become rows of summary.csv; the
+# leaderboard ranks the families with Avengers-Pro, the dataset router and the oracle on summary.csv's
+# AIQ cost range and best single model.
 
 
 rule router_family_select:
@@ -65,15 +67,9 @@ rule leaderboard:
     input:
         records="results/records.parquet",
         splits=split_files(),
-        metrics="results/metrics.json",
-        family_decisions=expand(
-            "results/routers/{family}/decisions_seed{seed}.parquet",
-            family=ROUTER_FAMILIES,
-            seed=SEEDS,
-        ),
-        selections=expand(
-            "results/routers/{family}/selection.json", family=ROUTER_FAMILIES
-        ),
+        summary="results/summary.csv",
+        family_decisions=family_files("decisions_seed{seed}.parquet"),
+        selections=family_files("selection.json", per_seed=False),
         decisions=all_sweep_files("decisions"),
         validation=all_sweep_files("sweep_validation"),
         router_decisions=expand(

@@ -1,13 +1,11 @@
 """Rule leaderboard: every router ranked by test AIQ, with its validation-chosen hyperparameters."""
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_text
-from avengers_pro.leaderboard import build_leaderboard, chosen_params, leaderboard_markdown, pipeline_entries
-from avengers_pro.outputs import best_single_of, read_decisions, read_metrics, read_sweep, require
+from avengers_pro.leaderboard import build_leaderboard, leaderboard_markdown, pipeline_entries, read_selection
+from avengers_pro.metrics_json import aiq_cost_range, best_single_model
+from avengers_pro.outputs import read_decisions, read_summary, read_sweep
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
@@ -16,11 +14,8 @@ matrix = read_record_matrix(inputs.records, params.models or None)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
 # results/routers/{family}/decisions_seed{seed}.parquet and .../selection.json
 family_decisions = {(path.split("/")[-2], seed_key(path)[1]): read_decisions(path) for path in inputs.family_decisions}
-family_params = {}
-for path in inputs.selections:
-    record = json.loads(Path(path).read_text())
-    family_params[record["family"]] = chosen_params(record)
-entries, reference = pipeline_entries(
+family_params = dict(map(read_selection, inputs.selections))
+entries, reference, avengers_pro = pipeline_entries(
     matrix,
     splits,
     family_decisions,
@@ -30,14 +25,23 @@ entries, reference = pipeline_entries(
     dataset_router_decisions={seed_key(path): read_decisions(path) for path in inputs.router_decisions},
     main=params.main,
 )
-# One AIQ cost range and one best single model for every row: metrics.json's.
-first = read_metrics(inputs.metrics)[0]
-cost_range = tuple(require(first, "aiq_cost_range", inputs.metrics))
-best_single = best_single_of(first, inputs.metrics)
+# One AIQ cost range and one best single model for every row: summary.csv's, as in metrics.json.
+summary = read_summary(inputs.summary)
+cost_range, best_single = aiq_cost_range(summary), best_single_model(summary)
 settings = params.evaluation
 table = build_leaderboard(
-    entries, reference, best_single, cost_range, settings["bootstrap_resamples"], settings["confidence"]
+    entries,
+    reference,
+    best_single,
+    cost_range,
+    settings["bootstrap_resamples"],
+    settings["confidence"],
+    avengers_pro=avengers_pro,
 )
 write_text(table.to_csv(index=False), snakemake.output.csv)
-write_text(leaderboard_markdown(table, cost_range, best_single, settings["confidence"]), snakemake.output.md)
-log.info("leaderboard:\n%s", table[["rank", "router", "aiq", "aiq_delta_vs_dataset_router"]].to_string(index=False))
+markdown = leaderboard_markdown(
+    table, cost_range, best_single, settings["confidence"], reference=reference, avengers_pro=avengers_pro
+)
+write_text(markdown, snakemake.output.md)
+columns = ["rank", "router", "aiq", "aiq_delta_vs_dataset_router", "aiq_delta_vs_avengers_pro"]
+log.info("leaderboard:\n%s", table[columns].to_string(index=False))
