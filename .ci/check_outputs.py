@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from avengers_pro.config import validate_config
-from avengers_pro.outputs import read_metrics, read_summary, single_models
+from avengers_pro.outputs import family_rows, fixed_k_row, read_leaderboard, read_metrics, read_summary, single_models
 from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES
 
 config = validate_config(yaml.safe_load(Path("config.yaml").read_text()), "workflow/schemas/config.schema.yaml")
@@ -55,6 +55,21 @@ main = next(
 )
 # The reference: the official variant lands near 0.83 at alpha = 1 on this data.
 check(0.80 <= main["accuracy_at_alpha1"] <= 0.86, f"main variant accuracy at alpha=1 is {main['accuracy_at_alpha1']}")
+# The router families: rows of summary.csv, of the leaderboard and entries of metrics.json, one AIQ.
+families = sorted(config["routers"]["families"])
+check(sorted(set(family_rows(summary)["method"])) == families, "summary.csv lacks a router family's rows")
+if families:
+    leaderboard = read_leaderboard("results/leaderboard.csv").set_index("router")
+    check(set(families) <= set(leaderboard.index), "the leaderboard lacks a router family")
+    reference = fixed_k_row(config["plots"]["main"])
+    check(leaderboard.loc[reference, "aiq_delta_vs_avengers_pro"] == 0, f"the leaderboard lacks {reference}")
+    entries = {m["method"]: m for m in metrics if m["method"] in families}
+    check(sorted(entries) == families, "metrics.json lacks a router family")
+    for family, entry in entries.items():
+        check(
+            abs(entry["aiq"] - leaderboard.loc[family, "aiq"]) < 1e-9,
+            f"{family}: metrics.json and leaderboard AIQs differ",
+        )
 for figure in FIGURE_NAMES:
     for ext in FIGURE_EXTENSIONS:
         check(Path(f"figures/{figure}.{ext}").stat().st_size > 5000, f"figures/{figure}.{ext} missing or empty")
@@ -67,6 +82,7 @@ if problems:
     print("CI output check FAILED:\n  " + "\n  ".join(problems))
     sys.exit(1)
 print(
-    f"CI output check passed: {len(queries)} queries, {len(summary)} summary rows, {len(metrics)} metric entries; "
+    f"CI output check passed: {len(queries)} queries, {len(summary)} summary rows, {len(metrics)} metric entries, "
+    f"{len(families)} router families; "
     f"main variant accuracy at alpha=1 {main['accuracy_at_alpha1']:.4f}, best single {best['method']} {best['accuracy']:.4f}"
 )

@@ -17,6 +17,7 @@ from snakemake_runs import planned_jobs, snakemake
 from avengers_pro.export import Router, write_fitted_router
 from avengers_pro.io import read_embeddings, read_record_matrix
 from avengers_pro.leaderboard import aligned_embeddings, chosen_params, split_flags
+from avengers_pro.outputs import LEADERBOARD_COLUMNS, dataset_columns, family_rows, read_leaderboard, read_summary
 from avengers_pro.plots.registry import FIGURE_NAMES
 from avengers_pro.routers import make_estimator
 
@@ -54,32 +55,58 @@ def test_outputs_are_built(built: Path):
             for variant in ("paper", "official"):
                 sweep = pd.read_parquet(built / f"results/sweep/{variant}/k{k}_seed{seed}.parquet")
                 assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
-    summary = pd.read_csv(built / "results/summary.csv")
+    summary = read_summary(built / "results/summary.csv")
     assert {"avengers-pro", "random", "oracle", "dataset-oracle", "dataset-router", "large"} <= set(summary["method"])
     metrics = json.loads((built / "results/metrics.json").read_text())
     assert {(m["variant"], m["n_clusters"]) for m in metrics if m["n_clusters"] is not None} == {
         (v, k) for v in ("paper", "official") for k in (2, 4)
     }
+    # Each router family: 11 alphas of summary.csv right after Avengers-Pro, with per-dataset accuracy.
+    families = ["knn", "logistic", "shrinkage", "task"]
+    methods = list(dict.fromkeys(summary["method"]))
+    assert methods[:6] == ["avengers-pro", *families, "dataset-router"]
+    rows = family_rows(summary)
+    assert sorted(set(rows["method"])) == families and (rows["family"] == rows["method"]).all()
+    assert len(rows) == 4 * 11 and (rows["kind"] == "router").all() and (rows["n_seeds"] == 2).all()
+    assert rows[["alpha", *dataset_columns(summary)]].notna().all(axis=None) and len(dataset_columns(summary)) == 3
+    assert rows["hyperparameters"].str.contains("seed").all()
+    assert (summary.loc[summary["method"] == "avengers-pro", "family"] == "avengers-pro").all()
     for figure in ("pareto", "headline", "alpha_sweep", "model_usage", "cluster_ablation", "variants"):
         for ext in ("png", "pdf"):
             assert (built / f"figures/{figure}.{ext}").stat().st_size > 1000
     assert "**" in (built / "results/table.md").read_text()
-    leaderboard = pd.read_csv(built / "results/leaderboard.csv")
-    required = {
-        "router",
-        "kind",
-        "hyperparameters",
-        "aiq",
-        "aiq_delta_vs_dataset_router",
-        "aiq_delta_low",
-        "aiq_delta_high",
-        "perf_gain",
-        "cost_save",
-    }
-    assert required <= set(leaderboard.columns)
-    assert {"knn", "task", "shrinkage", "logistic", "dataset-router (official)", "oracle"} <= set(leaderboard["router"])
+    leaderboard = read_leaderboard(built / "results/leaderboard.csv")
+    assert list(leaderboard.columns) == [*LEADERBOARD_COLUMNS, *dataset_columns(summary)]
+    assert {*families, "dataset-router (official)", "avengers-pro official (k=4)", "oracle"} <= set(
+        leaderboard["router"]
+    )
     assert leaderboard["aiq"].is_monotonic_decreasing
-    assert leaderboard.set_index("router").loc["dataset-router (official)", "aiq_delta_vs_dataset_router"] == 0
+    board = leaderboard.set_index("router")
+    assert board.loc["dataset-router (official)", "aiq_delta_vs_dataset_router"] == 0
+    assert board.loc["avengers-pro official (k=4)", "aiq_delta_vs_avengers_pro"] == 0
+    assert (
+        board.loc[families, ["aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"]].notna().all(axis=None)
+    )
+    assert board[dataset_columns(summary)].notna().all(axis=None)
+    markdown = (built / "results/leaderboard.md").read_text()
+    assert "ΔAIQ vs Avengers-Pro [95%]" in markdown
+    assert "Per-dataset accuracy at each router's best-accuracy alpha" in markdown
+    # metrics.json: one entry per family between Avengers-Pro and the dataset routers, its AIQ the
+    # leaderboard's (one cost range, one curve), its intervals the leaderboard row's.
+    assert [m["method"] for m in metrics] == ["avengers-pro"] * 4 + families + ["dataset-router"] * 2
+    for entry in metrics:
+        if entry["method"] in families:
+            row = board.loc[entry["method"]]
+            assert entry["aiq"] == pytest.approx(row["aiq"], abs=1e-12)
+            assert entry["hyperparameters"] == row["hyperparameters"]
+            assert entry["bootstrap"]["aiq_difference_vs_avengers_pro"] == {
+                "reference": "avengers-pro official (k=4)",
+                "estimate": pytest.approx(row["aiq_delta_vs_avengers_pro"], abs=1e-12),
+                "lo": pytest.approx(row["aiq_delta_vs_avengers_pro_low"], abs=1e-12),
+                "hi": pytest.approx(row["aiq_delta_vs_avengers_pro_high"], abs=1e-12),
+            }
+        if entry["method"] == "dataset-router":
+            assert entry["aiq"] == pytest.approx(board.loc[f"dataset-router ({entry['variant']})", "aiq"], abs=1e-12)
     for seed in (0, 1):
         sweep = pd.read_parquet(built / f"results/routers/knn/seed{seed}.parquet")
         assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3

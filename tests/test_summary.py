@@ -12,8 +12,30 @@ import pytest
 from avengers_pro import metrics
 from avengers_pro.alpha_choice import single_model_outcomes
 from avengers_pro.errors import DataError
-from avengers_pro.metrics_json import FREE_REFERENCE, NO_COST_RANGE, compute_metrics
-from avengers_pro.outputs import check_summary, check_sweep, family_rows, read_summary, write_summary
+from avengers_pro.leaderboard import (
+    avengers_pro_entry,
+    baseline_entry,
+    build_leaderboard,
+    family_entry,
+    hyperparameters_text,
+)
+from avengers_pro.metrics_json import (
+    FREE_REFERENCE,
+    NO_COST_RANGE,
+    aiq_cost_range,
+    best_single_model,
+    compute_metrics,
+)
+from avengers_pro.outputs import (
+    check_leaderboard,
+    check_summary,
+    check_sweep,
+    dataset_router_row,
+    family_rows,
+    fixed_k_row,
+    read_summary,
+    write_summary,
+)
 from avengers_pro.summary import seed_curve, summarize
 
 MODELS = ("cheap", "mid", "strong")
@@ -429,7 +451,149 @@ def run_metrics(inputs: dict, n_resamples: int = 200, seed: int = 0) -> list[dic
     )
 
 
+def with_family(inputs: dict, family: str = "knn") -> dict:
+    """Add a router family to a :func:`synthetic_run`: per seed, each test query switches from the
+    cheap to the strong model at an alpha of its own; its sweeps, decisions and chosen hyperparameters."""
+    alphas = np.linspace(0.0, 1.0, 11)
+    inputs["family_sweeps"], inputs["family_decisions"] = [], {}
+    for seed, outcomes in inputs["single_outcomes"].items():
+        scores = outcomes.pivot(index="query_id", columns="model", values="score")[list(MODELS)]
+        costs = outcomes.pivot(index="query_id", columns="model", values="cost")[list(MODELS)]
+        datasets = outcomes.groupby("query_id")["dataset"].first().loc[scores.index].to_numpy()
+        threshold = np.random.default_rng(10 + seed).random(len(scores))
+        chosen = (alphas[:, None] > threshold[None, :]).astype(int) * 2
+        decisions, sweep = decisions_and_sweep(
+            chosen, alphas, scores.index.to_numpy(), datasets, scores.to_numpy(), costs.to_numpy()
+        )
+        inputs["family_sweeps"].append((family, seed, sweep))
+        inputs["family_decisions"][seed] = decisions
+    inputs["family_params"] = {seed: {"n_neighbors": 5 + seed} for seed in inputs["single_outcomes"]}
+    return inputs
+
+
+def metrics_with_families(inputs: dict, n_resamples: int = 100) -> tuple[list[dict], pd.DataFrame, dict]:
+    """metrics.json's entries and the leaderboard of a synthetic run with one router family, built as
+    the pipeline builds them: summary -> leaderboard (its cost range and best single model) -> metrics."""
+    main = {"variant": "paper", "n_clusters": 4}
+    seeds = sorted(inputs["single_outcomes"])
+    summary = check_summary(
+        summarize(
+            inputs["sweeps"],
+            inputs["baselines"],
+            inputs["family_sweeps"],
+            {"knn": hyperparameters_text(inputs["family_params"])},
+        )
+    )
+    entries = [
+        family_entry("knn", inputs["family_decisions"], inputs["family_params"]),
+        avengers_pro_entry(
+            "paper", {(4, s): inputs["decisions"][("paper", 4, s)] for s in seeds}, dict.fromkeys(seeds, 4), "k=4"
+        ),
+        baseline_entry(dataset_router_row("paper"), {s: inputs["router_decisions"][("paper", s)] for s in seeds}),
+    ]
+    table = build_leaderboard(
+        entries,
+        dataset_router_row("paper"),
+        best_single_model(summary),
+        aiq_cost_range(summary),
+        n_resamples,
+        avengers_pro=fixed_k_row(main),
+    )
+    leaderboard = check_leaderboard(table)
+    entries = compute_metrics(
+        summary,
+        inputs["validation_sweeps"],
+        inputs["sweeps"],
+        inputs["decisions"],
+        inputs["router_decisions"],
+        inputs["single_outcomes"],
+        n_resamples,
+        0.95,
+        validation_singles=inputs["validation_singles"],
+        leaderboard=leaderboard,
+        main=main,
+    )
+    return entries, leaderboard.set_index("router"), main
+
+
 # --------------------------------------------------------------------------- compute_metrics
+
+
+def test_family_entries_sit_between_avengers_pro_and_the_dataset_router_with_the_leaderboard_numbers() -> None:
+    inputs = with_family(synthetic_run())
+    entries, leaderboard, main = metrics_with_families(inputs)
+    json.dumps(entries, allow_nan=False)
+    assert [(e["method"], e["family"], e["variant"], e["n_clusters"]) for e in entries] == [
+        ("avengers-pro", "avengers-pro", "paper", 4),
+        ("knn", "knn", None, None),
+        ("dataset-router", None, "paper", None),
+    ]
+    router, knn, dataset_router = entries
+    assert knn["hyperparameters"] == "n_neighbors=5 (seed 0); n_neighbors=6 (seed 1)"
+    assert knn["hyperparameters"] == leaderboard.loc["knn", "hyperparameters"]
+    assert router["hyperparameters"] is None and dataset_router["hyperparameters"] is None
+    assert knn["validation"] is None and set(knn) == set(router)  # every entry has the same keys
+    # One AIQ cost range and one seed-averaged curve: metrics.json and the leaderboard agree.
+    assert knn["aiq"] == pytest.approx(leaderboard.loc["knn", "aiq"], abs=1e-12)
+    assert dataset_router["aiq"] == pytest.approx(leaderboard.loc["dataset-router (paper)", "aiq"], abs=1e-12)
+    assert router["aiq"] == pytest.approx(leaderboard.loc["avengers-pro paper (k=4)", "aiq"], abs=1e-12)
+    for key in ("best_accuracy", "perf_gain", "cost_save"):
+        assert knn[key] == pytest.approx(leaderboard.loc["knn", key], abs=1e-12)
+    assert knn["best_accuracy_alpha"] == leaderboard.loc["knn", "best_accuracy_alpha"]
+    # The point metrics are those of the family's summary.csv curve, as for every entry.
+    summary = summarize(inputs["sweeps"], inputs["baselines"], inputs["family_sweeps"])
+    curve = summary[summary["method"] == "knn"]
+    assert knn["best_accuracy"] == pytest.approx(curve["accuracy"].max())
+    assert knn["aiq"] == pytest.approx(metrics.aiq(curve["cost"], curve["accuracy"], (0.0, summary["cost"].max())))
+    assert knn["best_single"] == router["best_single"] and knn["n_seeds"] == 2 and knn["max_router"] == 1
+    # The bootstrap: the leaderboard row's, against its two references.
+    row = leaderboard.loc["knn"]
+    assert knn["bootstrap"] == {
+        "reference": "dataset-router (paper)",
+        "confidence": 0.95,
+        "aiq_difference": {
+            "estimate": row["aiq_delta_vs_dataset_router"],
+            "lo": row["aiq_delta_low"],
+            "hi": row["aiq_delta_high"],
+        },
+        "aiq_difference_vs_avengers_pro": {
+            "reference": "avengers-pro paper (k=4)",
+            "estimate": row["aiq_delta_vs_avengers_pro"],
+            "lo": row["aiq_delta_vs_avengers_pro_low"],
+            "hi": row["aiq_delta_vs_avengers_pro_high"],
+        },
+        "null_reasons": {},
+    }
+    assert knn["bootstrap"]["aiq_difference"]["estimate"] == pytest.approx(knn["aiq"] - dataset_router["aiq"])
+    assert knn["bootstrap"]["aiq_difference_vs_avengers_pro"]["estimate"] == pytest.approx(knn["aiq"] - router["aiq"])
+    assert router["bootstrap"]["reference"] == knn["bootstrap"]["reference"]
+    # Avengers-Pro's own entries do not change with a family beside them.
+    assert router == run_metrics(inputs, n_resamples=100)[0]
+
+
+def test_family_entries_without_resamples_or_leaderboard_have_no_bootstrap_and_a_missing_row_is_named() -> None:
+    inputs = with_family(synthetic_run())
+    entries, _, _ = metrics_with_families(inputs, n_resamples=0)
+    assert entries[1]["method"] == "knn" and entries[1]["bootstrap"] is None and entries[1]["aiq"] is not None
+    summary = check_summary(summarize(inputs["sweeps"], inputs["baselines"], inputs["family_sweeps"]))
+    without = compute_metrics(summary, {}, inputs["sweeps"], {}, {}, {}, 0, 0.95, validation_singles={})
+    assert [e["method"] for e in without] == ["avengers-pro", "knn", "dataset-router"]
+    assert without[1]["bootstrap"] is None and without[1]["hyperparameters"] is None
+    _, leaderboard, main = metrics_with_families(inputs, n_resamples=20)
+    with pytest.raises(DataError, match=r"results/leaderboard.csv: field 'router': no row for the router family 'knn'"):
+        compute_metrics(
+            summary,
+            {},
+            inputs["sweeps"],
+            inputs["decisions"],
+            inputs["router_decisions"],
+            inputs["single_outcomes"],
+            20,
+            0.95,
+            validation_singles={},
+            leaderboard=leaderboard.drop(index="knn").reset_index(),
+            main=main,
+        )
 
 
 def test_metrics_entries_are_json_and_consistent_with_the_summary() -> None:

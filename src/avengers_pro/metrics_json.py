@@ -1,9 +1,10 @@
-"""``results/metrics.json``: every metric of every (variant, cluster count) and of the dataset router.
+"""``results/metrics.json``: every metric of every (variant, cluster count), router family and dataset router.
 
 PerfGain, CostSave, the cost at 90% of the best single model's accuracy, Gap@O, AIQ and dominance of
 each seed-averaged curve (:mod:`avengers_pro.metrics` has the formulas), the alpha chosen on
 validation (:mod:`avengers_pro.alpha_choice`) and paired-bootstrap intervals of the difference to
-the dataset router. The definitions: ``docs/method.md``.
+the dataset router. A router family's intervals come from the leaderboard, which computes them for
+every router at once. The definitions: ``docs/method.md``.
 
 AIQ cost range: every AIQ in ``metrics.json`` and in the leaderboard is computed over the same range
 :func:`aiq_cost_range`, ``[0, C]``, where ``C`` is the largest mean test cost of any row of
@@ -28,6 +29,9 @@ from .outputs import (
     DATASET_ROUTER,
     OUTCOME_COLUMNS,
     ROUTER_METHOD,
+    dataset_router_row,
+    family_rows,
+    fixed_k_row,
     json_number,
     json_ready,
     require_columns,
@@ -324,7 +328,7 @@ def _bootstrap(
     )
     return {
         k: {
-            "reference": f"{DATASET_ROUTER} ({variant})",
+            "reference": dataset_router_row(variant),
             "confidence": confidence,
             "aiq_difference": intervals[f"aiq_difference, {name}"],
             "cost_save_difference": intervals[f"cost_save_difference, {name}"],
@@ -346,8 +350,11 @@ def compute_metrics(
     seed: int = 0,
     *,
     validation_singles: Mapping[int, pd.DataFrame],
+    leaderboard: pd.DataFrame | None = None,
+    main: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``results/metrics.json`` list: one object per (variant, n_clusters), then per dataset router.
+    """The ``results/metrics.json`` list: one object per (variant, n_clusters), per router family,
+    then per dataset router.
 
     Parameters
     ----------
@@ -371,15 +378,27 @@ def compute_metrics(
         Coverage of the bootstrap intervals.
     seed
         Seed of the bootstrap resamples.
+    leaderboard
+        ``results/leaderboard.csv`` as :func:`avengers_pro.outputs.read_leaderboard` gives it: the
+        router families' bootstrap intervals (the leaderboard computes them for every router on the
+        same resamples). None: the families get ``"bootstrap": null``.
+    main
+        ``plots.main`` (``{variant, n_clusters}``), which names the leaderboard's references: the
+        dataset router of its variant and Avengers-Pro at its fixed cluster count. Needed with
+        ``leaderboard``.
 
     Returns
     -------
     list[dict]
         JSON-ready objects (no NaN: missing values are None), the router's per (variant,
-        n_clusters) first, then one per dataset router (variant). Keys:
+        n_clusters) first, then one per router family (by name), then one per dataset router
+        (variant). Keys:
 
-        * ``method`` (``avengers-pro`` / ``dataset-router``), ``variant``, ``n_clusters`` (None for
-          the dataset router), ``max_router``, ``upper_bound`` (``max_router > 1``), ``n_seeds``;
+        * ``method`` (``avengers-pro``, the family's name, or ``dataset-router``), ``family``
+          (``avengers-pro``, the family's name, or None for the dataset router),
+          ``hyperparameters`` (a family's validation-chosen hyperparameters as text, else None),
+          ``variant`` and ``n_clusters`` (None except for Avengers-Pro; ``variant`` also for the
+          dataset router), ``max_router``, ``upper_bound`` (``max_router > 1``), ``n_seeds``;
         * ``best_single`` ``{model, accuracy, cost}`` (best mean test accuracy; ties: cheaper);
         * ``accuracy_at_alpha1``, ``cost_at_alpha1``; ``best_accuracy``, ``best_accuracy_alpha``,
           ``best_accuracy_cost`` (ties: cheaper, then smaller alpha); ``perf_gain``;
@@ -397,8 +416,18 @@ def compute_metrics(
           None for the dataset router or without validation sweeps;
         * ``bootstrap``: ``reference``, ``confidence``, and ``aiq_difference`` /
           ``cost_save_difference`` (router minus dataset router of the same variant) each with
-          ``estimate``, ``lo``, ``hi``, ``n_resamples``, ``n_undefined``. None for the dataset
-          router or with ``n_resamples == 0``.
+          ``estimate``, ``lo``, ``hi``, ``n_resamples``, ``n_undefined``. For a router family, from
+          its leaderboard row: ``reference`` (the ``plots.main`` variant's dataset router),
+          ``confidence``, ``aiq_difference`` ``{estimate, lo, hi}`` and
+          ``aiq_difference_vs_avengers_pro`` ``{reference, estimate, lo, hi}`` (family minus
+          Avengers-Pro at ``plots.main``'s fixed cluster count). None for the dataset router, with
+          ``n_resamples == 0``, or for a family without ``leaderboard``.
+
+    Raises
+    ------
+    DataError
+        On a sweep, decisions or outcomes that are missing or malformed, or a router family of the
+        summary that the leaderboard lacks.
     """
     frame = summary
     validation_sweeps = _as_mapping(validation_sweeps)
@@ -421,7 +450,13 @@ def compute_metrics(
                 file=sweep_path(variant, int(n_clusters), 0).replace("seed0", "seed*"),
             )
         seeds_of[(variant, int(n_clusters))] = seeds
-        entry: dict[str, Any] = {"method": ROUTER_METHOD, "variant": variant, "n_clusters": int(n_clusters)}
+        entry: dict[str, Any] = {
+            "method": ROUTER_METHOD,
+            "family": ROUTER_METHOD,
+            "hyperparameters": None,
+            "variant": variant,
+            "n_clusters": int(n_clusters),
+        }
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
         entry["validation"] = validation_choice(
             variant, int(n_clusters), seeds, validation_sweeps, test_sweeps, validation_singles
@@ -451,13 +486,71 @@ def compute_metrics(
                 progress.update(len(cluster_counts))
         for entry in entries:
             entry["bootstrap"] = intervals[(entry["variant"], entry["n_clusters"])]
+    for family, curve in family_rows(frame).groupby("method", sort=True):
+        entry = {
+            "method": family,
+            "family": str(curve["family"].iloc[0]),
+            "hyperparameters": str(curve["hyperparameters"].iloc[0]) or None,
+            "variant": None,
+            "n_clusters": None,
+        }
+        entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
+        entry["validation"] = None
+        entry["bootstrap"] = (
+            _leaderboard_bootstrap(str(family), leaderboard, main, confidence, cost_range)
+            if leaderboard is not None and n_resamples > 0
+            else None
+        )
+        entries.append(entry)
     for variant, curve in frame[frame["method"] == DATASET_ROUTER].groupby("variant", sort=True):
-        entry = {"method": DATASET_ROUTER, "variant": variant, "n_clusters": None}
+        entry = {
+            "method": DATASET_ROUTER,
+            "family": None,
+            "hyperparameters": None,
+            "variant": variant,
+            "n_clusters": None,
+        }
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
         entry["validation"] = None
         entry["bootstrap"] = None
         entries.append(entry)
     return [json_ready(entry) for entry in entries]
+
+
+def _leaderboard_bootstrap(
+    router: str,
+    leaderboard: pd.DataFrame,
+    main: Mapping[str, Any] | None,
+    confidence: float,
+    cost_range: tuple[float, float],
+    file: str = "results/leaderboard.csv",
+) -> dict[str, Any]:
+    """A router's paired-bootstrap AIQ differences as its leaderboard row has them (the leaderboard
+    computes them for every router on one set of resamples, so they are not recomputed here).
+    """
+    if main is None:
+        raise ValueError("the leaderboard's references need plots.main")
+    rows = leaderboard[leaderboard["router"] == router]
+    if rows.empty:
+        raise DataError(f"no row for the router family {router!r}", file=file, field="router")
+    row = rows.iloc[0]
+
+    def interval(column: str, low: str, high: str) -> dict[str, float | None]:
+        return {"estimate": json_number(row[column]), "lo": json_number(row[low]), "hi": json_number(row[high])}
+
+    has_costs = cost_range[1] > cost_range[0]
+    return {
+        "reference": dataset_router_row(str(main["variant"])),
+        "confidence": confidence,
+        "aiq_difference": interval("aiq_delta_vs_dataset_router", "aiq_delta_low", "aiq_delta_high"),
+        "aiq_difference_vs_avengers_pro": {
+            "reference": fixed_k_row(main),
+            **interval("aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"),
+        },
+        "null_reasons": (
+            {} if has_costs else {"aiq_difference": NO_COST_RANGE, "aiq_difference_vs_avengers_pro": NO_COST_RANGE}
+        ),
+    }
 
 
 def _as_mapping(

@@ -24,9 +24,10 @@ ALL_SOURCES = [*config["sources"], *collected_sources(config)]
 PLOTS = config["plots"]
 # Router families compared on the pipeline's splits (empty: no comparison, no leaderboard).
 ROUTER_FAMILIES = list(config["routers"]["families"])
-# Priority of the jobs on the way from the clusters to metrics.json (sweep, baselines, summary,
-# metrics): when more jobs are ready than there are cores, these go first, so the plots that wait for
-# metrics.json are not held up behind jobs that have time to spare (the other plots, the export).
+# Priority of the jobs on the way from the clusters to metrics.json (sweep, baselines, the router
+# families and the leaderboard, summary, metrics): when more jobs are ready than there are cores, these
+# go first, so the plots that wait for metrics.json are not held up behind jobs that have time to spare
+# (the export).
 CRITICAL_PATH = 1
 
 

@@ -1,4 +1,6 @@
-# Aggregation over seeds (summary.csv, with the router families' rows) and the metrics with their bootstrap intervals (metrics.json).
+# Aggregation over seeds (summary.csv, with the router families' rows) and the metrics with their
+# bootstrap intervals (metrics.json, the families' taken from the leaderboard: summary -> leaderboard ->
+# metrics).
 
 
 rule summary:
@@ -24,6 +26,8 @@ rule summary:
         "../scripts/summary.py"
 
 
+# With router families, metrics.json takes their bootstrap intervals from the leaderboard (which reads
+# summary.csv, not metrics.json: no cycle).
 rule metrics:
     input:
         summary="results/summary.csv",
@@ -37,6 +41,7 @@ rule metrics:
             variant=VARIANTS,
             seed=SEEDS,
         ),
+        leaderboard=["results/leaderboard.csv"] if ROUTER_FAMILIES else [],
     output:
         metrics="results/metrics.json",
     log:
@@ -52,5 +57,7 @@ rule metrics:
         runtime=30,
     params:
         evaluation=config["evaluation"],
+        # Names the leaderboard's references; without families nothing reads it, so no rerun then.
+        main=PLOTS["main"] if ROUTER_FAMILIES else None,
     script:
         "../scripts/metrics.py"

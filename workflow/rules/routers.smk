@@ -4,7 +4,7 @@
 # it) and router_family routes the test queries on the config's grid. Changing one family's grid reruns
 # that family's jobs, not the other families'. Each family's test sweeps become rows of summary.csv; the
 # leaderboard ranks the families with Avengers-Pro, the dataset router and the oracle on summary.csv's
-# AIQ cost range and best single model.
+# AIQ cost range and best single model, and metrics.json takes the families' intervals from it.
 
 
 rule router_family_select:
@@ -20,6 +20,7 @@ rule router_family_select:
         "benchmarks/routers/{family}_select.tsv"
     wildcard_constraints:
         family=alternatives(ROUTER_FAMILIES) or "(?!)",
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
@@ -50,6 +51,7 @@ rule router_family:
         "benchmarks/routers/{family}.tsv"
     wildcard_constraints:
         family=alternatives(ROUTER_FAMILIES) or "(?!)",
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1
@@ -84,6 +86,7 @@ rule leaderboard:
         "logs/leaderboard.log",
     benchmark:
         "benchmarks/leaderboard.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/avengers-pro.yaml"
     threads: 1

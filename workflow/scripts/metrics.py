@@ -5,12 +5,12 @@ import pandas as pd
 from avengers_pro.alpha_choice import single_model_outcomes
 from avengers_pro.io import seed_key, sweep_key, write_json
 from avengers_pro.metrics_json import compute_metrics
-from avengers_pro.outputs import read_decisions, read_summary, read_sweep
+from avengers_pro.outputs import read_decisions, read_leaderboard, read_summary, read_sweep
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
-inputs = snakemake.input
-settings = snakemake.params.evaluation
+inputs, params = snakemake.input, snakemake.params
+settings = params.evaluation
 
 records = pd.read_parquet(inputs.records)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
@@ -24,6 +24,9 @@ metrics = compute_metrics(
     validation_singles={seed: single_model_outcomes(records, split, "validation") for seed, split in splits.items()},
     n_resamples=settings["bootstrap_resamples"],
     confidence=settings["confidence"],
+    # The router families' intervals: their leaderboard rows (a list of one file, none without families).
+    leaderboard=next((read_leaderboard(path) for path in inputs.leaderboard), None),
+    main=params.main,
 )
 write_json(metrics, snakemake.output.metrics)
 log.info("metrics for %d entries", len(metrics))
