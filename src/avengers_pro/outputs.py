@@ -304,11 +304,16 @@ def single_models(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["kind"] == MODEL]
 
 
-def family_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The router-family rows of a summary (read by :func:`read_summary`): a ``family`` that is
-    neither empty nor Avengers-Pro's.
+def is_family(family: pd.Series) -> pd.Series:
+    """Which values of a ``family`` column ("" where a row has none) are a router family's: neither
+    empty nor Avengers-Pro's.
     """
-    return summary[(summary["family"] != "") & (summary["family"] != ROUTER_METHOD)]
+    return (family != "") & (family != ROUTER_METHOD)
+
+
+def family_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The router-family rows of a summary (read by :func:`read_summary`)."""
+    return summary[is_family(summary["family"])]
 
 
 # --------------------------------------------------------------------------- leaderboard.csv

@@ -23,6 +23,7 @@ from .outputs import (
     ROUTER,
     ROUTER_METHOD,
     SUMMARY_COLUMNS,
+    is_family,
 )
 
 
@@ -138,8 +139,8 @@ def _long_rows(
         raise DataError("nothing to summarise: no sweeps and no baselines")
     rows = pd.concat(parts, ignore_index=True)
     # A family named like another method would merge into that method's rows.
-    is_family = (rows["family"] != "") & (rows["family"] != ROUTER_METHOD)
-    clash = sorted(set(rows.loc[is_family, "method"]) & set(rows.loc[~is_family, "method"]))
+    family = is_family(rows["family"])
+    clash = sorted(set(rows.loc[family, "method"]) & set(rows.loc[~family, "method"]))
     if clash:
         raise DataError(f"the router family {clash[0]!r} has the name of another method", field="method")
     return rows
@@ -152,8 +153,7 @@ def _method_rank(method: pd.Series, family: pd.Series) -> np.ndarray:
     # Even ranks for METHOD_ORDER leave the odd rank after avengers-pro's to the families.
     rank = {name: 2 * i for i, name in enumerate(METHOD_ORDER)}
     ranks = method.map(lambda m: rank.get(m, 2 * len(METHOD_ORDER))).to_numpy()
-    is_family = ((family != "") & (family != ROUTER_METHOD)).to_numpy()
-    return np.where(is_family, rank[ROUTER_METHOD] + 1, ranks)
+    return np.where(is_family(family).to_numpy(), rank[ROUTER_METHOD] + 1, ranks)
 
 
 def summarize(
@@ -257,13 +257,13 @@ def summarize(
 
     summary["rank"] = _method_rank(summary["method"], summary["family"])
     summary = summary.sort_values(["rank", "method", "variant", "n_clusters", "alpha_key"], kind="stable")
-    is_family = (summary["family"] != "") & (summary["family"] != ROUTER_METHOD)
+    family = is_family(summary["family"])
     texts = dict(hyperparameters or {})
-    summary["hyperparameters"] = summary["method"].map(texts).where(is_family)
+    summary["hyperparameters"] = summary["method"].map(texts).where(family)
     summary["hyperparameters"] = summary["hyperparameters"].replace("", pd.NA)
     summary["family"] = summary["family"].replace("", pd.NA)
     summary["variant"] = summary["variant"].replace("", pd.NA)
     summary["n_clusters"] = summary["n_clusters"].astype("Int64").mask(summary["n_clusters"] < 0)
-    has_alpha = is_family | summary["method"].isin([ROUTER_METHOD, DATASET_ROUTER])
+    has_alpha = family | summary["method"].isin([ROUTER_METHOD, DATASET_ROUTER])
     summary["alpha"] = summary["alpha_key"].where(has_alpha)
     return summary[[*SUMMARY_COLUMNS, *dataset_columns]].reset_index(drop=True)
