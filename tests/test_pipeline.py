@@ -16,7 +16,7 @@ from snakemake_runs import planned_jobs, snakemake
 
 from avengers_pro.export import Router, write_fitted_router
 from avengers_pro.io import read_embeddings, read_record_matrix
-from avengers_pro.leaderboard import aligned_embeddings, chosen_params, split_flags
+from avengers_pro.leaderboard import aligned_embeddings, read_selection, split_flags
 from avengers_pro.outputs import LEADERBOARD_COLUMNS, dataset_columns, family_rows, read_leaderboard, read_summary
 from avengers_pro.plots.registry import FIGURE_NAMES
 from avengers_pro.routers import make_estimator
@@ -239,7 +239,7 @@ def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Pa
     query_ids, vectors = read_embeddings(embeddings_file)
     vectors = aligned_embeddings(query_ids, vectors, matrix)
     is_test, _ = split_flags(pd.read_parquet(built / "results/splits/seed0.parquet"), matrix, 0)
-    params = chosen_params(json.loads((built / f"results/routers/{family}/selection.json").read_text()))[0]
+    params = read_selection(built / f"results/routers/{family}/selection.json")[1][0]
     train = matrix.subset(~is_test)
     write_fitted_router(
         tmp_path / family,
