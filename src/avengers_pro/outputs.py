@@ -96,6 +96,19 @@ ALPHA_DECIMALS = 9
 # --------------------------------------------------------------------------- shared checks
 
 
+def _check_kinds(frame: pd.DataFrame, file: PathLike) -> None:
+    """A :class:`DataError` naming the first CSV row (the header is line 1) whose ``kind`` is unknown."""
+    unknown = ~frame["kind"].isin(KINDS).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(
+            f"kind must be one of {', '.join(KINDS)}, got {frame['kind'].iloc[row]!r}",
+            file=file,
+            row=row + 2,
+            field="kind",
+        )
+
+
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) -> None:
     """A :class:`DataError` naming the first of ``columns`` that ``frame`` lacks."""
     missing = [c for c in columns if c not in frame.columns]
@@ -259,15 +272,7 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
     out = frame.copy()
     for column in SUMMARY_TEXT_COLUMNS:
         out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
-    unknown = ~out["kind"].isin(KINDS).to_numpy()
-    if unknown.any():
-        row = int(np.flatnonzero(unknown)[0])
-        raise DataError(
-            f"kind must be one of {', '.join(KINDS)}, got {out['kind'].iloc[row]!r}",
-            file=file,
-            row=row + 2,
-            field="kind",
-        )
+    _check_kinds(out, file)
     numeric = [
         *(column for column in SUMMARY_COLUMNS if column not in SUMMARY_TEXT_COLUMNS),
         *dataset_columns(out),
@@ -361,15 +366,7 @@ def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard
     if twice.any():
         row = int(np.flatnonzero(twice)[0])
         raise DataError(f"router {out['router'].iloc[row]!r} appears twice", file=file, row=row + 2, field="router")
-    unknown = ~out["kind"].isin(KINDS).to_numpy()
-    if unknown.any():
-        row = int(np.flatnonzero(unknown)[0])
-        raise DataError(
-            f"kind must be one of {', '.join(KINDS)}, got {out['kind'].iloc[row]!r}",
-            file=file,
-            row=row + 2,
-            field="kind",
-        )
+    _check_kinds(out, file)
     _numbers(out, [*(c for c in LEADERBOARD_COLUMNS if c not in text), *dataset_columns(out)], file)
     for column in ("rank", "best_accuracy", "best_accuracy_alpha", "n_seeds"):
         missing = ~np.isfinite(out[column].to_numpy())
