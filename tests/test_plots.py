@@ -489,6 +489,14 @@ def test_families_figure_draws_each_family_row_of_the_summary(tmp_path: Path) ->
     with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
         plots.plot_families(summary, tmp_path / "families", variant="official", n_clusters=4, dpi=DPI)
     assert {"knn", "task", "Avengers-Pro official (k=4)"} <= set(labels)
+    # The per-query oracle is drawn as the ceiling: one marker at its summary point, in the legend.
+    oracle = summary[summary["method"] == "oracle"]
+    assert len(oracle) == 1
+    point = [100 * float(oracle["accuracy"].iloc[0])]
+    assert any(
+        len(offsets) == 1 and np.allclose(offsets, [[float(oracle["cost"].iloc[0]), *point]])
+        for offsets in drawn.values()
+    )
     # The families' sweep points are their summary rows (cost, accuracy in %), in family order.
     for index, family in ((1, "knn"), (2, "task")):
         rows = summary[summary["method"] == family]

@@ -276,13 +276,16 @@ def _plot_frontiers(
     dpi: int,
 ) -> None:
     """Sweep points and frontier of each curve (label -> (rows with ``cost`` and ``accuracy``, (colour,
-    line style, marker))), the dataset router's frontier as the floor, and the labelled single models.
+    line style, marker))), the dataset router's frontier as the floor, the per-query oracle as the
+    ceiling (a marker), and the labelled single models.
     """
     singles = single_models(summary)
     palette, markers = _model_styles(singles["method"], colors)
     names = plot_names(singles["method"])
+    # The per-query oracle: the upper bound every router is measured against (a marker, not a frontier).
+    oracle = summary[(summary["method"] == "oracle") & (summary["variant"] == "")]
     points = pd.concat([rows[["cost", "accuracy"]] for rows, _style_of in curves.values()], ignore_index=True)
-    all_costs = np.concatenate([singles["cost"], points["cost"]]).astype(float)
+    all_costs = np.concatenate([singles["cost"], points["cost"], oracle["cost"]]).astype(float)
 
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.9)
@@ -316,6 +319,17 @@ def _plot_frontiers(
             style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
             (lines[key],) = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
         _scatter_models(ax, singles, palette, markers)
+        if len(oracle):
+            ax.scatter(
+                oracle["cost"],
+                100 * oracle["accuracy"],
+                s=30,
+                marker="+",
+                color=REFERENCE_COLOR,
+                linewidths=1.0,
+                zorder=4,
+                label="oracle (per query)",
+            )
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
         # Above the axes: the frontier entries inside would cover single models.
