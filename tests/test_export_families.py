@@ -14,8 +14,10 @@ from toy_routers import tiny
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.export import (
     ESTIMATOR,
+    ESTIMATOR_FILES,
     MANIFEST,
     ROUTER,
+    ROUTER_FILES,
     ClusterRouter,
     EstimatorRouter,
     Router,
@@ -208,6 +210,22 @@ def test_a_family_folder_is_verified_like_any_router_folder(tmp_path: Path) -> N
         handle.write(b"\0")
     with pytest.raises(DataError, match="sha256 mismatch"):
         Router.load(folder)
+
+
+def test_a_folder_rewritten_in_the_other_format_keeps_none_of_the_old_files(tmp_path: Path) -> None:
+    """A best-on-validation export whose winner changes family rewrites its folder in the other format."""
+    embeddings, matrix = tiny(n=90, missing=False)
+    folder = tmp_path / "best"
+    knn = KNNRouter(n_neighbors=5).fit(embeddings, matrix)
+    write_router(folder, knn, matrix, {"n_neighbors": 5}, alpha=0.5)
+    assert (folder / ESTIMATOR).is_file()
+    avengers = make_estimator("avengers-pro", AVENGERS_PARAMS, seed=0).fit(embeddings, matrix)
+    write_router(folder, avengers, matrix, AVENGERS_PARAMS, alpha=0.5)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST, *ROUTER_FILES])
+    assert isinstance(Router.load(folder), ClusterRouter)
+    write_router(folder, knn, matrix, {"n_neighbors": 5}, alpha=0.5)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST, *ESTIMATOR_FILES])
+    assert isinstance(Router.load(folder), EstimatorRouter)
 
 
 # --------------------------------------------------------------------------- the export entries

@@ -36,9 +36,13 @@ from .fit import alpha_from_curve, fit_settings, matrix_and_vectors, validation_
 from .folder import (
     EMBEDDER,
     ESTIMATOR,
+    ESTIMATOR_FILES,
     ESTIMATOR_FORMAT_VERSION,
+    FILES_OF_VERSION,
+    FORMAT_VERSION,
     MANIFEST,
     ROUTER,
+    ROUTER_FILES,
     make_estimator_spec,
     make_manifest,
     make_spec,
@@ -285,6 +289,11 @@ def write_fitted_router(
         The ``embedder.json`` content and the config stored in the manifest.
     """
     dim = int(estimator.n_features_in_)
+    version = FORMAT_VERSION if isinstance(estimator, AvengersProEstimator) else ESTIMATOR_FORMAT_VERSION
+    # A folder that held the other format (a best-on-validation export whose winner changed) keeps
+    # none of its files: the manifest would not list them, and they would only mislead a reader.
+    for stale in {*ROUTER_FILES, *ESTIMATOR_FILES} - set(FILES_OF_VERSION[version]):
+        (out_dir / stale).unlink(missing_ok=True)
     if isinstance(estimator, AvengersProEstimator):
         router_json = make_spec(
             models=list(matrix.models),
