@@ -29,7 +29,7 @@ from avengers_pro.leaderboard import (
 )
 from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
 from avengers_pro.router import Variant
-from avengers_pro.routers import fit_and_route
+from avengers_pro.routers import select_on_validation
 from avengers_pro.routers.selection import validation_cost_range
 from avengers_pro.summary import seed_curve
 
@@ -72,23 +72,26 @@ def test_split_flags_align_with_the_records_and_name_a_missing_query(problem) ->
 
 
 @pytest.mark.parametrize("family", ["knn", "task", "shrinkage"])
-def test_run_family_is_fit_and_route_per_seed_in_the_sweep_format(problem, family: str) -> None:
+def test_run_family_is_select_refit_and_route_per_seed_in_the_sweep_format(problem, family: str) -> None:
+    """Per seed, run_family = select_on_validation on the train rows (refitted on all of them), then the
+    refitted estimator routes the test queries once."""
     embeddings, matrix, splits = problem
     runs = run_family(family, GRIDS[family], embeddings, matrix, splits, ALPHAS)
     assert [run.seed for run in runs] == list(SEEDS)
     for run in runs:
         is_test, is_validation = split_flags(splits[run.seed], matrix, run.seed)
-        selection, choices = fit_and_route(
+        train = ~is_test
+        selection = select_on_validation(
             family,
             GRIDS[family],
-            embeddings,
-            matrix,
-            is_test,
-            is_validation,
-            ALPHAS,
+            embeddings[train],
+            matrix.subset(train),
+            is_validation[train],
+            SELECTION_ALPHAS,
             seed=run.seed,
-            selection_alphas=SELECTION_ALPHAS,
         )
+        assert selection.estimator is not None
+        choices = selection.estimator.choose(embeddings[is_test], ALPHAS, matrix.available[is_test])
         assert run.params == selection.params
         assert set(SWEEP_COLUMNS) <= set(run.sweep.columns) and routed_models(run.sweep) == matrix.models
         assert len(run.sweep) == len(ALPHAS) * len(set(matrix.datasets[is_test]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from toy_routers import tiny
 
@@ -10,6 +11,7 @@ from avengers_pro.baselines import dataset_router
 from avengers_pro.cluster import fit_clusters, l2_normalise
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.io import RecordMatrix
+from avengers_pro.leaderboard import run_family
 from avengers_pro.router import AvengersProRouter, Variant
 from avengers_pro.routers import (
     AvengersProEstimator,
@@ -20,7 +22,6 @@ from avengers_pro.routers import (
     TaskRouter,
     empirical_bayes_strength,
     expand_grid,
-    fit_and_route,
     make_estimator,
     select_models,
     select_on_validation,
@@ -321,19 +322,23 @@ def split_flags(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("family", sorted(GRIDS))
 def test_randomising_test_scores_and_costs_changes_no_decision(family: str) -> None:
+    """The pipeline's path (run_family: select on validation, refit on train, route test once)."""
     embeddings, matrix = tiny(n=120)
     is_test, is_validation = split_flags(120)
-    selection, choices = fit_and_route(family, GRIDS[family], embeddings, matrix, is_test, is_validation, ALPHAS)
+    split = pd.DataFrame(
+        {"query_id": matrix.query_ids, "split": np.where(is_test, "test", "train"), "validation": is_validation}
+    )
+    (run,) = run_family(family, GRIDS[family], embeddings, matrix, {0: split}, ALPHAS)
     rng = np.random.default_rng(9)
     scores, costs = matrix.scores.copy(), matrix.costs.copy()
     recorded = matrix.available & is_test[:, None]
     scores[recorded] = rng.random(recorded.sum())
     costs[recorded] = rng.random(recorded.sum()) * 100
     shuffled = RecordMatrix(matrix.query_ids, matrix.datasets, matrix.models, scores, costs)
-    again, choices_again = fit_and_route(family, GRIDS[family], embeddings, shuffled, is_test, is_validation, ALPHAS)
-    assert again.params == selection.params
-    assert [e["aiq"] for e in again.validation] == [e["aiq"] for e in selection.validation]
-    np.testing.assert_array_equal(choices_again, choices)
+    (again,) = run_family(family, GRIDS[family], embeddings, shuffled, {0: split}, ALPHAS)
+    assert again.params == run.params
+    assert [e["aiq"] for e in again.validation] == [e["aiq"] for e in run.validation]
+    np.testing.assert_array_equal(again.decisions["model"].to_numpy(), run.decisions["model"].to_numpy())
 
 
 @pytest.mark.parametrize("family", sorted(GRIDS))
@@ -350,7 +355,7 @@ def test_selection_never_reads_test_rows(family: str) -> None:
     scores, costs = matrix.scores.copy(), matrix.costs.copy()
     scores[is_test], costs[is_test] = np.nan, np.nan
     poisoned = RecordMatrix(matrix.query_ids, matrix.datasets, matrix.models, scores, costs)
-    # fit_and_route must select from train rows alone; its test routing is not part of this check.
+    # Selection must read train rows alone; routing the test rows is not part of this check.
     selection = select_on_validation(
         family, GRIDS[family], poisoned_emb[train], poisoned.subset(train), is_validation[train], ALPHAS
     )

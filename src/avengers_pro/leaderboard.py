@@ -3,8 +3,9 @@
 Two steps, each a pipeline job (``workflow/rules/routers.smk``):
 
 1. :func:`run_family`: for every seed's split, one family's hyperparameters are chosen on the
-   validation part of train only (:func:`avengers_pro.routers.fit_and_route`), the chosen estimator
-   is refitted on all of train and routes the seed's test queries once, over every alpha. The
+   validation part of train only (:func:`select_family`, the ``router_family_select`` job), then
+   (:func:`route_family`, the ``router_family`` job) the chosen estimator is refitted on all of
+   train and routes the seed's test queries once, over every alpha. The
    outcome per seed is a sweep frame in the format of the Avengers-Pro sweep files
    (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``) and the per-query decisions.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
