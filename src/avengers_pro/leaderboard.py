@@ -41,6 +41,7 @@ from .metrics_json import decision_matrix
 from .outputs import (
     BASELINE,
     LEADERBOARD_COLUMNS,
+    LEADERBOARD_TEXT_COLUMNS,
     ROUTER,
     avengers_pro_row,
     dataset_router_row,
@@ -621,8 +622,7 @@ def build_leaderboard(
             }
         )
     table = pd.DataFrame(rows)
-    text = ("router", "kind", "family", "hyperparameters")
-    for column in [c for c in table.columns if c not in text]:
+    for column in [c for c in table.columns if c not in LEADERBOARD_TEXT_COLUMNS]:
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
     table["n_seeds"] = table["n_seeds"].astype(np.int64)
     table = table.sort_values("aiq", ascending=False, kind="stable", na_position="last").reset_index(drop=True)

@@ -88,6 +88,8 @@ LEADERBOARD_COLUMNS = (
     "cost_save_alpha",
     "n_seeds",
 )
+#: Text columns of leaderboard.csv ("" where a row has none).
+LEADERBOARD_TEXT_COLUMNS = ("router", "kind", "family", "hyperparameters")
 
 #: Alphas of one grid compared across files: rounding hides float noise from different writers.
 ALPHA_DECIMALS = 9
@@ -233,6 +235,12 @@ def dataset_columns(summary: pd.DataFrame) -> list[str]:
     return [c for c in summary.columns if c.startswith("accuracy_") and c != "accuracy_sd"]
 
 
+def _texts(frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    """Turn ``columns`` of a table read from CSV into str in place, "" for an empty cell."""
+    for column in columns:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+
+
 def _numbers(frame: pd.DataFrame, columns: Iterable[str], file: PathLike) -> None:
     """Turn ``columns`` of a table read from CSV into float in place (an empty cell is NaN); a
     :class:`DataError` names the first cell that is not a number (rows counted as in the file).
@@ -270,8 +278,7 @@ def check_summary(frame: pd.DataFrame, file: PathLike = "results/summary.csv") -
     """
     require_columns(frame, SUMMARY_COLUMNS, file)
     out = frame.copy()
-    for column in SUMMARY_TEXT_COLUMNS:
-        out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
+    _texts(out, SUMMARY_TEXT_COLUMNS)
     _check_kinds(out, file)
     numeric = [
         *(column for column in SUMMARY_COLUMNS if column not in SUMMARY_TEXT_COLUMNS),
@@ -354,9 +361,7 @@ def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard
     """
     require_columns(frame, LEADERBOARD_COLUMNS, file)
     out = frame.copy()
-    text = ("router", "kind", "family", "hyperparameters")
-    for column in text:
-        out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
+    _texts(out, LEADERBOARD_TEXT_COLUMNS)
     unnamed = (out["router"].str.strip() == "").to_numpy()
     if unnamed.any():
         raise DataError(
@@ -367,7 +372,7 @@ def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard
         row = int(np.flatnonzero(twice)[0])
         raise DataError(f"router {out['router'].iloc[row]!r} appears twice", file=file, row=row + 2, field="router")
     _check_kinds(out, file)
-    _numbers(out, [*(c for c in LEADERBOARD_COLUMNS if c not in text), *dataset_columns(out)], file)
+    _numbers(out, [*(c for c in LEADERBOARD_COLUMNS if c not in LEADERBOARD_TEXT_COLUMNS), *dataset_columns(out)], file)
     for column in ("rank", "best_accuracy", "best_accuracy_alpha", "n_seeds"):
         missing = ~np.isfinite(out[column].to_numpy())
         if missing.any():
@@ -381,7 +386,7 @@ def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard
 def read_leaderboard(path: PathLike) -> pd.DataFrame:
     """Read and validate ``results/leaderboard.csv`` (see :func:`check_leaderboard`)."""
     try:
-        frame = pd.read_csv(path, dtype={"router": str, "kind": str, "family": str, "hyperparameters": str})
+        frame = pd.read_csv(path, dtype=dict.fromkeys(LEADERBOARD_TEXT_COLUMNS, str))
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"cannot read the leaderboard: {err}", file=path) from None
     return check_leaderboard(frame, path)
