@@ -487,7 +487,10 @@ def metrics_with_families(inputs: dict, n_resamples: int = 100) -> tuple[list[di
     entries = [
         family_entry("knn", inputs["family_decisions"], inputs["family_params"]),
         avengers_pro_entry(
-            "paper", {(4, s): inputs["decisions"][("paper", 4, s)] for s in seeds}, dict.fromkeys(seeds, 4), "k=4"
+            "paper",
+            {(4, s): inputs["decisions"][("paper", 4, s)] for s in seeds},
+            dict.fromkeys(seeds, 4),
+            fixed_k_row(main),
         ),
         baseline_entry(dataset_router_row("paper"), {s: inputs["router_decisions"][("paper", s)] for s in seeds}),
     ]

@@ -376,7 +376,7 @@ def avengers_pro_entry(
     variant: str,
     decisions: Mapping[tuple[int, int], pd.DataFrame],
     chosen_k: Mapping[int, int],
-    how: str,
+    name: str,
 ) -> Entry:
     """Avengers-Pro's row for one variant from the pipeline's test decisions.
 
@@ -388,8 +388,9 @@ def avengers_pro_entry(
         (n_clusters, seed) -> ``results/decisions/{variant}/k{k}_seed{seed}.parquet`` frame.
     chosen_k
         seed -> the cluster count of that seed (:func:`validation_best_k`, or one fixed count).
-    how
-        Shown in the row's name, e.g. ``k on validation`` or ``k=25``.
+    name
+        The row's name: :func:`avengers_pro.outputs.avengers_pro_row`, e.g. with ``k on validation``,
+        or :func:`~avengers_pro.outputs.fixed_k_row`.
     """
     picked = {}
     for seed, k in sorted(chosen_k.items()):
@@ -397,7 +398,7 @@ def avengers_pro_entry(
             raise DataError("decisions missing", file=f"results/decisions/{variant}/k{k}_seed{seed}.parquet")
         picked[seed] = decisions[(k, seed)]
     return Entry(
-        avengers_pro_row(variant, how),
+        name,
         ROUTER,
         "avengers-pro",
         picked,
@@ -768,14 +769,13 @@ def pipeline_entries(
             )
             for s in seeds
         }
-        entries.append(avengers_pro_entry(variant, decisions, chosen, "k on validation"))
-    main_k = int(main["n_clusters"])
+        entries.append(avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, "k on validation")))
     entries.append(
         avengers_pro_entry(
             str(main["variant"]),
             {(k, s): f for (v, k, s), f in router_decisions.items() if v == main["variant"]},
-            dict.fromkeys(seeds, main_k),
-            f"k={main_k}",
+            dict.fromkeys(seeds, int(main["n_clusters"])),
+            fixed_k_row(main),
         )
     )
     for variant in sorted({v for v, _ in dataset_router_decisions}):
