@@ -144,16 +144,7 @@ def plot_pareto(
             label=f"Avengers-Pro ({variant}, k={n_clusters})",
         )
         _scatter_models(ax, singles, palette, markers)
-        for row in references.itertuples(index=False):
-            ax.scatter(
-                row.cost,
-                100 * row.accuracy,
-                s=22,
-                marker="x" if row.method == "random" else "+",
-                color=REFERENCE_COLOR,
-                linewidths=0.9,
-                zorder=4,
-            )
+        _scatter_references(ax, references)
         # a first pass of the frontier (to the last point) lets autoscaling see it; it is redrawn to the axis edge
         (frontier_line,) = ax.plot(
             frontier_cost, frontier_accuracy, color=FRONTIER_COLOR, lw=0.9, zorder=2, label="Pareto frontier"
@@ -266,6 +257,21 @@ def plot_families(
     _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi)
 
 
+def _scatter_references(ax: Any, rows: pd.DataFrame, label: str | None = None) -> None:
+    """Grey reference markers of summary rows: x for the random router, + for the oracle."""
+    for row in rows.itertuples(index=False):
+        ax.scatter(
+            row.cost,
+            100 * row.accuracy,
+            s=22,
+            marker="x" if row.method == "random" else "+",
+            color=REFERENCE_COLOR,
+            linewidths=0.9,
+            zorder=4,
+            label=label,
+        )
+
+
 def _plot_frontiers(
     summary: pd.DataFrame,
     curves: Mapping[str, tuple[pd.DataFrame, tuple[str, Any, str]]],
@@ -319,17 +325,7 @@ def _plot_frontiers(
             style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
             (lines[key],) = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
         _scatter_models(ax, singles, palette, markers)
-        if len(oracle):
-            ax.scatter(
-                oracle["cost"],
-                100 * oracle["accuracy"],
-                s=30,
-                marker="+",
-                color=REFERENCE_COLOR,
-                linewidths=1.0,
-                zorder=4,
-                label="oracle (per query)",
-            )
+        _scatter_references(ax, oracle, label="oracle (per query)")
         ax.set_ylabel("Accuracy (%)")
         ax.margins(x=0.1, y=0.1)
         # Above the axes: the frontier entries inside would cover single models.
