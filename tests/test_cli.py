@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from toy_routers import export_small_router
+from toy_routers import export_config, export_small_router
 
 from avengers_pro.cli import main
 from avengers_pro.embeddings import embed_texts, make_embedder
@@ -208,21 +208,14 @@ def task_router_dir(tmp_path_factory, embedder) -> Path:
     records = _records()
     queries = records.drop_duplicates("query_id")
     vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False, embedder=embedder)
-    config = {
-        "models": MODELS,
-        "router": {
-            "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
-            "top_k": 1,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.25,
-        },
-        "routers": {"families": {"task": {"C": [10.0], "mode": ["soft"]}}},
-        "clustering": {"n_clusters": [3], "n_init": 2, "minibatch_above": 200_000},
-        "split": {"seeds": [0]},
-        "embedding": EMBEDDING,
-    }
+    config = export_config(
+        embedding=EMBEDDING,
+        validation_ratio=0.25,
+        n_clusters=[3],
+        n_init=2,
+        families={"task": {"C": [10.0], "mode": ["soft"]}},
+        models=MODELS,
+    )
     entry = {"name": "task", "router": "task", "alpha": 0.6}
     ids = queries["query_id"].to_numpy()
     selection = select_export(records, ids, vectors, config, entry)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from toy_routers import tiny
+from toy_routers import export_config, tiny
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.export import (
@@ -231,23 +231,10 @@ def test_a_folder_rewritten_in_the_other_format_keeps_none_of_the_old_files(tmp_
 # --------------------------------------------------------------------------- the export entries
 
 
-def export_config(families: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "router": {
-            "variants": {
-                "official": {"normalisation": "official", "aggregation": "official", "distance": "dot"},
-            },
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 21},
-            "top_k": 1,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.25,
-        },
-        "routers": {"families": families},
-        "clustering": {"n_clusters": [3, 6], "n_init": 2, "minibatch_above": 200_000},
-        "split": {"seeds": [0]},
-        "embedding": EMBEDDING,
-    }
+def family_export_config(families: dict[str, Any]) -> dict[str, Any]:
+    return export_config(
+        embedding=EMBEDDING, n_alphas=21, validation_ratio=0.25, n_clusters=[3, 6], n_init=2, families=families
+    )
 
 
 FAMILY_GRIDS = {"knn": {"n_neighbors": [3, 15]}, "task": {"C": [1.0, 10.0], "mode": ["soft"]}}
@@ -256,7 +243,7 @@ FAMILY_GRIDS = {"knn": {"n_neighbors": [3, 15]}, "task": {"C": [1.0, 10.0], "mod
 def test_a_named_family_is_chosen_on_validation_and_exported(tmp_path: Path) -> None:
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
-    config = export_config(FAMILY_GRIDS)
+    config = family_export_config(FAMILY_GRIDS)
     entry = {"name": "task", "router": "task", "target": "match-best-single"}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     assert selection["family"] == "task" and [c["family"] for c in selection["candidates"]] == ["task"]
@@ -277,7 +264,7 @@ def test_a_named_family_is_chosen_on_validation_and_exported(tmp_path: Path) -> 
 def test_best_on_validation_keeps_the_family_of_the_best_validation_aiq(tmp_path: Path) -> None:
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
-    config = export_config(FAMILY_GRIDS)
+    config = family_export_config(FAMILY_GRIDS)
     entry = {"name": "best", "router": "best-on-validation", "alpha": 0.8}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     families = [c["family"] for c in selection["candidates"]]
@@ -295,7 +282,7 @@ def test_best_on_validation_keeps_the_family_of_the_best_validation_aiq(tmp_path
 def test_an_avengers_pro_winner_is_written_as_an_avengers_pro_folder(tmp_path: Path) -> None:
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
-    config = export_config({})
+    config = family_export_config({})
     entry = {"name": "ap", "router": "avengers-pro", "alpha": 1.0}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     assert selection["family"] == "avengers-pro" and selection["params"]["n_clusters"] in (3, 6)
@@ -311,7 +298,7 @@ def test_a_bad_router_name_is_a_config_error() -> None:
             long_records(matrix),
             matrix.query_ids,
             embeddings,
-            export_config({}),
+            family_export_config({}),
             {"name": "x", "router": "nope", "alpha": 1.0},
         )
 
@@ -319,7 +306,7 @@ def test_a_bad_router_name_is_a_config_error() -> None:
 def test_a_selection_for_another_router_is_refused(tmp_path: Path) -> None:
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
-    config = export_config(FAMILY_GRIDS)
+    config = family_export_config(FAMILY_GRIDS)
     entry = {"name": "knn", "router": "knn", "alpha": 1.0}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     with pytest.raises(DataError, match="select again"):

@@ -15,6 +15,42 @@ from avengers_pro.export import export_router
 from avengers_pro.io import RecordMatrix
 
 
+def export_config(
+    *,
+    embedding: dict[str, Any],
+    variant: str = "official",
+    kind: str = "official",
+    top_k: int = 1,
+    n_alphas: int = 11,
+    validation_ratio: float = 0.2,
+    n_clusters: Sequence[int] = (),
+    n_init: int = 3,
+    minibatch_above: int = 200_000,
+    families: dict[str, Any] | None = None,
+    models: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The config keys an export reads, for small test data: one variant ``variant`` with the ``kind``
+    normalisation and aggregation, the first split seed 0, and (for a ``router:`` entry) the
+    ``routers.families`` grids and the Avengers-Pro cluster counts ``n_clusters``."""
+    config: dict[str, Any] = {
+        "router": {
+            "variants": {variant: {"normalisation": kind, "aggregation": kind}},
+            "alphas": {"start": 0.0, "stop": 1.0, "num": n_alphas},
+            "top_k": top_k,
+            "beta": 9.0,
+            "max_router": 1,
+            "validation_ratio": validation_ratio,
+        },
+        "routers": {"families": dict(families or {})},
+        "clustering": {"n_clusters": list(n_clusters), "n_init": n_init, "minibatch_above": minibatch_above},
+        "split": {"seeds": [0]},
+        "embedding": embedding,
+    }
+    if models is not None:
+        config["models"] = list(models)
+    return config
+
+
 def export_small_router(
     records: pd.DataFrame,
     vectors: np.ndarray,
@@ -35,21 +71,16 @@ def export_small_router(
     normalisation and aggregation, fitted on ``records`` and the query ``vectors`` (rows in the order
     of the records' first appearance of each query)."""
     queries = records.drop_duplicates("query_id")
-    config: dict[str, Any] = {
-        "router": {
-            "variants": {variant: {"normalisation": kind, "aggregation": kind}},
-            "alphas": {"start": 0.0, "stop": 1.0, "num": n_alphas},
-            "top_k": top_k,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.2,
-        },
-        "clustering": {"n_init": n_init, "minibatch_above": minibatch_above},
-        "split": {"seeds": [0]},
-        "embedding": embedding,
-    }
-    if models is not None:
-        config["models"] = list(models)
+    config = export_config(
+        embedding=embedding,
+        variant=variant,
+        kind=kind,
+        top_k=top_k,
+        n_alphas=n_alphas,
+        n_init=n_init,
+        minibatch_above=minibatch_above,
+        models=models,
+    )
     export_router(
         records,
         queries["query_id"].to_numpy(),
