@@ -540,14 +540,16 @@ class EstimatorRouter(Router):
         )
 
     def _predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Expected score and cost (n, M), the models best first (n, M) and their scores x (n, M)."""
-        score, cost = self.estimator.predict(self._check_embeddings(embeddings))
+        """Expected score and cost (n, M), the models best first (n, M) and their scores x (n, M) of
+        embeddings :meth:`_check_embeddings` has checked.
+        """
+        score, cost = self.estimator.predict(embeddings)
         order, x = rank_models(score, cost, self.alpha, self.estimator.normalisation)
         return score, cost, order, x
 
     def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
         """Every model's index, best first, by :func:`~avengers_pro.routers.base.rank_models`."""
-        return self._predict(embeddings)[2]
+        return self._predict(self._check_embeddings(embeddings))[2]
 
     def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The routing of each query, step by step.
