@@ -46,8 +46,8 @@ def test_choice_letters_beyond_d_count_when_there_are_enough_options() -> None:
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        ("Answer: $\\frac{3}{4}$", "3/4"),
-        ("\\boxed{\\dfrac{1}{2}}", "1/2"),
+        ("Answer: $\\frac{3}{4}$", "\\frac{3}{4}"),  # as written, LaTeX reduced
+        ("\\boxed{\\dfrac{1}{2}}", "\\frac{1}{2}"),
         ("The answer is 1,234.5 km.", "1234.5"),  # thousands separator and a trailing unit
         ("Answer: 1{,}000", "1000"),  # LaTeX thousands separator
         ("Answer: -3", "-3"),
@@ -123,3 +123,118 @@ def test_output_is_never_executed() -> None:
 def test_unknown_grader_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown grader"):
         grade("code", "print(1)", "1")
+
+
+# --------------------------------------------------------------------------- the table
+# Each row: grader, model output, ground truth, options (choice), the grade a careful human gives.
+# The first rows are the misgradings reported in issue 23; the rest are cases of our own.
+CAPITALS = ("London", "Paris", "Rome", "Berlin")
+NINE = tuple(f"option {i}" for i in range(10))  # ten options: A-J, so "I" is a letter
+TABLE: list[tuple[str, str, str | list[str], tuple[str, ...] | None, float]] = [
+    # number: the issue's cases
+    ("number", "Answer: 12 or 13", "12", None, 0.0),  # hedged
+    ("number", "Answer: 12 or 13", "13", None, 0.0),
+    ("number", "Answer: $3\\sqrt{2}$", "3\\sqrt{2}", None, 1.0),
+    ("number", "Answer: $3\\sqrt{2}$", "3", None, 0.0),
+    ("number", "Answer: $3\\sqrt{2}$", "4.242640687", None, 1.0),  # by value, within 1e-6
+    ("number", "Answer: $2^{10}$", "1024", None, 1.0),
+    ("number", "Answer: $2^{10}$", "2", None, 0.0),
+    ("number", "Answer: 1 234 567", "1234567", None, 1.0),
+    ("number", "Answer: 2 1/2 cups", "2.5", None, 1.0),
+    ("number", "Answer: 2 1/2 cups", "2", None, 0.0),
+    ("number", "Answer: two dozen, so 24", "24", None, 1.0),
+    ("number", "Answer: $1.5\\times10^{3}$", "1500", None, 1.0),
+    ("number", "Answer: x = 3, y = 5 so x+y = 8", "8", None, 1.0),
+    ("number", "Answer: x = 3, y = 5 so x+y = 8", "3", None, 0.0),
+    # number: our own
+    ("number", "The answer is $\\boxed{\\frac{7}{2}}$.", "3.5", None, 1.0),
+    ("number", "\\boxed{2\\frac{1}{2}}", "5/2", None, 1.0),  # a LaTeX mixed number
+    ("number", "Answer: 1,234,567.5", "1234567.5", None, 1.0),
+    ("number", "Answer: 1.5e3", "1500", None, 1.0),
+    ("number", "Answer: 1.5 x 10^3 joules", "1500", None, 1.0),
+    ("number", "Answer: 10⁶", "1000000", None, 1.0),
+    ("number", "Answer: $\\sqrt[3]{27}$", "3", None, 1.0),
+    ("number", "Answer: $2\\pi$", "6.283185", None, 1.0),
+    ("number", "Answer: 12 cm, which is 120 mm", "12", None, 1.0),
+    ("number", "Answer: 12 (because 3 × 4)", "12", None, 1.0),
+    ("number", "Answer: 12–13", "12", None, 0.0),  # a range is a hedge
+    ("number", "Answer: $\\pm 3$", "3", None, 0.0),
+    ("number", "First I thought the answer is 7. Final answer: 9", "9", None, 1.0),  # the last cue
+    ("number", "Answer:\n42", "42", None, 1.0),  # the cue alone on its line
+    ("number", "We get 4, then 7, so 12 apples.", "12", None, 1.0),  # no cue: the last number
+    ("number", "Answer: -2 1/2", "-2.5", None, 1.0),
+    ("number", "Answer: 0.5", "1/2", None, 1.0),
+    ("number", "Answer: 0.3333", "1/3", None, 0.0),  # outside the tolerance
+    ("number", "Answer: 1/0", "0", None, 0.0),
+    ("number", "Answer: unknown", "0", None, 0.0),
+    # choice: the issue's cases
+    ("choice", "Answer: C (since A and B are wrong)", "C", CAPITALS, 1.0),
+    ("choice", "The correct answer is B, not A.", "B", CAPITALS, 1.0),
+    ("choice", "Checking each: the answer is B, as A fails the test", "B", CAPITALS, 1.0),
+    ("choice", "A is wrong and B is wrong. C fails too. So D is correct.", "D", CAPITALS, 1.0),
+    ("choice", "Answer: I think it's B", "B", NINE, 1.0),  # the pronoun with ten options
+    ("choice", "Answer: I'm fairly sure it is C", "C", NINE, 1.0),
+    ("choice", "Answer: I", "I", NINE, 1.0),  # the letter I, when there is one
+    ("choice", "B) because the capital of France is Paris", "B", CAPITALS, 1.0),
+    ("choice", "Answer: Paris", "B", CAPITALS, 1.0),  # the option's text
+    ("choice", "The answer is paris.", "B", CAPITALS, 1.0),
+    ("choice", "Answer: A or B", "A", CAPITALS, 0.0),  # hedged
+    ("choice", "Answer: A or B", "B", CAPITALS, 0.0),
+    # choice: our own
+    ("choice", "Answer: A, C", "A", CAPITALS, 0.0),  # a list is no answer
+    ("choice", "Answer: A and C", "C", CAPITALS, 0.0),
+    ("choice", "Answer: (D)", "D", CAPITALS, 1.0),
+    ("choice", "**Answer:** b", "B", CAPITALS, 1.0),
+    ("choice", "Answer: Option C, Rome", "C", CAPITALS, 1.0),
+    ("choice", "The capital is Paris (B).\nAnswer: B", "B", CAPITALS, 1.0),
+    ("choice", "Answer: E", "A", CAPITALS, 0.0),  # not an option of four
+    ("choice", "(C) Rome", "C", CAPITALS, 1.0),
+    ("choice", "Rome", "C", CAPITALS, 1.0),  # a bare option text
+    ("choice", "I choose option A.", "A", CAPITALS, 1.0),
+    ("choice", "The best choice is D", "D", CAPITALS, 1.0),  # 'choice is' is no cue: the statement
+    ("choice", "I am not sure.", "A", CAPITALS, 0.0),
+    ("choice", "Answer: the capital of Italy, Rome", "C", CAPITALS, 1.0),  # names one option
+    # exact: the issue's cases
+    ("exact", "Answer: Paris!", "Paris", None, 1.0),
+    ("exact", "The capital of France is Paris.", "Paris", None, 1.0),  # no cue: a sentence stating it
+    ("exact", "It is certainly not Paris.", "Paris", None, 0.0),  # negated
+    # exact: our own
+    ("exact", "Answer: Paris, the capital of France", "Paris", None, 1.0),
+    ("exact", "Answer: Lyon", "Paris", None, 0.0),
+    ("exact", "Answer: paris (France)", ["Paris", "Paris, France"], None, 1.0),
+    ("exact", "Final answer: **New York City**", ["NYC", "New York City"], None, 1.0),
+    ("exact", "Answer: Parisian", "Paris", None, 0.0),
+    ("exact", "\\boxed{\\text{Paris}}", "Paris", None, 1.0),
+]
+
+
+@pytest.mark.parametrize(("grader", "output", "answer", "choices", "score"), TABLE)
+def test_graded_like_a_careful_human(
+    grader: str, output: str, answer: str | list[str], choices: tuple[str, ...] | None, score: float
+) -> None:
+    graded = grade(grader, output, answer, n_choices=len(choices or ()), choices=choices)
+    assert graded.score == score, graded
+
+
+def test_the_table_is_large_and_covers_every_grader() -> None:
+    assert len(TABLE) >= 60
+    assert {row[0] for row in TABLE} == {"number", "choice", "exact"}
+    assert {row[4] for row in TABLE} == {0.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Answer: 12 or 13", None),
+        ("Answer: $2^{10}$", "2^{10}"),
+        ("Answer: 1 234 567", "1234567"),
+        ("Answer: x = 3, y = 5 so x+y = 8", "8"),
+    ],
+)
+def test_number_prediction_is_the_whole_number(output: str, expected: str | None) -> None:
+    assert grade("number", output, "0").prediction == expected
+
+
+def test_option_text_is_mapped_to_its_letter() -> None:
+    assert extract_choice("Answer: Berlin", 4, CAPITALS) == "D"
+    assert extract_choice("Answer: Berlin", 4) is None  # without the texts there is nothing to map

@@ -169,7 +169,14 @@ def collect(
         if key in failures:
             continue
         answer = answers[key]
-        graded = grade(grader, answer.content, question.answer, n_choices=len(question.choices or ()), pattern=pattern)
+        graded = grade(
+            grader,
+            answer.content,
+            question.answer,
+            n_choices=len(question.choices or ()),
+            choices=question.choices,
+            pattern=pattern,
+        )
         records.append(
             _record(
                 question, prompt, answer, graded.prediction, graded.score, answer_cost(answer, settings.get("price"))

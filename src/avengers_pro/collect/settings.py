@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from avengers_pro.collect.graders import GRADERS_VERSION
 from avengers_pro.errors import ConfigError
 
 GRADERS: tuple[str, ...] = ("choice", "exact", "number", "regex")
@@ -75,6 +76,7 @@ def collect_spec(config: Mapping[str, Any], benchmark_name: str, endpoint_name: 
     )
     runtime = ("max_concurrency", "timeout", "api_key_env")
     return {
+        "graders_version": GRADERS_VERSION,  # new grading rules re-grade the cached answers
         "benchmark": dict(benchmark),
         "endpoint": {key: value for key, value in endpoint.items() if key not in runtime},
     }
