@@ -1,7 +1,7 @@
 # Avengers-Pro: cost-aware LLM routing, as a Snakemake DAG.
 #
 # Outputs (all under the working directory):
-#   results/collected/{benchmark}/{split}/{endpoint}/records.json   answers collected from endpoints (rule collect)
+#   results/collected/bench/{benchmark}/{split}/{endpoint}/        answers collected from endpoints (rule collect)
 #   results/records.parquet, queries.parquet, ingest_report.json   canonical records (rule ingest)
 #   results/embeddings/{embedder}.parquet                           query embeddings (rule embed)
 #   results/splits/seed{seed}.parquet                               train/test(/validation) split (rule split)
@@ -28,14 +28,16 @@ from functools import partial
 from pathlib import Path
 
 from avengers_pro.console import report_failures
-from avengers_pro.config import validate_config
+from avengers_pro.config import replace_emptied, validate_config
 from avengers_pro.errors import ConfigError
 
 # The config is validated once, against the workflow's schema (defaults filled in); a bad config
 # gets one clear line on the console and no traceback.
+# An empty mapping in a --configfile overlay (routers: {families: {}}) replaces the mapping it
+# overlays, which Snakemake's nested merge would otherwise keep.
 try:
     validated = validate_config(
-        config,
+        replace_emptied(config, workflow.config_settings.overwrite_config),
         Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
         source="config",
     )

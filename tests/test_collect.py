@@ -23,6 +23,7 @@ from avengers_pro.collect.runner import collect
 from avengers_pro.collect.settings import collected_sources, endpoint_settings
 from avengers_pro.config import validate_config
 from avengers_pro.errors import CollectError, ConfigError, DataError
+from avengers_pro.formats.llmrouterbench import RESULT_KEYS
 from avengers_pro.http import RequestFailed
 from avengers_pro.records import ingest
 
@@ -109,6 +110,14 @@ def make_config(server: FakeChatServer, bench: Path, tmp_path: Path, **collectio
     )
 
 
+def read_run(folder: Path) -> dict[str, Any]:
+    """The one result file a collect job wrote to its folder, LLMRouterBench's name checked."""
+    (path,) = folder.glob("*.json")
+    data = json.loads(path.read_text())
+    assert path.name.startswith(f"{data['dataset_name']}-{data['split']}-{data['model_name']}-")
+    return data
+
+
 def run(config: dict[str, Any], endpoint: int, output: Path, waits: list[float] | None = None) -> Any:
     return collect(
         benchmark=config["benchmarks"][0],
@@ -127,10 +136,10 @@ def test_records_are_graded_priced_and_written_in_the_llmrouterbench_layout(
     server: FakeChatServer, bench_file: Path, tmp_path: Path
 ) -> None:
     config = make_config(server, bench_file, tmp_path)
-    output = tmp_path / "out" / "small.json"
+    output = tmp_path / "out" / "small"
     result = run(config, 0, output)
     assert (result.questions, result.requested, result.cached, result.failed) == (24, 24, 0, 0)
-    data = json.loads(output.read_text())
+    data = read_run(output)
     assert (data["dataset_name"], data["split"], data["model_name"], data["counts"]) == (
         "mini",
         "test",
@@ -149,7 +158,14 @@ def test_records_are_graded_priced_and_written_in_the_llmrouterbench_layout(
         "prompt_tokens",
         "completion_tokens",
         "cost",
+        "extra_fields",
     }
+    assert [r["index"] for r in data["records"]] == list(range(1, 25))  # 1-based positions, as LLMRouterBench
+    assert record["extra_fields"]["id"] == QUESTIONS[0]["id"]
+    assert record["extra_fields"]["finish_reason"] == "stop"
+    assert record["extra_fields"]["latency_s"] >= 0
+    assert set(data) == set(RESULT_KEYS)  # nothing its loader would refuse
+    assert data["extra_metrics"]["collector"]["served_model"]
     assert record["origin_query"] == QUESTIONS[0]["question"]
     assert "A) red\nB) green" in record["prompt"]
     for record, question in zip(data["records"], QUESTIONS, strict=True):
@@ -166,9 +182,9 @@ def test_records_are_graded_priced_and_written_in_the_llmrouterbench_layout(
 
 def test_provider_reported_cost_wins(server: FakeChatServer, bench_file: Path, tmp_path: Path) -> None:
     config = make_config(server, bench_file, tmp_path)
-    output = tmp_path / "large.json"
+    output = tmp_path / "large"
     run(config, 1, output)
-    records = json.loads(output.read_text())["records"]
+    records = read_run(output)["records"]
     for record in records:
         assert record["cost"] == pytest.approx(
             (record["prompt_tokens"] + record["completion_tokens"]) * server.cost_per_token
@@ -180,25 +196,25 @@ def test_rerun_sends_nothing_and_a_changed_parameter_asks_again(
     server: FakeChatServer, bench_file: Path, tmp_path: Path
 ) -> None:
     config = make_config(server, bench_file, tmp_path)
-    first = tmp_path / "a.json"
+    first = tmp_path / "a"
     run(config, 0, first)
     assert server.count == 24
-    again = run(config, 0, tmp_path / "b.json")
+    again = run(config, 0, tmp_path / "b")
     assert again.requested == 0 and again.cached == 24 and server.count == 24
-    assert json.loads(first.read_text())["records"] == json.loads((tmp_path / "b.json").read_text())["records"]
+    assert read_run(first)["records"] == read_run(tmp_path / "b")["records"]
     config["endpoints"][0]["max_tokens"] = 99  # a generation parameter is part of the cache key
-    run(config, 0, tmp_path / "c.json")
+    run(config, 0, tmp_path / "c")
     assert server.count == 48
 
 
 def test_a_price_change_reprices_from_the_cache(server: FakeChatServer, bench_file: Path, tmp_path: Path) -> None:
     config = make_config(server, bench_file, tmp_path)
-    run(config, 0, tmp_path / "a.json")
+    run(config, 0, tmp_path / "a")
     config["endpoints"][0]["price"] = {"input": 5.0, "output": 15.0}
-    run(config, 0, tmp_path / "b.json")
+    run(config, 0, tmp_path / "b")
     assert server.count == 24
-    cost_a = json.loads((tmp_path / "a.json").read_text())["cost"]
-    cost_b = json.loads((tmp_path / "b.json").read_text())["cost"]
+    cost_a = read_run(tmp_path / "a")["cost"]
+    cost_b = read_run(tmp_path / "b")["cost"]
     assert cost_b == pytest.approx(10 * cost_a)
 
 
@@ -210,21 +226,23 @@ def test_each_fault_is_retried_and_changes_nothing(
     server: FakeChatServer, bench_file: Path, tmp_path: Path, fault: str
 ) -> None:
     config = make_config(server, bench_file, tmp_path / "clean")
-    run(config, 0, tmp_path / "clean.json")
+    run(config, 0, tmp_path / "clean")
     server.count = 0
     server.retry_after = 2.0
     server.faults = [fault]
     waits: list[float] = []
     # Only the slow fault needs a timeout shorter than its delay (server.slow_s = 1.5 s).
     config = make_config(server, bench_file, tmp_path / "faulty", timeout=1.0 if fault == "slow" else 30.0)
-    run(config, 0, tmp_path / "faulty.json", waits)
+    run(config, 0, tmp_path / "faulty", waits)
     server.retry_after = 0.0
     assert server.count == 25  # one more request for the fault
     assert len(waits) == 1
     if fault == "429":
         assert waits[0] >= 2.0  # Retry-After honoured
-    clean = json.loads((tmp_path / "clean.json").read_text())["records"]
-    faulty = json.loads((tmp_path / "faulty.json").read_text())["records"]
+    clean = read_run(tmp_path / "clean")["records"]
+    faulty = read_run(tmp_path / "faulty")["records"]
+    for record in clean + faulty:
+        record["extra_fields"].pop("latency_s")  # the one field a retry changes
     assert faulty == clean
 
 
@@ -260,11 +278,11 @@ def test_failures_after_retries_fail_the_job_with_one_line_and_keep_the_answers(
 ) -> None:
     config = make_config(server, bench_file, tmp_path, max_retries=1, max_concurrency=1)
     server.fail_after = 10  # the endpoint dies after ten answers
-    output = tmp_path / "out.json"
+    output = tmp_path / "out"
     with pytest.raises(CollectError) as info:
         run(config, 0, output)
     message = str(info.value)
-    assert "\n" not in message and "14 of 24 requests failed" in message and "HTTP 500" in message
+    assert "\n" not in message and "14 of 24 questions failed" in message and "HTTP 500" in message
     assert not output.exists()  # nothing is written: no failed answer is ever scored 0
     with ChatCache(config["collection"]["cache"]) as cache:
         assert len(cache) == 10  # the answers received survive: a rerun asks only for the rest
@@ -278,15 +296,15 @@ def test_on_failure_skip_leaves_failed_records_out_for_the_missing_policy(
     server: FakeChatServer, bench_file: Path, tmp_path: Path
 ) -> None:
     config = make_config(server, bench_file, tmp_path, max_retries=0, max_concurrency=1, on_failure="skip")
-    run(config, 1, tmp_path / "large.json")
+    run(config, 1, tmp_path / "large")
     server.count = 0
     server.fail_after = 20
-    run(config, 0, tmp_path / "small.json")
-    data = json.loads((tmp_path / "small.json").read_text())
-    assert data["counts"] == 20 and len(data["failed"]) == 4
-    assert {item["index"] for item in data["failed"]} == {q["id"] for q in QUESTIONS[20:]}
-    assert all("HTTP 500" in item["error"] for item in data["failed"])
-    sources = [{"name": n, "format": "llmrouterbench", "path": str(tmp_path / f"{n}.json")} for n in ("small", "large")]
+    run(config, 0, tmp_path / "small")
+    data = read_run(tmp_path / "small")
+    assert data["counts"] == 20 and len(data["extra_metrics"]["failed"]) == 4
+    assert {item["id"] for item in data["extra_metrics"]["failed"]} == {q["id"] for q in QUESTIONS[20:]}
+    assert all("HTTP 500" in item["error"] for item in data["extra_metrics"]["failed"])
+    sources = [{"name": n, "format": "llmrouterbench", "path": str(tmp_path / n)} for n in ("small", "large")]
     records, _, report = ingest(sources, missing="drop-query")
     assert report["dropped"]["queries_missing_some_models"] == 4 and records["query_id"].nunique() == 20
     records, _, report = ingest(sources, missing="zero")
@@ -299,7 +317,7 @@ def test_a_refused_key_stops_the_job_at_once(
     monkeypatch.setenv(KEY_ENV, "wrong-key")
     config = make_config(server, bench_file, tmp_path, on_failure="skip")
     with pytest.raises(CollectError, match=f"HTTP 401.*set {KEY_ENV} to a valid key"):
-        run(config, 0, tmp_path / "out.json")
+        run(config, 0, tmp_path / "out")
     assert server.count <= config["collection"]["max_concurrency"]  # no more than the first wave
 
 
@@ -309,11 +327,11 @@ def test_the_key_reaches_no_file_log_or_message(
     caplog.set_level(logging.DEBUG)
     config = make_config(server, bench_file, tmp_path, max_retries=4)  # one request may meet all four faults
     server.faults = ["429", "500", "drop", "malformed"]
-    run(config, 0, tmp_path / "out" / "small.json")
+    run(config, 0, tmp_path / "out" / "small")
     assert server.auth_headers == {f"Bearer {API_KEY}"}  # the key was used, from the environment
     server.fail_after = 0
     with pytest.raises(CollectError) as info:
-        run(config, 1, tmp_path / "out" / "large.json")
+        run(config, 1, tmp_path / "out" / "large")
     assert API_KEY not in str(info.value)
     assert API_KEY not in caplog.text
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -383,6 +401,14 @@ def test_prompt_templates(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- config
 
 
+@pytest.fixture()
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding the benchmark file b.jsonl of :func:`base_config`."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "b.jsonl").write_text(json.dumps(QUESTIONS[0]) + "\n")
+    return tmp_path
+
+
 def base_config(**endpoint: Any) -> dict[str, Any]:
     return {
         "sources": [],
@@ -408,8 +434,31 @@ def base_config(**endpoint: Any) -> dict[str, Any]:
         (lambda c: c.update(benchmarks=[], endpoints=[]), "sources: empty"),
         (lambda c: c["endpoints"].append(dict(c["endpoints"][0])), "endpoints: duplicate name"),
         (lambda c: c.update(collection={"on_failure": "ignore"}), "collection.on_failure"),
+        (
+            lambda c: c["endpoints"][0].update(cost_from_response=True, extra={"messages": []}),
+            r"endpoints\[0\].extra.messages: set by the collector",
+        ),
+        (
+            lambda c: c["endpoints"][0].update(cost_from_response=True, extra={"model": "other", "top_p": 1}),
+            r"endpoints\[0\].extra.model: set by the collector",
+        ),
+        (
+            lambda c: c["benchmarks"][0].update(path="missing.jsonl"),
+            r"^config: benchmarks\[0\].path: missing.jsonl: no such file",
+        ),
+        (lambda c: c["benchmarks"][0].update(n=0), r"benchmarks\[0\].n"),
+        (lambda c: c.update(collection={"budget": 0}), r"collection.budget"),
+        (
+            lambda c: c.update(
+                sources=[{"name": "s", "format": "records", "path": "x.csv", "splits": ["test"]}],
+                benchmarks=[],
+                endpoints=[],
+            ),
+            r"sources\[0\].splits: only the llmrouterbench format",
+        ),
     ],
 )
+@pytest.mark.usefixtures("in_tmp")
 def test_bad_collection_config_names_the_key(mutate: Any, message: str) -> None:
     config = base_config()
     mutate(config)
@@ -417,10 +466,11 @@ def test_bad_collection_config_names_the_key(mutate: Any, message: str) -> None:
         validate_config(config, SCHEMA)
 
 
+@pytest.mark.usefixtures("in_tmp")
 def test_a_config_of_only_benchmarks_and_endpoints_is_valid() -> None:
     config = validate_config(base_config(price={"input": 1, "output": 2}), SCHEMA)
     assert config["collection"]["on_failure"] == "fail" and config["collection"]["temperature"] == 0.0
     assert collected_sources(config) == [
-        {"name": "collected.b.m", "format": "llmrouterbench", "path": "results/collected/b/test/m/records.json"}
+        {"name": "collected.b.m", "format": "llmrouterbench", "path": "results/collected/bench/b/test/m"}
     ]
     validate_config(base_config(cost_from_response=True), SCHEMA)  # a reported cost stands in for the price

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ def test_tree_keeps_the_latest_run_and_reads_every_field(tree: Path) -> None:
     assert gpt5["score"].tolist() == [1.0, 0.0, 1.0]  # the 20250901 run, not the older all-zero one
     glm = frame[(frame["model"] == "glm-4.6") & (frame["dataset"] == "gpqa")]
     assert glm["score"].tolist() == [0.0, 1.0]  # the demo run is skipped
-    assert frame["query_id"].iloc[0] == "aime/0"
+    assert frame["query_id"].iloc[0] == "aime/hybrid/0"  # <dataset>/<split>/<index>
     assert frame["query"].iloc[0] == "aime question 0"  # origin_query is the text that gets embedded
     assert frame["prompt"].iloc[0].startswith("Solve:")
 
@@ -141,7 +142,7 @@ def test_null_scores_follow_the_missing_policy(
 ) -> None:
     records, _, _report = ingest([{"name": "x", "format": "llmrouterbench", "path": str(tree)}], missing=missing)
     assert records["query_id"].nunique() == queries
-    cell = records[(records["query_id"] == "aime/1") & (records["model"] == "glm-4.6")]["score"].tolist()
+    cell = records[(records["query_id"] == "aime/hybrid/1") & (records["model"] == "glm-4.6")]["score"].tolist()
     assert cell == ([] if aime_glm_score is None else [aime_glm_score])
 
 
@@ -213,7 +214,64 @@ def test_not_a_tree_nor_a_tarball(tmp_path: Path) -> None:
         read_llmrouterbench(empty)
 
 
-def test_written_files_read_back(tmp_path: Path) -> None:
+def written_like_llmrouterbench(base: Path, dataset: str, split: str, model: str, scores: list[float]) -> Path:
+    """A result file laid out exactly as LLMRouterBench's storage writes one: its folder and file name,
+    its top-level keys (extra_metrics and data_fingerprint included), records with extra_fields, a
+    1-based integer index, indent 2 and non-ASCII text kept."""
+    payload = result(dataset, split, model, scores)
+    payload["extra_metrics"] = {"mean_latency": 1.5}
+    payload["data_fingerprint"] = "0" * 64
+    for position, record in enumerate(payload["records"], start=1):
+        record["index"] = position
+        record["extra_fields"] = {"finish_reason": "stop"}
+        record["origin_query"] += " – café"
+    path = base / "bench" / dataset / split / model / f"{dataset}-{split}-{model}-20251001_120000.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_a_file_written_as_llmrouterbench_writes_it_is_read(tmp_path: Path) -> None:
+    written_like_llmrouterbench(tmp_path, "mmlupro", "test_3000", "gpt-5", [1.0, 0.0, 1.0])
+    frame, notes = read_llmrouterbench(tmp_path / "bench")
+    assert frame["query_id"].tolist() == ["mmlupro/test_3000/1", "mmlupro/test_3000/2", "mmlupro/test_3000/3"]
+    assert frame["score"].tolist() == [1.0, 0.0, 1.0]
+    assert frame["query"].iloc[0].endswith("– café")
+    assert notes["files_kept"] == 1
+
+
+# What LLMRouterBench's loader accepts (the fields of its BenchmarkResult and RecordResult), and the
+# file name its collector looks for in <base>/bench/<dataset>/<split>/<model>/.
+LOADER_RESULT_FIELDS = {
+    "performance",
+    "time_taken",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "counts",
+    "model_name",
+    "dataset_name",
+    "split",
+    "records",
+    "demo",
+    "extra_metrics",
+}
+LOADER_RECORD_FIELDS = {
+    "index",
+    "origin_query",
+    "prompt",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "score",
+    "prediction",
+    "ground_truth",
+    "raw_output",
+    "extra_fields",
+}
+
+
+def test_our_files_are_what_llmrouterbench_loads_and_lists(tmp_path: Path) -> None:
     records = [
         {
             "index": i,
@@ -226,15 +284,42 @@ def test_written_files_read_back(tmp_path: Path) -> None:
             "prompt_tokens": 5,
             "completion_tokens": 2,
             "cost": 0.25,
+            "extra_fields": {"finish_reason": "stop"},
         }
-        for i in range(4)
+        for i in range(1, 5)
     ]
-    path = tmp_path / "bench" / "d" / "test" / "m" / "records.json"
-    write_result_file(path, dataset="d", split="test", model="m", records=records, time_taken=2.5)
+    folder = tmp_path / "bench" / "d" / "test" / "m"
+    stale = write(folder, "d-test-m-20000101_000000.json", result("d", "test", "m", [0]))
+    path = write_result_file(
+        folder, dataset="d", split="test", model="m", records=records, time_taken=2.5, extra_metrics={"x": 1}
+    )
+    assert not stale.exists()  # the folder keeps one run: the new one
+    assert list(folder.glob("d-test-m-*.json")) == [path]  # the collector's glob finds it
+    assert re.fullmatch(r"d-test-m-\d{8}_\d{6}\.json", path.name)
     data = json.loads(path.read_text())
+    assert set(data) == LOADER_RESULT_FIELDS  # its loader refuses any other top-level key
+    assert all(set(r) == LOADER_RECORD_FIELDS for r in data["records"])
+    assert [r["index"] for r in data["records"]] == [1, 2, 3, 4]
     assert (data["performance"], data["cost"], data["counts"], data["prompt_tokens"]) == (0.5, 1.0, 4, 20)
-    frame, _ = read_llmrouterbench(path)
-    assert frame["score"].tolist() == [0.0, 1.0, 0.0, 1.0] and frame["query"].tolist() == ["q0", "q1", "q2", "q3"]
+    assert data["extra_metrics"] == {"x": 1} and data["demo"] is False
+    frame, _ = read_llmrouterbench(folder)
+    assert frame["score"].tolist() == [1.0, 0.0, 1.0, 0.0] and frame["query"].tolist() == ["q1", "q2", "q3", "q4"]
+
+
+def test_splits_of_one_dataset_never_collide_and_can_be_selected(tmp_path: Path) -> None:
+    written_like_llmrouterbench(tmp_path, "mmlupro", "test", "m", [1.0, 1.0])
+    written_like_llmrouterbench(tmp_path, "mmlupro", "test_3000", "m", [0.0, 0.0])
+    frame, _ = read_llmrouterbench(tmp_path)
+    assert frame["query_id"].nunique() == 4 and frame["score"].sum() == 2.0
+    chosen, notes = read_llmrouterbench(tmp_path, splits=["test_3000"])
+    assert chosen["query_id"].tolist() == ["mmlupro/test_3000/1", "mmlupro/test_3000/2"]
+    assert notes["files_other_split"] == 1
+    from_source = read_source({"name": "x", "format": "llmrouterbench", "path": str(tmp_path), "splits": ["test"]})
+    assert from_source["query_id"].str.startswith("mmlupro/test/").all()
+    with pytest.raises(
+        DataError, match=r"split\(s\) v1 listed in splits: but in no result file \(found: test, test_3000\)"
+    ):
+        read_llmrouterbench(tmp_path, splits=["test", "v1"])
 
 
 # --------------------------------------------------------------------------- config/paper.yaml

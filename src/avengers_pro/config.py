@@ -38,6 +38,28 @@ def load_config(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     return validate_config(config, schema_path, source=str(path))
 
 
+def replace_emptied(config: Mapping[str, Any], overlay: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``config`` with every mapping that ``overlay`` sets to an empty mapping (``{}``) emptied.
+
+    Snakemake merges a ``--configfile`` overlay into config.yaml key by key, so an overlay's
+    ``routers: {families: {}}`` merges nothing and would leave every family of config.yaml on. The
+    Snakefile passes the overlays (Snakemake's merged ``--configfile``/``--config`` values) here, and
+    an empty mapping then means what it says: none. ``null`` for a key that allows it, and a list,
+    replace as before.
+    """
+    result = copy.deepcopy(dict(config))
+
+    def walk(target: dict[str, Any], layer: Mapping[str, Any]) -> None:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and not value:
+                target[key] = {}
+            elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+                walk(target[key], value)
+
+    walk(result, overlay or {})
+    return result
+
+
 def _key_path(parts: Iterator[Any] | Any) -> str:
     text = ""
     for part in parts:
@@ -137,6 +159,9 @@ def _sorted_keys(value: Any) -> Any:
 
 def _check_cross_keys(config: dict[str, Any], source: str) -> None:
     check_collection(config, source)
+    for i, src in enumerate(config["sources"]):
+        if src.get("splits") is not None and src["format"] != "llmrouterbench":
+            raise ConfigError(f"{source}: sources[{i}].splits: only the llmrouterbench format has splits")
     names = [s["name"] for s in config["sources"]]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -89,7 +89,7 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
     elif fmt == "avengers-jsonl":
         frame, notes = read_avengers_jsonl(path)
     elif fmt == "llmrouterbench":
-        frame, notes = read_llmrouterbench(path)
+        frame, notes = read_llmrouterbench(path, source.get("splits"))
     else:
         frame, notes = read_records_table(path)
     frame["source"] = pd.array(np.full(len(frame), name, dtype=object), dtype="str")

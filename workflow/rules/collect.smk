@@ -1,12 +1,13 @@
 # Ask every endpoint every benchmark question: one job per (benchmark, endpoint), written in
-# LLMRouterBench's layout and read by ingest like any other source. The answer cache makes reruns free.
+# LLMRouterBench's layout (its folder holds one <benchmark>-<split>-<endpoint>-<YYYYMMDD_HHMMSS>.json)
+# and read by ingest like any other source. The answer cache makes reruns free.
 
 
 rule collect:
     input:
         benchmark=benchmark_file,
     output:
-        records="results/collected/{benchmark}/{split}/{endpoint}/records.json",
+        run=directory("results/collected/bench/{benchmark}/{split}/{endpoint}"),
     log:
         "logs/collect/{benchmark}/{split}/{endpoint}.log",
     benchmark:

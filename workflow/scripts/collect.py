@@ -1,4 +1,4 @@
-"""Rule collect: one benchmark x one endpoint -> results/collected/{benchmark}/{split}/{endpoint}/records.json."""
+"""Rule collect: one benchmark x one endpoint -> results/collected/bench/{benchmark}/{split}/{endpoint}/."""
 
 from avengers_pro.collect.runner import run_collect_job
 from avengers_pro.runlog import start_job
@@ -9,5 +9,5 @@ run_collect_job(
     snakemake.wildcards.benchmark,
     snakemake.wildcards.endpoint,
     benchmark_path=snakemake.input.benchmark,
-    output=snakemake.output.records,
+    output=snakemake.output.run,
 )

@@ -11,14 +11,18 @@ JSONL and Parquet, a list of accepted strings for ``exact`` and ``regex``. Every
 Prompts: the benchmark's ``prompt`` template (``{question}`` and ``{choices}``), or the default of its
 grader (:data:`DEFAULT_TEMPLATES`). Options are shown one per line as ``A) text``. Every default asks
 the model to end with a line ``Answer: ...``, the cue the graders look for first (LLMRouterBench's
-multiple-choice prompts ask for ``Answer: $LETTER`` the same way).
+multiple-choice prompts ask for ``Answer: $LETTER`` the same way). The messages of a request
+(:func:`render_messages`): the benchmark's ``system_prompt`` as a system message, each ``few_shot``
+example as a user turn (its question through the same template) and an assistant turn (its answer,
+verbatim), then the question; with neither, the one user message of earlier versions, so answers
+cached before these settings existed are found again.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +79,20 @@ def render_prompt(template: str | None, grader: str, question: Question) -> str:
     return (template or DEFAULT_TEMPLATES[grader]).format_map(
         {"question": question.question, "choices": render_choices(question.choices)}
     )
+
+
+def render_messages(benchmark: Mapping[str, Any], question: Question) -> list[dict[str, str]]:
+    """The chat messages sent for ``question``: system prompt, few-shot turns, the question."""
+    template, grader = benchmark.get("prompt"), str(benchmark["grader"])
+    messages: list[dict[str, str]] = []
+    if benchmark.get("system_prompt"):
+        messages.append({"role": "system", "content": str(benchmark["system_prompt"])})
+    for example in benchmark.get("few_shot") or ():
+        shown = Question("example", str(example["question"]), tuple(example.get("choices") or ()) or None, ("",), 0)
+        messages.append({"role": "user", "content": render_prompt(template, grader, shown)})
+        messages.append({"role": "assistant", "content": str(example["answer"])})
+    messages.append({"role": "user", "content": render_prompt(template, grader, question)})
+    return messages
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS answers (
     completion_tokens INTEGER NOT NULL,
     reported_cost REAL,
     finish_reason TEXT,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    latency REAL
 ) WITHOUT ROWID
 """
 
@@ -54,6 +55,13 @@ class ChatCache:
             raise DataError(
                 f"not a usable chat cache ({err}); delete the file to start a new one", file=self.path
             ) from None
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
+        if "latency" not in columns:  # a cache written before latencies were stored
+            try:
+                self._db.execute("ALTER TABLE answers ADD COLUMN latency REAL")
+                self._db.commit()
+            except sqlite3.OperationalError:  # another job added it first
+                self._db.rollback()
 
     def __enter__(self) -> Self:
         return self
@@ -71,18 +79,18 @@ class ChatCache:
             chunk = unique[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                "SELECT request_sha256, content, prompt_tokens, completion_tokens, reported_cost, finish_reason "
+                "SELECT request_sha256, content, prompt_tokens, completion_tokens, reported_cost, finish_reason, latency "
                 f"FROM answers WHERE request_sha256 IN ({marks})",
                 chunk,
             )
-            for key, content, prompt_tokens, completion_tokens, cost, finish in rows:
-                found[key] = ChatAnswer(content, int(prompt_tokens), int(completion_tokens), cost, finish)
+            for key, content, prompt_tokens, completion_tokens, cost, finish, latency in rows:
+                found[key] = ChatAnswer(content, int(prompt_tokens), int(completion_tokens), cost, finish, latency)
         return found
 
     def put(self, key: str, endpoint: str, model: str, answer: ChatAnswer) -> None:
         """Store one answer and commit at once."""
         self._db.execute(
-            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 endpoint,
@@ -93,9 +101,17 @@ class ChatCache:
                 answer.reported_cost,
                 answer.finish_reason,
                 time.time(),
+                answer.latency,
             ),
         )
         self._db.commit()
+
+    def completion_tokens(self, endpoint: str, model: str) -> list[int]:
+        """The completion token counts of every cached answer of (endpoint, model), for estimates."""
+        rows = self._db.execute(
+            "SELECT completion_tokens FROM answers WHERE endpoint = ? AND model = ?", (endpoint, model)
+        )
+        return [int(row[0]) for row in rows]
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])

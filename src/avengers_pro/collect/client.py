@@ -6,12 +6,17 @@ backend. This module builds the request and checks the answer. A 200 response is
 when it has no ``choices``, or no ``usage`` with integer ``prompt_tokens`` and ``completion_tokens``
 (the cost of an answer without them would be unknown). ``content: null`` (a reasoning model that
 spent every token thinking) is an empty answer, not a failure: it was produced and paid for.
+
+httpx logs one INFO line per request; the client sets its logger to WARNING, so a job's log holds the
+collector's own lines, not one line per question.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +41,9 @@ class ChatAnswer:
     completion_tokens: int
     reported_cost: float | None
     finish_reason: str | None
+    #: Seconds from the first attempt to the answer (retries included); ``None`` for answers cached
+    #: before latencies were stored.
+    latency: float | None = None
 
 
 def _count(usage: Mapping[str, Any], name: str) -> int:
@@ -139,35 +147,46 @@ class ChatClient:
             hints=hints,
         )
         self._policy = RetryPolicy(max_retries=max_retries, backoff=retry_backoff, sleep=sleep)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
 
-    def body(self, prompt: str) -> dict[str, Any]:
-        """The request body for ``prompt`` (``extra`` fields last, so they can override)."""
-        return {"model": self.model, "messages": [{"role": "user", "content": prompt}], **self.parameters}
+    def body(self, messages: str | list[dict[str, str]]) -> dict[str, Any]:
+        """The request body for ``messages`` (a text is one user message). ``extra`` may not set
+        ``messages`` or ``model`` (the config check refuses it).
+        """
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        return {"model": self.model, "messages": messages, **self.parameters}
 
-    def cache_key(self, prompt: str) -> str:
-        """sha256 of the endpoint URL (no credentials) and the whole request body."""
-        request = {"endpoint": self.endpoint, "body": self.body(prompt)}
+    def cache_key(self, messages: str | list[dict[str, str]], sample: int = 0) -> str:
+        """sha256 of the endpoint URL (no credentials), the whole request body and, for every sample
+        after the first, its number (so that each of ``n`` samples is asked and cached on its own).
+        """
+        request: dict[str, Any] = {"endpoint": self.endpoint, "body": self.body(messages)}
+        if sample:
+            request["sample"] = sample
         return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def redact(self, text: str) -> str:
         """``text`` with the key replaced by ``***``."""
         return self._http.redact(text)
 
-    def complete(self, prompt: str) -> ChatAnswer:
-        """Ask once (retried as configured).
+    def complete(self, messages: str | list[dict[str, str]]) -> ChatAnswer:
+        """Ask once (retried as configured); the answer carries the seconds it took.
 
         Raises
         ------
         avengers_pro.http.RequestFailed
             After the last attempt, or at once for a non-retryable status; the reason never holds the key.
         """
-        body = self.body(prompt)
-        return call_with_retries(
+        body = self.body(messages)
+        started = time.perf_counter()
+        answer = call_with_retries(
             lambda: parse_answer(self._http.post("/chat/completions", body), need_cost=self.need_cost),
             self._policy,
             what=f"chat endpoint {self.endpoint} ({self.name})",
             redact=self._http.redact,
         )
+        return dataclasses.replace(answer, latency=time.perf_counter() - started)
 
     def close(self) -> None:
         """Close the connections."""

@@ -12,7 +12,11 @@ single request is sent):
 - ``base_url`` holds no credentials and no query string (the key comes only from the environment
   variable named by ``api_key_env``, so that no file, log or message ever holds it);
 - a prompt template names only ``{question}`` and ``{choices}``, and a ``choice`` benchmark's template
-  shows ``{choices}``; a ``regex`` benchmark has a ``pattern`` that compiles.
+  shows ``{choices}``; a ``regex`` benchmark has a ``pattern`` that compiles;
+- an endpoint's ``extra`` does not set what the collector owns (``messages``, ``model``, ``n``,
+  ``stream``): every question would otherwise share one request body and one cache key;
+- every benchmark file exists (checked here, before any job, so that a missing file is one line and
+  records left over from an earlier run cannot hide it).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,19 +32,24 @@ from avengers_pro.collect.graders import GRADERS_VERSION
 from avengers_pro.errors import ConfigError
 
 GRADERS: tuple[str, ...] = ("choice", "exact", "number", "regex")
-COLLECTED_ROOT = "results/collected"
-COLLECTED_FILE = "records.json"
+#: LLMRouterBench's results root is ``<base>/bench``: its ``ResultsStorage("results/collected")`` lists
+#: the collected runs.
+COLLECTED_ROOT = "results/collected/bench"
 #: Prefix of the source names the collected files get in the ingest report.
 COLLECTED_PREFIX = "collected"
 
 # Keys a user may try for the key itself; each gets a pointer to api_key_env instead.
 _SECRET_KEYS = ("api_key", "apikey", "key", "token", "api_token", "authorization")
 _TEMPLATE_FIELDS = frozenset({"question", "choices"})
+#: Request fields the collector writes itself; ``extra`` may not set them.
+OWNED_FIELDS: tuple[str, ...] = ("messages", "model", "n", "stream")
 
 
 def collected_path(benchmark: Mapping[str, Any], endpoint: Mapping[str, Any]) -> str:
-    """Where the collect job of (benchmark, endpoint) writes, in LLMRouterBench's layout."""
-    return f"{COLLECTED_ROOT}/{benchmark['name']}/{benchmark['split']}/{endpoint['name']}/{COLLECTED_FILE}"
+    """The folder the collect job of (benchmark, endpoint) writes its one result file to, in LLMRouterBench's
+    layout ``<root>/<dataset>/<split>/<model>/``.
+    """
+    return f"{COLLECTED_ROOT}/{benchmark['name']}/{benchmark['split']}/{endpoint['name']}"
 
 
 def collected_sources(config: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -134,6 +144,11 @@ def check_collection(config: Mapping[str, Any], source: str = "config") -> None:
 
     for i, benchmark in enumerate(benchmarks):
         where = f"{source}: benchmarks[{i}]"
+        if not Path(benchmark["path"]).is_file():
+            raise ConfigError(
+                f"{where}.path: {benchmark['path']}: no such file (relative to the working directory "
+                f"{Path.cwd()}); place the benchmark file there or fix the path"
+            )
         template = benchmark.get("prompt")
         if template is not None:
             try:
@@ -167,6 +182,13 @@ def check_collection(config: Mapping[str, Any], source: str = "config") -> None:
 
     for i, endpoint in enumerate(endpoints):
         where = f"{source}: endpoints[{i}]"
+        owned = [key for key in OWNED_FIELDS if key in (endpoint.get("extra") or {})]
+        if owned:
+            raise ConfigError(
+                f"{where}.extra.{owned[0]}: set by the collector for every question and may not be overridden "
+                "(the model is endpoints[].model; a system prompt and few-shot examples are benchmark settings; "
+                "several samples are the benchmark's n)"
+            )
         parts = urlsplit(endpoint["base_url"])
         if parts.username or parts.password or parts.query:
             raise ConfigError(

@@ -3,17 +3,20 @@
 The layout
 ----------
 LLMRouterBench (arXiv 2601.07206, by the authors of Avengers-Pro) stores one JSON file per
-(dataset, split, model) run at ``results/bench/<dataset>/<split>/<model>/<timestamp>.json``, the
-timestamp written ``YYYYMMDD_HHMMSS``. Its pre-collected results ship as one archive,
-``bench-release.tar.gz``, that unpacks to that tree. A file is a JSON object with:
+(dataset, split, model) run at
+``results/bench/<dataset>/<split>/<model>/<dataset>-<split>-<model>-<YYYYMMDD_HHMMSS>.json``
+(its ``ResultsStorage``). Its pre-collected results ship as one archive, ``bench-release.tar.gz``,
+that unpacks to that tree. A file is a JSON object with:
 
-- ``dataset_name``, ``split``, ``model_name`` (the run's identity; an optional ``demo: true`` marks a
-  demo run), ``performance`` (mean score), ``time_taken``, ``prompt_tokens``, ``completion_tokens``,
-  ``cost`` (the total in USD) and ``counts`` (the number of records);
-- ``records``: one object per question with ``index`` (the question's id within the dataset),
-  ``origin_query`` (the bare question), ``prompt`` (what was sent), ``prediction`` (the extracted
-  answer), ``raw_output``, ``ground_truth``, ``score`` (usually 0/1; may be null),
-  ``prompt_tokens``, ``completion_tokens`` and ``cost`` (USD for this call).
+- ``dataset_name``, ``split``, ``model_name`` (the run's identity; ``demo: true`` marks a demo run),
+  ``performance`` (mean score), ``time_taken``, ``prompt_tokens``, ``completion_tokens``, ``cost``
+  (the total in USD), ``counts`` (the number of records), ``extra_metrics`` (an object) and, from its
+  writer, ``data_fingerprint``;
+- ``records``: one object per question with ``index`` (the 1-based position of the question in its
+  dataset, an integer), ``origin_query`` (the bare question), ``prompt`` (what was sent),
+  ``prediction`` (the extracted answer), ``raw_output``, ``ground_truth``, ``score`` (usually 0/1;
+  may be null), ``prompt_tokens``, ``completion_tokens``, ``cost`` (USD for this call) and
+  ``extra_fields`` (an object).
 
 Reading (format ``llmrouterbench`` of a source)
 ------------------------------------------------
@@ -27,18 +30,30 @@ archive without unpacking anything to disk. As LLMRouterBench's own loader does:
   ``YYYYMMDD_HHMMSS`` in its name, a file without one counting as older than any with one, then by
   modification time (whole seconds), then by name. Older files are counted in the report;
 - demo runs are skipped; JSON files without a ``records`` list (not result files) are skipped and
-  counted;
-- ``query_id`` is ``<dataset>/<index>``; the query text (what gets embedded) is ``origin_query``
-  where it is not empty, else ``prompt``; lists and dicts in these fields are JSON-encoded.
+  counted; with a ``splits`` allow-list, runs of other splits are skipped and counted (a listed split
+  that no file has is an error naming the splits found);
+- ``query_id`` is ``<dataset>/<split>/<index>``: a dataset released in several splits (``mmlupro``
+  has ``test`` and ``test_3000``) never has two questions under one id; the query text (what gets
+  embedded) is ``origin_query`` where it is not empty, else ``prompt``; lists and dicts in these
+  fields are JSON-encoded.
 
 Unlike that loader, a null score is *missing* (the config's ``missing:`` policy decides, instead of a
 silent 0) and so is a missing cost (a ``prices:`` fallback or an error, like every other format). A
 score outside [0, 1], a negative cost or a malformed file is a :class:`~avengers_pro.errors.DataError`
 naming the file (``archive.tar.gz:member`` inside a tarball), the record (1-based) and the field.
+
+Writing (the collect jobs)
+--------------------------
+:func:`write_result_file` writes what LLMRouterBench's storage writes, under its file name
+(:func:`result_file_name`), with only the top-level keys its loader accepts (it builds its result
+object from them and refuses any other): everything of ours beyond its fields goes under
+``extra_metrics`` (the run) and ``extra_fields`` (a record). ``data_fingerprint`` is left out: its
+loader does not accept it, and its collector then keeps the file as it is.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -55,8 +70,23 @@ from avengers_pro.errors import DataError
 from avengers_pro.formats.table import long_frame
 from avengers_pro.io import PathLike, write_json
 
-#: The file name LLMRouterBench gives a run: ``<YYYYMMDD>_<HHMMSS>.json``.
+#: The end of the file name LLMRouterBench gives a run: ``<YYYYMMDD>_<HHMMSS>.json``.
 TIMESTAMP = re.compile(r"(\d{8})_(\d{6})\.json$")
+#: The top-level keys of a result file that LLMRouterBench's loader accepts (its ``BenchmarkResult``).
+RESULT_KEYS: tuple[str, ...] = (
+    "performance",
+    "time_taken",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "counts",
+    "model_name",
+    "dataset_name",
+    "split",
+    "demo",
+    "extra_metrics",
+    "records",
+)
 
 RECORD_FIELDS: tuple[str, ...] = (
     "index",
@@ -69,6 +99,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "prompt_tokens",
     "completion_tokens",
     "cost",
+    "extra_fields",
 )
 
 
@@ -196,13 +227,15 @@ def _parse_records(member: _Member, records: Sequence[Any]) -> dict[str, list[An
     return columns
 
 
-def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_llmrouterbench(path: PathLike, splits: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a results tree, a result file or the release tarball into the long record format.
 
     Parameters
     ----------
     path
         The folder, ``.json`` file or tarball.
+    splits
+        Allow-list of splits (``None``: every split).
 
     Returns
     -------
@@ -211,18 +244,20 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
         names it) and ``row`` (1-based, counted over the kept files in (dataset, split, model) order).
         Score and cost are NaN where null or absent.
     notes : dict
-        Counts for the ingest report: files looked at, kept, older, demo, not result files; null
-        scores; and the kept files by ``dataset/split/model``.
+        Counts for the ingest report: files looked at, kept, older, demo, not result files, of
+        other splits; null scores; and the kept files by ``dataset/split/model``.
 
     Raises
     ------
     DataError
         A file that is not JSON, a malformed record or a value out of range, naming file, record and
-        field; or no result file at all.
+        field; no result file at all; or a split in ``splits`` that no file has.
     """
     root = Path(path)
+    allowed = None if splits is None else set(splits)
     kept: dict[tuple[str, str, str], tuple[tuple[int, int, str], str, dict[str, list[Any]]]] = {}
-    counts = {"files_read": 0, "files_older": 0, "files_demo": 0, "files_not_results": 0}
+    counts = {"files_read": 0, "files_older": 0, "files_demo": 0, "files_not_results": 0, "files_other_split": 0}
+    seen_splits: set[str] = set()
     for member in _members(root):
         counts["files_read"] += 1
         try:
@@ -236,21 +271,33 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
             counts["files_demo"] += 1
             continue
         identity = _identity(member, data)
+        seen_splits.add(identity[1])
+        if allowed is not None and identity[1] not in allowed:
+            counts["files_other_split"] += 1
+            continue
         key = freshness(member.parts[-1], member.mtime)
         if identity in kept:
             counts["files_older"] += 1
             if kept[identity][0] >= key:
                 continue
         kept[identity] = (key, member.label, _parse_records(member, data["records"]))
+    absent = sorted((allowed or set()) - seen_splits)
+    if absent:
+        raise DataError(
+            f"split(s) {', '.join(absent)} listed in splits: but in no result file "
+            f"(found: {', '.join(sorted(seen_splits)) or 'none'})",
+            file=root,
+            field="splits",
+        )
     if not kept:
         raise DataError(f"no LLMRouterBench result file found (looked at {counts['files_read']} JSON files)", file=root)
 
     parts: dict[str, list[Any]] = {
         name: [] for name in ("query_id", "dataset", "query", "prompt", "model", "score", "cost")
     }
-    for (dataset, _split, model), (_key, _label, columns) in sorted(kept.items()):
+    for (dataset, split, model), (_key, _label, columns) in sorted(kept.items()):
         n = len(columns["index"])
-        parts["query_id"].extend(f"{dataset}/{index}" for index in columns["index"])
+        parts["query_id"].extend(f"{dataset}/{split}/{index}" for index in columns["index"])
         parts["dataset"].extend([dataset] * n)
         parts["model"].extend([model] * n)
         for name in ("query", "prompt", "score", "cost"):
@@ -275,44 +322,69 @@ def read_llmrouterbench(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     return frame, notes
 
 
+def result_file_name(dataset: str, split: str, model: str, when: datetime.datetime) -> str:
+    """LLMRouterBench's name of a run's file: ``<dataset>-<split>-<model>-<YYYYMMDD_HHMMSS>.json``."""
+    return f"{dataset}-{split}-{model}-{when.strftime('%Y%m%d_%H%M%S')}.json"
+
+
 def write_result_file(
-    path: PathLike,
+    folder: PathLike,
     *,
     dataset: str,
     split: str,
     model: str,
     records: Sequence[Mapping[str, Any]],
     time_taken: float,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    """Write one run in LLMRouterBench's layout (atomically), with the totals computed from ``records``.
+    extra_metrics: Mapping[str, Any] | None = None,
+    when: datetime.datetime | None = None,
+) -> Path:
+    """Write one run as LLMRouterBench's storage does (atomically), totals computed from ``records``.
+
+    The file is ``folder/<dataset>-<split>-<model>-<YYYYMMDD_HHMMSS>.json``; the folder's other result
+    files of the same run (earlier collections) are removed once it is written, so the folder holds one.
 
     Parameters
     ----------
-    path
-        The file to write.
+    folder
+        The run's folder, ``.../<dataset>/<split>/<model>/`` in LLMRouterBench's tree.
     dataset, split, model
         The run's identity (``dataset_name``, ``split``, ``model_name``).
     records
-        One mapping per question with the fields of :data:`RECORD_FIELDS`.
+        One mapping per question with the fields of :data:`RECORD_FIELDS` (``index`` a 1-based integer).
     time_taken
         Seconds the run took.
-    extra
-        More top-level keys (LLMRouterBench's loader ignores keys it does not know).
+    extra_metrics
+        Everything else about the run (LLMRouterBench's loader accepts no other top-level key).
+    when
+        The time in the file name (default: now, local time, as LLMRouterBench's writer).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
     """
     scores = [float(r["score"]) for r in records if r.get("score") is not None]
     payload: dict[str, Any] = {
-        **dict(extra or {}),
-        "dataset_name": dataset,
-        "split": split,
-        "model_name": model,
-        "demo": False,
-        "performance": sum(scores) / len(scores) if scores else None,
+        "performance": sum(scores) / len(scores) if scores else 0.0,
         "time_taken": round(float(time_taken), 3),
         "prompt_tokens": int(sum(int(r.get("prompt_tokens") or 0) for r in records)),
         "completion_tokens": int(sum(int(r.get("completion_tokens") or 0) for r in records)),
         "cost": float(sum(float(r.get("cost") or 0.0) for r in records)),
         "counts": len(records),
-        "records": [{name: record.get(name) for name in RECORD_FIELDS} for record in records],
+        "model_name": model,
+        "dataset_name": dataset,
+        "split": split,
+        "demo": False,
+        "extra_metrics": dict(extra_metrics or {}),
+        "records": [
+            {name: record.get(name, {} if name == "extra_fields" else None) for name in RECORD_FIELDS}
+            for record in records
+        ],
     }
+    folder = Path(folder)
+    path = folder / result_file_name(dataset, split, model, when or datetime.datetime.now())
     write_json(payload, path)
+    for older in folder.glob(f"{dataset}-{split}-{model}-*.json"):
+        if older != path and TIMESTAMP.search(older.name):
+            older.unlink()
+    return path
