@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runs import planned_jobs
+from snakemake_runs import planned_jobs, run_snakemake
 from snakemake_runs import snakemake as run_snakemake_ok
 
 from avengers_pro.collect.fake_server import FakeChatServer
@@ -122,8 +122,9 @@ def test_two_fake_models_are_collected_graded_priced_swept_and_plotted(built: tu
     assert {"avengers-pro", "tiny-model", "huge-model"} <= set(summary["method"])
     for figure in ("pareto", "headline", "alpha_sweep", "model_usage"):
         assert (workdir / f"figures/{figure}.png").stat().st_size > 1000
-    collected = json.loads((workdir / "results/collected/shapes/test/huge-model/records.json").read_text())
-    assert collected["counts"] == N and collected["failed"] == []
+    (path,) = (workdir / "results/collected/bench/shapes/test/huge-model").glob("shapes-test-huge-model-*.json")
+    collected = json.loads(path.read_text())
+    assert collected["counts"] == N and collected["extra_metrics"]["failed"] == []
     # the progress lines on the console: done/total and the rate
     assert re.search(rf"collect huge-model x shapes: {N}/{N} requests \(100%\), [0-9.,]+/s", output)
 
@@ -133,8 +134,43 @@ def test_rerun_sends_no_request(built: tuple[Path, str, int], server: FakeChatSe
     before = server.count
     assert planned(workdir) == {}
     # Even a forced collect job answers from the cache.
-    snakemake(workdir, "--force", "results/collected/farm/test/tiny-model/records.json")
+    snakemake(workdir, "--force", "results/collected/bench/farm/test/tiny-model")
     assert server.count == before
+
+
+def test_a_missing_benchmark_file_is_one_line_before_any_job(built: tuple[Path, str, int]) -> None:
+    workdir, _, _ = built
+    benchmark = workdir / "data/farm.csv"
+    kept = benchmark.read_bytes()
+    benchmark.unlink()
+    try:
+        # The records of the earlier run are still there: they must not hide the missing file.
+        done = run_snakemake(workdir, "--dry-run", env=ENV)
+    finally:
+        benchmark.write_bytes(kept)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Error: config: benchmarks[1].path: data/farm.csv: no such file" in output
+    assert "MissingInputException" not in output and "Traceback" not in output
+
+
+def test_an_overlay_switches_the_router_families_off(built: tuple[Path, str, int], tmp_path: Path) -> None:
+    workdir, _, _ = built
+    path = workdir / "config.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    config["routers"] = {"families": {"knn": {"n_neighbors": [5]}}}
+    path.write_text(yaml.safe_dump(config))
+    overlay = tmp_path / "off.yaml"
+    overlay.write_text("routers: {families: {}}\n")
+    try:
+        with_families = run_snakemake(workdir, "--dry-run", "--forceall", env=ENV)
+        without = run_snakemake(workdir, "--dry-run", "--forceall", "--configfile", str(overlay), env=ENV)
+    finally:
+        path.write_text(original)
+    assert re.search(r"^router_family\s+1$", with_families.stdout, re.MULTILINE), with_families.stdout[-3000:]
+    assert without.returncode == 0, without.stderr[-3000:]
+    assert "router_family" not in without.stdout and "leaderboard" not in without.stdout
 
 
 def test_a_third_model_runs_only_its_collect_jobs_and_downstream(

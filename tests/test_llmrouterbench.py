@@ -341,19 +341,27 @@ def paper_config() -> dict[str, Any]:
     return validate_config(config, SCHEMA)
 
 
+RELEASE_SPLITS = {"arc-agi": "v1", "aime": "hybrid", "mmlupro": "test_3000", "swe-bench": "verified"}
+
+
 def release_tarball(tmp_path: Path, models: list[str], datasets: list[str]) -> Path:
+    """A release-like archive: the overlay's datasets in their splits, datasets it leaves out, and
+    HLE's subset_500 split (a subset of test, with other scores)."""
     tree = tmp_path / "results" / "bench"
-    for dataset in [*datasets, "mmlupro"]:  # plus a dataset the overlay leaves out
+    runs = [(d, RELEASE_SPLITS.get(d, "test")) for d in [*datasets, "aime", "mmlupro", "swe-bench"]]
+    for dataset, split in [*runs, ("hle", "subset_500")]:
         for j, model in enumerate([*models, "claude-sonnet-4"]):
-            scores: list[float | None] = [float((i + j) % 2) for i in range(4)]
-            write(tree, f"{dataset}/test/{model}/20251001_000000.json", result(dataset, "test", model, scores))
+            scores: list[float | None] = [float((i + j + len(split)) % 2) for i in range(4)]
+            write(tree, f"{dataset}/{split}/{model}/20251001_000000.json", result(dataset, split, model, scores))
     return tarball(tree, tmp_path / "bench-release.tar.gz")
 
 
 def test_paper_overlay_selects_the_intersection_from_the_tarball(tmp_path: Path) -> None:
     config = paper_config()
     assert [s["format"] for s in config["sources"]] == ["llmrouterbench"]
-    assert len(config["models"]) == 6 and len(config["datasets"]) == 5 and config["missing"] == "zero"
+    assert len(config["models"]) == 6 and len(config["datasets"]) == 6 and config["missing"] == "zero"
+    assert "arc-agi" in config["datasets"]
+    assert config["sources"][0]["splits"] == ["test", "hybrid", "v1", "test_3000", "verified"]
     archive = release_tarball(tmp_path, config["models"], config["datasets"])
     source = {**config["sources"][0], "path": str(archive)}
     records, queries, _ = ingest(
@@ -361,6 +369,8 @@ def test_paper_overlay_selects_the_intersection_from_the_tarball(tmp_path: Path)
     )
     assert sorted(records["model"].unique()) == sorted(config["models"])
     assert sorted(queries["dataset"].unique()) == sorted(config["datasets"])
+    assert not queries["query_id"].str.contains("subset_500").any()  # HLE's subset is not read twice
+    assert queries["query_id"].str.startswith("arc-agi/v1/").sum() == 4
 
 
 def test_paper_overlay_names_what_it_found_when_the_release_differs(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ It answers ``POST /v1/chat/completions`` on 127.0.0.1 for the models it is given
 accuracy: whether a model answers a question right is a fixed function of (model, prompt), so every
 run gets the same answers. It knows the right answers from an answer key (question text -> answer)
 and recognises a question as the start of the prompt (as every default template puts it). It reports
-``usage`` (whitespace-separated words as tokens) and, for models marked so, ``usage.cost``.
+``usage`` (whitespace-separated words as tokens) and, for models marked so, ``usage.cost``. A reply
+longer than the request's ``max_tokens`` words is cut there, with ``finish_reason: length``. The body
+of the last request is kept in ``last_body``.
 
 Faults are queued and consumed one per request, in arrival order: ``429`` (with ``Retry-After``),
 ``500``/``503``/``401``/``404`` (that status; ``fail_after`` = n answers every request after the
@@ -113,6 +115,7 @@ class FakeChatServer:
         self.auth_headers: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.last_body: dict[str, Any] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -177,9 +180,14 @@ class FakeChatServer:
                     return self._send(404, {"error": {"message": f"model {model!r} not found"}})
                 with server.lock:
                     server.per_model[model] += 1
+                    server.last_body = body
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 content = server.reply(model, prompt)
+                finish = "stop"
+                limit = body.get("max_tokens")
+                if isinstance(limit, int) and len(content.split()) > limit:
+                    content, finish = " ".join(content.split()[:limit]), "length"
                 usage: dict[str, Any] = {
                     "prompt_tokens": len(prompt.split()),
                     "completion_tokens": len(content.split()),
@@ -192,7 +200,7 @@ class FakeChatServer:
                     "object": "chat.completion",
                     "model": model,
                     "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                        {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": content}}
                     ],
                 }
                 if fault != "no_usage":
