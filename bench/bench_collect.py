@@ -127,7 +127,7 @@ def run_once(base_url: str, bench: Path, concurrency: int, workdir: Path) -> dic
         benchmark=config["benchmarks"][0],
         endpoint=config["endpoints"][0],
         collection=config["collection"],
-        output=cache.parent / "records.json",
+        output=cache.parent / "run",
         progress=False,
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -184,7 +184,7 @@ def kill_and_resume(bench: Path, n: int, concurrency: int, workdir: Path) -> dic
             "benchmark": config["benchmarks"][0],
             "endpoint": config["endpoints"][0],
             "collection": config["collection"],
-            "output": str(cache.parent / "records.json"),
+            "output": str(cache.parent / "run"),
         }
         child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], env=ENV)
         deadline = time.monotonic() + 300
@@ -199,7 +199,7 @@ def kill_and_resume(bench: Path, n: int, concurrency: int, workdir: Path) -> dic
             benchmark=config["benchmarks"][0],
             endpoint=config["endpoints"][0],
             collection=config["collection"],
-            output=cache.parent / "records.json",
+            output=cache.parent / "run",
             progress=False,
         )
         assert result.requested == n - kept == server.count, (result, kept, server.count)
