@@ -205,6 +205,17 @@ TABLE: list[tuple[str, str, str | list[str], tuple[str, ...] | None, float]] = [
     ("exact", "Final answer: **New York City**", ["NYC", "New York City"], None, 1.0),
     ("exact", "Answer: Parisian", "Paris", None, 0.0),
     ("exact", "\\boxed{\\text{Paris}}", "Paris", None, 1.0),
+    ("exact", "Answer: The Eiffel Tower", "Eiffel Tower", None, 1.0),  # a leading article
+    ("exact", "Answer: Paris.\nThat is because it is the capital.", "Paris", None, 1.0),
+    ("number", "**Answer: 15**", "15", None, 1.0),  # markdown bold, not a power
+    ("number", "Final Answer: The final answer is $\\boxed{42}$. I hope it is correct.", "42", None, 1.0),
+    ("number", "The total is 5 + 7 = 12.", "12", None, 1.0),
+    ("number", "Answer: 4 or 4.0", "4", None, 1.0),  # the same value twice is no hedge
+    ("number", "Answer: 3.2 (to 1 decimal place)", "3.2", None, 1.0),
+    ("number", "Answer: 12, or maybe 13", "12", None, 0.0),
+    ("number", "Answer: between 12 and 13", "12", None, 0.0),
+    ("choice", "The answer is (B) Paris, not (A) London.", "B", CAPITALS, 1.0),
+    ("choice", "Both A and C are correct", "A", CAPITALS, 0.0),
 ]
 
 
@@ -238,3 +249,22 @@ def test_number_prediction_is_the_whole_number(output: str, expected: str | None
 def test_option_text_is_mapped_to_its_letter() -> None:
     assert extract_choice("Answer: Berlin", 4, CAPITALS) == "D"
     assert extract_choice("Answer: Berlin", 4) is None  # without the texts there is nothing to map
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Answer: " + "(" * 5000 + "1",  # nesting without end
+        "Answer: " + "-" * 5000 + "1",
+        "Answer: " + "2^" * 3000 + "2",
+        "Answer: " + "1e999999999",  # a huge exponent is not a huge integer
+        "Answer: " + "9" * 5000,
+        "Answer: " + "1/" * 3000 + "0",
+        "\\boxed{" * 200 + "1" + "}" * 200,
+        "Answer: " + "A or " * 2000 + "B",
+    ],
+)
+def test_hostile_outputs_are_graded_without_error(output: str) -> None:
+    for grader in ("number", "choice", "exact"):
+        graded = grade(grader, output, "1" if grader != "choice" else "A", n_choices=4)
+        assert graded.score in (0.0, 1.0)

@@ -37,8 +37,8 @@ A *hedged* answer, two different answers joined by "or" ("12 or 13", "A or B"), 
     not a number (a symbolic expression with variables) cannot be graded by value: benchmark files are
     checked for that when read.
 ``exact``
-    Case-, space- and markup-insensitive string equality (quotes, ``**``, final punctuation and
-    ``\\text{}`` are dropped). The answer clause is right when it equals an accepted answer, or starts
+    Case-, space- and markup-insensitive string equality (quotes, ``**``, final punctuation, a
+    leading article and ``\\text{}`` are dropped: "The Eiffel Tower" is "Eiffel Tower"). The answer clause is right when it equals an accepted answer, or starts
     with one followed by a comma, a parenthesis or an explanation ("Paris, the capital"). Without a
     cue, the last line counts when it equals an accepted answer, or states it as a whole phrase with
     no negation ("The capital of France is Paris." is right, "It is not Paris." is wrong). The ground
@@ -88,7 +88,9 @@ _CORRECT_BEFORE = re.compile(
     r"|\bI\s+(?:choose|pick|select|go\s+with)\s+(?:option\s+)?\(?([A-Z])(?![A-Za-z0-9])"
 )
 _LEADING_LETTER = re.compile(r"^[\s*_]*(?:option\s+|choice\s+)?\(?([A-Za-z])[).:](?:\s|$)", re.IGNORECASE)
-_HEDGE = re.compile(r"\bor\b|\bto\b|–|±|\\pm|\bbetween\b", re.IGNORECASE)
+# Between two numbers: "or" anywhere ("12 or maybe 13"); a range only as the whole gap ("12 to 13",
+# "12–13"), so that "3.2 (to 1 decimal place)" is not a hedge.
+_HEDGE = re.compile(r"\bor\b|^\s*(?:to|–|and)\s*$", re.IGNORECASE)
 _DERIVED = re.compile(
     r"=|\b(?:so|thus|therefore|hence|giving|gives|yields?|makes|total(?:ling)?)\b|→|⇒|\\implies|\\Rightarrow",
     re.IGNORECASE,
@@ -97,6 +99,7 @@ _SENTENCE_END = re.compile(r"\n|(?<=\S)[.!?](?=\s|$)")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 _MARKUP = re.compile(r"[*_`\"'“”‘’]")
 _SPACES = re.compile(r"\s+")
+_ARTICLE = re.compile(r"^(?:the|a|an) (?=\S)")
 _TRAILING_PUNCTUATION = re.compile(r"[\s.!?,;:]+$")
 _EXPLANATION = re.compile(r"\s*(?:,|\(|\[|—|–| - |:|\bbecause\b|\bsince\b|\bas\b|\bwhich\b)", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|isn['’]?t|wasn['’]?t|cannot|can['’]?t)\b", re.IGNORECASE)
@@ -223,7 +226,8 @@ def parse_number(text: str) -> float | None:
 def _hedged(found: Sequence[Expression], plain: str) -> bool:
     r"""Two different values joined by "or", a range or ``\pm``."""
     for before, after in zip(found, found[1:], strict=False):
-        if _HEDGE.search(plain[before.end : after.start]) and not numbers_equal(before.value, after.value):
+        gap = plain[before.end : after.start]
+        if _HEDGE.search(gap) and not numbers_equal(before.value, after.value):
             return True
     return "\\pm" in plain or "±" in plain
 
@@ -268,10 +272,11 @@ def extract_number(output: str) -> str | None:
 
 
 def normalise_text(text: str) -> str:
-    """Case-folded, markup-free, single-spaced, without final punctuation."""
+    """Case-folded, markup-free, single-spaced, without final punctuation and a leading article."""
     text = _TEXT.sub(lambda m: m.group(1), _BOXED.sub(lambda m: m.group(1), text)).replace("$", "")
     text = _SPACES.sub(" ", _MARKUP.sub("", text)).strip()
-    return _TRAILING_PUNCTUATION.sub("", text).strip().casefold()
+    text = _TRAILING_PUNCTUATION.sub("", text).strip().casefold()
+    return _ARTICLE.sub("", text)
 
 
 def _head(text: str) -> str:

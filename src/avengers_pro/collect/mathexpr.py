@@ -33,9 +33,12 @@ Value = Fraction | float
 TOLERANCE = 1e-6
 _MAX_EXPONENT = 1000  # 2^1000 is exact; a larger exponent is computed in floating point
 _MAX_TEXT = 20_000  # characters of an answer region that are read (a runaway output is cut)
+_MAX_DEPTH = 60  # nested parentheses, signs and powers an expression may have
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 _REPLACEMENTS = (
+    ("**", " "),  # markdown bold, never a power in an answer (LaTeX writes ^)
+    ("__", " "),
     ("−", "-"),
     ("–", " – "),  # an en dash is a range ("12–13"), never a minus
     ("×", "*"),
@@ -69,7 +72,7 @@ _LATEX_SPACES = re.compile(r"\\[,;: ]|\\q?quad")
 _TOKEN = re.compile(
     r"(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<cmd>\\frac|\\sqrt|\\pi)"
-    r"|(?P<op>\*\*|[-+*/^])"
+    r"|(?P<op>[-+*/^])"
     r"|(?P<open>[({\[])"
     r"|(?P<close>[)}\]])"
     r"|(?P<word>[A-Za-z]+|\\[A-Za-z]+)"
@@ -170,6 +173,17 @@ class _Parser:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
+
+    def nested(self, parse: Callable[[], Value]) -> Value:
+        """``parse()`` one level deeper; too deep is not an expression (no recursion without bound)."""
+        if self.depth >= _MAX_DEPTH:
+            raise _ParseError("nested too deep")
+        self.depth += 1
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def peek(self, offset: int = 0) -> _Token | None:
         index = self.pos + offset
@@ -195,7 +209,7 @@ class _Parser:
 
     def group(self) -> Value:
         closing = self.expect_open()
-        value = self.sum()
+        value = self.nested(self.sum)
         self.expect_close(closing)
         return value
 
@@ -246,10 +260,14 @@ class _Parser:
     def power(self) -> Value:
         base = self.unary()
         token = self.peek()
-        if token is not None and token.kind == "op" and token.text in ("^", "**"):
+        if token is not None and token.kind == "op" and token.text == "^":
             self.pos += 1
             after = self.peek()
-            exponent = self.group() if after is not None and after.text == "{" else self.power()
+            braced = after is not None and after.text == "{"
+            exponent = self.attempt(lambda: self.nested(self.group if braced else self.power))
+            if exponent is None:  # "2^" at the end: the expression ends before the operator
+                self.pos -= 1
+                return base
             return _power(base, exponent)
         return base
 
@@ -257,7 +275,7 @@ class _Parser:
         token = self.peek()
         if token is not None and token.kind == "op" and token.text in "+-":
             self.pos += 1
-            value = self.unary()
+            value = self.nested(self.unary)
             return -value if token.text == "-" else value
         return self.atom()
 
