@@ -143,7 +143,7 @@ def bare_http(base_url: str, prompts: list[str]) -> float:
     """CPU ms per request of the chat client alone (HTTP layer, answer parsed), one at a time, nothing stored."""
     settings = endpoint_settings(
         {"name": "fake", "base_url": base_url, "model": "fake", "price": {"input": 1, "output": 1}},
-        config_for(base_url, Path("x"), Path("y"), 1)["collection"],
+        validate_config({"sources": [{"name": "s", "format": "records", "path": "x.csv"}]}, SCHEMA)["collection"],
     )
     client = ChatClient(settings, max_retries=0, retry_backoff=0.0)
     try:
