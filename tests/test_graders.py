@@ -216,6 +216,9 @@ TABLE: list[tuple[str, str, str | list[str], tuple[str, ...] | None, float]] = [
     ("number", "Answer: between 12 and 13", "12", None, 0.0),
     ("choice", "The answer is (B) Paris, not (A) London.", "B", CAPITALS, 1.0),
     ("choice", "Both A and C are correct", "A", CAPITALS, 0.0),
+    ("choice", "Answer: not A, B or C. So D is correct.", "D", CAPITALS, 1.0),  # the conclusion after the cue
+    ("choice", "Answer: A\nWait, let me reconsider. Actually B is correct.", "B", CAPITALS, 1.0),
+    ("choice", "Answer: not A but C", "C", CAPITALS, 1.0),  # a letter ruled out is not chosen
 ]
 
 

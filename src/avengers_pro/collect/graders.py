@@ -19,8 +19,10 @@ A *hedged* answer, two different answers joined by "or" ("12 or 13", "A or B"), 
 
 ``choice``
     The ground truth is a letter (A for the first option). The prediction is the first option letter
-    of the answer clause: "C (since A and B are wrong)", "B, not A" and "B, as A fails" are C, B and
-    B; a list of letters ("A, C", "A and C", "A or B") is no answer. The pronoun "I" ("I think...",
+    of the answer clause that it does not rule out: "C (since A and B are wrong)", "B, not A", "B, as
+    A fails" and "not A but C" are C, B, B and C; a list of letters ("A, C", "A and C", "A or B") is
+    no answer. A statement that comes after the last cue's clause ("Answer: not A, B or C. So D is
+    correct.", "Answer: A. Wait, actually B is correct.") is the model's conclusion and wins. The pronoun "I" ("I think...",
     "I'm") is never an option, and a lower-case letter counts only where no upper-case one does
     ("Answer: b" is B, but "a" in "Answer: a B" is an article). An answer given as an option's text
     ("Answer: Paris") is mapped to that option's letter. Without a cue: "D is correct", "the correct
@@ -90,6 +92,10 @@ _CORRECT_BEFORE = re.compile(
 _LEADING_LETTER = re.compile(r"^[\s*_]*(?:option\s+|choice\s+)?\(?([A-Za-z])[).:](?:\s|$)", re.IGNORECASE)
 # Between two numbers: "or" anywhere ("12 or maybe 13"); a range only as the whole gap ("12 to 13",
 # "12–13"), so that "3.2 (to 1 decimal place)" is not a hedge.
+# Right before a letter: the letter is ruled out, not chosen ("not A", "rather than A", "except A").
+_NEGATED = re.compile(
+    r"(?:\bnot|n['’]t|\bexcept|\brather\s+than|\binstead\s+of)\s+(?:option\s+|choice\s+)?[(\[]?$", re.IGNORECASE
+)
 _HEDGE = re.compile(r"\bor\b|^\s*(?:to|–|and)\s*$", re.IGNORECASE)
 _DERIVED = re.compile(
     r"=|\b(?:so|thus|therefore|hence|giving|gives|yields?|makes|total(?:ling)?)\b|→|⇒|\\implies|\\Rightarrow",
@@ -113,14 +119,19 @@ class Grade:
     score: float
 
 
+def _clause_spans(output: str) -> list[tuple[int, int]]:
+    """(start, end) of the text after each answer cue up to the end of its clause, last cue first."""
+    spans = []
+    for cue in reversed(list(_CUE.finditer(output))):
+        start = cue.end() + len(output[cue.end() :]) - len(output[cue.end() :].lstrip())
+        end = _CLAUSE_END.search(output, start)
+        spans.append((start, end.start() if end else len(output)))
+    return spans
+
+
 def _clauses(output: str) -> list[str]:
     """The text after each answer cue up to the end of its clause, last cue first."""
-    clauses = []
-    for cue in reversed(list(_CUE.finditer(output))):
-        tail = output[cue.end() :].lstrip()
-        end = _CLAUSE_END.search(tail)
-        clauses.append(tail[: end.start()] if end else tail)
-    return clauses
+    return [output[start:end] for start, end in _clause_spans(output)]
 
 
 def _boxed(output: str) -> str | None:
@@ -169,6 +180,7 @@ def _first_letter(clause: str, valid: str) -> tuple[str | None, bool]:
     """
     tokens = [m for m in _LETTER.finditer(clause) if m.group(1).upper() in valid]
     tokens = [m for m in tokens if not (m.group(1) == "I" and _PRONOUN.match(clause, m.end()))]
+    tokens = [m for m in tokens if not _NEGATED.search(clause, 0, m.start())]  # "not A but C" is C
     if not tokens:
         return None, False
     upper = [m for m in tokens if m.group(1).isupper()]
@@ -187,6 +199,15 @@ def _first_letter(clause: str, valid: str) -> tuple[str | None, bool]:
 def extract_choice(output: str, n_choices: int, choices: Sequence[str] | None = None) -> str | None:
     """The single option letter the output commits to, or ``None`` (none, or a hedge)."""
     valid = _valid_letters(len(choices) if choices else n_choices)
+    statements = [
+        (match.start(), next(g for g in match.groups() if g))
+        for pattern in (_CORRECT_AFTER, _CORRECT_BEFORE)
+        for match in pattern.finditer(output)
+    ]
+    statements = [(position, letter) for position, letter in statements if letter in valid]
+    spans = _clause_spans(output)
+    if statements and (not spans or max(statements)[0] >= spans[0][1]):
+        return max(statements)[1]  # "... So D is correct." after the last cue's clause: the conclusion
     for region in _regions(output):
         by_text = _option_letter(region, choices, whole=True)
         if by_text is not None:
@@ -197,12 +218,6 @@ def extract_choice(output: str, n_choices: int, choices: Sequence[str] | None = 
         by_text = _option_letter(region, choices, whole=False)
         if by_text is not None:
             return by_text
-    statements = [
-        (match.start(), next(g for g in match.groups() if g))
-        for pattern in (_CORRECT_AFTER, _CORRECT_BEFORE)
-        for match in pattern.finditer(output)
-    ]
-    statements = [(position, letter) for position, letter in statements if letter in valid]
     if statements:
         return max(statements)[1]
     leading = _LEADING_LETTER.match(output)
