@@ -56,7 +56,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from avengers_pro.collect.mathexpr import Expression, expressions, numbers_equal, parse_value, plain_math
+from avengers_pro.collect.mathexpr import BOXED, TEXT, Expression, expressions, numbers_equal, parse_value, plain_math
 
 #: Bumped whenever a grader's rules change: it is part of a collect job's spec, so the job reruns and
 #: re-grades its answers from the cache (no request is sent).
@@ -69,7 +69,6 @@ _CUE = re.compile(
 )
 # The clause a cue introduces ends at a line break, a semicolon, or a period that ends a sentence.
 _CLAUSE_END = re.compile(r"\n|;|(?<=\S)[.!?](?=\s|$)")
-_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}")
 _LETTER = re.compile(r"(?<![A-Za-z0-9'’\\])([A-Za-z])(?![A-Za-z0-9'’])")
 # "I think", "I'm", "I would": the pronoun, never option I.
 _PRONOUN = re.compile(
@@ -102,7 +101,6 @@ _DERIVED = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"\n|(?<=\S)[.!?](?=\s|$)")
-_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 _MARKUP = re.compile(r"[*_`\"'“”‘’]")
 _SPACES = re.compile(r"\s+")
 _ARTICLE = re.compile(r"^(?:the|a|an) (?=\S)")
@@ -135,7 +133,7 @@ def _clauses(output: str) -> list[str]:
 
 
 def _boxed(output: str) -> str | None:
-    found = _BOXED.findall(output)
+    found = BOXED.findall(output)
     return found[-1] if found else None
 
 
@@ -288,7 +286,7 @@ def extract_number(output: str) -> str | None:
 
 def normalise_text(text: str) -> str:
     """Case-folded, markup-free, single-spaced, without final punctuation and a leading article."""
-    text = _TEXT.sub(lambda m: m.group(1), _BOXED.sub(lambda m: m.group(1), text)).replace("$", "")
+    text = TEXT.sub(lambda m: m.group(1), BOXED.sub(lambda m: m.group(1), text)).replace("$", "")
     text = _SPACES.sub(" ", _MARKUP.sub("", text)).strip()
     text = _TRAILING_PUNCTUATION.sub("", text).strip().casefold()
     return _ARTICLE.sub("", text)
