@@ -215,7 +215,8 @@ def ingest(
     Returns
     -------
     records : pandas.DataFrame
-        ``RECORD_COLUMNS``, one row per (query, model), no NaN, sorted by ``query_id`` then model order.
+        ``RECORD_COLUMNS``, one row per (query, model), sorted by ``query_id`` then model order; no NaN
+        but in the token counts (nullable integers, null where the format counts no tokens).
     queries : pandas.DataFrame
         ``query_id``, ``dataset``, ``query``, ``prompt``; one row per kept query, sorted by ``query_id``.
     report : dict
