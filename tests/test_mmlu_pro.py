@@ -219,7 +219,10 @@ def test_the_overlay_prices_by_the_stated_rule() -> None:
         model = line.strip().split(":")[0]
         if model in prices and "#" in line:
             billions = float(line.split("#")[1].strip().split("B")[0])
-            assert prices[model] == {"input": pytest.approx(0.0125 * billions), "output": pytest.approx(0.0125 * billions)}
+            assert prices[model] == {
+                "input": pytest.approx(0.0125 * billions),
+                "output": pytest.approx(0.0125 * billions),
+            }
 
 
 # --------------------------------------------------------------------------- the real published files
