@@ -16,6 +16,11 @@ so the scenarios never disturb each other):
   config (ingest rerun) and its texts removed from the embedding cache; then the source is added
   back and the whole pipeline is timed. The embed log must show that only its new texts were embedded.
 
+The MMLU-Pro study runs the same way, with its overlay and the folder of its zips::
+
+    python bench/bench_pipeline.py --overlay config/mmlu-pro.yaml --data data/mmlu-pro \\
+        --scenarios cold noop alphas --root bench/results/mmlu-pro --output bench/results/mmlu-pro.json
+
 Usage::
 
     python bench/bench_pipeline.py [--root DIR] [--scenarios cold noop alphas source] [--cores 2]
@@ -213,16 +218,33 @@ def snapshot_workflow(target: Path) -> Path:
     return target / "Snakefile"
 
 
-def prepare_workdir(workdir: Path, data_dir: Path, config_path: Path) -> None:
-    """A fresh working directory: the RouterBench CSVs in data/routerbench/ and the config."""
+def merged_config(config_path: Path, overlay: Path | None) -> dict[str, Any]:
+    """``config_path`` with ``overlay`` read over it as Snakemake's ``--configfile`` does: mappings are
+    merged key by key, anything else (lists included) is replaced whole."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{key: merge(base.get(key), value) for key, value in over.items()}}
+        return over
+
+    config = yaml.safe_load(config_path.read_text()) or {}
+    return merge(config, yaml.safe_load(overlay.read_text()) or {}) if overlay else config
+
+
+def prepare_workdir(workdir: Path, data_dir: Path, config: dict[str, Any]) -> None:
+    """A fresh working directory: ``config`` as its config.yaml, and each source's file copied from
+    ``data_dir`` (found there by its file name) to the source's ``path``."""
     if workdir.exists():
         shutil.rmtree(workdir)
-    target = workdir / "data" / "routerbench"
-    target.mkdir(parents=True)
-    for csv in sorted(data_dir.glob("*.csv")):
-        shutil.copy(csv, target / csv.name)
-        (target / csv.name).chmod(0o644)
-    shutil.copy(config_path, workdir / "config.yaml")
+    workdir.mkdir(parents=True)
+    for source in config.get("sources", []):
+        found = data_dir / Path(source["path"]).name
+        if found.is_file():
+            target = workdir / source["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(found, target)
+            target.chmod(0o644)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def copy_workdir(source: Path, target: Path) -> None:
@@ -344,8 +366,8 @@ def cache_entries(workdir: Path) -> int:
 # --------------------------------------------------------------------------- scenarios
 
 
-def scenario_cold(workdir: Path, data_dir: Path, config_path: Path, cores: int) -> dict[str, Any]:
-    prepare_workdir(workdir, data_dir, config_path)
+def scenario_cold(workdir: Path, data_dir: Path, config: dict[str, Any], cores: int) -> dict[str, Any]:
+    prepare_workdir(workdir, data_dir, config)
     since = time.time() - 1
     run = run_snakemake(workdir, cores=cores, log_name="bench_cold")
     stages = stage_table(workdir, since)
@@ -577,8 +599,14 @@ def main() -> int:
         default=None,
         help="a finished cold-run working directory to copy instead of running 'cold' (read only)",
     )
-    parser.add_argument("--data", type=Path, default=DATA, help="folder of the RouterBench CSVs")
+    parser.add_argument("--data", type=Path, default=DATA, help="folder holding the sources' files (by file name)")
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    parser.add_argument(
+        "--overlay",
+        type=Path,
+        default=None,
+        help="a config overlay read over --config, as --configfile does (e.g. config/mmlu-pro.yaml)",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument(
         "--repeats",
@@ -606,7 +634,7 @@ def main() -> int:
     print(f"machine: {results['machine']}")
     cold = args.reuse_cold.resolve() if args.reuse_cold else args.root.resolve() / "cold"
     if "cold" in args.scenarios and args.reuse_cold is None:
-        results["cold"] = scenario_cold(cold, args.data, args.config, args.cores)
+        results["cold"] = scenario_cold(cold, args.data, merged_config(args.config, args.overlay), args.cores)
     elif args.reuse_cold is not None:
         results["cold_reused_from"] = str(cold)
     if not (cold / "results" / "summary.csv").is_file() and set(args.scenarios) - {"cold"}:

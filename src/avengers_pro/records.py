@@ -25,13 +25,16 @@ from avengers_pro.download import verify_sha256
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.formats.avengers_jsonl import read_avengers_jsonl
 from avengers_pro.formats.llmrouterbench import read_llmrouterbench
+from avengers_pro.formats.mmlu_pro import read_mmlu_pro_outputs
 from avengers_pro.formats.records_table import read_records_table
 from avengers_pro.formats.routerbench import COST_SUFFIX, read_routerbench
-from avengers_pro.formats.table import QUERY_COLUMNS, RECORD_COLUMNS, SOURCE_COLUMNS
+from avengers_pro.formats.table import QUERY_COLUMNS, RECORD_COLUMNS, SOURCE_COLUMNS, TOKEN_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("avengers-jsonl", "routerbench", "records", "llmrouterbench")
+FORMATS: tuple[str, ...] = ("avengers-jsonl", "routerbench", "records", "llmrouterbench", "mmlu-pro-outputs")
+# A price is USD per query (a number) or USD per million tokens ({input, output}) for token-counted records.
+TokenPrice = dict[str, float]
 MISSING_POLICIES: tuple[str, ...] = ("drop-query", "zero", "mask")
 
 
@@ -78,6 +81,9 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
             else "place the file there or fix 'path' in the config"
         )
         raise DataError(f"file not found; {hint}", file=path)
+    for key in ("model", "null_pred"):
+        if key in source and fmt != "mmlu-pro-outputs":
+            raise ConfigError(f"sources: {name}: '{key}' applies only to format mmlu-pro-outputs, not {fmt}")
     sha256 = source.get("sha256")
     if sha256 and path.is_dir():
         raise ConfigError(f"sources: {name}: sha256 applies to a file, and {path} is a folder")
@@ -90,6 +96,10 @@ def read_source(source: Mapping[str, Any], base_dir: Path = Path(".")) -> pd.Dat
         frame, notes = read_avengers_jsonl(path)
     elif fmt == "llmrouterbench":
         frame, notes = read_llmrouterbench(path, source.get("splits"))
+    elif fmt == "mmlu-pro-outputs":
+        frame, notes = read_mmlu_pro_outputs(
+            path, model=source.get("model"), null_pred=source.get("null_pred", "wrong")
+        )
     else:
         frame, notes = read_records_table(path)
     frame["source"] = pd.array(np.full(len(frame), name, dtype=object), dtype="str")
@@ -115,13 +125,42 @@ def _check_allow_list(allowed: list[str] | None, found: Sequence[str], key: str)
         )
 
 
-def _check_prices(prices: Mapping[str, Any] | None) -> dict[str, float]:
-    checked: dict[str, float] = {}
+def _check_prices(prices: Mapping[str, Any] | None) -> tuple[dict[str, float], dict[str, TokenPrice]]:
+    """Split ``prices:`` into per-query prices and per-million-token prices, each checked."""
+    per_query: dict[str, float] = {}
+    per_token: dict[str, TokenPrice] = {}
+
+    def usd(value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise ConfigError(f"{key}: expected a price in USD >= 0, got {value!r}")
+        return float(value)
+
     for model, price in (prices or {}).items():
-        if isinstance(price, bool) or not isinstance(price, (int, float)) or not np.isfinite(price) or price < 0:
-            raise ConfigError(f"prices.{model}: expected a cost in USD >= 0, got {price!r}")
-        checked[str(model)] = float(price)
-    return checked
+        if isinstance(price, Mapping):
+            unknown = sorted(set(price) - {"input", "output"})
+            if unknown or not {"input", "output"} <= set(price):
+                raise ConfigError(
+                    f"prices.{model}: expected {{input: <USD per 1M tokens>, output: <USD per 1M tokens>}}, got {dict(price)!r}"
+                )
+            per_token[str(model)] = {part: usd(price[part], f"prices.{model}.{part}") for part in ("input", "output")}
+        else:
+            per_query[str(model)] = usd(price, f"prices.{model}")
+    return per_query, per_token
+
+
+def price_by_tokens(records: pd.DataFrame, prices: Mapping[str, TokenPrice]) -> np.ndarray:
+    """The cost of each record from its token counts: (input x price.input + output x price.output) / 1e6.
+
+    ``prices`` maps a model to ``{input, output}`` in USD per million tokens; records of other models,
+    and records without token counts, get NaN. This is the one home of the token cost model: ingestion
+    calls it, and so can anyone repricing ``results/records.parquet`` (it keeps the counts).
+    """
+    models = records["model"].astype(object)
+    input_price = models.map(lambda m: prices[m]["input"] if m in prices else np.nan).to_numpy(dtype=np.float64)
+    output_price = models.map(lambda m: prices[m]["output"] if m in prices else np.nan).to_numpy(dtype=np.float64)
+    input_tokens = records["input_tokens"].to_numpy(dtype=np.float64, na_value=np.nan)
+    output_tokens = records["output_tokens"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return (input_tokens * input_price + output_tokens * output_price) / 1e6
 
 
 def _key(frame: pd.DataFrame, columns: Sequence[str]) -> pd.MultiIndex:
@@ -176,7 +215,8 @@ def ingest(
     Returns
     -------
     records : pandas.DataFrame
-        ``RECORD_COLUMNS``, one row per (query, model), no NaN, sorted by ``query_id`` then model order.
+        ``RECORD_COLUMNS``, one row per (query, model), sorted by ``query_id`` then model order; no NaN
+        but in the token counts (nullable integers, null where the format counts no tokens).
     queries : pandas.DataFrame
         ``query_id``, ``dataset``, ``query``, ``prompt``; one row per kept query, sorted by ``query_id``.
     report : dict
@@ -198,12 +238,13 @@ def ingest(
     names = [str(source.get("name", source.get("path"))) for source in sources]
     if len(set(names)) != len(names):
         raise ConfigError(f"sources: names must be unique, got {names}")
-    fallback_prices = _check_prices(prices)
+    fallback_prices, token_prices = _check_prices(prices)
     model_list = list(models) if models else None
     dataset_list = list(datasets) if datasets else None
 
     report: dict[str, Any] = {"missing_policy": missing, "sources": {}}
     frames: list[pd.DataFrame] = []
+    source_warnings: list[str] = []
     paths: dict[str, Path] = {}
     formats: dict[str, str] = {}
     for source, name in zip(sources, names):
@@ -220,6 +261,7 @@ def ingest(
         }
         logger.info("%s: read %d rows, %d records from %s", name, frame["row"].nunique(), len(frame), source["path"])
         frames.append(frame)
+        source_warnings.extend(notes.get("warnings", []))
     data = pd.concat(frames, ignore_index=True)  # source order, then row order: "first" means this order
     data.attrs = {}
 
@@ -298,7 +340,23 @@ def ingest(
     kept_queries = query_table[~drop_query].reset_index(drop=True)
     final = kept[~drop_query[q_pos]].copy()
 
-    # 7. Present score without cost: price fallback or error.
+    # 7. Present score without cost: priced by tokens, by the per-query fallback, or an error.
+    changed["records_priced_by_tokens"] = {}
+    if token_prices:
+        by_tokens = final["cost"].isna().to_numpy() & final["model"].isin(list(token_prices)).to_numpy()
+        tokens_missing = by_tokens & final[["input_tokens", "output_tokens"]].isna().any(axis=1).to_numpy()
+        if tokens_missing.any():
+            bad = final.iloc[int(np.flatnonzero(tokens_missing)[0])]
+            raise DataError(
+                f"model '{bad['model']}' is priced per token (prices.{bad['model']}) but this record has no "
+                "token counts (only formats that read output texts count tokens)",
+                file=paths[bad["source"]],
+                row=int(bad["row"]),
+                field="input_tokens",
+            )
+        final.loc[by_tokens, "cost"] = price_by_tokens(final[by_tokens], token_prices)
+        used = final.loc[by_tokens, "model"].value_counts()
+        changed["records_priced_by_tokens"] = {str(m): int(n) for m, n in used.sort_index().items()}
     no_cost = final["cost"].isna().to_numpy()
     if no_cost.any():
         has_price = final["model"].isin(list(fallback_prices)).to_numpy()
@@ -311,9 +369,11 @@ def ingest(
                 "avengers-jsonl": f"usages.{model}.cost",
                 "records": "cost",
                 "llmrouterbench": "cost",
+                "mmlu-pro-outputs": "cost",
             }[formats[bad["source"]]]
             raise DataError(
-                f"model '{model}' has a score but no cost; give a fallback with prices: {{{model!r}: <USD per query>}}",
+                f"model '{model}' has a score but no cost; give a price with prices: {{{model!r}: <USD per query>}}"
+                " or, for records with token counts, {input: <USD per 1M tokens>, output: <USD per 1M tokens>}",
                 file=paths[bad["source"]],
                 row=int(bad["row"]),
                 field=field,
@@ -343,10 +403,12 @@ def ingest(
     )
     final["score"] = final["score"].astype(np.float64)
     final["cost"] = final["cost"].astype(np.float64)
+    for column in TOKEN_COLUMNS:
+        final[column] = final[column].astype("Int64")
     kept_queries = kept_queries.sort_values("query_id", kind="stable").reset_index(drop=True)
 
     per_dataset = kept_queries.groupby("dataset").size()
-    report["warnings"] = cost_warnings(final, model_order)
+    report["warnings"] = source_warnings + cost_warnings(final, model_order)
     report.update(
         {
             "dropped": dropped,

@@ -10,7 +10,16 @@ import pandas as pd
 
 from avengers_pro.errors import DataError
 
-from .table import check_costs, check_scores, long_frame, numeric_block, read_csv, require_columns, text_column
+from .table import (
+    TOKEN_COLUMNS,
+    check_costs,
+    check_scores,
+    long_frame,
+    numeric_block,
+    read_csv,
+    require_columns,
+    text_column,
+)
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -47,6 +56,12 @@ def read_records_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     fields = np.broadcast_to(np.array(["score"], dtype=object), (len(table), 1))
     check_scores(numbers[:, :1], path, rows, fields)
     check_costs(numbers[:, 1:], path, rows, np.broadcast_to(np.array(["cost"], dtype=object), (len(table), 1)))
+    # Token counts travel with the records when the file has them (as results/records.parquet does).
+    tokens = {
+        column: numeric_block(table[[column]], path, rows, (column,))[:, 0]
+        for column in TOKEN_COLUMNS
+        if column in table.columns
+    }
     frame = long_frame(
         query_ids=query_ids,
         datasets=datasets,
@@ -56,5 +71,6 @@ def read_records_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         models=models,
         scores=numbers[:, 0],
         costs=numbers[:, 1],
+        **tokens,
     )
     return frame, {}

@@ -15,7 +15,10 @@ import pandas as pd
 
 from avengers_pro.errors import DataError, plain
 
-RECORD_COLUMNS: tuple[str, ...] = ("query_id", "dataset", "query", "prompt", "model", "score", "cost")
+# Token counts are known only for records priced by tokens (``prices: {model: {input, output}}``);
+# elsewhere they are null. They sit in the records so that a price change needs no counting again.
+TOKEN_COLUMNS: tuple[str, ...] = ("input_tokens", "output_tokens")
+RECORD_COLUMNS: tuple[str, ...] = ("query_id", "dataset", "query", "prompt", "model", "score", "cost", *TOKEN_COLUMNS)
 QUERY_COLUMNS: tuple[str, ...] = ("query_id", "dataset", "query", "prompt")
 SOURCE_COLUMNS: tuple[str, ...] = (*RECORD_COLUMNS, "source", "row")
 
@@ -125,8 +128,14 @@ def long_frame(
     models: np.ndarray,
     scores: np.ndarray,
     costs: np.ndarray,
+    input_tokens: np.ndarray | None = None,
+    output_tokens: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Assemble the long frame; per-query arrays are repeated to match the per-record ones."""
+    """Assemble the long frame; per-query arrays are repeated to match the per-record ones.
+
+    Token counts are NaN where a reader has none.
+    """
+    unknown = np.full(len(rows), np.nan)
     return pd.DataFrame(
         {
             "query_id": pd.array(query_ids, dtype="str"),
@@ -136,6 +145,8 @@ def long_frame(
             "model": pd.array(models, dtype="str"),
             "score": np.asarray(scores, dtype=np.float64),
             "cost": np.asarray(costs, dtype=np.float64),
+            "input_tokens": unknown if input_tokens is None else np.asarray(input_tokens, dtype=np.float64),
+            "output_tokens": unknown if output_tokens is None else np.asarray(output_tokens, dtype=np.float64),
             "source": pd.array(np.full(len(rows), "", dtype=object), dtype="str"),
             "row": np.asarray(rows, dtype=np.int64),
         }
