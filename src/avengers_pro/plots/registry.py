@@ -21,6 +21,7 @@ import pandas as pd
 
 from avengers_pro.io import PathLike, sweep_key
 from avengers_pro.outputs import (
+    DEFAULT_SCORE_LABEL,
     metrics_entry,
     read_metrics,
     read_summary,
@@ -116,7 +117,8 @@ class FigureSpec:
         Which plot job draws it (see :data:`Job`).
     settings
         The figure's settings from the config's ``plots:`` block (they are its job's params, so a
-        changed setting reruns that job and nothing else).
+        changed setting reruns that job and nothing else); :meth:`settings_of` adds the score label
+        every figure takes.
     draw
         ``draw(inputs, settings, stem)`` writes ``stem.png`` and ``stem.pdf``.
     """
@@ -126,6 +128,10 @@ class FigureSpec:
     job: Job
     settings: Callable[[Mapping[str, Any]], dict[str, Any]]
     draw: Draw
+
+    def settings_of(self, plots: Mapping[str, Any]) -> dict[str, Any]:
+        """The figure's settings with ``score_label`` (config ``plots.score_label``; default "Accuracy")."""
+        return {**self.settings(plots), "score_label": plots.get("score_label", DEFAULT_SCORE_LABEL)}
 
 
 def _main(plots: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,6 +148,7 @@ def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) ->
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
         colors=inputs.colors,
+        score_label=settings["score_label"],
     )
 
 
@@ -154,6 +161,7 @@ def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
         colors=inputs.colors,
+        score_label=settings["score_label"],
     )
 
 
@@ -167,6 +175,7 @@ def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
         colors=inputs.colors,
+        score_label=settings["score_label"],
     )
 
 
@@ -182,7 +191,13 @@ def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Pat
 def _draw_headline(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .headline import plot_headline
 
-    plot_headline(inputs.entry(settings), stem, colors=inputs.colors, source=inputs.metrics_path or "")
+    plot_headline(
+        inputs.entry(settings),
+        stem,
+        colors=inputs.colors,
+        source=inputs.metrics_path or "",
+        score_label=settings["score_label"],
+    )
 
 
 def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,13 +209,25 @@ def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, A
 def _draw_alpha_sweep(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .sweeps import plot_alpha_sweep
 
-    plot_alpha_sweep(inputs.main_sweeps, _best_single(inputs, settings), stem, colors=inputs.colors)
+    plot_alpha_sweep(
+        inputs.main_sweeps,
+        _best_single(inputs, settings),
+        stem,
+        colors=inputs.colors,
+        score_label=settings["score_label"],
+    )
 
 
 def _draw_cluster_ablation(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .sweeps import plot_cluster_ablation
 
-    plot_cluster_ablation(inputs.sweeps, _best_single(inputs, settings), stem, colors=inputs.colors)
+    plot_cluster_ablation(
+        inputs.sweeps,
+        _best_single(inputs, settings),
+        stem,
+        colors=inputs.colors,
+        score_label=settings["score_label"],
+    )
 
 
 FIGURES: tuple[FigureSpec, ...] = (
