@@ -231,19 +231,25 @@ def oracle_choices(matrix: RecordMatrix, alphas: np.ndarray) -> np.ndarray:
     share = 1.0 / (len(names) * np.bincount(codes)[codes])  # each query's weight in the accuracy
     range_acc, range_cost = _oracle_scales(matrix)
     available = matrix.available
-    gain = np.where(available, matrix.scores * (share / range_acc)[:, None], 0.0)
-    price = np.where(available, matrix.costs / range_cost, 0.0)
-    scores = np.where(available, matrix.scores, -np.inf)
-    costs = np.where(available, matrix.costs, np.inf)
+    # Each query's models in tie-break order (higher score, then cheaper, then model order), so that
+    # the first maximum of x in that order is the choice.
+    n_models = len(matrix.models)
+    order = np.lexsort(
+        (
+            np.broadcast_to(np.arange(n_models), available.shape),
+            np.where(available, matrix.costs, np.inf),
+            -np.where(available, matrix.scores, -np.inf),
+        ),
+        axis=1,
+    )
+    rows = np.arange(len(matrix.query_ids))[:, None]
+    gain = np.where(available, matrix.scores * (share / range_acc)[:, None], 0.0)[rows, order]
+    price = np.where(available, matrix.costs / range_cost, 0.0)[rows, order]
+    masked = np.where(available, 0.0, -np.inf)[rows, order]
     choices = np.empty((len(alphas), len(matrix.query_ids)), dtype=np.int64)
     for a, alpha in enumerate(alphas):  # one (n, M) block per alpha: memory stays O(n M)
-        x = np.where(available, alpha * gain - (1.0 - alpha) * price, -np.inf)
-        tied = x == x.max(axis=1, keepdims=True)
-        best_score = np.where(tied, scores, -np.inf)
-        tied &= best_score == best_score.max(axis=1, keepdims=True)
-        cheapest = np.where(tied, costs, np.inf)
-        tied &= cheapest == cheapest.min(axis=1, keepdims=True)
-        choices[a] = tied.argmax(axis=1)
+        x = alpha * gain - (1.0 - alpha) * price + masked
+        choices[a] = np.take_along_axis(order, x.argmax(axis=1)[:, None], axis=1)[:, 0]
     return choices
 
 

@@ -284,11 +284,14 @@ REFERENCE_NAMES = {"random": "random", BEST_SCORE_ORACLE: "best-score oracle"}
 
 
 def _oracle_curve(ax: Any, oracle: pd.DataFrame) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
-    """The per-query oracle's curve (summary rows, one per alpha): a grey dashed line, the ceiling at
-    every cost. Drawn to its last point; :func:`_extend_line` carries it to the axis edge.
+    """The per-query oracle's curve (summary rows, one per alpha): a broad pale grey line behind the
+    routers' lines, the ceiling at every cost. Drawn to its last point; :func:`_extend_line` carries it
+    to the axis edge.
     """
     front = frontier_points(oracle["cost"], 100 * oracle["accuracy"])
-    (line,) = ax.plot(*front, color=REFERENCE_COLOR, ls="--", lw=1.0, zorder=3, label="oracle (per query)")
+    (line,) = ax.plot(
+        *front, color=REFERENCE_COLOR, alpha=0.45, lw=2.4, solid_capstyle="butt", zorder=1, label="oracle (per query)"
+    )
     return line, front
 
 
