@@ -614,3 +614,23 @@ def test_the_registry_draws_every_figure_from_the_result_files(tmp_path: Path) -
             assert any("Win rate" in text for text in labels), name
     with pytest.raises(KeyError, match="no figure 'nope'"):
         registry.figure("nope")
+
+
+def test_frontier_figures_without_oracle_rows_leave_the_oracle_out_of_the_legend(tmp_path: Path) -> None:
+    """A summary without the oracle's curve (or its best-score point) still draws, without their entries."""
+    from unittest import mock
+
+    summary = make_summary()
+    summary = summary[~summary["method"].isin(["oracle", "best-score-oracle"])]
+    labels: list[str] = []
+    original = plots.save_figure
+
+    def capture(fig, stem, dpi):
+        labels.extend(text.get_text() for ax in fig.axes for text in ax.get_legend().get_texts())
+        original(fig, stem, dpi)
+
+    with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
+        plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, dpi=DPI)
+        plots.plot_variants(summary, tmp_path / "variants", n_clusters=4, dpi=DPI)
+    assert labels and not any("oracle" in label for label in labels)
+    assert_written(tmp_path / "pareto")

@@ -209,8 +209,8 @@ def oracle_choices(matrix: RecordMatrix, alphas: np.ndarray) -> np.ndarray:
     range_cost)``): no router's point can lie above the line through it with that slope. Alpha = 0
     is the cheapest routing, alpha = 1 the best-score one.
 
-    Tie-break as the routers' (``paper`` aggregation): among equal x the higher score, then the cheaper
-    model, then the first in model order; so alpha = 1 gives the cheapest model of the best score.
+    Tie-break: the routers' of the ``paper`` aggregation (the higher score, then model order), with the
+    cheaper model first among equal scores; so alpha = 1 gives the cheapest model of the best score.
     Models without a record for a query are never chosen for it.
 
     Parameters

@@ -105,8 +105,8 @@ def plot_pareto(
     Every single model is a labelled point; the Avengers-Pro sweep of one (variant, n_clusters) is a
     row of stars; the Pareto frontier over single models, the sweep and the random router is the
     attainable staircase (flat to the right of its best point); random and the per-query oracle's
-    best-score point are grey reference markers, and the oracle's curve a grey dashed staircase, the
-    ceiling at every cost. The oracle is kept off the frontier: it is an upper bound, not a router.
+    best-score point are grey reference markers, and the oracle's curve a broad pale grey staircase,
+    the ceiling at every cost. The oracle is kept off the frontier: it is an upper bound, not a router.
 
     Parameters
     ----------
@@ -286,12 +286,12 @@ REFERENCE_NAMES = {"random": "random", BEST_SCORE_ORACLE: "best-score oracle"}
 def _oracle_curve(ax: Any, oracle: pd.DataFrame) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
     """The per-query oracle's curve (summary rows, one per alpha): a broad pale grey line behind the
     routers' lines, the ceiling at every cost. Drawn to its last point; :func:`_extend_line` carries it
-    to the axis edge.
+    to the axis edge. Without oracle rows (a summary from before the curve) the line is empty and
+    stays out of the legend.
     """
     front = frontier_points(oracle["cost"], 100 * oracle["accuracy"])
-    (line,) = ax.plot(
-        *front, color=REFERENCE_COLOR, alpha=0.45, lw=2.4, solid_capstyle="butt", zorder=1, label="oracle (per query)"
-    )
+    label = "oracle (per query)" if len(oracle) else None
+    (line,) = ax.plot(*front, color=REFERENCE_COLOR, alpha=0.45, lw=2.4, solid_capstyle="butt", zorder=1, label=label)
     return line, front
 
 
@@ -373,8 +373,7 @@ def _plot_frontiers(
             fronts[key] = (np.asarray(front_costs), np.asarray(front_accs))
             style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
             (lines[key],) = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
-        if len(oracle):
-            lines["oracle (per query)"], fronts["oracle (per query)"] = _oracle_curve(ax, oracle)
+        lines["oracle (per query)"], fronts["oracle (per query)"] = _oracle_curve(ax, oracle)
         _scatter_models(ax, singles, palette, markers)
         _scatter_references(ax, best_score, label="best-score oracle point")
         ax.set_ylabel(f"{score_label} (%)")
