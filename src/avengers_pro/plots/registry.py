@@ -138,6 +138,11 @@ def _main(plots: Mapping[str, Any]) -> dict[str, Any]:
     return dict(plots["main"])
 
 
+def _style_of(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What every figure shares: the models' colours and the score label."""
+    return {"colors": inputs.colors, "score_label": settings["score_label"]}
+
+
 def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .frontier import plot_pareto
 
@@ -147,8 +152,7 @@ def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) ->
         variant=settings["variant"],
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
-        colors=inputs.colors,
-        score_label=settings["score_label"],
+        **_style_of(inputs, settings),
     )
 
 
@@ -160,8 +164,7 @@ def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
         stem,
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
-        colors=inputs.colors,
-        score_label=settings["score_label"],
+        **_style_of(inputs, settings),
     )
 
 
@@ -174,8 +177,7 @@ def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
         variant=settings["variant"],
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
-        colors=inputs.colors,
-        score_label=settings["score_label"],
+        **_style_of(inputs, settings),
     )
 
 
@@ -191,13 +193,7 @@ def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Pat
 def _draw_headline(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .headline import plot_headline
 
-    plot_headline(
-        inputs.entry(settings),
-        stem,
-        colors=inputs.colors,
-        source=inputs.metrics_path or "",
-        score_label=settings["score_label"],
-    )
+    plot_headline(inputs.entry(settings), stem, source=inputs.metrics_path or "", **_style_of(inputs, settings))
 
 
 def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,25 +205,13 @@ def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, A
 def _draw_alpha_sweep(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .sweeps import plot_alpha_sweep
 
-    plot_alpha_sweep(
-        inputs.main_sweeps,
-        _best_single(inputs, settings),
-        stem,
-        colors=inputs.colors,
-        score_label=settings["score_label"],
-    )
+    plot_alpha_sweep(inputs.main_sweeps, _best_single(inputs, settings), stem, **_style_of(inputs, settings))
 
 
 def _draw_cluster_ablation(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .sweeps import plot_cluster_ablation
 
-    plot_cluster_ablation(
-        inputs.sweeps,
-        _best_single(inputs, settings),
-        stem,
-        colors=inputs.colors,
-        score_label=settings["score_label"],
-    )
+    plot_cluster_ablation(inputs.sweeps, _best_single(inputs, settings), stem, **_style_of(inputs, settings))
 
 
 FIGURES: tuple[FigureSpec, ...] = (
