@@ -10,7 +10,16 @@ import pandas as pd
 import yaml
 
 from avengers_pro.config import validate_config
-from avengers_pro.outputs import family_rows, fixed_k_row, read_leaderboard, read_metrics, read_summary, single_models
+from avengers_pro.outputs import (
+    BEST_SCORE_ORACLE,
+    ORACLE,
+    family_rows,
+    fixed_k_row,
+    read_leaderboard,
+    read_metrics,
+    read_summary,
+    single_models,
+)
 from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES
 
 config = validate_config(yaml.safe_load(Path("config.yaml").read_text()), "workflow/schemas/config.schema.yaml")
@@ -70,6 +79,19 @@ if families:
             abs(entry["aiq"] - leaderboard.loc[family, "aiq"]) < 1e-9,
             f"{family}: metrics.json and leaderboard AIQs differ",
         )
+# The per-query oracle: a curve over the alpha grid (summary.csv, metrics.json, the leaderboard), the
+# ceiling of every AIQ, and its best-score point.
+oracle_rows = summary[summary["method"] == ORACLE]
+check(len(oracle_rows) == config["router"]["alphas"]["num"], f"summary.csv has {len(oracle_rows)} oracle rows")
+check((summary["method"] == BEST_SCORE_ORACLE).sum() == 1, "summary.csv lacks the best-score oracle point")
+oracle_entries = [m for m in metrics if m["method"] == ORACLE]
+check(len(oracle_entries) == 1, "metrics.json lacks the oracle's entry")
+if oracle_entries:
+    ceiling = oracle_entries[0]["aiq"]
+    check(all(m["aiq"] <= ceiling for m in metrics), "an AIQ of metrics.json exceeds the oracle's")
+    if families:
+        check(abs(ceiling - leaderboard.loc[ORACLE, "aiq"]) < 1e-9, "oracle: metrics.json and leaderboard AIQs differ")
+        check(leaderboard["aiq"].max() == leaderboard.loc[ORACLE, "aiq"], "the oracle is not first in the leaderboard")
 for figure in FIGURE_NAMES:
     for ext in FIGURE_EXTENSIONS:
         check(Path(f"figures/{figure}.{ext}").stat().st_size > 5000, f"figures/{figure}.{ext} missing or empty")

@@ -161,7 +161,7 @@ def main() -> None:
         baseline_entry(
             "oracle",
             {
-                seed: oracle_decisions(matrix.subset(split_flags(split, matrix, seed)[0]))
+                seed: oracle_decisions(matrix.subset(split_flags(split, matrix, seed)[0]), alphas)
                 for seed, split in splits.items()
             },
         )

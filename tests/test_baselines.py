@@ -8,9 +8,9 @@ import pytest
 
 from avengers_pro.baselines import (
     baseline_columns,
+    best_score_oracle,
     dataset_oracle,
     dataset_router,
-    oracle,
     random_router,
     run_baselines,
     single_models,
@@ -68,17 +68,17 @@ def test_single_model_without_records_on_a_dataset() -> None:
     assert np.isnan(c_d2["accuracy"]) and c_d2["cost"] == 0 and c_d2["n_queries"] == 0
 
 
-def test_oracle_by_hand() -> None:
-    frame = oracle(hand_matrix())
+def test_best_score_oracle_by_hand() -> None:
+    frame = best_score_oracle(hand_matrix())
     # d1: q1 -> B (cheapest right), q2 -> C (nobody right: cheapest); d2: q3 -> C, q4 -> A
-    d1, d2 = row(frame, "oracle", "d1"), row(frame, "oracle", "d2")
+    d1, d2 = row(frame, "best-score-oracle", "d1"), row(frame, "best-score-oracle", "d2")
     assert (d1["accuracy"], d1["cost"]) == (0.5, 1.5)
     assert (d2["accuracy"], d2["cost"]) == (1.0, 3.5)
     assert [d1["routed[A]"], d1["routed[B]"], d1["routed[C]"]] == [0, 1, 1]
     assert [d2["routed[A]"], d2["routed[B]"], d2["routed[C]"]] == [1, 0, 1]
 
 
-def test_oracle_with_fractional_scores_and_missing_records() -> None:
+def test_best_score_oracle_with_fractional_scores_and_missing_records() -> None:
     matrix = RecordMatrix(
         query_ids=np.array(["q1", "q2"], dtype=object),
         datasets=np.array(["d", "d"], dtype=object),
@@ -87,7 +87,7 @@ def test_oracle_with_fractional_scores_and_missing_records() -> None:
         scores=np.array([[0.5, 0.8, 0.8], [np.nan, 0.4, 0.4]]),
         costs=np.array([[1.0, 3.0, 2.0], [np.nan, 1.0, 1.0]]),
     )
-    result = row(oracle(matrix), "oracle", "d")
+    result = row(best_score_oracle(matrix), "best-score-oracle", "d")
     assert result["accuracy"] == pytest.approx(0.6)
     assert result["cost"] == pytest.approx(3.0)
     assert [result["routed[A]"], result["routed[B]"], result["routed[C]"]] == [0, 1, 1]
@@ -203,13 +203,17 @@ def test_run_baselines_frame_and_decisions() -> None:
     frame, decisions = run_baselines(matrix, split, [PAPER, OFFICIAL], alphas, seed=0)
     assert list(frame.columns) == baseline_columns(MODELS)
     counts = frame["method"].value_counts()
-    assert counts["A"] == counts["random"] == counts["oracle"] == counts["dataset-oracle"] == 2
+    assert counts["A"] == counts["random"] == counts["best-score-oracle"] == counts["dataset-oracle"] == 2
     assert counts["dataset-router"] == 2 * len(alphas) * 2
+    assert counts["oracle"] == 2 * len(alphas)
+    np.testing.assert_allclose(np.sort(frame.loc[frame["method"] == "oracle", "alpha"].unique()), alphas)
     assert set(decisions) == {"paper", "official"}
     assert len(decisions["paper"]) == len(alphas) * 4
     assert (frame.groupby(["method", "variant", "alpha"], dropna=False)["n_queries"].sum() == 4).all()
     # Baselines see the test queries only: the oracle on t1..t4 gets d1 right twice, d2 once.
-    np.testing.assert_allclose(frame[frame["method"] == "oracle"]["accuracy"], [1.0, 0.5])
+    np.testing.assert_allclose(frame[frame["method"] == "best-score-oracle"]["accuracy"], [1.0, 0.5])
+    at_one = frame[(frame["method"] == "oracle") & (frame["alpha"] == 1.0)]
+    np.testing.assert_allclose(at_one["accuracy"], [1.0, 0.5])
 
 
 def test_run_baselines_rejects_a_bad_split() -> None:

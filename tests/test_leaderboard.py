@@ -149,7 +149,7 @@ def entries_of(embeddings, matrix, splits) -> tuple[list[Entry], dict]:
         _, routers[seed] = dataset_router(
             matrix, matrix.query_ids[~is_test], matrix.query_ids[is_test], official, ALPHAS
         )
-        oracles[seed] = oracle_decisions(matrix.subset(is_test))
+        oracles[seed] = oracle_decisions(matrix.subset(is_test), ALPHAS)
     sweeps = {"knn": {r.seed: r.sweep for r in knn}, "task": {r.seed: r.sweep for r in task}}
     entries = [
         family_entry("knn", {r.seed: r.decisions for r in knn}, {r.seed: r.params for r in knn}),
@@ -208,11 +208,15 @@ def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
     assert alone["aiq_delta_vs_avengers_pro"].isna().all()
     assert rows.loc["oracle", "best_accuracy"] >= table["best_accuracy"].max() - 1e-12
     assert rows.loc["oracle", "kind"] == "baseline"
+    # The oracle's curve is a ceiling in AIQ too: it ranks first.
+    assert table["router"].iloc[0] == "oracle" and rows.loc["oracle", "aiq"] == table["aiq"].max()
     markdown = leaderboard_markdown(table, cost_range, best, 0.95, reference="dataset-router", avengers_pro="task")
     ranked, per_dataset = markdown.split("Per-dataset accuracy at each router's best-accuracy alpha")
     assert ranked.count("\n| ") == len(table) + 1 and "| 1 |" in ranked
     assert "ΔAIQ vs Avengers-Pro [95%]" in ranked and "router minus task" in ranked
     assert per_dataset.count("\n| ") == len(table) + 1
+    judged = leaderboard_markdown(table, cost_range, best, 0.95, score_label="Win rate")
+    assert "Per-dataset win rate at each router's best-win rate alpha" in judged and "ccuracy" not in judged
     assert "| rank | router | alpha | " + " | ".join(datasets) + " | mean |" in per_dataset
 
 

@@ -56,7 +56,20 @@ def test_outputs_are_built(built: Path):
                 sweep = pd.read_parquet(built / f"results/sweep/{variant}/k{k}_seed{seed}.parquet")
                 assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
     summary = read_summary(built / "results/summary.csv")
-    assert {"avengers-pro", "random", "oracle", "dataset-oracle", "dataset-router", "large"} <= set(summary["method"])
+    assert {
+        "avengers-pro",
+        "random",
+        "oracle",
+        "best-score-oracle",
+        "dataset-oracle",
+        "dataset-router",
+        "large",
+    } <= set(summary["method"])
+    # The per-query oracle: a curve over the 11 alphas, its alpha = 1 end the best-score point.
+    oracle = summary[summary["method"] == "oracle"].set_index("alpha")
+    best_score = summary[summary["method"] == "best-score-oracle"]
+    assert len(oracle) == 11 and len(best_score) == 1
+    assert oracle.loc[1.0, "accuracy"] == pytest.approx(best_score["accuracy"].iloc[0])
     metrics = json.loads((built / "results/metrics.json").read_text())
     assert {(m["variant"], m["n_clusters"]) for m in metrics if m["n_clusters"] is not None} == {
         (v, k) for v in ("paper", "official") for k in (2, 4)
@@ -93,7 +106,10 @@ def test_outputs_are_built(built: Path):
     assert "Per-dataset accuracy at each router's best-accuracy alpha" in markdown
     # metrics.json: one entry per family between Avengers-Pro and the dataset routers, its AIQ the
     # leaderboard's (one cost range, one curve), its intervals the leaderboard row's.
-    assert [m["method"] for m in metrics] == ["avengers-pro"] * 4 + families + ["dataset-router"] * 2
+    assert [m["method"] for m in metrics] == ["avengers-pro"] * 4 + families + ["dataset-router"] * 2 + ["oracle"]
+    # The oracle's AIQ: the same in metrics.json and the leaderboard, and the ceiling of both.
+    assert metrics[-1]["aiq"] == pytest.approx(board.loc["oracle", "aiq"], abs=1e-12)
+    assert metrics[-1]["aiq"] >= max(m["aiq"] for m in metrics) and leaderboard["router"].iloc[0] == "oracle"
     for entry in metrics:
         if entry["method"] in families:
             row = board.loc[entry["method"]]

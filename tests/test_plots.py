@@ -84,7 +84,9 @@ def make_summary() -> pd.DataFrame:
         for alpha, (a, b), cost in zip(ALPHAS, [(0.42, 0.48), (0.62, 0.70), (0.82, 0.89)], curve["cost"]):
             add(family, "", np.nan, alpha, (a + shift, b + shift), float(cost), family)
     add("random", "", np.nan, np.nan, (0.6, 0.7), 1.8)
-    add("oracle", "", np.nan, np.nan, (0.95, 0.97), 0.04)
+    for alpha, (a, b), cost in zip(ALPHAS, [(0.40, 0.45), (0.80, 0.85), (0.95, 0.97)], [0.01, 0.02, 0.04]):
+        add("oracle", "", np.nan, alpha, (a, b), cost)
+    add("best-score-oracle", "", np.nan, np.nan, (0.95, 0.97), 0.04)
     for model in MODELS:
         add(model, "", np.nan, np.nan, MODEL_ACCURACY[model], MODEL_COST[model])
     return outputs.check_summary(pd.DataFrame(rows))
@@ -287,7 +289,7 @@ def test_plot_pareto_writes_png_and_pdf(tmp_path: Path, log_cost: str) -> None:
 
 def test_plot_pareto_with_a_zero_cost_on_a_forced_log_axis(tmp_path: Path) -> None:
     summary = make_summary()
-    summary.loc[summary["method"] == "oracle", "cost"] = 0.0
+    summary.loc[summary["method"] == "best-score-oracle", "cost"] = 0.0
     plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, log_cost=True, dpi=DPI)
     assert_written(tmp_path / "pareto")
 
@@ -489,12 +491,14 @@ def test_families_figure_draws_each_family_row_of_the_summary(tmp_path: Path) ->
     with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
         plots.plot_families(summary, tmp_path / "families", variant="official", n_clusters=4, dpi=DPI)
     assert {"knn", "task", "Avengers-Pro official (k=4)"} <= set(labels)
-    # The per-query oracle is drawn as the ceiling: one marker at its summary point, in the legend.
-    oracle = summary[summary["method"] == "oracle"]
-    assert len(oracle) == 1
-    point = [100 * float(oracle["accuracy"].iloc[0])]
+    # The per-query oracle is drawn as the ceiling: its curve a line through its summary rows, its
+    # best-score point one marker, both in the legend.
+    assert "oracle (per query)" in labels
+    best = summary[summary["method"] == "best-score-oracle"]
+    assert len(best) == 1
+    point = [100 * float(best["accuracy"].iloc[0])]
     assert any(
-        len(offsets) == 1 and np.allclose(offsets, [[float(oracle["cost"].iloc[0]), *point]])
+        len(offsets) == 1 and np.allclose(offsets, [[float(best["cost"].iloc[0]), *point]])
         for offsets in drawn.values()
     )
     # The families' sweep points are their summary rows (cost, accuracy in %), in family order.
@@ -587,9 +591,46 @@ def test_the_registry_draws_every_figure_from_the_result_files(tmp_path: Path) -
         "log_cost": "auto",
         "usage_alphas": [0.0, 1.0],
         "table_alphas": [0.0, 1.0],
+        "score_label": "Win rate",
     }
+    from unittest import mock
+
+    texts: dict[str, list[str]] = {}
+    original = plots.save_figure
+
+    def capture(fig, stem, dpi):
+        texts[Path(stem).name] = [t for ax in fig.axes for t in (ax.get_ylabel(), ax.get_xlabel(), ax.get_title())]
+        original(fig, stem, dpi)
+
     for spec in registry.FIGURES:
-        spec.draw(inputs, spec.settings(plots_config), tmp_path / "figures" / spec.name)
+        module = {"pareto": "frontier", "variants": "frontier", "families": "frontier", "headline": "headline"}
+        with mock.patch(f"avengers_pro.plots.{module.get(spec.name, 'sweeps')}.save_figure", capture):
+            spec.draw(inputs, spec.settings_of(plots_config), tmp_path / "figures" / spec.name)
         assert_written(tmp_path / "figures" / spec.name)
+    # The score label (plots.score_label) names the score on every figure that shows one; none says "ccuracy".
+    for name, labels in texts.items():
+        assert not any("ccuracy" in text for text in labels), name
+        if name != "model_usage":
+            assert any("Win rate" in text for text in labels), name
     with pytest.raises(KeyError, match="no figure 'nope'"):
         registry.figure("nope")
+
+
+def test_frontier_figures_without_oracle_rows_leave_the_oracle_out_of_the_legend(tmp_path: Path) -> None:
+    """A summary without the oracle's curve (or its best-score point) still draws, without their entries."""
+    from unittest import mock
+
+    summary = make_summary()
+    summary = summary[~summary["method"].isin(["oracle", "best-score-oracle"])]
+    labels: list[str] = []
+    original = plots.save_figure
+
+    def capture(fig, stem, dpi):
+        labels.extend(text.get_text() for ax in fig.axes for text in ax.get_legend().get_texts())
+        original(fig, stem, dpi)
+
+    with mock.patch("avengers_pro.plots.frontier.save_figure", capture):
+        plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, dpi=DPI)
+        plots.plot_variants(summary, tmp_path / "variants", n_clusters=4, dpi=DPI)
+    assert labels and not any("oracle" in label for label in labels)
+    assert_written(tmp_path / "pareto")

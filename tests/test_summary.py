@@ -96,7 +96,9 @@ def hand_made_inputs() -> tuple[list, list]:
                 ("strong", "", nan, dataset, 0.7 + shift, 4.0, 10),
                 ("cheap", "", nan, dataset, 0.4 + shift, 0.5, 10),
                 ("random", "", nan, dataset, 0.5, 2.0, 10),
-                ("oracle", "", nan, dataset, 0.9, 0.3, 10),
+                ("oracle", "", 0.0, dataset, 0.6, 0.1, 10),
+                ("oracle", "", 1.0, dataset, 0.9, 0.3, 10),
+                ("best-score-oracle", "", nan, dataset, 0.9, 0.3, 10),
                 ("dataset-oracle", "", nan, dataset, 0.75, 3.0, 10),
                 ("dataset-router", "paper", 0.0, dataset, 0.4, 1.0, 10),
                 ("dataset-router", "paper", 1.0, dataset, 0.7, 3.5, 10),
@@ -154,6 +156,8 @@ def test_summarize_baselines_rows_and_order() -> None:
         "dataset-router",
         "dataset-router",
         "oracle",
+        "oracle",
+        "best-score-oracle",
         "dataset-oracle",
         "random",
         "cheap",
@@ -169,6 +173,11 @@ def test_summarize_baselines_rows_and_order() -> None:
     assert router["alpha"].tolist() == [0.0, 1.0]
     assert router["n_clusters"].isna().all()
     assert router["accuracy_sd"].tolist() == [0.0, 0.0]
+    # The oracle's curve keeps its alphas (and has no variant); its best-score point has no alpha.
+    oracle = summary[summary["method"] == "oracle"]
+    assert oracle["alpha"].tolist() == [0.0, 1.0] and oracle["variant"].isna().all()
+    assert oracle["accuracy"].tolist() == pytest.approx([0.6, 0.9]) and (oracle["max_router"] == 1).all()
+    assert pd.isna(summary.loc[summary["method"] == "best-score-oracle", "alpha"]).all()
 
 
 def family_inputs(max_router: int = 1) -> list[tuple[str, int, pd.DataFrame]]:
@@ -215,6 +224,8 @@ def test_summarize_adds_each_router_family_as_rows_after_avengers_pro(tmp_path) 
         "dataset-router",
         "dataset-router",
         "oracle",
+        "oracle",
+        "best-score-oracle",
         "dataset-oracle",
         "random",
         "cheap",
@@ -278,7 +289,7 @@ def test_summarize_one_seed_has_missing_sd_and_round_trips(tmp_path) -> None:
     write_summary(summary, str(path))
     back = read_summary(str(path))
     pd.testing.assert_frame_equal(back, check_summary(summary), check_dtype=False)
-    assert back["kind"].tolist() == ["router"] * 2 + ["baseline"] * 5 + ["model"] * 2
+    assert back["kind"].tolist() == ["router"] * 2 + ["baseline"] * 7 + ["model"] * 2
 
 
 def test_summarize_is_deterministic_whatever_the_input_order() -> None:
@@ -419,7 +430,7 @@ def synthetic_run(
             .reset_index()
         )
         per_model["kind"] = "model"
-        oracle["method"] = "oracle"
+        oracle["method"] = "best-score-oracle"
         oracle["kind"] = "baseline"
         dr_sweep["method"] = "dataset-router"
         dr_sweep["kind"] = "baseline"
@@ -618,7 +629,7 @@ def test_metrics_entries_are_json_and_consistent_with_the_summary() -> None:
     assert router["accuracy_at_alpha1"] == pytest.approx(curve[curve["alpha"] == 1.0]["accuracy"].iloc[0])
     assert router["aiq_cost_range"] == [0.0, pytest.approx(summary["cost"].max())]
     assert router["aiq"] == pytest.approx(metrics.aiq(curve["cost"], curve["accuracy"], (0.0, summary["cost"].max())))
-    oracle = summary[summary["method"] == "oracle"]["accuracy"].iloc[0]
+    oracle = summary[summary["method"] == "best-score-oracle"]["accuracy"].iloc[0]
     assert router["gap_to_oracle"] == pytest.approx((oracle - router["best_accuracy"]) / oracle)
     assert router["upper_bound"] is False and router["max_router"] == 1
     assert dataset_router["validation"] is None and dataset_router["bootstrap"] is None
@@ -692,7 +703,7 @@ def test_metrics_by_hand_and_validation_choice() -> None:
             [
                 ("strong", "", nan, "arc", 0.8, 40.0, 10),
                 ("cheap", "", nan, "arc", 0.5, 5.0, 10),
-                ("oracle", "", nan, "arc", 0.95, 4.0, 10),
+                ("best-score-oracle", "", nan, "arc", 0.95, 4.0, 10),
                 *[
                     ("dataset-router", "paper", a, "arc", acc, c, 10)
                     for a, acc, c in zip(alphas, (0.5, 0.6, 0.8), (5, 20, 40))

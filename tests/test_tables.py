@@ -11,7 +11,7 @@ import pytest
 from avengers_pro import outputs, tables
 from avengers_pro.errors import DataError
 
-BASELINES = ("dataset-router", "random", "oracle", "dataset-oracle")
+BASELINES = ("dataset-router", "random", "oracle", "best-score-oracle", "dataset-oracle")
 
 
 def row(
@@ -53,7 +53,8 @@ def summary() -> pd.DataFrame:
         row("knn", (0.99, 0.99), 0.01, alpha=1.0, family="knn"),  # a router family: not in Table 3 either
         row("dataset-router", (0.80, 0.80), 1.00, "official", alpha=1.0),
         row("random", (0.60, 0.50), 1.00),
-        row("oracle", (0.99, 0.95), 0.01),
+        row("oracle", (0.99, 0.95), 0.01, alpha=1.0),  # the oracle's curve: not in Table 3
+        row("best-score-oracle", (0.99, 0.95), 0.01),
         row("dataset-oracle", (0.92, 0.80), 3.00),
         row("zeta/small_model", (0.55, 0.45), 0.05),
         row("Alpha-Large", (0.90, 0.65), 4.00),
@@ -69,7 +70,7 @@ def test_build_table_has_the_expected_rows_and_columns(summary: pd.DataFrame) ->
         "mid",
         "small_model",  # single models, alphabetical by printed name
         "random",
-        "oracle",
+        "best-score oracle",
         "Avengers-Pro (α=0)",
         "Avengers-Pro (α=0.5)",
         "Avengers-Pro (α=1)",  # 0.4 and 0.6 both map to 0.5
@@ -102,7 +103,7 @@ def test_markdown_carries_the_bold_marks_and_units(summary: pd.DataFrame) -> Non
     # the cheapest row costs $0.01, so costs get three decimals (two significant digits)
     assert "| Avengers-Pro (α=1) | **90.00** | **70.00** | **80.00** | $2.000 |" in lines
     assert "| Avengers-Pro (α=0) | 50.00 | 40.00 | 45.00 | **$0.020** |" in lines
-    assert "| oracle | 99.00 | 95.00 | 97.00 | $0.010 |" in lines
+    assert "| best-score oracle | 99.00 | 95.00 | 97.00 | $0.010 |" in lines
     assert "mean over 3 seeds" in text
 
 
@@ -166,7 +167,7 @@ def many_datasets_summary(n_datasets: int) -> pd.DataFrame:
     for method, kind, variant, k, alpha, level in [
         ("avengers-pro", "router", "official", 4, 1.0, 0.8),
         ("random", "baseline", "", np.nan, np.nan, 0.5),
-        ("oracle", "baseline", "", np.nan, np.nan, 0.99),
+        ("best-score-oracle", "baseline", "", np.nan, np.nan, 0.99),
         ("strong", "model", "", np.nan, np.nan, 0.85),
         ("weak", "model", "", np.nan, np.nan, 0.4),
     ]:
@@ -193,7 +194,7 @@ def many_datasets_summary(n_datasets: int) -> pd.DataFrame:
 def test_many_datasets_give_a_transposed_table_that_fits_a_page() -> None:
     table = tables.build_table(many_datasets_summary(14), variant="official", n_clusters=4, alphas=[1.0])
     markdown = tables.to_markdown(table).splitlines()
-    assert markdown[0] == "| Dataset | strong | weak | random | oracle | Avengers-Pro (α=1) |"
+    assert markdown[0] == "| Dataset | strong | weak | random | best-score oracle | Avengers-Pro (α=1) |"
     assert markdown[2].startswith("| subject00 | **85.00** | 40.00 | 50.00 | 99.00 | 80.00 |")
     assert markdown[2 + 14].startswith("| Avg. (%) |") and markdown[3 + 14].startswith("| Cost (USD) | $1.85 |")
     assert "mmlu_pro_" not in "\n".join(markdown[:-1])
@@ -208,3 +209,10 @@ def test_a_few_datasets_keep_the_paper_layout() -> None:
     markdown = tables.to_markdown(table)
     assert markdown.startswith("| Setting | subject00 | subject01 | subject02 | Avg. (%) | Cost (USD) |")
     assert "\\resizebox" not in tables.to_latex(table)
+
+
+def test_the_score_label_names_the_score_in_the_legends(summary: pd.DataFrame) -> None:
+    table = tables.build_table(summary, variant="official", n_clusters=4, alphas=[1.0])
+    for text in (tables.to_markdown(table, score_label="Win rate"), tables.to_latex(table, score_label="Win rate")):
+        assert "Win rate in %" in text and "highest win rate" in text and "ccuracy" not in text
+    assert "Accuracy in %" in tables.to_markdown(table) and "highest accuracy" in tables.to_markdown(table)

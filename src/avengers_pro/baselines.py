@@ -2,9 +2,13 @@
 
 * every single model;
 * ``random``: a seeded uniform pick among the models with a record, per query;
-* ``oracle``: per query, the best available score, at the cost of the cheapest model reaching it
-  (with 0/1 scores: right if any model is right, cost of the cheapest right model, else of the
-  cheapest model);
+* ``oracle``: the per-query oracle's curve, one point per alpha of the grid: at each alpha every query
+  goes to the model that maximises the performance-efficiency score of the whole test point with
+  the query's true scores and costs known (:func:`oracle_choices`), so that each point is the most
+  accurate routing of the test queries for its cost: a ceiling at every cost;
+* ``best-score-oracle``: the curve's best-score end as one point: per query, the best available
+  score, at the cost of the cheapest model reaching it (with 0/1 scores: right if any model is
+  right, cost of the cheapest right model, else of the cheapest model);
 * ``dataset-oracle``: per dataset, the model with the best test accuracy on it (the cheapest of
   equally accurate ones);
 * ``dataset-router``: the router's scoring and alpha grid with each dataset as one cluster, the
@@ -12,7 +16,7 @@
 
 Every frame has the columns ``method``, ``kind`` (``model`` for a single model, ``baseline`` for the
 others; see :mod:`avengers_pro.outputs`), ``variant`` (only for ``dataset-router``, else ""),
-``alpha`` (only for ``dataset-router``, else NaN), ``dataset``, ``accuracy`` (mean recorded score over
+``alpha`` (only for ``dataset-router`` and ``oracle``, else NaN), ``dataset``, ``accuracy`` (mean recorded score over
 the dataset's queries), ``cost`` (total USD), ``n_queries`` and ``routed[<model>]``.
 """
 
@@ -24,7 +28,7 @@ import pandas as pd
 from .errors import DataError
 from .evaluate import evaluate_choices, matrix_rows, routed_column, summarise_by_dataset
 from .io import RecordMatrix
-from .outputs import BASELINE, BASELINE_COLUMNS, DATASET_ROUTER, MODEL
+from .outputs import BASELINE, BASELINE_COLUMNS, BEST_SCORE_ORACLE, DATASET_ROUTER, MODEL, ORACLE, SWEEPING_BASELINES
 from .router import ClusterStats, Variant, cluster_statistics, performance_efficiency, route
 
 SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
@@ -43,7 +47,7 @@ def _labelled(frame: pd.DataFrame, models: list[str], method: str, variant: str 
     frame["method"] = method
     frame["kind"] = BASELINE
     frame["variant"] = variant
-    if method != DATASET_ROUTER:
+    if method not in SWEEPING_BASELINES:
         frame["alpha"] = np.nan
     return frame[baseline_columns(models)].reset_index(drop=True)
 
@@ -150,11 +154,13 @@ def random_router(matrix: RecordMatrix, seed: int) -> pd.DataFrame:
     return _per_query_baseline(matrix, chosen, "random")
 
 
-def oracle(matrix: RecordMatrix) -> pd.DataFrame:
-    """The per-query oracle: the best available score, at the cost of the cheapest model reaching it.
+def best_score_oracle(matrix: RecordMatrix) -> pd.DataFrame:
+    """The per-query oracle's best-score point: the best available score, at the cost of the cheapest
+    model reaching it.
 
     With 0/1 scores a query is right if any model is right, and costs the cheapest right model, or
-    the cheapest model when none is right. Equal costs -> the lower model index.
+    the cheapest model when none is right. Equal costs -> the lower model index. It is the alpha = 1
+    end of :func:`oracle_curve`.
 
     Parameters
     ----------
@@ -164,17 +170,114 @@ def oracle(matrix: RecordMatrix) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        One row per dataset, ``method`` = ``oracle``.
+        One row per dataset, ``method`` = ``best-score-oracle``.
     """
-    return _per_query_baseline(matrix, oracle_choice(matrix), "oracle")
+    return _per_query_baseline(matrix, oracle_choices(matrix, np.array([1.0]))[0], BEST_SCORE_ORACLE)
 
 
-def oracle_choice(matrix: RecordMatrix) -> np.ndarray:
-    """(n,) the model :func:`oracle` routes each query to (its rule is documented there)."""
+def _oracle_scales(matrix: RecordMatrix) -> tuple[float, float]:
+    """The min-max ranges of the single models' accuracy and total cost on ``matrix`` (1 where a range is 0)."""
+    _, count, score_sum, cost_sum = _dataset_model_totals(matrix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_dataset = np.where(count > 0, score_sum / count, np.nan)
+    # A model without records on some dataset: its mean over the datasets it has (a scale, not a result).
+    accuracy = np.array([np.nanmean(column) if np.isfinite(column).any() else np.nan for column in per_dataset.T])
+    cost = cost_sum.sum(axis=0)
+
+    def spread(values: np.ndarray) -> float:
+        values = values[np.isfinite(values)]
+        width = float(values.max() - values.min()) if values.size else 0.0
+        return width if width > 0 else 1.0
+
+    return spread(accuracy), spread(cost)
+
+
+def oracle_choices(matrix: RecordMatrix, alphas: np.ndarray) -> np.ndarray:
+    """(A, n) the model the per-query oracle routes each query to, at every alpha.
+
+    The oracle maximises the performance-efficiency score of the whole test point,
+    ``x = alpha * acc_norm + (1 - alpha) * (1 - cost_norm)``, over every way of routing the test
+    queries, their true scores and costs known. ``acc`` is the point's accuracy (the unweighted mean
+    over datasets of per-dataset mean scores) and ``cost`` its total cost, both normalised min-max
+    across the single models on these queries (the ``paper`` normalisation of a cluster, with the
+    test queries as the cluster; a range of 0 counts as 1). Both are sums over queries, so the
+    maximum is reached query by query: query q of dataset d goes to the model i of largest
+    ``alpha * s_qi / (D * n_d * range_acc) - (1 - alpha) * c_qi / range_cost``.
+
+    Every point is therefore the most accurate routing of the queries among those of equal or lower
+    cost (a Lagrangian relaxation with the exchange rate ``(1 - alpha) * range_acc / (alpha *
+    range_cost)``): no router's point can lie above the line through it with that slope. Alpha = 0
+    is the cheapest routing, alpha = 1 the best-score one.
+
+    Tie-break: the routers' of the ``paper`` aggregation (the higher score, then model order), with the
+    cheaper model first among equal scores; so alpha = 1 gives the cheapest model of the best score.
+    Models without a record for a query are never chosen for it.
+
+    Parameters
+    ----------
+    matrix
+        The test queries.
+    alphas
+        (A,) alpha grid.
+
+    Returns
+    -------
+    np.ndarray
+        (A, n) int64 model indices.
+    """
     _check_every_query_has_a_record(matrix)
-    best_score = np.nanmax(matrix.scores, axis=1)
-    reaching = matrix.available & (matrix.scores == best_score[:, None])
-    return np.where(reaching, matrix.costs, np.inf).argmin(axis=1)
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    codes, names = pd.factorize(pd.Series(matrix.datasets, dtype=object), sort=True)
+    share = 1.0 / (len(names) * np.bincount(codes)[codes])  # each query's weight in the accuracy
+    range_acc, range_cost = _oracle_scales(matrix)
+    available = matrix.available
+    # Each query's models in tie-break order (higher score, then cheaper, then model order), so that
+    # the first maximum of x in that order is the choice.
+    n_models = len(matrix.models)
+    order = np.lexsort(
+        (
+            np.broadcast_to(np.arange(n_models), available.shape),
+            np.where(available, matrix.costs, np.inf),
+            -np.where(available, matrix.scores, -np.inf),
+        ),
+        axis=1,
+    )
+    rows = np.arange(len(matrix.query_ids))[:, None]
+    gain = np.where(available, matrix.scores * (share / range_acc)[:, None], 0.0)[rows, order]
+    price = np.where(available, matrix.costs / range_cost, 0.0)[rows, order]
+    masked = np.where(available, 0.0, -np.inf)[rows, order]
+    choices = np.empty((len(alphas), len(matrix.query_ids)), dtype=np.int64)
+    for a, alpha in enumerate(alphas):  # one (n, M) block per alpha: memory stays O(n M)
+        x = alpha * gain - (1.0 - alpha) * price + masked
+        choices[a] = np.take_along_axis(order, x.argmax(axis=1)[:, None], axis=1)[:, 0]
+    return choices
+
+
+def oracle_curve(
+    matrix: RecordMatrix, alphas: np.ndarray, with_decisions: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The per-query oracle's curve: :func:`oracle_choices` at every alpha, evaluated like a router.
+
+    Parameters
+    ----------
+    matrix
+        The test queries.
+    alphas
+        (A,) alpha grid (the routers').
+    with_decisions
+        Also return the per-query decisions (for the leaderboard's bootstrap); else None.
+
+    Returns
+    -------
+    frame : pd.DataFrame
+        One row per (alpha, dataset), ``method`` = ``oracle``.
+    decisions : pd.DataFrame or None
+        One row per (alpha, query), as :func:`avengers_pro.evaluate.evaluate_choices`.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    choices = oracle_choices(matrix, alphas)
+    sweep, decisions = evaluate_choices(choices[:, :, None], matrix, alphas, with_decisions)
+    return _labelled(sweep, matrix.models, ORACLE), decisions
 
 
 def dataset_oracle(matrix: RecordMatrix) -> pd.DataFrame:
@@ -325,7 +428,7 @@ def run_baselines(
     variants
         Router variants, one dataset-router sweep each.
     alphas
-        (A,) alpha grid.
+        (A,) alpha grid of the dataset router and the oracle.
     seed
         The split's seed; also seeds the random router.
     max_router
@@ -334,8 +437,9 @@ def run_baselines(
     Returns
     -------
     baselines : pd.DataFrame
-        The ``results/baselines/seed{seed}.parquet`` frame: single models, ``random``, ``oracle``,
-        ``dataset-oracle`` and ``dataset-router`` (one sweep per variant).
+        The ``results/baselines/seed{seed}.parquet`` frame: single models, ``random``, ``oracle``
+        (one sweep), ``best-score-oracle``, ``dataset-oracle`` and ``dataset-router`` (one sweep per
+        variant).
     decisions : dict[str, pd.DataFrame]
         ``{variant name: dataset-router decisions}``.
     """
@@ -344,7 +448,9 @@ def run_baselines(
     train_ids = split["query_id"].to_numpy(dtype=object)[~is_test]
     test_ids = split["query_id"].to_numpy(dtype=object)[is_test]
     test = matrix.subset(matrix_rows(matrix, test_ids, "test"))
-    frames = [single_models(test), random_router(test, seed), oracle(test), dataset_oracle(test)]
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    curve, _ = oracle_curve(test, alphas)
+    frames = [single_models(test), random_router(test, seed), curve, best_score_oracle(test), dataset_oracle(test)]
     decisions: dict[str, pd.DataFrame] = {}
     for variant in variants:
         frame, decisions[variant.name] = dataset_router(matrix, train_ids, test_ids, variant, alphas, max_router)

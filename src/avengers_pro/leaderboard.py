@@ -33,20 +33,23 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .baselines import oracle_choice
+from .baselines import oracle_curve
 from .errors import DataError
 from .evaluate import evaluate_choices
 from .io import PathLike, RecordMatrix
 from .metrics_json import decision_matrix
 from .outputs import (
     BASELINE,
+    DEFAULT_SCORE_LABEL,
     LEADERBOARD_COLUMNS,
     LEADERBOARD_TEXT_COLUMNS,
+    ORACLE,
     ROUTER,
     avengers_pro_row,
     dataset_router_row,
     fixed_k_row,
     require_columns,
+    score_words,
 )
 from .routers import Grid
 from .routers.selection import (
@@ -339,10 +342,11 @@ class Entry:
     hyperparameters: str = ""
 
 
-def oracle_decisions(test: RecordMatrix) -> pd.DataFrame:
-    """The per-query oracle's decisions on one seed's test queries, as one curve point (alpha 1)."""
-    chosen = oracle_choice(test)
-    _, decisions = evaluate_choices(chosen[None, :, None], test, np.array([1.0]))
+def oracle_decisions(test: RecordMatrix, alphas: np.ndarray) -> pd.DataFrame:
+    """The per-query oracle's decisions on one seed's test queries, one curve point per alpha
+    (:func:`avengers_pro.baselines.oracle_curve`).
+    """
+    _, decisions = oracle_curve(test, alphas, with_decisions=True)
     assert decisions is not None
     return decisions
 
@@ -640,13 +644,16 @@ def leaderboard_markdown(
     *,
     reference: str = "the dataset router",
     avengers_pro: str | None = None,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> str:
     """The leaderboard as Markdown: the ranked table with a line saying what the numbers are, then the
     per-dataset accuracy of each row at its best-accuracy alpha.
 
     ``reference`` and ``avengers_pro`` name the rows the two ΔAIQ columns are measured against; without
-    ``avengers_pro`` that column is left out.
+    ``avengers_pro`` that column is left out. ``score_label`` (config ``plots.score_label``) is what
+    the captions call the score.
     """
+    score = score_words(score_label)
 
     def number(value: Any, fmt: str) -> str:
         # Rounded first, so that float noise around 0 does not print as -0.00%.
@@ -668,9 +675,9 @@ def leaderboard_markdown(
     lines = [
         f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}] (seed-averaged curves). "
         f"ΔAIQ vs dataset router: router minus {reference}, paired bootstrap {level} interval.{versus} "
-        f"PerfGain and CostSave: against the best single model, {best_single.get('model', '')} (accuracy "
+        f"PerfGain and CostSave: against the best single model, {best_single.get('model', '')} ({score} "
         f"{float(best_single['accuracy']):.4f}, cost {float(best_single['cost']):.4g}); CostSave is empty when the "
-        "curve never reaches its accuracy.",
+        f"curve never reaches its {score}.",
         "",
         header + " PerfGain | CostSave | hyperparameters |",
         rule + "---:|---:|---|",
@@ -699,8 +706,8 @@ def leaderboard_markdown(
     if datasets:
         lines += [
             "",
-            "Per-dataset accuracy at each router's best-accuracy alpha (seed-averaged; the mean over datasets is "
-            "its best accuracy).",
+            f"Per-dataset {score} at each router's best-{score} alpha (seed-averaged; the mean over datasets is "
+            f"its best {score}).",
             "",
             "| rank | router | alpha | " + " | ".join(c.removeprefix("accuracy_") for c in datasets) + " | mean |",
             "|---:|---|---:|" + "---:|" * (len(datasets) + 1),
@@ -782,5 +789,7 @@ def pipeline_entries(
         entries.append(
             baseline_entry(dataset_router_row(variant), {s: dataset_router_decisions[(variant, s)] for s in seeds})
         )
-    entries.append(baseline_entry("oracle", {s: oracle_decisions(test[s]) for s in seeds}))
+    # The oracle's curve on the dataset router's alpha grid (the routers' grid).
+    alphas = np.unique(next(iter(dataset_router_decisions.values()))["alpha"].to_numpy(dtype=np.float64))
+    entries.append(baseline_entry(ORACLE, {s: oracle_decisions(test[s], alphas) for s in seeds}))
     return entries, dataset_router_row(str(main["variant"])), fixed_k_row(main)

@@ -26,7 +26,9 @@ from .console import Progress
 from .errors import DataError
 from .outputs import (
     ALPHA_DECIMALS,
+    BEST_SCORE_ORACLE,
     DATASET_ROUTER,
+    ORACLE,
     OUTCOME_COLUMNS,
     ROUTER_METHOD,
     dataset_router_row,
@@ -354,7 +356,7 @@ def compute_metrics(
     main: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The ``results/metrics.json`` list: one object per (variant, n_clusters), per router family,
-    then per dataset router.
+    per dataset router, then the per-query oracle's curve.
 
     Parameters
     ----------
@@ -392,10 +394,10 @@ def compute_metrics(
     list[dict]
         JSON-ready objects (no NaN: missing values are None), the router's per (variant,
         n_clusters) first, then one per router family (by name), then one per dataset router
-        (variant). Keys:
+        (variant), then one for the per-query oracle's curve (``oracle``, its ceiling). Keys:
 
-        * ``method`` (``avengers-pro``, the family's name, or ``dataset-router``), ``family``
-          (``avengers-pro``, the family's name, or None for the dataset router),
+        * ``method`` (``avengers-pro``, the family's name, ``dataset-router`` or ``oracle``), ``family``
+          (``avengers-pro``, the family's name, or None for the dataset router and the oracle),
           ``hyperparameters`` (a family's validation-chosen hyperparameters as text, else None),
           ``variant`` and ``n_clusters`` (None except for Avengers-Pro; ``variant`` also for the
           dataset router), ``max_router``, ``upper_bound`` (``max_router > 1``), ``n_seeds``;
@@ -404,7 +406,7 @@ def compute_metrics(
           ``best_accuracy_cost`` (ties: cheaper, then smaller alpha); ``perf_gain``;
         * ``cost_save``, ``cost_save_alpha`` (interpolated; None if never reached);
           ``cost_at_90pct_best_single``;
-        * ``oracle_accuracy``, ``gap_to_oracle`` (of ``best_accuracy``);
+        * ``oracle_accuracy`` (the best-score oracle point's), ``gap_to_oracle`` (of ``best_accuracy``);
         * ``aiq``, ``aiq_cost_range`` ``[0, largest mean cost in the summary]``;
           ``dominates_all_singles``;
         * ``null_reasons``: metric -> why it is None where the data cannot define it (no recorded
@@ -434,7 +436,7 @@ def compute_metrics(
     test_sweeps = _as_mapping(test_sweeps)
     best_single = best_single_model(frame)
     singles = single_models(frame)
-    oracle_rows = frame[frame["method"] == "oracle"]
+    oracle_rows = frame[frame["method"] == BEST_SCORE_ORACLE]
     oracle = float(oracle_rows["accuracy"].iloc[0]) if len(oracle_rows) else None
     cost_range = aiq_cost_range(frame)
 
@@ -502,14 +504,15 @@ def compute_metrics(
             else None
         )
         entries.append(entry)
-    for variant, curve in frame[frame["method"] == DATASET_ROUTER].groupby("variant", sort=True):
-        entry = {
-            "method": DATASET_ROUTER,
-            "family": None,
-            "hyperparameters": None,
-            "variant": variant,
-            "n_clusters": None,
-        }
+    baselines = [
+        *(
+            (DATASET_ROUTER, variant, curve)
+            for variant, curve in frame[frame["method"] == DATASET_ROUTER].groupby("variant", sort=True)
+        ),
+        *((ORACLE, None, curve) for curve in [frame[frame["method"] == ORACLE]] if len(curve)),
+    ]
+    for method, variant, curve in baselines:
+        entry = {"method": method, "family": None, "hyperparameters": None, "variant": variant, "n_clusters": None}
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
         entry["validation"] = None
         entry["bootstrap"] = None

@@ -42,9 +42,14 @@ KINDS = (MODEL, BASELINE, ROUTER)
 
 ROUTER_METHOD = "avengers-pro"
 DATASET_ROUTER = "dataset-router"
+#: The per-query oracle's curve (one point per alpha) and its best-score point (one point).
+ORACLE = "oracle"
+BEST_SCORE_ORACLE = "best-score-oracle"
+#: The baselines that sweep the alpha grid (their rows carry an alpha).
+SWEEPING_BASELINES = (DATASET_ROUTER, ORACLE)
 #: Sort order of the methods in summary.csv: these, then the single models by name. The router
 #: families (their names come from the config) sort right after ``avengers-pro``, by name.
-METHOD_ORDER = (ROUTER_METHOD, DATASET_ROUTER, "oracle", "dataset-oracle", "random")
+METHOD_ORDER = (ROUTER_METHOD, DATASET_ROUTER, ORACLE, BEST_SCORE_ORACLE, "dataset-oracle", "random")
 
 SWEEP_COLUMNS = ("alpha", "dataset", "accuracy", "cost", "n_queries", "max_router")
 BASELINE_COLUMNS = ("method", "kind", "variant", "alpha", "dataset", "accuracy", "cost", "n_queries")
@@ -93,6 +98,19 @@ LEADERBOARD_TEXT_COLUMNS = ("router", "kind", "family", "hyperparameters")
 
 #: Alphas of one grid compared across files: rounding hides float noise from different writers.
 ALPHA_DECIMALS = 9
+
+#: What the ``accuracy`` columns measure, as figures and tables name it (config ``plots.score_label``):
+#: the mean recorded score, which is an accuracy only when scores are 0/1 correctness.
+DEFAULT_SCORE_LABEL = "Accuracy"
+
+
+def score_words(label: str) -> str:
+    """The score label inside a sentence: its first letter lower-cased unless it starts an acronym
+    (``Accuracy`` -> ``accuracy``, ``Win rate`` -> ``win rate``, ``MT-Bench score`` unchanged).
+    """
+    if len(label) > 1 and label[1].isupper():
+        return label
+    return label[:1].lower() + label[1:]
 
 
 # --------------------------------------------------------------------------- shared checks

@@ -23,6 +23,7 @@ from .outputs import (
     ROUTER,
     ROUTER_METHOD,
     SUMMARY_COLUMNS,
+    SWEEPING_BASELINES,
     is_family,
 )
 
@@ -103,6 +104,7 @@ def _long_rows(
         variants = frame["variant"].fillna("").astype(str).to_numpy()
         alpha = pd.to_numeric(frame["alpha"], errors="coerce").to_numpy(dtype=np.float64).round(ALPHA_DECIMALS)
         is_router = method == DATASET_ROUTER
+        sweeps_alpha = np.isin(method, SWEEPING_BASELINES)
         bad = np.flatnonzero(is_router & ((variants == "") | ~np.isfinite(alpha)))
         if bad.size:
             raise DataError(
@@ -111,9 +113,13 @@ def _long_rows(
                 row=int(bad[0]),
                 field="variant" if variants[bad[0]] == "" else "alpha",
             )
-        # Only the dataset router sweeps; any variant/alpha on other baselines is meaningless.
+        bad = np.flatnonzero(sweeps_alpha & ~np.isfinite(alpha))
+        if bad.size:
+            raise DataError(f"a {method[bad[0]]} row needs a finite alpha", file=file, row=int(bad[0]), field="alpha")
+        # Only the dataset router has a variant, and only it and the oracle sweep; any variant/alpha on
+        # other baselines is meaningless.
         variants = np.where(is_router, variants, "")
-        alpha = np.where(is_router, alpha, np.nan)
+        alpha = np.where(sweeps_alpha, alpha, np.nan)
         if "max_router" in frame.columns:
             max_router = frame["max_router"].to_numpy(dtype=np.int64)
         else:
@@ -186,13 +192,13 @@ def summarize(
         (``avengers-pro`` for Avengers-Pro, the family's name for a router family, NA otherwise),
         ``variant`` (NA except for ``avengers-pro`` and ``dataset-router``), ``n_clusters`` (Int64,
         NA except for ``avengers-pro``), ``alpha`` (NaN for baselines other than
-        ``dataset-router``), ``max_router``, ``accuracy`` (per seed the unweighted mean over
+        ``dataset-router`` and ``oracle``), ``max_router``, ``accuracy`` (per seed the unweighted mean over
         datasets, then the mean over seeds), ``accuracy_sd`` (sd over seeds, ddof = 1; NaN with one
         seed), ``cost`` (mean over seeds of the total test cost), ``cost_sd``, ``n_seeds``,
         ``hyperparameters`` (NA except for the families) and ``accuracy_<dataset>`` (mean over
         seeds) per dataset, datasets sorted. Rows: ``avengers-pro`` by (variant, n_clusters, alpha),
-        the families by (name, alpha), ``dataset-router`` by (variant, alpha), ``oracle``,
-        ``dataset-oracle``, ``random``, then the single models by name.
+        the families by (name, alpha), ``dataset-router`` by (variant, alpha), ``oracle`` by alpha,
+        ``best-score-oracle``, ``dataset-oracle``, ``random``, then the single models by name.
 
     Raises
     ------
@@ -264,6 +270,6 @@ def summarize(
     summary["family"] = summary["family"].replace("", pd.NA)
     summary["variant"] = summary["variant"].replace("", pd.NA)
     summary["n_clusters"] = summary["n_clusters"].astype("Int64").mask(summary["n_clusters"] < 0)
-    has_alpha = family | summary["method"].isin([ROUTER_METHOD, DATASET_ROUTER])
+    has_alpha = family | summary["method"].isin([ROUTER_METHOD, *SWEEPING_BASELINES])
     summary["alpha"] = summary["alpha_key"].where(has_alpha)
     return summary[[*SUMMARY_COLUMNS, *dataset_columns]].reset_index(drop=True)

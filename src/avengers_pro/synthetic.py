@@ -12,7 +12,9 @@ The generative story, chosen so that routing has something to find:
 * **Model skills.** Each model has a general ability (stronger models come later in the list) plus a
   skill per topic (so the best model differs between topics). Each query has a difficulty. A model
   answers a query right with probability ``sigmoid(ability + topic skill - difficulty)``; the recorded
-  score is 0 or 1.
+  score is 0 or 1. With ``judged=True`` the recorded score is that probability itself, a fraction in
+  (0, 1), as a judge's preference probability would be; ``reference`` makes one model score exactly
+  0.5 on every query, as the reference model of a pairwise judge does.
 * **Prices.** Each model has a price per 1,000 tokens that grows with its ability (log-linear, with
   noise); each query has a length in tokens (log-normal); the recorded cost is price x length.
 
@@ -79,6 +81,8 @@ def synthetic_records(
     dim: int = 384,
     noise: float = 1.0,
     seed: int = 0,
+    judged: bool = False,
+    reference: int | None = None,
 ) -> SyntheticRecords:
     """Generate synthetic routing records and unit embeddings (for scale tests only).
 
@@ -98,6 +102,10 @@ def synthetic_records(
         Norm (in expectation) of the noise added to a topic's unit vector: larger -> topics overlap more.
     seed
         Seed of every random draw; the same arguments give the same records.
+    judged
+        Record the probability of a right answer (fractional scores) instead of a 0/1 draw.
+    reference
+        Index of a model whose score is 0.5 on every query (None: no such model).
 
     Returns
     -------
@@ -107,7 +115,7 @@ def synthetic_records(
     Raises
     ------
     ValueError
-        If a count is below 1 or ``noise`` is negative.
+        If a count is below 1, ``noise`` is negative or ``reference`` is not a model index.
     """
     for name, value in {
         "n_queries": n_queries,
@@ -120,6 +128,8 @@ def synthetic_records(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not noise >= 0:
         raise ValueError(f"noise must be >= 0, got {noise!r}")
+    if reference is not None and not 0 <= reference < n_models:
+        raise ValueError(f"reference must be a model index in [0, {n_models}), got {reference!r}")
     rng = np.random.default_rng(seed)
 
     # Topics and datasets: each dataset has a sparse-ish mix of topics.
@@ -146,7 +156,12 @@ def synthetic_records(
     tokens = np.maximum(8.0, np.round(rng.lognormal(np.log(150.0), 0.6, size=n_queries)))
 
     logits = ability[None, :] + topic_skill[topic] - difficulty[:, None]
-    score = (rng.random((n_queries, n_models)) < 1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
+    probability = 1.0 / (1.0 + np.exp(-logits))
+    score = (rng.random((n_queries, n_models)) < probability).astype(np.float64)
+    if judged:
+        score = probability
+    if reference is not None:
+        score[:, reference] = 0.5
     cost = tokens[:, None] / 1000.0 * price_per_1k[None, :]
 
     query_ids = _names(f"{SYNTHETIC_PREFIX}-q", n_queries)

@@ -1,6 +1,8 @@
-"""The paper's Table 3: per-dataset accuracy and total cost, as Markdown and LaTeX.
+"""The paper's Table 3: per-dataset accuracy (the mean score, named by ``plots.score_label``) and total
+cost, as Markdown and LaTeX.
 
-Rows: every single model (alphabetical by printed name), the random router and the per-query oracle (references),
+Rows: every single model (alphabetical by printed name), the random router and the per-query oracle's
+best-score point (references),
 then Avengers-Pro of one (variant, n_clusters) at a few alphas (each the nearest alpha of the sweep
 grid). Columns: accuracy (%) per dataset, the unweighted mean over datasets, and the total test cost
 (USD). The best value of each column is set in bold (highest accuracy, lowest cost), compared on
@@ -18,7 +20,14 @@ import pandas as pd
 
 from avengers_pro.errors import DataError
 from avengers_pro.io import PathLike, write_text
-from avengers_pro.outputs import ROUTER_METHOD, dataset_columns, single_models
+from avengers_pro.outputs import (
+    BEST_SCORE_ORACLE,
+    DEFAULT_SCORE_LABEL,
+    ROUTER_METHOD,
+    dataset_columns,
+    score_words,
+    single_models,
+)
 from avengers_pro.plots.inputs import router_rows
 from avengers_pro.plots.style import display_names
 from avengers_pro.plots.sweeps import nearest_alphas
@@ -45,8 +54,8 @@ def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas:
     Returns
     -------
     pandas.DataFrame
-        Columns ``setting`` (row label), ``role`` (``single``, ``random``, ``oracle`` or
-        ``avengers-pro``), ``alpha`` (NaN except for Avengers-Pro), one column per dataset
+        Columns ``setting`` (row label), ``role`` (``single``, ``random``, ``oracle`` (the best-score
+        oracle point) or ``avengers-pro``), ``alpha`` (NaN except for Avengers-Pro), one column per dataset
         (accuracy in %), ``Avg.`` (accuracy in %) and ``Cost`` (USD).
 
     Raises
@@ -67,20 +76,15 @@ def build_table(summary: pd.DataFrame, *, variant: str, n_clusters: int, alphas:
             range(len(singles)), key=lambda i: (names[singles["method"].iloc[i]].casefold(), singles["method"].iloc[i])
         )
     ]
-    references = [
-        summary[(summary["method"] == method) & (summary["variant"] == "")] for method in ("random", "oracle")
-    ]
+    references = [(summary[summary["method"] == "random"], "random", "random")]
+    references.append((summary[summary["method"] == BEST_SCORE_ORACLE], "best-score oracle", "oracle"))
     router = router_rows(summary, variant, n_clusters)
     chosen = nearest_alphas(router["alpha"], alphas)
     router = pd.concat([router[np.isclose(router["alpha"], alpha)].iloc[:1] for alpha in chosen])
 
     parts = [
         _rows(singles, [names[m] for m in singles["method"]], "single", per_dataset, datasets),
-        *[
-            _rows(ref, list(ref["method"]), ref["method"].iloc[0], per_dataset, datasets)
-            for ref in references
-            if len(ref)
-        ],
+        *[_rows(ref, [name] * len(ref), role, per_dataset, datasets) for ref, name, role in references if len(ref)],
         _rows(
             router,
             [f"Avengers-Pro (α={_alpha_text(a)})" for a in router["alpha"]],
@@ -202,21 +206,24 @@ def _grid(
     return headers, rows, prefix, transposed
 
 
-def to_markdown(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
-    """Table 3 as a GitHub-flavoured Markdown table, bold as ``**x**``, with a one-line legend below."""
+def to_markdown(table: pd.DataFrame, *, n_seeds: int | None = None, score_label: str = DEFAULT_SCORE_LABEL) -> str:
+    """Table 3 as a GitHub-flavoured Markdown table, bold as ``**x**``, with a one-line legend below
+    (naming the score ``score_label``).
+    """
     headers, rows, prefix, transposed = _grid(table, _markdown_escape, lambda t: f"**{t}**", "$", "–")
     lines = [
         "| " + " | ".join(headers) + " |",
         "|" + "---|" + "---:|" * (len(headers) - 1),
         *("| " + " | ".join(cells) + " |" for cells in rows),
         "",
-        _legend(n_seeds, prefix, transposed),
+        _legend(n_seeds, prefix, transposed, score_label),
     ]
     return "\n".join(lines) + "\n"
 
 
-def to_latex(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
-    r"""Table 3 as a booktabs ``tabular`` (needs ``\usepackage{booktabs}``), bold as ``\textbf{}``.
+def to_latex(table: pd.DataFrame, *, n_seeds: int | None = None, score_label: str = DEFAULT_SCORE_LABEL) -> str:
+    r"""Table 3 as a booktabs ``tabular`` (needs ``\usepackage{booktabs}``), bold as ``\textbf{}``; its
+    legend names the score ``score_label``.
 
     A wide table (transposed, or more than 10 columns) is scaled to the text width with
     ``\resizebox``, and a transposed one has its setting headers rotated (both need
@@ -237,7 +244,7 @@ def to_latex(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
             for role in table["role"]
         ]
     lines = [
-        f"% {_legend(n_seeds, prefix, transposed)}",
+        f"% {_legend(n_seeds, prefix, transposed, score_label)}",
         r"% Requires \usepackage{booktabs}" + (r" and \usepackage{graphicx}." if wide else "."),
         *([r"\resizebox{\textwidth}{!}{%"] if wide else []),
         r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}",
@@ -253,14 +260,16 @@ def to_latex(table: pd.DataFrame, *, n_seeds: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _legend(n_seeds: int | None, prefix: str = "", transposed: bool = False) -> str:
+def _legend(
+    n_seeds: int | None, prefix: str = "", transposed: bool = False, score_label: str = DEFAULT_SCORE_LABEL
+) -> str:
     seeds = f", mean over {n_seeds} seeds" if n_seeds else ""
     names = f" Dataset names are shown without their common prefix '{prefix}'." if prefix else ""
     best = "per row" if transposed else "per column"
     return (
-        f"Accuracy in % on the test split{seeds}; Avg. is the unweighted mean over datasets; cost is the "
-        f"total test cost in USD. Bold: the best value {best} (highest accuracy, lowest cost), the "
-        f"oracle excluded.{names}"
+        f"{score_label} in % on the test split{seeds}; Avg. is the unweighted mean over datasets; cost is the "
+        f"total test cost in USD. Bold: the best value {best} (highest {score_words(score_label)}, lowest cost), "
+        f"the best-score oracle excluded.{names}"
     )
 
 
@@ -292,6 +301,7 @@ def write_tables(
     variant: str,
     n_clusters: int,
     alphas: Sequence[float],
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """Build Table 3 and write it as Markdown and LaTeX (atomically).
 
@@ -305,11 +315,13 @@ def write_tables(
         Config ``plots.main``.
     alphas
         Config ``plots.table_alphas``.
+    score_label
+        Config ``plots.score_label``: what the score is called in the legend.
     """
     table = build_table(summary, variant=variant, n_clusters=n_clusters, alphas=alphas)
     n_seeds = None
     if "n_seeds" in summary.columns:
         seeds = pd.to_numeric(summary["n_seeds"], errors="coerce").dropna().unique()
         n_seeds = int(seeds[0]) if len(seeds) == 1 else None  # only state it when every row agrees
-    write_text(to_markdown(table, n_seeds=n_seeds), markdown_path)
-    write_text(to_latex(table, n_seeds=n_seeds), latex_path)
+    write_text(to_markdown(table, n_seeds=n_seeds, score_label=score_label), markdown_path)
+    write_text(to_latex(table, n_seeds=n_seeds, score_label=score_label), latex_path)

@@ -214,7 +214,7 @@ def figure_outputs(job):
 
 def figure_settings(job):
     """Each figure's settings from the config's plots block (the plot job's params)."""
-    return {spec.name: spec.settings(PLOTS) for spec in figures_of(job)}
+    return {spec.name: spec.settings_of(PLOTS) for spec in figures_of(job)}
 
 
 def collect_job_spec(wildcards):

@@ -31,7 +31,11 @@ rule plot_summary:
         runtime=10,
     params:
         figures=figure_settings("summary"),
-        table={**PLOTS["main"], "alphas": PLOTS["table_alphas"]},
+        table={
+            **PLOTS["main"],
+            "alphas": PLOTS["table_alphas"],
+            "score_label": PLOTS["score_label"],
+        },
     script:
         "../scripts/plot.py"
 

@@ -97,5 +97,6 @@ rule leaderboard:
         models=config["models"],
         main=config["plots"]["main"],
         evaluation=config["evaluation"],
+        score_label=config["plots"]["score_label"],
     script:
         "../scripts/leaderboard.py"

@@ -40,7 +40,13 @@ table = build_leaderboard(
 )
 write_text(table.to_csv(index=False), snakemake.output.csv)
 markdown = leaderboard_markdown(
-    table, cost_range, best_single, settings["confidence"], reference=reference, avengers_pro=avengers_pro
+    table,
+    cost_range,
+    best_single,
+    settings["confidence"],
+    reference=reference,
+    avengers_pro=avengers_pro,
+    score_label=params.score_label,
 )
 write_text(markdown, snakemake.output.md)
 columns = ["rank", "router", "aiq", "aiq_delta_vs_dataset_router", "aiq_delta_vs_avengers_pro"]

@@ -25,5 +25,6 @@ if hasattr(outputs, "table"):  # only plot_summary writes Table 3
         variant=settings["variant"],
         n_clusters=int(settings["n_clusters"]),
         alphas=list(settings["alphas"]),
+        score_label=settings["score_label"],
     )
     log.info("wrote %s and %s", outputs.table, outputs.table_tex)

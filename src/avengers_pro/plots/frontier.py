@@ -11,7 +11,15 @@ import pandas as pd
 from avengers_pro.errors import DataError
 from avengers_pro.io import PathLike
 from avengers_pro.metrics import pareto_front
-from avengers_pro.outputs import ROUTER_METHOD, family_rows, single_models
+from avengers_pro.outputs import (
+    BEST_SCORE_ORACLE,
+    DATASET_ROUTER,
+    DEFAULT_SCORE_LABEL,
+    ORACLE,
+    ROUTER_METHOD,
+    family_rows,
+    single_models,
+)
 
 from .inputs import router_rows
 from .labels import _line_samples, place_labels
@@ -90,13 +98,15 @@ def plot_pareto(
     log_cost: str | bool = "auto",
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
-    """Accuracy against total test cost (paper Fig. 1A).
+    """Accuracy (the mean score, named ``score_label``) against total test cost (paper Fig. 1A).
 
     Every single model is a labelled point; the Avengers-Pro sweep of one (variant, n_clusters) is a
     row of stars; the Pareto frontier over single models, the sweep and the random router is the
-    attainable staircase (flat to the right of its best point); random and the per-query oracle are
-    grey reference markers. The oracle is kept off the frontier: it is an upper bound, not a router.
+    attainable staircase (flat to the right of its best point); random and the per-query oracle's
+    best-score point are grey reference markers, and the oracle's curve a broad pale grey staircase,
+    the ceiling at every cost. The oracle is kept off the frontier: it is an upper bound, not a router.
 
     Parameters
     ----------
@@ -112,10 +122,13 @@ def plot_pareto(
         Model → colour; default :func:`model_colors` of the summary's models.
     dpi
         PNG resolution.
+    score_label
+        What the score is called (config ``plots.score_label``).
     """
     singles = single_models(summary)
     router = router_rows(summary, variant, n_clusters)
-    references = summary[summary["method"].isin(["random", "oracle"]) & (summary["variant"] == "")]
+    references = summary[summary["method"].isin(["random", BEST_SCORE_ORACLE])]
+    oracle = summary[summary["method"] == ORACLE]
     palette, markers = _model_styles(singles["method"], colors)
     names = plot_names(singles["method"])
 
@@ -126,13 +139,14 @@ def plot_pareto(
             [singles["accuracy"], router["accuracy"], references.loc[references["method"] == "random", "accuracy"]]
         ),
     )
-    all_costs = np.concatenate([singles["cost"], router["cost"], references["cost"]]).astype(float)
+    all_costs = np.concatenate([singles["cost"], router["cost"], references["cost"], oracle["cost"]]).astype(float)
 
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.9)
         ax = fig.add_subplot()
         ax.set_xlabel("Total test cost (USD)")
         _set_cost_axis(ax, all_costs, use_log_cost(all_costs, log_cost))
+        oracle_line, oracle_front = _oracle_curve(ax, oracle)
         ax.scatter(
             router["cost"],
             100 * router["accuracy"],
@@ -149,20 +163,22 @@ def plot_pareto(
         (frontier_line,) = ax.plot(
             frontier_cost, frontier_accuracy, color=FRONTIER_COLOR, lw=0.9, zorder=2, label="Pareto frontier"
         )
-        ax.set_ylabel("Accuracy (%)")
+        ax.set_ylabel(f"{score_label} (%)")
         ax.margins(x=0.1, y=0.1)
         legend = ax.legend(loc="lower right", handletextpad=0.3, borderaxespad=0.3)
         _freeze_layout(fig)
 
         xs, ys = _staircase(frontier_cost, frontier_accuracy, ax.get_xlim()[1])
         frontier_line.set_data(xs, ys)
+        oracle_samples = _extend_line(ax, oracle_line, oracle_front)
         label_x = np.concatenate([singles["cost"], references["cost"]])
         label_y = 100 * np.concatenate([singles["accuracy"], references["accuracy"]])
-        texts = [names[m] for m in singles["method"]] + list(references["method"])
+        texts = [names[m] for m in singles["method"]] + [REFERENCE_NAMES[m] for m in references["method"]]
         obstacles = np.vstack(
             [
                 np.column_stack([router["cost"], 100 * router["accuracy"]]),
                 _line_samples(ax, xs, ys),
+                oracle_samples,
             ]
         )
         place_labels(
@@ -188,6 +204,7 @@ def plot_variants(
     log_cost: str | bool = "auto",
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """The Pareto frontiers of every router variant at one cluster count, with the single models.
 
@@ -209,6 +226,8 @@ def plot_variants(
         Model → colour.
     dpi
         PNG resolution.
+    score_label
+        What the score is called (config ``plots.score_label``).
     """
     routers = summary[(summary["method"] == ROUTER_METHOD) & (summary["n_clusters"] == n_clusters)]
     if routers.empty:
@@ -217,7 +236,7 @@ def plot_variants(
         f"{variant} (k={n_clusters})": (routers[routers["variant"] == variant], style)
         for variant, style in variant_styles(routers["variant"]).items()
     }
-    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi)
+    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi, score_label=score_label)
 
 
 def plot_families(
@@ -229,6 +248,7 @@ def plot_families(
     log_cost: str | bool = "auto",
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """The Pareto frontier of every router family next to Avengers-Pro, the dataset router and the models.
 
@@ -247,6 +267,8 @@ def plot_families(
         Model → colour.
     dpi
         PNG resolution.
+    score_label
+        What the score is called (config ``plots.score_label``).
     """
     router = router_rows(summary, variant, n_clusters)
     families = dict(list(family_rows(summary).groupby("method", sort=True)))
@@ -254,11 +276,36 @@ def plot_families(
     curves = {f"Avengers-Pro {variant} (k={n_clusters})": (router, styles[f"0 {variant}"])}
     for name, rows in families.items():
         curves[str(name)] = (rows, styles[f"1 {name}"])
-    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi)
+    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi, score_label=score_label)
+
+
+#: The reference markers' names in the figures.
+REFERENCE_NAMES = {"random": "random", BEST_SCORE_ORACLE: "best-score oracle"}
+
+
+def _oracle_curve(ax: Any, oracle: pd.DataFrame) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+    """The per-query oracle's curve (summary rows, one per alpha): a broad pale grey line behind the
+    routers' lines, the ceiling at every cost. Drawn to its last point; :func:`_extend_line` carries it
+    to the axis edge. Without oracle rows (a summary from before the curve) the line is empty and
+    stays out of the legend.
+    """
+    front = frontier_points(oracle["cost"], 100 * oracle["accuracy"])
+    label = "oracle (per query)" if len(oracle) else None
+    (line,) = ax.plot(*front, color=REFERENCE_COLOR, alpha=0.45, lw=2.4, solid_capstyle="butt", zorder=1, label=label)
+    return line, front
+
+
+def _extend_line(ax: Any, line: Any, front: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Redraw a frontier line as a staircase to the axis edge; its samples, for the label placer."""
+    if not len(front[0]):
+        return np.empty((0, 2))
+    xs, ys = _staircase(*front, ax.get_xlim()[1])
+    line.set_data(xs, ys)
+    return _line_samples(ax, xs, ys)
 
 
 def _scatter_references(ax: Any, rows: pd.DataFrame, label: str | None = None) -> None:
-    """Grey reference markers of summary rows: x for the random router, + for the oracle."""
+    """Grey reference markers of summary rows: x for the random router, + for the best-score oracle point."""
     for row in rows.itertuples(index=False):
         ax.scatter(
             row.cost,
@@ -280,18 +327,20 @@ def _plot_frontiers(
     log_cost: str | bool,
     colors: Mapping[str, str] | None,
     dpi: int,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """Sweep points and frontier of each curve (label -> (rows with ``cost`` and ``accuracy``, (colour,
-    line style, marker))), the dataset router's frontier as the floor, the per-query oracle as the
-    ceiling (a marker), and the labelled single models.
+    line style, marker))), the dataset router's frontier as the floor, the per-query oracle's curve as
+    the ceiling (with its best-score point as a marker), and the labelled single models.
     """
     singles = single_models(summary)
     palette, markers = _model_styles(singles["method"], colors)
     names = plot_names(singles["method"])
-    # The per-query oracle: the upper bound every router is measured against (a marker, not a frontier).
-    oracle = summary[(summary["method"] == "oracle") & (summary["variant"] == "")]
+    # The per-query oracle: the upper bound every router is measured against, at every cost.
+    oracle = summary[summary["method"] == ORACLE]
+    best_score = summary[summary["method"] == BEST_SCORE_ORACLE]
     points = pd.concat([rows[["cost", "accuracy"]] for rows, _style_of in curves.values()], ignore_index=True)
-    all_costs = np.concatenate([singles["cost"], points["cost"], oracle["cost"]]).astype(float)
+    all_costs = np.concatenate([singles["cost"], points["cost"], oracle["cost"], best_score["cost"]]).astype(float)
 
     with _style():
         fig = _new_figure(COLUMN_WIDTH_IN, 2.9)
@@ -316,7 +365,7 @@ def _plot_frontiers(
         # The floor a query-level router must beat: the same scoring with each dataset as one cluster.
         # Variants whose dataset-router frontiers coincide share one line.
         dataset_fronts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
-        for variant, rows in summary[summary["method"] == "dataset-router"].groupby("variant", sort=True):
+        for variant, rows in summary[summary["method"] == DATASET_ROUTER].groupby("variant", sort=True):
             front = frontier_points(rows["cost"], 100 * rows["accuracy"])
             dataset_fronts.setdefault((tuple(front[0]), tuple(front[1])), []).append(str(variant))
         for (front_costs, front_accs), names_of_variants in dataset_fronts.items():
@@ -324,9 +373,10 @@ def _plot_frontiers(
             fronts[key] = (np.asarray(front_costs), np.asarray(front_accs))
             style = ":" if len(lines) % 2 == 0 else (0, (3, 1, 1, 1))  # dotted, then dash-dot
             (lines[key],) = ax.plot(*fronts[key], color=REFERENCE_COLOR, ls=style, lw=1.2, zorder=3, label=key)
+        lines["oracle (per query)"], fronts["oracle (per query)"] = _oracle_curve(ax, oracle)
         _scatter_models(ax, singles, palette, markers)
-        _scatter_references(ax, oracle, label="oracle (per query)")
-        ax.set_ylabel("Accuracy (%)")
+        _scatter_references(ax, best_score, label="best-score oracle point")
+        ax.set_ylabel(f"{score_label} (%)")
         ax.margins(x=0.1, y=0.1)
         # Above the axes: the frontier entries inside would cover single models.
         legend = ax.legend(
@@ -341,9 +391,7 @@ def _plot_frontiers(
 
         samples = [np.column_stack([points["cost"], 100 * points["accuracy"]])]
         for label, line in lines.items():
-            xs, ys = _staircase(*fronts[label], ax.get_xlim()[1])
-            line.set_data(xs, ys)
-            samples.append(_line_samples(ax, xs, ys))
+            samples.append(_extend_line(ax, line, fronts[label]))
         place_labels(
             ax,
             singles["cost"],

@@ -10,8 +10,10 @@ from matplotlib.ticker import FuncFormatter
 from avengers_pro.io import PathLike
 from avengers_pro.metrics_json import NO_COST_RANGE
 from avengers_pro.outputs import (
+    DEFAULT_SCORE_LABEL,
     best_single_of,
     require,
+    score_words,
 )
 
 from .style import (
@@ -42,6 +44,7 @@ def plot_headline(
     colors: Mapping[str, str] | None = None,
     source: PathLike = "metrics.json",
     dpi: int = DPI,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """The best single model against Avengers-Pro (paper Fig. 1B).
 
@@ -64,6 +67,8 @@ def plot_headline(
         Name of the metrics file, for error messages.
     dpi
         PNG resolution.
+    score_label
+        What the score is called (config ``plots.score_label``).
     """
     best = best_single_of(entry, source)
     best_accuracy = float(require(entry, "best_accuracy", source))
@@ -86,14 +91,14 @@ def plot_headline(
             [0, 1], values, width=0.6, color=[single_color, ROUTER_COLOR], edgecolor="#333333", linewidth=0.4
         )
         ax_acc.set_xticks([0, 1], [single_label, f"Avengers-Pro\n(α = {best_alpha:.2f})"], fontsize=tick_size)
-        ax_acc.set_ylabel("Accuracy (%)")
-        ax_acc.set_title("Best accuracy")
+        ax_acc.set_ylabel(f"{score_label} (%)")
+        ax_acc.set_title(f"Best {score_words(score_label)}")
         ax_acc.set_ylim(0, max(values) * 1.3)
         ax_acc.bar_label(
             bars, labels=[f"{values[0]:.1f}%", f"{values[1]:.1f}%\n({_signed_percent(gain)})"], padding=1.5, fontsize=6
         )
 
-        ax_cost.set_title("Cost at parity accuracy")
+        ax_cost.set_title(f"Cost at parity {score_words(score_label)}")
         ax_cost.set_ylabel("Total test cost (USD)")
         ax_cost.yaxis.set_major_formatter(FuncFormatter(_usd))
         if cost_save is None:
@@ -105,7 +110,7 @@ def plot_headline(
             ax_cost.text(
                 1,
                 top * 0.4,
-                "no costs\nrecorded" if no_costs else "no α reaches\nits accuracy",
+                "no costs\nrecorded" if no_costs else f"no α reaches\nits {score_words(score_label)}",
                 ha="center",
                 va="center",
                 fontsize=6,

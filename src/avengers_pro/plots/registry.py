@@ -21,6 +21,7 @@ import pandas as pd
 
 from avengers_pro.io import PathLike, sweep_key
 from avengers_pro.outputs import (
+    DEFAULT_SCORE_LABEL,
     metrics_entry,
     read_metrics,
     read_summary,
@@ -116,7 +117,8 @@ class FigureSpec:
         Which plot job draws it (see :data:`Job`).
     settings
         The figure's settings from the config's ``plots:`` block (they are its job's params, so a
-        changed setting reruns that job and nothing else).
+        changed setting reruns that job and nothing else); :meth:`settings_of` adds the score label
+        every figure takes.
     draw
         ``draw(inputs, settings, stem)`` writes ``stem.png`` and ``stem.pdf``.
     """
@@ -127,9 +129,18 @@ class FigureSpec:
     settings: Callable[[Mapping[str, Any]], dict[str, Any]]
     draw: Draw
 
+    def settings_of(self, plots: Mapping[str, Any]) -> dict[str, Any]:
+        """The figure's settings with ``score_label`` (config ``plots.score_label``; default "Accuracy")."""
+        return {**self.settings(plots), "score_label": plots.get("score_label", DEFAULT_SCORE_LABEL)}
+
 
 def _main(plots: Mapping[str, Any]) -> dict[str, Any]:
     return dict(plots["main"])
+
+
+def _style_of(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What every figure shares: the models' colours and the score label."""
+    return {"colors": inputs.colors, "score_label": settings["score_label"]}
 
 
 def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
@@ -141,7 +152,7 @@ def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) ->
         variant=settings["variant"],
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
-        colors=inputs.colors,
+        **_style_of(inputs, settings),
     )
 
 
@@ -153,7 +164,7 @@ def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
         stem,
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
-        colors=inputs.colors,
+        **_style_of(inputs, settings),
     )
 
 
@@ -166,7 +177,7 @@ def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
         variant=settings["variant"],
         n_clusters=int(settings["n_clusters"]),
         log_cost=settings["log_cost"],
-        colors=inputs.colors,
+        **_style_of(inputs, settings),
     )
 
 
@@ -182,7 +193,7 @@ def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Pat
 def _draw_headline(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .headline import plot_headline
 
-    plot_headline(inputs.entry(settings), stem, colors=inputs.colors, source=inputs.metrics_path or "")
+    plot_headline(inputs.entry(settings), stem, source=inputs.metrics_path or "", **_style_of(inputs, settings))
 
 
 def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,13 +205,13 @@ def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, A
 def _draw_alpha_sweep(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .sweeps import plot_alpha_sweep
 
-    plot_alpha_sweep(inputs.main_sweeps, _best_single(inputs, settings), stem, colors=inputs.colors)
+    plot_alpha_sweep(inputs.main_sweeps, _best_single(inputs, settings), stem, **_style_of(inputs, settings))
 
 
 def _draw_cluster_ablation(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
     from .sweeps import plot_cluster_ablation
 
-    plot_cluster_ablation(inputs.sweeps, _best_single(inputs, settings), stem, colors=inputs.colors)
+    plot_cluster_ablation(inputs.sweeps, _best_single(inputs, settings), stem, **_style_of(inputs, settings))
 
 
 FIGURES: tuple[FigureSpec, ...] = (

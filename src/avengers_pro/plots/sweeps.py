@@ -17,7 +17,9 @@ from avengers_pro.errors import DataError
 from avengers_pro.io import PathLike
 from avengers_pro.metrics import cost_save as metrics_cost_save
 from avengers_pro.outputs import (
+    DEFAULT_SCORE_LABEL,
     routed_models,
+    score_words,
 )
 from avengers_pro.summary import seed_curve as summary_seed_curve
 
@@ -103,6 +105,7 @@ def plot_alpha_sweep(
     colors: Mapping[str, str] | None = None,
     confidence: float = 0.95,
     dpi: int = DPI,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """Accuracy and cost against alpha (paper Fig. 2).
 
@@ -124,6 +127,8 @@ def plot_alpha_sweep(
         Level of the band.
     dpi
         PNG resolution.
+    score_label
+        What the score is called (config ``plots.score_label``).
     """
     alphas, accuracy, cost = _stack_seeds(sweeps)
     n_seeds = accuracy.shape[1]
@@ -135,7 +140,7 @@ def plot_alpha_sweep(
         fig = _new_figure(FULL_WIDTH_IN, 2.3)
         ax_acc, ax_cost = fig.subplots(1, 2)
         panels = (
-            (ax_acc, 100 * accuracy, 100 * float(best_single["accuracy"]), "Accuracy (%)", (0.0, 100.0)),
+            (ax_acc, 100 * accuracy, 100 * float(best_single["accuracy"]), f"{score_label} (%)", (0.0, 100.0)),
             (ax_cost, cost, float(best_single["cost"]), "Total test cost (USD)", (0.0, np.inf)),
         )
         for ax, values, reference, ylabel, (low, high) in panels:
@@ -159,7 +164,7 @@ def plot_alpha_sweep(
                     label=f"{confidence:.0%} CI (t, over seeds)",
                 )
             ax.axhline(reference, color=single_color, ls="--", lw=1.0, label=f"best single: {single_name}")
-            ax.set_xlabel("α (weight on accuracy)")
+            ax.set_xlabel(f"α (weight on {score_words(score_label)})")
             ax.set_ylabel(ylabel)
             ax.set_xlim(float(alphas.min()), float(alphas.max()))
         ax_cost.yaxis.set_major_formatter(FuncFormatter(_usd))
@@ -351,6 +356,7 @@ def plot_cluster_ablation(
     *,
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
+    score_label: str = DEFAULT_SCORE_LABEL,
 ) -> None:
     """Accuracy at alpha = 1 and CostSave against the number of clusters, for every variant.
 
@@ -371,6 +377,8 @@ def plot_cluster_ablation(
         Model → colour, for the best single model's reference line.
     dpi
         PNG resolution.
+    score_label
+        What the score is called (config ``plots.score_label``).
     """
     table = cluster_ablation_table(sweeps, best_single)
     styles = variant_styles(table["variant"])
@@ -383,7 +391,7 @@ def plot_cluster_ablation(
         fig = _new_figure(FULL_WIDTH_IN, 2.3)
         ax_acc, ax_save = fig.subplots(1, 2)
         for ax, column, scale, ylabel in (
-            (ax_acc, "accuracy_at_1", 100, "Accuracy at α = 1 (%)"),
+            (ax_acc, "accuracy_at_1", 100, f"{score_label} at α = 1 (%)"),
             (ax_save, "cost_save", 100, "CostSave vs best single (%)"),
         ):
             for variant, (color, linestyle, marker) in styles.items():
@@ -430,7 +438,7 @@ def plot_cluster_ablation(
                 ax.text(
                     0.5,
                     0.5,
-                    f"{', '.join(never)}: no α reaches the best\nsingle model's accuracy at any k",
+                    f"{', '.join(never)}: no α reaches the best\nsingle model's {score_words(score_label)} at any k",
                     transform=ax.transAxes,
                     ha="center",
                     va="center",
