@@ -128,7 +128,7 @@ class FakeUpstream:
         }
         created = 1_700_000_000
         if not body.get("stream"):
-            answer = JSONResponse(
+            answer: Response = JSONResponse(
                 {
                     "id": f"chatcmpl-fake-{number}",
                     "object": "chat.completion",
