@@ -14,7 +14,7 @@ import numpy as np
 
 from avengers_pro.console import Progress, say
 from avengers_pro.embeddings.cache import EmbeddingCache
-from avengers_pro.embeddings.settings import LOCAL_BACKEND, OPENAI_BACKEND, parse_settings
+from avengers_pro.embeddings.settings import LOCAL_BACKEND, OPENAI_BACKEND, STATIC_BACKEND, parse_settings
 from avengers_pro.errors import DataError, EmbeddingError
 from avengers_pro.http import bounded_map
 
@@ -67,7 +67,8 @@ def make_embedder(config: dict[str, Any] | None) -> Embedder:
     Returns
     -------
     Embedder
-        A :class:`~avengers_pro.embeddings.local.SentenceTransformerEmbedder` or an
+        A :class:`~avengers_pro.embeddings.local.SentenceTransformerEmbedder`, a
+        :class:`~avengers_pro.embeddings.static.StaticEmbedder` or an
         :class:`~avengers_pro.embeddings.openai_backend.OpenAIEmbedder`.
 
     Raises
@@ -80,6 +81,10 @@ def make_embedder(config: dict[str, Any] | None) -> Embedder:
         from avengers_pro.embeddings.local import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(settings)
+    if settings.backend == STATIC_BACKEND:
+        from avengers_pro.embeddings.static import StaticEmbedder
+
+        return StaticEmbedder(settings)
     from avengers_pro.embeddings.openai_backend import OpenAIEmbedder
 
     return OpenAIEmbedder(settings)
