@@ -21,6 +21,7 @@ the source model's files and the distillation settings, so another model or sett
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -182,18 +183,22 @@ class StaticEmbedder:
         return [min(len(encoding.ids), self.max_tokens) for encoding in encodings]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """The mean token vector of each (already truncated) text → float32 (n, dimensions)."""
+        """The mean token vector of each (already truncated) text → float32 (n, dimensions).
+
+        One sparse product: a (texts x vocabulary) matrix of 1/length weights times the table, so no
+        (tokens x dimensions) array is ever built.
+        """
+        from scipy import sparse
+
         table = self._get_table()
         tokenizer = self._get_truncator().tokenizer
         unknown = tokenizer.token_to_id("[UNK]") or 0
-        ids = [
-            encoding.ids[: self.max_tokens] or [unknown]
-            for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)
-        ]
-        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
-        if not len(ids):
+        rows = [e.ids[: self.max_tokens] or [unknown] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+        if not rows:
             return np.zeros((0, table.shape[1]), dtype=np.float32)
-        flat = np.fromiter((i for row in ids for i in row), dtype=np.int64, count=int(lengths.sum()))
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        sums = np.add.reduceat(table[flat], starts, axis=0)
-        return (sums / lengths[:, None]).astype(np.float32)
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
+        weights = np.repeat(1.0 / lengths, lengths).astype(np.float32)
+        means = sparse.csr_matrix((weights, indices, indptr), shape=(len(rows), table.shape[0])) @ table
+        return np.asarray(means, dtype=np.float32)
