@@ -746,7 +746,9 @@ def test_the_key_is_in_no_log_and_prompts_only_when_asked(router_dir, upstream, 
     caplog.clear()
     with Served(router, config, ServeSettings(log_prompts=True), environ=environ) as served:
         assert served.chat(text).status_code == 200
-    prompts = [json.loads(r.getMessage()).get("prompt") for r in caplog.records if r.name == "avengers_pro.serve.access"]
+    prompts = [
+        json.loads(r.getMessage()).get("prompt") for r in caplog.records if r.name == "avengers_pro.serve.access"
+    ]
     assert text in prompts
     assert SECRET not in caplog.text
 
@@ -803,7 +805,11 @@ def test_shutdown_lets_streams_in_flight_finish(router_dir, upstream, fake):
 # --------------------------------------------------------------------------- micro-batching
 
 
-def test_concurrent_requests_share_forward_passes():
+def held_batches(texts: list[str], **options) -> tuple[list[list[str]], list[np.ndarray]]:
+    """Embed "x" and then ``texts`` through an :class:`EmbedBatcher` (``options``) whose first forward
+    pass is held until all of ``texts`` are queued; the batches it made and each caller's row
+    (the first column is the text's length).
+    """
     import asyncio
 
     started, release = threading.Event(), threading.Event()
@@ -816,15 +822,14 @@ def test_concurrent_requests_share_forward_passes():
             release.wait(TIMEOUT)  # hold the first pass until the others are queued
         return np.array([[float(len(t)), 1.0] for t in texts])
 
-    batcher = EmbedBatcher(embed, max_batch=4)
+    batcher = EmbedBatcher(embed, **options)
 
     async def scenario():
-        first = asyncio.ensure_future(batcher.embed("a"))
+        first = asyncio.ensure_future(batcher.embed("x"))
         await asyncio.to_thread(started.wait, TIMEOUT)
-        others = [asyncio.ensure_future(batcher.embed("b" * n)) for n in range(2, 8)]
-        await asyncio.sleep(0)  # let them queue
-        for _ in range(int(TIMEOUT / 0.001)):  # bounded wait until all six are queued
-            if batcher._queue.qsize() >= len(others):
+        others = [asyncio.ensure_future(batcher.embed(text)) for text in texts]
+        for _ in range(int(TIMEOUT / 0.001)):  # bounded wait until all are queued
+            if batcher.waiting >= len(others):
                 break
             await asyncio.sleep(0.001)
         release.set()
@@ -835,6 +840,12 @@ def test_concurrent_requests_share_forward_passes():
         vectors = asyncio.run(scenario())
     finally:
         batcher.stop()
+    assert batcher.waiting == 0
+    return batches, vectors
+
+
+def test_concurrent_requests_share_forward_passes():
+    batches, vectors = held_batches(["b" * n for n in range(2, 8)], max_batch=4)
     assert [len(b) for b in batches] == [1, 4, 2]  # the six waiting texts shared two passes of at most 4
     assert [v[0] for v in vectors] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]  # each caller got its own row
 

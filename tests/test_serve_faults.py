@@ -15,7 +15,6 @@ import threading
 import time
 
 import httpx
-import numpy as np
 import pytest
 from test_serve import (
     QUESTIONS,
@@ -27,13 +26,14 @@ from test_serve import (
     _ranking,
     _write,
     fake,  # noqa: F401 - fixtures
+    held_batches,
     router_dir,  # noqa: F401
     upstream,  # noqa: F401
 )
 
 from avengers_pro.cli import main
 from avengers_pro.serve.app import ServeSettings
-from avengers_pro.serve.batcher import EmbedBatcher, _Job, next_batch
+from avengers_pro.serve.batcher import _Job, next_batch
 from avengers_pro.serve.fake import Behaviour, reply_text
 from avengers_pro.serve.upstream import Breaker
 
@@ -366,38 +366,12 @@ def test_a_batch_holds_texts_of_one_length_within_the_padded_token_cap():
 
 
 def test_the_batcher_keeps_long_texts_out_of_short_batches():
-    started, release = threading.Event(), threading.Event()
-    batches: list[list[str]] = []
-
-    def embed(texts):
-        batches.append(list(texts))
-        if len(batches) == 1:
-            started.set()
-            release.wait(TIMEOUT)
-        return np.array([[float(len(t)), 1.0] for t in texts])
-
-    batcher = EmbedBatcher(embed, max_batch=64, max_batch_tokens=512, count_tokens=lambda ts: [len(t) for t in ts])
     texts = ["s" * 10, "L" * 200, "s" * 12, "L" * 220, "s" * 11]
-
-    async def scenario():
-        first = asyncio.ensure_future(batcher.embed("x"))
-        await asyncio.to_thread(started.wait, TIMEOUT)
-        others = [asyncio.ensure_future(batcher.embed(text)) for text in texts]
-        for _ in range(int(TIMEOUT / 0.001)):
-            if batcher.waiting >= len(texts):
-                break
-            await asyncio.sleep(0.001)
-        release.set()
-        return await asyncio.wait_for(asyncio.gather(first, *others), TIMEOUT)
-
-    batcher.start()
-    try:
-        vectors = asyncio.run(scenario())
-    finally:
-        batcher.stop()
+    batches, vectors = held_batches(
+        texts, max_batch=64, max_batch_tokens=512, count_tokens=lambda ts: [len(t) for t in ts]
+    )
     assert batches[1:] == [["s" * 10, "s" * 12, "s" * 11], ["L" * 200, "L" * 220]]
     assert [v[0] for v in vectors] == [1.0, 10.0, 200.0, 12.0, 220.0, 11.0]
-    assert batcher.waiting == 0
 
 
 # --------------------------------------------------------------------------- the command
