@@ -307,6 +307,46 @@ def test_texts_beyond_the_embedding_queue_limit_get_503(router_dir, upstream, fa
         assert served.metrics()[("avengers_pro_rejected_total", (("reason", "queue_full"),))] == 1
 
 
+def test_a_text_that_waited_too_long_for_the_embedder_gets_503(router_dir, upstream, fake):  # noqa: F811
+    _, url = upstream
+    router = _fake_router(router_dir)
+    embedder = router._embedder
+    original = embedder.embed
+    busy, release = threading.Event(), threading.Event()
+
+    def held(texts):
+        if not busy.is_set():
+            busy.set()
+            release.wait(TIMEOUT)
+        return original(texts)
+
+    embedder.embed = held
+    results: list[httpx.Response] = []
+    with Served(router, _config(url), ServeSettings(max_embed_wait=0.05)) as served:
+
+        def send(text: str) -> None:
+            body = {"model": "avengers-pro", "messages": [{"role": "user", "content": text}]}
+            results.append(httpx.post(f"{served.url}/v1/chat/completions", json=body, timeout=TIMEOUT))
+
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        assert busy.wait(TIMEOUT)  # the first text is in a forward pass
+        second = threading.Thread(target=send, args=("second",))
+        second.start()
+        depth = ("avengers_pro_embed_queue_depth", ())
+        _wait_for(lambda: served.metrics().get(depth) == 1, "the second text to queue")
+        time.sleep(0.2)  # the second text has now waited longer than 0.05 s
+        release.set()
+        for thread in (first, second):
+            thread.join(TIMEOUT)
+        statuses = sorted(r.status_code for r in results)
+        assert statuses == [200, 503]
+        refused = next(r for r in results if r.status_code == 503)
+        assert refused.json()["error"]["code"] == "server_overloaded" and refused.headers["retry-after"] == "1"
+        assert served.metrics()[("avengers_pro_rejected_total", (("reason", "queue_timeout"),))] == 1
+        assert served.app.state.routing.batcher.waiting == 0
+
+
 # --------------------------------------------------------------------------- access log and request ids
 
 

@@ -30,6 +30,7 @@ models.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -52,7 +53,7 @@ from starlette.types import Receive, Scope, Send
 from ..embeddings import token_counter
 from ..export import Router
 from .access import Call, RequestIdMiddleware, log_access, request_id
-from .batcher import EmbedBatcher, rough_token_count
+from .batcher import EmbedBatcher, QueueTimeout, rough_token_count
 from .checks import RequestError, error_response, last_user_text, parse_alpha, parse_body, read_body
 from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, UpstreamsConfig
 from .metrics import CONTENT_TYPE, ServeMetrics
@@ -93,8 +94,11 @@ class ServeSettings:
         Chat completions served at once (streams included); one more gets 503 with ``Retry-After``.
     max_queued_embeddings
         Texts waiting for the embedder; a request that would add one more gets 503 with
-        ``Retry-After``. This bounds the time a request waits for the embedder: about this many
-        texts' forward passes.
+        ``Retry-After``.
+    max_embed_wait
+        Seconds a text may wait for the embedder before its forward pass starts; a request whose
+        text waited longer gets 503 with ``Retry-After`` (``None``: no limit). With the queue limit
+        this bounds what the embedder's queue adds to a request, whatever the texts' lengths.
     """
 
     model_name: str = DEFAULT_MODEL_NAME
@@ -107,6 +111,7 @@ class ServeSettings:
     max_batch_tokens: int = 4096
     max_in_flight: int = 512
     max_queued_embeddings: int = 64
+    max_embed_wait: float | None = 0.5
 
 
 @dataclass
@@ -158,6 +163,7 @@ class RoutingApp:
             max_wait=self.settings.batch_wait,
             max_batch_tokens=self.settings.max_batch_tokens,
             count_tokens=self._count_tokens,
+            max_queue_wait=self.settings.max_embed_wait,
             on_batch=lambda size, _: self.metrics.batch_size.observe(size),
         )
         self.metrics.queue_depth.set_function(lambda: self.batcher.waiting)
@@ -174,6 +180,7 @@ class RoutingApp:
         flight, streams included, have finished) stop both.
         """
         self.pool.start()
+        await asyncio.to_thread(self._count_tokens, ["warm-up"])  # load the tokenizer before the first request
         self.batcher.start()
         try:
             yield
@@ -325,6 +332,9 @@ class RoutingApp:
             try:
                 vector = await self.batcher.embed(text)
                 ranking = self._at_alpha(alpha).rank_embeddings(vector[None, :])[0]
+            except QueueTimeout:
+                wait = f"{self.settings.max_embed_wait or 0:g} s of wait for the embedder"
+                return self._refuse(request, started, self._overloaded(wait, "queue_timeout"))
             except Exception as error:  # noqa: BLE001 - whatever the embedder raised, the answer is 503
                 log.error("routing failed: %s", error)
                 return self._refuse(

@@ -11,6 +11,10 @@ text waiting, measures each in tokens, and forms batches of texts of similar len
   length times its longest text), since a forward pass costs what its padded batch holds: one
   256-token prompt in a batch of 32 short ones would make every row 256 tokens long.
 
+A text that has waited longer than ``max_queue_wait`` when its turn comes is not embedded: its
+caller gets :class:`QueueTimeout` (the server answers 503), so under overload no request waits for
+the embedder much longer than that, however long the queue.
+
 Each batch is ONE call of ``embed`` (e.g. :meth:`avengers_pro.export.Router.embed`). An idle server
 embeds a lone request at once (``max_wait`` defaults to 0: no request waits for company).
 """
@@ -34,12 +38,17 @@ log = logging.getLogger(__name__)
 BUCKETS = (16, 32, 64, 128)
 
 
+class QueueTimeout(Exception):
+    """A text waited longer than ``max_queue_wait`` for the embedder and was dropped."""
+
+
 @dataclass
 class _Job:
     text: str
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[np.ndarray]
     tokens: int = 0
+    queued: float = 0.0
 
 
 def _resolve(future: asyncio.Future[np.ndarray], value: np.ndarray | None, error: BaseException | None) -> None:
@@ -102,6 +111,9 @@ class EmbedBatcher:
     count_tokens
         Texts → their token counts as the embedder sees them (called from the worker thread);
         default :func:`rough_token_count`.
+    max_queue_wait
+        Seconds a text may wait before its forward pass starts; older ones get :class:`QueueTimeout`
+        (``None``: no limit).
     on_batch
         Called with each batch's size and seconds (for metrics).
     """
@@ -114,6 +126,7 @@ class EmbedBatcher:
         max_wait: float = 0.0,
         max_batch_tokens: int = 4096,
         count_tokens: Callable[[Sequence[str]], Sequence[int]] | None = None,
+        max_queue_wait: float | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         if max_batch < 1:
@@ -125,6 +138,8 @@ class EmbedBatcher:
         self.max_wait = float(max_wait)
         self.max_batch_tokens = int(max_batch_tokens)
         self._count_tokens = count_tokens or rough_token_count
+        self.max_queue_wait = max_queue_wait
+        self.expired = 0
         self._on_batch = on_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -165,7 +180,7 @@ class EmbedBatcher:
         future: asyncio.Future[np.ndarray] = loop.create_future()
         with self._lock:
             self._waiting += 1
-        self._queue.put(_Job(text, loop, future))
+        self._queue.put(_Job(text, loop, future, queued=time.monotonic()))
         return await future
 
     def _drain(self, pending: list[_Job], block: bool) -> bool:
@@ -202,12 +217,30 @@ class EmbedBatcher:
             pending.extend(fresh)
         return stopping
 
+    def _expire(self, pending: list[_Job]) -> None:
+        """Drop the jobs that waited longer than ``max_queue_wait``: their callers get QueueTimeout."""
+        if self.max_queue_wait is None or not pending:
+            return
+        oldest = time.monotonic() - self.max_queue_wait
+        expired = [job for job in pending if job.queued < oldest]
+        if not expired:
+            return
+        pending[:] = [job for job in pending if job.queued >= oldest]
+        with self._lock:
+            self._waiting -= len(expired)
+            self.expired += len(expired)
+        error = QueueTimeout(f"waited more than {self.max_queue_wait:g} s for the embedder")
+        for job in expired:
+            with contextlib.suppress(RuntimeError):
+                job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+
     def _run(self) -> None:
         pending: list[_Job] = []
         stopping = False
         while pending or not stopping:
             if not stopping:
                 stopping = self._drain(pending, block=not pending)
+            self._expire(pending)
             if not pending:
                 continue
             batch = next_batch(pending, self.max_batch, self.max_batch_tokens)

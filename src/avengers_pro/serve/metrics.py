@@ -9,7 +9,8 @@ Names and meanings (``model`` is the router's name of a model):
   4xx passed through, or 502 when every upstream failed), by the router's first choice;
 * ``avengers_pro_rejected_total{reason}``: requests refused before routing (``bad_request``,
   ``unknown_model``, ``unauthorized``, ``too_large``, ``body_timeout``, ``overloaded`` (too many
-  requests in flight), ``queue_full`` (too many texts waiting for the embedder), ``routing_failed``,
+  requests in flight), ``queue_full`` (too many texts waiting for the embedder), ``queue_timeout`` (a text waited
+  longer than ``--max-embed-wait``), ``routing_failed``,
   ``not_found``, ``method_not_allowed``);
 * ``avengers_pro_upstream_attempts_total{model, outcome}``: every upstream call: ``ok``,
   ``client_error`` (4xx), ``rate_limited`` (a 429 that falls back), ``server_error`` (5xx),

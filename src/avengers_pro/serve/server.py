@@ -95,6 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="texts waiting for the embedder; a request beyond gets 503 with Retry-After (default 64)",
     )
     parser.add_argument(
+        "--max-embed-wait",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="a text that waited S seconds for the embedder gets 503 with Retry-After (default 0.5; 0: no limit)",
+    )
+    parser.add_argument(
         "--body-timeout",
         type=float,
         default=30.0,
@@ -162,6 +169,8 @@ def serve_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name}: must be >= {minimum}, got {value}")
     if args.batch_wait_ms < 0:
         raise ConfigError(f"--batch-wait-ms: must be >= 0, got {args.batch_wait_ms}")
+    if args.max_embed_wait < 0:
+        raise ConfigError(f"--max-embed-wait: must be >= 0, got {args.max_embed_wait}")
     if not args.body_timeout > 0:
         raise ConfigError(f"--body-timeout: must be > 0, got {args.body_timeout}")
     token = None
@@ -214,6 +223,7 @@ def _serve(args: argparse.Namespace, listener: socket.socket, token: str | None)
         body_timeout=args.body_timeout,
         max_in_flight=args.max_in_flight,
         max_queued_embeddings=args.max_queued_embeddings,
+        max_embed_wait=args.max_embed_wait or None,
     )
     app = create_app(router, config, settings)
     log.info(
