@@ -15,6 +15,7 @@ import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
 from test_serve import (
     QUESTIONS,
@@ -33,7 +34,7 @@ from test_serve import (
 
 from avengers_pro.cli import main
 from avengers_pro.serve.app import ServeSettings
-from avengers_pro.serve.batcher import _Job, next_batch
+from avengers_pro.serve.batcher import EmbedBatcher, _Job, next_batch
 from avengers_pro.serve.fake import Behaviour, reply_text
 from avengers_pro.serve.upstream import Breaker
 
@@ -412,6 +413,16 @@ def test_the_batcher_keeps_long_texts_out_of_short_batches():
     )
     assert batches[1:] == [["s" * 10, "s" * 12, "s" * 11], ["L" * 200, "L" * 220]]
     assert [v[0] for v in vectors] == [1.0, 10.0, 200.0, 12.0, 220.0, 11.0]
+
+
+def test_batches_shrink_to_the_time_budget_the_last_batches_measured():
+    batcher = EmbedBatcher(lambda texts: np.zeros((len(texts), 2)), max_batch_tokens=4096, max_batch_seconds=0.5)
+    assert batcher.token_budget() == 4096  # nothing measured yet
+    batcher._learn(seconds=2.0, padded_tokens=1000)  # a busy CPU: 2 ms a padded token
+    assert batcher.token_budget() == 250  # 0.5 s of work
+    batcher._learn(seconds=0.01, padded_tokens=1000)  # faster again: the running mean follows
+    assert 250 < batcher.token_budget() < 4096
+    assert EmbedBatcher(lambda texts: np.zeros((len(texts), 2)), max_batch_tokens=4096).token_budget() == 4096
 
 
 # --------------------------------------------------------------------------- the command

@@ -97,8 +97,9 @@ class ServeSettings:
         ``Retry-After``.
     max_embed_wait
         Seconds a text may wait for the embedder before its forward pass starts; a request whose
-        text waited longer gets 503 with ``Retry-After`` (``None``: no limit). With the queue limit
-        this bounds what the embedder's queue adds to a request, whatever the texts' lengths.
+        text waited longer gets 503 with ``Retry-After`` (``None``: no limit). A batch is also kept
+        to about this many seconds of work. Together they bound what the embedder adds to a
+        request to about twice this, whatever the texts' lengths.
     """
 
     model_name: str = DEFAULT_MODEL_NAME
@@ -164,6 +165,7 @@ class RoutingApp:
             max_batch_tokens=self.settings.max_batch_tokens,
             count_tokens=self._count_tokens,
             max_queue_wait=self.settings.max_embed_wait,
+            max_batch_seconds=self.settings.max_embed_wait,
             on_batch=lambda size, _: self.metrics.batch_size.observe(size),
         )
         self.metrics.queue_depth.set_function(lambda: self.batcher.waiting)

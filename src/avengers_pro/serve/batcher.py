@@ -12,8 +12,11 @@ text waiting, measures each in tokens, and forms batches of texts of similar len
   256-token prompt in a batch of 32 short ones would make every row 256 tokens long.
 
 A text that has waited longer than ``max_queue_wait`` when its turn comes is not embedded: its
-caller gets :class:`QueueTimeout` (the server answers 503), so under overload no request waits for
-the embedder much longer than that, however long the queue.
+caller gets :class:`QueueTimeout` (the server answers 503). And a batch is also kept to about
+``max_batch_seconds`` of work, by the seconds per padded token the last batches took (a running
+mean): on a slow or busy CPU a batch of 16 long prompts may take seconds. Together they bound what
+the embedder adds to a request to about ``max_queue_wait + max_batch_seconds``, however long the
+queue and the texts.
 
 Each batch is ONE call of ``embed`` (e.g. :meth:`avengers_pro.export.Router.embed`). An idle server
 embeds a lone request at once (``max_wait`` defaults to 0: no request waits for company).
@@ -114,6 +117,9 @@ class EmbedBatcher:
     max_queue_wait
         Seconds a text may wait before its forward pass starts; older ones get :class:`QueueTimeout`
         (``None``: no limit).
+    max_batch_seconds
+        Keep a batch's padded tokens to what the last batches did in this many seconds (``None``:
+        only ``max_batch_tokens`` counts).
     on_batch
         Called with each batch's size and seconds (for metrics).
     """
@@ -127,6 +133,7 @@ class EmbedBatcher:
         max_batch_tokens: int = 4096,
         count_tokens: Callable[[Sequence[str]], Sequence[int]] | None = None,
         max_queue_wait: float | None = None,
+        max_batch_seconds: float | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         if max_batch < 1:
@@ -139,6 +146,8 @@ class EmbedBatcher:
         self.max_batch_tokens = int(max_batch_tokens)
         self._count_tokens = count_tokens or rough_token_count
         self.max_queue_wait = max_queue_wait
+        self.max_batch_seconds = max_batch_seconds
+        self.seconds_per_token: float | None = None
         self.expired = 0
         self._on_batch = on_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -217,6 +226,19 @@ class EmbedBatcher:
             pending.extend(fresh)
         return stopping
 
+    def token_budget(self) -> int:
+        """Padded tokens the next batch may hold: ``max_batch_tokens``, less when the last batches
+        say that many would take longer than ``max_batch_seconds``.
+        """
+        if self.max_batch_seconds is None or not self.seconds_per_token:
+            return self.max_batch_tokens
+        return max(1, min(self.max_batch_tokens, int(self.max_batch_seconds / self.seconds_per_token)))
+
+    def _learn(self, seconds: float, padded_tokens: int) -> None:
+        rate = seconds / max(padded_tokens, 1)
+        previous = self.seconds_per_token
+        self.seconds_per_token = rate if previous is None else 0.8 * previous + 0.2 * rate
+
     def _expire(self, pending: list[_Job]) -> None:
         """Drop the jobs that waited longer than ``max_queue_wait``: their callers get QueueTimeout."""
         if self.max_queue_wait is None or not pending:
@@ -243,7 +265,7 @@ class EmbedBatcher:
             self._expire(pending)
             if not pending:
                 continue
-            batch = next_batch(pending, self.max_batch, self.max_batch_tokens)
+            batch = next_batch(pending, self.max_batch, self.token_budget())
             with self._lock:
                 self._waiting -= len(batch)
             started = time.perf_counter()
@@ -253,8 +275,11 @@ class EmbedBatcher:
             except Exception as caught:  # noqa: BLE001 - handed to every caller of the batch; the worker lives on
                 vectors, error = None, caught
                 log.error("embedding a batch of %d failed: %s", len(batch), caught)
+            seconds = time.perf_counter() - started
+            if error is None:
+                self._learn(seconds, len(batch) * max(job.tokens for job in batch))
             if self._on_batch is not None:
-                self._on_batch(len(batch), time.perf_counter() - started)
+                self._on_batch(len(batch), seconds)
             for row, job in enumerate(batch):
                 value = None if vectors is None else vectors[row]
                 # RuntimeError: that event loop is closed, its caller is gone.
