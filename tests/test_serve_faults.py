@@ -118,6 +118,16 @@ def test_unknown_paths_methods_and_models_are_openai_shaped(served):
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
 
 
+def test_a_bug_is_an_openai_shaped_500(served, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(served.app.state.routing.pool, "forward", broken)
+    response = served.chat("hi")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error" and "x-request-id" in response.headers
+
+
 def test_a_stalled_body_gets_408(served, fake):  # noqa: F811
     sock = _raw_post(served.url, b"content-length: 500\r\n", b'{"model": "avengers-pro", ')
     try:

@@ -288,6 +288,16 @@ class RoutingApp:
             response.headers[key] = value
         return response
 
+    async def internal_error(self, request: Request, _: Exception) -> Response:
+        """A bug of the server: an OpenAI-shaped 500 (the traceback is still logged). Starlette answers
+        it outside the middleware, so the request id header is set here.
+        """
+        ident = request_id(request.scope)
+        log_access(ident, request.method, request.url.path, 500, time.perf_counter(), reason="internal_error")
+        return error_response(
+            500, "internal server error", kind="server_error", code="internal_error", headers={"x-request-id": ident}
+        )
+
     def _refuse(self, request: Request, started: float, error: RequestError) -> Response:
         self.metrics.rejected.labels(error.reason).inc()
         log_access(
@@ -537,7 +547,7 @@ def create_app(router: Router, config: UpstreamsConfig, settings: ServeSettings 
     app = Starlette(
         routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes],
         lifespan=state.lifespan,
-        exception_handlers={HTTPException: state.http_error},
+        exception_handlers={HTTPException: state.http_error, Exception: state.internal_error},
     )
     app.add_middleware(RequestIdMiddleware)
     app.state.routing = state
