@@ -230,6 +230,23 @@ def test_every_breaker_open_is_a_503_that_says_when(router_dir, upstream, fake):
         fake.default = Behaviour()
 
 
+def test_the_openai_sdk_does_not_call_again_after_a_final_error(router_dir, upstream, fake):  # noqa: F811
+    openai = pytest.importorskip("openai")
+    _, url = upstream
+    fake.default = Behaviour(status=500)
+    try:
+        with Served(_fake_router(router_dir), {**_config(url), "max_fallbacks": 1}) as served:
+            client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=2, timeout=TIMEOUT)
+            with pytest.raises(openai.InternalServerError):
+                client.chat.completions.create(
+                    model="avengers-pro", messages=[{"role": "user", "content": QUESTIONS[0]}]
+                )
+            # one SDK call, one server request: 2 models x (1 + 1 retry); the SDK's 2 retries not taken
+            assert sum(fake.counts.values()) == 4
+    finally:
+        fake.default = Behaviour()
+
+
 def test_a_breaker_lets_one_trial_through_after_its_cooldown():
     now = [0.0]
     breaker = Breaker(failures=2, cooldown=10.0, clock=lambda: now[0])
