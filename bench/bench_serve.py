@@ -8,7 +8,9 @@ with the local all-MiniLM-L6-v2 embedder (or the ``static`` one), and this scrip
 The prompts are real: ``--requests`` prompts drawn (seed 0) from the RouterBench CSVs the pipeline
 reads (``data/routerbench/*.csv``, column ``prompt``): their length distribution, long few-shot
 prompts included (median about 430 tokens by the MiniLM tokenizer; 87% are longer than the 256
-the embedder keeps). For each concurrency (1, 8, 32 and 64 by default) and mode (non-streaming by
+the embedder keeps). ARC's and Winogrande's prompts share their first 256 tokens (the few-shot
+examples), so once cut most would be the same text, which the embedder embeds once per batch; each
+prompt therefore starts with its own ``Request <i>:`` line (``--as-is`` sends them unchanged). For each concurrency (1, 8, 32 and 64 by default) and mode (non-streaming by
 default; ``--modes plain stream``) the same prompts go straight to the fake upstream (the
 baseline: what the client and the upstream cost without the router) and then through the server,
 side by side. Every answer is checked (status, the routed model's reply; for streams the whole
@@ -74,8 +76,11 @@ def _questions(n: int, offset: int = 0) -> list[str]:
     return [TOPICS[names[i % len(names)]].format(a=offset + i, b=(7 * i) % 97) for i in range(n)]
 
 
-def real_prompts(pattern: str, n: int) -> list[str]:
-    """``n`` prompts drawn (seed 0, with replacement when there are fewer) from the CSVs ``pattern`` names."""
+def real_prompts(pattern: str, n: int, distinct: bool = False) -> list[str]:
+    """``n`` prompts drawn (seed 0, with replacement when there are fewer) from the CSVs ``pattern``
+    names; with ``distinct``, each starts with its own short line (``Request <i>:``), so that no two
+    share the head the embedder keeps.
+    """
     import pandas as pd
 
     files = sorted(glob.glob(pattern))
@@ -84,7 +89,8 @@ def real_prompts(pattern: str, n: int) -> list[str]:
     prompts = pd.concat([pd.read_csv(f, usecols=["prompt"]) for f in files])["prompt"].dropna().astype(str)
     prompts = prompts[prompts.str.strip() != ""].to_numpy()
     rng = np.random.default_rng(0)
-    return [str(p) for p in rng.choice(prompts, size=n, replace=n > len(prompts))]
+    drawn = [str(p) for p in rng.choice(prompts, size=n, replace=n > len(prompts))]
+    return [f"Request {i}:\n{p}" for i, p in enumerate(drawn)] if distinct else drawn
 
 
 def export_toy_router(out: Path, embedding: dict[str, Any]) -> Path:
@@ -386,6 +392,13 @@ def main() -> None:
     parser.add_argument("--embedding", choices=sorted(EMBEDDINGS), default="minilm", help="the toy router's embedder")
     parser.add_argument("--prompts", default=str(ROOT / "data" / "routerbench" / "*.csv"), help="CSV files (glob)")
     parser.add_argument("--serve-args", default="", help="more options of avengers-pro serve, one string")
+    parser.add_argument(
+        "--as-is",
+        action="store_true",
+        help="send the prompts unchanged (default: each starts with its own 'Request <i>:' line, since "
+        "ARC's and Winogrande's few-shot prompts share their first 256 tokens: 300 prompts are 44 "
+        "distinct texts once cut, and the embedder then embeds each batch's duplicates once)",
+    )
     parser.add_argument("--router", help="an exported router folder (default: a toy one, exported first)")
     parser.add_argument(
         "--stand-in-embedder",
@@ -400,7 +413,7 @@ def main() -> None:
         _serve_stand_in(args.serve_stand_in[0], args.serve_stand_in[1], int(args.serve_stand_in[2]))
         return
 
-    texts = real_prompts(args.prompts, args.requests)
+    texts = real_prompts(args.prompts, args.requests, distinct=not args.as_is)
     work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     if args.router:
         router_dir = Path(args.router)
@@ -433,6 +446,7 @@ def main() -> None:
         "embed_threads": args.embed_threads,
         "embedder": "stand-in (hashing)" if args.stand_in_embedder else args.embedding,
         "serve_args": args.serve_args,
+        "prompts_as_is": args.as_is,
         "upstream_delay_ms": args.delay * 1e3,
         "router": str(router_dir),
         "models": len(models),
@@ -447,7 +461,7 @@ def main() -> None:
         report["server_start_s"] = time.perf_counter() - started
         report["server_rss_idle_mib"] = _peak_rss_mib(server.pid)
         # Warm both paths (connections, first batches) with a few requests that are not counted.
-        warm = real_prompts(args.prompts, 32)
+        warm = [f"Warm-up {i}:\n{p}" for i, p in enumerate(real_prompts(args.prompts, 32))]
         asyncio.run(_load(f"{url}/v1", "avengers-pro", warm, False, 8))
         asyncio.run(_load(upstream_url, f"up-{models[0]}", warm, False, 8, expect_model=models[0]))
         for concurrency in args.concurrency:
