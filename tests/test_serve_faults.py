@@ -8,6 +8,7 @@ The servers, fake upstreams and the toy router are those of ``test_serve.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -294,49 +295,12 @@ def test_requests_beyond_the_in_flight_limit_get_503(router_dir, upstream, fake)
         fake.default = Behaviour()
 
 
-def test_texts_beyond_the_embedding_queue_limit_get_503(router_dir, upstream, fake):  # noqa: F811
-    _, url = upstream
-    router = _fake_router(router_dir)
-    embedder = router._embedder
-    original = embedder.embed
-    busy, release = threading.Event(), threading.Event()
-
-    def held(texts):
-        busy.set()
-        release.wait(TIMEOUT)
-        return original(texts)
-
-    embedder.embed = held
-    settings = ServeSettings(max_queued_embeddings=1)
-    results: list[int] = []
-    with Served(router, _config(url), settings) as served:
-
-        def send() -> None:
-            results.append(httpx.post(
-                f"{served.url}/v1/chat/completions",
-                json={"model": "avengers-pro", "messages": [{"role": "user", "content": "hi there"}]},
-                timeout=TIMEOUT,
-            ).status_code)  # fmt: skip
-
-        threads = [threading.Thread(target=send) for _ in range(2)]
-        threads[0].start()
-        assert busy.wait(TIMEOUT)  # the first text is in a forward pass
-        threads[1].start()
-        depth = ("avengers_pro_embed_queue_depth", ())
-        _wait_for(lambda: served.metrics().get(depth) == 1, "the second text to queue")
-        response = served.chat("one too many")
-        release.set()
-        for thread in threads:
-            thread.join(TIMEOUT)
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "server_overloaded"
-        assert "retry-after" in response.headers
-        assert sorted(results) == [200, 200]
-        assert served.metrics()[("avengers_pro_rejected_total", (("reason", "queue_full"),))] == 1
-
-
-def test_a_text_that_waited_too_long_for_the_embedder_gets_503(router_dir, upstream, fake):  # noqa: F811
-    _, url = upstream
+@contextlib.contextmanager
+def _one_in_the_pass_one_queued(router_dir, url: str, settings: ServeSettings):  # noqa: F811
+    """A server whose (fake) embedder holds its first forward pass: one request's text is in that
+    pass, a second one's waits in the queue. Yields ``(served, release, results)``: set ``release``
+    to let the pass finish; both requests' responses land in ``results`` (they are joined on exit).
+    """
     router = _fake_router(router_dir)
     embedder = router._embedder
     original = embedder.embed
@@ -350,29 +314,60 @@ def test_a_text_that_waited_too_long_for_the_embedder_gets_503(router_dir, upstr
 
     embedder.embed = held
     results: list[httpx.Response] = []
-    with Served(router, _config(url), ServeSettings(max_embed_wait=0.05)) as served:
+    with Served(router, _config(url), settings) as served:
 
-        def send(text: str) -> None:
+        def send(text: str) -> threading.Thread:
             body = {"model": "avengers-pro", "messages": [{"role": "user", "content": text}]}
-            results.append(httpx.post(f"{served.url}/v1/chat/completions", json=body, timeout=TIMEOUT))
+            thread = threading.Thread(
+                target=lambda: results.append(
+                    httpx.post(f"{served.url}/v1/chat/completions", json=body, timeout=TIMEOUT)
+                )
+            )
+            thread.start()
+            return thread
 
-        first = threading.Thread(target=send, args=("first",))
-        first.start()
+        threads = [send("first")]
         assert busy.wait(TIMEOUT)  # the first text is in a forward pass
-        second = threading.Thread(target=send, args=("second",))
-        second.start()
+        threads.append(send("second"))
         depth = ("avengers_pro_embed_queue_depth", ())
         _wait_for(lambda: served.metrics().get(depth) == 1, "the second text to queue")
+        try:
+            yield served, release, results
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join(TIMEOUT)
+
+
+def test_texts_beyond_the_embedding_queue_limit_get_503(router_dir, upstream, fake):  # noqa: F811
+    _, url = upstream
+    settings = ServeSettings(max_queued_embeddings=1)
+    with _one_in_the_pass_one_queued(router_dir, url, settings) as (served, release, results):
+        response = served.chat("one too many")
+        release.set()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "server_overloaded"
+    assert "retry-after" in response.headers
+    assert sorted(r.status_code for r in results) == [200, 200]
+    assert _rejected(served, "queue_full") == 1
+
+
+def test_a_text_that_waited_too_long_for_the_embedder_gets_503(router_dir, upstream, fake):  # noqa: F811
+    _, url = upstream
+    settings = ServeSettings(max_embed_wait=0.05)
+    with _one_in_the_pass_one_queued(router_dir, url, settings) as (served, release, results):
         time.sleep(0.2)  # the second text has now waited longer than 0.05 s
         release.set()
-        for thread in (first, second):
-            thread.join(TIMEOUT)
-        statuses = sorted(r.status_code for r in results)
-        assert statuses == [200, 503]
-        refused = next(r for r in results if r.status_code == 503)
-        assert refused.json()["error"]["code"] == "server_overloaded" and refused.headers["retry-after"] == "1"
-        assert served.metrics()[("avengers_pro_rejected_total", (("reason", "queue_timeout"),))] == 1
-        assert served.app.state.routing.batcher.waiting == 0
+    assert sorted(r.status_code for r in results) == [200, 503]
+    refused = next(r for r in results if r.status_code == 503)
+    assert refused.json()["error"]["code"] == "server_overloaded" and refused.headers["retry-after"] == "1"
+    assert _rejected(served, "queue_timeout") == 1
+    assert served.app.state.routing.batcher.waiting == 0
+
+
+def _rejected(served: Served, reason: str) -> float | None:
+    registry = served.app.state.routing.metrics.registry
+    return registry.get_sample_value("avengers_pro_rejected_total", {"reason": reason})
 
 
 # --------------------------------------------------------------------------- access log and request ids
