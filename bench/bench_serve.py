@@ -3,34 +3,46 @@
 
 Three processes on this machine: a fake OpenAI-compatible upstream (``avengers_pro.serve.fake``)
 that answers every request after a fixed delay (50 ms), the real ``avengers-pro serve`` command
-with the local all-MiniLM-L6-v2 embedder, and this script as the client. For each mode
-(non-streaming, streaming) it sends ``--requests`` chat completions at ``--concurrency`` and checks
-every answer (status, the routed model's reply, for streams the whole text and ``[DONE]``). The
-same load is also sent straight to the fake upstream, as a baseline of what the client and the
-upstream cost without the router.
+with the local all-MiniLM-L6-v2 embedder (or the ``static`` one), and this script as the client.
 
-Reported per mode: failures, requests/s, latency percentiles through the router and direct, and
-the router's overhead per request = the client's latency minus the upstream call's duration that
-the server reports in ``server-timing`` (for a stream: minus the time to the upstream's first
-byte, since the fake sends the rest at once). Also the server's peak RSS (VmHWM) and its
-micro-batching (texts per forward pass, from ``/metrics``).
+The prompts are real: ``--requests`` prompts drawn (seed 0) from the RouterBench CSVs the pipeline
+reads (``data/routerbench/*.csv``, column ``prompt``): their length distribution, long few-shot
+prompts included (median about 430 tokens by the MiniLM tokenizer; 87% are longer than the 256
+the embedder keeps). ARC's and Winogrande's prompts share their first 256 tokens (the few-shot
+examples), so once cut most would be the same text, which the embedder embeds once per batch; each
+prompt therefore starts with its own ``Request <i>:`` line (``--as-is`` sends them unchanged). For each concurrency (1, 8, 32 and 64 by default) and mode (non-streaming by
+default; ``--modes plain stream``) the same prompts go straight to the fake upstream (the
+baseline: what the client and the upstream cost without the router) and then through the server,
+side by side. Every answer is checked (status, the routed model's reply; for streams the whole
+text and ``[DONE]``) and classed as answered, refused (503 from admission control: a clear error
+that says when to retry) or lost (anything else: a transport error, a wrong answer, another status).
 
-    python bench/bench_serve.py                      # 1,000 requests at concurrency 32, both modes
-    python bench/bench_serve.py --requests 200       # a quick look
-    python bench/bench_serve.py --router results/router/default   # a real exported router
+Reported per concurrency and mode: answered/refused/lost, requests/s, the latency percentiles
+through the router and direct, and the ADDED latency per request = the client's latency minus the
+upstream call's duration that the server reports in ``server-timing`` (for a stream: minus the time
+to the upstream's first byte, since the fake sends the rest at once); ``added_with_refused`` counts
+each 503 at its whole latency. Also the server's CPU per request, its peak RSS (VmHWM), its
+micro-batching (texts per forward pass, from ``/metrics``) and the load average before and after.
+
+    python bench/bench_serve.py                                  # MiniLM, concurrency 1 8 32 64
+    python bench/bench_serve.py --embedding static               # the static embedder
+    python bench/bench_serve.py --concurrency 32 --requests 200  # a quick look
+    python bench/bench_serve.py --serve-args="--max-queued-embeddings 16"
 
 Without ``--router`` a toy router (8 clusters, 6 models) is exported first from generated
-questions embedded with the local model. Writes ``bench/results/serve.json``.
+questions embedded with the chosen embedder. Writes ``bench/results/serve-<embedding>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import json
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -44,7 +56,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-EMBEDDING = {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256}
+EMBEDDINGS = {
+    "minilm": {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256},
+    "static": {"backend": "static", "model": "all-MiniLM-L6-v2", "max_tokens": 256},
+}
 TOPICS = {
     "math": "What is {a} times {b}, and is the result a prime number?",
     "code": "Write a Python function that returns the {a}th Fibonacci number modulo {b}.",
@@ -61,8 +76,25 @@ def _questions(n: int, offset: int = 0) -> list[str]:
     return [TOPICS[names[i % len(names)]].format(a=offset + i, b=(7 * i) % 97) for i in range(n)]
 
 
-def export_toy_router(out: Path) -> Path:
-    """A router over MODELS fitted on 240 generated questions embedded with the local model."""
+def real_prompts(pattern: str, n: int, distinct: bool = False) -> list[str]:
+    """``n`` prompts drawn (seed 0, with replacement when there are fewer) from the CSVs ``pattern``
+    names; with ``distinct``, each starts with its own short line (``Request <i>:``), so that no two
+    share the head the embedder keeps.
+    """
+    import pandas as pd
+
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise SystemExit(f"no prompt files match {pattern} (copy the RouterBench CSVs to data/routerbench/)")
+    prompts = pd.concat([pd.read_csv(f, usecols=["prompt"]) for f in files])["prompt"].dropna().astype(str)
+    prompts = prompts[prompts.str.strip() != ""].to_numpy()
+    rng = np.random.default_rng(0)
+    drawn = [str(p) for p in rng.choice(prompts, size=n, replace=n > len(prompts))]
+    return [f"Request {i}:\n{p}" for i, p in enumerate(drawn)] if distinct else drawn
+
+
+def export_toy_router(out: Path, embedding: dict[str, Any]) -> Path:
+    """A router over MODELS fitted on 240 generated questions embedded with ``embedding``."""
     import pandas as pd
 
     from avengers_pro.embeddings import embed_texts
@@ -98,7 +130,7 @@ def export_toy_router(out: Path) -> Path:
             )
     records = pd.DataFrame(rows)
     queries = records.drop_duplicates("query_id")
-    vectors = embed_texts(queries["query"].tolist(), EMBEDDING, cache_path=None, progress=False)
+    vectors = embed_texts(queries["query"].tolist(), embedding, cache_path=None, progress=False)
     config = {
         "models": MODELS,
         "router": {
@@ -111,7 +143,7 @@ def export_toy_router(out: Path) -> Path:
         },
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
         "split": {"seeds": [0]},
-        "embedding": EMBEDDING,
+        "embedding": embedding,
     }
     export_router(
         records,
@@ -220,8 +252,10 @@ async def _one(
             "error": f"{type(error).__name__}: {error!r:.200}",
             "after_s": time.perf_counter() - started,
         }
+    if response.status_code == 503 and b"server_overloaded" in raw:
+        return {"ok": False, "refused": True, "error": "refused (503)", "latency": latency}
     if response.status_code != 200:
-        return {"ok": False, "error": f"status {response.status_code}"}
+        return {"ok": False, "error": f"status {response.status_code}", "latency": latency}
     served = response.headers.get("x-avengers-pro-model", expect_model)
     upstream_model = f"up-{served}"
     if stream:
@@ -283,32 +317,109 @@ def _metric_sum(text: str, name: str) -> float:
     )
 
 
+def _run_level(url: str, upstream_url: str, first: str, texts: list[str], stream: bool, concurrency: int,
+               server_pid: int) -> dict[str, Any]:  # fmt: skip
+    """One concurrency and mode: the prompts straight to the upstream, then through the server."""
+    direct, direct_wall = asyncio.run(
+        _load(upstream_url, f"up-{first}", texts, stream, concurrency, expect_model=first)
+    )
+    cpu = _cpu_seconds(server_pid)
+    routed, wall = asyncio.run(_load(f"{url}/v1", "avengers-pro", texts, stream, concurrency))
+    cpu = _cpu_seconds(server_pid) - cpu
+    good = [r for r in routed if r["ok"]]
+    refused = [r for r in routed if r.get("refused")]
+    lost = [r for r in routed if not r["ok"] and not r.get("refused")]
+    added = [r["latency"] - r["upstream"] for r in good if r.get("upstream") is not None]
+    return {
+        "answered": len(good),
+        "refused": len(refused),
+        "lost": len(lost),
+        "errors": [{"error": r["error"], "after_s": r.get("after_s")} for r in lost][:20],
+        "rps": len(routed) / wall,
+        "answered_rps": len(good) / wall,
+        "server_cpu_ms_per_request": cpu / len(routed) * 1e3,
+        "latency": _percentiles([r["latency"] for r in good]),
+        "added": _percentiles(added),
+        "added_with_refused": _percentiles(added + [r["latency"] for r in refused]),
+        "routing": _percentiles([r["routing"] for r in good if r.get("routing") is not None]),
+        "direct": {
+            "lost": sum(not r["ok"] for r in direct),
+            "rps": len(direct) / direct_wall,
+            "latency": _percentiles([r["latency"] for r in direct if r["ok"]]),
+        },
+    }
+
+
+def _start_server(args: argparse.Namespace, router_dir: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [
+        sys.executable, "-m", "avengers_pro.cli", "serve", "--router", str(router_dir),
+        "--upstreams", str(work / "upstreams.yaml"), "--port", str(port), "--log-level", "warning",
+        "--embed-threads", str(args.embed_threads), *shlex.split(args.serve_args),
+    ]  # fmt: skip
+    if args.stand_in_embedder:
+        command = [
+            sys.executable,
+            __file__,
+            "--serve-stand-in",
+            str(router_dir),
+            str(work / "upstreams.yaml"),
+            str(port),
+        ]
+    with open(work / "server.log", "w") as log_file:
+        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+
+
+def _wait_started(server: subprocess.Popen[bytes], url: str, work: Path) -> None:
+    for _ in range(3000):  # the embedder loads before the server answers: up to 5 minutes
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited: see {work / 'server.log'}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start in 5 minutes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=400, help="prompts per concurrency and mode")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--modes", nargs="+", choices=["plain", "stream"], default=["plain"])
     parser.add_argument("--delay", type=float, default=0.05, help="the fake upstream's answer time (s)")
     parser.add_argument("--embed-threads", type=int, default=1, help="the server's --embed-threads")
+    parser.add_argument("--embedding", choices=sorted(EMBEDDINGS), default="minilm", help="the toy router's embedder")
+    parser.add_argument("--prompts", default=str(ROOT / "data" / "routerbench" / "*.csv"), help="CSV files (glob)")
+    parser.add_argument("--serve-args", default="", help="more options of avengers-pro serve, one string")
+    parser.add_argument(
+        "--as-is",
+        action="store_true",
+        help="send the prompts unchanged (default: each starts with its own 'Request <i>:' line, since "
+        "ARC's and Winogrande's few-shot prompts share their first 256 tokens: 300 prompts are 44 "
+        "distinct texts once cut, and the embedder then embeds each batch's duplicates once)",
+    )
     parser.add_argument("--router", help="an exported router folder (default: a toy one, exported first)")
     parser.add_argument(
         "--stand-in-embedder",
         action="store_true",
-        help="serve with a hashing stand-in instead of MiniLM: the server's own cost, without "
+        help="serve with a hashing stand-in instead of the embedder: the server's own cost, without "
         "the embedder's (not the benchmark's headline numbers)",
     )
     parser.add_argument("--serve-stand-in", nargs=3, metavar=("ROUTER", "UPSTREAMS", "PORT"), help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
+    parser.add_argument("--out", help="default bench/results/serve-<embedding>.json")
     args = parser.parse_args()
     if args.serve_stand_in:
         _serve_stand_in(args.serve_stand_in[0], args.serve_stand_in[1], int(args.serve_stand_in[2]))
         return
 
+    texts = real_prompts(args.prompts, args.requests, distinct=not args.as_is)
     work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     if args.router:
         router_dir = Path(args.router)
     else:
-        print("exporting a toy router with the local MiniLM embedder ...", flush=True)
-        router_dir = export_toy_router(work / "bench")
+        print(f"exporting a toy router with the {args.embedding} embedder ...", flush=True)
+        router_dir = export_toy_router(work / "bench", EMBEDDINGS[args.embedding])
     from avengers_pro.export import Router
 
     models = Router.load(router_dir).models
@@ -328,135 +439,70 @@ def main() -> None:
     (work / "upstreams.yaml").write_text(json.dumps(config))  # JSON is YAML
 
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    with open(work / "server.log", "w") as log_file:
-        command = [
-            sys.executable,
-            "-m",
-            "avengers_pro.cli",
-            "serve",
-            "--router",
-            str(router_dir),
-            "--upstreams",
-            str(work / "upstreams.yaml"),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--embed-threads",
-            str(args.embed_threads),
-        ]
-        if args.stand_in_embedder:
-            command = [
-                sys.executable,
-                __file__,
-                "--serve-stand-in",
-                str(router_dir),
-                str(work / "upstreams.yaml"),
-                str(port),
-            ]
-        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        report: dict[str, Any] = {
-            "requests": args.requests,
-            "concurrency": args.concurrency,
-            "embed_threads": args.embed_threads,
-            "embedder": "stand-in (hashing)" if args.stand_in_embedder else "all-MiniLM-L6-v2",
-            "upstream_delay_ms": args.delay * 1e3,
-            "router": str(router_dir),
-            "models": len(models),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": os.getloadavg()},
-        }
+    url = f"http://127.0.0.1:{port}"
+    report: dict[str, Any] = {
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "embed_threads": args.embed_threads,
+        "embedder": "stand-in (hashing)" if args.stand_in_embedder else args.embedding,
+        "serve_args": args.serve_args,
+        "prompts_as_is": args.as_is,
+        "upstream_delay_ms": args.delay * 1e3,
+        "router": str(router_dir),
+        "models": len(models),
+        "prompt_chars": {f"p{q}": float(np.percentile([len(t) for t in texts], q)) for q in (10, 50, 90, 99)},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": os.getloadavg()},
+        "levels": {},
+    }
+    started = time.perf_counter()
+    server = _start_server(args, router_dir, work, port)
+    try:
+        _wait_started(server, url, work)
+        report["server_start_s"] = time.perf_counter() - started
+        report["server_rss_idle_mib"] = _peak_rss_mib(server.pid)
+        # Warm both paths (connections, first batches) with a few requests that are not counted.
+        warm = [f"Warm-up {i}:\n{p}" for i, p in enumerate(real_prompts(args.prompts, 32))]
+        asyncio.run(_load(f"{url}/v1", "avengers-pro", warm, False, 8))
+        asyncio.run(_load(upstream_url, f"up-{models[0]}", warm, False, 8, expect_model=models[0]))
+        for concurrency in args.concurrency:
+            for mode in args.modes:
+                level = _run_level(url, upstream_url, models[0], texts, mode == "stream", concurrency, server.pid)
+                report["levels"][f"{mode}@{concurrency}"] = level
+                print(
+                    f"{mode:6} c={concurrency:<3} answered {level['answered']:4} refused {level['refused']:4} "
+                    f"lost {level['lost']:3}  {level['rps']:6.1f} req/s  added p50 "
+                    f"{level['added'].get('p50_ms', float('nan')):7.1f} p99 {level['added'].get('p99_ms', float('nan')):7.1f} ms"
+                    f"  (with 503s p99 {level['added_with_refused'].get('p99_ms', float('nan')):7.1f})  direct "
+                    f"{level['direct']['rps']:6.1f} req/s p50 {level['direct']['latency'].get('p50_ms', float('nan')):6.1f} ms",
+                    flush=True,
+                )  # fmt: skip
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        batches = _metric_sum(metrics, "avengers_pro_embed_batch_size_count")
+        report["embed_batches"] = batches
+        report["mean_batch"] = _metric_sum(metrics, "avengers_pro_embed_batch_size_sum") / max(batches, 1)
+        report["fallbacks"] = _metric_sum(metrics, "avengers_pro_fallbacks_total")
+        report["server_peak_rss_mib"] = _peak_rss_mib(server.pid)
+        report["load_after"] = os.getloadavg()
+    finally:
+        server.terminate()  # SIGTERM: the graceful shutdown
         try:
-            started = time.perf_counter()
-            for _ in range(1200):  # the embedder loads before the port opens: up to 2 minutes
-                if server.poll() is not None:
-                    raise SystemExit(f"the server exited: see {work / 'server.log'}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                raise SystemExit("the server did not start in 120 s")
-            report["server_start_s"] = time.perf_counter() - started
-            report["server_rss_idle_mib"] = _peak_rss_mib(server.pid)
-            texts = _questions(args.requests)
-            # Warm both paths (connections, first batches) with a few requests that are not counted.
-            asyncio.run(_load(f"{url}/v1", "avengers-pro", _questions(64, 50_000), False, args.concurrency))
-            asyncio.run(
-                _load(
-                    upstream_url,
-                    f"up-{models[0]}",
-                    _questions(64, 50_000),
-                    False,
-                    args.concurrency,
-                    expect_model=models[0],
-                )
-            )
-            for stream in (False, True):
-                mode = "stream" if stream else "plain"
-                direct, direct_wall = asyncio.run(
-                    _load(upstream_url, f"up-{models[0]}", texts, stream, args.concurrency, expect_model=models[0])
-                )
-                cpu = _cpu_seconds(server.pid)
-                routed, wall = asyncio.run(_load(f"{url}/v1", "avengers-pro", texts, stream, args.concurrency))
-                cpu = _cpu_seconds(server.pid) - cpu
-                good = [r for r in routed if r["ok"]]
-                overhead = [r["latency"] - r["upstream"] for r in good if r.get("upstream") is not None]
-                report[mode] = {
-                    "failures": len(routed) - len(good),
-                    "errors": [{"error": r["error"], "after_s": r.get("after_s")} for r in routed if not r["ok"]],
-                    "rps": len(routed) / wall,
-                    "server_cpu_ms_per_request": cpu / len(routed) * 1e3,
-                    "latency": _percentiles([r["latency"] for r in good]),
-                    "overhead": _percentiles(overhead),
-                    "routing": _percentiles([r["routing"] for r in good if r.get("routing") is not None]),
-                    "direct": {
-                        "failures": sum(not r["ok"] for r in direct),
-                        "rps": len(direct) / direct_wall,
-                        "latency": _percentiles([r["latency"] for r in direct if r["ok"]]),
-                    },
-                    "models_used": {m: sum(r["model"] == m for r in good) for m in models},
-                }
-            metrics = httpx.get(f"{url}/metrics", timeout=10).text
-            batches = _metric_sum(metrics, "avengers_pro_embed_batch_size_count")
-            report["embed_batches"] = batches
-            report["mean_batch"] = _metric_sum(metrics, "avengers_pro_embed_batch_size_sum") / max(batches, 1)
-            report["fallbacks"] = _metric_sum(metrics, "avengers_pro_fallbacks_total")
-            report["server_peak_rss_mib"] = _peak_rss_mib(server.pid)
-            report["load_after"] = os.getloadavg()
-        finally:
-            server.terminate()  # SIGTERM: the graceful shutdown
-            try:
-                report["server_exit"] = server.wait(60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                report["server_exit"] = "killed"
-            stop.set()
-            upstream.join(30)
+            report["server_exit"] = server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            report["server_exit"] = "killed"
+        stop.set()
+        upstream.join(30)
 
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "bench" / "results" / f"serve-{report['embedder'].split()[0]}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(
-        f"\nembedder {report['embedder']}; {args.requests} requests per mode at concurrency {args.concurrency}, upstream {args.delay * 1e3:.0f} ms, "
-        f"{len(models)} models; server peak RSS {report['server_peak_rss_mib']:.0f} MiB "
-        f"(idle {report['server_rss_idle_mib']:.0f}); {report['mean_batch']:.1f} texts per forward pass; "
-        f"fallbacks {report['fallbacks']:.0f}; server exit {report['server_exit']}"
+        f"\nembedder {report['embedder']}; {args.requests} real prompts per level, upstream {args.delay * 1e3:.0f} ms, "
+        f"{len(models)} models; server start {report['server_start_s']:.1f} s, peak RSS "
+        f"{report['server_peak_rss_mib']:.0f} MiB (idle {report['server_rss_idle_mib']:.0f}); "
+        f"{report['mean_batch']:.1f} texts per forward pass; fallbacks {report['fallbacks']:.0f}; "
+        f"server exit {report['server_exit']}; load {report['machine']['load_before']} -> {report['load_after']}"
     )
-    header = (
-        f"{'mode':8}{'fail':>6}{'cpu/req':>9}{'rps':>8}{'p50':>8}{'p99':>8}{'ovh p50':>9}{'ovh p99':>9}{'direct p50':>12}"
-        f"{'direct p99':>12}{'direct rps':>12}"
-    )
-    print(header)
-    for mode in ("plain", "stream"):
-        r = report[mode]
-        print(
-            f"{mode:8}{r['failures']:>6}{r['server_cpu_ms_per_request']:>9.2f}{r['rps']:>8.0f}{r['latency']['p50_ms']:>8.1f}{r['latency']['p99_ms']:>8.1f}"
-            f"{r['overhead']['p50_ms']:>9.1f}{r['overhead']['p99_ms']:>9.1f}{r['direct']['latency']['p50_ms']:>12.1f}"
-            f"{r['direct']['latency']['p99_ms']:>12.1f}{r['direct']['rps']:>12.0f}"
-        )
     print(f"wrote {out}")
 
 

@@ -536,6 +536,8 @@ def test_every_upstream_failing_is_a_502(router_dir, upstream, fake):
             response = served.chat(QUESTIONS[0], stream=True)
             assert response.status_code == 502
             assert response.json()["error"]["type"] == "upstream_error"
+            assert response.headers["x-should-retry"] == "false"  # the SDK would pay all of it again
+            assert "x-avengers-pro-model" not in response.headers  # no model answered
             assert sum(fake.counts.values()) == 4  # two models, each tried twice
             routed = response.headers["x-avengers-pro-routed-model"]
             assert served.metrics()[("avengers_pro_errors_total", (("model", routed),))] == 1
@@ -549,16 +551,35 @@ def test_a_4xx_is_passed_through(router_dir, upstream, fake, stream):
     router = _fake_router(router_dir)
     text = QUESTIONS[2]
     first = _ranking(router, text)[0]
-    fake.behaviours[f"up-{first}"] = Behaviour(status=429)
+    fake.behaviours[f"up-{first}"] = Behaviour(status=422)
     with Served(router, _config(url)) as served:
         response = served.chat(text, stream=stream)
-        assert response.status_code == 429
+        assert response.status_code == 422
         assert response.json() == {
-            "error": {"message": "fake upstream error 429", "type": "fake_error", "param": None, "code": "429"}
+            "error": {"message": "fake upstream error 422", "type": "fake_error", "param": None, "code": "422"}
         }
         assert response.headers["x-avengers-pro-model"] == first
         assert fake.counts == {f"up-{first}": 1}  # neither retried nor fallen back
         assert served.metrics()[("avengers_pro_errors_total", (("model", first),))] == 1
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_a_429_falls_back_unless_told_not_to(router_dir, upstream, fake, fallback):
+    _, url = upstream
+    router = _fake_router(router_dir)
+    text = QUESTIONS[2]
+    first, second = _ranking(router, text)[:2]
+    fake.behaviours[f"up-{first}"] = Behaviour(status=429)
+    with Served(router, {**_config(url), "fallback_on_429": fallback}) as served:
+        response = served.chat(text)
+        if fallback:
+            assert response.status_code == 200
+            assert response.headers["x-avengers-pro-model"] == second
+            assert fake.counts == {f"up-{first}": 1, f"up-{second}": 1}  # not retried: another model at once
+        else:
+            assert response.status_code == 429
+            assert response.headers["x-avengers-pro-model"] == first
+            assert fake.counts == {f"up-{first}": 1}
 
 
 # --------------------------------------------------------------------------- refusals
@@ -588,7 +609,6 @@ BAD_BODIES = {
     "not an object": b"[1, 2]",
     "no model": b'{"messages": [{"role": "user", "content": "hi"}]}',
     "model not a string": b'{"model": 3, "messages": [{"role": "user", "content": "hi"}]}',
-    "unknown model": b'{"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}',
     "alpha above 1": b'{"model": "avengers-pro:alpha=1.5", "messages": [{"role": "user", "content": "hi"}]}',
     "alpha below 0": b'{"model": "avengers-pro:alpha=-0.1", "messages": [{"role": "user", "content": "hi"}]}',
     "alpha not a number": b'{"model": "avengers-pro:alpha=high", "messages": [{"role": "user", "content": "hi"}]}',
@@ -671,14 +691,14 @@ def test_metrics_count_the_requests_sent(router_dir, upstream, fake):
             usage_tokens["prompt"] += usage["prompt_tokens"]
             usage_tokens["completion"] += usage["completion_tokens"]
         served.chat("no usage asked", stream=True)  # a stream without usage: answered, not priced
-        assert served.chat("x", model="nope").status_code == 400
+        assert served.chat("x", model="nope").status_code == 404
         metrics = served.metrics()
     unpriced_model = router.route(["no usage asked"])[0]
     expected_models[unpriced_model] = expected_models.get(unpriced_model, 0) + 1
     for model in MODELS:
         assert metrics[("avengers_pro_requests_total", (("model", model),))] == expected_models.get(model, 0)
     assert sum(v for (name, _), v in metrics.items() if name == "avengers_pro_responses_total") == len(texts) + 1
-    assert metrics[("avengers_pro_rejected_total", (("reason", "bad_request"),))] == 1
+    assert metrics[("avengers_pro_rejected_total", (("reason", "unknown_model"),))] == 1
     assert metrics[("avengers_pro_unpriced_responses_total", (("model", unpriced_model),))] == 1
     assert metrics[("avengers_pro_routing_seconds_count", ())] == len(texts) + 1
     assert sum(v for (name, _), v in metrics.items() if name == "avengers_pro_upstream_seconds_count") == len(texts) + 1
@@ -713,19 +733,23 @@ def test_the_key_is_in_no_log_and_prompts_only_when_asked(router_dir, upstream, 
     with Served(router, config, environ=environ) as served:
         assert served.chat(text).status_code == 200
         assert served.chat(text, stream=True).status_code == 200
-        assert served.chat(text, model="unknown").status_code == 400
+        assert served.chat(text, model="unknown").status_code == 404
         assert SECRET not in repr(served.config)
     # The key did reach the upstreams...
     assert all(item["headers"]["authorization"] == f"Bearer {SECRET}" for item in fake.received)
     # ...and nowhere else: not in a log record, nor in a message.
     assert SECRET not in caplog.text
     access = [r.getMessage() for r in caplog.records if r.name == "avengers_pro.serve.access"]
-    assert any(f"model={first}" not in line and "fallback=" + first in line for line in access)
+    entries = [json.loads(line) for line in access]
+    assert any(entry["model"] != first and entry.get("fallbacks") == [first] for entry in entries)
     assert all(text not in line for line in access)
     caplog.clear()
     with Served(router, config, ServeSettings(log_prompts=True), environ=environ) as served:
         assert served.chat(text).status_code == 200
-    assert any(text in r.getMessage() for r in caplog.records if r.name == "avengers_pro.serve.access")
+    prompts = [
+        json.loads(r.getMessage()).get("prompt") for r in caplog.records if r.name == "avengers_pro.serve.access"
+    ]
+    assert text in prompts
     assert SECRET not in caplog.text
 
 
@@ -781,7 +805,11 @@ def test_shutdown_lets_streams_in_flight_finish(router_dir, upstream, fake):
 # --------------------------------------------------------------------------- micro-batching
 
 
-def test_concurrent_requests_share_forward_passes():
+def held_batches(texts: list[str], **options) -> tuple[list[list[str]], list[np.ndarray]]:
+    """Embed "x" and then ``texts`` through an :class:`EmbedBatcher` (``options``) whose first forward
+    pass is held until all of ``texts`` are queued; the batches it made and each caller's row
+    (the first column is the text's length).
+    """
     import asyncio
 
     started, release = threading.Event(), threading.Event()
@@ -794,15 +822,14 @@ def test_concurrent_requests_share_forward_passes():
             release.wait(TIMEOUT)  # hold the first pass until the others are queued
         return np.array([[float(len(t)), 1.0] for t in texts])
 
-    batcher = EmbedBatcher(embed, max_batch=4)
+    batcher = EmbedBatcher(embed, **options)
 
     async def scenario():
-        first = asyncio.ensure_future(batcher.embed("a"))
+        first = asyncio.ensure_future(batcher.embed("x"))
         await asyncio.to_thread(started.wait, TIMEOUT)
-        others = [asyncio.ensure_future(batcher.embed("b" * n)) for n in range(2, 8)]
-        await asyncio.sleep(0)  # let them queue
-        for _ in range(int(TIMEOUT / 0.001)):  # bounded wait until all six are queued
-            if batcher._queue.qsize() >= len(others):
+        others = [asyncio.ensure_future(batcher.embed(text)) for text in texts]
+        for _ in range(int(TIMEOUT / 0.001)):  # bounded wait until all are queued
+            if batcher.waiting >= len(others):
                 break
             await asyncio.sleep(0.001)
         release.set()
@@ -813,6 +840,12 @@ def test_concurrent_requests_share_forward_passes():
         vectors = asyncio.run(scenario())
     finally:
         batcher.stop()
+    assert batcher.waiting == 0
+    return batches, vectors
+
+
+def test_concurrent_requests_share_forward_passes():
+    batches, vectors = held_batches(["b" * n for n in range(2, 8)], max_batch=4)
     assert [len(b) for b in batches] == [1, 4, 2]  # the six waiting texts shared two passes of at most 4
     assert [v[0] for v in vectors] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]  # each caller got its own row
 

@@ -3,7 +3,7 @@ and a persistent SQLite cache. The pipeline calls :func:`embed_texts`; see ``doc
 """
 
 from avengers_pro.embeddings.cache import EmbeddingCache
-from avengers_pro.embeddings.core import Embedder, embed_texts, make_embedder, text_hash
+from avengers_pro.embeddings.core import Embedder, embed_texts, make_embedder, text_hash, token_counter
 from avengers_pro.embeddings.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -27,4 +27,5 @@ __all__ = [
     "make_embedder",
     "parse_settings",
     "text_hash",
+    "token_counter",
 ]

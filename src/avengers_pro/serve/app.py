@@ -2,16 +2,19 @@
 
 One request goes through these steps:
 
-1. bearer auth (when a token is set), a body size limit, JSON and ``model`` checks: any failure is an
-   OpenAI-style error JSON (401, 413 or 400) and nothing is routed;
+1. admission (at most ``max_in_flight`` requests at once and ``max_queued_embeddings`` texts waiting
+   for the embedder, else 503 with ``Retry-After``), bearer auth (when a token is set), a body size
+   limit and read timeout, JSON and ``model`` checks: any failure is an OpenAI-style error JSON
+   (503, 401, 413, 408, 404 or 400) and nothing is routed;
 2. the text of the LAST user message is embedded (in the :class:`~.batcher.EmbedBatcher` worker
    thread, batched with concurrent requests) and ranked by the exported router at the request's
    alpha (:meth:`avengers_pro.export.Router.rank_embeddings`: the routing code, asked for every model);
-3. the body is forwarded unchanged apart from ``model`` to the first model's upstream. A 5xx, a
-   timeout or a connection error is retried ``retries`` times, then the next model of the ranking is
-   tried (at most ``max_fallbacks`` further models); a 4xx is the client's answer, passed through;
+3. the body is forwarded unchanged apart from ``model`` to the first model's upstream, with retries,
+   fallbacks, a deadline and circuit breakers (:mod:`.upstream`); a 4xx is the client's answer,
+   passed through; when no upstream answers the client gets 502 (504 once the deadline is spent,
+   503 when every model's breaker is open), with ``x-should-retry: false``;
 4. the answer goes back with ``model`` set to the router's name of the model that answered and the
-   headers ``x-avengers-pro-model`` (that model), ``x-avengers-pro-routed-model`` (the router's
+   headers ``x-request-id``, ``x-avengers-pro-model`` (that model; absent when none answered), ``x-avengers-pro-routed-model`` (the router's
    first choice), ``x-avengers-pro-alpha``, ``x-avengers-pro-fallback`` (the models given up, comma
    separated; only when there were some) and ``server-timing`` (routing and upstream milliseconds).
    With ``stream: true`` the server-sent events are passed on one event at a time as they arrive
@@ -27,13 +30,13 @@ models.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import itertools
 import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,78 +44,31 @@ from typing import Any
 import httpx
 import numpy as np
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..embeddings import token_counter
 from ..export import Router
-from .batcher import EmbedBatcher
-from .config import (
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MODEL_NAME,
-    Upstream,
-    UpstreamsConfig,
-)
+from .access import Call, RequestIdMiddleware, log_access, request_id
+from .batcher import EmbedBatcher, QueueTimeout, rough_token_count
+from .checks import RequestError, error_response, last_user_text, parse_alpha, parse_body, read_body
+from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, UpstreamsConfig
 from .metrics import CONTENT_TYPE, ServeMetrics
+from .upstream import Attempt, UpstreamPool
+
+__all__ = ["RequestError", "RoutingApp", "ServeSettings", "create_app", "last_user_text", "parse_alpha"]
 
 log = logging.getLogger("avengers_pro.serve")
-access_log = logging.getLogger("avengers_pro.serve.access")
 
 _ALPHA_CACHE_SIZE = 256
-# httpcore 1.0's pool scans every connection for every queued request, several times per request
-# (quadratic: encode/httpcore#1035, encode/httpx#3215); at 32 concurrent upstream calls that was half
-# of the event loop's CPU. Requests are spread over this many clients, each with its own small pool.
-_CLIENT_SHARDS = 8
 _SSE_SEPARATOR = b"\n\n"
+#: On a final upstream error: the openai SDK would otherwise call again (twice by default), and each
+#: call costs every retry and fallback once more.
+_NO_RETRY = {"x-should-retry": "false"}
 _Handler = Callable[[Request], Awaitable[Response]]
-
-
-class RequestError(Exception):
-    """A request the server refuses: becomes an OpenAI-style error JSON."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        kind: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        reason: str = "bad_request",
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code, self.reason = (
-            status,
-            message,
-            kind,
-            param,
-            code,
-            reason,
-        )
-
-    def response(self, headers: Mapping[str, str] | None = None) -> JSONResponse:
-        """The error as an OpenAI-style JSON response."""
-        return error_response(
-            self.status, self.message, kind=self.kind, param=self.param, code=self.code, headers=headers
-        )
-
-
-def error_response(
-    status: int,
-    message: str,
-    *,
-    kind: str,
-    param: str | None = None,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    """An error in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": param, "code": code}},
-        status_code=status,
-        headers=dict(headers or {}),
-    )
 
 
 @dataclass(frozen=True)
@@ -125,168 +81,38 @@ class ServeSettings:
         The ``model`` clients send (``<model_name>:alpha=A`` for another alpha).
     max_body_bytes
         Larger request bodies get 413.
+    body_timeout
+        Seconds a request body may take to arrive (else 408).
     auth_token
         When set, ``/v1/*`` needs ``Authorization: Bearer <auth_token>`` (``/health`` and
         ``/metrics`` stay open).
     log_prompts
         Put the routed text (the last user message) in the access log.
-    max_batch, batch_wait
+    max_batch, batch_wait, max_batch_tokens
         Micro-batching of the embedder (see :class:`~.batcher.EmbedBatcher`).
+    max_in_flight
+        Chat completions served at once (streams included); one more gets 503 with ``Retry-After``.
+    max_queued_embeddings
+        Texts waiting for the embedder; a request that would add one more gets 503 with
+        ``Retry-After``.
+    max_embed_wait
+        Seconds a text may wait for the embedder before its forward pass starts; a request whose
+        text waited longer gets 503 with ``Retry-After`` (``None``: no limit). A batch is also kept
+        to about this many seconds of work. Together they bound what the embedder adds to a
+        request to about twice this, whatever the texts' lengths.
     """
 
     model_name: str = DEFAULT_MODEL_NAME
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = 30.0
     auth_token: str | None = field(default=None, repr=False)
     log_prompts: bool = False
     max_batch: int = 64
     batch_wait: float = 0.0
-
-
-# --------------------------------------------------------------------------- request checks
-
-
-def parse_alpha(model: Any, name: str, default: float) -> float:
-    """The alpha a request's ``model`` asks for.
-
-    Raises
-    ------
-    RequestError
-        ``model`` is not ``name`` or ``name:alpha=A`` with A a number in [0, 1].
-    """
-    if not isinstance(model, str):
-        raise RequestError(400, f"'model' must be a string: '{name}' or '{name}:alpha=0.3'", param="model")
-    if model == name:
-        return default
-    prefix = f"{name}:alpha="
-    if not model.startswith(prefix):
-        raise RequestError(
-            400,
-            f"The model '{model:.100}' does not exist: this server routes '{name}' "
-            f"(or '{name}:alpha=A' with A in [0, 1])",
-            param="model",
-            code="model_not_found",
-        )
-    text = model[len(prefix) :]
-    try:
-        alpha = float(text)
-    except ValueError:
-        alpha = math.nan
-    if not 0.0 <= alpha <= 1.0:  # NaN fails too
-        raise RequestError(
-            400, f"alpha must be a number in [0, 1], got '{text:.40}'", param="model", code="invalid_alpha"
-        )
-    return alpha
-
-
-def last_user_text(messages: Any) -> str:
-    """The text of the last user message (text parts joined by newlines), which the router embeds.
-
-    Raises
-    ------
-    RequestError
-        ``messages`` is not a non-empty list of objects, or the last user message has no text.
-    """
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise RequestError(400, "'messages' must be a non-empty array of message objects", param="messages")
-    for message in reversed(messages):
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            text = content
-        elif isinstance(content, list):  # content parts: route on the text ones
-            text = "\n".join(
-                part["text"]
-                for part in content
-                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
-            )
-        else:
-            text = ""
-        if not text.strip():
-            raise RequestError(400, "the last user message has no text to route on", param="messages")
-        return text
-    raise RequestError(400, "'messages' holds no user message to route on", param="messages")
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """The JSON object of a request body.
-
-    Raises
-    ------
-    RequestError
-        Not UTF-8 JSON, or not an object.
-    """
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestError(400, f"the body is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise RequestError(400, "the body must be a JSON object")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise RequestError(400, "'stream' must be true or false", param="stream")
-    return body
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise RequestError(400, "bad Content-Length header")
-        if int(declared) > limit:
-            raise _too_large(limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> RequestError:
-    return RequestError(
-        413, f"the body is larger than the limit of {limit} bytes", code="request_too_large", reason="too_large"
-    )
-
-
-# --------------------------------------------------------------------------- upstream calls
-
-
-@dataclass
-class _Attempt:
-    """What one upstream call gave: a response (2xx-4xx, still open when streaming) or a failure."""
-
-    outcome: str
-    response: httpx.Response | None
-    seconds: float
-    content: bytes = b""
-
-
-@dataclass
-class _Call:
-    """One routed request, for headers, metrics and the access log."""
-
-    routed: str
-    alpha: float
-    stream: bool
-    text: str
-    routing_seconds: float
-    started: float
-    failed: list[str] = field(default_factory=list)
-    upstream_seconds: float = 0.0
-    attempts: int = 0
-
-    def headers(self, model: str) -> dict[str, str]:
-        headers = {
-            "x-avengers-pro-model": model,
-            "x-avengers-pro-routed-model": self.routed,
-            "x-avengers-pro-alpha": f"{self.alpha:g}",
-            "server-timing": f"routing;dur={self.routing_seconds * 1e3:.2f}, upstream;dur={self.upstream_seconds * 1e3:.2f}",
-        }
-        if self.failed:
-            headers["x-avengers-pro-fallback"] = ",".join(self.failed)
-        return headers
+    max_batch_tokens: int = 4096
+    max_in_flight: int = 512
+    max_queued_embeddings: int = 64
+    max_embed_wait: float | None = 0.5
 
 
 @dataclass
@@ -313,10 +139,6 @@ class _RelayResponse(StreamingResponse):
             await self._on_close()
 
 
-def _outcome(status: int) -> str:
-    return "ok" if status < 400 else "client_error" if status < 500 else "server_error"
-
-
 class RoutingApp:
     """State and handlers of one server; :func:`create_app` wraps it in a Starlette app.
 
@@ -335,42 +157,46 @@ class RoutingApp:
         self.config = config
         self.settings = settings or ServeSettings()
         self.metrics = ServeMetrics(config)
+        self.pool = UpstreamPool(config, self.metrics)
         self.batcher = EmbedBatcher(
             self._embed,
             max_batch=self.settings.max_batch,
             max_wait=self.settings.batch_wait,
+            max_batch_tokens=self.settings.max_batch_tokens,
+            count_tokens=self._count_tokens,
+            max_queue_wait=self.settings.max_embed_wait,
+            max_batch_seconds=self.settings.max_embed_wait,
             on_batch=lambda size, _: self.metrics.batch_size.observe(size),
         )
-        self._clients: list[httpx.AsyncClient] = []
-        self._shard = itertools.cycle(range(_CLIENT_SHARDS))
+        self.metrics.queue_depth.set_function(lambda: self.batcher.waiting)
+        self._counter: Callable[[Sequence[str]], Sequence[int]] | None = None
         self._routers: dict[float, Router] = {router.alpha: router}
+        self._in_flight = 0
         self.created = int(time.time())
 
     # ----------------------------------------------------------------------- life cycle
 
     @asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
-        """Start the embed worker and the upstream client; on shutdown (after the requests in
+        """Start the embed worker and the upstream clients; on shutdown (after the requests in
         flight, streams included, have finished) stop both.
         """
-        timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
-        tls = httpx.create_ssl_context()  # one for all shards: loading the CA bundle takes ~40 ms each
-        self._clients = [
-            httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
-            for _ in range(_CLIENT_SHARDS)
-        ]
+        self.pool.start()
+        await asyncio.to_thread(self._count_tokens, ["warm-up"])  # load the tokenizer before the first request
         self.batcher.start()
         try:
             yield
         finally:
             self.batcher.stop()
-            for client in self._clients:
-                await client.aclose()
-            self._clients = []
+            await self.pool.close()
 
     def _embed(self, texts: Any) -> np.ndarray:
         return self.router.embed(list(texts))
+
+    def _count_tokens(self, texts: Sequence[str]) -> Sequence[int]:
+        if self._counter is None:  # built in the worker thread: it may load a tokenizer
+            self._counter = token_counter(self.router.embedding) or rough_token_count
+        return self._counter(texts)
 
     def _at_alpha(self, alpha: float) -> Router:
         router = self._routers.get(alpha)
@@ -380,7 +206,7 @@ class RoutingApp:
             router = self._routers[alpha] = self.router.with_alpha(alpha)
         return router
 
-    # ----------------------------------------------------------------------- handlers
+    # ----------------------------------------------------------------------- small handlers
 
     def _check_auth(self, request: Request) -> None:
         token = self.settings.auth_token
@@ -397,64 +223,144 @@ class RoutingApp:
                 reason="unauthorized",
             )
 
-    async def models(self, request: Request) -> Response:
-        """``GET /v1/models``: the one routed model, with the router's models and default alpha."""
-        try:
-            self._check_auth(request)
-        except RequestError as error:
-            return self._refuse(request, error)
-        entry = {
-            "id": self.settings.model_name,
+    def _model_entry(self, model_id: str, alpha: float) -> dict[str, Any]:
+        return {
+            "id": model_id,
             "object": "model",
             "created": self.created,
             "owned_by": "avengers-pro",
-            "alpha": self.router.alpha,
+            "alpha": alpha,
             "models": list(self.router.models),
         }
-        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def models(self, request: Request) -> Response:
+        """``GET /v1/models``: the one routed model, with the router's models and default alpha."""
+        started = time.perf_counter()
+        try:
+            self._check_auth(request)
+        except RequestError as error:
+            return self._refuse(request, started, error)
+        return JSONResponse(
+            {"object": "list", "data": [self._model_entry(self.settings.model_name, self.router.alpha)]}
+        )
+
+    async def model(self, request: Request) -> Response:
+        """``GET /v1/models/{id}``: the routed model, or ``<name>:alpha=A`` with that alpha; else 404."""
+        started = time.perf_counter()
+        model_id = request.path_params["model_id"]
+        try:
+            self._check_auth(request)
+            alpha = parse_alpha(model_id, self.settings.model_name, self.router.alpha)
+        except RequestError as error:
+            return self._refuse(request, started, error)
+        return JSONResponse(self._model_entry(model_id, alpha))
 
     async def health(self, _: Request) -> Response:
-        """``GET /health``: up, with the router it serves (no upstream is called)."""
+        """``GET /health``: up, with the router it serves and each upstream's circuit breaker (no
+        upstream is called); ``status`` is ``degraded`` while a breaker is not closed.
+        """
         name = None if self.router.path is None else self.router.path.name
+        breakers = self.pool.breaker_states()
         return JSONResponse(
-            {"status": "ok", "router": name, "alpha": self.router.alpha, "models": list(self.router.models)}
+            {
+                "status": "ok" if all(state == "closed" for state in breakers.values()) else "degraded",
+                "router": name,
+                "alpha": self.router.alpha,
+                "models": list(self.router.models),
+                "breakers": breakers,
+                "in_flight": self._in_flight,
+                "embed_queue": self.batcher.waiting,
+            }
         )
 
     async def prometheus(self, _: Request) -> Response:
         """``GET /metrics``: Prometheus text."""
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
-    def _refuse(self, request: Request, error: RequestError) -> Response:
+    async def http_error(self, request: Request, error: Exception) -> Response:
+        """Starlette's 404 and 405 (no such path, wrong method), OpenAI-shaped."""
+        status = getattr(error, "status_code", 500)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        detail = getattr(error, "detail", "") or ""
+        refusal = RequestError(status, f"{request.method} {request.url.path:.200}: {detail}", code=code, reason=code)
+        response = self._refuse(request, time.perf_counter(), refusal)
+        for key, value in (getattr(error, "headers", None) or {}).items():  # Allow, on a 405
+            response.headers[key] = value
+        return response
+
+    async def internal_error(self, request: Request, _: Exception) -> Response:
+        """A bug of the server: an OpenAI-shaped 500 (the traceback is still logged). Starlette answers
+        it outside the middleware, so the request id header is set here.
+        """
+        ident = request_id(request.scope)
+        log_access(ident, request.method, request.url.path, 500, time.perf_counter(), reason="internal_error")
+        return error_response(
+            500, "internal server error", kind="server_error", code="internal_error", headers={"x-request-id": ident}
+        )
+
+    def _refuse(self, request: Request, started: float, error: RequestError) -> Response:
         self.metrics.rejected.labels(error.reason).inc()
-        access_log.info("%s %s %d refused: %s", request.method, request.url.path, error.status, error.reason)
-        headers = {"www-authenticate": "Bearer"} if error.status == 401 else None
+        log_access(
+            request_id(request.scope), request.method, request.url.path, error.status, started, reason=error.reason
+        )
+        headers = {"www-authenticate": "Bearer"} if error.status == 401 else {}
+        if error.status == 503:
+            headers["retry-after"] = "1"
         return error.response(headers)
+
+    # ----------------------------------------------------------------------- chat completions
+
+    def _overloaded(self, what: str, reason: str) -> RequestError:
+        return RequestError(
+            503, f"the server is at its limit of {what}; try again shortly", kind="server_error",
+            code="server_overloaded", reason=reason,
+        )  # fmt: skip
 
     async def chat_completions(self, request: Request) -> Response:
         """``POST /v1/chat/completions``: route, forward, answer (see the module docstring)."""
         started = time.perf_counter()
+        if self._in_flight >= self.settings.max_in_flight:
+            error = self._overloaded(f"{self.settings.max_in_flight} requests in flight", "overloaded")
+            return self._refuse(request, started, error)
+        self._in_flight += 1
         self.metrics.in_flight.inc()
         streaming = False
         try:
             try:
                 self._check_auth(request)
-                body = parse_body(await read_body(request, self.settings.max_body_bytes))
+                raw = await read_body(request, self.settings.max_body_bytes, self.settings.body_timeout)
+                body = parse_body(raw)
                 alpha = parse_alpha(body.get("model"), self.settings.model_name, self.router.alpha)
                 text = last_user_text(body.get("messages"))
+                if self.batcher.waiting >= self.settings.max_queued_embeddings:
+                    limit = self.settings.max_queued_embeddings
+                    raise self._overloaded(f"{limit} texts waiting for the embedder", "queue_full")
             except RequestError as error:
-                return self._refuse(request, error)
+                return self._refuse(request, started, error)
+            except ClientDisconnect:  # gone before its body arrived: nobody to answer, nothing to report
+                self.metrics.rejected.labels("client_gone").inc()
+                log_access(request_id(request.scope), "POST", request.url.path, 499, started, reason="client_gone")
+                return Response(status_code=499)
             try:
                 vector = await self.batcher.embed(text)
                 ranking = self._at_alpha(alpha).rank_embeddings(vector[None, :])[0]
+            except QueueTimeout:
+                wait = f"{self.settings.max_embed_wait or 0:g} s of wait for the embedder"
+                return self._refuse(request, started, self._overloaded(wait, "queue_timeout"))
             except Exception as error:  # noqa: BLE001 - whatever the embedder raised, the answer is 503
                 log.error("routing failed: %s", error)
-                self.metrics.rejected.labels("routing_failed").inc()
-                return error_response(
-                    503, "the router could not embed the request", kind="server_error", code="routing_failed"
-                )
+                return self._refuse(
+                    request,
+                    started,
+                    RequestError(
+                        503, "the router could not embed the request", kind="server_error",
+                        code="routing_failed", reason="routing_failed",
+                    ),
+                )  # fmt: skip
             routing_seconds = time.perf_counter() - started
             self.metrics.routing_seconds.observe(routing_seconds)
-            call = _Call(
+            call = Call(
+                request_id=request_id(request.scope),
                 routed=ranking[0],
                 alpha=alpha,
                 stream=bool(body.get("stream")),
@@ -463,81 +369,42 @@ class RoutingApp:
                 started=started,
             )
             self.metrics.requests.labels(call.routed).inc()
-            response = await self._forward(body, ranking[: 1 + self.config.max_fallbacks], call)
+            try:
+                result = await self.pool.forward(body, list(ranking), call)
+            except RecursionError:  # parsed, but too deep to write again for the upstream
+                too_deep = RequestError(400, "the body is not valid JSON: nested too deeply", code="nested_too_deeply")
+                return self._refuse(request, started, too_deep)
+            response = self._no_answer(call) if result is None else self._answer(*result, call)
             streaming = isinstance(response, _RelayResponse)
             return response
         finally:
             if not streaming:  # a stream is counted out when it ends
+                self._in_flight -= 1
                 self.metrics.in_flight.dec()
 
-    async def _send(self, upstream: Upstream, payload: bytes, stream: bool) -> _Attempt:
-        """One upstream call; the response is open (to stream) only for a 2xx of a streaming request."""
-        assert self._clients, "the app's lifespan has not started"
-        client = self._clients[next(self._shard)]
-        headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream" if stream else "application/json",
-            **upstream.headers,
-        }
-        if upstream.api_key:
-            headers["authorization"] = f"Bearer {upstream.api_key}"
-        timeout = httpx.Timeout(upstream.timeout or self.config.timeout, connect=self.config.connect_timeout)
-        request = client.build_request("POST", upstream.chat_url, content=payload, headers=headers, timeout=timeout)
-        started = time.perf_counter()
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.TimeoutException:
-            return _Attempt("timeout", None, time.perf_counter() - started)
-        except httpx.TransportError as error:
-            log.warning("upstream %s: %s", upstream.name, type(error).__name__)
-            return _Attempt("connection_error", None, time.perf_counter() - started)
-        if stream and response.status_code < 300:
-            return _Attempt("ok", response, time.perf_counter() - started)  # left open: _relay reads it
-        try:
-            content = await response.aread()
-        except httpx.TimeoutException:
-            return _Attempt("timeout", None, time.perf_counter() - started)
-        except httpx.TransportError as error:
-            log.warning("upstream %s: %s", upstream.name, type(error).__name__)
-            return _Attempt("connection_error", None, time.perf_counter() - started)
-        finally:
-            await response.aclose()
-        return _Attempt(_outcome(response.status_code), response, time.perf_counter() - started, content)
-
-    async def _forward(self, body: dict[str, Any], candidates: list[str], call: _Call) -> Response:
-        """Try the candidates in order, each ``1 + retries`` times; answer with the first non-5xx."""
-        last: _Attempt | None = None
-        for position, name in enumerate(candidates):
-            upstream = self.config.upstreams[name]
-            payload = json.dumps({**body, "model": upstream.model}, ensure_ascii=False).encode()
-            for _ in range(1 + self.config.retries):
-                attempt = await self._send(upstream, payload, call.stream)
-                call.attempts += 1
-                call.upstream_seconds = attempt.seconds
-                self.metrics.attempts.labels(name, attempt.outcome).inc()
-                self.metrics.upstream_seconds.labels(name).observe(attempt.seconds)
-                last = attempt
-                if attempt.response is not None and attempt.outcome in ("ok", "client_error"):
-                    return self._answer(name, attempt, call)
-            call.failed.append(name)
-            if position + 1 < len(candidates):
-                self.metrics.fallbacks.labels(name, candidates[position + 1]).inc()
-                log.warning(
-                    "falling back from %s to %s after %s", name, candidates[position + 1], last.outcome if last else "?"
-                )
+    def _no_answer(self, call: Call) -> Response:
+        """The final error when no upstream answered: 503 (every breaker open), 504 (deadline) or 502."""
         self.metrics.errors.labels(call.routed).inc()
-        answered = candidates[-1]
-        self.metrics.responses.labels(answered, "502").inc()
-        self._log_access(call, answered, 502)
-        return error_response(
-            502,
-            f"no upstream answered ({len(candidates)} model(s) tried, last: {last.outcome if last else 'none'})",
-            kind="upstream_error",
-            code="upstream_failed",
-            headers=call.headers(answered),
-        )
+        headers = {**call.headers(None), **_NO_RETRY}
+        if not call.attempts:
+            status, code = 503, "upstreams_unavailable"
+            message = f"every model's upstream is failing ({len(call.skipped)} circuit breaker(s) open)"
+            headers["retry-after"] = str(max(1, math.ceil(self.pool.retry_after())))
+        elif self.pool.deadline_spent(call):
+            status, code = 504, "deadline_exceeded"
+            message = (
+                f"no upstream answered within the deadline of {self.config.deadline:g} s ({call.attempts} call(s))"
+            )
+        else:
+            status, code = 502, "upstream_failed"
+            message = f"no upstream answered ({len(call.failed)} model(s) tried, {call.attempts} call(s))"
+        last = call.failed[-1] if call.failed else call.routed
+        self.metrics.responses.labels(last, str(status)).inc()
+        log_access(call.request_id, "POST", "/v1/chat/completions", status, call.started, call=call, reason=code,
+                   prompt=self.settings.log_prompts)  # fmt: skip
+        return error_response(status, message, kind="upstream_error", code=code, headers=headers)
 
-    def _answer(self, name: str, attempt: _Attempt, call: _Call) -> Response:
+    def _answer(self, name: str, attempt: Attempt, call: Call) -> Response:
         response = attempt.response
         assert response is not None
         headers = call.headers(name)
@@ -552,14 +419,16 @@ class RoutingApp:
                 headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
             )
         self.metrics.responses.labels(name, str(status)).inc()
-        content = attempt.content
+        content = attempt.content  # decoded: httpx undid any content-encoding
         media_type = response.headers.get("content-type", "application/json")
-        if attempt.outcome == "client_error":
+        if status >= 400:
             self.metrics.errors.labels(call.routed).inc()
+            if "retry-after" in response.headers:
+                headers["retry-after"] = response.headers["retry-after"]
         else:
             try:
                 data = json.loads(content)
-            except ValueError:
+            except (ValueError, RecursionError):
                 data = None
             if isinstance(data, dict):
                 data["model"] = name
@@ -568,14 +437,20 @@ class RoutingApp:
                 media_type = "application/json"
             else:
                 self.metrics.unpriced.labels(name).inc()
-        self._log_access(call, name, status)
+        log_access(call.request_id, "POST", "/v1/chat/completions", status, call.started, call=call, model=name,
+                   reason=None if status < 400 else "upstream_client_error", prompt=self.settings.log_prompts)  # fmt: skip
         return Response(content, status_code=status, media_type=media_type, headers=headers)
 
     async def _relay(self, name: str, response: httpx.Response, state: _StreamState) -> AsyncIterator[bytes]:
-        """Pass a stream on event by event, each event's ``model`` set to ``name``."""
+        """Pass a stream on event by event, each event's ``model`` set to ``name``.
+
+        The bytes are read decoded (``aiter_bytes``): an upstream that compresses its stream (it may,
+        httpx asks for gzip) is unpacked here, and the client gets plain events without a
+        ``content-encoding`` it would have to undo.
+        """
         try:
             buffer = b""
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes():
                 buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
                 while True:
                     end = buffer.find(_SSE_SEPARATOR)
@@ -601,39 +476,24 @@ class RoutingApp:
             }
             yield b"data: " + json.dumps(message).encode() + _SSE_SEPARATOR
 
-    async def _close_stream(self, name: str, response: httpx.Response, call: _Call, state: _StreamState) -> None:
+    async def _close_stream(self, name: str, response: httpx.Response, call: Call, state: _StreamState) -> None:
         """Close the upstream stream and count it out, however the relay ended (also never started)."""
         await response.aclose()
+        self._in_flight -= 1
         self.metrics.in_flight.dec()
+        reason = None
         if state.outcome == "ok":
             status = response.status_code
             self.metrics.count_usage(name, state.usage)
         elif state.outcome == "stream_broken":
-            status = 502
+            status, reason = 502, "stream_broken"
             self.metrics.attempts.labels(name, "stream_broken").inc()
             self.metrics.errors.labels(call.routed).inc()
         else:  # the client went away before the end: nobody got a whole answer
-            status = 499
+            status, reason = 499, "client_gone"
         self.metrics.responses.labels(name, str(status)).inc()
-        self._log_access(call, name, status)
-
-    def _log_access(self, call: _Call, model: str, status: int) -> None:
-        prompt = f" prompt={call.text[:2000]!r}" if self.settings.log_prompts else ""
-        access_log.info(
-            "POST /v1/chat/completions %d model=%s routed=%s alpha=%g fallback=%s stream=%d attempts=%d "
-            "routing_ms=%.1f upstream_ms=%.1f total_ms=%.1f%s",
-            status,
-            model,
-            call.routed,
-            call.alpha,
-            ",".join(call.failed) or "-",
-            call.stream,
-            call.attempts,
-            call.routing_seconds * 1e3,
-            call.upstream_seconds * 1e3,
-            (time.perf_counter() - call.started) * 1e3,
-            prompt,
-        )
+        log_access(call.request_id, "POST", "/v1/chat/completions", status, call.started, call=call, model=name,
+                   reason=reason, prompt=self.settings.log_prompts)  # fmt: skip
 
 
 def _rewrite_event(event: bytes, model: str) -> tuple[bytes, Any]:
@@ -648,7 +508,7 @@ def _rewrite_event(event: bytes, model: str) -> tuple[bytes, Any]:
             continue
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # not ours to judge: passed on as it came
         if isinstance(chunk, dict):
             if "model" in chunk:
@@ -674,17 +534,21 @@ def create_app(router: Router, config: UpstreamsConfig, settings: ServeSettings 
     Returns
     -------
     starlette.applications.Starlette
-        With the :class:`RoutingApp` as ``app.state.routing``.
+        With the :class:`RoutingApp` as ``app.state.routing``; every response carries ``x-request-id``.
     """
     state = RoutingApp(router, config, settings)
     routes: list[tuple[str, _Handler, list[str]]] = [
         ("/v1/chat/completions", state.chat_completions, ["POST"]),
         ("/v1/models", state.models, ["GET"]),
+        ("/v1/models/{model_id:path}", state.model, ["GET"]),
         ("/health", state.health, ["GET"]),
         ("/metrics", state.prometheus, ["GET"]),
     ]
     app = Starlette(
-        routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes], lifespan=state.lifespan
+        routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes],
+        lifespan=state.lifespan,
+        exception_handlers={HTTPException: state.http_error, Exception: state.internal_error},
     )
+    app.add_middleware(RequestIdMiddleware)
     app.state.routing = state
     return app

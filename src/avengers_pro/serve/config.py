@@ -12,6 +12,9 @@
     connect_timeout: 5     # seconds to open a connection
     retries: 1             # retries of the same model on a 5xx, a timeout or a connection error
     max_fallbacks: 2       # further models tried, in the router's order, once a model gave up
+    deadline: 90           # seconds one request may spend on upstreams, retries and fallbacks included
+    fallback_on_429: true  # a 429 (rate limited) falls back to the next model at once (false: passed on)
+    breaker: {failures: 5, cooldown: 30}  # skip a model after 5 failures in a row, for 30 s
 
 Prices are USD per 1M tokens. Every key is checked and every error is one line naming the file and
 the key; keys are read from the environment at startup and never stored in the file or logged.
@@ -36,7 +39,20 @@ DEFAULT_MODEL_NAME = "avengers-pro"
 #: Request bodies larger than this get 413 (1 MiB: a long conversation, not a big image).
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 
-_TOP_KEYS = {"models", "reference_model", "timeout", "connect_timeout", "retries", "max_fallbacks"}
+_TOP_KEYS = {
+    "models",
+    "reference_model",
+    "timeout",
+    "connect_timeout",
+    "retries",
+    "max_fallbacks",
+    "deadline",
+    "fallback_on_429",
+    "breaker",
+}
+_BREAKER_KEYS = {"failures", "cooldown"}
+#: Seconds one request may spend upstream at most, every retry and fallback included.
+DEFAULT_DEADLINE = 90.0
 _MODEL_KEYS = {"base_url", "model", "api_key_env", "price", "headers", "timeout"}
 _PRICE_KEYS = {"input", "output"}
 
@@ -108,6 +124,15 @@ class UpstreamsConfig:
         Retries of one model on a 5xx, timeout or connection error before falling back.
     max_fallbacks
         Further models tried after the first choice gave up.
+    deadline
+        Seconds one request may spend on upstream calls in all (to the first byte of a stream):
+        each call's timeout is cut to what is left, and no call starts once it is spent.
+    fallback_on_429
+        A 429 from an upstream falls back to the next model at once (no retry); when false, or
+        when no model is left, the 429 is passed on to the client.
+    breaker_failures, breaker_cooldown
+        A model whose upstream failed (5xx, timeout, connection error) ``breaker_failures`` times
+        in a row is skipped for ``breaker_cooldown`` seconds; then one request tries it again.
     """
 
     upstreams: Mapping[str, Upstream]
@@ -116,6 +141,10 @@ class UpstreamsConfig:
     connect_timeout: float = 5.0
     retries: int = 1
     max_fallbacks: int = 2
+    deadline: float = DEFAULT_DEADLINE
+    fallback_on_429: bool = True
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
 
     @property
     def reference_price(self) -> Price | None:
@@ -240,6 +269,16 @@ def parse_upstreams(
     reference = data.get("reference_model")
     if reference is not None and reference not in upstreams:
         raise ConfigError(f"{source}: reference_model: {reference!r} is not one of the models")
+    breaker = data.get("breaker") or {}
+    if not isinstance(breaker, dict):
+        raise ConfigError(f"{source}: breaker: expected a mapping {{failures: N, cooldown: seconds}}, got {breaker!r}")
+    _unknown(breaker, _BREAKER_KEYS, f"{source}: breaker")
+    fallback_on_429 = data.get("fallback_on_429", True)
+    if not isinstance(fallback_on_429, bool):
+        raise ConfigError(f"{source}: fallback_on_429: expected true or false, got {fallback_on_429!r}")
+    failures = _count(breaker.get("failures", 5), f"{source}: breaker.failures")
+    if failures < 1:
+        raise ConfigError(f"{source}: breaker.failures: must be >= 1, got {failures}")
     return UpstreamsConfig(
         upstreams=upstreams,
         reference_model=reference,
@@ -247,6 +286,10 @@ def parse_upstreams(
         connect_timeout=_number(data.get("connect_timeout", 5.0), f"{source}: connect_timeout", positive=True),
         retries=_count(data.get("retries", 1), f"{source}: retries"),
         max_fallbacks=_count(data.get("max_fallbacks", 2), f"{source}: max_fallbacks"),
+        deadline=_number(data.get("deadline", DEFAULT_DEADLINE), f"{source}: deadline", positive=True),
+        fallback_on_429=fallback_on_429,
+        breaker_failures=failures,
+        breaker_cooldown=_number(breaker.get("cooldown", 30.0), f"{source}: breaker.cooldown", positive=True),
     )
 
 

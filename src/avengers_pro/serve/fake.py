@@ -2,8 +2,8 @@
 
 :class:`FakeUpstream` answers ``POST /v1/chat/completions`` deterministically: the reply is
 ``"[<model>] <last user text>"``, streamed one word per event when asked, with ``usage`` counted
-in words. Per upstream model it can wait, fail with a status (always, or only the first n times) or
-pace its stream. It records what it received (bounded), so tests can check what was forwarded.
+in words. Per upstream model it can wait, fail with a status (always, or only the first n times),
+pace its stream or gzip its answer. It records what it received (bounded), so tests can check what was forwarded.
 
 :class:`ServerThread` runs any ASGI app with uvicorn on 127.0.0.1 and a free port, in a daemon
 thread, and stops it on exit (a bounded wait, then the thread is left to die with the process).
@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gzip
 import json
 import socket
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Self
@@ -48,6 +50,8 @@ class Behaviour:
     gate
         A stream stops after its first word until this event is set (for at most 60 s): lets a
         test see that the first word went through before the upstream sent the rest.
+    gzip
+        Answer with ``content-encoding: gzip`` (a stream is compressed event by event, flushed).
     """
 
     status: int = 200
@@ -56,6 +60,7 @@ class Behaviour:
     chunk_delay: float = 0.0
     break_after: int | None = None
     gate: threading.Event | None = None
+    gzip: bool = False
 
 
 def reply_text(model: str, text: str) -> str:
@@ -123,7 +128,7 @@ class FakeUpstream:
         }
         created = 1_700_000_000
         if not body.get("stream"):
-            return JSONResponse(
+            answer: Response = JSONResponse(
                 {
                     "id": f"chatcmpl-fake-{number}",
                     "object": "chat.completion",
@@ -135,10 +140,18 @@ class FakeUpstream:
                     "usage": usage,
                 }
             )
+            if behaviour.gzip:
+                answer = Response(
+                    gzip.compress(answer.body), media_type="application/json", headers={"content-encoding": "gzip"}
+                )
+            return answer
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return StreamingResponse(
-            self._events(model, number, text, usage if with_usage else None, behaviour), media_type="text/event-stream"
-        )
+        events = self._events(model, number, text, usage if with_usage else None, behaviour)
+        if behaviour.gzip:
+            return StreamingResponse(
+                _gzipped(events), media_type="text/event-stream", headers={"content-encoding": "gzip"}
+            )
+        return StreamingResponse(events, media_type="text/event-stream")
 
     async def _events(
         self, model: str, number: int, text: str, usage: dict[str, int] | None, behaviour: Behaviour
@@ -176,6 +189,14 @@ class FakeUpstream:
             }
             yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
+
+
+async def _gzipped(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A gzip stream of ``events``, flushed after each one (as a compressing proxy would send it)."""
+    packer = zlib.compressobj(wbits=31)
+    async for event in events:
+        yield packer.compress(event) + packer.flush(zlib.Z_SYNC_FLUSH)
+    yield packer.flush()
 
 
 class ServerThread:

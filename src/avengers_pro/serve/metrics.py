@@ -7,9 +7,17 @@ Names and meanings (``model`` is the router's name of a model):
   (the last one tried when every upstream failed) and HTTP status;
 * ``avengers_pro_errors_total{model}``: routed requests that ended in an error status (an upstream
   4xx passed through, or 502 when every upstream failed), by the router's first choice;
-* ``avengers_pro_rejected_total{reason}``: requests refused before routing (bad body, auth, size);
+* ``avengers_pro_rejected_total{reason}``: requests refused before routing (``bad_request``,
+  ``unknown_model``, ``unauthorized``, ``too_large``, ``body_timeout``, ``overloaded`` (too many
+  requests in flight), ``queue_full`` (too many texts waiting for the embedder), ``queue_timeout`` (a text waited
+  longer than ``--max-embed-wait``), ``routing_failed``,
+  ``not_found``, ``method_not_allowed``);
 * ``avengers_pro_upstream_attempts_total{model, outcome}``: every upstream call: ``ok``,
-  ``client_error`` (4xx), ``server_error`` (5xx), ``timeout``, ``connection_error``;
+  ``client_error`` (4xx), ``rate_limited`` (a 429 that falls back), ``server_error`` (5xx),
+  ``timeout``, ``connection_error``; and ``breaker_open`` for a model skipped (no call made);
+* ``avengers_pro_breaker_state{model}``: the model's circuit breaker, 0 closed, 1 open (skipped),
+  2 half open (the next call is a trial);
+* ``avengers_pro_embed_queue_depth``: texts waiting for the embedder (not yet in a forward pass);
 * ``avengers_pro_fallbacks_total{from_model, to_model}``: a model given up for the next one;
 * ``avengers_pro_routing_seconds``: embedding (queue wait included) plus routing of one request;
 * ``avengers_pro_upstream_seconds{model}``: one upstream call, to its whole answer (to its
@@ -125,6 +133,10 @@ class ServeMetrics:
             "avengers_pro_unpriced_responses", "Successful answers without usage.", ["model"], registry=r
         )
         self.in_flight = Gauge("avengers_pro_in_flight", "Requests being served.", registry=r)
+        self.breaker_state = Gauge(
+            "avengers_pro_breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half open.", ["model"], registry=r
+        )
+        self.queue_depth = Gauge("avengers_pro_embed_queue_depth", "Texts waiting for the embedder.", registry=r)
         self._lock = threading.Lock()
         self._spent = 0.0
         self._reference = 0.0
