@@ -76,13 +76,20 @@ def test_outputs_are_built(built: Path):
             assert (built / f"figures/{figure}.{ext}").stat().st_size > 1000
     assert "**" in (built / "results/table.md").read_text()
     leaderboard = read_leaderboard(built / "results/leaderboard.csv")
-    assert list(leaderboard.columns) == [*LEADERBOARD_COLUMNS, *dataset_columns(summary)]
+    assert list(leaderboard.columns) == [
+        *LEADERBOARD_COLUMNS,
+        "aiq_delta_seed0",
+        "aiq_delta_seed1",
+        *dataset_columns(summary),
+    ]
     assert {*families, "dataset-router (official)", "avengers-pro official (k=4)", "oracle"} <= set(
         leaderboard["router"]
     )
     assert leaderboard["aiq"].is_monotonic_decreasing
     board = leaderboard.set_index("router")
     assert board.loc["dataset-router (official)", "aiq_delta_vs_dataset_router"] == 0
+    # The validation hull chooses a subset of each seed's alphas: never above the test hull's AIQ.
+    assert (board["aiq"] <= board["aiq_test_hull"] + 1e-12).all()
     assert board.loc["avengers-pro official (k=4)", "aiq_delta_vs_avengers_pro"] == 0
     assert (
         board.loc[families, ["aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"]].notna().all(axis=None)
@@ -97,16 +104,30 @@ def test_outputs_are_built(built: Path):
     for entry in metrics:
         if entry["method"] in families:
             row = board.loc[entry["method"]]
-            assert entry["aiq"] == pytest.approx(row["aiq"], abs=1e-12)
+            assert entry["aiq"] == pytest.approx(row["aiq_test_hull"], abs=1e-12)
+            assert entry["aiq_validation_hull"] == pytest.approx(row["aiq"], abs=1e-12)
             assert entry["hyperparameters"] == row["hyperparameters"]
             assert entry["bootstrap"]["aiq_difference_vs_avengers_pro"] == {
                 "reference": "avengers-pro official (k=4)",
                 "estimate": pytest.approx(row["aiq_delta_vs_avengers_pro"], abs=1e-12),
                 "lo": pytest.approx(row["aiq_delta_vs_avengers_pro_low"], abs=1e-12),
                 "hi": pytest.approx(row["aiq_delta_vs_avengers_pro_high"], abs=1e-12),
+                "n_resamples": row["n_resamples"],
+                "n_undefined": row["aiq_delta_vs_avengers_pro_n_undefined"],
             }
+            assert entry["bootstrap"]["cost_save_difference"]["n_resamples"] == row["n_resamples"]
         if entry["method"] == "dataset-router":
-            assert entry["aiq"] == pytest.approx(board.loc[f"dataset-router ({entry['variant']})", "aiq"], abs=1e-12)
+            name = f"dataset-router ({entry['variant']})"
+            assert entry["family"] == "dataset-router"
+            assert entry["aiq"] == pytest.approx(board.loc[name, "aiq_test_hull"], abs=1e-12)
+            assert entry["aiq_validation_hull"] == pytest.approx(board.loc[name, "aiq"], abs=1e-12)
+        if entry["method"] == "avengers-pro" and (entry["variant"], entry["n_clusters"]) == ("official", 4):
+            # One bootstrap: the metrics job draws the leaderboard's weights, so the same intervals.
+            row = board.loc["avengers-pro official (k=4)"]
+            found = entry["bootstrap"]["aiq_difference"]
+            assert [found["estimate"], found["lo"], found["hi"]] == pytest.approx(
+                [row["aiq_delta_vs_dataset_router"], row["aiq_delta_low"], row["aiq_delta_high"]], abs=1e-12
+            )
     for seed in (0, 1):
         sweep = pd.read_parquet(built / f"results/routers/knn/seed{seed}.parquet")
         assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3

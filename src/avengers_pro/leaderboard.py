@@ -9,12 +9,15 @@ Two steps, each a pipeline job (``workflow/rules/routers.smk``):
    outcome per seed is a sweep frame in the format of the Avengers-Pro sweep files
    (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``) and the per-query decisions.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
-   router, the oracle) from their per-seed test decisions: AIQ over one cost range shared by every
-   row (the pipeline passes summary.csv's, :func:`avengers_pro.metrics_json.aiq_cost_range`, the
-   range of metrics.json), PerfGain and CostSave against the best single model, the paired-bootstrap
-   intervals of the AIQ difference to the dataset router and to Avengers-Pro official at a fixed
-   cluster count (:func:`avengers_pro.metrics.paired_bootstrap`, one call, shared resamples), and
-   the per-dataset accuracy at the alpha of the best accuracy, ranked by AIQ.
+   router, the oracle) from their per-seed test decisions and validation sweeps, ranked by the
+   validation-hull AIQ (:mod:`avengers_pro.intervals`: per seed, the test points of the alphas on the
+   validation curve's upper hull; no test data choose an operating point), with RouterBench's
+   test-hull AIQ beside it, both over one cost range shared by every row (the pipeline passes
+   summary.csv's, :func:`avengers_pro.metrics_json.aiq_cost_range`, the range of metrics.json);
+   PerfGain and CostSave against the best single model; the intervals of the AIQ and CostSave
+   differences to the dataset router and to Avengers-Pro official at a fixed cluster count from one
+   paired bootstrap (one weight per query, shared by every seed and row), the per-seed differences,
+   and the per-dataset accuracy at the alpha of the best accuracy.
 
 Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
 cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routers.select_on_validation`
@@ -24,7 +27,7 @@ uses for the families, or a fixed cluster count (``plots.main``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .baselines import oracle_choice
+from . import intervals, metrics
+from .baselines import dataset_router, oracle_choice
 from .errors import DataError
 from .evaluate import evaluate_choices
 from .io import PathLike, RecordMatrix
@@ -47,7 +50,9 @@ from .outputs import (
     dataset_router_row,
     fixed_k_row,
     require_columns,
+    seed_delta_column,
 )
+from .router import Variant
 from .routers import Grid
 from .routers.selection import (
     SELECTION_ALPHAS,
@@ -78,6 +83,10 @@ class FamilyRun:
     decisions
         One row per (alpha, test query): ``alpha``, ``query_id``, ``dataset``, ``model``, ``score``,
         ``cost``.
+    validation_sweep
+        The sweep of the chosen hyperparameters fitted on train minus the validation carve-out and
+        evaluated on the carve-out (the columns of ``sweep``; no test query read): where its upper
+        hull lies decides the alphas of the leaderboard's validation-hull AIQ.
     """
 
     family: str
@@ -86,6 +95,7 @@ class FamilyRun:
     validation: list[dict[str, Any]]
     sweep: pd.DataFrame
     decisions: pd.DataFrame
+    validation_sweep: pd.DataFrame
 
 
 def aligned_embeddings(
@@ -179,7 +189,8 @@ def route_family(
     """Route each seed's test queries once with the hyperparameters chosen for that seed.
 
     The estimator is fitted on all of that seed's training queries; of the test records only which
-    models have one (``available``) is read.
+    models have one (``available``) is read. A second fit without the validation carve-out routes the
+    carve-out over the same alphas (:attr:`FamilyRun.validation_sweep`).
 
     Parameters
     ----------
@@ -202,14 +213,30 @@ def route_family(
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     runs = []
     for seed in sorted(splits):
-        is_test, _ = split_flags(splits[seed], matrix, seed)
+        is_test, is_validation = split_flags(splits[seed], matrix, seed)
         train = ~is_test
         params = dict(chosen[int(seed)])
         estimator = make_estimator(family, params, int(seed)).fit(embeddings[train], matrix.subset(train))
         choices = estimator.choose(embeddings[is_test], alphas, matrix.available[is_test])
         sweep, decisions = evaluate_choices(choices[..., None], matrix.subset(is_test), alphas)
         assert decisions is not None  # with_decisions defaults to True
-        runs.append(FamilyRun(family, int(seed), params, list((validation or {}).get(int(seed), [])), sweep, decisions))
+        fit = train & ~is_validation
+        held_out = make_estimator(family, params, int(seed)).fit(embeddings[fit], matrix.subset(fit))
+        validation_choices = held_out.choose(embeddings[is_validation], alphas, matrix.available[is_validation])
+        validation_sweep, _ = evaluate_choices(
+            validation_choices[..., None], matrix.subset(is_validation), alphas, with_decisions=False
+        )
+        runs.append(
+            FamilyRun(
+                family,
+                int(seed),
+                params,
+                list((validation or {}).get(int(seed), [])),
+                sweep,
+                decisions,
+                validation_sweep,
+            )
+        )
     return runs
 
 
@@ -330,6 +357,10 @@ class Entry:
         seed -> decisions frame, one row per (alpha, test query) (``outputs.DECISION_COLUMNS``).
     hyperparameters
         The validation-chosen hyperparameters as text ("" if none).
+    validation
+        seed -> the validation sweep of the router fitted without that seed's validation queries
+        (one row per (alpha, dataset)): where its upper hull lies decides the alphas of the
+        validation-hull AIQ. None for a baseline of one point (the oracle).
     """
 
     name: str
@@ -337,6 +368,7 @@ class Entry:
     family: str
     decisions: Mapping[int, pd.DataFrame]
     hyperparameters: str = ""
+    validation: Mapping[int, pd.DataFrame] | None = None
 
 
 def oracle_decisions(test: RecordMatrix) -> pd.DataFrame:
@@ -377,6 +409,7 @@ def avengers_pro_entry(
     decisions: Mapping[tuple[int, int], pd.DataFrame],
     chosen_k: Mapping[int, int],
     name: str,
+    validation: Mapping[tuple[int, int], pd.DataFrame] | None = None,
 ) -> Entry:
     """Avengers-Pro's row for one variant from the pipeline's test decisions.
 
@@ -391,29 +424,48 @@ def avengers_pro_entry(
     name
         The row's name: :func:`avengers_pro.outputs.avengers_pro_row`, e.g. with ``k on validation``,
         or :func:`~avengers_pro.outputs.fixed_k_row`.
+    validation
+        (n_clusters, seed) -> ``results/sweep_validation/{variant}/k{k}_seed{seed}.parquet`` frame:
+        the chosen count's validation sweep of each seed (:attr:`Entry.validation`).
     """
-    picked = {}
+    picked, picked_validation = {}, {}
     for seed, k in sorted(chosen_k.items()):
         if (k, seed) not in decisions:
             raise DataError("decisions missing", file=f"results/decisions/{variant}/k{k}_seed{seed}.parquet")
         picked[seed] = decisions[(k, seed)]
+        if validation is not None:
+            if (k, seed) not in validation:
+                raise DataError(
+                    "validation sweep missing", file=f"results/sweep_validation/{variant}/k{k}_seed{seed}.parquet"
+                )
+            picked_validation[seed] = validation[(k, seed)]
     return Entry(
         name,
         ROUTER,
         "avengers-pro",
         picked,
         hyperparameters_text({seed: {"n_clusters": k} for seed, k in chosen_k.items()}),
+        picked_validation if validation is not None else None,
     )
 
 
-def family_entry(family: str, decisions: Mapping[int, pd.DataFrame], params: Mapping[int, Mapping[str, Any]]) -> Entry:
-    """A router family's row: its per-seed decisions and validation-chosen hyperparameters."""
-    return Entry(family, ROUTER, family, decisions, hyperparameters_text(params))
+def family_entry(
+    family: str,
+    decisions: Mapping[int, pd.DataFrame],
+    params: Mapping[int, Mapping[str, Any]],
+    validation: Mapping[int, pd.DataFrame] | None = None,
+) -> Entry:
+    """A router family's row: its per-seed decisions, validation-chosen hyperparameters and validation
+    sweeps.
+    """
+    return Entry(family, ROUTER, family, decisions, hyperparameters_text(params), validation)
 
 
-def baseline_entry(name: str, decisions: Mapping[int, pd.DataFrame]) -> Entry:
+def baseline_entry(
+    name: str, decisions: Mapping[int, pd.DataFrame], validation: Mapping[int, pd.DataFrame] | None = None
+) -> Entry:
     """A baseline's row (the dataset router, the oracle): no hyperparameters."""
-    return Entry(name, BASELINE, name.split(" ")[0], decisions)
+    return Entry(name, BASELINE, name.split(" ")[0], decisions, validation=validation)
 
 
 # --------------------------------------------------------------------------- step 2: the leaderboard
@@ -423,13 +475,18 @@ def baseline_entry(name: str, decisions: Mapping[int, pd.DataFrame]) -> Entry:
 class _Curves:
     """Every entry's per-seed (A, Q) outcomes on one shared query order per seed."""
 
+    ids: dict[int, np.ndarray] = field(default_factory=dict)
     groups: dict[int, np.ndarray] = field(default_factory=dict)
     alphas: dict[str, np.ndarray] = field(default_factory=dict)
     scores: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     costs: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
+#: The key of the best single model's outcomes in :class:`_Curves` (not a row).
+_SINGLE = "\0best single"
+
+
+def _outcomes(entries: Sequence[Entry], reference: Entry, single: Mapping[int, pd.DataFrame] | None = None) -> _Curves:
     seeds = sorted(reference.decisions)
     curves = _Curves()
     for entry in entries:
@@ -437,6 +494,9 @@ def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
             raise DataError(
                 f"router {entry.name!r} has seeds {sorted(entry.decisions)}, the dataset router {seeds}", field="seed"
             )
+    sources = [(entry.name, entry.decisions) for entry in entries]
+    if single is not None:
+        sources.append((_SINGLE, single))
     for seed in seeds:
         frame = reference.decisions[seed]
         require_columns(frame, ("query_id", "dataset"), f"{reference.name} decisions of seed {seed}")
@@ -445,19 +505,48 @@ def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
         )
         queries = queries.drop_duplicates("query_id").sort_values(["dataset", "query_id"], kind="stable")
         index = pd.Index(queries["query_id"].to_numpy(dtype=object))
+        curves.ids[seed] = queries["query_id"].to_numpy(dtype=object)
         curves.groups[seed] = queries["dataset"].to_numpy()
         curves.scores[seed], curves.costs[seed] = {}, {}
-        for entry in entries:
+        for name, decisions in sources:
+            if seed not in decisions:
+                raise DataError(f"{name.strip(chr(0))!r} has no decisions for seed {seed}", field="seed")
             alphas, scores, costs = decision_matrix(
-                entry.decisions[seed], index, f"{entry.name} decisions of seed {seed}"
+                decisions[seed], index, f"{name.strip(chr(0))} decisions of seed {seed}"
             )
-            if entry.name in curves.alphas and not np.array_equal(curves.alphas[entry.name], alphas):
+            if name in curves.alphas and not np.array_equal(curves.alphas[name], alphas):
                 raise DataError(
-                    f"router {entry.name!r}: seed {seed} has another alpha grid than the other seeds", field="alpha"
+                    f"router {name!r}: seed {seed} has another alpha grid than the other seeds", field="alpha"
                 )
-            curves.alphas[entry.name] = alphas
-            curves.scores[seed][entry.name], curves.costs[seed][entry.name] = scores, costs
+            curves.alphas[name] = alphas
+            curves.scores[seed][name], curves.costs[seed][name] = scores, costs
     return curves
+
+
+def _router_curve(entry: Entry | None, curves: _Curves) -> intervals.RouterCurve:
+    """One entry's outcomes (``None``: the best single model's) with its validation-hull rows per seed.
+
+    A curve of one point needs no choice (every seed uses it); a longer curve without validation sweeps
+    has no validation hull (its validation-hull AIQ is NaN).
+    """
+    name = _SINGLE if entry is None else entry.name
+    seeds = sorted(curves.groups)
+    alphas = curves.alphas[name]
+    validation = None if entry is None else entry.validation
+    hull_rows: dict[int, np.ndarray] | None = None
+    if validation is not None:
+        hull_rows = {
+            s: intervals.validation_hull_rows(alphas, validation[s], f"{name} validation sweep of seed {s}")
+            for s in seeds
+        }
+    elif alphas.size > 1:
+        hull_rows = {s: np.array([], dtype=np.intp) for s in seeds}
+    return intervals.RouterCurve(
+        alphas,
+        {s: curves.scores[s][name] for s in seeds},
+        {s: curves.costs[s][name] for s in seeds},
+        hull_rows,
+    )
 
 
 def _dataset_accuracies(curves: _Curves, name: str) -> dict[str, np.ndarray]:
@@ -486,16 +575,19 @@ def build_leaderboard(
     seed: int = 0,
     *,
     avengers_pro: str | None = None,
+    single: Mapping[int, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Rank every router by AIQ on seed-averaged test curves, with bootstrap intervals vs two references.
+    """Rank every router by its validation-hull AIQ, with intervals from one paired bootstrap.
 
     Parameters
     ----------
     entries
         One :class:`Entry` per row; every entry has the same seeds and the same test queries per seed.
+        An entry without ``validation`` sweeps and with more than one alpha has no validation-hull
+        AIQ (NaN).
     reference
         The ``name`` of the dataset router's entry: the reference of ``aiq_delta_vs_dataset_router``
-        and ``aiq_delta_low`` / ``_high``.
+        and the other ``*_delta*`` columns.
     best_single
         ``{accuracy, cost}`` of the best single model
         (:func:`avengers_pro.metrics_json.best_single_model` of summary.csv): the reference of
@@ -503,26 +595,32 @@ def build_leaderboard(
     cost_range
         ``(lo, hi)``: the AIQ cost range of every row (:func:`avengers_pro.metrics_json.aiq_cost_range`).
     n_resamples
-        Paired-bootstrap resamples of the test queries (within datasets); 0 leaves the intervals empty.
+        Resamples of the one paired bootstrap (:class:`avengers_pro.intervals.Design`: one weight per
+        query, shared by every seed and every row); 0 leaves the intervals empty.
     confidence, seed
         Coverage and seed of the bootstrap.
     avengers_pro
         The ``name`` of the Avengers-Pro entry that is the reference of ``aiq_delta_vs_avengers_pro*``
         (the pipeline's: Avengers-Pro official at ``plots.main``'s fixed cluster count); None leaves
         those columns empty.
+    single
+        seed -> the best single model's test decisions (one point, alpha 1): the resampled reference
+        of the CostSave difference. None leaves ``cost_save_delta*`` empty.
 
     Returns
     -------
     pd.DataFrame
-        :data:`~avengers_pro.outputs.LEADERBOARD_COLUMNS`, then ``accuracy_<dataset>`` (datasets
-        sorted), one row per entry, by decreasing AIQ (``rank`` 1 first). ``aiq_delta_vs_dataset_router``
-        is the AIQ difference to the reference on the original test queries, ``aiq_delta_low`` /
-        ``_high`` its percentile interval; ``aiq_delta_vs_avengers_pro`` with ``_low`` / ``_high`` the
-        same against ``avengers_pro``, from the same resamples (one bootstrap). ``best_accuracy`` is
-        the curve's highest accuracy and ``best_accuracy_alpha`` its alpha (ties: the cheaper point,
-        then the smaller alpha), where the ``accuracy_<dataset>`` columns are read; ``perf_gain`` the
-        gain of ``best_accuracy`` over the best single model; ``cost_save`` (None when never reached)
-        and its interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost, no resamples).
+        :data:`~avengers_pro.outputs.LEADERBOARD_COLUMNS`, then ``aiq_delta_seed<seed>`` (seeds sorted)
+        and ``accuracy_<dataset>`` (datasets sorted), one row per entry, by decreasing ``aiq`` (the
+        validation-hull AIQ; ``rank`` 1 first). ``aiq_test_hull`` is RouterBench's AIQ of the
+        seed-averaged test curve. Each ``*_delta*`` column is the row minus its reference on the
+        original test queries, with its percentile interval (``_low`` / ``_high``) and the resamples
+        where it was undefined (``_n_undefined``); ``aiq_delta_seed<seed>`` is the validation-hull
+        difference to the dataset router on one seed alone. ``best_accuracy`` is the curve's highest
+        accuracy and ``best_accuracy_alpha`` its alpha (ties: the cheaper point, then the smaller
+        alpha), where the ``accuracy_<dataset>`` columns are read; ``perf_gain`` the gain of
+        ``best_accuracy`` over the best single model; ``cost_save`` (None when never reached) and its
+        interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost, no resamples).
     """
     by_name = {entry.name: entry for entry in entries}
     if len(by_name) != len(entries):
@@ -530,92 +628,76 @@ def build_leaderboard(
     for name in (reference, avengers_pro):
         if name is not None and name not in by_name:
             raise DataError(f"no row named {name!r} to compare with", field="router")
-    curves = _outcomes(entries, by_name[reference])
+    curves = _outcomes(entries, by_name[reference], single)
     seeds = sorted(curves.groups)
     has_costs = cost_range[1] > cost_range[0]
     ref_acc, ref_cost = float(best_single["accuracy"]), float(best_single["cost"])
 
-    mean: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for entry in entries:
-        per_seed = [
-            metrics.resampled_curve(
-                curves.scores[s][entry.name],
-                curves.costs[s][entry.name],
-                curves.groups[s],
-                np.ones((1, len(curves.groups[s]))),
-            )
-            for s in seeds
-        ]
-        mean[entry.name] = (
-            np.mean([acc[0] for acc, _ in per_seed], axis=0),
-            np.mean([cost[0] for _, cost in per_seed], axis=0),
-        )
+    design = intervals.Design({s: (curves.ids[s], curves.groups[s]) for s in seeds})
+    counts = design.counts(n_resamples, seed) if n_resamples > 0 else None
+    evaluated = {
+        entry.name: intervals.evaluate(_router_curve(entry, curves), design, cost_range, counts) for entry in entries
+    }
+    single_values = (
+        intervals.evaluate(_router_curve(None, curves), design, cost_range, counts) if single is not None else None
+    )
 
-    def aiq_difference(name: str, versus: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
-        def statistic(resampled: Mapping[str, metrics.Curve]) -> np.ndarray:
-            (acc_r, cost_r), (acc_v, cost_v) = resampled[name], resampled[versus]
-            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_v, acc_v, cost_range)
-
-        return statistic
-
-    # Both references in one bootstrap: every difference is measured on the same resamples.
-    pairs = [
-        (entry.name, versus)
-        for versus in (reference, avengers_pro)
-        if versus is not None
-        for entry in entries
-        if entry.name != versus
-    ]
-    intervals: dict[tuple[str, str], dict[str, Any]] = {}
-    if n_resamples > 0 and has_costs and pairs:
-        outcomes = [
-            metrics.SeedOutcomes(seed=s, groups=curves.groups[s], scores=curves.scores[s], costs=curves.costs[s])
-            for s in seeds
-        ]
-        statistics = {str(i): aiq_difference(*pair) for i, pair in enumerate(pairs)}
-        found = metrics.paired_bootstrap(
-            outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed
-        )
-        intervals = {pair: found[str(i)] for i, pair in enumerate(pairs)}
-
-    def delta(name: str, versus: str | None) -> tuple[Any, Any, Any]:
-        """(estimate, lo, hi) of ``name`` minus ``versus``; 0 against itself when AIQ is defined."""
+    def delta(name: str, versus: str | None) -> dict[str, Any]:
+        """The differences of ``name`` minus ``versus``; 0 against itself, without an interval."""
         if versus is None:
-            return None, None, None
+            return {}
+        found = intervals.aiq_differences(evaluated[name], evaluated[versus], confidence)
+        if single_values is not None and has_costs and ref_cost > 0:
+            found["cost_save_difference"] = intervals.cost_save_difference(
+                evaluated[name], evaluated[versus], single_values, confidence
+            )
         if name == versus:
-            return (0.0 if has_costs else None), None, None
-        interval = intervals.get((name, versus), {})
-        return interval.get("estimate"), interval.get("lo"), interval.get("hi")
+            for value in found.values():
+                if "lo" in value:
+                    value.update(lo=None, hi=None)
+        return found
 
     rows = []
     for entry in entries:
-        acc, cost = mean[entry.name]
+        point = evaluated[entry.name].estimate
+        acc, cost = point.accuracy[0], point.cost[0]
         alphas = curves.alphas[entry.name]
         best = metrics.best_accuracy_point(alphas, acc, cost)
         saved, saved_alpha = (None, None)
         if has_costs and ref_cost > 0:
             saved, saved_alpha = metrics.cost_save(alphas, acc, cost, ref_acc, ref_cost)
-        vs_router, vs_router_lo, vs_router_hi = delta(entry.name, reference)
-        vs_avengers, vs_avengers_lo, vs_avengers_hi = delta(entry.name, avengers_pro)
+        vs_router, vs_avengers = delta(entry.name, reference), delta(entry.name, avengers_pro)
         rows.append(
             {
                 "router": entry.name,
                 "kind": entry.kind,
                 "family": entry.family,
                 "hyperparameters": entry.hyperparameters,
-                "aiq": metrics.aiq(cost, acc, cost_range) if has_costs else np.nan,
-                "aiq_delta_vs_dataset_router": vs_router,
-                "aiq_delta_low": vs_router_lo,
-                "aiq_delta_high": vs_router_hi,
-                "aiq_delta_vs_avengers_pro": vs_avengers,
-                "aiq_delta_vs_avengers_pro_low": vs_avengers_lo,
-                "aiq_delta_vs_avengers_pro_high": vs_avengers_hi,
+                "aiq": point.validation_hull[0],
+                "aiq_test_hull": point.test_hull[0],
+                **_interval_columns("aiq_delta", "aiq_delta_vs_dataset_router", vs_router.get("aiq_difference")),
+                **_interval_columns(
+                    "aiq_test_hull_delta",
+                    "aiq_test_hull_delta_vs_dataset_router",
+                    vs_router.get("aiq_difference_test_hull"),
+                ),
+                **_interval_columns(
+                    "aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro", vs_avengers.get("aiq_difference")
+                ),
+                **_interval_columns(
+                    "cost_save_delta", "cost_save_delta_vs_dataset_router", vs_router.get("cost_save_difference")
+                ),
+                "n_resamples": n_resamples if counts is not None else 0,
                 "best_accuracy": float(acc[best]),
                 "best_accuracy_alpha": float(alphas[best]),
                 "perf_gain": metrics.perf_gain(float(acc[best]), ref_acc) if ref_acc > 0 else None,
                 "cost_save": saved,
                 "cost_save_alpha": saved_alpha,
                 "n_seeds": len(seeds),
+                **{
+                    seed_delta_column(int(s)): value
+                    for s, value in vs_router.get("aiq_difference_per_seed", {}).items()
+                },
                 **{
                     f"accuracy_{dataset}": float(values[best])
                     for dataset, values in _dataset_accuracies(curves, entry.name).items()
@@ -625,11 +707,27 @@ def build_leaderboard(
     table = pd.DataFrame(rows)
     for column in [c for c in table.columns if c not in LEADERBOARD_TEXT_COLUMNS]:
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
-    table["n_seeds"] = table["n_seeds"].astype(np.int64)
+    for column in ("n_seeds", "n_resamples"):
+        table[column] = table[column].astype(np.int64)
     table = table.sort_values("aiq", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
+    per_seed = [seed_delta_column(s) for s in seeds]
+    for column in per_seed:
+        if column not in table:
+            table[column] = np.nan
     datasets = sorted(c for c in table.columns if c.startswith("accuracy_"))
-    return table[[*LEADERBOARD_COLUMNS, *datasets]]
+    return table[[*LEADERBOARD_COLUMNS, *per_seed, *datasets]]
+
+
+def _interval_columns(prefix: str, estimate: str, found: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The leaderboard columns of one difference: estimate, ``_low``, ``_high``, ``_n_undefined``."""
+    found = found or {}
+    return {
+        estimate: found.get("estimate"),
+        f"{prefix}_low": found.get("lo"),
+        f"{prefix}_high": found.get("hi"),
+        f"{prefix}_n_undefined": found.get("n_undefined"),
+    }
 
 
 def leaderboard_markdown(
@@ -665,9 +763,14 @@ def leaderboard_markdown(
     if avengers_pro:
         header += f" ΔAIQ vs Avengers-Pro [{level}] |"
         rule += "---|"
+    header += f" AIQ (test hull) | ΔAIQ (test hull) vs dataset router [{level}] |"
+    rule += "---:|---|"
     lines = [
-        f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}] (seed-averaged curves). "
-        f"ΔAIQ vs dataset router: router minus {reference}, paired bootstrap {level} interval.{versus} "
+        f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}]: per seed, the test points "
+        "of the alphas on the upper hull of the validation curve (chosen without test data), averaged over seeds. "
+        "AIQ (test hull): RouterBench's, the upper hull of the seed-averaged test curve, for comparison with "
+        f"published numbers. ΔAIQ vs dataset router: router minus {reference}; one paired bootstrap {level} "
+        f"interval for every difference (one weight per query, shared by every seed and router).{versus} "
         f"PerfGain and CostSave: against the best single model, {best_single.get('model', '')} (accuracy "
         f"{float(best_single['accuracy']):.4f}, cost {float(best_single['cost']):.4g}); CostSave is empty when the "
         "curve never reaches its accuracy.",
@@ -690,6 +793,10 @@ def leaderboard_markdown(
                 )
             )
         cells += [
+            number(row.aiq_test_hull, ".4f"),
+            with_interval(
+                row.aiq_test_hull_delta_vs_dataset_router, row.aiq_test_hull_delta_low, row.aiq_test_hull_delta_high
+            ),
             number(row.perf_gain, "+.2%"),
             number(row.cost_save, "+.1%"),
             str(row.hyperparameters).replace("|", "\\|"),
@@ -727,6 +834,9 @@ def pipeline_entries(
     router_validation: Mapping[tuple[str, int, int], pd.DataFrame],
     dataset_router_decisions: Mapping[tuple[str, int], pd.DataFrame],
     main: Mapping[str, Any],
+    *,
+    family_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
+    dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
 ) -> tuple[list[Entry], str, str]:
     """Every leaderboard row of a pipeline run, and the names of its two reference rows.
 
@@ -744,6 +854,10 @@ def pipeline_entries(
         ``plots.main``: ``{variant, n_clusters}``; its variant's dataset router is the reference, and
         its (variant, n_clusters) gets a row of its own beside the validation-chosen ones, the
         reference of ``aiq_delta_vs_avengers_pro``.
+    family_validation, dataset_router_validation
+        (family, seed) -> ``results/routers/{family}/validation_seed{seed}.parquet``; (variant, seed)
+        -> the dataset router's validation sweep (:func:`dataset_router_validation_sweeps`). The
+        validation sweeps of the rows' validation-hull AIQ; without them those rows have none.
 
     Returns
     -------
@@ -754,7 +868,14 @@ def pipeline_entries(
     seeds = sorted(splits)
     entries: list[Entry] = []
     for family in sorted({f for f, _ in family_decisions}):
-        entries.append(family_entry(family, {s: family_decisions[(family, s)] for s in seeds}, family_params[family]))
+        entries.append(
+            family_entry(
+                family,
+                {s: family_decisions[(family, s)] for s in seeds},
+                family_params[family],
+                None if family_validation is None else {s: family_validation[(family, s)] for s in seeds},
+            )
+        )
     validation = {}
     test = {}
     for seed in seeds:
@@ -763,24 +884,80 @@ def pipeline_entries(
     variants = sorted({v for v, _, _ in router_decisions})
     for variant in variants:
         decisions = {(k, s): frame for (v, k, s), frame in router_decisions.items() if v == variant}
+        sweeps = {(k, s): frame for (v, k, s), frame in router_validation.items() if v == variant}
         chosen = {
-            s: validation_best_k(
-                {k: f for (v, k, s2), f in router_validation.items() if v == variant and s2 == s}, validation[s]
-            )
-            for s in seeds
+            s: validation_best_k({k: f for (k, s2), f in sweeps.items() if s2 == s}, validation[s]) for s in seeds
         }
-        entries.append(avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, "k on validation")))
+        entries.append(
+            avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, "k on validation"), sweeps)
+        )
+    main_variant = str(main["variant"])
     entries.append(
         avengers_pro_entry(
-            str(main["variant"]),
-            {(k, s): f for (v, k, s), f in router_decisions.items() if v == main["variant"]},
+            main_variant,
+            {(k, s): f for (v, k, s), f in router_decisions.items() if v == main_variant},
             dict.fromkeys(seeds, int(main["n_clusters"])),
             fixed_k_row(main),
+            {(k, s): f for (v, k, s), f in router_validation.items() if v == main_variant},
         )
     )
     for variant in sorted({v for v, _ in dataset_router_decisions}):
         entries.append(
-            baseline_entry(dataset_router_row(variant), {s: dataset_router_decisions[(variant, s)] for s in seeds})
+            baseline_entry(
+                dataset_router_row(variant),
+                {s: dataset_router_decisions[(variant, s)] for s in seeds},
+                None
+                if dataset_router_validation is None
+                else {s: dataset_router_validation[(variant, s)] for s in seeds},
+            )
         )
     entries.append(baseline_entry("oracle", {s: oracle_decisions(test[s]) for s in seeds}))
-    return entries, dataset_router_row(str(main["variant"])), fixed_k_row(main)
+    return entries, dataset_router_row(main_variant), fixed_k_row(main)
+
+
+def dataset_router_validation_sweeps(
+    matrix: RecordMatrix,
+    splits: Mapping[int, pd.DataFrame],
+    variants: Mapping[str, Mapping[str, Any]],
+    alphas: np.ndarray,
+) -> dict[tuple[str, int], pd.DataFrame]:
+    """(variant, seed) -> the dataset router's validation sweep: its statistics from the training
+    queries outside the validation carve-out, routing the validation queries (no test query is read).
+
+    Parameters
+    ----------
+    matrix, splits
+        The records and seed -> split frame.
+    variants
+        ``router.variants`` (name -> settings).
+    alphas
+        (A,) the alpha grid of the test sweeps.
+    """
+    sweeps = {}
+    for seed in sorted(splits):
+        is_test, is_validation = split_flags(splits[seed], matrix, seed)
+        fit_ids, validation_ids = matrix.query_ids[~is_test & ~is_validation], matrix.query_ids[is_validation]
+        for name, spec in variants.items():
+            sweep, _ = dataset_router(matrix, fit_ids, validation_ids, Variant.from_config(name, dict(spec)), alphas)
+            sweeps[(name, int(seed))] = sweep
+    return sweeps
+
+
+def single_model_decisions(
+    matrix: RecordMatrix, splits: Mapping[int, pd.DataFrame], model: str
+) -> dict[int, pd.DataFrame]:
+    """Seed -> one model's test decisions as a curve of one point (alpha 1): the best single model,
+    the reference of the leaderboard's CostSave difference.
+    """
+    if model not in matrix.models:
+        raise DataError(f"the best single model {model!r} has no records", field="model")
+    column = matrix.models.index(model)
+    decisions = {}
+    for seed in sorted(splits):
+        is_test, _ = split_flags(splits[seed], matrix, seed)
+        test = matrix.subset(is_test)
+        chosen = np.full((1, len(test.query_ids), 1), column)
+        _, frame = evaluate_choices(chosen, test, np.array([1.0]))
+        assert frame is not None
+        decisions[int(seed)] = frame
+    return decisions
