@@ -30,7 +30,8 @@ from avengers_pro.leaderboard import (
 )
 from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
 from avengers_pro.router import Variant
-from avengers_pro.routers import select_on_validation
+from avengers_pro.routers.cv import cv_folds, select_cv
+from avengers_pro.routers.selection import make_estimator
 from avengers_pro.routers.selection import validation_cost_range
 from avengers_pro.summary import seed_curve
 
@@ -74,31 +75,36 @@ def test_split_flags_align_with_the_records_and_name_a_missing_query(problem) ->
 
 @pytest.mark.parametrize("family", ["knn", "task", "shrinkage"])
 def test_run_family_is_select_refit_and_route_per_seed_in_the_sweep_format(problem, family: str) -> None:
-    """Per seed, run_family = select_on_validation on the train rows (refitted on all of them), then the
-    refitted estimator routes the test queries once."""
+    """Per seed, run_family = select_cv on the train rows (folds seeded by the seed), then the chosen
+    estimator refitted on all of train routes the test queries once."""
     embeddings, matrix, splits = problem
-    runs = run_family(family, GRIDS[family], embeddings, matrix, splits, ALPHAS)
+    runs = run_family(family, GRIDS[family], embeddings, matrix, splits, ALPHAS, n_folds=3)
     assert [run.seed for run in runs] == list(SEEDS)
     for run in runs:
         is_test, is_validation = split_flags(splits[run.seed], matrix, run.seed)
         train = ~is_test
-        selection = select_on_validation(
-            family,
-            GRIDS[family],
-            embeddings[train],
-            matrix.subset(train),
-            is_validation[train],
-            SELECTION_ALPHAS,
-            seed=run.seed,
+        folds = cv_folds(matrix.datasets[train], 3, run.seed)
+        selection = select_cv(
+            family, GRIDS[family], embeddings[train], matrix.subset(train), folds, SELECTION_ALPHAS, seed=run.seed
         )
-        assert selection.estimator is not None
-        choices = selection.estimator.choose(embeddings[is_test], ALPHAS, matrix.available[is_test])
-        assert run.params == selection.params
+        estimator = make_estimator(family, selection.params, run.seed).fit(embeddings[train], matrix.subset(train))
+        choices = estimator.choose(embeddings[is_test], ALPHAS, matrix.available[is_test])
+        assert run.params == selection.params and run.validation == selection.validation
         assert set(SWEEP_COLUMNS) <= set(run.sweep.columns) and routed_models(run.sweep) == matrix.models
         assert len(run.sweep) == len(ALPHAS) * len(set(matrix.datasets[is_test]))
         assert len(run.decisions) == len(ALPHAS) * int(is_test.sum())
         models = np.asarray(matrix.models, dtype=object)[choices].ravel()
         np.testing.assert_array_equal(run.decisions["model"].to_numpy(dtype=object), models)
+        # The validation sweep: the chosen hyperparameters fitted without the carve-out, routing it.
+        fit = train & ~is_validation
+        held_out = make_estimator(family, selection.params, run.seed).fit(embeddings[fit], matrix.subset(fit))
+        expected, _ = evaluate_choices(
+            held_out.choose(embeddings[is_validation], ALPHAS, matrix.available[is_validation])[..., None],
+            matrix.subset(is_validation),
+            ALPHAS,
+            with_decisions=False,
+        )
+        pd.testing.assert_frame_equal(run.validation_sweep, expected)
 
 
 def test_run_family_never_reads_test_records(problem) -> None:

@@ -54,11 +54,11 @@ from .outputs import (
 )
 from .router import Variant
 from .routers import Grid
+from .routers.cv import DEFAULT_CV_FOLDS, cv_folds, select_cv
 from .routers.selection import (
     SELECTION_ALPHAS,
     Selection,
     make_estimator,
-    select_on_validation,
     validation_cost_range,
 )
 from .summary import seed_curve
@@ -136,12 +136,18 @@ def split_flags(split: pd.DataFrame, matrix: RecordMatrix, seed: int) -> tuple[n
 
 
 def select_family(
-    family: str, grid: Grid, embeddings: np.ndarray, matrix: RecordMatrix, splits: Mapping[int, pd.DataFrame]
+    family: str,
+    grid: Grid,
+    embeddings: np.ndarray,
+    matrix: RecordMatrix,
+    splits: Mapping[int, pd.DataFrame],
+    n_folds: int = DEFAULT_CV_FOLDS,
 ) -> dict[int, Selection]:
-    """One family's hyperparameters per seed, chosen on the validation part of train only.
+    """One family's hyperparameters per seed, chosen by K-fold cross-validation over train only.
 
-    Each seed's training rows alone go to :func:`avengers_pro.routers.select_on_validation`, scored by the
-    validation AIQ over :data:`SELECTION_ALPHAS`.
+    Each seed's training rows alone go to :func:`avengers_pro.routers.cv.select_cv` (folds stratified
+    by dataset, seeded by the split's seed), scored by the mean held-out AIQ over
+    :data:`SELECTION_ALPHAS`, with the one-standard-error rule toward the simplest candidate.
 
     Parameters
     ----------
@@ -153,26 +159,22 @@ def select_family(
         Every query's records.
     splits
         seed -> the ``results/splits/seed{seed}.parquet`` frame (``query_id``, ``split``, ``validation``).
+    n_folds
+        K (``routers.cv_folds``).
 
     Returns
     -------
     dict[int, Selection]
-        seed -> the choice (``params`` and every candidate's ``validation`` AIQ; no refitted estimator:
-        :func:`route_family` fits it).
+        seed -> the choice (``params`` and every candidate's fold AIQs, mean and standard error; no
+        refitted estimator: :func:`route_family` fits it).
     """
     chosen = {}
     for seed in sorted(splits):
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
+        is_test, _ = split_flags(splits[seed], matrix, seed)
         train = ~is_test
-        chosen[int(seed)] = select_on_validation(
-            family,
-            grid,
-            embeddings[train],
-            matrix.subset(train),
-            is_validation[train],
-            SELECTION_ALPHAS,
-            seed=int(seed),
-            refit=False,  # route_family fits the chosen estimator on all of train
+        folds = cv_folds(matrix.datasets[train], n_folds, int(seed))
+        chosen[int(seed)] = select_cv(
+            family, grid, embeddings[train], matrix.subset(train), folds, SELECTION_ALPHAS, seed=int(seed)
         )
     return chosen
 
@@ -247,12 +249,13 @@ def run_family(
     matrix: RecordMatrix,
     splits: Mapping[int, pd.DataFrame],
     alphas: np.ndarray,
+    n_folds: int = DEFAULT_CV_FOLDS,
 ) -> list[FamilyRun]:
     """One family on every seed: :func:`select_family`, then :func:`route_family` on ``alphas``.
 
     Parameters
     ----------
-    family, grid, embeddings, matrix, splits
+    family, grid, embeddings, matrix, splits, n_folds
         As :func:`select_family`.
     alphas
         (A,) the alpha grid of the test sweep.
@@ -262,7 +265,7 @@ def run_family(
     list[FamilyRun]
         One per seed, in seed order.
     """
-    selected = select_family(family, grid, embeddings, matrix, splits)
+    selected = select_family(family, grid, embeddings, matrix, splits, n_folds)
     return route_family(
         family,
         {seed: selection.params for seed, selection in selected.items()},
@@ -274,11 +277,14 @@ def run_family(
     )
 
 
-def selection_json(family: str, selected: Mapping[int, Selection]) -> dict[str, Any]:
-    """The JSON object of a family's choices (``results/routers/{family}/selection.json``)."""
+def selection_json(family: str, selected: Mapping[int, Selection], n_folds: int = DEFAULT_CV_FOLDS) -> dict[str, Any]:
+    """The JSON object of a family's choices (``results/routers/{family}/selection.json``): per seed
+    the chosen ``params`` and every candidate's fold AIQs (:func:`select_family`).
+    """
     return {
         "family": family,
         "selection_alphas": len(SELECTION_ALPHAS),
+        "cv_folds": n_folds,
         "seeds": {
             str(seed): {"params": selection.params, "validation": selection.validation}
             for seed, selection in sorted(selected.items())

@@ -32,6 +32,7 @@ rule router_family_select:
         runtime=30,
     params:
         grid=lambda wildcards: config["routers"]["families"][wildcards.family],
+        cv_folds=config["routers"]["cv_folds"],
         models=config["models"],
     script:
         "../scripts/router_family_select.py"
