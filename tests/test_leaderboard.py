@@ -31,8 +31,7 @@ from avengers_pro.leaderboard import (
 from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
 from avengers_pro.router import Variant
 from avengers_pro.routers.cv import cv_folds, select_cv
-from avengers_pro.routers.selection import make_estimator
-from avengers_pro.routers.selection import validation_cost_range
+from avengers_pro.routers.selection import make_estimator, validation_cost_range
 from avengers_pro.summary import seed_curve
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
