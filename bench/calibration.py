@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro import intervals
-from avengers_pro.metrics_json import aiq_cost_range, decision_matrix
+from avengers_pro.metrics_json import aiq_cost_range
 from avengers_pro.outputs import read_decisions, read_summary, read_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +62,8 @@ def load(a: str, b: str, seeds: list[int]) -> dict[str, Any]:
         frame_a, frame_b = read_decisions(test_a), read_decisions(test_b)
         queries = frame_a[["query_id", "dataset"]].drop_duplicates("query_id").sort_values(["dataset", "query_id"])
         index = pd.Index(queries["query_id"].to_numpy(dtype=object))
-        alphas, scores_a, costs_a = decision_matrix(frame_a, index, str(test_a))
-        alphas_b, scores_b, costs_b = decision_matrix(frame_b, index, str(test_b))
+        alphas, scores_a, costs_a = intervals.decision_matrix(frame_a, index, str(test_a))
+        alphas_b, scores_b, costs_b = intervals.decision_matrix(frame_b, index, str(test_b))
         assert np.array_equal(alphas, alphas_b)
         hull[seed] = intervals.validation_hull_rows(alphas, read_sweep(validation_a), str(validation_a))
         out["ids"][seed], out["groups"][seed] = index.to_numpy(), queries["dataset"].to_numpy(dtype=object)

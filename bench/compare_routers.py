@@ -38,16 +38,15 @@ from avengers_pro.leaderboard import (
     aligned_embeddings,
     baseline_entry,
     build_leaderboard,
-    dataset_router_validation_sweeps,
     hyperparameters_text,
     leaderboard_markdown,
     oracle_decisions,
     run_family,
-    single_model_decisions,
     split_flags,
 )
 from avengers_pro.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.outputs import DATASET_ROUTER, ROUTER, json_ready
+from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions
 from avengers_pro.records import ingest
 from avengers_pro.router import Variant
 from avengers_pro.routers import DEFAULT_GRIDS

@@ -18,17 +18,16 @@ from avengers_pro.leaderboard import (
     Entry,
     baseline_entry,
     build_leaderboard,
-    dataset_router_validation_sweeps,
     family_entry,
     hyperparameters_text,
     leaderboard_markdown,
     oracle_decisions,
-    pipeline_entries,
     run_family,
     split_flags,
     validation_best_k,
 )
 from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
+from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
 from avengers_pro.router import Variant
 from avengers_pro.routers.cv import cv_folds, select_cv
 from avengers_pro.routers.selection import make_estimator, validation_cost_range

@@ -37,6 +37,39 @@ from .outputs import ALPHA_DECIMALS, require_columns
 from .summary import seed_curve
 
 
+def decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
+    scores (A, Q), costs (A, Q)), columns in ``queries`` order.
+    """
+    row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
+    # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
+    codes, distinct = pd.factorize(frame["query_id"])
+    column = np.where(codes < 0, -1, queries.get_indexer(np.asarray(distinct, dtype=object))[codes])
+    if (column < 0).any():
+        bad = int(np.flatnonzero(column < 0)[0])
+        raise DataError(
+            f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed",
+            file=file,
+            row=bad,
+            field="query_id",
+        )
+    size = alphas.size * len(queries)
+    cell = row * len(queries) + column
+    per_cell = np.bincount(cell, minlength=size)
+    if (per_cell != 1).any():
+        raise DataError(
+            f"expected one row per (alpha, test query), {alphas.size} x {len(queries)}: "
+            f"{int((per_cell == 0).sum())} missing, {int((per_cell > 1).sum())} duplicated",
+            file=file,
+            field="query_id",
+        )
+    scores = np.empty(size)
+    costs = np.empty(size)
+    scores[cell] = frame["score"].to_numpy(dtype=np.float64)
+    costs[cell] = frame["cost"].to_numpy(dtype=np.float64)
+    return np.asarray(alphas, dtype=np.float64), scores.reshape(alphas.size, -1), costs.reshape(alphas.size, -1)
+
+
 class Design:
     """Every seed's test queries placed in one set of queries, the unit of resampling.
 

@@ -2,12 +2,9 @@
 
 Two steps, each a pipeline job (``workflow/rules/routers.smk``):
 
-1. :func:`run_family`: for every seed's split, one family's hyperparameters are chosen on the
-   validation part of train only (:func:`select_family`, the ``router_family_select`` job), then
-   (:func:`route_family`, the ``router_family`` job) the chosen estimator is refitted on all of
-   train and routes the seed's test queries once, over every alpha. The
-   outcome per seed is a sweep frame in the format of the Avengers-Pro sweep files
-   (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``) and the per-query decisions.
+1. :func:`~avengers_pro.family_runs.run_family` (module :mod:`avengers_pro.family_runs`, its names
+   re-exported here): per seed, one family's hyperparameters chosen by K-fold cross-validation over
+   train, then its test sweep, decisions and validation sweep.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
    router, the oracle) from their per-seed test decisions and validation sweeps, ranked by the
    validation-hull AIQ (:mod:`avengers_pro.intervals`: per seed, the test points of the alphas on the
@@ -21,327 +18,71 @@ Two steps, each a pipeline job (``workflow/rules/routers.smk``):
 
 Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
 cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routers.select_on_validation`
-uses for the families, or a fixed cluster count (``plots.main``).
+uses for the families, or a fixed cluster count (``plots.main``). The pipeline's rows:
+:mod:`avengers_pro.pipeline_rows`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import intervals, metrics
-from .baselines import dataset_router, oracle_choice
+from .baselines import oracle_choice
 from .errors import DataError
 from .evaluate import evaluate_choices
-from .io import PathLike, RecordMatrix
-from .metrics_json import decision_matrix
+from .family_runs import (
+    FamilyRun,
+    aligned_embeddings,
+    chosen_params,
+    hyperparameters_text,
+    params_text,
+    read_selection,
+    route_family,
+    run_family,
+    select_family,
+    selection_json,
+    split_flags,
+)
+from .io import RecordMatrix
 from .outputs import (
     BASELINE,
     LEADERBOARD_COLUMNS,
     LEADERBOARD_TEXT_COLUMNS,
     ROUTER,
-    avengers_pro_row,
-    dataset_router_row,
-    fixed_k_row,
     require_columns,
     seed_delta_column,
 )
-from .router import Variant
-from .routers import Grid
-from .routers.cv import DEFAULT_CV_FOLDS, cv_folds, select_cv
-from .routers.selection import (
-    SELECTION_ALPHAS,
-    Selection,
-    make_estimator,
-    validation_cost_range,
-)
+from .routers.selection import SELECTION_ALPHAS, validation_cost_range
 from .summary import seed_curve
 
-# --------------------------------------------------------------------------- step 1: one family
-
-
-@dataclass
-class FamilyRun:
-    """One family on one seed: what was chosen on validation and what it did on test.
-
-    Attributes
-    ----------
-    family, seed
-        The family (a key of :data:`avengers_pro.routers.FAMILIES`) and the split's seed.
-    params
-        The hyperparameters chosen on validation.
-    validation
-        Every candidate's ``params`` and validation ``aiq``.
-    sweep
-        One row per (alpha, test dataset): ``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``.
-    decisions
-        One row per (alpha, test query): ``alpha``, ``query_id``, ``dataset``, ``model``, ``score``,
-        ``cost``.
-    validation_sweep
-        The sweep of the chosen hyperparameters fitted on train minus the validation carve-out and
-        evaluated on the carve-out (the columns of ``sweep``; no test query read): where its upper
-        hull lies decides the alphas of the leaderboard's validation-hull AIQ.
-    """
-
-    family: str
-    seed: int
-    params: dict[str, Any]
-    validation: list[dict[str, Any]]
-    sweep: pd.DataFrame
-    decisions: pd.DataFrame
-    validation_sweep: pd.DataFrame
-
-
-def aligned_embeddings(
-    query_ids: np.ndarray, vectors: np.ndarray, matrix: RecordMatrix, file: str = "results/embeddings"
-) -> np.ndarray:
-    """The rows of ``vectors`` in ``matrix``'s query order.
-
-    Raises
-    ------
-    DataError
-        If a query of the records has no embedding.
-    """
-    rows = pd.Index(np.asarray(query_ids, dtype=object)).get_indexer(np.asarray(matrix.query_ids, dtype=object))
-    if (rows < 0).any():
-        missing = str(matrix.query_ids[int(np.flatnonzero(rows < 0)[0])])
-        raise DataError(f"query {missing!r} of the records has no embedding", file=file, field="query_id")
-    return np.asarray(vectors)[rows]
-
-
-def split_flags(split: pd.DataFrame, matrix: RecordMatrix, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(is_test, is_validation)`` of one split file, aligned with ``matrix``'s queries.
-
-    Raises
-    ------
-    DataError
-        If the split lacks a column or a query of the records.
-    """
-    file = f"results/splits/seed{seed}.parquet"
-    require_columns(split, ("query_id", "split", "validation"), file)
-    frame = split.set_index("query_id")
-    rows = frame.index.get_indexer(np.asarray(matrix.query_ids, dtype=object))
-    if (rows < 0).any():
-        missing = str(matrix.query_ids[int(np.flatnonzero(rows < 0)[0])])
-        raise DataError(f"query {missing!r} of the records is not in the split", file=file, field="query_id")
-    is_test = frame["split"].to_numpy(dtype=object)[rows] == "test"
-    is_validation = frame["validation"].to_numpy(dtype=bool)[rows] & ~is_test
-    return is_test, is_validation
-
-
-def select_family(
-    family: str,
-    grid: Grid,
-    embeddings: np.ndarray,
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    n_folds: int = DEFAULT_CV_FOLDS,
-) -> dict[int, Selection]:
-    """One family's hyperparameters per seed, chosen by K-fold cross-validation over train only.
-
-    Each seed's training rows alone go to :func:`avengers_pro.routers.cv.select_cv` (folds stratified
-    by dataset, seeded by the split's seed), scored by the mean held-out AIQ over
-    :data:`SELECTION_ALPHAS`, with the one-standard-error rule toward the simplest candidate.
-
-    Parameters
-    ----------
-    family, grid
-        A key of :data:`avengers_pro.routers.FAMILIES` and its hyperparameter grid.
-    embeddings
-        (n, dim) L2-normalised embeddings, rows aligned with ``matrix`` (:func:`aligned_embeddings`).
-    matrix
-        Every query's records.
-    splits
-        seed -> the ``results/splits/seed{seed}.parquet`` frame (``query_id``, ``split``, ``validation``).
-    n_folds
-        K (``routers.cv_folds``).
-
-    Returns
-    -------
-    dict[int, Selection]
-        seed -> the choice (``params`` and every candidate's fold AIQs, mean and standard error; no
-        refitted estimator: :func:`route_family` fits it).
-    """
-    chosen = {}
-    for seed in sorted(splits):
-        is_test, _ = split_flags(splits[seed], matrix, seed)
-        train = ~is_test
-        folds = cv_folds(matrix.datasets[train], n_folds, int(seed))
-        chosen[int(seed)] = select_cv(
-            family, grid, embeddings[train], matrix.subset(train), folds, SELECTION_ALPHAS, seed=int(seed)
-        )
-    return chosen
-
-
-def route_family(
-    family: str,
-    chosen: Mapping[int, Mapping[str, Any]],
-    embeddings: np.ndarray,
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    alphas: np.ndarray,
-    validation: Mapping[int, list[dict[str, Any]]] | None = None,
-) -> list[FamilyRun]:
-    """Route each seed's test queries once with the hyperparameters chosen for that seed.
-
-    The estimator is fitted on all of that seed's training queries; of the test records only which
-    models have one (``available``) is read. A second fit without the validation carve-out routes the
-    carve-out over the same alphas (:attr:`FamilyRun.validation_sweep`).
-
-    Parameters
-    ----------
-    family
-        A key of :data:`avengers_pro.routers.FAMILIES`.
-    chosen
-        seed -> the chosen hyperparameters (:func:`select_family`, or ``selection.json``).
-    embeddings, matrix, splits
-        As :func:`select_family`.
-    alphas
-        (A,) the alpha grid of the test sweep.
-    validation
-        seed -> every candidate's validation AIQ, carried into the runs (optional).
-
-    Returns
-    -------
-    list[FamilyRun]
-        One per seed, in seed order.
-    """
-    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    runs = []
-    for seed in sorted(splits):
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        train = ~is_test
-        params = dict(chosen[int(seed)])
-        estimator = make_estimator(family, params, int(seed)).fit(embeddings[train], matrix.subset(train))
-        choices = estimator.choose(embeddings[is_test], alphas, matrix.available[is_test])
-        sweep, decisions = evaluate_choices(choices[..., None], matrix.subset(is_test), alphas)
-        assert decisions is not None  # with_decisions defaults to True
-        fit = train & ~is_validation
-        held_out = make_estimator(family, params, int(seed)).fit(embeddings[fit], matrix.subset(fit))
-        validation_choices = held_out.choose(embeddings[is_validation], alphas, matrix.available[is_validation])
-        validation_sweep, _ = evaluate_choices(
-            validation_choices[..., None], matrix.subset(is_validation), alphas, with_decisions=False
-        )
-        runs.append(
-            FamilyRun(
-                family,
-                int(seed),
-                params,
-                list((validation or {}).get(int(seed), [])),
-                sweep,
-                decisions,
-                validation_sweep,
-            )
-        )
-    return runs
-
-
-def run_family(
-    family: str,
-    grid: Grid,
-    embeddings: np.ndarray,
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    alphas: np.ndarray,
-    n_folds: int = DEFAULT_CV_FOLDS,
-) -> list[FamilyRun]:
-    """One family on every seed: :func:`select_family`, then :func:`route_family` on ``alphas``.
-
-    Parameters
-    ----------
-    family, grid, embeddings, matrix, splits, n_folds
-        As :func:`select_family`.
-    alphas
-        (A,) the alpha grid of the test sweep.
-
-    Returns
-    -------
-    list[FamilyRun]
-        One per seed, in seed order.
-    """
-    selected = select_family(family, grid, embeddings, matrix, splits, n_folds)
-    return route_family(
-        family,
-        {seed: selection.params for seed, selection in selected.items()},
-        embeddings,
-        matrix,
-        splits,
-        alphas,
-        validation={seed: selection.validation for seed, selection in selected.items()},
-    )
-
-
-def selection_json(family: str, selected: Mapping[int, Selection], n_folds: int = DEFAULT_CV_FOLDS) -> dict[str, Any]:
-    """The JSON object of a family's choices (``results/routers/{family}/selection.json``): per seed
-    the chosen ``params`` and every candidate's fold AIQs (:func:`select_family`).
-    """
-    return {
-        "family": family,
-        "selection_alphas": len(SELECTION_ALPHAS),
-        "cv_folds": n_folds,
-        "seeds": {
-            str(seed): {"params": selection.params, "validation": selection.validation}
-            for seed, selection in sorted(selected.items())
-        },
-    }
-
-
-def chosen_params(record: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
-    """The chosen hyperparameters of each seed (``{seed: params}``), from a ``selection.json`` object."""
-    return {int(seed): dict(entry["params"]) for seed, entry in record["seeds"].items()}
-
-
-def read_selection(path: PathLike) -> tuple[str, dict[int, dict[str, Any]]]:
-    """``(family, {seed: chosen hyperparameters})`` of a ``results/routers/{family}/selection.json``.
-
-    Raises
-    ------
-    DataError
-        If the file is not JSON or lacks ``family`` or a seed's ``params``.
-    """
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read the selection: {err}", file=path) from None
-    if not isinstance(record, dict) or not isinstance(record.get("family"), str):
-        raise DataError("expected an object with the family's name", file=path, field="family")
-    seeds = record.get("seeds")
-    if not isinstance(seeds, dict) or not all(
-        isinstance(entry, dict) and isinstance(entry.get("params"), dict) for entry in seeds.values()
-    ):
-        raise DataError("expected {seed: {params: {...}}} for every seed", file=path, field="seeds")
-    return record["family"], chosen_params(record)
-
-
-# --------------------------------------------------------------------------- hyperparameters as text
-
-
-def params_text(params: Mapping[str, Any]) -> str:
-    """``key=value`` pairs of one choice; a mapping value (Avengers-Pro's variant) shows its name."""
-    parts = []
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            value = value.get("name", dict(value))
-        parts.append(f"{key}={value}")
-    return ", ".join(parts)
-
-
-def hyperparameters_text(by_seed: Mapping[int, Mapping[str, Any]]) -> str:
-    """Each distinct choice once, with the seeds that chose it, e.g. ``n_neighbors=200 (seeds 0, 3)``."""
-    seeds_of: dict[str, list[int]] = {}
-    for seed in sorted(by_seed):
-        seeds_of.setdefault(params_text(by_seed[seed]), []).append(int(seed))
-    parts = []
-    for text, seeds in seeds_of.items():
-        label = "seed" if len(seeds) == 1 else "seeds"
-        parts.append(f"{text} ({label} {', '.join(map(str, seeds))})")
-    return "; ".join(parts)
+__all__ = [
+    "LEADERBOARD_COLUMNS",
+    "SELECTION_ALPHAS",
+    "Entry",
+    "FamilyRun",
+    "aligned_embeddings",
+    "avengers_pro_entry",
+    "baseline_entry",
+    "build_leaderboard",
+    "chosen_params",
+    "family_entry",
+    "hyperparameters_text",
+    "leaderboard_markdown",
+    "oracle_decisions",
+    "params_text",
+    "read_selection",
+    "route_family",
+    "run_family",
+    "select_family",
+    "selection_json",
+    "split_flags",
+    "validation_best_k",
+]
 
 
 # --------------------------------------------------------------------------- the rows
@@ -517,7 +258,7 @@ def _outcomes(entries: Sequence[Entry], reference: Entry, single: Mapping[int, p
         for name, decisions in sources:
             if seed not in decisions:
                 raise DataError(f"{name.strip(chr(0))!r} has no decisions for seed {seed}", field="seed")
-            alphas, scores, costs = decision_matrix(
+            alphas, scores, costs = intervals.decision_matrix(
                 decisions[seed], index, f"{name.strip(chr(0))} decisions of seed {seed}"
             )
             if name in curves.alphas and not np.array_equal(curves.alphas[name], alphas):
@@ -826,144 +567,3 @@ def leaderboard_markdown(
                 + " |"
             )
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- the pipeline's rows
-
-
-def pipeline_entries(
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    family_decisions: Mapping[tuple[str, int], pd.DataFrame],
-    family_params: Mapping[str, Mapping[int, Mapping[str, Any]]],
-    router_decisions: Mapping[tuple[str, int, int], pd.DataFrame],
-    router_validation: Mapping[tuple[str, int, int], pd.DataFrame],
-    dataset_router_decisions: Mapping[tuple[str, int], pd.DataFrame],
-    main: Mapping[str, Any],
-    *,
-    family_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
-    dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
-) -> tuple[list[Entry], str, str]:
-    """Every leaderboard row of a pipeline run, and the names of its two reference rows.
-
-    Parameters
-    ----------
-    matrix, splits
-        The records and seed -> split frame (for each seed's validation and test queries).
-    family_decisions, family_params
-        (family, seed) -> test decisions; family -> seed -> chosen hyperparameters.
-    router_decisions, router_validation
-        (variant, n_clusters, seed) -> Avengers-Pro's test decisions and validation sweep.
-    dataset_router_decisions
-        (variant, seed) -> the dataset router's test decisions.
-    main
-        ``plots.main``: ``{variant, n_clusters}``; its variant's dataset router is the reference, and
-        its (variant, n_clusters) gets a row of its own beside the validation-chosen ones, the
-        reference of ``aiq_delta_vs_avengers_pro``.
-    family_validation, dataset_router_validation
-        (family, seed) -> ``results/routers/{family}/validation_seed{seed}.parquet``; (variant, seed)
-        -> the dataset router's validation sweep (:func:`dataset_router_validation_sweeps`). The
-        validation sweeps of the rows' validation-hull AIQ; without them those rows have none.
-
-    Returns
-    -------
-    entries, reference, avengers_pro : list[Entry], str, str
-        The rows; the names of the dataset router's row and of the fixed-k Avengers-Pro row
-        (:func:`avengers_pro.outputs.dataset_router_row`, :func:`~avengers_pro.outputs.fixed_k_row`).
-    """
-    seeds = sorted(splits)
-    entries: list[Entry] = []
-    for family in sorted({f for f, _ in family_decisions}):
-        entries.append(
-            family_entry(
-                family,
-                {s: family_decisions[(family, s)] for s in seeds},
-                family_params[family],
-                None if family_validation is None else {s: family_validation[(family, s)] for s in seeds},
-            )
-        )
-    validation = {}
-    test = {}
-    for seed in seeds:
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        validation[seed], test[seed] = matrix.subset(is_validation), matrix.subset(is_test)
-    variants = sorted({v for v, _, _ in router_decisions})
-    for variant in variants:
-        decisions = {(k, s): frame for (v, k, s), frame in router_decisions.items() if v == variant}
-        sweeps = {(k, s): frame for (v, k, s), frame in router_validation.items() if v == variant}
-        chosen = {
-            s: validation_best_k({k: f for (k, s2), f in sweeps.items() if s2 == s}, validation[s]) for s in seeds
-        }
-        entries.append(
-            avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, "k on validation"), sweeps)
-        )
-    main_variant = str(main["variant"])
-    entries.append(
-        avengers_pro_entry(
-            main_variant,
-            {(k, s): f for (v, k, s), f in router_decisions.items() if v == main_variant},
-            dict.fromkeys(seeds, int(main["n_clusters"])),
-            fixed_k_row(main),
-            {(k, s): f for (v, k, s), f in router_validation.items() if v == main_variant},
-        )
-    )
-    for variant in sorted({v for v, _ in dataset_router_decisions}):
-        entries.append(
-            baseline_entry(
-                dataset_router_row(variant),
-                {s: dataset_router_decisions[(variant, s)] for s in seeds},
-                None
-                if dataset_router_validation is None
-                else {s: dataset_router_validation[(variant, s)] for s in seeds},
-            )
-        )
-    entries.append(baseline_entry("oracle", {s: oracle_decisions(test[s]) for s in seeds}))
-    return entries, dataset_router_row(main_variant), fixed_k_row(main)
-
-
-def dataset_router_validation_sweeps(
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    variants: Mapping[str, Mapping[str, Any]],
-    alphas: np.ndarray,
-) -> dict[tuple[str, int], pd.DataFrame]:
-    """(variant, seed) -> the dataset router's validation sweep: its statistics from the training
-    queries outside the validation carve-out, routing the validation queries (no test query is read).
-
-    Parameters
-    ----------
-    matrix, splits
-        The records and seed -> split frame.
-    variants
-        ``router.variants`` (name -> settings).
-    alphas
-        (A,) the alpha grid of the test sweeps.
-    """
-    sweeps = {}
-    for seed in sorted(splits):
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        fit_ids, validation_ids = matrix.query_ids[~is_test & ~is_validation], matrix.query_ids[is_validation]
-        for name, spec in variants.items():
-            sweep, _ = dataset_router(matrix, fit_ids, validation_ids, Variant.from_config(name, dict(spec)), alphas)
-            sweeps[(name, int(seed))] = sweep
-    return sweeps
-
-
-def single_model_decisions(
-    matrix: RecordMatrix, splits: Mapping[int, pd.DataFrame], model: str
-) -> dict[int, pd.DataFrame]:
-    """Seed -> one model's test decisions as a curve of one point (alpha 1): the best single model,
-    the reference of the leaderboard's CostSave difference.
-    """
-    if model not in matrix.models:
-        raise DataError(f"the best single model {model!r} has no records", field="model")
-    column = matrix.models.index(model)
-    decisions = {}
-    for seed in sorted(splits):
-        is_test, _ = split_flags(splits[seed], matrix, seed)
-        test = matrix.subset(is_test)
-        chosen = np.full((1, len(test.query_ids), 1), column)
-        _, frame = evaluate_choices(chosen, test, np.array([1.0]))
-        assert frame is not None
-        decisions[int(seed)] = frame
-    return decisions

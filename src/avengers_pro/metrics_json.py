@@ -27,7 +27,6 @@ from .alpha_choice import validation_choice
 from .console import Progress
 from .errors import DataError
 from .outputs import (
-    ALPHA_DECIMALS,
     DATASET_ROUTER,
     OUTCOME_COLUMNS,
     ROUTER_METHOD,
@@ -128,39 +127,6 @@ def _point_metrics(
     }
 
 
-def decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
-    scores (A, Q), costs (A, Q)), columns in ``queries`` order.
-    """
-    row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
-    # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
-    codes, distinct = pd.factorize(frame["query_id"])
-    column = np.where(codes < 0, -1, queries.get_indexer(np.asarray(distinct, dtype=object))[codes])
-    if (column < 0).any():
-        bad = int(np.flatnonzero(column < 0)[0])
-        raise DataError(
-            f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed",
-            file=file,
-            row=bad,
-            field="query_id",
-        )
-    size = alphas.size * len(queries)
-    cell = row * len(queries) + column
-    per_cell = np.bincount(cell, minlength=size)
-    if (per_cell != 1).any():
-        raise DataError(
-            f"expected one row per (alpha, test query), {alphas.size} x {len(queries)}: "
-            f"{int((per_cell == 0).sum())} missing, {int((per_cell > 1).sum())} duplicated",
-            file=file,
-            field="query_id",
-        )
-    scores = np.empty(size)
-    costs = np.empty(size)
-    scores[cell] = frame["score"].to_numpy(dtype=np.float64)
-    costs[cell] = frame["cost"].to_numpy(dtype=np.float64)
-    return np.asarray(alphas, dtype=np.float64), scores.reshape(alphas.size, -1), costs.reshape(alphas.size, -1)
-
-
 class _BootstrapInputs:
     """Per-seed test queries, best-single outcomes and decision matrices, each built once and shared
     by every (variant, n_clusters) entry (the dataset router's matrices serve all cluster counts).
@@ -253,7 +219,7 @@ class _BootstrapInputs:
         if cache_key not in self._matrices:
             if key not in source:
                 raise DataError("decisions missing", file=file)
-            self._matrices[cache_key] = decision_matrix(source[key], self.queries(seed)[0], file)
+            self._matrices[cache_key] = intervals.decision_matrix(source[key], self.queries(seed)[0], file)
         return self._matrices[cache_key]
 
 
@@ -396,7 +362,7 @@ def compute_metrics(
         ``leaderboard``.
     dataset_router_validation
         ``(variant, seed) ->`` the dataset router's validation sweep
-        (:func:`avengers_pro.leaderboard.dataset_router_validation_sweeps`): the alphas of its
+        (:func:`avengers_pro.pipeline_rows.dataset_router_validation_sweeps`): the alphas of its
         validation-hull AIQ. None: the dataset router has none, and every ``aiq_difference`` is None.
 
     Returns
