@@ -46,6 +46,7 @@ from avengers_pro.leaderboard import (
 )
 from avengers_pro.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.outputs import DATASET_ROUTER, ROUTER, json_ready
+from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions
 from avengers_pro.records import ingest
 from avengers_pro.router import Variant
 from avengers_pro.routers import DEFAULT_GRIDS
@@ -148,6 +149,7 @@ def main() -> None:
                 family,
                 {r.seed: r.decisions for r in runs},
                 hyperparameters_text({r.seed: shown(r.params) for r in runs}),
+                {r.seed: r.validation_sweep for r in runs},
             )
         )
     official = Variant.from_config("official", config["router"]["variants"]["official"])
@@ -156,7 +158,10 @@ def main() -> None:
         frame, decisions = run_baselines(matrix, split, [official], alphas, seed=seed)
         baselines.append((seed, frame))
         router_decisions[seed] = decisions["official"]
-    entries.append(baseline_entry(DATASET_ROUTER, router_decisions))
+    validation = dataset_router_validation_sweeps(
+        matrix, splits, {"official": config["router"]["variants"]["official"]}, alphas
+    )
+    entries.append(baseline_entry(DATASET_ROUTER, router_decisions, {s: validation[("official", s)] for s in splits}))
     entries.append(
         baseline_entry(
             "oracle",
@@ -179,6 +184,7 @@ def main() -> None:
         n_resamples,
         config["evaluation"]["confidence"],
         avengers_pro=OFFICIAL if OFFICIAL in seconds else None,
+        single=single_model_decisions(matrix, splits, best["model"]),
     )
     leaderboard_s = time.perf_counter() - start
     table["seconds"] = table["router"].map(seconds)

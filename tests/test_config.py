@@ -118,4 +118,4 @@ def test_bad_router_grids_fail_with_the_key_named(families, message):
 def test_an_empty_families_mapping_disables_the_comparison():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["routers"] = {"families": {}}
-    assert validate_config(config, SCHEMA)["routers"] == {"families": {}}
+    assert validate_config(config, SCHEMA)["routers"] == {"cv_folds": 5, "families": {}}

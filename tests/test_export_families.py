@@ -29,6 +29,7 @@ from avengers_pro.io import RecordMatrix
 from avengers_pro.leaderboard import route_family
 from avengers_pro.routers import KNNRouter, make_estimator, select_models
 from avengers_pro.routers.base import rank_models
+from avengers_pro.routers.cv import FAMILY_ORDER
 from avengers_pro.routers.state import estimator_state, restore_estimator
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
@@ -261,17 +262,25 @@ def test_a_named_family_is_chosen_on_validation_and_exported(tmp_path: Path) -> 
     np.testing.assert_array_equal(router.estimator.predict(embeddings)[0], refitted.predict(embeddings)[0])
 
 
-def test_best_on_validation_keeps_the_family_of_the_best_validation_aiq(tmp_path: Path) -> None:
+def test_best_on_validation_keeps_the_simplest_family_within_one_standard_error(tmp_path: Path) -> None:
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
     config = family_export_config(FAMILY_GRIDS)
     entry = {"name": "best", "router": "best-on-validation", "alpha": 0.8}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
-    families = [c["family"] for c in selection["candidates"]]
+    candidates = selection["candidates"]
+    families = [c["family"] for c in candidates]
     assert families == ["knn", "task", "avengers-pro"]
-    best = int(np.argmax([c["validation_aiq"] for c in selection["candidates"]]))
-    assert selection["family"] == families[best]
-    assert selection["params"] == selection["candidates"][best]["params"]
+    assert selection["cv_folds"] == 5 and selection["n_queries"] == 160
+    for candidate in candidates:
+        assert len([c for c in candidate["validation"] if c["chosen"]]) == 1
+        assert all(len(c["aiq_folds"]) == 5 for c in candidate["validation"] if c["aiq"] is not None)
+    best = int(np.argmax([c["validation_aiq"] for c in candidates]))
+    threshold = candidates[best]["validation_aiq"] - candidates[best]["validation_aiq_se"]
+    within = [c["family"] for c in candidates if c["validation_aiq"] >= threshold]
+    simplest = min(within, key=FAMILY_ORDER.index)
+    assert selection["family"] == simplest
+    assert selection["params"] == candidates[families.index(simplest)]["params"]
     router_json = export_selected(records, matrix.query_ids, embeddings, config, entry, selection, tmp_path / "best")
     assert router_json["alpha"] == {"default": 0.8, "chosen_by": "fixed", "validation": None}
     router = Router.load(tmp_path / "best")

@@ -22,15 +22,15 @@ from avengers_pro.leaderboard import (
     hyperparameters_text,
     leaderboard_markdown,
     oracle_decisions,
-    pipeline_entries,
     run_family,
     split_flags,
     validation_best_k,
 )
 from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
+from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
 from avengers_pro.router import Variant
-from avengers_pro.routers import select_on_validation
-from avengers_pro.routers.selection import validation_cost_range
+from avengers_pro.routers.cv import cv_folds, select_cv
+from avengers_pro.routers.selection import make_estimator, validation_cost_range
 from avengers_pro.summary import seed_curve
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
@@ -73,31 +73,36 @@ def test_split_flags_align_with_the_records_and_name_a_missing_query(problem) ->
 
 @pytest.mark.parametrize("family", ["knn", "task", "shrinkage"])
 def test_run_family_is_select_refit_and_route_per_seed_in_the_sweep_format(problem, family: str) -> None:
-    """Per seed, run_family = select_on_validation on the train rows (refitted on all of them), then the
-    refitted estimator routes the test queries once."""
+    """Per seed, run_family = select_cv on the train rows (folds seeded by the seed), then the chosen
+    estimator refitted on all of train routes the test queries once."""
     embeddings, matrix, splits = problem
-    runs = run_family(family, GRIDS[family], embeddings, matrix, splits, ALPHAS)
+    runs = run_family(family, GRIDS[family], embeddings, matrix, splits, ALPHAS, n_folds=3)
     assert [run.seed for run in runs] == list(SEEDS)
     for run in runs:
         is_test, is_validation = split_flags(splits[run.seed], matrix, run.seed)
         train = ~is_test
-        selection = select_on_validation(
-            family,
-            GRIDS[family],
-            embeddings[train],
-            matrix.subset(train),
-            is_validation[train],
-            SELECTION_ALPHAS,
-            seed=run.seed,
+        folds = cv_folds(matrix.datasets[train], 3, run.seed)
+        selection = select_cv(
+            family, GRIDS[family], embeddings[train], matrix.subset(train), folds, SELECTION_ALPHAS, seed=run.seed
         )
-        assert selection.estimator is not None
-        choices = selection.estimator.choose(embeddings[is_test], ALPHAS, matrix.available[is_test])
-        assert run.params == selection.params
+        estimator = make_estimator(family, selection.params, run.seed).fit(embeddings[train], matrix.subset(train))
+        choices = estimator.choose(embeddings[is_test], ALPHAS, matrix.available[is_test])
+        assert run.params == selection.params and run.validation == selection.validation
         assert set(SWEEP_COLUMNS) <= set(run.sweep.columns) and routed_models(run.sweep) == matrix.models
         assert len(run.sweep) == len(ALPHAS) * len(set(matrix.datasets[is_test]))
         assert len(run.decisions) == len(ALPHAS) * int(is_test.sum())
         models = np.asarray(matrix.models, dtype=object)[choices].ravel()
         np.testing.assert_array_equal(run.decisions["model"].to_numpy(dtype=object), models)
+        # The validation sweep: the chosen hyperparameters fitted without the carve-out, routing it.
+        fit = train & ~is_validation
+        held_out = make_estimator(family, selection.params, run.seed).fit(embeddings[fit], matrix.subset(fit))
+        expected, _ = evaluate_choices(
+            held_out.choose(embeddings[is_validation], ALPHAS, matrix.available[is_validation])[..., None],
+            matrix.subset(is_validation),
+            ALPHAS,
+            with_decisions=False,
+        )
+        pd.testing.assert_frame_equal(run.validation_sweep, expected)
 
 
 def test_run_family_never_reads_test_records(problem) -> None:
@@ -151,35 +156,82 @@ def entries_of(embeddings, matrix, splits) -> tuple[list[Entry], dict]:
         )
         oracles[seed] = oracle_decisions(matrix.subset(is_test), ALPHAS)
     sweeps = {"knn": {r.seed: r.sweep for r in knn}, "task": {r.seed: r.sweep for r in task}}
+    validation = dataset_router_validation_sweeps(
+        matrix, splits, {"official": {"normalisation": "official", "aggregation": "official"}}, ALPHAS
+    )
     entries = [
-        family_entry("knn", {r.seed: r.decisions for r in knn}, {r.seed: r.params for r in knn}),
-        family_entry("task", {r.seed: r.decisions for r in task}, {r.seed: r.params for r in task}),
-        baseline_entry("dataset-router", routers),
+        family_entry("knn", {r.seed: r.decisions for r in knn}, {r.seed: r.params for r in knn}, validation_of(knn)),
+        family_entry(
+            "task", {r.seed: r.decisions for r in task}, {r.seed: r.params for r in task}, validation_of(task)
+        ),
+        baseline_entry("dataset-router", routers, {s: validation[("official", s)] for s in splits}),
         baseline_entry("oracle", oracles),
     ]
     return entries, sweeps
+
+
+def validation_of(runs) -> dict[int, pd.DataFrame]:
+    return {run.seed: run.validation_sweep for run in runs}
+
+
+def validation_hull_aiq(entry: Entry, cost_range: tuple[float, float]) -> float:
+    """The validation-hull AIQ computed directly: per seed, the upper hull of the validation curve
+    picks alphas; their test points, joined in cost order, 0 before and flat after, averaged over seeds."""
+    values = []
+    for seed, frame in entry.decisions.items():
+        val = seed_curve(entry.validation[seed])
+        hull_cost, hull_acc = metrics.upper_hull(val["cost"].to_numpy(), val["accuracy"].to_numpy())
+        alphas = [val.index[(val["cost"] == c) & (val["accuracy"] == a)][0] for c, a in zip(hull_cost, hull_acc)]
+        test = pd.DataFrame(
+            {
+                "alpha": frame["alpha"].round(9),
+                "dataset": frame["dataset"],
+                "accuracy": frame["score"],
+                "cost": frame["cost"],
+            }
+        )
+        per_dataset = test.groupby(["alpha", "dataset"]).agg(accuracy=("accuracy", "mean"), cost=("cost", "sum"))
+        curve = per_dataset.groupby("alpha").agg(accuracy=("accuracy", "mean"), cost=("cost", "sum")).loc[alphas]
+        curve = curve.sort_values(["cost", "accuracy"])
+        assert curve["cost"].max() <= cost_range[1]  # no segment to clip
+        xs = np.concatenate([curve["cost"].to_numpy(), [cost_range[1]]])
+        ys = np.concatenate([curve["accuracy"].to_numpy(), [curve["accuracy"].iloc[-1]]])
+        values.append(float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2)) / cost_range[1])
+    return float(np.mean(values))
 
 
 def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
     embeddings, matrix, splits = problem
     entries, sweeps = entries_of(embeddings, matrix, splits)
     best = {"model": "m3", "accuracy": 0.6, "cost": 40.0}
-    cost_range = (0.0, 60.0)
+    cost_range = (0.0, 400.0)  # above every test cost
     table = build_leaderboard(entries, "dataset-router", best, cost_range, n_resamples=200, avengers_pro="task")
     datasets = sorted(set(matrix.datasets))
-    assert list(table.columns) == [*LEADERBOARD_COLUMNS, *(f"accuracy_{d}" for d in datasets)]
+    assert list(table.columns) == [
+        *LEADERBOARD_COLUMNS,
+        *(f"aiq_delta_seed{s}" for s in SEEDS),
+        *(f"accuracy_{d}" for d in datasets),
+    ]
     assert list(table["rank"]) == [1, 2, 3, 4]
     assert (np.diff(table["aiq"].to_numpy()) <= 0).all()
     rows = table.set_index("router")
+    by_name = {entry.name: entry for entry in entries}
     for family, per_seed in sweeps.items():
         curves = [seed_curve(per_seed[s]) for s in SEEDS]
         acc = np.mean([c["accuracy"].to_numpy() for c in curves], axis=0)
         cost = np.mean([c["cost"].to_numpy() for c in curves], axis=0)
-        assert rows.loc[family, "aiq"] == pytest.approx(metrics.aiq(cost, acc, cost_range))
+        assert rows.loc[family, "aiq_test_hull"] == pytest.approx(metrics.aiq(cost, acc, cost_range))
+        assert rows.loc[family, "aiq"] == pytest.approx(validation_hull_aiq(by_name[family], cost_range))
+        assert rows.loc[family, "aiq"] <= rows.loc[family, "aiq_test_hull"] + 1e-12
         assert rows.loc[family, "perf_gain"] == pytest.approx(metrics.perf_gain(acc.max(), 0.6))
         delta = rows.loc[family, "aiq"] - rows.loc["dataset-router", "aiq"]
         assert rows.loc[family, "aiq_delta_vs_dataset_router"] == pytest.approx(delta)
         assert rows.loc[family, "aiq_delta_low"] <= rows.loc[family, "aiq_delta_high"]
+        test_hull_delta = rows.loc[family, "aiq_test_hull"] - rows.loc["dataset-router", "aiq_test_hull"]
+        assert rows.loc[family, "aiq_test_hull_delta_vs_dataset_router"] == pytest.approx(test_hull_delta)
+        seeds = rows.loc[family, [f"aiq_delta_seed{s}" for s in SEEDS]].to_numpy(dtype=float)
+        assert seeds.mean() == pytest.approx(delta)
+        assert rows.loc[family, "n_resamples"] == 200 and rows.loc[family, "aiq_delta_n_undefined"] == 0
         assert rows.loc[family, "kind"] == "router" and "seed" in rows.loc[family, "hyperparameters"]
         # Per-dataset accuracy at the alpha of the best seed-averaged accuracy, read off the sweeps.
         point = metrics.best_accuracy_point(curves[0].index.to_numpy(), acc, cost)
@@ -223,7 +275,7 @@ def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
 def test_a_copy_of_the_reference_has_a_zero_interval(problem) -> None:
     embeddings, matrix, splits = problem
     entries, _ = entries_of(embeddings, matrix, splits)
-    twin = Entry("twin", "router", "copy", entries[2].decisions)
+    twin = Entry("twin", "router", "copy", entries[2].decisions, validation=entries[2].validation)
     table = build_leaderboard([*entries, twin], "dataset-router", {"accuracy": 0.6, "cost": 40.0}, (0.0, 60.0), 50)
     row = table.set_index("router").loc["twin"]
     assert row["aiq_delta_vs_dataset_router"] == 0.0 and row["aiq_delta_low"] == 0.0 and row["aiq_delta_high"] == 0.0
@@ -325,9 +377,25 @@ def hand_decisions(per_alpha: dict[float, tuple[list[float], list[float]]]) -> p
     return pd.concat(frames, ignore_index=True)
 
 
+def hand_validation(points: dict[float, tuple[float, float]]) -> pd.DataFrame:
+    """A validation sweep of one dataset: alpha -> (accuracy, cost)."""
+    return pd.DataFrame(
+        {
+            "alpha": list(points),
+            "dataset": "arc",
+            "accuracy": [a for a, _ in points.values()],
+            "cost": [c for _, c in points.values()],
+        }
+    )
+
+
+#: Both alphas on the validation hull (the cheaper one less accurate).
+BOTH = {s: hand_validation({0.0: (0.2, 1.0), 1.0: (0.8, 2.0)}) for s in (0, 1)}
+
+
 def hand_entries() -> list[Entry]:
     half, one, two = [0.5] * 4, [1.0] * 4, [2.0] * 4
-    return [
+    entries = [
         # seed 0: alpha 0 arc .5, mbpp 0 (.25); alpha 1 arc 1, mbpp .5 (.75).
         # seed 1: alpha 0 arc .5, mbpp .5 (.5); alpha 1 arc .5, mbpp 1 (.75).
         # Seed-averaged: alpha 0 .375, alpha 1 .75 -> best alpha 1: arc .75, mbpp .75.
@@ -360,15 +428,21 @@ def hand_entries() -> list[Entry]:
             {s: hand_decisions({0.0: ([0, 0, 0, 0], one), 1.0: ([1, 1, 1, 0], two)}) for s in (0, 1)},
         ),
     ]
+    for entry in entries:
+        entry.validation = BOTH
+    # r: on seed 1's validation curve alpha 0 is dominated (less accurate, dearer): only alpha 1 is kept.
+    entries[0].validation = {0: BOTH[0], 1: hand_validation({0.0: (0.2, 3.0), 1.0: (0.8, 2.0)})}
+    return entries
 
 
 def test_leaderboard_by_hand_per_dataset_accuracy_and_both_references() -> None:
     entries = hand_entries()
-    twin = Entry("ap twin", "router", "copy", entries[2].decisions)
+    twin = Entry("ap twin", "router", "copy", entries[2].decisions, validation=BOTH)
     best = {"model": "m", "accuracy": 0.7, "cost": 8.0}
     table = build_leaderboard([*entries, twin], "dr", best, (0.0, 10.0), 50, avengers_pro="ap")
     rows = table.set_index("router")
-    assert list(table.columns) == [*LEADERBOARD_COLUMNS, "accuracy_arc", "accuracy_mbpp"]
+    columns = [*LEADERBOARD_COLUMNS, "aiq_delta_seed0", "aiq_delta_seed1", "accuracy_arc", "accuracy_mbpp"]
+    assert list(table.columns) == columns
     assert rows.loc["r", ["best_accuracy", "best_accuracy_alpha", "accuracy_arc", "accuracy_mbpp"]].tolist() == [
         0.75,
         1.0,
@@ -392,7 +466,17 @@ def test_leaderboard_by_hand_per_dataset_accuracy_and_both_references() -> None:
         "t": 8 * 0.5 / 10,
     }
     for name, value in aiq.items():
-        assert rows.loc[name, "aiq"] == pytest.approx(value)
+        assert rows.loc[name, "aiq_test_hull"] == pytest.approx(value)
+    # The validation hull: every row keeps both alphas on both seeds (t's two points coincide on
+    # test: the same AIQ), except r on seed 1, which keeps alpha 1 alone: (8, .75) -> 2 * .75 / 10,
+    # where both points give seed 1 (4, .5), (8, .75) -> (4 * 1.25 / 2 + 2 * .75) / 10.
+    r_seed0 = (4 * (0.25 + 0.75) / 2 + 2 * 0.75) / 10
+    assert rows.loc["r", "aiq"] == pytest.approx((r_seed0 + 2 * 0.75 / 10) / 2)
+    assert rows.loc["r", "aiq"] < rows.loc["r", "aiq_test_hull"]
+    aiq["r"] = rows.loc["r", "aiq"]
+    for name in ("ap", "dr", "t"):
+        assert rows.loc[name, "aiq"] == pytest.approx(aiq[name])
+    assert rows.loc["r", "aiq_delta_seed1"] == pytest.approx(2 * 0.75 / 10 - aiq["dr"])
     assert rows.loc["r", "aiq_delta_vs_avengers_pro"] == pytest.approx(aiq["r"] - aiq["ap"])
     assert rows.loc["r", "aiq_delta_vs_dataset_router"] == pytest.approx(aiq["r"] - aiq["dr"])
     assert rows.loc["dr", "aiq_delta_vs_avengers_pro"] == pytest.approx(aiq["dr"] - aiq["ap"])
@@ -404,7 +488,7 @@ def test_leaderboard_by_hand_per_dataset_accuracy_and_both_references() -> None:
     assert rows.loc[
         "ap twin", ["aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"]
     ].tolist() == [0.0, 0.0, 0.0]
-    assert list(table["router"]) == ["t", "r", "ap", "ap twin", "dr"]  # by AIQ: .4, .375, .35, .35, .3
+    assert list(table["router"]) == ["t", "ap", "ap twin", "dr", "r"]  # by AIQ: .4, .35, .35, .3, .25
     with pytest.raises(DataError, match="no row named 'nope'"):
         build_leaderboard(entries, "dr", best, (0.0, 10.0), 0, avengers_pro="nope")
 
@@ -424,11 +508,11 @@ def test_read_leaderboard_round_trips_and_names_file_row_and_field_of_a_bad_valu
         assert str(path) in str(error.value)
         return error.value
 
-    error = broken(lambda f: f.assign(aiq=["0.4", "high", "0.35", "0.3"]))
+    error = broken(lambda f: f.assign(aiq=["0.4", "high", "0.3", "0.25"]))
     assert (error.row, error.field) == (3, "aiq") and "not a number: 'high'" in str(error)
     error = broken(lambda f: f.drop(columns="aiq_delta_vs_avengers_pro"))
     assert error.field == "aiq_delta_vs_avengers_pro" and "missing column" in str(error)
-    error = broken(lambda f: f.assign(router=["t", "r", "t", "dr"]))
+    error = broken(lambda f: f.assign(router=["t", "ap", "t", "r"]))
     assert (error.row, error.field) == (4, "router") and "'t' appears twice" in str(error)
     error = broken(lambda f: f.assign(best_accuracy=[0.5, None, 0.75, 0.75]))
     assert (error.row, error.field) == (3, "best_accuracy") and "value missing" in str(error)

@@ -20,6 +20,7 @@ from avengers_pro.leaderboard import aligned_embeddings, read_selection, split_f
 from avengers_pro.outputs import LEADERBOARD_COLUMNS, dataset_columns, family_rows, read_leaderboard, read_summary
 from avengers_pro.plots.registry import FIGURE_NAMES
 from avengers_pro.routers import make_estimator
+from avengers_pro.routers.cv import FAMILY_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -89,13 +90,20 @@ def test_outputs_are_built(built: Path):
             assert (built / f"figures/{figure}.{ext}").stat().st_size > 1000
     assert "**" in (built / "results/table.md").read_text()
     leaderboard = read_leaderboard(built / "results/leaderboard.csv")
-    assert list(leaderboard.columns) == [*LEADERBOARD_COLUMNS, *dataset_columns(summary)]
+    assert list(leaderboard.columns) == [
+        *LEADERBOARD_COLUMNS,
+        "aiq_delta_seed0",
+        "aiq_delta_seed1",
+        *dataset_columns(summary),
+    ]
     assert {*families, "dataset-router (official)", "avengers-pro official (k=4)", "oracle"} <= set(
         leaderboard["router"]
     )
     assert leaderboard["aiq"].is_monotonic_decreasing
     board = leaderboard.set_index("router")
     assert board.loc["dataset-router (official)", "aiq_delta_vs_dataset_router"] == 0
+    # The validation hull chooses a subset of each seed's alphas: never above the test hull's AIQ.
+    assert (board["aiq"] <= board["aiq_test_hull"] + 1e-12).all()
     assert board.loc["avengers-pro official (k=4)", "aiq_delta_vs_avengers_pro"] == 0
     assert (
         board.loc[families, ["aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"]].notna().all(axis=None)
@@ -113,16 +121,30 @@ def test_outputs_are_built(built: Path):
     for entry in metrics:
         if entry["method"] in families:
             row = board.loc[entry["method"]]
-            assert entry["aiq"] == pytest.approx(row["aiq"], abs=1e-12)
+            assert entry["aiq"] == pytest.approx(row["aiq_test_hull"], abs=1e-12)
+            assert entry["aiq_validation_hull"] == pytest.approx(row["aiq"], abs=1e-12)
             assert entry["hyperparameters"] == row["hyperparameters"]
             assert entry["bootstrap"]["aiq_difference_vs_avengers_pro"] == {
                 "reference": "avengers-pro official (k=4)",
                 "estimate": pytest.approx(row["aiq_delta_vs_avengers_pro"], abs=1e-12),
                 "lo": pytest.approx(row["aiq_delta_vs_avengers_pro_low"], abs=1e-12),
                 "hi": pytest.approx(row["aiq_delta_vs_avengers_pro_high"], abs=1e-12),
+                "n_resamples": row["n_resamples"],
+                "n_undefined": row["aiq_delta_vs_avengers_pro_n_undefined"],
             }
+            assert entry["bootstrap"]["cost_save_difference"]["n_resamples"] == row["n_resamples"]
         if entry["method"] == "dataset-router":
-            assert entry["aiq"] == pytest.approx(board.loc[f"dataset-router ({entry['variant']})", "aiq"], abs=1e-12)
+            name = f"dataset-router ({entry['variant']})"
+            assert entry["family"] == "dataset-router"
+            assert entry["aiq"] == pytest.approx(board.loc[name, "aiq_test_hull"], abs=1e-12)
+            assert entry["aiq_validation_hull"] == pytest.approx(board.loc[name, "aiq"], abs=1e-12)
+        if entry["method"] == "avengers-pro" and (entry["variant"], entry["n_clusters"]) == ("official", 4):
+            # One bootstrap: the metrics job draws the leaderboard's weights, so the same intervals.
+            row = board.loc["avengers-pro official (k=4)"]
+            found = entry["bootstrap"]["aiq_difference"]
+            assert [found["estimate"], found["lo"], found["hi"]] == pytest.approx(
+                [row["aiq_delta_vs_dataset_router"], row["aiq_delta_low"], row["aiq_delta_high"]], abs=1e-12
+            )
     for seed in (0, 1):
         sweep = pd.read_parquet(built / f"results/routers/knn/seed{seed}.parquet")
         assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
@@ -284,8 +306,11 @@ def test_the_router_exported_as_best_on_validation(built: Path):
     candidates = selection["candidates"]
     # The families by name (the validated config sorts keys), then Avengers-Pro.
     assert [c["family"] for c in candidates] == ["knn", "logistic", "shrinkage", "task", "avengers-pro"]
+    # K-fold CV over all records, then the simplest family within one standard error of the best.
     best = max(candidates, key=lambda c: c["validation_aiq"])
-    assert selection["family"] == best["family"] and selection["params"] == best["params"]
+    within = [c for c in candidates if c["validation_aiq"] >= best["validation_aiq"] - best["validation_aiq_se"]]
+    simplest = min(within, key=lambda c: FAMILY_ORDER.index(c["family"]))
+    assert selection["family"] == simplest["family"] and selection["params"] == simplest["params"]
     router = Router.load(built / "results/router/best")
     assert router.family == selection["family"]
     assert json.loads((built / "results/router/best/router.json").read_text())["alpha"]["chosen_by"] == (

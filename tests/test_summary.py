@@ -388,6 +388,7 @@ def synthetic_run(
         "baselines": [],
         "single_outcomes": {},
         "validation_singles": {},
+        "dataset_router_validation": {},
     }
     for seed in range(n_seeds):
         rng = np.random.default_rng(seed)
@@ -443,6 +444,10 @@ def synthetic_run(
         _, v_sweep = decisions_and_sweep(v_chosen, alphas, v_ids, v_datasets, v_scores, v_costs, max_router)
         inputs["validation_sweeps"][("paper", 4, seed)] = v_sweep
         inputs["validation_singles"][seed] = outcome_frame(v_ids, v_datasets, v_scores, v_costs)
+        v_switch = np.where(v_datasets == "arc", 0.35, 0.65)
+        v_dr_chosen = v_chosen if same_router else (alphas[:, None] > v_switch[None, :]).astype(int) * 2
+        _, v_dr_sweep = decisions_and_sweep(v_dr_chosen, alphas, v_ids, v_datasets, v_scores, v_costs)
+        inputs["dataset_router_validation"][("paper", seed)] = v_dr_sweep
     return inputs
 
 
@@ -459,6 +464,7 @@ def run_metrics(inputs: dict, n_resamples: int = 200, seed: int = 0) -> list[dic
         0.95,
         seed,
         validation_singles=inputs["validation_singles"],
+        dataset_router_validation=inputs["dataset_router_validation"],
     )
 
 
@@ -478,6 +484,17 @@ def with_family(inputs: dict, family: str = "knn") -> dict:
         )
         inputs["family_sweeps"].append((family, seed, sweep))
         inputs["family_decisions"][seed] = decisions
+    # Its validation sweeps: the same rule on the validation queries.
+    inputs["family_validation"] = {}
+    for seed, outcomes in inputs["validation_singles"].items():
+        scores = outcomes.pivot(index="query_id", columns="model", values="score")[list(MODELS)]
+        costs = outcomes.pivot(index="query_id", columns="model", values="cost")[list(MODELS)]
+        datasets = outcomes.groupby("query_id")["dataset"].first().loc[scores.index].to_numpy()
+        threshold = np.random.default_rng(20 + seed).random(len(scores))
+        chosen = (alphas[:, None] > threshold[None, :]).astype(int) * 2
+        _, inputs["family_validation"][seed] = decisions_and_sweep(
+            chosen, alphas, scores.index.to_numpy(), datasets, scores.to_numpy(), costs.to_numpy()
+        )
     inputs["family_params"] = {seed: {"n_neighbors": 5 + seed} for seed in inputs["single_outcomes"]}
     return inputs
 
@@ -496,22 +513,33 @@ def metrics_with_families(inputs: dict, n_resamples: int = 100) -> tuple[list[di
         )
     )
     entries = [
-        family_entry("knn", inputs["family_decisions"], inputs["family_params"]),
+        family_entry("knn", inputs["family_decisions"], inputs["family_params"], inputs["family_validation"]),
         avengers_pro_entry(
             "paper",
             {(4, s): inputs["decisions"][("paper", 4, s)] for s in seeds},
             dict.fromkeys(seeds, 4),
             fixed_k_row(main),
+            {(4, s): inputs["validation_sweeps"][("paper", 4, s)] for s in seeds},
         ),
-        baseline_entry(dataset_router_row("paper"), {s: inputs["router_decisions"][("paper", s)] for s in seeds}),
+        baseline_entry(
+            dataset_router_row("paper"),
+            {s: inputs["router_decisions"][("paper", s)] for s in seeds},
+            {s: inputs["dataset_router_validation"][("paper", s)] for s in seeds},
+        ),
     ]
+    best = best_single_model(summary)
+    single = {
+        s: inputs["single_outcomes"][s][inputs["single_outcomes"][s]["model"] == best["model"]].assign(alpha=1.0)
+        for s in seeds
+    }
     table = build_leaderboard(
         entries,
         dataset_router_row("paper"),
-        best_single_model(summary),
+        best,
         aiq_cost_range(summary),
         n_resamples,
         avengers_pro=fixed_k_row(main),
+        single=single,
     )
     leaderboard = check_leaderboard(table)
     entries = compute_metrics(
@@ -526,6 +554,7 @@ def metrics_with_families(inputs: dict, n_resamples: int = 100) -> tuple[list[di
         validation_singles=inputs["validation_singles"],
         leaderboard=leaderboard,
         main=main,
+        dataset_router_validation=inputs["dataset_router_validation"],
     )
     return entries, leaderboard.set_index("router"), main
 
@@ -540,17 +569,17 @@ def test_family_entries_sit_between_avengers_pro_and_the_dataset_router_with_the
     assert [(e["method"], e["family"], e["variant"], e["n_clusters"]) for e in entries] == [
         ("avengers-pro", "avengers-pro", "paper", 4),
         ("knn", "knn", None, None),
-        ("dataset-router", None, "paper", None),
+        ("dataset-router", "dataset-router", "paper", None),
     ]
     router, knn, dataset_router = entries
     assert knn["hyperparameters"] == "n_neighbors=5 (seed 0); n_neighbors=6 (seed 1)"
     assert knn["hyperparameters"] == leaderboard.loc["knn", "hyperparameters"]
     assert router["hyperparameters"] is None and dataset_router["hyperparameters"] is None
     assert knn["validation"] is None and set(knn) == set(router)  # every entry has the same keys
-    # One AIQ cost range and one seed-averaged curve: metrics.json and the leaderboard agree.
-    assert knn["aiq"] == pytest.approx(leaderboard.loc["knn", "aiq"], abs=1e-12)
-    assert dataset_router["aiq"] == pytest.approx(leaderboard.loc["dataset-router (paper)", "aiq"], abs=1e-12)
-    assert router["aiq"] == pytest.approx(leaderboard.loc["avengers-pro paper (k=4)", "aiq"], abs=1e-12)
+    # One AIQ cost range and one seed-averaged curve: metrics.json and the leaderboard agree, on both AIQs.
+    for entry, name in ((knn, "knn"), (dataset_router, "dataset-router (paper)"), (router, "avengers-pro paper (k=4)")):
+        assert entry["aiq"] == pytest.approx(leaderboard.loc[name, "aiq_test_hull"], abs=1e-12)
+        assert entry["aiq_validation_hull"] == pytest.approx(leaderboard.loc[name, "aiq"], abs=1e-12)
     for key in ("best_accuracy", "perf_gain", "cost_save"):
         assert knn[key] == pytest.approx(leaderboard.loc["knn", key], abs=1e-12)
     assert knn["best_accuracy_alpha"] == leaderboard.loc["knn", "best_accuracy_alpha"]
@@ -560,27 +589,58 @@ def test_family_entries_sit_between_avengers_pro_and_the_dataset_router_with_the
     assert knn["best_accuracy"] == pytest.approx(curve["accuracy"].max())
     assert knn["aiq"] == pytest.approx(metrics.aiq(curve["cost"], curve["accuracy"], (0.0, summary["cost"].max())))
     assert knn["best_single"] == router["best_single"] and knn["n_seeds"] == 2 and knn["max_router"] == 1
-    # The bootstrap: the leaderboard row's, against its two references.
+    # The bootstrap: the leaderboard row's, against its two references, with the same keys as every entry's.
     row = leaderboard.loc["knn"]
+
+    def interval(prefix: str, estimate: str) -> dict:
+        return {
+            "estimate": row[estimate],
+            "lo": row[f"{prefix}_low"],
+            "hi": row[f"{prefix}_high"],
+            "n_resamples": 100,
+            "n_undefined": row[f"{prefix}_n_undefined"],
+        }
+
     assert knn["bootstrap"] == {
         "reference": "dataset-router (paper)",
         "confidence": 0.95,
-        "aiq_difference": {
-            "estimate": row["aiq_delta_vs_dataset_router"],
-            "lo": row["aiq_delta_low"],
-            "hi": row["aiq_delta_high"],
-        },
+        "aiq_difference": interval("aiq_delta", "aiq_delta_vs_dataset_router"),
+        "aiq_difference_test_hull": interval("aiq_test_hull_delta", "aiq_test_hull_delta_vs_dataset_router"),
+        "aiq_difference_per_seed": {"0": row["aiq_delta_seed0"], "1": row["aiq_delta_seed1"]},
+        "cost_save_difference": interval("cost_save_delta", "cost_save_delta_vs_dataset_router"),
         "aiq_difference_vs_avengers_pro": {
             "reference": "avengers-pro paper (k=4)",
-            "estimate": row["aiq_delta_vs_avengers_pro"],
-            "lo": row["aiq_delta_vs_avengers_pro_low"],
-            "hi": row["aiq_delta_vs_avengers_pro_high"],
+            **interval("aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro"),
         },
         "null_reasons": {},
     }
-    assert knn["bootstrap"]["aiq_difference"]["estimate"] == pytest.approx(knn["aiq"] - dataset_router["aiq"])
-    assert knn["bootstrap"]["aiq_difference_vs_avengers_pro"]["estimate"] == pytest.approx(knn["aiq"] - router["aiq"])
+    assert set(router["bootstrap"]) < set(knn["bootstrap"])
+    assert knn["bootstrap"]["aiq_difference_test_hull"]["estimate"] == pytest.approx(knn["aiq"] - dataset_router["aiq"])
+    assert knn["bootstrap"]["aiq_difference"]["estimate"] == pytest.approx(
+        knn["aiq_validation_hull"] - dataset_router["aiq_validation_hull"]
+    )
+    assert knn["bootstrap"]["aiq_difference_vs_avengers_pro"]["estimate"] == pytest.approx(
+        knn["aiq_validation_hull"] - router["aiq_validation_hull"]
+    )
     assert router["bootstrap"]["reference"] == knn["bootstrap"]["reference"]
+    # One bootstrap: metrics.json's Avengers-Pro entry (its own job) has the leaderboard row's intervals,
+    # drawn from the same weights per query.
+    ap = leaderboard.loc["avengers-pro paper (k=4)"]
+    for key, prefix, estimate in (
+        ("aiq_difference", "aiq_delta", "aiq_delta_vs_dataset_router"),
+        ("aiq_difference_test_hull", "aiq_test_hull_delta", "aiq_test_hull_delta_vs_dataset_router"),
+        ("cost_save_difference", "cost_save_delta", "cost_save_delta_vs_dataset_router"),
+    ):
+        found = router["bootstrap"][key]
+        for value, column in (
+            (found["estimate"], estimate),
+            (found["lo"], f"{prefix}_low"),
+            (found["hi"], f"{prefix}_high"),
+        ):
+            if value is None:
+                assert np.isnan(ap[column])
+            else:
+                assert value == pytest.approx(ap[column], abs=1e-12)
     # Avengers-Pro's own entries do not change with a family beside them.
     assert router == run_metrics(inputs, n_resamples=100)[0]
 
@@ -597,14 +657,14 @@ def test_family_entries_without_resamples_or_leaderboard_have_no_bootstrap_and_a
     with pytest.raises(DataError, match=r"results/leaderboard.csv: field 'router': no row for the router family 'knn'"):
         compute_metrics(
             summary,
-            {},
+            inputs["validation_sweeps"],
             inputs["sweeps"],
             inputs["decisions"],
             inputs["router_decisions"],
             inputs["single_outcomes"],
             20,
             0.95,
-            validation_singles={},
+            validation_singles=inputs["validation_singles"],
             leaderboard=leaderboard.drop(index="knn").reset_index(),
             main=main,
         )
@@ -635,8 +695,11 @@ def test_metrics_entries_are_json_and_consistent_with_the_summary() -> None:
     assert dataset_router["validation"] is None and dataset_router["bootstrap"] is None
     # The bootstrap's point estimate is the difference of the two entries' metrics.
     boot = router["bootstrap"]
-    assert boot["aiq_difference"]["estimate"] == pytest.approx(router["aiq"] - dataset_router["aiq"])
-    assert boot["aiq_difference"]["lo"] <= boot["aiq_difference"]["estimate"] <= boot["aiq_difference"]["hi"]
+    assert boot["aiq_difference_test_hull"]["estimate"] == pytest.approx(router["aiq"] - dataset_router["aiq"])
+    assert boot["aiq_difference"]["estimate"] == pytest.approx(
+        router["aiq_validation_hull"] - dataset_router["aiq_validation_hull"]
+    )
+    assert boot["aiq_difference"]["lo"] <= boot["aiq_difference"]["hi"]
     if router["cost_save"] is not None and dataset_router["cost_save"] is not None:
         assert boot["cost_save_difference"]["estimate"] == pytest.approx(
             router["cost_save"] - dataset_router["cost_save"]
@@ -667,7 +730,7 @@ def test_one_bootstrap_for_several_cluster_counts_gives_each_its_own_interval() 
     # difference is exactly 0 on every resample; k = 4 must be unaffected by it.
     for seed in (0, 1):
         inputs["decisions"][("paper", 8, seed)] = inputs["router_decisions"][("paper", seed)]
-        inputs["validation_sweeps"][("paper", 8, seed)] = inputs["validation_sweeps"][("paper", 4, seed)]
+        inputs["validation_sweeps"][("paper", 8, seed)] = inputs["dataset_router_validation"][("paper", seed)]
     inputs["sweeps"] += [("paper", 8, seed, frame) for _, _, seed, frame in inputs["sweeps"]]
     entries = {e["n_clusters"]: e for e in run_metrics(inputs, n_resamples=100) if e["method"] == "avengers-pro"}
     assert entries[4]["bootstrap"] == alone[0]["bootstrap"]

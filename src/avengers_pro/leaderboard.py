@@ -2,316 +2,88 @@
 
 Two steps, each a pipeline job (``workflow/rules/routers.smk``):
 
-1. :func:`run_family`: for every seed's split, one family's hyperparameters are chosen on the
-   validation part of train only (:func:`select_family`, the ``router_family_select`` job), then
-   (:func:`route_family`, the ``router_family`` job) the chosen estimator is refitted on all of
-   train and routes the seed's test queries once, over every alpha. The
-   outcome per seed is a sweep frame in the format of the Avengers-Pro sweep files
-   (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``) and the per-query decisions.
+1. :func:`~avengers_pro.family_runs.run_family` (module :mod:`avengers_pro.family_runs`, its names
+   re-exported here): per seed, one family's hyperparameters chosen by K-fold cross-validation over
+   train, then its test sweep, decisions and validation sweep.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
-   router, the oracle) from their per-seed test decisions: AIQ over one cost range shared by every
-   row (the pipeline passes summary.csv's, :func:`avengers_pro.metrics_json.aiq_cost_range`, the
-   range of metrics.json), PerfGain and CostSave against the best single model, the paired-bootstrap
-   intervals of the AIQ difference to the dataset router and to Avengers-Pro official at a fixed
-   cluster count (:func:`avengers_pro.metrics.paired_bootstrap`, one call, shared resamples), and
-   the per-dataset accuracy at the alpha of the best accuracy, ranked by AIQ.
+   router, the oracle) from their per-seed test decisions and validation sweeps, ranked by the
+   validation-hull AIQ (:mod:`avengers_pro.intervals`: per seed, the test points of the alphas on the
+   validation curve's upper hull; no test data choose an operating point), with RouterBench's
+   test-hull AIQ beside it, both over one cost range shared by every row (the pipeline passes
+   summary.csv's, :func:`avengers_pro.metrics_json.aiq_cost_range`, the range of metrics.json);
+   PerfGain and CostSave against the best single model; the intervals of the AIQ and CostSave
+   differences to the dataset router and to Avengers-Pro official at a fixed cluster count from one
+   paired bootstrap (one weight per query, shared by every seed and row), the per-seed differences,
+   and the per-dataset accuracy at the alpha of the best accuracy.
 
 Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
 cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routers.select_on_validation`
-uses for the families, or a fixed cluster count (``plots.main``).
+uses for the families, or a fixed cluster count (``plots.main``). The pipeline's rows:
+:mod:`avengers_pro.pipeline_rows`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import intervals, metrics
 from .baselines import oracle_curve
 from .errors import DataError
-from .evaluate import evaluate_choices
-from .io import PathLike, RecordMatrix
-from .metrics_json import decision_matrix
+from .family_runs import (
+    FamilyRun,
+    aligned_embeddings,
+    chosen_params,
+    hyperparameters_text,
+    params_text,
+    read_selection,
+    route_family,
+    run_family,
+    select_family,
+    selection_json,
+    split_flags,
+)
+from .io import RecordMatrix
 from .outputs import (
     BASELINE,
     DEFAULT_SCORE_LABEL,
     LEADERBOARD_COLUMNS,
     LEADERBOARD_TEXT_COLUMNS,
-    ORACLE,
     ROUTER,
-    avengers_pro_row,
-    dataset_router_row,
-    fixed_k_row,
     require_columns,
     score_words,
+    seed_delta_column,
 )
-from .routers import Grid
-from .routers.selection import (
-    SELECTION_ALPHAS,
-    Selection,
-    make_estimator,
-    select_on_validation,
-    validation_cost_range,
-)
+from .routers.selection import SELECTION_ALPHAS, validation_cost_range
 from .summary import seed_curve
 
-# --------------------------------------------------------------------------- step 1: one family
-
-
-@dataclass
-class FamilyRun:
-    """One family on one seed: what was chosen on validation and what it did on test.
-
-    Attributes
-    ----------
-    family, seed
-        The family (a key of :data:`avengers_pro.routers.FAMILIES`) and the split's seed.
-    params
-        The hyperparameters chosen on validation.
-    validation
-        Every candidate's ``params`` and validation ``aiq``.
-    sweep
-        One row per (alpha, test dataset): ``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``.
-    decisions
-        One row per (alpha, test query): ``alpha``, ``query_id``, ``dataset``, ``model``, ``score``,
-        ``cost``.
-    """
-
-    family: str
-    seed: int
-    params: dict[str, Any]
-    validation: list[dict[str, Any]]
-    sweep: pd.DataFrame
-    decisions: pd.DataFrame
-
-
-def aligned_embeddings(
-    query_ids: np.ndarray, vectors: np.ndarray, matrix: RecordMatrix, file: str = "results/embeddings"
-) -> np.ndarray:
-    """The rows of ``vectors`` in ``matrix``'s query order.
-
-    Raises
-    ------
-    DataError
-        If a query of the records has no embedding.
-    """
-    rows = pd.Index(np.asarray(query_ids, dtype=object)).get_indexer(np.asarray(matrix.query_ids, dtype=object))
-    if (rows < 0).any():
-        missing = str(matrix.query_ids[int(np.flatnonzero(rows < 0)[0])])
-        raise DataError(f"query {missing!r} of the records has no embedding", file=file, field="query_id")
-    return np.asarray(vectors)[rows]
-
-
-def split_flags(split: pd.DataFrame, matrix: RecordMatrix, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(is_test, is_validation)`` of one split file, aligned with ``matrix``'s queries.
-
-    Raises
-    ------
-    DataError
-        If the split lacks a column or a query of the records.
-    """
-    file = f"results/splits/seed{seed}.parquet"
-    require_columns(split, ("query_id", "split", "validation"), file)
-    frame = split.set_index("query_id")
-    rows = frame.index.get_indexer(np.asarray(matrix.query_ids, dtype=object))
-    if (rows < 0).any():
-        missing = str(matrix.query_ids[int(np.flatnonzero(rows < 0)[0])])
-        raise DataError(f"query {missing!r} of the records is not in the split", file=file, field="query_id")
-    is_test = frame["split"].to_numpy(dtype=object)[rows] == "test"
-    is_validation = frame["validation"].to_numpy(dtype=bool)[rows] & ~is_test
-    return is_test, is_validation
-
-
-def select_family(
-    family: str, grid: Grid, embeddings: np.ndarray, matrix: RecordMatrix, splits: Mapping[int, pd.DataFrame]
-) -> dict[int, Selection]:
-    """One family's hyperparameters per seed, chosen on the validation part of train only.
-
-    Each seed's training rows alone go to :func:`avengers_pro.routers.select_on_validation`, scored by the
-    validation AIQ over :data:`SELECTION_ALPHAS`.
-
-    Parameters
-    ----------
-    family, grid
-        A key of :data:`avengers_pro.routers.FAMILIES` and its hyperparameter grid.
-    embeddings
-        (n, dim) L2-normalised embeddings, rows aligned with ``matrix`` (:func:`aligned_embeddings`).
-    matrix
-        Every query's records.
-    splits
-        seed -> the ``results/splits/seed{seed}.parquet`` frame (``query_id``, ``split``, ``validation``).
-
-    Returns
-    -------
-    dict[int, Selection]
-        seed -> the choice (``params`` and every candidate's ``validation`` AIQ; no refitted estimator:
-        :func:`route_family` fits it).
-    """
-    chosen = {}
-    for seed in sorted(splits):
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        train = ~is_test
-        chosen[int(seed)] = select_on_validation(
-            family,
-            grid,
-            embeddings[train],
-            matrix.subset(train),
-            is_validation[train],
-            SELECTION_ALPHAS,
-            seed=int(seed),
-            refit=False,  # route_family fits the chosen estimator on all of train
-        )
-    return chosen
-
-
-def route_family(
-    family: str,
-    chosen: Mapping[int, Mapping[str, Any]],
-    embeddings: np.ndarray,
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    alphas: np.ndarray,
-    validation: Mapping[int, list[dict[str, Any]]] | None = None,
-) -> list[FamilyRun]:
-    """Route each seed's test queries once with the hyperparameters chosen for that seed.
-
-    The estimator is fitted on all of that seed's training queries; of the test records only which
-    models have one (``available``) is read.
-
-    Parameters
-    ----------
-    family
-        A key of :data:`avengers_pro.routers.FAMILIES`.
-    chosen
-        seed -> the chosen hyperparameters (:func:`select_family`, or ``selection.json``).
-    embeddings, matrix, splits
-        As :func:`select_family`.
-    alphas
-        (A,) the alpha grid of the test sweep.
-    validation
-        seed -> every candidate's validation AIQ, carried into the runs (optional).
-
-    Returns
-    -------
-    list[FamilyRun]
-        One per seed, in seed order.
-    """
-    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    runs = []
-    for seed in sorted(splits):
-        is_test, _ = split_flags(splits[seed], matrix, seed)
-        train = ~is_test
-        params = dict(chosen[int(seed)])
-        estimator = make_estimator(family, params, int(seed)).fit(embeddings[train], matrix.subset(train))
-        choices = estimator.choose(embeddings[is_test], alphas, matrix.available[is_test])
-        sweep, decisions = evaluate_choices(choices[..., None], matrix.subset(is_test), alphas)
-        assert decisions is not None  # with_decisions defaults to True
-        runs.append(FamilyRun(family, int(seed), params, list((validation or {}).get(int(seed), [])), sweep, decisions))
-    return runs
-
-
-def run_family(
-    family: str,
-    grid: Grid,
-    embeddings: np.ndarray,
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    alphas: np.ndarray,
-) -> list[FamilyRun]:
-    """One family on every seed: :func:`select_family`, then :func:`route_family` on ``alphas``.
-
-    Parameters
-    ----------
-    family, grid, embeddings, matrix, splits
-        As :func:`select_family`.
-    alphas
-        (A,) the alpha grid of the test sweep.
-
-    Returns
-    -------
-    list[FamilyRun]
-        One per seed, in seed order.
-    """
-    selected = select_family(family, grid, embeddings, matrix, splits)
-    return route_family(
-        family,
-        {seed: selection.params for seed, selection in selected.items()},
-        embeddings,
-        matrix,
-        splits,
-        alphas,
-        validation={seed: selection.validation for seed, selection in selected.items()},
-    )
-
-
-def selection_json(family: str, selected: Mapping[int, Selection]) -> dict[str, Any]:
-    """The JSON object of a family's choices (``results/routers/{family}/selection.json``)."""
-    return {
-        "family": family,
-        "selection_alphas": len(SELECTION_ALPHAS),
-        "seeds": {
-            str(seed): {"params": selection.params, "validation": selection.validation}
-            for seed, selection in sorted(selected.items())
-        },
-    }
-
-
-def chosen_params(record: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
-    """The chosen hyperparameters of each seed (``{seed: params}``), from a ``selection.json`` object."""
-    return {int(seed): dict(entry["params"]) for seed, entry in record["seeds"].items()}
-
-
-def read_selection(path: PathLike) -> tuple[str, dict[int, dict[str, Any]]]:
-    """``(family, {seed: chosen hyperparameters})`` of a ``results/routers/{family}/selection.json``.
-
-    Raises
-    ------
-    DataError
-        If the file is not JSON or lacks ``family`` or a seed's ``params``.
-    """
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read the selection: {err}", file=path) from None
-    if not isinstance(record, dict) or not isinstance(record.get("family"), str):
-        raise DataError("expected an object with the family's name", file=path, field="family")
-    seeds = record.get("seeds")
-    if not isinstance(seeds, dict) or not all(
-        isinstance(entry, dict) and isinstance(entry.get("params"), dict) for entry in seeds.values()
-    ):
-        raise DataError("expected {seed: {params: {...}}} for every seed", file=path, field="seeds")
-    return record["family"], chosen_params(record)
-
-
-# --------------------------------------------------------------------------- hyperparameters as text
-
-
-def params_text(params: Mapping[str, Any]) -> str:
-    """``key=value`` pairs of one choice; a mapping value (Avengers-Pro's variant) shows its name."""
-    parts = []
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            value = value.get("name", dict(value))
-        parts.append(f"{key}={value}")
-    return ", ".join(parts)
-
-
-def hyperparameters_text(by_seed: Mapping[int, Mapping[str, Any]]) -> str:
-    """Each distinct choice once, with the seeds that chose it, e.g. ``n_neighbors=200 (seeds 0, 3)``."""
-    seeds_of: dict[str, list[int]] = {}
-    for seed in sorted(by_seed):
-        seeds_of.setdefault(params_text(by_seed[seed]), []).append(int(seed))
-    parts = []
-    for text, seeds in seeds_of.items():
-        label = "seed" if len(seeds) == 1 else "seeds"
-        parts.append(f"{text} ({label} {', '.join(map(str, seeds))})")
-    return "; ".join(parts)
+__all__ = [
+    "LEADERBOARD_COLUMNS",
+    "SELECTION_ALPHAS",
+    "Entry",
+    "FamilyRun",
+    "aligned_embeddings",
+    "avengers_pro_entry",
+    "baseline_entry",
+    "build_leaderboard",
+    "chosen_params",
+    "family_entry",
+    "hyperparameters_text",
+    "leaderboard_markdown",
+    "oracle_decisions",
+    "params_text",
+    "read_selection",
+    "route_family",
+    "run_family",
+    "select_family",
+    "selection_json",
+    "split_flags",
+    "validation_best_k",
+]
 
 
 # --------------------------------------------------------------------------- the rows
@@ -333,6 +105,10 @@ class Entry:
         seed -> decisions frame, one row per (alpha, test query) (``outputs.DECISION_COLUMNS``).
     hyperparameters
         The validation-chosen hyperparameters as text ("" if none).
+    validation
+        seed -> the validation sweep of the router fitted without that seed's validation queries
+        (one row per (alpha, dataset)): where its upper hull lies decides the alphas of the
+        validation-hull AIQ. None for a baseline of one point (the oracle).
     """
 
     name: str
@@ -340,6 +116,7 @@ class Entry:
     family: str
     decisions: Mapping[int, pd.DataFrame]
     hyperparameters: str = ""
+    validation: Mapping[int, pd.DataFrame] | None = None
 
 
 def oracle_decisions(test: RecordMatrix, alphas: np.ndarray) -> pd.DataFrame:
@@ -381,6 +158,7 @@ def avengers_pro_entry(
     decisions: Mapping[tuple[int, int], pd.DataFrame],
     chosen_k: Mapping[int, int],
     name: str,
+    validation: Mapping[tuple[int, int], pd.DataFrame] | None = None,
 ) -> Entry:
     """Avengers-Pro's row for one variant from the pipeline's test decisions.
 
@@ -395,29 +173,48 @@ def avengers_pro_entry(
     name
         The row's name: :func:`avengers_pro.outputs.avengers_pro_row`, e.g. with ``k on validation``,
         or :func:`~avengers_pro.outputs.fixed_k_row`.
+    validation
+        (n_clusters, seed) -> ``results/sweep_validation/{variant}/k{k}_seed{seed}.parquet`` frame:
+        the chosen count's validation sweep of each seed (:attr:`Entry.validation`).
     """
-    picked = {}
+    picked, picked_validation = {}, {}
     for seed, k in sorted(chosen_k.items()):
         if (k, seed) not in decisions:
             raise DataError("decisions missing", file=f"results/decisions/{variant}/k{k}_seed{seed}.parquet")
         picked[seed] = decisions[(k, seed)]
+        if validation is not None:
+            if (k, seed) not in validation:
+                raise DataError(
+                    "validation sweep missing", file=f"results/sweep_validation/{variant}/k{k}_seed{seed}.parquet"
+                )
+            picked_validation[seed] = validation[(k, seed)]
     return Entry(
         name,
         ROUTER,
         "avengers-pro",
         picked,
         hyperparameters_text({seed: {"n_clusters": k} for seed, k in chosen_k.items()}),
+        picked_validation if validation is not None else None,
     )
 
 
-def family_entry(family: str, decisions: Mapping[int, pd.DataFrame], params: Mapping[int, Mapping[str, Any]]) -> Entry:
-    """A router family's row: its per-seed decisions and validation-chosen hyperparameters."""
-    return Entry(family, ROUTER, family, decisions, hyperparameters_text(params))
+def family_entry(
+    family: str,
+    decisions: Mapping[int, pd.DataFrame],
+    params: Mapping[int, Mapping[str, Any]],
+    validation: Mapping[int, pd.DataFrame] | None = None,
+) -> Entry:
+    """A router family's row: its per-seed decisions, validation-chosen hyperparameters and validation
+    sweeps.
+    """
+    return Entry(family, ROUTER, family, decisions, hyperparameters_text(params), validation)
 
 
-def baseline_entry(name: str, decisions: Mapping[int, pd.DataFrame]) -> Entry:
+def baseline_entry(
+    name: str, decisions: Mapping[int, pd.DataFrame], validation: Mapping[int, pd.DataFrame] | None = None
+) -> Entry:
     """A baseline's row (the dataset router, the oracle): no hyperparameters."""
-    return Entry(name, BASELINE, name.split(" ")[0], decisions)
+    return Entry(name, BASELINE, name.split(" ")[0], decisions, validation=validation)
 
 
 # --------------------------------------------------------------------------- step 2: the leaderboard
@@ -427,13 +224,18 @@ def baseline_entry(name: str, decisions: Mapping[int, pd.DataFrame]) -> Entry:
 class _Curves:
     """Every entry's per-seed (A, Q) outcomes on one shared query order per seed."""
 
+    ids: dict[int, np.ndarray] = field(default_factory=dict)
     groups: dict[int, np.ndarray] = field(default_factory=dict)
     alphas: dict[str, np.ndarray] = field(default_factory=dict)
     scores: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     costs: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
+#: The key of the best single model's outcomes in :class:`_Curves` (not a row).
+_SINGLE = "\0best single"
+
+
+def _outcomes(entries: Sequence[Entry], reference: Entry, single: Mapping[int, pd.DataFrame] | None = None) -> _Curves:
     seeds = sorted(reference.decisions)
     curves = _Curves()
     for entry in entries:
@@ -441,6 +243,9 @@ def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
             raise DataError(
                 f"router {entry.name!r} has seeds {sorted(entry.decisions)}, the dataset router {seeds}", field="seed"
             )
+    sources = [(entry.name, entry.decisions) for entry in entries]
+    if single is not None:
+        sources.append((_SINGLE, single))
     for seed in seeds:
         frame = reference.decisions[seed]
         require_columns(frame, ("query_id", "dataset"), f"{reference.name} decisions of seed {seed}")
@@ -449,19 +254,48 @@ def _outcomes(entries: Sequence[Entry], reference: Entry) -> _Curves:
         )
         queries = queries.drop_duplicates("query_id").sort_values(["dataset", "query_id"], kind="stable")
         index = pd.Index(queries["query_id"].to_numpy(dtype=object))
+        curves.ids[seed] = queries["query_id"].to_numpy(dtype=object)
         curves.groups[seed] = queries["dataset"].to_numpy()
         curves.scores[seed], curves.costs[seed] = {}, {}
-        for entry in entries:
-            alphas, scores, costs = decision_matrix(
-                entry.decisions[seed], index, f"{entry.name} decisions of seed {seed}"
+        for name, decisions in sources:
+            if seed not in decisions:
+                raise DataError(f"{name.strip(chr(0))!r} has no decisions for seed {seed}", field="seed")
+            alphas, scores, costs = intervals.decision_matrix(
+                decisions[seed], index, f"{name.strip(chr(0))} decisions of seed {seed}"
             )
-            if entry.name in curves.alphas and not np.array_equal(curves.alphas[entry.name], alphas):
+            if name in curves.alphas and not np.array_equal(curves.alphas[name], alphas):
                 raise DataError(
-                    f"router {entry.name!r}: seed {seed} has another alpha grid than the other seeds", field="alpha"
+                    f"router {name!r}: seed {seed} has another alpha grid than the other seeds", field="alpha"
                 )
-            curves.alphas[entry.name] = alphas
-            curves.scores[seed][entry.name], curves.costs[seed][entry.name] = scores, costs
+            curves.alphas[name] = alphas
+            curves.scores[seed][name], curves.costs[seed][name] = scores, costs
     return curves
+
+
+def _router_curve(entry: Entry | None, curves: _Curves) -> intervals.RouterCurve:
+    """One entry's outcomes (``None``: the best single model's) with its validation-hull rows per seed.
+
+    A curve of one point needs no choice (every seed uses it); a longer curve without validation sweeps
+    has no validation hull (its validation-hull AIQ is NaN).
+    """
+    name = _SINGLE if entry is None else entry.name
+    seeds = sorted(curves.groups)
+    alphas = curves.alphas[name]
+    validation = None if entry is None else entry.validation
+    hull_rows: dict[int, np.ndarray] | None = None
+    if validation is not None:
+        hull_rows = {
+            s: intervals.validation_hull_rows(alphas, validation[s], f"{name} validation sweep of seed {s}")
+            for s in seeds
+        }
+    elif alphas.size > 1:
+        hull_rows = {s: np.array([], dtype=np.intp) for s in seeds}
+    return intervals.RouterCurve(
+        alphas,
+        {s: curves.scores[s][name] for s in seeds},
+        {s: curves.costs[s][name] for s in seeds},
+        hull_rows,
+    )
 
 
 def _dataset_accuracies(curves: _Curves, name: str) -> dict[str, np.ndarray]:
@@ -490,16 +324,19 @@ def build_leaderboard(
     seed: int = 0,
     *,
     avengers_pro: str | None = None,
+    single: Mapping[int, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Rank every router by AIQ on seed-averaged test curves, with bootstrap intervals vs two references.
+    """Rank every router by its validation-hull AIQ, with intervals from one paired bootstrap.
 
     Parameters
     ----------
     entries
         One :class:`Entry` per row; every entry has the same seeds and the same test queries per seed.
+        An entry without ``validation`` sweeps and with more than one alpha has no validation-hull
+        AIQ (NaN).
     reference
         The ``name`` of the dataset router's entry: the reference of ``aiq_delta_vs_dataset_router``
-        and ``aiq_delta_low`` / ``_high``.
+        and the other ``*_delta*`` columns.
     best_single
         ``{accuracy, cost}`` of the best single model
         (:func:`avengers_pro.metrics_json.best_single_model` of summary.csv): the reference of
@@ -507,26 +344,32 @@ def build_leaderboard(
     cost_range
         ``(lo, hi)``: the AIQ cost range of every row (:func:`avengers_pro.metrics_json.aiq_cost_range`).
     n_resamples
-        Paired-bootstrap resamples of the test queries (within datasets); 0 leaves the intervals empty.
+        Resamples of the one paired bootstrap (:class:`avengers_pro.intervals.Design`: one weight per
+        query, shared by every seed and every row); 0 leaves the intervals empty.
     confidence, seed
         Coverage and seed of the bootstrap.
     avengers_pro
         The ``name`` of the Avengers-Pro entry that is the reference of ``aiq_delta_vs_avengers_pro*``
         (the pipeline's: Avengers-Pro official at ``plots.main``'s fixed cluster count); None leaves
         those columns empty.
+    single
+        seed -> the best single model's test decisions (one point, alpha 1): the resampled reference
+        of the CostSave difference. None leaves ``cost_save_delta*`` empty.
 
     Returns
     -------
     pd.DataFrame
-        :data:`~avengers_pro.outputs.LEADERBOARD_COLUMNS`, then ``accuracy_<dataset>`` (datasets
-        sorted), one row per entry, by decreasing AIQ (``rank`` 1 first). ``aiq_delta_vs_dataset_router``
-        is the AIQ difference to the reference on the original test queries, ``aiq_delta_low`` /
-        ``_high`` its percentile interval; ``aiq_delta_vs_avengers_pro`` with ``_low`` / ``_high`` the
-        same against ``avengers_pro``, from the same resamples (one bootstrap). ``best_accuracy`` is
-        the curve's highest accuracy and ``best_accuracy_alpha`` its alpha (ties: the cheaper point,
-        then the smaller alpha), where the ``accuracy_<dataset>`` columns are read; ``perf_gain`` the
-        gain of ``best_accuracy`` over the best single model; ``cost_save`` (None when never reached)
-        and its interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost, no resamples).
+        :data:`~avengers_pro.outputs.LEADERBOARD_COLUMNS`, then ``aiq_delta_seed<seed>`` (seeds sorted)
+        and ``accuracy_<dataset>`` (datasets sorted), one row per entry, by decreasing ``aiq`` (the
+        validation-hull AIQ; ``rank`` 1 first). ``aiq_test_hull`` is RouterBench's AIQ of the
+        seed-averaged test curve. Each ``*_delta*`` column is the row minus its reference on the
+        original test queries, with its percentile interval (``_low`` / ``_high``) and the resamples
+        where it was undefined (``_n_undefined``); ``aiq_delta_seed<seed>`` is the validation-hull
+        difference to the dataset router on one seed alone. ``best_accuracy`` is the curve's highest
+        accuracy and ``best_accuracy_alpha`` its alpha (ties: the cheaper point, then the smaller
+        alpha), where the ``accuracy_<dataset>`` columns are read; ``perf_gain`` the gain of
+        ``best_accuracy`` over the best single model; ``cost_save`` (None when never reached) and its
+        interpolated ``cost_save_alpha``. NaN where undefined (no recorded cost, no resamples).
     """
     by_name = {entry.name: entry for entry in entries}
     if len(by_name) != len(entries):
@@ -534,92 +377,76 @@ def build_leaderboard(
     for name in (reference, avengers_pro):
         if name is not None and name not in by_name:
             raise DataError(f"no row named {name!r} to compare with", field="router")
-    curves = _outcomes(entries, by_name[reference])
+    curves = _outcomes(entries, by_name[reference], single)
     seeds = sorted(curves.groups)
     has_costs = cost_range[1] > cost_range[0]
     ref_acc, ref_cost = float(best_single["accuracy"]), float(best_single["cost"])
 
-    mean: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for entry in entries:
-        per_seed = [
-            metrics.resampled_curve(
-                curves.scores[s][entry.name],
-                curves.costs[s][entry.name],
-                curves.groups[s],
-                np.ones((1, len(curves.groups[s]))),
-            )
-            for s in seeds
-        ]
-        mean[entry.name] = (
-            np.mean([acc[0] for acc, _ in per_seed], axis=0),
-            np.mean([cost[0] for _, cost in per_seed], axis=0),
-        )
+    design = intervals.Design({s: (curves.ids[s], curves.groups[s]) for s in seeds})
+    counts = design.counts(n_resamples, seed) if n_resamples > 0 else None
+    evaluated = {
+        entry.name: intervals.evaluate(_router_curve(entry, curves), design, cost_range, counts) for entry in entries
+    }
+    single_values = (
+        intervals.evaluate(_router_curve(None, curves), design, cost_range, counts) if single is not None else None
+    )
 
-    def aiq_difference(name: str, versus: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
-        def statistic(resampled: Mapping[str, metrics.Curve]) -> np.ndarray:
-            (acc_r, cost_r), (acc_v, cost_v) = resampled[name], resampled[versus]
-            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_v, acc_v, cost_range)
-
-        return statistic
-
-    # Both references in one bootstrap: every difference is measured on the same resamples.
-    pairs = [
-        (entry.name, versus)
-        for versus in (reference, avengers_pro)
-        if versus is not None
-        for entry in entries
-        if entry.name != versus
-    ]
-    intervals: dict[tuple[str, str], dict[str, Any]] = {}
-    if n_resamples > 0 and has_costs and pairs:
-        outcomes = [
-            metrics.SeedOutcomes(seed=s, groups=curves.groups[s], scores=curves.scores[s], costs=curves.costs[s])
-            for s in seeds
-        ]
-        statistics = {str(i): aiq_difference(*pair) for i, pair in enumerate(pairs)}
-        found = metrics.paired_bootstrap(
-            outcomes, statistics, n_resamples=n_resamples, confidence=confidence, seed=seed
-        )
-        intervals = {pair: found[str(i)] for i, pair in enumerate(pairs)}
-
-    def delta(name: str, versus: str | None) -> tuple[Any, Any, Any]:
-        """(estimate, lo, hi) of ``name`` minus ``versus``; 0 against itself when AIQ is defined."""
+    def delta(name: str, versus: str | None) -> dict[str, Any]:
+        """The differences of ``name`` minus ``versus``; 0 against itself, without an interval."""
         if versus is None:
-            return None, None, None
+            return {}
+        found = intervals.aiq_differences(evaluated[name], evaluated[versus], confidence)
+        if single_values is not None and has_costs and ref_cost > 0:
+            found["cost_save_difference"] = intervals.cost_save_difference(
+                evaluated[name], evaluated[versus], single_values, confidence
+            )
         if name == versus:
-            return (0.0 if has_costs else None), None, None
-        interval = intervals.get((name, versus), {})
-        return interval.get("estimate"), interval.get("lo"), interval.get("hi")
+            for value in found.values():
+                if "lo" in value:
+                    value.update(lo=None, hi=None)
+        return found
 
     rows = []
     for entry in entries:
-        acc, cost = mean[entry.name]
+        point = evaluated[entry.name].estimate
+        acc, cost = point.accuracy[0], point.cost[0]
         alphas = curves.alphas[entry.name]
         best = metrics.best_accuracy_point(alphas, acc, cost)
         saved, saved_alpha = (None, None)
         if has_costs and ref_cost > 0:
             saved, saved_alpha = metrics.cost_save(alphas, acc, cost, ref_acc, ref_cost)
-        vs_router, vs_router_lo, vs_router_hi = delta(entry.name, reference)
-        vs_avengers, vs_avengers_lo, vs_avengers_hi = delta(entry.name, avengers_pro)
+        vs_router, vs_avengers = delta(entry.name, reference), delta(entry.name, avengers_pro)
         rows.append(
             {
                 "router": entry.name,
                 "kind": entry.kind,
                 "family": entry.family,
                 "hyperparameters": entry.hyperparameters,
-                "aiq": metrics.aiq(cost, acc, cost_range) if has_costs else np.nan,
-                "aiq_delta_vs_dataset_router": vs_router,
-                "aiq_delta_low": vs_router_lo,
-                "aiq_delta_high": vs_router_hi,
-                "aiq_delta_vs_avengers_pro": vs_avengers,
-                "aiq_delta_vs_avengers_pro_low": vs_avengers_lo,
-                "aiq_delta_vs_avengers_pro_high": vs_avengers_hi,
+                "aiq": point.validation_hull[0],
+                "aiq_test_hull": point.test_hull[0],
+                **_interval_columns("aiq_delta", "aiq_delta_vs_dataset_router", vs_router.get("aiq_difference")),
+                **_interval_columns(
+                    "aiq_test_hull_delta",
+                    "aiq_test_hull_delta_vs_dataset_router",
+                    vs_router.get("aiq_difference_test_hull"),
+                ),
+                **_interval_columns(
+                    "aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro", vs_avengers.get("aiq_difference")
+                ),
+                **_interval_columns(
+                    "cost_save_delta", "cost_save_delta_vs_dataset_router", vs_router.get("cost_save_difference")
+                ),
+                "n_resamples": n_resamples if counts is not None else 0,
                 "best_accuracy": float(acc[best]),
                 "best_accuracy_alpha": float(alphas[best]),
                 "perf_gain": metrics.perf_gain(float(acc[best]), ref_acc) if ref_acc > 0 else None,
                 "cost_save": saved,
                 "cost_save_alpha": saved_alpha,
                 "n_seeds": len(seeds),
+                **{
+                    seed_delta_column(int(s)): value
+                    for s, value in vs_router.get("aiq_difference_per_seed", {}).items()
+                },
                 **{
                     f"accuracy_{dataset}": float(values[best])
                     for dataset, values in _dataset_accuracies(curves, entry.name).items()
@@ -629,11 +456,27 @@ def build_leaderboard(
     table = pd.DataFrame(rows)
     for column in [c for c in table.columns if c not in LEADERBOARD_TEXT_COLUMNS]:
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
-    table["n_seeds"] = table["n_seeds"].astype(np.int64)
+    for column in ("n_seeds", "n_resamples"):
+        table[column] = table[column].astype(np.int64)
     table = table.sort_values("aiq", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
+    per_seed = [seed_delta_column(s) for s in seeds]
+    for column in per_seed:
+        if column not in table:
+            table[column] = np.nan
     datasets = sorted(c for c in table.columns if c.startswith("accuracy_"))
-    return table[[*LEADERBOARD_COLUMNS, *datasets]]
+    return table[[*LEADERBOARD_COLUMNS, *per_seed, *datasets]]
+
+
+def _interval_columns(prefix: str, estimate: str, found: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The leaderboard columns of one difference: estimate, ``_low``, ``_high``, ``_n_undefined``."""
+    found = found or {}
+    return {
+        estimate: found.get("estimate"),
+        f"{prefix}_low": found.get("lo"),
+        f"{prefix}_high": found.get("hi"),
+        f"{prefix}_n_undefined": found.get("n_undefined"),
+    }
 
 
 def leaderboard_markdown(
@@ -672,9 +515,14 @@ def leaderboard_markdown(
     if avengers_pro:
         header += f" ΔAIQ vs Avengers-Pro [{level}] |"
         rule += "---|"
+    header += f" AIQ (test hull) | ΔAIQ (test hull) vs dataset router [{level}] |"
+    rule += "---:|---|"
     lines = [
-        f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}] (seed-averaged curves). "
-        f"ΔAIQ vs dataset router: router minus {reference}, paired bootstrap {level} interval.{versus} "
+        f"Ranked by AIQ over the test cost range [{cost_range[0]:g}, {cost_range[1]:.4g}]: per seed, the test points "
+        "of the alphas on the upper hull of the validation curve (chosen without test data), averaged over seeds. "
+        "AIQ (test hull): RouterBench's, the upper hull of the seed-averaged test curve, for comparison with "
+        f"published numbers. ΔAIQ vs dataset router: router minus {reference}; one paired bootstrap {level} "
+        f"interval for every difference (one weight per query, shared by every seed and router).{versus} "
         f"PerfGain and CostSave: against the best single model, {best_single.get('model', '')} ({score} "
         f"{float(best_single['accuracy']):.4f}, cost {float(best_single['cost']):.4g}); CostSave is empty when the "
         f"curve never reaches its {score}.",
@@ -697,6 +545,10 @@ def leaderboard_markdown(
                 )
             )
         cells += [
+            number(row.aiq_test_hull, ".4f"),
+            with_interval(
+                row.aiq_test_hull_delta_vs_dataset_router, row.aiq_test_hull_delta_low, row.aiq_test_hull_delta_high
+            ),
             number(row.perf_gain, "+.2%"),
             number(row.cost_save, "+.1%"),
             str(row.hyperparameters).replace("|", "\\|"),
@@ -720,76 +572,3 @@ def leaderboard_markdown(
                 + " |"
             )
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- the pipeline's rows
-
-
-def pipeline_entries(
-    matrix: RecordMatrix,
-    splits: Mapping[int, pd.DataFrame],
-    family_decisions: Mapping[tuple[str, int], pd.DataFrame],
-    family_params: Mapping[str, Mapping[int, Mapping[str, Any]]],
-    router_decisions: Mapping[tuple[str, int, int], pd.DataFrame],
-    router_validation: Mapping[tuple[str, int, int], pd.DataFrame],
-    dataset_router_decisions: Mapping[tuple[str, int], pd.DataFrame],
-    main: Mapping[str, Any],
-) -> tuple[list[Entry], str, str]:
-    """Every leaderboard row of a pipeline run, and the names of its two reference rows.
-
-    Parameters
-    ----------
-    matrix, splits
-        The records and seed -> split frame (for each seed's validation and test queries).
-    family_decisions, family_params
-        (family, seed) -> test decisions; family -> seed -> chosen hyperparameters.
-    router_decisions, router_validation
-        (variant, n_clusters, seed) -> Avengers-Pro's test decisions and validation sweep.
-    dataset_router_decisions
-        (variant, seed) -> the dataset router's test decisions.
-    main
-        ``plots.main``: ``{variant, n_clusters}``; its variant's dataset router is the reference, and
-        its (variant, n_clusters) gets a row of its own beside the validation-chosen ones, the
-        reference of ``aiq_delta_vs_avengers_pro``.
-
-    Returns
-    -------
-    entries, reference, avengers_pro : list[Entry], str, str
-        The rows; the names of the dataset router's row and of the fixed-k Avengers-Pro row
-        (:func:`avengers_pro.outputs.dataset_router_row`, :func:`~avengers_pro.outputs.fixed_k_row`).
-    """
-    seeds = sorted(splits)
-    entries: list[Entry] = []
-    for family in sorted({f for f, _ in family_decisions}):
-        entries.append(family_entry(family, {s: family_decisions[(family, s)] for s in seeds}, family_params[family]))
-    validation = {}
-    test = {}
-    for seed in seeds:
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        validation[seed], test[seed] = matrix.subset(is_validation), matrix.subset(is_test)
-    variants = sorted({v for v, _, _ in router_decisions})
-    for variant in variants:
-        decisions = {(k, s): frame for (v, k, s), frame in router_decisions.items() if v == variant}
-        chosen = {
-            s: validation_best_k(
-                {k: f for (v, k, s2), f in router_validation.items() if v == variant and s2 == s}, validation[s]
-            )
-            for s in seeds
-        }
-        entries.append(avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, "k on validation")))
-    entries.append(
-        avengers_pro_entry(
-            str(main["variant"]),
-            {(k, s): f for (v, k, s), f in router_decisions.items() if v == main["variant"]},
-            dict.fromkeys(seeds, int(main["n_clusters"])),
-            fixed_k_row(main),
-        )
-    )
-    for variant in sorted({v for v, _ in dataset_router_decisions}):
-        entries.append(
-            baseline_entry(dataset_router_row(variant), {s: dataset_router_decisions[(variant, s)] for s in seeds})
-        )
-    # The oracle's curve on the dataset router's alpha grid (the routers' grid).
-    alphas = np.unique(next(iter(dataset_router_decisions.values()))["alpha"].to_numpy(dtype=np.float64))
-    entries.append(baseline_entry(ORACLE, {s: oracle_decisions(test[s], alphas) for s in seeds}))
-    return entries, dataset_router_row(str(main["variant"])), fixed_k_row(main)

@@ -1,4 +1,6 @@
-"""Metrics of accuracy-cost curves: Pareto front, AIQ, PerfGain, CostSave, Gap@O, dominance, bootstrap.
+"""Metrics of accuracy-cost curves: Pareto front, AIQ, PerfGain, CostSave, Gap@O, dominance, resampling.
+
+The paired bootstrap that uses the resampling here is :mod:`avengers_pro.intervals`.
 
 A *curve* is a set of (cost, accuracy) points, one per configuration (here: one per alpha of the
 sweep). Every function here is pure and works on NumPy arrays; aggregation over seeds and the file
@@ -20,17 +22,11 @@ Definitions (RouterBench / LLMRouterBench; their use here: ``docs/method.md``, E
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-
 import numpy as np
 
 # Accuracies that are means of the same scores summed in a different order can differ in the last
 # bits; a curve point that equals the reference up to this tolerance counts as reaching it.
 ACCURACY_TOLERANCE = 1e-12
-
-Curve = tuple[np.ndarray, np.ndarray]
-"""One curve as ``(accuracies, costs)``, both of shape (n_points,), or (rows, n_points) for many."""
 
 
 def _as_points(costs: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -433,28 +429,6 @@ def dominates_all(
 # --------------------------------------------------------------------------- paired bootstrap
 
 
-@dataclass(frozen=True)
-class SeedOutcomes:
-    """Per-query outcomes of several named curves on one seed's test queries.
-
-    Attributes
-    ----------
-    seed
-        The split seed (with the bootstrap seed it seeds this seed's resamples, so every curve
-        and every metric built from the same seed sees the same resamples).
-    groups
-        (Q,) the dataset of each test query; resampling is within each dataset.
-    scores, costs
-        name -> (n_points, Q) score and cost of each curve point on each query. NaN marks a query
-        the curve has no record for (left out of that point's accuracy and cost).
-    """
-
-    seed: int
-    groups: np.ndarray
-    scores: Mapping[str, np.ndarray]
-    costs: Mapping[str, np.ndarray]
-
-
 def resample_counts(groups: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """How often each query is drawn in each resample, drawing n_g with replacement within each group.
 
@@ -529,106 +503,3 @@ def resampled_curve(
         with np.errstate(invalid="ignore", divide="ignore"):
             accuracy_sum += (drawn @ scores[:, columns].T) / denominator
     return accuracy_sum / labels.size, total_cost
-
-
-def paired_bootstrap(
-    outcomes: Sequence[SeedOutcomes],
-    statistics: Mapping[str, Callable[[Mapping[str, Curve]], np.ndarray]],
-    n_resamples: int,
-    confidence: float = 0.95,
-    seed: int = 0,
-    counts: Mapping[int, np.ndarray] | None = None,
-) -> dict[str, dict[str, float | int | None]]:
-    """Percentile bootstrap intervals of statistics of seed-averaged curves, resampling test queries.
-
-    Per seed, the test queries are resampled within each dataset (the same resample for every curve
-    of that seed: a paired bootstrap); each curve's per-point accuracy and cost are recomputed on the
-    resample and averaged over seeds; then every statistic is computed on those averaged curves.
-
-    Parameters
-    ----------
-    outcomes
-        One :class:`SeedOutcomes` per seed, all with the same curve names and point counts.
-    statistics
-        name -> function of ``{curve name: (accuracies, costs)}``, each (rows, n_points) with one
-        row per resample, returning (rows,) values, NaN where undefined (e.g. a CostSave that is
-        never reached). All resamples go through one call, so a statistic is one array computation
-        (see :func:`aiq_rows`, :func:`cost_save_rows`).
-    n_resamples
-        Number of bootstrap resamples.
-    confidence
-        Coverage of the interval (percentile method).
-    seed
-        Seed of the resamples; seed ``s`` of ``outcomes`` draws from ``default_rng([seed, s])``.
-    counts
-        Optional precomputed resamples, split seed -> (n_resamples, Q) :func:`resample_counts`
-        (to share them between calls); drawn as above where absent.
-
-    Returns
-    -------
-    dict
-        statistic name -> ``estimate`` (on the original queries), ``lo``, ``hi`` (the interval over
-        the resamples where the statistic is defined), ``n_resamples`` and ``n_undefined``.
-    """
-    if not outcomes:
-        raise ValueError("the bootstrap needs the outcomes of at least one seed")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    names = list(outcomes[0].scores)
-
-    def seed_mean_curves(counts_of: Callable[[SeedOutcomes], np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        sums: dict[str, list[np.ndarray]] = {}
-        for seed_outcomes in outcomes:
-            counts = counts_of(seed_outcomes)
-            for name in names:
-                acc, cost = resampled_curve(
-                    seed_outcomes.scores[name], seed_outcomes.costs[name], seed_outcomes.groups, counts
-                )
-                if name not in sums:
-                    sums[name] = [acc, cost]
-                else:
-                    sums[name][0] = sums[name][0] + acc
-                    sums[name][1] = sums[name][1] + cost
-        return {name: (acc / len(outcomes), cost / len(outcomes)) for name, (acc, cost) in sums.items()}
-
-    def evaluate(curves: dict[str, tuple[np.ndarray, np.ndarray]], n_rows: int) -> dict[str, np.ndarray]:
-        values = {}
-        for stat_name, statistic in statistics.items():
-            value = np.asarray(statistic(curves), dtype=np.float64).ravel()
-            if value.shape != (n_rows,):
-                raise ValueError(f"statistic {stat_name!r} returned {value.size} values for {n_rows} resamples")
-            values[stat_name] = value
-        return values
-
-    original = seed_mean_curves(lambda s: np.ones((1, len(s.groups))))
-    estimates = {name: values[0] for name, values in evaluate(original, 1).items()}
-
-    def counts_of(outcome: SeedOutcomes) -> np.ndarray:
-        if counts is not None and outcome.seed in counts:
-            given = counts[outcome.seed]
-            if given.shape != (n_resamples, len(outcome.groups)):
-                raise ValueError(
-                    f"counts of seed {outcome.seed} have shape {given.shape}, "
-                    f"expected {(n_resamples, len(outcome.groups))}"
-                )
-            return given
-        return resample_counts(outcome.groups, n_resamples, np.random.default_rng([seed, outcome.seed]))
-
-    draws = evaluate(seed_mean_curves(counts_of), n_resamples)
-
-    tail = (1.0 - confidence) / 2.0
-    report: dict[str, dict[str, float | int | None]] = {}
-    for stat_name, values in draws.items():
-        defined = values[np.isfinite(values)]
-        lo, hi = (None, None) if defined.size == 0 else np.quantile(defined, [tail, 1.0 - tail]).tolist()
-        estimate = estimates[stat_name]
-        report[stat_name] = {
-            "estimate": float(estimate) if np.isfinite(estimate) else None,
-            "lo": lo,
-            "hi": hi,
-            "n_resamples": int(n_resamples),
-            "n_undefined": int(n_resamples - defined.size),
-        }
-    return report

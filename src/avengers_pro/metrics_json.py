@@ -3,8 +3,9 @@
 PerfGain, CostSave, the cost at 90% of the best single model's accuracy, Gap@O, AIQ and dominance of
 each seed-averaged curve (:mod:`avengers_pro.metrics` has the formulas), the alpha chosen on
 validation (:mod:`avengers_pro.alpha_choice`) and paired-bootstrap intervals of the difference to
-the dataset router. A router family's intervals come from the leaderboard, which computes them for
-every router at once. The definitions: ``docs/method.md``.
+the dataset router (:mod:`avengers_pro.intervals`: one weight per query, the resamples of the
+leaderboard). A router family's intervals come from the leaderboard, which computes them for every
+router at once. The definitions: ``docs/method.md``.
 
 AIQ cost range: every AIQ in ``metrics.json`` and in the leaderboard is computed over the same range
 :func:`aiq_cost_range`, ``[0, C]``, where ``C`` is the largest mean test cost of any row of
@@ -14,18 +15,18 @@ can be compared. It is reported as ``aiq_cost_range``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import intervals, metrics
 from .alpha_choice import validation_choice
 from .console import Progress
 from .errors import DataError
 from .outputs import (
-    ALPHA_DECIMALS,
     BEST_SCORE_ORACLE,
     DATASET_ROUTER,
     ORACLE,
@@ -37,6 +38,7 @@ from .outputs import (
     json_number,
     json_ready,
     require_columns,
+    seed_delta_columns,
     single_models,
     sweep_path,
 )
@@ -127,39 +129,6 @@ def _point_metrics(
     }
 
 
-def decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A decisions frame (validated by :func:`avengers_pro.outputs.read_decisions`) -> (alphas (A,),
-    scores (A, Q), costs (A, Q)), columns in ``queries`` order.
-    """
-    row, alphas = pd.factorize(frame["alpha"].to_numpy(dtype=np.float64).round(ALPHA_DECIMALS), sort=True)
-    # Look up each distinct id once (a decisions frame repeats every test query once per alpha).
-    codes, distinct = pd.factorize(frame["query_id"])
-    column = np.where(codes < 0, -1, queries.get_indexer(np.asarray(distinct, dtype=object))[codes])
-    if (column < 0).any():
-        bad = int(np.flatnonzero(column < 0)[0])
-        raise DataError(
-            f"query {frame['query_id'].iloc[bad]!r} is not a test query of this seed",
-            file=file,
-            row=bad,
-            field="query_id",
-        )
-    size = alphas.size * len(queries)
-    cell = row * len(queries) + column
-    per_cell = np.bincount(cell, minlength=size)
-    if (per_cell != 1).any():
-        raise DataError(
-            f"expected one row per (alpha, test query), {alphas.size} x {len(queries)}: "
-            f"{int((per_cell == 0).sum())} missing, {int((per_cell > 1).sum())} duplicated",
-            file=file,
-            field="query_id",
-        )
-    scores = np.empty(size)
-    costs = np.empty(size)
-    scores[cell] = frame["score"].to_numpy(dtype=np.float64)
-    costs[cell] = frame["cost"].to_numpy(dtype=np.float64)
-    return np.asarray(alphas, dtype=np.float64), scores.reshape(alphas.size, -1), costs.reshape(alphas.size, -1)
-
-
 class _BootstrapInputs:
     """Per-seed test queries, best-single outcomes and decision matrices, each built once and shared
     by every (variant, n_clusters) entry (the dataset router's matrices serve all cluster counts).
@@ -178,16 +147,26 @@ class _BootstrapInputs:
         self.router_decisions = router_decisions
         self._queries: dict[int, tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._matrices: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._counts: dict[tuple[int, int, int], np.ndarray] = {}
+        self._designs: dict[tuple[int, ...], intervals.Design] = {}
+        self._counts: dict[tuple[tuple[int, ...], int, int], dict[int, np.ndarray]] = {}
+
+    def design(self, seeds: list[int]) -> intervals.Design:
+        """The test queries of ``seeds`` in one set: the unit of resampling, as in the leaderboard."""
+        key = tuple(seeds)
+        if key not in self._designs:
+            self._designs[key] = intervals.Design(
+                {s: (self.queries(s)[0].to_numpy(), self.queries(s)[1]) for s in seeds}
+            )
+        return self._designs[key]
 
     def counts(self, seeds: list[int], n_resamples: int, bootstrap_seed: int) -> dict[int, np.ndarray]:
-        """The resamples of each seed's test queries (the same for every entry)."""
-        for seed in seeds:
-            key = (seed, n_resamples, bootstrap_seed)
-            if key not in self._counts:
-                rng = np.random.default_rng([bootstrap_seed, seed])
-                self._counts[key] = metrics.resample_counts(self.queries(seed)[1], n_resamples, rng)
-        return {seed: self._counts[(seed, n_resamples, bootstrap_seed)] for seed in seeds}
+        """The resamples of each seed's test queries: one weight per query, the same for every entry
+        (and for the leaderboard, which draws them from the same queries and seed).
+        """
+        key = (tuple(seeds), n_resamples, bootstrap_seed)
+        if key not in self._counts:
+            self._counts[key] = self.design(seeds).counts(n_resamples, bootstrap_seed)
+        return self._counts[key]
 
     def queries(self, seed: int) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
         """(query ids sorted by dataset then id, their datasets, best single's (1, Q) scores and costs)."""
@@ -242,7 +221,7 @@ class _BootstrapInputs:
         if cache_key not in self._matrices:
             if key not in source:
                 raise DataError("decisions missing", file=file)
-            self._matrices[cache_key] = decision_matrix(source[key], self.queries(seed)[0], file)
+            self._matrices[cache_key] = intervals.decision_matrix(source[key], self.queries(seed)[0], file)
         return self._matrices[cache_key]
 
 
@@ -255,89 +234,82 @@ def _bootstrap(
     n_resamples: int,
     confidence: float,
     seed: int,
-) -> dict[int, dict[str, Any]]:
-    """Paired bootstrap of (router minus dataset router) in AIQ and in CostSave vs the best single
-    model, for every cluster count of one variant at once (the best single's and the dataset
-    router's resampled curves are computed once and shared by every cluster count).
+    validation_sweeps: Mapping[tuple[str, int, int], pd.DataFrame],
+    dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None,
+) -> tuple[dict[int, dict[str, Any]], dict[int, float | None], float | None]:
+    """Paired bootstrap of (router minus dataset router) in both AIQs and in CostSave vs the best
+    single model, for every cluster count of one variant (:mod:`avengers_pro.intervals`: one weight per
+    query, the leaderboard's resamples; the best single's and the dataset router's resampled curves are
+    computed once and shared by every cluster count).
+
+    Returns
+    -------
+    bootstrap, aiq_validation_hull, dataset_router_aiq_validation_hull
+        n_clusters -> the ``bootstrap`` object; n_clusters -> the validation-hull AIQ; the dataset
+        router's validation-hull AIQ.
     """
-    outcomes: list[metrics.SeedOutcomes] = []
-    grids: dict[str, np.ndarray] = {}
-    router_names = {k: f"router k={k}" for k in cluster_counts}
-    for split_seed in seeds:
-        _, groups, single_scores, single_costs = inputs.queries(split_seed)
-        curves = {"single": (single_scores, single_costs)}
-        decisions = [(name, inputs.router(variant, k, split_seed)) for k, name in router_names.items()]
-        for name, (alphas, scores, costs) in [
-            *decisions,
-            ("dataset router", inputs.dataset_router(variant, split_seed)),
-        ]:
-            if name in grids and not np.array_equal(grids[name], alphas):
+    design = inputs.design(seeds)
+    counts = inputs.counts(seeds, n_resamples, seed) if n_resamples > 0 else None
+
+    def curve(name: str, get: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]], validation: Any) -> Any:
+        grid = None
+        scores, costs = {}, {}
+        for split_seed in seeds:
+            alphas, scores[split_seed], costs[split_seed] = get(split_seed)
+            if grid is not None and not np.array_equal(grid, alphas):
                 raise DataError(
                     f"the {name} decisions of seed {split_seed} have another alpha grid than the other seeds'",
                     field="alpha",
                 )
-            grids[name] = alphas
-            curves[name] = (scores, costs)
-        outcomes.append(
-            metrics.SeedOutcomes(
-                seed=int(split_seed),
-                groups=groups,
-                scores={name: value[0] for name, value in curves.items()},
-                costs={name: value[1] for name, value in curves.items()},
-            )
-        )
+            grid = alphas
+        assert grid is not None
+        hull = None
+        if validation is not None:
+            hull = {
+                s: intervals.validation_hull_rows(grid, validation(s), f"{name} validation sweep of seed {s}")
+                for s in seeds
+            }
+        elif grid.size > 1:
+            hull = {s: np.array([], dtype=np.intp) for s in seeds}
+        return intervals.evaluate(intervals.RouterCurve(grid, scores, costs, hull), design, cost_range, counts)
 
-    # Every statistic sees all resamples at once: (B, n_alphas) curves -> (B,) values.
-    def aiq_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
-        def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
-            (acc_r, cost_r), (acc_d, cost_d) = curves[router], curves["dataset router"]
-            if not cost_range[1] > cost_range[0]:  # no recorded costs: AIQ is undefined
-                return np.full(acc_r.shape[0], np.nan)
-            return metrics.aiq_rows(cost_r, acc_r, cost_range) - metrics.aiq_rows(cost_d, acc_d, cost_range)
+    def single_outcome(split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        _, _, scores, costs = inputs.queries(split_seed)
+        return np.array([1.0]), scores, costs
 
-        return statistic
-
-    def cost_save_difference(router: str) -> Callable[[Mapping[str, metrics.Curve]], np.ndarray]:
-        def statistic(curves: Mapping[str, metrics.Curve]) -> np.ndarray:
-            ref_acc, ref_cost = curves["single"][0][:, 0], curves["single"][1][:, 0]
-            # Undefined (NaN) where the reference is, or where either curve never reaches it.
-            defined = np.isfinite(ref_acc) & (ref_cost > 0)
-            ref_acc, ref_cost = np.where(defined, ref_acc, 0.0), np.where(defined, ref_cost, 1.0)
-            saved, reference_saved = (
-                metrics.cost_save_rows(grids[name], *curves[name], ref_acc, ref_cost)[0]
-                for name in (router, "dataset router")
-            )
-            return np.where(defined, saved - reference_saved, np.nan)
-
-        return statistic
-
-    statistics = {}
-    for name in router_names.values():
-        statistics[f"aiq_difference, {name}"] = aiq_difference(name)
-        statistics[f"cost_save_difference, {name}"] = cost_save_difference(name)
-    intervals = metrics.paired_bootstrap(
-        outcomes,
-        statistics,
-        n_resamples=n_resamples,
-        confidence=confidence,
-        seed=seed,
-        counts=inputs.counts(seeds, n_resamples, seed),
+    single = curve("best single model", single_outcome, None)
+    reference = curve(
+        "dataset router",
+        lambda s: inputs.dataset_router(variant, s),
+        None if dataset_router_validation is None else (lambda s: dataset_router_validation[(variant, s)]),
     )
     reasons = (
         {}
         if cost_range[1] > cost_range[0]
         else {"aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
     )
-    return {
-        k: {
+
+    def sweep_of(k: int) -> Callable[[int], pd.DataFrame]:
+        def validation(split_seed: int) -> pd.DataFrame:
+            if (variant, k, split_seed) not in validation_sweeps:
+                raise DataError("validation sweep missing", file=sweep_path(variant, k, split_seed, validation=True))
+            return validation_sweeps[(variant, k, split_seed)]
+
+        return validation
+
+    found: dict[int, dict[str, Any]] = {}
+    aiqs: dict[int, float | None] = {}
+    for k in cluster_counts:
+        router = curve(f"router k={k}", functools.partial(inputs.router, variant, k), sweep_of(k))
+        aiqs[k] = json_number(router.estimate.validation_hull[0])
+        found[k] = {
             "reference": dataset_router_row(variant),
             "confidence": confidence,
-            "aiq_difference": intervals[f"aiq_difference, {name}"],
-            "cost_save_difference": intervals[f"cost_save_difference, {name}"],
+            **intervals.aiq_differences(router, reference, confidence),
+            "cost_save_difference": intervals.cost_save_difference(router, reference, single, confidence),
             "null_reasons": reasons,
         }
-        for k, name in router_names.items()
-    }
+    return found, aiqs, json_number(reference.estimate.validation_hull[0])
 
 
 def compute_metrics(
@@ -354,6 +326,7 @@ def compute_metrics(
     validation_singles: Mapping[int, pd.DataFrame],
     leaderboard: pd.DataFrame | None = None,
     main: Mapping[str, Any] | None = None,
+    dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
 ) -> list[dict[str, Any]]:
     """The ``results/metrics.json`` list: one object per (variant, n_clusters), per router family,
     per dataset router, then the per-query oracle's curve.
@@ -375,7 +348,8 @@ def compute_metrics(
         model on that seed's test queries, resp. validation queries; see
         :func:`single_model_outcomes`.
     n_resamples
-        Bootstrap resamples; 0 skips the bootstrap (``"bootstrap": null``).
+        Bootstrap resamples; 0 skips the bootstrap (``"bootstrap": null``) and with it the
+        validation-hull AIQ of Avengers-Pro and the dataset router (``"aiq_validation_hull": null``).
     confidence
         Coverage of the bootstrap intervals.
     seed
@@ -388,6 +362,10 @@ def compute_metrics(
         ``plots.main`` (``{variant, n_clusters}``), which names the leaderboard's references: the
         dataset router of its variant and Avengers-Pro at its fixed cluster count. Needed with
         ``leaderboard``.
+    dataset_router_validation
+        ``(variant, seed) ->`` the dataset router's validation sweep
+        (:func:`avengers_pro.pipeline_rows.dataset_router_validation_sweeps`): the alphas of its
+        validation-hull AIQ. None: the dataset router has none, and every ``aiq_difference`` is None.
 
     Returns
     -------
@@ -397,7 +375,7 @@ def compute_metrics(
         (variant), then one for the per-query oracle's curve (``oracle``, its ceiling). Keys:
 
         * ``method`` (``avengers-pro``, the family's name, ``dataset-router`` or ``oracle``), ``family``
-          (``avengers-pro``, the family's name, or None for the dataset router and the oracle),
+          (``avengers-pro``, the family's name, ``dataset-router`` or ``oracle``),
           ``hyperparameters`` (a family's validation-chosen hyperparameters as text, else None),
           ``variant`` and ``n_clusters`` (None except for Avengers-Pro; ``variant`` also for the
           dataset router), ``max_router``, ``upper_bound`` (``max_router > 1``), ``n_seeds``;
@@ -407,7 +385,11 @@ def compute_metrics(
         * ``cost_save``, ``cost_save_alpha`` (interpolated; None if never reached);
           ``cost_at_90pct_best_single``;
         * ``oracle_accuracy`` (the best-score oracle point's), ``gap_to_oracle`` (of ``best_accuracy``);
-        * ``aiq``, ``aiq_cost_range`` ``[0, largest mean cost in the summary]``;
+        * ``aiq`` (RouterBench's: upper hull of the seed-averaged test curve), ``aiq_cost_range``
+          ``[0, largest mean cost in the summary]``; ``aiq_validation_hull`` (the leaderboard's
+          ranking AIQ: per seed the test points of the alphas on the validation curve's hull,
+          :mod:`avengers_pro.intervals`; a family's from its leaderboard row, None without one; the
+          oracle's is None: its points are chosen with the test data, by definition);
           ``dominates_all_singles``;
         * ``null_reasons``: metric -> why it is None where the data cannot define it (no recorded
           cost: AIQ, CostSave, cost at 90%; a free best single model: CostSave; never reached);
@@ -416,14 +398,17 @@ def compute_metrics(
           ``reached`` False) and ``max_accuracy`` (ties: cheaper, then smaller alpha), the per-seed
           ``alpha``, ``test_accuracy``, ``test_cost`` and their ``*_mean`` / ``*_sd`` over seeds.
           None for the dataset router or without validation sweeps;
-        * ``bootstrap``: ``reference``, ``confidence``, and ``aiq_difference`` /
-          ``cost_save_difference`` (router minus dataset router of the same variant) each with
-          ``estimate``, ``lo``, ``hi``, ``n_resamples``, ``n_undefined``. For a router family, from
-          its leaderboard row: ``reference`` (the ``plots.main`` variant's dataset router),
-          ``confidence``, ``aiq_difference`` ``{estimate, lo, hi}`` and
-          ``aiq_difference_vs_avengers_pro`` ``{reference, estimate, lo, hi}`` (family minus
-          Avengers-Pro at ``plots.main``'s fixed cluster count). None for the dataset router, with
-          ``n_resamples == 0``, or for a family without ``leaderboard``.
+        * ``bootstrap``: ``reference``, ``confidence``, and ``aiq_difference`` (validation hull),
+          ``aiq_difference_test_hull`` and ``cost_save_difference`` (router minus dataset router of
+          the same variant), each with ``estimate``, ``lo``, ``hi``, ``n_resamples``,
+          ``n_undefined``; ``aiq_difference_per_seed`` (seed -> the validation-hull difference of
+          that seed alone). One paired bootstrap: one weight per query of the test splits, shared by
+          every seed and every router (:class:`avengers_pro.intervals.Design`). For a router family,
+          the same keys from its leaderboard row (the same resamples), against the ``plots.main``
+          variant's dataset router, plus ``aiq_difference_vs_avengers_pro`` (family minus
+          Avengers-Pro at ``plots.main``'s fixed cluster count, with its ``reference``). None for
+          the dataset router (the reference), with ``n_resamples == 0``, or for a family without
+          ``leaderboard``.
 
     Raises
     ------
@@ -465,29 +450,36 @@ def compute_metrics(
         )
         entry["bootstrap"] = None
         entries.append(entry)
-    if n_resamples > 0:
-        # One bootstrap per (variant, seeds): every cluster count of a variant shares its resamples.
-        groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
-        for (variant, n_clusters), seeds in seeds_of.items():
-            groups.setdefault((variant, tuple(seeds)), []).append(n_clusters)
-        intervals: dict[tuple[str, int], dict[str, Any]] = {}
-        n_runs = sum(len(counts) for counts in groups.values())
-        with Progress(f"bootstrap ({n_resamples:,} resamples)", n_runs, "(variant, k) runs") as progress:
-            for (variant, seed_group), cluster_counts in groups.items():
-                by_k = _bootstrap(
-                    variant,
-                    cluster_counts,
-                    list(seed_group),
-                    bootstrap_inputs,
-                    cost_range,
-                    n_resamples,
-                    confidence,
-                    seed,
-                )
-                intervals.update({(variant, k): value for k, value in by_k.items()})
-                progress.update(len(cluster_counts))
-        for entry in entries:
-            entry["bootstrap"] = intervals[(entry["variant"], entry["n_clusters"])]
+    # One bootstrap per (variant, seeds): every cluster count of a variant shares its resamples (and
+    # they are the leaderboard's: one weight per query of the test splits, the same seed).
+    groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+    for (variant, n_clusters), seeds in seeds_of.items():
+        groups.setdefault((variant, tuple(seeds)), []).append(n_clusters)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    validation_aiq: dict[tuple[str, int], float | None] = {}
+    dataset_router_aiq: dict[str, float | None] = {}
+    n_runs = sum(len(counts) for counts in groups.values()) if n_resamples > 0 else 0
+    with Progress(f"bootstrap ({n_resamples:,} resamples)", n_runs, "(variant, k) runs") as progress:
+        for (variant, seed_group), cluster_counts in groups.items() if n_resamples > 0 else ():
+            by_k, aiq_by_k, dataset_router_aiq[variant] = _bootstrap(
+                variant,
+                cluster_counts,
+                list(seed_group),
+                bootstrap_inputs,
+                cost_range,
+                n_resamples,
+                confidence,
+                seed,
+                validation_sweeps,
+                dataset_router_validation,
+            )
+            found.update({(variant, k): value for k, value in by_k.items()})
+            validation_aiq.update({(variant, k): value for k, value in aiq_by_k.items()})
+            progress.update(len(cluster_counts))
+    for entry in entries:
+        key = (entry["variant"], entry["n_clusters"])
+        entry["aiq_validation_hull"] = validation_aiq.get(key)
+        entry["bootstrap"] = found.get(key)
     for family, curve in family_rows(frame).groupby("method", sort=True):
         entry = {
             "method": family,
@@ -498,10 +490,10 @@ def compute_metrics(
         }
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
         entry["validation"] = None
+        row = _leaderboard_row(str(family), leaderboard) if leaderboard is not None else None
+        entry["aiq_validation_hull"] = None if row is None else json_number(row["aiq"])
         entry["bootstrap"] = (
-            _leaderboard_bootstrap(str(family), leaderboard, main, confidence, cost_range)
-            if leaderboard is not None and n_resamples > 0
-            else None
+            _leaderboard_bootstrap(row, main, confidence, cost_range) if row is not None and n_resamples > 0 else None
         )
         entries.append(entry)
     baselines = [
@@ -512,46 +504,75 @@ def compute_metrics(
         *((ORACLE, None, curve) for curve in [frame[frame["method"] == ORACLE]] if len(curve)),
     ]
     for method, variant, curve in baselines:
-        entry = {"method": method, "family": None, "hyperparameters": None, "variant": variant, "n_clusters": None}
+        entry = {"method": method, "family": method, "hyperparameters": None, "variant": variant, "n_clusters": None}
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
         entry["validation"] = None
-        entry["bootstrap"] = None
+        entry["aiq_validation_hull"] = dataset_router_aiq.get(str(variant)) if method == DATASET_ROUTER else None
+        entry["bootstrap"] = None  # the dataset router is the reference of every difference; the oracle a ceiling
         entries.append(entry)
     return [json_ready(entry) for entry in entries]
 
 
-def _leaderboard_bootstrap(
-    router: str,
-    leaderboard: pd.DataFrame,
-    main: Mapping[str, Any] | None,
-    confidence: float,
-    cost_range: tuple[float, float],
-    file: str = "results/leaderboard.csv",
-) -> dict[str, Any]:
-    """A router's paired-bootstrap AIQ differences as its leaderboard row has them (the leaderboard
-    computes them for every router on one set of resamples, so they are not recomputed here).
+def _leaderboard_row(router: str, leaderboard: pd.DataFrame, file: str = "results/leaderboard.csv") -> pd.Series:
+    """A router family's leaderboard row.
+
+    Raises
+    ------
+    DataError
+        If the leaderboard has no row for it.
     """
-    if main is None:
-        raise ValueError("the leaderboard's references need plots.main")
     rows = leaderboard[leaderboard["router"] == router]
     if rows.empty:
         raise DataError(f"no row for the router family {router!r}", file=file, field="router")
-    row = rows.iloc[0]
+    return rows.iloc[0]
 
-    def interval(column: str, low: str, high: str) -> dict[str, float | None]:
-        return {"estimate": json_number(row[column]), "lo": json_number(row[low]), "hi": json_number(row[high])}
+
+def _leaderboard_bootstrap(
+    row: pd.Series,
+    main: Mapping[str, Any] | None,
+    confidence: float,
+    cost_range: tuple[float, float],
+) -> dict[str, Any]:
+    """A router's paired-bootstrap differences as its leaderboard row has them (the leaderboard
+    computes them for every router on one set of resamples, the resamples of the Avengers-Pro
+    entries here, so they are not recomputed).
+    """
+    if main is None:
+        raise ValueError("the leaderboard's references need plots.main")
+
+    def interval(prefix: str, estimate: str) -> dict[str, Any]:
+        undefined = row[f"{prefix}_n_undefined"]
+        return {
+            "estimate": json_number(row[estimate]),
+            "lo": json_number(row[f"{prefix}_low"]),
+            "hi": json_number(row[f"{prefix}_high"]),
+            "n_resamples": int(row["n_resamples"]),
+            "n_undefined": int(undefined) if np.isfinite(undefined) else None,
+        }
 
     has_costs = cost_range[1] > cost_range[0]
     return {
         "reference": dataset_router_row(str(main["variant"])),
         "confidence": confidence,
-        "aiq_difference": interval("aiq_delta_vs_dataset_router", "aiq_delta_low", "aiq_delta_high"),
+        "aiq_difference": interval("aiq_delta", "aiq_delta_vs_dataset_router"),
+        "aiq_difference_test_hull": interval("aiq_test_hull_delta", "aiq_test_hull_delta_vs_dataset_router"),
+        "aiq_difference_per_seed": {
+            column.removeprefix("aiq_delta_seed"): json_number(row[column])
+            for column in seed_delta_columns(row.to_frame().T)
+        },
+        "cost_save_difference": interval("cost_save_delta", "cost_save_delta_vs_dataset_router"),
         "aiq_difference_vs_avengers_pro": {
             "reference": fixed_k_row(main),
-            **interval("aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro_low", "aiq_delta_vs_avengers_pro_high"),
+            **interval("aiq_delta_vs_avengers_pro", "aiq_delta_vs_avengers_pro"),
         },
         "null_reasons": (
-            {} if has_costs else {"aiq_difference": NO_COST_RANGE, "aiq_difference_vs_avengers_pro": NO_COST_RANGE}
+            {}
+            if has_costs
+            else {
+                "aiq_difference": NO_COST_RANGE,
+                "cost_save_difference": NO_COST_RANGE,
+                "aiq_difference_vs_avengers_pro": NO_COST_RANGE,
+            }
         ),
     }
 

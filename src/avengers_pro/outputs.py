@@ -72,7 +72,8 @@ SUMMARY_COLUMNS = (
 )
 #: Text columns of summary.csv ("" where a row has none).
 SUMMARY_TEXT_COLUMNS = ("method", "kind", "family", "variant", "hyperparameters")
-#: The leaderboard's columns, in file order; one ``accuracy_<dataset>`` column per dataset follows.
+#: The leaderboard's columns, in file order; one ``aiq_delta_seed<seed>`` column per seed
+#: (:func:`seed_delta_column`), then one ``accuracy_<dataset>`` column per dataset follow.
 LEADERBOARD_COLUMNS = (
     "rank",
     "router",
@@ -80,12 +81,24 @@ LEADERBOARD_COLUMNS = (
     "family",
     "hyperparameters",
     "aiq",
+    "aiq_test_hull",
     "aiq_delta_vs_dataset_router",
     "aiq_delta_low",
     "aiq_delta_high",
+    "aiq_delta_n_undefined",
+    "aiq_test_hull_delta_vs_dataset_router",
+    "aiq_test_hull_delta_low",
+    "aiq_test_hull_delta_high",
+    "aiq_test_hull_delta_n_undefined",
     "aiq_delta_vs_avengers_pro",
     "aiq_delta_vs_avengers_pro_low",
     "aiq_delta_vs_avengers_pro_high",
+    "aiq_delta_vs_avengers_pro_n_undefined",
+    "cost_save_delta_vs_dataset_router",
+    "cost_save_delta_low",
+    "cost_save_delta_high",
+    "cost_save_delta_n_undefined",
+    "n_resamples",
     "best_accuracy",
     "best_accuracy_alpha",
     "perf_gain",
@@ -368,6 +381,16 @@ def fixed_k_row(main: Mapping[str, Any]) -> str:
     return avengers_pro_row(str(main["variant"]), f"k={int(main['n_clusters'])}")
 
 
+def seed_delta_column(seed: int) -> str:
+    """The leaderboard's column of one seed's validation-hull ΔAIQ vs the dataset router."""
+    return f"aiq_delta_seed{int(seed)}"
+
+
+def seed_delta_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``aiq_delta_seed<seed>`` columns of a leaderboard, in file order."""
+    return [c for c in frame.columns if c.startswith("aiq_delta_seed")]
+
+
 def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard.csv") -> pd.DataFrame:
     """Validate a leaderboard table and give it its dtypes (a copy).
 
@@ -390,13 +413,21 @@ def check_leaderboard(frame: pd.DataFrame, file: PathLike = "results/leaderboard
         row = int(np.flatnonzero(twice)[0])
         raise DataError(f"router {out['router'].iloc[row]!r} appears twice", file=file, row=row + 2, field="router")
     _check_kinds(out, file)
-    _numbers(out, [*(c for c in LEADERBOARD_COLUMNS if c not in LEADERBOARD_TEXT_COLUMNS), *dataset_columns(out)], file)
-    for column in ("rank", "best_accuracy", "best_accuracy_alpha", "n_seeds"):
+    _numbers(
+        out,
+        [
+            *(c for c in LEADERBOARD_COLUMNS if c not in LEADERBOARD_TEXT_COLUMNS),
+            *seed_delta_columns(out),
+            *dataset_columns(out),
+        ],
+        file,
+    )
+    for column in ("rank", "best_accuracy", "best_accuracy_alpha", "n_seeds", "n_resamples"):
         missing = ~np.isfinite(out[column].to_numpy())
         if missing.any():
             raise DataError("value missing", file=file, row=int(np.flatnonzero(missing)[0]) + 2, field=column)
     _accuracies(out, ["best_accuracy", *dataset_columns(out)], file)
-    for column in ("rank", "n_seeds"):
+    for column in ("rank", "n_seeds", "n_resamples"):
         out[column] = out[column].round().astype(np.int64)
     return out
 

@@ -179,7 +179,7 @@ def export_select_settings(wildcards):
             key: router[key]
             for key in ("variants", "top_k", "beta", "validation_ratio")
         },
-        "routers": {"families": config["routers"]["families"]},
+        "routers": {key: config["routers"][key] for key in ("families", "cv_folds")},
         "clustering": {
             key: config["clustering"][key]
             for key in ("n_clusters", "n_init", "minibatch_above")

@@ -57,6 +57,8 @@ rule metrics:
         runtime=30,
     params:
         evaluation=config["evaluation"],
+        models=config["models"],
+        router={key: config["router"][key] for key in ("alphas", "variants")},
         # Names the leaderboard's references; without families nothing reads it, so no rerun then.
         main=PLOTS["main"] if ROUTER_FAMILIES else None,
     script:

@@ -4,7 +4,10 @@
 # it) and router_family routes the test queries on the config's grid. Changing one family's grid reruns
 # that family's jobs, not the other families'. Each family's test sweeps become rows of summary.csv; the
 # leaderboard ranks the families with Avengers-Pro, the dataset router and the oracle on summary.csv's
-# AIQ cost range and best single model, and metrics.json takes the families' intervals from it.
+# AIQ cost range and best single model, and metrics.json takes the families' intervals from it. The
+# leaderboard's AIQ is the validation hull's: router_family also writes each seed's validation sweep of
+# the chosen hyperparameters (fitted without the validation carve-out), and the leaderboard job computes
+# the dataset router's.
 
 
 rule router_family_select:
@@ -29,6 +32,7 @@ rule router_family_select:
         runtime=30,
     params:
         grid=lambda wildcards: config["routers"]["families"][wildcards.family],
+        cv_folds=config["routers"]["cv_folds"],
         models=config["models"],
     script:
         "../scripts/router_family_select.py"
@@ -44,6 +48,9 @@ rule router_family:
         sweeps=expand("results/routers/{{family}}/seed{seed}.parquet", seed=SEEDS),
         decisions=expand(
             "results/routers/{{family}}/decisions_seed{seed}.parquet", seed=SEEDS
+        ),
+        validation=expand(
+            "results/routers/{{family}}/validation_seed{seed}.parquet", seed=SEEDS
         ),
     log:
         "logs/routers/{family}.log",
@@ -71,6 +78,7 @@ rule leaderboard:
         splits=split_files(),
         summary="results/summary.csv",
         family_decisions=family_files("decisions_seed{seed}.parquet"),
+        family_validation=family_files("validation_seed{seed}.parquet"),
         selections=family_files("selection.json", per_seed=False),
         decisions=all_sweep_files("decisions"),
         validation=all_sweep_files("sweep_validation"),
@@ -98,5 +106,6 @@ rule leaderboard:
         main=config["plots"]["main"],
         evaluation=config["evaluation"],
         score_label=config["plots"]["score_label"],
+        router={key: config["router"][key] for key in ("alphas", "variants")},
     script:
         "../scripts/leaderboard.py"

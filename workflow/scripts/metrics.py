@@ -3,9 +3,11 @@
 import pandas as pd
 
 from avengers_pro.alpha_choice import single_model_outcomes
-from avengers_pro.io import seed_key, sweep_key, write_json
+from avengers_pro.config import alpha_grid
+from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_json
 from avengers_pro.metrics_json import compute_metrics
 from avengers_pro.outputs import read_decisions, read_leaderboard, read_summary, read_sweep
+from avengers_pro.pipeline_rows import dataset_router_validation_sweeps
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
@@ -27,6 +29,13 @@ metrics = compute_metrics(
     # The router families' intervals: their leaderboard rows (a list of one file, none without families).
     leaderboard=next((read_leaderboard(path) for path in inputs.leaderboard), None),
     main=params.main,
+    # The dataset router's validation sweeps: the alphas of its validation-hull AIQ, as in the leaderboard.
+    dataset_router_validation=dataset_router_validation_sweeps(
+        read_record_matrix(inputs.records, params.models or None),
+        splits,
+        params.router["variants"],
+        alpha_grid({"router": params.router}),
+    ),
 )
 write_json(metrics, snakemake.output.metrics)
 log.info("metrics for %d entries", len(metrics))

@@ -19,7 +19,9 @@ _, chosen = read_selection(inputs.selection)
 runs = route_family(family, chosen, embeddings, matrix, splits, alpha_grid({"router": snakemake.params.router}))
 sweep_of = {seed_key(path)[1]: path for path in outputs.sweeps}
 decisions_of = {seed_key(path)[1]: path for path in outputs.decisions}
+validation_of = {seed_key(path)[1]: path for path in outputs.validation}
 for run in runs:
     write_parquet(run.sweep, sweep_of[run.seed])
     write_parquet(run.decisions, decisions_of[run.seed])
+    write_parquet(run.validation_sweep, validation_of[run.seed])
     log.info("%s seed %d: routed %d test queries with %s", family, run.seed, len(run.decisions), run.params)

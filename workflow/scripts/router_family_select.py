@@ -1,4 +1,5 @@
-"""Rule router_family_select: one router family's hyperparameters per seed, chosen on validation only."""
+"""Rule router_family_select: one router family's hyperparameters per seed, chosen by K-fold
+cross-validation over train only (one-standard-error rule)."""
 
 import pandas as pd
 
@@ -14,7 +15,8 @@ matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
 embeddings = aligned_embeddings(query_ids, vectors, matrix, inputs.embeddings)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
-selected = select_family(family, snakemake.params.grid, embeddings, matrix, splits)
+n_folds = snakemake.params.cv_folds
+selected = select_family(family, snakemake.params.grid, embeddings, matrix, splits, n_folds)
 for seed, selection in selected.items():
     log.info("%s seed %d: chose %s", family, seed, selection.params)
-write_json(json_ready(selection_json(family, selected)), snakemake.output.selection)
+write_json(json_ready(selection_json(family, selected, n_folds)), snakemake.output.selection)

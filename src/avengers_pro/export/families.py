@@ -2,11 +2,12 @@
 
 Two steps, each a pipeline job (``workflow/rules/export.smk``), as for an Avengers-Pro export:
 
-1. :func:`select_export`: on the export's validation carve-out (``router.validation_ratio`` of every
-   dataset, seed = the first of ``split.seeds``; the one :func:`~avengers_pro.export.fit.validation_split`
-   draws), each candidate family's hyperparameters are chosen by the validation AIQ over
-   :data:`~avengers_pro.routers.SELECTION_ALPHAS` (:func:`~avengers_pro.routers.select_on_validation`),
-   and, for ``best-on-validation``, the family of the highest validation AIQ wins. No alpha grid is
+1. :func:`select_export`: by K-fold cross-validation over ALL records (``routers.cv_folds`` folds
+   stratified by dataset, seed = the first of ``split.seeds``), each candidate family's
+   hyperparameters are chosen by the mean held-out AIQ over
+   :data:`~avengers_pro.routers.SELECTION_ALPHAS` with the one-standard-error rule toward the simplest
+   (:func:`~avengers_pro.routers.cv.select_cv`), and, for ``best-on-validation``, the same rule
+   chooses between the families (:data:`~avengers_pro.routers.cv.FAMILY_ORDER`). No alpha grid is
    read, so a new grid does not rerun this step.
 2. :func:`export_selected`: the default alpha (fixed, or chosen on the carve-out by the entry's
    ``target`` as every export chooses it), then the chosen estimator refitted on ALL records and
@@ -26,9 +27,10 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..io import PathLike, RecordMatrix, atomic_path, write_json
-from ..routers import DEFAULT_GRIDS, FAMILIES, SELECTION_ALPHAS, Grid, make_estimator, select_on_validation
+from ..routers import DEFAULT_GRIDS, FAMILIES, SELECTION_ALPHAS, Grid, make_estimator
 from ..routers.avengers import AvengersProEstimator
 from ..routers.base import RouterEstimator
+from ..routers.cv import DEFAULT_CV_FOLDS, FAMILY_ORDER, cv_folds, one_standard_error, select_cv
 from ..routers.selection import sweep_curve
 from ..routers.state import estimator_state, is_storable
 from .embedder import embedder_spec
@@ -72,7 +74,11 @@ def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) 
     settings = fit_settings(config, entry)
     try:
         router = config["router"]
-        settings["routers"] = {"families": dict(config.get("routers", {}).get("families") or {})}
+        routers = config.get("routers", {})
+        settings["routers"] = {
+            "families": dict(routers.get("families") or {}),
+            "cv_folds": int(routers.get("cv_folds", DEFAULT_CV_FOLDS)),
+        }
         settings["router"] = {key: router[key] for key in ("top_k", "beta", "validation_ratio", "variants")}
         # Only the second step reads these: the pipeline's selection job is not given them, so that a
         # new alpha grid does not rerun it.
@@ -129,7 +135,7 @@ def select_export(
     config: Mapping[str, Any],
     entry: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Choose an export's family and hyperparameters on its validation carve-out.
+    """Choose an export's family and hyperparameters by K-fold cross-validation over all records.
 
     Parameters
     ----------
@@ -142,32 +148,48 @@ def select_export(
     -------
     dict
         JSON-ready: ``router`` (the entry's), ``family`` and ``params`` (the winner), ``seed``,
-        ``n_fit_queries``, ``n_validation_queries``, ``selection_alphas`` and ``candidates`` (per
-        family its chosen ``params``, best ``validation_aiq`` and every candidate's ``validation``).
+        ``cv_folds``, ``n_queries``, ``selection_alphas`` and ``candidates`` (per family its chosen
+        ``params``, their mean held-out AIQ ``validation_aiq`` with its standard error
+        ``validation_aiq_se``, and every candidate's fold AIQs under ``validation``).
     """
     settings = family_export_settings(config, entry)
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
-    _, is_validation = validation_split(records, matrix, settings)
-    seed = int(settings["seed"])
+    seed, n_folds = int(settings["seed"]), int(settings["routers"]["cv_folds"])
+    folds = cv_folds(matrix.datasets, n_folds, seed)
     candidates: list[dict[str, Any]] = []
     for family, grid in export_candidates(settings):
-        selection = select_on_validation(
-            family, grid, vectors, matrix, is_validation, SELECTION_ALPHAS, seed=seed, refit=False
-        )
-        best = max(entry["aiq"] for entry in selection.validation if entry["aiq"] is not None)
+        selection = select_cv(family, grid, vectors, matrix, folds, SELECTION_ALPHAS, seed=seed)
+        chosen = next(c for c in selection.validation if c["chosen"])
         candidates.append(
-            {"family": family, "params": selection.params, "validation_aiq": best, "validation": selection.validation}
+            {
+                "family": family,
+                "params": selection.params,
+                "validation_aiq": chosen["aiq"],
+                "validation_aiq_se": chosen["aiq_se"],
+                "validation": selection.validation,
+            }
         )
-        log.info("export '%s': %s, validation AIQ %.4f with %s", entry["name"], family, best, selection.params)
-    winner = max(range(len(candidates)), key=lambda i: candidates[i]["validation_aiq"])  # first of equal maxima
-    n_validation = int(is_validation.sum())
+        log.info(
+            "export '%s': %s, CV AIQ %.4f ± %.4f with %s",
+            entry["name"],
+            family,
+            chosen["aiq"],
+            chosen["aiq_se"] or 0.0,
+            selection.params,
+        )
+    # The same rule between families: the simplest within one standard error of the best.
+    winner = one_standard_error(
+        [c["validation_aiq"] for c in candidates],
+        [c["validation_aiq_se"] for c in candidates],
+        [(FAMILY_ORDER.index(c["family"]),) for c in candidates],
+    )
     return {
         "router": entry["router"],
         "family": candidates[winner]["family"],
         "params": candidates[winner]["params"],
         "seed": seed,
-        "n_fit_queries": len(is_validation) - n_validation,
-        "n_validation_queries": n_validation,
+        "cv_folds": n_folds,
+        "n_queries": len(matrix.query_ids),
         "selection_alphas": len(SELECTION_ALPHAS),
         "candidates": candidates,
     }
@@ -235,7 +257,7 @@ def export_selected(
         alpha = _validation_alpha(records, matrix, vectors, settings, make_estimator(family, params, seed))
     log.info("export '%s': %s, alpha %.4f (%s)", entry["name"], family, alpha["default"], alpha["chosen_by"])
     estimator = make_estimator(family, params, seed).fit(vectors, matrix)
-    how = {key: selection[key] for key in ("router", "family", "seed", "n_fit_queries", "n_validation_queries")}
+    how = {key: selection[key] for key in ("router", "family", "seed", "cv_folds", "n_queries")}
     how["candidates"] = [
         {"family": c["family"], "params": c["params"], "validation_aiq": c["validation_aiq"]}
         for c in selection["candidates"]

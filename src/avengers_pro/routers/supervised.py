@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any, Literal
 
 import numpy as np
@@ -26,6 +28,8 @@ from .base import RouterEstimator, model_means, weighted_means
 from .knn import NeighbourIndex
 
 _MAX_ITER = 1000
+_LOGISTIC_CACHE: OrderedDict[tuple[str, str, str, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_LOGISTIC_CACHE_SIZE = 64
 
 
 def fit_logistic(
@@ -45,8 +49,24 @@ def fit_logistic(
     """
     from sklearn.linear_model import LogisticRegression
 
+    key = None
+    if sample_weight is None:
+        # Deterministic given (x, y, C): the candidates of one fold (the task router's modes, every
+        # shrinkage candidate's task prior, the families of an export) reuse one fit.
+        x_bytes, y_bytes = np.ascontiguousarray(x).tobytes(), np.ascontiguousarray(y).tobytes()
+        digest = hashlib.blake2b(x_bytes + b"|" + y_bytes, digest_size=16).hexdigest()
+        key = (digest, str(np.shape(x)), str(np.asarray(y).dtype), float(C))
+        if key in _LOGISTIC_CACHE:
+            _LOGISTIC_CACHE.move_to_end(key)
+            coef, intercept = _LOGISTIC_CACHE[key]
+            return coef.copy(), intercept.copy()
     model = LogisticRegression(C=C, max_iter=_MAX_ITER).fit(x, y, sample_weight=sample_weight)
-    return np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
+    found = np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
+    if key is not None:
+        _LOGISTIC_CACHE[key] = (found[0].copy(), found[1].copy())
+        while len(_LOGISTIC_CACHE) > _LOGISTIC_CACHE_SIZE:
+            _LOGISTIC_CACHE.popitem(last=False)
+    return found
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
