@@ -614,7 +614,13 @@ def test_family_entries_sit_between_avengers_pro_and_the_dataset_router_with_the
         },
         "null_reasons": {},
     }
-    assert set(router["bootstrap"]) < set(knn["bootstrap"])
+    assert set(router["bootstrap"]) - {"perf_gain_validated"} < set(knn["bootstrap"])
+    # PerfGain at the alphas of best validation accuracy: the test accuracy there (alpha_choice's,
+    # computed from the sweeps) over the best single model's, with an interval from the same resamples.
+    gain = router["bootstrap"]["perf_gain_validated"]
+    chosen = router["validation"]["max_accuracy"]["test_accuracy_mean"]
+    assert gain["estimate"] == pytest.approx(chosen / router["best_single"]["accuracy"] - 1.0, abs=1e-12)
+    assert gain["lo"] <= gain["estimate"] <= gain["hi"] and gain["n_resamples"] == 100
     assert knn["bootstrap"]["aiq_difference_test_hull"]["estimate"] == pytest.approx(knn["aiq"] - dataset_router["aiq"])
     assert knn["bootstrap"]["aiq_difference"]["estimate"] == pytest.approx(
         knn["aiq_validation_hull"] - dataset_router["aiq_validation_hull"]

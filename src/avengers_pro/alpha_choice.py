@@ -161,3 +161,8 @@ def validation_choice(
             "test_cost_sd": cost_sd,
         }
     return result
+
+
+def max_accuracy_alphas(validation: Mapping[str, Any]) -> dict[int, float]:
+    """The alpha of best validation accuracy of each seed, from a :func:`validation_choice` object."""
+    return dict(zip(validation["seeds"], validation["max_accuracy"]["alpha"], strict=True))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import intervals, metrics
-from .alpha_choice import validation_choice
+from .alpha_choice import max_accuracy_alphas, validation_choice
 from .console import Progress
 from .errors import DataError
 from .outputs import (
@@ -236,11 +236,14 @@ def _bootstrap(
     seed: int,
     validation_sweeps: Mapping[tuple[str, int, int], pd.DataFrame],
     dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None,
+    chosen_alphas: Mapping[int, Mapping[int, float]] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, float | None], float | None]:
     """Paired bootstrap of (router minus dataset router) in both AIQs and in CostSave vs the best
     single model, for every cluster count of one variant (:mod:`avengers_pro.intervals`: one weight per
     query, the leaderboard's resamples; the best single's and the dataset router's resampled curves are
     computed once and shared by every cluster count).
+
+    ``chosen_alphas`` (k -> seed -> alpha) adds ``perf_gain_validated`` (:func:`intervals.perf_gain_at_points`).
 
     Returns
     -------
@@ -251,7 +254,9 @@ def _bootstrap(
     design = inputs.design(seeds)
     counts = inputs.counts(seeds, n_resamples, seed) if n_resamples > 0 else None
 
-    def curve(name: str, get: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]], validation: Any) -> Any:
+    def router_curve(
+        name: str, get: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]], validation: Any
+    ) -> intervals.RouterCurve:
         grid = None
         scores, costs = {}, {}
         for split_seed in seeds:
@@ -271,23 +276,22 @@ def _bootstrap(
             }
         elif grid.size > 1:
             hull = {s: np.array([], dtype=np.intp) for s in seeds}
-        return intervals.evaluate(intervals.RouterCurve(grid, scores, costs, hull), design, cost_range, counts)
+        return intervals.RouterCurve(grid, scores, costs, hull)
 
     def single_outcome(split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _, _, scores, costs = inputs.queries(split_seed)
         return np.array([1.0]), scores, costs
 
-    single = curve("best single model", single_outcome, None)
-    reference = curve(
+    single_curve = router_curve("best single model", single_outcome, None)
+    single = intervals.evaluate(single_curve, design, cost_range, counts)
+    reference_curve = router_curve(
         "dataset router",
         lambda s: inputs.dataset_router(variant, s),
         None if dataset_router_validation is None else (lambda s: dataset_router_validation[(variant, s)]),
     )
-    reasons = (
-        {}
-        if cost_range[1] > cost_range[0]
-        else {"aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
-    )
+    reference = intervals.evaluate(reference_curve, design, cost_range, counts)
+    no_costs = {"aiq_difference": NO_COST_RANGE, "cost_save_difference": NO_COST_RANGE}
+    reasons = {} if cost_range[1] > cost_range[0] else no_costs
 
     def sweep_of(k: int) -> Callable[[int], pd.DataFrame]:
         def validation(split_seed: int) -> pd.DataFrame:
@@ -300,7 +304,8 @@ def _bootstrap(
     found: dict[int, dict[str, Any]] = {}
     aiqs: dict[int, float | None] = {}
     for k in cluster_counts:
-        router = curve(f"router k={k}", functools.partial(inputs.router, variant, k), sweep_of(k))
+        raw = router_curve(f"router k={k}", functools.partial(inputs.router, variant, k), sweep_of(k))
+        router = intervals.evaluate(raw, design, cost_range, counts)
         aiqs[k] = json_number(router.estimate.validation_hull[0])
         found[k] = {
             "reference": dataset_router_row(variant),
@@ -309,6 +314,10 @@ def _bootstrap(
             "cost_save_difference": intervals.cost_save_difference(router, reference, single, confidence),
             "null_reasons": reasons,
         }
+        if chosen_alphas is not None and k in chosen_alphas:  # each seed's row of its validation-chosen alpha
+            rows = {s: int(np.abs(raw.alphas - chosen_alphas[k][s]).argmin()) for s in seeds}
+            gain = intervals.perf_gain_at_points(raw, rows, single_curve, design, counts, confidence)
+            found[k]["perf_gain_validated"] = gain
     return found, aiqs, json_number(reference.estimate.validation_hull[0])
 
 
@@ -455,6 +464,7 @@ def compute_metrics(
     groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
     for (variant, n_clusters), seeds in seeds_of.items():
         groups.setdefault((variant, tuple(seeds)), []).append(n_clusters)
+    by_key = {(entry["variant"], entry["n_clusters"]): entry for entry in entries}
     found: dict[tuple[str, int], dict[str, Any]] = {}
     validation_aiq: dict[tuple[str, int], float | None] = {}
     dataset_router_aiq: dict[str, float | None] = {}
@@ -472,6 +482,11 @@ def compute_metrics(
                 seed,
                 validation_sweeps,
                 dataset_router_validation,
+                {
+                    k: max_accuracy_alphas(by_key[(variant, k)]["validation"])
+                    for k in cluster_counts
+                    if by_key[(variant, k)]["validation"]
+                },
             )
             found.update({(variant, k): value for k, value in by_k.items()})
             validation_aiq.update({(variant, k): value for k, value in aiq_by_k.items()})
