@@ -160,6 +160,15 @@ def main() -> int:
         delta = table[:, 0] - reference
         per_seed = ", ".join(f"{d:+.4f}" for d in delta)
         print(f"{name:40s} {table[:, 0].mean():7.4f} {per_seed:>40s} {table[:, 1].mean():9.4f}")
+    # Why the numeric features were tried: inside a category, the better of the two strong models
+    # depends on whether the question computes (all queries, no split).
+    strong = [m for m in ("Llama-3.1-70B-Instruct", "DeepSeek-Coder-V2") if m in list(matrix.models)]
+    if len(strong) == 2:
+        columns = [list(matrix.models).index(m) for m in strong]
+        table = pd.DataFrame(matrix.scores[:, columns], columns=strong)
+        table["category"], table["3+ digits"] = matrix.datasets, features[:, 0] > 0
+        print("\naccuracy of the two strong models by category and 3+ digits in the question (all queries)")
+        print(table.groupby(["category", "3+ digits"])[strong].mean().round(3).to_string())
     return 0
 
 
