@@ -43,16 +43,6 @@ ALPHAS = np.linspace(0.0, 1.0, 101)
 Prediction = tuple[np.ndarray, np.ndarray]
 
 
-def rows_of(matrix: RecordMatrix, rows: np.ndarray) -> RecordMatrix:
-    return RecordMatrix(
-        query_ids=matrix.query_ids[rows],
-        datasets=matrix.datasets[rows],
-        models=matrix.models,
-        scores=matrix.scores[rows],
-        costs=matrix.costs[rows],
-    )
-
-
 def numeric_features(texts: pd.Series) -> np.ndarray:
     """(n, 2): 3+ digits in the question line; share of the option lines holding a digit."""
     lines = texts.str.split("\n")
@@ -85,11 +75,11 @@ def probes(
         return score[categories[test]], cost[categories[test]]
 
     def knn(n: int, data: np.ndarray = embeddings) -> Callable[[np.ndarray, np.ndarray], Prediction]:
-        return lambda train, test: KNNRouter(n_neighbors=n).fit(data[train], rows_of(matrix, train)).predict(data[test])
+        return lambda train, test: KNNRouter(n_neighbors=n).fit(data[train], matrix.subset(train)).predict(data[test])
 
     def blend(train: np.ndarray, test: np.ndarray) -> Prediction:
-        task = TaskRouter(C=10.0).fit(embeddings[train], rows_of(matrix, train)).predict(embeddings[test])
-        near = KNNRouter(n_neighbors=400).fit(embeddings[train], rows_of(matrix, train)).predict(embeddings[test])
+        task = TaskRouter(C=10.0).fit(embeddings[train], matrix.subset(train)).predict(embeddings[test])
+        near = KNNRouter(n_neighbors=400).fit(embeddings[train], matrix.subset(train)).predict(embeddings[test])
         return (task[0] + near[0]) / 2, (task[1] + near[1]) / 2
 
     def mlp(train: np.ndarray, test: np.ndarray) -> Prediction:
@@ -106,7 +96,7 @@ def probes(
 
     def task_by_numeric(train: np.ndarray, test: np.ndarray) -> Prediction:
         score, cost = group_means(categories * 2 + flag, train, matrix)
-        task = TaskRouter(C=10.0).fit(embeddings[train], rows_of(matrix, train))
+        task = TaskRouter(C=10.0).fit(embeddings[train], matrix.subset(train))
         weights = task.task_probabilities(embeddings[test])  # (n, D), categories in sorted order
         n_models = score.shape[1]
         cells = score.reshape(-1, 2, n_models), cost.reshape(-1, 2, n_models)
