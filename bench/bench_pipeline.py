@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from avengers_pro.config import replace_emptied
+
 REPO = Path(__file__).resolve().parents[1]
 # The six RouterBench CSVs: this checkout's data/routerbench/ (where the pipeline puts them) when it
 # has them, else the copy that CI machines keep beside the checkout.
@@ -219,8 +221,8 @@ def snapshot_workflow(target: Path) -> Path:
 
 
 def merged_config(config_path: Path, overlay: Path | None) -> dict[str, Any]:
-    """``config_path`` with ``overlay`` read over it as Snakemake's ``--configfile`` does: mappings are
-    merged key by key, anything else (lists included) is replaced whole."""
+    """``config_path`` with ``overlay`` read over it as the workflow reads a ``--configfile``: mappings
+    are merged key by key, an empty mapping and anything else (lists included) replace."""
 
     def merge(base: Any, over: Any) -> Any:
         if isinstance(base, dict) and isinstance(over, dict):
@@ -228,7 +230,10 @@ def merged_config(config_path: Path, overlay: Path | None) -> dict[str, Any]:
         return over
 
     config = yaml.safe_load(config_path.read_text()) or {}
-    return merge(config, yaml.safe_load(overlay.read_text()) or {}) if overlay else config
+    if overlay is None:
+        return config
+    layer = yaml.safe_load(overlay.read_text()) or {}
+    return replace_emptied(merge(config, layer), layer)  # an empty mapping in the overlay empties, as in the Snakefile
 
 
 def prepare_workdir(workdir: Path, data_dir: Path, config: dict[str, Any]) -> None:
