@@ -8,6 +8,8 @@ if URL_SOURCES:
             "{download_path}",
         log:
             "logs/download/{download_path}.log",
+        benchmark:
+            "benchmarks/download/{download_path}.tsv"
         wildcard_constraints:
             download_path=alternatives(URL_SOURCES),
         conda:
