@@ -243,6 +243,27 @@ def validation_hull_rows(
     return np.unique(rows)
 
 
+def operating_rows(
+    alphas: np.ndarray,
+    seeds: list[int],
+    validation: Mapping[int, pd.DataFrame] | None,
+    name: str,
+    every_point: bool = False,
+) -> dict[int, np.ndarray] | None:
+    """Each seed's rows of a curve that its validation-hull AIQ scores (:attr:`RouterCurve.hull_rows`).
+
+    With validation sweeps (``validation``: seed -> that seed's validation sweep), the rows on each seed's validation hull
+    (:func:`validation_hull_rows`). Without them, None (every point) for a curve of one point or a
+    ceiling whose every point is kept (``every_point``: the oracle); else no row, so its
+    validation-hull AIQ is NaN: a curve without validation has no honest choice of alphas.
+    """
+    if validation is not None:
+        return {s: validation_hull_rows(alphas, validation[s], f"{name} validation sweep of seed {s}") for s in seeds}
+    if np.asarray(alphas).size > 1 and not every_point:
+        return {s: np.array([], dtype=np.intp) for s in seeds}
+    return None
+
+
 def curve_values(
     curve: RouterCurve,
     design: Design,

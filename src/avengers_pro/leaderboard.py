@@ -291,14 +291,8 @@ def _router_curve(entry: Entry | None, curves: _Curves) -> intervals.RouterCurve
     seeds = sorted(curves.groups)
     alphas = curves.alphas[name]
     validation = None if entry is None else entry.validation
-    hull_rows: dict[int, np.ndarray] | None = None
-    if validation is not None:
-        hull_rows = {
-            s: intervals.validation_hull_rows(alphas, validation[s], f"{name} validation sweep of seed {s}")
-            for s in seeds
-        }
-    elif alphas.size > 1 and not (entry is not None and entry.every_point):
-        hull_rows = {s: np.array([], dtype=np.intp) for s in seeds}
+    every_point = entry is not None and entry.every_point
+    hull_rows = intervals.operating_rows(alphas, seeds, validation, name, every_point)
     return intervals.RouterCurve(
         alphas,
         {s: curves.scores[s][name] for s in seeds},

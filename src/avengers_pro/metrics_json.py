@@ -268,15 +268,8 @@ def _bootstrap(
                 )
             grid = alphas
         assert grid is not None
-        hull = None
-        if validation is not None:
-            hull = {
-                s: intervals.validation_hull_rows(grid, validation(s), f"{name} validation sweep of seed {s}")
-                for s in seeds
-            }
-        elif grid.size > 1:
-            hull = {s: np.array([], dtype=np.intp) for s in seeds}
-        return intervals.RouterCurve(grid, scores, costs, hull)
+        sweeps = None if validation is None else {s: validation(s) for s in seeds}
+        return intervals.RouterCurve(grid, scores, costs, intervals.operating_rows(grid, seeds, sweeps, name))
 
     def single_outcome(split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _, _, scores, costs = inputs.queries(split_seed)
