@@ -83,78 +83,50 @@ def _load_entries(path: Path) -> list[Any]:
     return entries
 
 
-def _field(entry: dict[str, Any], name: str, kind: type | tuple[type, ...], path: Path, position: int) -> Any:
-    value = entry.get(name)
-    if value is None:
-        raise DataError("value is missing", file=path, row=position, row_label="entry", field=name)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise DataError(
-            f"expected {expected}, got {type(value).__name__} {value!r}"[:200],
-            file=path,
-            row=position,
-            row_label="entry",
-            field=name,
-        )
-    return value
-
-
 def _record(entry: dict[str, Any], path: Path, position: int, null_pred: str) -> tuple[int, str, str, float, str]:
     """(question_id, category, routed text, score, output text) of one record; DataError if malformed."""
-    question_id = _field(entry, "question_id", int, path, position)
-    question = _field(entry, "question", str, path, position)
-    if not question.strip():
-        raise DataError("value is empty", file=path, row=position, row_label="entry", field="question")
-    options = _field(entry, "options", list, path, position)
+
+    def bad(field: str, message: str) -> DataError:
+        return DataError(message[:200], file=path, row=position, row_label="entry", field=field)
+
+    def required(name: str, kind: type) -> Any:
+        value = entry.get(name)
+        if value is None:
+            raise bad(name, "value is missing")
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise bad(name, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    def nonempty_text(name: str) -> str:
+        value = str(required(name, str)).strip()
+        if not value:
+            raise bad(name, "value is empty")
+        return value
+
+    question_id = required("question_id", int)
+    question = nonempty_text("question")
+    options = required("options", list)
     if not 1 <= len(options) <= len(LETTERS):
-        raise DataError(
-            f"expected 1 to {len(LETTERS)} options, got {len(options)}",
-            file=path,
-            row=position,
-            row_label="entry",
-            field="options",
-        )
-    category = _field(entry, "category", str, path, position).strip()
-    if not category:
-        raise DataError("value is empty", file=path, row=position, row_label="entry", field="category")
-    answer = _field(entry, "answer", str, path, position).strip()
+        raise bad("options", f"expected 1 to {len(LETTERS)} options, got {len(options)}")
+    category = nonempty_text("category")
+    answer = str(required("answer", str)).strip()
     if answer not in LETTERS[: len(options)]:
-        raise DataError(
-            f"expected one of the {len(options)} option letters, got {answer!r}",
-            file=path,
-            row=position,
-            row_label="entry",
-            field="answer",
-        )
+        raise bad("answer", f"expected one of the {len(options)} option letters, got {answer!r}")
     pred = entry.get("pred")
     if pred is None:
         score = 1.0 / len(options) if null_pred == "random-guess" else 0.0
     elif isinstance(pred, str):
         score = 1.0 if pred.strip() == answer else 0.0
     else:
-        raise DataError(
-            f"expected a letter or null, got {type(pred).__name__} {pred!r}"[:200],
-            file=path,
-            row=position,
-            row_label="entry",
-            field="pred",
-        )
+        raise bad("pred", f"expected a letter or null, got {type(pred).__name__} {pred!r}")
     name = next((field for field in OUTPUT_FIELDS if field in entry), None)
     if name is None:
-        raise DataError(
-            f"no output text ({' or '.join(OUTPUT_FIELDS)})",
-            file=path,
-            row=position,
-            row_label="entry",
-            field=OUTPUT_FIELDS[0],
-        )
+        raise bad(OUTPUT_FIELDS[0], f"no output text ({' or '.join(OUTPUT_FIELDS)})")
     output = entry[name]
     if output is None:
         output = ""
     if not isinstance(output, str):
-        raise DataError(
-            f"expected text, got {type(output).__name__}", file=path, row=position, row_label="entry", field=name
-        )
+        raise bad(name, f"expected text, got {type(output).__name__}")
     return question_id, category, question_text(question, [str(option) for option in options]), score, output
 
 
