@@ -103,6 +103,8 @@ def test_plain_strings_are_skipped_counted_and_warned_about(tmp_path: Path) -> N
         ({"question": None}, "entry 2: field 'question': value is missing"),
         ({"options": "A, B"}, "entry 2: field 'options': expected list"),
         ({"answer": "Z"}, "entry 2: field 'answer': expected one of the 3 option letters"),
+        ({"answer": "AB"}, "entry 2: field 'answer': expected one of the 3 option letters"),
+        ({"answer": " "}, "entry 2: field 'answer': expected one of the 3 option letters"),
         ({"pred": 3}, "entry 2: field 'pred': expected a letter or null"),
         ({"category": " "}, "entry 2: field 'category': value is empty"),
         ({"generated_text": 5}, "entry 2: field 'generated_text': expected text"),

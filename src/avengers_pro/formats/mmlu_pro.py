@@ -110,7 +110,7 @@ def _record(entry: dict[str, Any], path: Path, position: int, null_pred: str) ->
         raise bad("options", f"expected 1 to {len(LETTERS)} options, got {len(options)}")
     category = nonempty_text("category")
     answer = str(required("answer", str)).strip()
-    if answer not in LETTERS[: len(options)]:
+    if answer not in tuple(LETTERS[: len(options)]):  # one letter: "" and "AB" are substrings, not letters
         raise bad("answer", f"expected one of the {len(options)} option letters, got {answer!r}")
     pred = entry.get("pred")
     if pred is None:
