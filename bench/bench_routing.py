@@ -3,7 +3,7 @@
 Measures, for a router of the default shape (25 clusters, 11 models, 384 dimensions, top_k 3):
 
 1. throughput on precomputed embeddings: ``Router.route_indices`` / ``route_embeddings`` on 200,000
-   unit vectors, with the time split into the input check, ``router.nearest_clusters`` and
+   unit vectors, with the time split into the input check, ``cluster.nearest_clusters`` and
    ``router.route`` (best of 3 runs), for both default variants;
 2. end to end with the local embedder (all-MiniLM-L6-v2 on the CPU): ``Router.route`` on distinct
    texts, with an empty cache and again with every text in a persistent cache;
@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avengers_pro.cluster import nearest_clusters
 from avengers_pro.export import Router, export_router
 from avengers_pro.io import write_json
-from avengers_pro.router import nearest_clusters, route
+from avengers_pro.router import route
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 384

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avengers_pro.cluster import nearest_clusters
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.router import (
     AvengersProRouter,
@@ -12,7 +13,6 @@ from avengers_pro.router import (
     Variant,
     aggregate,
     cluster_statistics,
-    nearest_clusters,
     performance_efficiency,
     rank_positions,
     route,

@@ -24,15 +24,14 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from .cluster import DISTANCES, Distance, nearest_clusters
 from .errors import ConfigError, DataError
 
 Normalisation = Literal["paper", "official"]
 Aggregation = Literal["paper", "official"]
-Distance = Literal["dot", "euclidean"]
 
 _NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
 _AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
-_DISTANCES: tuple[str, ...] = get_args(Distance)
 _VARIANT_KEYS = {"normalisation", "aggregation", "weighted", "distance"}
 # Size of one (queries, alphas, models) float64 block in route(): small enough to stay in cache.
 _CACHE_BLOCK_BYTES = 1 << 20
@@ -55,7 +54,7 @@ class Variant:
     weighted
         Paper aggregation only: weight each cluster's x by softmax(-beta * d) instead of a plain sum.
     distance
-        How a query's nearest clusters are found (see :func:`nearest_clusters`): ``"dot"``,
+        How a query's nearest clusters are found (see :func:`~avengers_pro.cluster.nearest_clusters`): ``"dot"``,
         ``d = 1 - q . centroid`` (the official code), or ``"euclidean"``,
         ``d = ||q - centroid||^2 / 2`` (KMeans' own assignment).
     """
@@ -78,8 +77,8 @@ class Variant:
             raise ConfigError(f"{where}.aggregation: expected one of {list(_AGGREGATIONS)}, got {self.aggregation!r}")
         if not isinstance(self.weighted, bool):
             raise ConfigError(f"{where}.weighted: expected true or false, got {self.weighted!r}")
-        if self.distance not in _DISTANCES:
-            raise ConfigError(f"{where}.distance: expected one of {list(_DISTANCES)}, got {self.distance!r}")
+        if self.distance not in DISTANCES:
+            raise ConfigError(f"{where}.distance: expected one of {list(DISTANCES)}, got {self.distance!r}")
         if self.weighted and self.aggregation != "paper":
             # The official aggregation is always softmax-weighted; a flag that does nothing would mislead.
             raise ConfigError(f"{where}.weighted: only applies to aggregation 'paper'")
@@ -285,84 +284,6 @@ def rank_positions(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def cluster_distances(embeddings: np.ndarray, centroids: np.ndarray, distance: Distance) -> np.ndarray:
-    """(n, K) distance of every query to every centroid: ``dot``, ``1 - q . mu``; ``euclidean``,
-    ``|q - mu|^2 / 2`` (for unit queries; halved so both agree for unit centroids and beta keeps its
-    scale).
-    """
-    centroids = np.asarray(centroids, dtype=np.float64)
-    # The query's own norm is the same for every centroid, so only the centroid's term is added.
-    offset = 1.0 if distance == "dot" else (1.0 + (centroids**2).sum(axis=1)) / 2.0
-    return offset - np.asarray(embeddings).astype(np.float64) @ centroids.T
-
-
-def nearest_clusters(
-    embeddings: np.ndarray,
-    centroids: np.ndarray,
-    top_k: int,
-    beta: float,
-    chunk_size: int = 65536,
-    distance: Distance = "dot",
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``top_k`` nearest clusters of each query and their softmax weights.
-
-    Embeddings are expected L2-normalised already; the centroids are NOT re-normalised (KMeans
-    centroids are means of unit vectors, so their norms differ), which is why the two distances can
-    order clusters differently:
-
-    * ``"dot"``: ``d = 1 - q . centroid``, the official code's;
-    * ``"euclidean"``: ``d = ||q - centroid||^2 / 2 = (1 + ||centroid||^2) / 2 - q . centroid``,
-      KMeans' own assignment rule. Halved so that it equals the dot distance for unit centroids,
-      which keeps beta on the same scale.
-
-    Parameters
-    ----------
-    embeddings
-        (n, dim) query embeddings.
-    centroids
-        (K, dim) KMeans centroids.
-    top_k
-        Number of nearest clusters kept; clipped to K.
-    beta
-        Softmax temperature: weights are ``softmax(-beta * d)`` over the kept clusters only.
-    chunk_size
-        Queries processed at once (bounds the memory of the (n, K) distance matrix).
-    distance
-        ``"dot"`` or ``"euclidean"``, as above.
-
-    Returns
-    -------
-    idx : np.ndarray
-        (n, top_k) int64 cluster indices, nearest first; equal distances keep cluster order.
-    weights : np.ndarray
-        (n, top_k) float64 softmax weights, each row summing to 1.
-    """
-    embeddings = np.asarray(embeddings)
-    centroids = np.asarray(centroids, dtype=np.float64)
-    if embeddings.ndim != 2 or centroids.ndim != 2 or embeddings.shape[1] != centroids.shape[1]:
-        raise ValueError(
-            f"embeddings (n, dim) and centroids (K, dim) must agree in dim; got {embeddings.shape}, {centroids.shape}"
-        )
-    if top_k < 1:
-        raise ValueError(f"top_k: must be >= 1, got {top_k}")
-    if distance not in _DISTANCES:
-        raise ValueError(f"distance: expected one of {list(_DISTANCES)}, got {distance!r}")
-    top_k = min(int(top_k), centroids.shape[0])
-    n = embeddings.shape[0]
-    idx = np.empty((n, top_k), dtype=np.int64)
-    weights = np.empty((n, top_k), dtype=np.float64)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        d = cluster_distances(embeddings[start:stop], centroids, distance)
-        nearest = np.argsort(d, axis=1, kind="stable")[:, :top_k]
-        logits = -beta * np.take_along_axis(d, nearest, axis=1)
-        logits -= logits.max(axis=1, keepdims=True)  # for numerical stability only
-        expd = np.exp(logits)
-        idx[start:stop] = nearest
-        weights[start:stop] = expd / expd.sum(axis=1, keepdims=True)
-    return idx, weights
-
-
 def _cluster_share(
     by_cluster: np.ndarray, chunk_idx: np.ndarray, chunk_weights: np.ndarray | None, j: int
 ) -> np.ndarray:
@@ -442,7 +363,7 @@ def aggregate(
     x
         (A, K, M) scores from :func:`performance_efficiency`.
     idx, weights
-        (n, top_k) from :func:`nearest_clusters`.
+        (n, top_k) from :func:`~avengers_pro.cluster.nearest_clusters`.
     variant
         Selects the aggregation (and ``weighted``).
     chunk_size
@@ -494,7 +415,7 @@ def route(
     x
         (A, K, M) scores from :func:`performance_efficiency`.
     idx, weights
-        (n, top_k) from :func:`nearest_clusters`.
+        (n, top_k) from :func:`~avengers_pro.cluster.nearest_clusters`.
     variant
         Selects the aggregation (and ``weighted``).
     available

@@ -5,7 +5,7 @@ Two kinds of folder, one interface (:class:`Router`; usage: ``docs/routing.md``)
 * :class:`ClusterRouter`, an Avengers-Pro router (format version 1). Only the statistics are stored,
   not a ranking, so the alpha can be changed at load time: the performance-efficiency scores are
   recomputed with :func:`avengers_pro.router.performance_efficiency`. Routing is
-  :func:`~avengers_pro.router.nearest_clusters` and :func:`~avengers_pro.router.route`, and an
+  :func:`~avengers_pro.cluster.nearest_clusters` and :func:`~avengers_pro.router.route`, and an
   explanation's scores are :func:`~avengers_pro.router.aggregate`, the S that ``route`` ranks.
 * :class:`EstimatorRouter`, a router of another family (kNN, logistic, task, shrinkage; format
   version 2): the fitted estimator restored from plain arrays, whose ``predict`` is the one the
@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from ..cluster import cluster_distances, nearest_clusters
 from ..embeddings import embed_texts, make_embedder
 from ..embeddings.core import Embedder, check_texts
 from ..errors import ConfigError, DataError, EmbeddingError
@@ -34,8 +35,6 @@ from ..router import (
     ClusterStats,
     Variant,
     aggregate,
-    cluster_distances,
-    nearest_clusters,
     performance_efficiency,
     rank_positions,
     route,
@@ -357,7 +356,7 @@ class Router:
 class ClusterRouter(Router):
     """An exported Avengers-Pro router (format version 1).
 
-    Routing and ranking go through :func:`avengers_pro.router.nearest_clusters` and
+    Routing and ranking go through :func:`avengers_pro.cluster.nearest_clusters` and
     :func:`avengers_pro.router.route` (the pipeline's own code), explanations through
     :func:`avengers_pro.router.aggregate` (the S that ``route`` ranks), with the statistics' scores
     at one alpha, computed once.
@@ -460,7 +459,7 @@ class ClusterRouter(Router):
         list[dict]
             Per query: ``alpha``, ``variant``, ``model`` (the choice), ``models`` (the
             ``max_router`` choices, best first), ``clusters`` (the ``top_k`` nearest, nearest first:
-            ``cluster``, ``distance`` (the variant's d, :func:`~avengers_pro.router.cluster_distances`),
+            ``cluster``, ``distance`` (the variant's d, :func:`~avengers_pro.cluster.cluster_distances`),
             ``weight`` = softmax(-beta * d) over them,
             ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
             ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cluster import l2_normalise
+from ..cluster import l2_normalise, nearest_clusters
 from ..io import RecordMatrix
-from ..router import AvengersProRouter, Variant, nearest_clusters
+from ..router import AvengersProRouter, Variant
 from .base import (
     RouterEstimator,
     cached_clusters,
