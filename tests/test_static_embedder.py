@@ -96,3 +96,27 @@ def test_a_token_vector_is_what_the_model_gives_the_one_token_sentence() -> None
     rows = token_vectors(model, ids, tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]"), batch=2)
     expected = local.embed(["dog", "python", "prime"])
     np.testing.assert_allclose(rows, expected, atol=1e-5)
+
+
+def test_a_distilled_table_is_written_once_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a table on disk the embedder distils one and writes it atomically where it looks."""
+    monkeypatch.setenv(static_backend.STATIC_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(static_backend, "_TABLES", {})
+    embedder = make_embedder({**STATIC, "dimensions": 16})
+    assert isinstance(embedder, StaticEmbedder)
+    vocab = embedder._get_truncator().tokenizer.get_vocab_size()
+    table = np.random.default_rng(1).standard_normal((vocab, 16)).astype(np.float32)
+    calls: list[int] = []
+
+    def distil(self: Any) -> np.ndarray:
+        calls.append(1)
+        return table
+
+    monkeypatch.setattr(StaticEmbedder, "_distil", distil)
+    assert not embedder.table_path.exists()
+    assert embedder.dimension == 16
+    np.testing.assert_array_equal(np.load(embedder.table_path), table)
+    assert [p.name for p in embedder.table_path.parent.iterdir()] == [embedder.table_path.name]  # no temp left
+    monkeypatch.setattr(static_backend, "_TABLES", {})
+    again = make_embedder({**STATIC, "dimensions": 16})
+    assert isinstance(again, StaticEmbedder) and again.dimension == 16 and calls == [1]  # read, not distilled

@@ -25,7 +25,6 @@ import itertools
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -155,11 +154,10 @@ class StaticEmbedder:
                     if path.is_file():
                         _TABLES[path] = np.load(path)
                     else:
+                        from avengers_pro.io import write_npy  # only to distil: pandas stays out of serving
+
                         table = self._distil()
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as handle:
-                            np.save(handle, table)
-                        os.replace(handle.name, path)  # atomic: a reader never sees half a table
+                        write_npy(table, path)  # atomic: a reader never sees half a table
                         _TABLES[path] = table
                 self._table = _TABLES[path]
         return self._table
