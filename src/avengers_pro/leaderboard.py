@@ -109,11 +109,9 @@ class Entry:
     validation
         seed -> the validation sweep of the router fitted without that seed's validation queries
         (one row per (alpha, dataset)): where its upper hull lies decides the alphas of the
-        validation-hull AIQ. None for a curve with no alpha to choose: a point, or a ceiling whose
-        every point is kept (the oracle, ``every_point``).
-    every_point
-        Keep every point of the curve in the validation-hull AIQ (the oracle's curve is chosen with the
-        test data by definition: a ceiling, not a router).
+        validation-hull AIQ. None for a curve with no alpha to choose: a point, or the oracle's
+        curve, whose every point is kept (it is chosen with the test data by definition: a ceiling,
+        not a router).
     """
 
     name: str
@@ -122,7 +120,6 @@ class Entry:
     decisions: Mapping[int, pd.DataFrame]
     hyperparameters: str = ""
     validation: Mapping[int, pd.DataFrame] | None = None
-    every_point: bool = False
 
 
 def oracle_decisions(test: RecordMatrix, alphas: np.ndarray) -> pd.DataFrame:
@@ -219,11 +216,8 @@ def family_entry(
 def baseline_entry(
     name: str, decisions: Mapping[int, pd.DataFrame], validation: Mapping[int, pd.DataFrame] | None = None
 ) -> Entry:
-    """A baseline's row (the dataset router, the oracle): no hyperparameters. The oracle's curve keeps
-    every point (:attr:`Entry.every_point`).
-    """
-    family = name.split(" ")[0]
-    return Entry(name, BASELINE, family, decisions, validation=validation, every_point=family == ORACLE)
+    """A baseline's row (the dataset router, the oracle): no hyperparameters."""
+    return Entry(name, BASELINE, name.split(" ")[0], decisions, validation=validation)
 
 
 # --------------------------------------------------------------------------- step 2: the leaderboard
@@ -284,14 +278,14 @@ def _outcomes(entries: Sequence[Entry], reference: Entry, single: Mapping[int, p
 def _router_curve(entry: Entry | None, curves: _Curves) -> intervals.RouterCurve:
     """One entry's outcomes (``None``: the best single model's) with its validation-hull rows per seed.
 
-    A curve of one point, or a ceiling (:attr:`Entry.every_point`), needs no choice (every seed uses every
+    A curve of one point, or the oracle's (a ceiling), needs no choice (every seed uses every
     point); a longer curve without validation sweeps has no validation hull (its validation-hull AIQ is NaN).
     """
     name = _SINGLE if entry is None else entry.name
     seeds = sorted(curves.groups)
     alphas = curves.alphas[name]
     validation = None if entry is None else entry.validation
-    every_point = entry is not None and entry.every_point
+    every_point = entry is not None and entry.family == ORACLE
     hull_rows = intervals.operating_rows(alphas, seeds, validation, name, every_point)
     return intervals.RouterCurve(
         alphas,
