@@ -4,7 +4,7 @@ A script, not a test. Three measurements:
 
 1. **Requests per second** of one collect job (``avengers_pro.collect.runner.collect``: prompts, cache
    look-up, requests on the shared HTTP layer, a SQLite commit per answer, grading, the result file)
-   at concurrency 8 and 32, against the fake server (``avengers_pro.collect.fake_server``) running in
+   at concurrency 8 and 32, against the fake server (``avengers_pro.testing.fake_chat_server``) running in
    *another process*, with no answer delay (the client and server compete for the CPU: an upper bound
    on what the client can drive) and with a 50 ms delay per answer (a stand-in for generation time,
    where concurrency is what counts).
@@ -46,10 +46,10 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 sys.path.insert(0, str(REPO / "src"))
 
 from avengers_pro.collect.client import ChatClient
-from avengers_pro.collect.fake_server import FakeChatServer
 from avengers_pro.collect.runner import collect
 from avengers_pro.collect.settings import endpoint_settings
 from avengers_pro.config import validate_config
+from avengers_pro.testing.fake_chat_server import FakeChatServer
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
@@ -97,7 +97,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "avengers_pro.collect.fake_server",
+                "avengers_pro.testing.fake_chat_server",
                 "--model",
                 "fake=0.7",
                 "--answers",

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from avengers_pro.io import RecordMatrix, read_embeddings
-from avengers_pro.routers import KNNRouter
+from avengers_pro.routing import KNNRouter
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM, N_MODELS = 384, 11

@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avengers_pro.cluster import nearest_clusters
 from avengers_pro.export import Router, export_router
 from avengers_pro.io import write_json
-from avengers_pro.router import route
+from avengers_pro.routing.geometry import nearest_clusters
+from avengers_pro.routing.scores import route
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 384

@@ -1,6 +1,6 @@
 """Scaling of split, clustering and the alpha sweep with the number of queries (a script, not a test).
 
-The records are SYNTHETIC (:mod:`avengers_pro.synthetic`: latent topics, model skills and prices),
+The records are SYNTHETIC (:mod:`avengers_pro.testing.synthetic`: latent topics, model skills and prices),
 generated at each size (default 10k, 100k and 1M queries x 20 models). Each stage runs in a
 subprocess of its own so that its peak memory is its own:
 
@@ -113,7 +113,7 @@ def pipeline_settings(config_path: Path) -> dict[str, Any]:
 
 
 def stage_generate(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
-    from avengers_pro.synthetic import synthetic_queries, synthetic_records
+    from avengers_pro.testing.synthetic import synthetic_queries, synthetic_records
 
     start = time.perf_counter()
     synthetic = synthetic_records(args.size, args.models, n_topics=args.topics, seed=args.seed)
@@ -126,7 +126,7 @@ def stage_generate(data: Path, args: argparse.Namespace, settings: dict[str, Any
 
 
 def stage_split(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
-    from avengers_pro.split import split_queries
+    from avengers_pro.evaluation.split import split_queries
 
     queries = pd.read_parquet(data / "queries.parquet")
     inputs = rss_mib()
@@ -148,7 +148,7 @@ def stage_split(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
 
 
 def stage_cluster(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
-    from avengers_pro.cluster import fit_clusters
+    from avengers_pro.routing.geometry import fit_clusters
 
     split = pd.read_parquet(data / "split.parquet", columns=["split"])
     # Split rows follow query_id order, as the embeddings do (the generator sorts both).
@@ -197,9 +197,9 @@ def stage_pivot(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
 
 def stage_sweep(data: Path, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     from avengers_pro.config import alpha_grid
-    from avengers_pro.evaluate import run_sweep
+    from avengers_pro.evaluation.sweep import run_sweep
     from avengers_pro.io import RecordMatrix
-    from avengers_pro.router import Variant
+    from avengers_pro.routing.scores import Variant
 
     saved = np.load(data / "matrix.npz")
     matrix = RecordMatrix(
@@ -261,9 +261,9 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
     one run to the next shows. (Both runs reuse the one KMeans of the data, fitted on all train
     queries, also for the validation sweep instead of a fit on train minus validation: the same sizes.)"""
     from avengers_pro.config import alpha_grid
-    from avengers_pro.evaluate import run_sweep
+    from avengers_pro.evaluation.sweep import run_sweep
     from avengers_pro.io import read_record_matrix, release_arrow_memory, write_parquet
-    from avengers_pro.router import Variant
+    from avengers_pro.routing.scores import Variant
 
     inputs = rss_mib()
     reset_peak()

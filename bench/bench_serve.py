@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Load test of ``avengers-pro serve`` on loopback: what the router adds over the upstream.
 
-Three processes on this machine: a fake OpenAI-compatible upstream (``avengers_pro.serve.fake``)
+Three processes on this machine: a fake OpenAI-compatible upstream (``avengers_pro.testing.fake_upstreams``)
 that answers every request after a fixed delay (50 ms), the real ``avengers-pro serve`` command
 with the local all-MiniLM-L6-v2 embedder (or the ``static`` one), and this script as the client.
 
@@ -158,7 +158,7 @@ def export_toy_router(out: Path, embedding: dict[str, Any]) -> Path:
 
 def _run_upstream(delay: float, ports: Any, stop: Any) -> None:
     """Child process: the fake upstream until ``stop`` is set."""
-    from avengers_pro.serve.fake import Behaviour, FakeUpstream, ServerThread
+    from avengers_pro.testing.fake_upstreams import Behaviour, FakeUpstream, ServerThread
 
     fake = FakeUpstream(default=Behaviour(delay=delay), keep=10)
     with ServerThread(fake.app, graceful_timeout=2) as server:
@@ -238,7 +238,7 @@ async def _one(
     client: httpx.AsyncClient, url: str, model: str, text: str, stream: bool, expect_model: str | None
 ) -> dict[str, Any]:
     """One request: latency, the upstream duration the server reports, and whether the answer is right."""
-    from avengers_pro.serve.fake import reply_text
+    from avengers_pro.testing.fake_upstreams import reply_text
 
     body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
     started = time.perf_counter()

@@ -5,7 +5,7 @@ default variants on the RouterBench data (``bench_pipeline.DATA``) with random u
 embeddings (dim 384); clustering is done beforehand and not timed. For comparison it also times the
 per-alpha approach (one ``run_sweep`` call per alpha, on one configuration, extrapolated) and,
 extrapolated from one alpha of one configuration, the plain per-query Python reference kept in
-``tests/test_evaluate.py``.
+``tests/test_sweep.py``.
 
 Usage::
 
@@ -28,9 +28,9 @@ import pandas as pd
 from bench_pipeline import DATA
 from sklearn.cluster import KMeans
 
-from avengers_pro.evaluate import run_sweep
+from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.io import RecordMatrix, write_json
-from avengers_pro.router import Variant
+from avengers_pro.routing.scores import Variant
 
 REPO = Path(__file__).resolve().parents[1]
 # (n_clusters, seed, train rows, test rows, train labels, centroids)
@@ -82,7 +82,7 @@ def split_rows(datasets: np.ndarray, seed: int, train_ratio: float = 0.7) -> tup
 
 
 def load_plain_reference() -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
-    """The plain per-query reference of tests/test_evaluate.py."""
+    """The plain per-query reference of tests/test_sweep.py."""
     spec = importlib.util.spec_from_file_location("reference_sweep", REPO / "tests" / "test_evaluate.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -6,7 +6,7 @@ per query of the data set (one coin for the query in every seed and at every alp
 A' takes A's decision and B' takes B's, or the other way round. A' and B' are exchangeable, so the
 true difference is 0. Both are scored on the same alphas (A's validation-hull alphas of each seed),
 and each simulation draws its own resamples of the leaderboard's bootstrap
-(:mod:`avengers_pro.intervals`: one weight per query, shared by every seed and both routers). The
+(:mod:`avengers_pro.evaluation.intervals`: one weight per query, shared by every seed and both routers). The
 **coverage** is the share of simulations whose 95% interval of the validation-hull ΔAIQ (the
 leaderboard's ranking difference) contains 0.
 
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avengers_pro import intervals
-from avengers_pro.metrics_json import aiq_cost_range
+from avengers_pro.evaluation import intervals
+from avengers_pro.evaluation.metrics_json import aiq_cost_range
 from avengers_pro.outputs import read_decisions, read_summary, read_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

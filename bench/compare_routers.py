@@ -3,8 +3,8 @@
 Data: the default config's six RouterBench CSVs (ARC-Challenge, MBPP, Winogrande; 11 models) read from
 ``--data`` through the package's ingest, embedded with the local all-MiniLM-L6-v2 (cached in
 ``bench/results/``, so only the first run embeds). Protocol: the pipeline's own code,
-:func:`avengers_pro.leaderboard.run_family` per family (hyperparameters chosen on the validation part of
-each seed's train split, test routed once) and :func:`avengers_pro.leaderboard.build_leaderboard`
+:func:`avengers_pro.evaluation.leaderboard.run_family` per family (hyperparameters chosen on the validation part of
+each seed's train split, test routed once) and :func:`avengers_pro.evaluation.leaderboard.build_leaderboard`
 (AIQ over ``[0, largest mean test cost of any single model or baseline]``, PerfGain and CostSave against
 the best single model, paired bootstrap of the AIQ difference to the dataset router and to Avengers-Pro
 official, official normalisation). Avengers-Pro's variants run here as the ``avengers-pro`` family (k chosen on
@@ -30,10 +30,9 @@ import numpy as np
 import pandas as pd
 from bench_pipeline import DATA
 
-from avengers_pro.baselines import run_baselines
 from avengers_pro.config import alpha_grid, load_config
-from avengers_pro.io import read_embeddings, record_matrix, write_embeddings
-from avengers_pro.leaderboard import (
+from avengers_pro.evaluation.baselines import run_baselines
+from avengers_pro.evaluation.leaderboard import (
     Entry,
     aligned_embeddings,
     baseline_entry,
@@ -44,14 +43,15 @@ from avengers_pro.leaderboard import (
     run_family,
     split_flags,
 )
-from avengers_pro.metrics_json import aiq_cost_range, best_single_model
+from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
+from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions
+from avengers_pro.evaluation.split import split_queries
+from avengers_pro.evaluation.summary import summarize
+from avengers_pro.io import read_embeddings, record_matrix, write_embeddings
 from avengers_pro.outputs import DATASET_ROUTER, ROUTER, json_ready
-from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions
 from avengers_pro.records import ingest
-from avengers_pro.router import Variant
-from avengers_pro.routers import DEFAULT_GRIDS
-from avengers_pro.split import split_queries
-from avengers_pro.summary import summarize
+from avengers_pro.routing import DEFAULT_GRIDS
+from avengers_pro.routing.scores import Variant
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = "avengers-pro official"

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avengers_pro import metrics
+from avengers_pro.evaluation import metrics
 from avengers_pro.io import RecordMatrix, read_embeddings, read_record_matrix
-from avengers_pro.routers import KNNRouter, TaskRouter, select_models
+from avengers_pro.routing import KNNRouter, TaskRouter, select_models
 
 ALPHAS = np.linspace(0.0, 1.0, 101)
 Prediction = tuple[np.ndarray, np.ndarray]

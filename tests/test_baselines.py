@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avengers_pro.baselines import (
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation.baselines import (
     baseline_columns,
     best_score_oracle,
     dataset_oracle,
@@ -15,9 +16,8 @@ from avengers_pro.baselines import (
     run_baselines,
     single_models,
 )
-from avengers_pro.errors import DataError
 from avengers_pro.io import RecordMatrix
-from avengers_pro.router import Variant
+from avengers_pro.routing.scores import Variant
 
 PAPER = Variant("paper", "paper", "paper")
 OFFICIAL = Variant("official", "official", "official")

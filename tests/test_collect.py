@@ -18,7 +18,6 @@ from avengers_pro.collect.benchmarks import (
 )
 from avengers_pro.collect.cache import ChatCache
 from avengers_pro.collect.client import ChatClient
-from avengers_pro.collect.fake_server import FakeChatServer
 from avengers_pro.collect.runner import collect
 from avengers_pro.collect.settings import collected_sources, endpoint_settings
 from avengers_pro.config import validate_config
@@ -26,6 +25,7 @@ from avengers_pro.errors import CollectError, ConfigError, DataError
 from avengers_pro.formats.llmrouterbench import RESULT_KEYS
 from avengers_pro.http import RequestFailed
 from avengers_pro.records import ingest
+from avengers_pro.testing.fake_chat_server import FakeChatServer
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 

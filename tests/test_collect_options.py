@@ -26,8 +26,8 @@ from test_collect import (  # noqa: F401
 from avengers_pro.collect.cache import ChatCache
 from avengers_pro.collect.client import ChatAnswer
 from avengers_pro.collect.estimate import estimate_collection, format_estimates, load_merged, main
-from avengers_pro.collect.fake_server import FakeChatServer
 from avengers_pro.errors import CollectError
+from avengers_pro.testing.fake_chat_server import FakeChatServer
 
 
 def old_cache_key(endpoint_url: str, body: dict[str, Any]) -> str:

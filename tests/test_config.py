@@ -85,8 +85,8 @@ def test_key_order_does_not_matter():
 
 
 def test_router_family_defaults_are_the_package_grids():
-    """The schema's routers.families default and config.yaml are avengers_pro.routers.DEFAULT_GRIDS."""
-    from avengers_pro.routers import DEFAULT_GRIDS, expand_grid
+    """The schema's routers.families default and config.yaml are avengers_pro.routing.DEFAULT_GRIDS."""
+    from avengers_pro.routing import DEFAULT_GRIDS, expand_grid
 
     def candidates(grid):
         listed = expand_grid(grid) if isinstance(grid, dict) else [dict(c) for c in grid]

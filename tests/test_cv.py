@@ -1,15 +1,15 @@
-"""K-fold cross-validated selection and the one-standard-error rule (avengers_pro.routers.cv)."""
+"""K-fold cross-validated selection and the one-standard-error rule (avengers_pro.evaluation.cv)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_routers import GRIDS, tiny
+from test_families import GRIDS, tiny
 
-from avengers_pro import metrics
 from avengers_pro.errors import DataError
-from avengers_pro.routers.cv import FAMILY_ORDER, cv_folds, one_standard_error, select_cv, simplicity
-from avengers_pro.routers.selection import (
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.cv import FAMILY_ORDER, cv_folds, one_standard_error, select_cv, simplicity
+from avengers_pro.evaluation.selection import (
     SELECTION_ALPHAS,
     expand_grid,
     make_estimator,

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avengers_pro.cluster import fit_clusters
 from avengers_pro.config import alpha_grid
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.evaluate import run_sweep
+from avengers_pro.evaluation.split import split_queries
+from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.export import (
     CENTROIDS,
     EMBEDDER,
@@ -31,15 +31,14 @@ from avengers_pro.export import (
     write_clusterings,
 )
 from avengers_pro.io import record_matrix
-from avengers_pro.router import (
-    AvengersProRouter,
+from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.geometry import fit_clusters, nearest_clusters
+from avengers_pro.routing.scores import (
     Variant,
     aggregate,
     cluster_statistics,
-    nearest_clusters,
     performance_efficiency,
 )
-from avengers_pro.split import split_queries
 
 # Deliberately not alphabetical: the config order is the tie-break order and must survive export.
 MODELS = ["large", "small", "coder", "mathy"]

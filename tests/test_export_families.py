@@ -12,6 +12,8 @@ import pytest
 from toy_routers import export_config, tiny
 
 from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.evaluation.cv import FAMILY_ORDER
+from avengers_pro.evaluation.leaderboard import route_family
 from avengers_pro.export import (
     ESTIMATOR,
     ESTIMATOR_FILES,
@@ -26,11 +28,9 @@ from avengers_pro.export import (
     write_fitted_router,
 )
 from avengers_pro.io import RecordMatrix
-from avengers_pro.leaderboard import route_family
-from avengers_pro.routers import KNNRouter, make_estimator, select_models
-from avengers_pro.routers.base import rank_models
-from avengers_pro.routers.cv import FAMILY_ORDER
-from avengers_pro.routers.state import estimator_state, restore_estimator
+from avengers_pro.routing import KNNRouter, make_estimator, select_models
+from avengers_pro.routing.base import rank_models
+from avengers_pro.routing.state import estimator_state, restore_estimator
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 #: A stand-in embedder block: these tests route precomputed embeddings and never embed text.

@@ -1,4 +1,4 @@
-"""One paired bootstrap over the design, and AIQ on validation-chosen alphas (avengers_pro.intervals)."""
+"""One paired bootstrap over the design, and AIQ on validation-chosen alphas (avengers_pro.evaluation.intervals)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avengers_pro import metrics
 from avengers_pro.errors import DataError
-from avengers_pro.intervals import (
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.intervals import (
     Design,
     RouterCurve,
     aiq_differences,

@@ -1,18 +1,17 @@
-"""Router families on the pipeline's splits, and the leaderboard (avengers_pro.leaderboard), on tiny data."""
+"""Router families on the pipeline's splits, and the leaderboard (avengers_pro.evaluation.leaderboard), on tiny data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_routers import GRIDS, tiny
+from test_families import GRIDS, tiny
 
-from avengers_pro import metrics
-from avengers_pro.baselines import dataset_router
 from avengers_pro.errors import DataError
-from avengers_pro.evaluate import evaluate_choices
-from avengers_pro.io import RecordMatrix
-from avengers_pro.leaderboard import (
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.baselines import dataset_router
+from avengers_pro.evaluation.cv import cv_folds, select_cv
+from avengers_pro.evaluation.leaderboard import (
     LEADERBOARD_COLUMNS,
     SELECTION_ALPHAS,
     Entry,
@@ -26,12 +25,13 @@ from avengers_pro.leaderboard import (
     split_flags,
     validation_best_k,
 )
+from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
+from avengers_pro.evaluation.selection import make_estimator, validation_cost_range
+from avengers_pro.evaluation.summary import seed_curve
+from avengers_pro.evaluation.sweep import evaluate_choices
+from avengers_pro.io import RecordMatrix
 from avengers_pro.outputs import SWEEP_COLUMNS, read_leaderboard, routed_models
-from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
-from avengers_pro.router import Variant
-from avengers_pro.routers.cv import cv_folds, select_cv
-from avengers_pro.routers.selection import make_estimator, validation_cost_range
-from avengers_pro.summary import seed_curve
+from avengers_pro.routing.scores import Variant
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 SEEDS = (0, 1)

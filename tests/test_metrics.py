@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avengers_pro import metrics
+from avengers_pro.evaluation import metrics
 
 # --------------------------------------------------------------------------- Pareto front
 

@@ -10,14 +10,20 @@ import pandas as pd
 import pytest
 from test_baselines import MODELS, hand_matrix
 
-from avengers_pro import metrics
-from avengers_pro.baselines import best_score_oracle, dataset_router, oracle_choices, oracle_curve, single_models
-from avengers_pro.cluster import fit_clusters
-from avengers_pro.evaluate import run_sweep
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.baselines import (
+    best_score_oracle,
+    dataset_router,
+    oracle_choices,
+    oracle_curve,
+    single_models,
+)
+from avengers_pro.evaluation.summary import seed_curve
+from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.io import RecordMatrix, record_matrix
-from avengers_pro.router import Variant
-from avengers_pro.summary import seed_curve
-from avengers_pro.synthetic import synthetic_records
+from avengers_pro.routing.geometry import fit_clusters
+from avengers_pro.routing.scores import Variant
+from avengers_pro.testing.synthetic import synthetic_records
 
 ALPHAS = np.linspace(0.0, 1.0, 101)
 VARIANTS = (Variant("paper", "paper", "paper"), Variant("official", "official", "official"))

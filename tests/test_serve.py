@@ -1,8 +1,8 @@
 """`avengers-pro serve`: routing, streaming, retries and fallbacks, errors, auth, metrics, logs.
 
 Every server here is uvicorn on 127.0.0.1 and a free port, in a thread that stops at the end of its
-test or module (:class:`avengers_pro.serve.fake.ServerThread`); the upstreams are
-:class:`avengers_pro.serve.fake.FakeUpstream`, deterministic, with faults. Requests go through real
+test or module (:class:`avengers_pro.testing.fake_upstreams.ServerThread`); the upstreams are
+:class:`avengers_pro.testing.fake_upstreams.FakeUpstream`, deterministic, with faults. Requests go through real
 sockets. The router is exported from a small problem and embeds with a fake bag-of-words embedder,
 except in the one test that uses the local MiniLM model end to end.
 """
@@ -29,7 +29,7 @@ from avengers_pro.cli import main
 from avengers_pro.errors import ConfigError
 from avengers_pro.export import Router, write_fitted_router
 from avengers_pro.io import record_matrix
-from avengers_pro.routers import KNNRouter
+from avengers_pro.routing import KNNRouter
 from avengers_pro.serve.app import (
     ServeSettings,
     create_app,
@@ -38,7 +38,7 @@ from avengers_pro.serve.app import (
 )
 from avengers_pro.serve.batcher import EmbedBatcher
 from avengers_pro.serve.config import load_upstreams, parse_upstreams
-from avengers_pro.serve.fake import Behaviour, FakeUpstream, ServerThread, reply_text
+from avengers_pro.testing.fake_upstreams import Behaviour, FakeUpstream, ServerThread, reply_text
 
 MODELS = ["generalist", "coder", "mathy"]
 DIM = 32

@@ -36,8 +36,8 @@ from test_serve import (
 from avengers_pro.cli import main
 from avengers_pro.serve.app import ServeSettings
 from avengers_pro.serve.batcher import EmbedBatcher, _Job, next_batch
-from avengers_pro.serve.fake import Behaviour, reply_text
 from avengers_pro.serve.upstream import Breaker
+from avengers_pro.testing.fake_upstreams import Behaviour, reply_text
 
 
 def _raw_post(url: str, head_extra: bytes, body: bytes) -> socket.socket:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from avengers_pro.errors import ConfigError
-from avengers_pro.split import split_queries
+from avengers_pro.evaluation.split import split_queries
 
 
 def _queries(sizes: dict[str, int], duplicate_every: int = 0) -> pd.DataFrame:

@@ -9,23 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avengers_pro import metrics
-from avengers_pro.alpha_choice import single_model_outcomes
 from avengers_pro.errors import DataError
-from avengers_pro.leaderboard import (
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.alpha_choice import single_model_outcomes
+from avengers_pro.evaluation.leaderboard import (
     avengers_pro_entry,
     baseline_entry,
     build_leaderboard,
     family_entry,
     hyperparameters_text,
 )
-from avengers_pro.metrics_json import (
+from avengers_pro.evaluation.metrics_json import (
     FREE_REFERENCE,
     NO_COST_RANGE,
     aiq_cost_range,
     best_single_model,
     compute_metrics,
 )
+from avengers_pro.evaluation.summary import seed_curve, summarize
 from avengers_pro.outputs import (
     check_leaderboard,
     check_summary,
@@ -36,7 +37,6 @@ from avengers_pro.outputs import (
     read_summary,
     write_summary,
 )
-from avengers_pro.summary import seed_curve, summarize
 
 MODELS = ("cheap", "mid", "strong")
 

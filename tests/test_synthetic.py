@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from avengers_pro.evaluation.split import split_queries
 from avengers_pro.io import record_matrix
-from avengers_pro.split import split_queries
-from avengers_pro.synthetic import SYNTHETIC_PREFIX, synthetic_queries, synthetic_records
+from avengers_pro.testing.synthetic import SYNTHETIC_PREFIX, synthetic_queries, synthetic_records
 
 CANONICAL = ["query_id", "dataset", "query", "prompt", "model", "score", "cost"]
 

@@ -1,4 +1,4 @@
-"""Tests of avengers_pro.tables: rows, columns, bold marks, Markdown and LaTeX output."""
+"""Tests of avengers_pro.plots.tables: rows, columns, bold marks, Markdown and LaTeX output."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avengers_pro import outputs, tables
+from avengers_pro import outputs
 from avengers_pro.errors import DataError
+from avengers_pro.plots import tables
 
 BASELINES = ("dataset-router", "random", "oracle", "best-score-oracle", "dataset-oracle")
 

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avengers_pro.cluster import l2_normalise
 from avengers_pro.export import export_router
 from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.geometry import l2_normalise
 
 
 def export_config(

@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import AvengersProError, DataError
+from avengers_pro.errors import AvengersProError, DataError
 
 PROG = "avengers-pro"
 DEFAULT_CHUNK_SIZE = 1024
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve a router as an OpenAI-compatible endpoint",
         description="Route OpenAI chat completions to the models of an exported router (docs/serving.md).",
     )
-    from .serve.server import add_arguments
+    from avengers_pro.serve.server import add_arguments
 
     add_arguments(serve)
     return parser
@@ -144,7 +144,7 @@ def _route_stream(router: Any, args: argparse.Namespace, stdout: IO[str]) -> int
     """Route a JSON Lines input chunk by chunk; returns the number of routed lines."""
     from tqdm import tqdm
 
-    from .io import atomic_path
+    from avengers_pro.io import atomic_path
 
     reading_stdin = args.input == "-"
     name = "<stdin>" if reading_stdin else args.input
@@ -199,7 +199,7 @@ def _route(args: argparse.Namespace, stdout: IO[str]) -> int:
         if not query.strip():
             raise DataError(f"query {number} is empty")
 
-    from .export import Router
+    from avengers_pro.export import Router
 
     router = Router.load(args.router, alpha=args.alpha, cache_path=args.cache)
     with router:
@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "route":
             return _route(args, sys.stdout)
         if args.command == "serve":
-            from .serve.server import serve_command
+            from avengers_pro.serve.server import serve_command
 
             return serve_command(args)
     except AvengersProError as error:

@@ -16,8 +16,8 @@ import jsonschema
 import numpy as np
 import yaml
 
-from .collect.settings import check_collection, check_secrets
-from .errors import ConfigError
+from avengers_pro.collect.settings import check_collection, check_secrets
+from avengers_pro.errors import ConfigError
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -210,7 +210,7 @@ def _check_router_grids(config: dict[str, Any], source: str) -> None:
     if not families:
         return
     # Imported here: the estimators pull in scikit-learn, which a config without families never needs.
-    from .routers import expand_grid, make_estimator
+    from avengers_pro.routing import expand_grid, make_estimator
 
     for family, grid in families.items():
         try:

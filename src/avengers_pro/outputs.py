@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, plain
-from .io import PathLike, write_text
+from avengers_pro.errors import DataError, plain
+from avengers_pro.io import PathLike, write_text
 
 MODEL, BASELINE, ROUTER = "model", "baseline", "router"
 KINDS = (MODEL, BASELINE, ROUTER)

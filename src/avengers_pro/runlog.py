@@ -10,8 +10,8 @@ from types import TracebackType
 
 from threadpoolctl import threadpool_limits
 
-from . import console
-from .errors import AvengersProError
+from avengers_pro import console
+from avengers_pro.errors import AvengersProError
 
 
 def start_job(log_path: str | Path, threads: int = 1) -> logging.Logger:

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from avengers_pro.baselines import run_baselines
 from avengers_pro.config import alpha_grid
+from avengers_pro.evaluation.baselines import run_baselines
 from avengers_pro.io import read_record_matrix, seed_key, write_parquet
-from avengers_pro.router import Variant
+from avengers_pro.routing.scores import Variant
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)

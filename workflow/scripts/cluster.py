@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from avengers_pro.cluster import fit_clusters
 from avengers_pro.console import Progress
 from avengers_pro.io import read_embeddings, write_npy, write_parquet
+from avengers_pro.routing.geometry import fit_clusters
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)

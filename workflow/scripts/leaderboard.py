@@ -4,15 +4,19 @@ hyperparameters and the intervals of one paired bootstrap."""
 import pandas as pd
 
 from avengers_pro.config import alpha_grid
-from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_text
-from avengers_pro.leaderboard import (
+from avengers_pro.evaluation.leaderboard import (
     build_leaderboard,
     leaderboard_markdown,
     read_selection,
 )
-from avengers_pro.metrics_json import aiq_cost_range, best_single_model
+from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
+from avengers_pro.evaluation.pipeline_rows import (
+    dataset_router_validation_sweeps,
+    pipeline_entries,
+    single_model_decisions,
+)
+from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_text
 from avengers_pro.outputs import read_decisions, read_summary, read_sweep
-from avengers_pro.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries, single_model_decisions
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)

@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from avengers_pro.alpha_choice import single_model_outcomes
 from avengers_pro.config import alpha_grid
+from avengers_pro.evaluation.alpha_choice import single_model_outcomes
+from avengers_pro.evaluation.metrics_json import compute_metrics
+from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps
 from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_json
-from avengers_pro.metrics_json import compute_metrics
 from avengers_pro.outputs import read_decisions, read_leaderboard, read_summary, read_sweep
-from avengers_pro.pipeline_rows import dataset_router_validation_sweeps
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)

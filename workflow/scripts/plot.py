@@ -6,7 +6,7 @@ Each figure is drawn by its registry entry (avengers_pro.plots.registry) into th
 
 from pathlib import Path
 
-from avengers_pro import tables
+from avengers_pro.plots import tables
 from avengers_pro.plots.registry import PlotInputs, figure
 from avengers_pro.runlog import start_job
 

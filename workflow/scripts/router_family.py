@@ -4,8 +4,8 @@ on validation (results/routers/{family}/selection.json)."""
 import pandas as pd
 
 from avengers_pro.config import alpha_grid
+from avengers_pro.evaluation.leaderboard import aligned_embeddings, read_selection, route_family
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_parquet
-from avengers_pro.leaderboard import aligned_embeddings, read_selection, route_family
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)

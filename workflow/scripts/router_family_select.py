@@ -3,8 +3,8 @@ cross-validation over train only (one-standard-error rule)."""
 
 import pandas as pd
 
+from avengers_pro.evaluation.leaderboard import aligned_embeddings, select_family, selection_json
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_json
-from avengers_pro.leaderboard import aligned_embeddings, select_family, selection_json
 from avengers_pro.outputs import json_ready
 from avengers_pro.runlog import start_job
 

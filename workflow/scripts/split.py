@@ -2,9 +2,9 @@
 
 import pandas as pd
 
+from avengers_pro.evaluation.split import split_queries
 from avengers_pro.io import write_parquet
 from avengers_pro.runlog import start_job
-from avengers_pro.split import split_queries
 
 log = start_job(snakemake.log[0], snakemake.threads)
 settings = snakemake.params.split

@@ -1,10 +1,10 @@
 """Rule summary: sweeps, router families and baselines of every seed -> results/summary.csv (mean and sd over seeds)."""
 
+from avengers_pro.evaluation.leaderboard import hyperparameters_text, read_selection
+from avengers_pro.evaluation.summary import summarize
 from avengers_pro.io import seed_key, sweep_key
-from avengers_pro.leaderboard import hyperparameters_text, read_selection
 from avengers_pro.outputs import read_baselines, read_sweep, write_summary
 from avengers_pro.runlog import start_job
-from avengers_pro.summary import summarize
 
 log = start_job(snakemake.log[0], snakemake.threads)
 inputs = snakemake.input

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.config import alpha_grid
-from avengers_pro.evaluate import run_sweep
+from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.io import read_embeddings, read_record_matrix, release_arrow_memory, seed_key, write_parquet
-from avengers_pro.router import Variant
+from avengers_pro.routing.scores import Variant
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)

@@ -8,7 +8,7 @@ Modules: :mod:`~avengers_pro.collect.settings` (config checks, names and paths),
 :mod:`~avengers_pro.collect.benchmarks` (benchmark files and prompts),
 :mod:`~avengers_pro.collect.graders`, :mod:`~avengers_pro.collect.client` (the chat client on the
 shared HTTP layer), :mod:`~avengers_pro.collect.cache` (the persistent answer cache),
-:mod:`~avengers_pro.collect.runner` (one job) and :mod:`~avengers_pro.collect.fake_server` (a local,
+:mod:`~avengers_pro.collect.runner` (one job) and :mod:`~avengers_pro.testing.fake_chat_server` (a local,
 deterministic stand-in endpoint for tests, benchmarks and trying the pipeline offline).
 """
 

@@ -10,7 +10,7 @@ The package is split by when its code runs (the folder format and the API: ``doc
 * the folder format, shared by writer and loader: :mod:`~avengers_pro.export.folder` (file names,
   format version, manifest and sha256, reading each file back) and
   :mod:`~avengers_pro.export.embedder` (``embedder.json`` and which user settings may differ);
-* use time: :mod:`~avengers_pro.export.routing` (:class:`Router`: load, verify, embed, route, rank,
+* use time: :mod:`~avengers_pro.export.restore` (:class:`Router`: load, verify, embed, route, rank,
   explain; :class:`ClusterRouter` for Avengers-Pro, :class:`EstimatorRouter` for the other families).
 
 Every public name is importable from here, as ``from avengers_pro.export import Router``.
@@ -18,16 +18,16 @@ Every public name is importable from here, as ``from avengers_pro.export import 
 
 from __future__ import annotations
 
-from .embedder import check_embedder, embedder_spec
-from .families import BEST_ON_VALIDATION, export_selected, select_export, write_fitted_router
-from .fit import (
+from avengers_pro.export.embedder import check_embedder, embedder_spec
+from avengers_pro.export.families import BEST_ON_VALIDATION, export_selected, select_export, write_fitted_router
+from avengers_pro.export.fit import (
     TARGETS,
     ExportClusterings,
     fit_export_clusterings,
     read_clusterings,
     write_clusterings,
 )
-from .folder import (
+from avengers_pro.export.folder import (
     CENTROIDS,
     EMBEDDER,
     ESTIMATOR,
@@ -43,8 +43,8 @@ from .folder import (
     sha256_file,
     verify_folder,
 )
-from .routing import CACHE_ENV, ClusterRouter, EstimatorRouter, Router
-from .write import export_router, write_router
+from avengers_pro.export.restore import CACHE_ENV, ClusterRouter, EstimatorRouter, Router
+from avengers_pro.export.write import export_router, write_router
 
 __all__ = [
     "BEST_ON_VALIDATION",

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..embeddings import embedder_id, parse_settings
-from ..embeddings.settings import EMBEDDER_SPEC_KEYS, OPENAI_BACKEND
-from ..errors import ConfigError
-from ..io import PathLike
+from avengers_pro.embeddings import embedder_id, parse_settings
+from avengers_pro.embeddings.settings import EMBEDDER_SPEC_KEYS, OPENAI_BACKEND
+from avengers_pro.errors import ConfigError
+from avengers_pro.io import PathLike
 
 
 def embedder_spec(embedding: Mapping[str, Any] | None) -> dict[str, Any]:

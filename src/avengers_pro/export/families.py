@@ -5,9 +5,9 @@ Two steps, each a pipeline job (``workflow/rules/export.smk``), as for an Avenge
 1. :func:`select_export`: by K-fold cross-validation over ALL records (``routers.cv_folds`` folds
    stratified by dataset, seed = the first of ``split.seeds``), each candidate family's
    hyperparameters are chosen by the mean held-out AIQ over
-   :data:`~avengers_pro.routers.SELECTION_ALPHAS` with the one-standard-error rule toward the simplest
-   (:func:`~avengers_pro.routers.cv.select_cv`), and, for ``best-on-validation``, the same rule
-   chooses between the families (:data:`~avengers_pro.routers.cv.FAMILY_ORDER`). No alpha grid is
+   :data:`~avengers_pro.evaluation.selection.SELECTION_ALPHAS` with the one-standard-error rule toward the simplest
+   (:func:`~avengers_pro.evaluation.cv.select_cv`), and, for ``best-on-validation``, the same rule
+   chooses between the families (:data:`~avengers_pro.evaluation.cv.FAMILY_ORDER`). No alpha grid is
    read, so a new grid does not rerun this step.
 2. :func:`export_selected`: the default alpha (fixed, or chosen on the carve-out by the entry's
    ``target`` as every export chooses it), then the chosen estimator refitted on ALL records and
@@ -25,17 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
-from ..io import PathLike, RecordMatrix, atomic_path, write_json
-from ..routers import DEFAULT_GRIDS, FAMILIES, SELECTION_ALPHAS, Grid, make_estimator
-from ..routers.avengers import AvengersProEstimator
-from ..routers.base import RouterEstimator
-from ..routers.cv import DEFAULT_CV_FOLDS, FAMILY_ORDER, cv_folds, one_standard_error, select_cv
-from ..routers.selection import sweep_curve
-from ..routers.state import estimator_state, is_storable
-from .embedder import embedder_spec
-from .fit import alpha_from_curve, fit_settings, matrix_and_vectors, validation_split
-from .folder import (
+from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.evaluation.cv import DEFAULT_CV_FOLDS, FAMILY_ORDER, cv_folds, one_standard_error, select_cv
+from avengers_pro.evaluation.selection import SELECTION_ALPHAS, sweep_curve
+from avengers_pro.export.embedder import embedder_spec
+from avengers_pro.export.fit import alpha_from_curve, fit_settings, matrix_and_vectors, validation_split
+from avengers_pro.export.folder import (
     EMBEDDER,
     ESTIMATOR,
     ESTIMATOR_FILES,
@@ -49,7 +44,12 @@ from .folder import (
     make_manifest,
     make_spec,
 )
-from .write import fitted_on, write_router
+from avengers_pro.export.write import fitted_on, write_router
+from avengers_pro.io import PathLike, RecordMatrix, atomic_path, write_json
+from avengers_pro.routing import DEFAULT_GRIDS, FAMILIES, Grid, make_estimator
+from avengers_pro.routing.avengers import AvengersProEstimator
+from avengers_pro.routing.base import RouterEstimator
+from avengers_pro.routing.state import estimator_state, is_storable
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _validation_alpha(
     estimator: RouterEstimator,
 ) -> dict[str, Any]:
     """The default alpha by the entry's target: ``estimator`` fitted outside the carve-out, swept on it."""
-    from ..config import alpha_grid
+    from avengers_pro.config import alpha_grid
 
     split, is_validation = validation_split(records, matrix, settings)
     alphas = alpha_grid({"router": settings["router"]})
@@ -289,9 +289,9 @@ def write_fitted_router(
 ) -> dict[str, Any]:
     """Write a fitted estimator of any family as a router folder; return its ``router.json``.
 
-    An :class:`~avengers_pro.routers.AvengersProEstimator` becomes a version-1 folder (centroids and
-    statistics, routed by :class:`~avengers_pro.export.routing.ClusterRouter`), any other family a
-    version-2 folder (its arrays, routed by :class:`~avengers_pro.export.routing.EstimatorRouter`).
+    An :class:`~avengers_pro.routing.AvengersProEstimator` becomes a version-1 folder (centroids and
+    statistics, routed by :class:`~avengers_pro.export.restore.ClusterRouter`), any other family a
+    version-2 folder (its arrays, routed by :class:`~avengers_pro.export.restore.EstimatorRouter`).
 
     Parameters
     ----------

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cluster import Clustering, fit_clusters
-from ..errors import ConfigError, DataError
-from ..io import PathLike, RecordMatrix, atomic_path, record_matrix
-from ..router import Variant
+from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.io import PathLike, RecordMatrix, atomic_path, record_matrix
+from avengers_pro.routing.geometry import Clustering, fit_clusters
+from avengers_pro.routing.scores import Variant
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def validation_split(
         ``router.validation_ratio`` leaves no query to fit on or none to validate on.
     """
     # Imported here, as the other pipeline-only modules below: loading a Router must stay light.
-    from ..split import split_queries
+    from avengers_pro.evaluation.split import split_queries
 
     router = settings["router"]
     queries = records.drop_duplicates("query_id")[["query_id", "dataset", "query"]]
@@ -151,9 +151,9 @@ def choose_on_validation(
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
     # The alpha choice on validation is the one metrics.json reports: shared, not duplicated.
-    from ..config import alpha_grid
-    from ..evaluate import run_sweep
-    from ..summary import seed_curve
+    from avengers_pro.config import alpha_grid
+    from avengers_pro.evaluation.summary import seed_curve
+    from avengers_pro.evaluation.sweep import run_sweep
 
     router = settings["router"]
     fit_ids, validation_ids = matrix.query_ids[~is_validation], matrix.query_ids[is_validation]
@@ -189,7 +189,7 @@ def alpha_from_curve(
     ----------
     curve
         Indexed by alpha: the validation ``accuracy`` (unweighted mean over datasets) and total
-        ``cost`` of the router fitted outside the carve-out (as :func:`avengers_pro.summary.seed_curve`).
+        ``cost`` of the router fitted outside the carve-out (as :func:`avengers_pro.evaluation.summary.seed_curve`).
     records, matrix, settings
         The export's records, record matrix and settings.
     split, is_validation
@@ -200,7 +200,7 @@ def alpha_from_curve(
     dict
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
-    from ..alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
+    from avengers_pro.evaluation.alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
 
     entry = settings["export"]
     seed = settings["seed"]

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__
-from ..errors import ConfigError, DataError
-from ..io import PathLike
-from ..router import ClusterStats, Variant
+from avengers_pro import __version__
+from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.io import PathLike
+from avengers_pro.routing.scores import ClusterStats, Variant
 
 #: Version 1: an Avengers-Pro router (centroids and per-cluster statistics).
 FORMAT_VERSION = 1
@@ -243,7 +243,7 @@ def read_spec(file: Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``models`` (list[str]), ``variant`` (:class:`~avengers_pro.router.Variant`), ``n_clusters``,
+        ``models`` (list[str]), ``variant`` (:class:`~avengers_pro.routing.scores.Variant`), ``n_clusters``,
         ``top_k``, ``max_router`` (int), ``beta`` (float), ``default_alpha`` (float) and ``alpha``
         (the stored object: how the default was chosen).
 
@@ -372,7 +372,7 @@ def make_estimator_spec(
     fitted_on
         ``n_queries``, ``n_records``, ``datasets``.
     estimator
-        The estimator's structure (:func:`avengers_pro.routers.state.estimator_state`); its arrays
+        The estimator's structure (:func:`avengers_pro.routing.state.estimator_state`); its arrays
         are in ``estimator.npz``.
     """
     return {

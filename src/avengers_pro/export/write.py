@@ -15,11 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
-from ..io import PathLike, RecordMatrix, write_json, write_npy, write_parquet
-from ..router import AvengersProRouter, ClusterStats, Variant
-from .embedder import embedder_spec
-from .fit import (
+from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.export.embedder import embedder_spec
+from avengers_pro.export.fit import (
     ExportClusterings,
     choose_on_validation,
     fit_clusterings,
@@ -27,7 +25,7 @@ from .fit import (
     matrix_and_vectors,
     validation_split,
 )
-from .folder import (
+from avengers_pro.export.folder import (
     CENTROIDS,
     EMBEDDER,
     MANIFEST,
@@ -37,6 +35,9 @@ from .folder import (
     make_spec,
     statistics_frame,
 )
+from avengers_pro.io import PathLike, RecordMatrix, write_json, write_npy, write_parquet
+from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.scores import ClusterStats, Variant
 
 log = logging.getLogger(__name__)
 

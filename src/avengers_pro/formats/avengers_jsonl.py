@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import DataError
-
-from .table import check_costs, check_scores, long_frame
+from avengers_pro.formats.table import check_costs, check_scores, long_frame
 
 
 def _json_score(value: Any, path: Path, line: int, model: str) -> float:

@@ -31,9 +31,8 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import DataError
+from avengers_pro.formats.table import long_frame
 from avengers_pro.tokens import count_tokens
-
-from .table import long_frame
 
 NULL_PRED_POLICIES: tuple[str, ...] = ("wrong", "random-guess")
 OUTPUT_FIELDS: tuple[str, ...] = ("generated_text", "model_outputs")

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import DataError
-
-from .table import (
+from avengers_pro.formats.table import (
     TOKEN_COLUMNS,
     check_costs,
     check_scores,

@@ -19,8 +19,15 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import DataError
-
-from .table import check_costs, check_scores, long_frame, numeric_block, read_csv, require_columns, text_column
+from avengers_pro.formats.table import (
+    check_costs,
+    check_scores,
+    long_frame,
+    numeric_block,
+    read_csv,
+    require_columns,
+    text_column,
+)
 
 ROUTERBENCH_KEYS = ("sample_id", "eval_name", "prompt")
 ROUTERBENCH_IGNORED = ("oracle_model_to_route_to",)

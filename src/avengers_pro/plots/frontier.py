@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import DataError
+from avengers_pro.evaluation.metrics import pareto_front
 from avengers_pro.io import PathLike
-from avengers_pro.metrics import pareto_front
 from avengers_pro.outputs import (
     BEST_SCORE_ORACLE,
     DATASET_ROUTER,
@@ -20,10 +20,9 @@ from avengers_pro.outputs import (
     family_rows,
     single_models,
 )
-
-from .inputs import router_rows
-from .labels import _line_samples, place_labels
-from .style import (
+from avengers_pro.plots.inputs import router_rows
+from avengers_pro.plots.labels import _line_samples, place_labels
+from avengers_pro.plots.style import (
     COLUMN_WIDTH_IN,
     DPI,
     FRONTIER_COLOR,

@@ -7,16 +7,15 @@ from typing import Any
 
 from matplotlib.ticker import FuncFormatter
 
+from avengers_pro.evaluation.metrics_json import NO_COST_RANGE
 from avengers_pro.io import PathLike
-from avengers_pro.metrics_json import NO_COST_RANGE
 from avengers_pro.outputs import (
     DEFAULT_SCORE_LABEL,
     best_single_of,
     require,
     score_words,
 )
-
-from .style import (
+from avengers_pro.plots.style import (
     COLUMN_WIDTH_IN,
     DPI,
     MODEL_PALETTE,

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.text import Annotation
 from matplotlib.transforms import Bbox
 
-from .style import LABEL_FONTSIZE, MARKER_SIZE_PT, renderer_of
+from avengers_pro.plots.style import LABEL_FONTSIZE, MARKER_SIZE_PT, renderer_of
 
 # --------------------------------------------------------------------------- label placement
 

@@ -70,7 +70,7 @@ class PlotInputs:
     @cached_property
     def colors(self) -> dict[str, str]:
         """One colour per single model, the same in every figure."""
-        from .style import model_colors
+        from avengers_pro.plots.style import model_colors
 
         return model_colors(single_models(self.summary)["method"])
 
@@ -144,7 +144,7 @@ def _style_of(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, Any]
 
 
 def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .frontier import plot_pareto
+    from avengers_pro.plots.frontier import plot_pareto
 
     plot_pareto(
         inputs.summary,
@@ -157,7 +157,7 @@ def _draw_pareto(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) ->
 
 
 def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .frontier import plot_variants
+    from avengers_pro.plots.frontier import plot_variants
 
     plot_variants(
         inputs.summary,
@@ -169,7 +169,7 @@ def _draw_variants(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
 
 
 def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .frontier import plot_families
+    from avengers_pro.plots.frontier import plot_families
 
     plot_families(
         inputs.summary,
@@ -182,8 +182,8 @@ def _draw_families(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) 
 
 
 def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .style import model_colors
-    from .sweeps import plot_model_usage
+    from avengers_pro.plots.style import model_colors
+    from avengers_pro.plots.sweeps import plot_model_usage
 
     # Routed models too: a model no single-model baseline names still gets a colour of its own.
     models = set(single_models(inputs.summary)["method"]).union(*(routed_models(s) for s in inputs.main_sweeps))
@@ -191,7 +191,7 @@ def _draw_model_usage(inputs: PlotInputs, settings: Mapping[str, Any], stem: Pat
 
 
 def _draw_headline(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .headline import plot_headline
+    from avengers_pro.plots.headline import plot_headline
 
     plot_headline(inputs.entry(settings), stem, source=inputs.metrics_path or "", **_style_of(inputs, settings))
 
@@ -203,13 +203,13 @@ def _best_single(inputs: PlotInputs, settings: Mapping[str, Any]) -> dict[str, A
 
 
 def _draw_alpha_sweep(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .sweeps import plot_alpha_sweep
+    from avengers_pro.plots.sweeps import plot_alpha_sweep
 
     plot_alpha_sweep(inputs.main_sweeps, _best_single(inputs, settings), stem, **_style_of(inputs, settings))
 
 
 def _draw_cluster_ablation(inputs: PlotInputs, settings: Mapping[str, Any], stem: Path) -> None:
-    from .sweeps import plot_cluster_ablation
+    from avengers_pro.plots.sweeps import plot_cluster_ablation
 
     plot_cluster_ablation(inputs.sweeps, _best_single(inputs, settings), stem, **_style_of(inputs, settings))
 

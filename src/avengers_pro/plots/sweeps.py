@@ -14,16 +14,15 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from avengers_pro.errors import DataError
+from avengers_pro.evaluation.metrics import cost_save as metrics_cost_save
+from avengers_pro.evaluation.summary import seed_curve as summary_seed_curve
 from avengers_pro.io import PathLike
-from avengers_pro.metrics import cost_save as metrics_cost_save
 from avengers_pro.outputs import (
     DEFAULT_SCORE_LABEL,
     routed_models,
     score_words,
 )
-from avengers_pro.summary import seed_curve as summary_seed_curve
-
-from .style import (
+from avengers_pro.plots.style import (
     COLUMN_WIDTH_IN,
     DPI,
     FULL_WIDTH_IN,
@@ -44,7 +43,7 @@ from .style import (
 
 
 def seed_curve(sweep: pd.DataFrame) -> pd.DataFrame:
-    """One seed's sweep reduced to one row per alpha (via :func:`avengers_pro.summary.seed_curve`).
+    """One seed's sweep reduced to one row per alpha (via :func:`avengers_pro.evaluation.summary.seed_curve`).
 
     Accuracy is the unweighted mean over datasets, cost the total over datasets (as the paper).
 
@@ -299,7 +298,7 @@ def _text_color_on(background: str) -> str:
 
 
 def seed_cost_save(curve: pd.DataFrame, best_accuracy: float, best_cost: float) -> float:
-    """CostSave of one seed's curve against the best single model (:func:`avengers_pro.metrics.cost_save`,
+    """CostSave of one seed's curve against the best single model (:func:`avengers_pro.evaluation.metrics.cost_save`,
     the same definition as ``metrics.json``); NaN when no alpha reaches its accuracy.
     """
     if best_cost <= 0:

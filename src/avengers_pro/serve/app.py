@@ -50,14 +50,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..embeddings import token_counter
-from ..export import Router
-from .access import Call, RequestIdMiddleware, log_access, request_id
-from .batcher import EmbedBatcher, QueueTimeout, rough_token_count
-from .checks import RequestError, error_response, last_user_text, parse_alpha, parse_body, read_body
-from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, UpstreamsConfig
-from .metrics import CONTENT_TYPE, ServeMetrics
-from .upstream import Attempt, UpstreamPool
+from avengers_pro.embeddings import token_counter
+from avengers_pro.export import Router
+from avengers_pro.serve.access import Call, RequestIdMiddleware, log_access, request_id
+from avengers_pro.serve.batcher import EmbedBatcher, QueueTimeout, rough_token_count
+from avengers_pro.serve.checks import RequestError, error_response, last_user_text, parse_alpha, parse_body, read_body
+from avengers_pro.serve.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, UpstreamsConfig
+from avengers_pro.serve.metrics import CONTENT_TYPE, ServeMetrics
+from avengers_pro.serve.upstream import Attempt, UpstreamPool
 
 __all__ = ["RequestError", "RoutingApp", "ServeSettings", "create_app", "last_user_text", "parse_alpha"]
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ..errors import ConfigError
+from avengers_pro.errors import ConfigError
 
 #: The ``model`` clients send to be routed; ``<name>:alpha=0.3`` picks the alpha per request.
 DEFAULT_MODEL_NAME = "avengers-pro"

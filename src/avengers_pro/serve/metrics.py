@@ -49,7 +49,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .config import UpstreamsConfig
+from avengers_pro.serve.config import UpstreamsConfig
 
 #: Prometheus's text format media type.
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -19,9 +19,9 @@ import os
 import socket
 import sys
 
-from ..embeddings.settings import LOCAL_BACKEND
-from ..errors import ConfigError
-from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, load_upstreams
+from avengers_pro.embeddings.settings import LOCAL_BACKEND
+from avengers_pro.errors import ConfigError
+from avengers_pro.serve.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MODEL_NAME, load_upstreams
 
 log = logging.getLogger("avengers_pro.serve")
 
@@ -188,8 +188,8 @@ def serve_command(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, listener: socket.socket, token: str | None) -> int:
     import uvicorn
 
-    from ..export import Router
-    from .app import ServeSettings, create_app
+    from avengers_pro.export import Router
+    from avengers_pro.serve.app import ServeSettings, create_app
 
     router = Router.load(
         args.router, alpha=args.alpha, cache_path=args.cache, embedding={"device": args.device} if args.device else None

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from .access import Call
-from .config import Upstream, UpstreamsConfig
-from .metrics import ServeMetrics
+from avengers_pro.serve.access import Call
+from avengers_pro.serve.config import Upstream, UpstreamsConfig
+from avengers_pro.serve.metrics import ServeMetrics
 
 log = logging.getLogger("avengers_pro.serve")
 

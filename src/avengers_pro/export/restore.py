@@ -4,13 +4,13 @@ Two kinds of folder, one interface (:class:`Router`; usage: ``docs/routing.md``)
 
 * :class:`ClusterRouter`, an Avengers-Pro router (format version 1). Only the statistics are stored,
   not a ranking, so the alpha can be changed at load time: the performance-efficiency scores are
-  recomputed with :func:`avengers_pro.router.performance_efficiency`. Routing is
-  :func:`~avengers_pro.cluster.nearest_clusters` and :func:`~avengers_pro.router.route`, and an
-  explanation's scores are :func:`~avengers_pro.router.aggregate`, the S that ``route`` ranks.
+  recomputed with :func:`avengers_pro.routing.scores.performance_efficiency`. Routing is
+  :func:`~avengers_pro.routing.geometry.nearest_clusters` and :func:`~avengers_pro.routing.scores.route`, and an
+  explanation's scores are :func:`~avengers_pro.routing.scores.aggregate`, the S that ``route`` ranks.
 * :class:`EstimatorRouter`, a router of another family (kNN, logistic, task, shrinkage; format
   version 2): the fitted estimator restored from plain arrays, whose ``predict`` is the one the
-  pipeline's sweep ran, ranked by :func:`avengers_pro.routers.base.rank_models`, the order
-  :func:`~avengers_pro.routers.base.select_models` picks from.
+  pipeline's sweep ran, ranked by :func:`avengers_pro.routing.base.rank_models`, the order
+  :func:`~avengers_pro.routing.base.select_models` picks from.
 
 So an exported router of any family makes exactly the pipeline's decisions.
 """
@@ -26,23 +26,11 @@ from typing import Any, Self
 
 import numpy as np
 
-from ..cluster import cluster_distances, nearest_clusters
-from ..embeddings import embed_texts, make_embedder
-from ..embeddings.core import Embedder, check_texts
-from ..errors import ConfigError, DataError, EmbeddingError
-from ..io import PathLike
-from ..router import (
-    ClusterStats,
-    Variant,
-    aggregate,
-    performance_efficiency,
-    rank_positions,
-    route,
-)
-from ..routers.base import RouterEstimator, rank_models
-from ..routers.state import restore_estimator
-from .embedder import check_embedder, embedder_spec
-from .folder import (
+from avengers_pro.embeddings import embed_texts, make_embedder
+from avengers_pro.embeddings.core import Embedder, check_texts
+from avengers_pro.errors import ConfigError, DataError, EmbeddingError
+from avengers_pro.export.embedder import check_embedder, embedder_spec
+from avengers_pro.export.folder import (
     CENTROIDS,
     EMBEDDER,
     ESTIMATOR,
@@ -59,6 +47,18 @@ from .folder import (
     variant_json,
     verify_folder,
 )
+from avengers_pro.io import PathLike
+from avengers_pro.routing.base import RouterEstimator, rank_models
+from avengers_pro.routing.geometry import cluster_distances, nearest_clusters
+from avengers_pro.routing.scores import (
+    ClusterStats,
+    Variant,
+    aggregate,
+    performance_efficiency,
+    rank_positions,
+    route,
+)
+from avengers_pro.routing.state import restore_estimator
 
 #: Environment variable naming a persistent embedding cache for routing (unset: in-memory).
 CACHE_ENV = "AVENGERS_PRO_EMBEDDING_CACHE"
@@ -356,9 +356,9 @@ class Router:
 class ClusterRouter(Router):
     """An exported Avengers-Pro router (format version 1).
 
-    Routing and ranking go through :func:`avengers_pro.cluster.nearest_clusters` and
-    :func:`avengers_pro.router.route` (the pipeline's own code), explanations through
-    :func:`avengers_pro.router.aggregate` (the S that ``route`` ranks), with the statistics' scores
+    Routing and ranking go through :func:`avengers_pro.routing.geometry.nearest_clusters` and
+    :func:`avengers_pro.routing.scores.route` (the pipeline's own code), explanations through
+    :func:`avengers_pro.routing.scores.aggregate` (the S that ``route`` ranks), with the statistics' scores
     at one alpha, computed once.
 
     Attributes
@@ -427,19 +427,19 @@ class ClusterRouter(Router):
         return embeddings, idx, weights
 
     def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
-        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.router.route`."""
+        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.routing.scores.route`."""
         choices: np.ndarray = route(
             self._x, idx, weights, self.variant, max_router=max_router, tie_accuracy=self.stats.accuracy
         )[0]
         return choices
 
     def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n, max_router) model indices, best first, by :func:`~avengers_pro.router.route`."""
+        """(n, max_router) model indices, best first, by :func:`~avengers_pro.routing.scores.route`."""
         _, idx, weights = self._nearest(embeddings)
         return self._choices(idx, weights, self.max_router)
 
     def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """Every model's index, best first: the same :func:`~avengers_pro.router.route` call as
+        """Every model's index, best first: the same :func:`~avengers_pro.routing.scores.route` call as
         :meth:`route_indices`, asked for every model (the order of the aggregated score S with route's
         tie-break), so the first ``max_router`` columns are :meth:`route_indices`'s.
         """
@@ -459,11 +459,11 @@ class ClusterRouter(Router):
         list[dict]
             Per query: ``alpha``, ``variant``, ``model`` (the choice), ``models`` (the
             ``max_router`` choices, best first), ``clusters`` (the ``top_k`` nearest, nearest first:
-            ``cluster``, ``distance`` (the variant's d, :func:`~avengers_pro.cluster.cluster_distances`),
+            ``cluster``, ``distance`` (the variant's d, :func:`~avengers_pro.routing.geometry.cluster_distances`),
             ``weight`` = softmax(-beta * d) over them,
             ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
             ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the
-            highest S; ties as in :func:`avengers_pro.router.route`).
+            highest S; ties as in :func:`avengers_pro.routing.scores.route`).
         """
         embeddings, idx, weights = self._nearest(embeddings)
         choices = self._choices(idx, weights, self.max_router)
@@ -505,12 +505,12 @@ class EstimatorRouter(Router):
 
     Routing predicts each model's expected score and cost with the estimator (the very ``predict``
     of the pipeline's sweep) and ranks the models with
-    :func:`avengers_pro.routers.base.rank_models` at the router's alpha: the first is the model
-    :func:`~avengers_pro.routers.base.select_models` chooses.
+    :func:`avengers_pro.routing.base.rank_models` at the router's alpha: the first is the model
+    :func:`~avengers_pro.routing.base.select_models` chooses.
 
     Attributes
     ----------
-    estimator : avengers_pro.routers.RouterEstimator
+    estimator : avengers_pro.routing.RouterEstimator
         The fitted estimator (kNN, logistic, task or shrinkage).
     hyperparameters : dict
         The hyperparameters chosen on validation.
@@ -547,7 +547,7 @@ class EstimatorRouter(Router):
         return score, cost, order, x
 
     def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """Every model's index, best first, by :func:`~avengers_pro.routers.base.rank_models`."""
+        """Every model's index, best first, by :func:`~avengers_pro.routing.base.rank_models`."""
         return self._predict(self._check_embeddings(embeddings))[2]
 
     def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
@@ -561,7 +561,7 @@ class EstimatorRouter(Router):
             expected ``score`` and ``cost``, and ``x``, the performance-efficiency score of those
             predictions normalised across the query's models; the choice has the highest ``x``) and
             ``details``, what the family bases its prediction on
-            (:meth:`~avengers_pro.routers.RouterEstimator.describe`).
+            (:meth:`~avengers_pro.routing.RouterEstimator.describe`).
         """
         embeddings = self._check_embeddings(embeddings)
         score, cost, order, x = self._predict(embeddings)

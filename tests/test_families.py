@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 from toy_routers import tiny
 
-from avengers_pro.baselines import dataset_router
-from avengers_pro.cluster import fit_clusters, l2_normalise
 from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.evaluation.baselines import dataset_router
+from avengers_pro.evaluation.leaderboard import run_family
+from avengers_pro.evaluation.selection import select_on_validation
 from avengers_pro.io import RecordMatrix
-from avengers_pro.leaderboard import run_family
-from avengers_pro.router import AvengersProRouter, Variant
-from avengers_pro.routers import (
+from avengers_pro.routing import (
     AvengersProEstimator,
     KNNRouter,
     LogisticRouter,
@@ -24,8 +23,10 @@ from avengers_pro.routers import (
     expand_grid,
     make_estimator,
     select_models,
-    select_on_validation,
 )
+from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.geometry import fit_clusters, l2_normalise
+from avengers_pro.routing.scores import Variant
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 OFFICIAL = Variant("official", "official", "official")

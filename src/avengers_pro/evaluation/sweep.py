@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .errors import DataError
-from .io import RecordMatrix
-from .router import AvengersProRouter, Variant
+from avengers_pro.errors import DataError
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.scores import Variant
 
 
 def routed_column(model: str) -> str:
@@ -131,7 +132,7 @@ def evaluate_choices(
     Parameters
     ----------
     choices
-        (A, n, max_router) model indices from :func:`avengers_pro.router.route`, best first.
+        (A, n, max_router) model indices from :func:`avengers_pro.routing.scores.route`, best first.
     matrix
         The evaluated queries only, rows aligned with ``choices``' second axis.
     alphas
@@ -224,7 +225,7 @@ def run_sweep(
     eval_ids, eval_embeddings
         Evaluated query ids and their embeddings (rows aligned).
     variant, alphas, top_k, beta, max_router
-        Router settings; see :mod:`avengers_pro.router`.
+        Router settings; see :mod:`avengers_pro.routing.scores`.
     with_decisions
         False: no per-query decisions table (None in its place), as :func:`evaluate_choices`.
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from avengers_pro.errors import DataError
-from avengers_pro.evaluate import evaluate_choices, run_sweep
+from avengers_pro.evaluation.sweep import evaluate_choices, run_sweep
 from avengers_pro.io import RecordMatrix
-from avengers_pro.router import Variant
+from avengers_pro.routing.scores import Variant
 
 PAPER = Variant("paper", "paper", "paper")
 PAPER_WEIGHTED = Variant("paper-weighted", "paper", "paper", weighted=True)

@@ -24,8 +24,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from .cluster import DISTANCES, Distance, nearest_clusters
-from .errors import ConfigError, DataError
+from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.routing.geometry import DISTANCES, Distance
 
 Normalisation = Literal["paper", "official"]
 Aggregation = Literal["paper", "official"]
@@ -54,7 +54,7 @@ class Variant:
     weighted
         Paper aggregation only: weight each cluster's x by softmax(-beta * d) instead of a plain sum.
     distance
-        How a query's nearest clusters are found (see :func:`~avengers_pro.cluster.nearest_clusters`): ``"dot"``,
+        How a query's nearest clusters are found (see :func:`~avengers_pro.routing.geometry.nearest_clusters`): ``"dot"``,
         ``d = 1 - q . centroid`` (the official code), or ``"euclidean"``,
         ``d = ||q - centroid||^2 / 2`` (KMeans' own assignment).
     """
@@ -363,7 +363,7 @@ def aggregate(
     x
         (A, K, M) scores from :func:`performance_efficiency`.
     idx, weights
-        (n, top_k) from :func:`~avengers_pro.cluster.nearest_clusters`.
+        (n, top_k) from :func:`~avengers_pro.routing.geometry.nearest_clusters`.
     variant
         Selects the aggregation (and ``weighted``).
     chunk_size
@@ -415,7 +415,7 @@ def route(
     x
         (A, K, M) scores from :func:`performance_efficiency`.
     idx, weights
-        (n, top_k) from :func:`~avengers_pro.cluster.nearest_clusters`.
+        (n, top_k) from :func:`~avengers_pro.routing.geometry.nearest_clusters`.
     variant
         Selects the aggregation (and ``weighted``).
     available
@@ -481,106 +481,3 @@ def route(
                 np.put_along_axis(total, pick, -np.inf, axis=-1)
         choices[:, start:stop] = best.transpose(1, 0, 2)
     return choices
-
-
-class AvengersProRouter:
-    """A small scikit-learn-style estimator around the functions of this module.
-
-    Parameters
-    ----------
-    variant
-        Normalisation and aggregation.
-    top_k
-        Nearest clusters a query is routed by (the paper's p).
-    beta
-        Softmax temperature over the distances.
-    max_router
-        Models returned per query.
-
-    Attributes
-    ----------
-    centroids_ : np.ndarray
-        (K, dim) centroids given to :meth:`fit`.
-    stats_ : ClusterStats
-        Per-cluster statistics of the training queries.
-    """
-
-    def __init__(self, variant: Variant, top_k: int = 3, beta: float = 9.0, max_router: int = 1) -> None:
-        self.variant = variant
-        self.top_k = top_k
-        self.beta = beta
-        self.max_router = max_router
-
-    def fit(
-        self, centroids: np.ndarray, labels: np.ndarray, scores: np.ndarray, costs: np.ndarray
-    ) -> AvengersProRouter:
-        """Store the centroids and compute per-cluster statistics of the training queries.
-
-        Parameters
-        ----------
-        centroids
-            (K, dim) KMeans centroids.
-        labels
-            (n,) cluster label of each training query.
-        scores, costs
-            (n, M) training scores and costs, NaN where a model has no record.
-
-        Returns
-        -------
-        AvengersProRouter
-            ``self``.
-        """
-        centroids = np.asarray(centroids, dtype=np.float64)
-        if centroids.ndim != 2:
-            raise ValueError(f"centroids must be (K, dim), got shape {centroids.shape}")
-        self.centroids_ = centroids
-        self.stats_ = cluster_statistics(labels, scores, costs, n_clusters=centroids.shape[0])
-        return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "stats_"):
-            raise RuntimeError("AvengersProRouter is not fitted yet: call fit() first")
-
-    def scores(self, alphas: np.ndarray) -> np.ndarray:
-        """Performance-efficiency scores x, (A, K, M), of the fitted clusters."""
-        self._check_fitted()
-        return performance_efficiency(
-            self.stats_, np.atleast_1d(np.asarray(alphas, dtype=np.float64)), self.variant.normalisation
-        )
-
-    def predict(
-        self, embeddings: np.ndarray, alphas: np.ndarray | float, available: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Route queries for every alpha.
-
-        Parameters
-        ----------
-        embeddings
-            (n, dim) L2-normalised query embeddings.
-        alphas
-            An array of alphas, or one alpha.
-        available
-            Optional (n, M) mask of the models with a record for each query.
-
-        Returns
-        -------
-        np.ndarray
-            (A, n, max_router) model indices, or (n, max_router) for a scalar alpha; -1 pads slots
-            for which no model is available.
-        """
-        self._check_fitted()
-        scalar = np.ndim(alphas) == 0
-        x = self.scores(np.atleast_1d(np.asarray(alphas, dtype=np.float64)))
-        idx, weights = nearest_clusters(
-            embeddings, self.centroids_, self.top_k, self.beta, distance=self.variant.distance
-        )
-        choices = route(
-            x,
-            idx,
-            weights,
-            self.variant,
-            available=available,
-            max_router=self.max_router,
-            tie_accuracy=self.stats_.accuracy,
-        )
-        return choices[0] if scalar else choices

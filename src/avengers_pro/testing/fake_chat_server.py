@@ -15,7 +15,7 @@ connection without a byte), ``malformed`` (200 with a body that is not JSON) and
 200 without ``usage``).
 
 The server is bounded: it stops by itself after ``lifetime_s`` seconds or ``max_requests`` requests,
-whichever comes first. Run it by hand with ``python -m avengers_pro.collect.fake_server``.
+whichever comes first. Run it by hand with ``python -m avengers_pro.testing.fake_chat_server``.
 """
 
 from __future__ import annotations

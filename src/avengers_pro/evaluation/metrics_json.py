@@ -1,9 +1,9 @@
 """``results/metrics.json``: every metric of every (variant, cluster count), router family and dataset router.
 
 PerfGain, CostSave, the cost at 90% of the best single model's accuracy, Gap@O, AIQ and dominance of
-each seed-averaged curve (:mod:`avengers_pro.metrics` has the formulas), the alpha chosen on
-validation (:mod:`avengers_pro.alpha_choice`) and paired-bootstrap intervals of the difference to
-the dataset router (:mod:`avengers_pro.intervals`: one weight per query, the resamples of the
+each seed-averaged curve (:mod:`avengers_pro.evaluation.metrics` has the formulas), the alpha chosen on
+validation (:mod:`avengers_pro.evaluation.alpha_choice`) and paired-bootstrap intervals of the difference to
+the dataset router (:mod:`avengers_pro.evaluation.intervals`: one weight per query, the resamples of the
 leaderboard). A router family's intervals come from the leaderboard, which computes them for every
 router at once. The definitions: ``docs/method.md``.
 
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import intervals, metrics
-from .alpha_choice import max_accuracy_alphas, validation_choice
-from .console import Progress
-from .errors import DataError
-from .outputs import (
+from avengers_pro.console import Progress
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation import intervals, metrics
+from avengers_pro.evaluation.alpha_choice import max_accuracy_alphas, validation_choice
+from avengers_pro.outputs import (
     BEST_SCORE_ORACLE,
     DATASET_ROUTER,
     ORACLE,
@@ -239,7 +239,7 @@ def _bootstrap(
     chosen_alphas: Mapping[int, Mapping[int, float]] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, float | None], float | None]:
     """Paired bootstrap of (router minus dataset router) in both AIQs and in CostSave vs the best
-    single model, for every cluster count of one variant (:mod:`avengers_pro.intervals`: one weight per
+    single model, for every cluster count of one variant (:mod:`avengers_pro.evaluation.intervals`: one weight per
     query, the leaderboard's resamples; the best single's and the dataset router's resampled curves are
     computed once and shared by every cluster count).
 
@@ -366,7 +366,7 @@ def compute_metrics(
         ``leaderboard``.
     dataset_router_validation
         ``(variant, seed) ->`` the dataset router's validation sweep
-        (:func:`avengers_pro.pipeline_rows.dataset_router_validation_sweeps`): the alphas of its
+        (:func:`avengers_pro.evaluation.pipeline_rows.dataset_router_validation_sweeps`): the alphas of its
         validation-hull AIQ. None: the dataset router has none, and every ``aiq_difference`` is None.
 
     Returns
@@ -390,7 +390,7 @@ def compute_metrics(
         * ``aiq`` (RouterBench's: upper hull of the seed-averaged test curve), ``aiq_cost_range``
           ``[0, largest mean cost in the summary]``; ``aiq_validation_hull`` (the leaderboard's
           ranking AIQ: per seed the test points of the alphas on the validation curve's hull,
-          :mod:`avengers_pro.intervals`; a family's from its leaderboard row, None without one; the
+          :mod:`avengers_pro.evaluation.intervals`; a family's from its leaderboard row, None without one; the
           oracle's is None: its points are chosen with the test data, by definition);
           ``dominates_all_singles``;
         * ``null_reasons``: metric -> why it is None where the data cannot define it (no recorded
@@ -405,7 +405,7 @@ def compute_metrics(
           the same variant), each with ``estimate``, ``lo``, ``hi``, ``n_resamples``,
           ``n_undefined``; ``aiq_difference_per_seed`` (seed -> the validation-hull difference of
           that seed alone). One paired bootstrap: one weight per query of the test splits, shared by
-          every seed and every router (:class:`avengers_pro.intervals.Design`). For a router family,
+          every seed and every router (:class:`avengers_pro.evaluation.intervals.Design`). For a router family,
           the same keys from its leaderboard row (the same resamples), against the ``plots.main``
           variant's dataset router, plus ``aiq_difference_vs_avengers_pro`` (family minus
           Avengers-Pro at ``plots.main``'s fixed cluster count, with its ``reference``). None for

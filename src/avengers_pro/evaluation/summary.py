@@ -5,7 +5,7 @@ per-dataset accuracies (as the paper); its cost is the total test cost over all 
 then averaged over seeds; the spreads are sample standard deviations over seeds (ddof = 1). The
 rows: Avengers-Pro's sweeps, the router families' test sweeps (``results/routers/{family}/...``),
 the baselines and the single models. The file's columns and reader: :mod:`avengers_pro.outputs`;
-the metrics: :mod:`avengers_pro.metrics_json`.
+the metrics: :mod:`avengers_pro.evaluation.metrics_json`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .outputs import (
+from avengers_pro.errors import DataError
+from avengers_pro.outputs import (
     ALPHA_DECIMALS,
     DATASET_ROUTER,
     METHOD_ORDER,
@@ -182,7 +182,7 @@ def summarize(
         test sweeps (same columns as Avengers-Pro's).
     hyperparameters
         family -> its validation-chosen hyperparameters as text
-        (:func:`avengers_pro.leaderboard.hyperparameters_text` of its ``selection.json``); a family
+        (:func:`avengers_pro.evaluation.leaderboard.hyperparameters_text` of its ``selection.json``); a family
         left out gets none.
 
     Returns

@@ -2,24 +2,24 @@
 
 Two steps, each a pipeline job (``workflow/rules/routers.smk``):
 
-1. :func:`~avengers_pro.family_runs.run_family` (module :mod:`avengers_pro.family_runs`, its names
+1. :func:`~avengers_pro.evaluation.family_runs.run_family` (module :mod:`avengers_pro.evaluation.family_runs`, its names
    re-exported here): per seed, one family's hyperparameters chosen by K-fold cross-validation over
    train, then its test sweep, decisions and validation sweep.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
    router, the oracle) from their per-seed test decisions and validation sweeps, ranked by the
-   validation-hull AIQ (:mod:`avengers_pro.intervals`: per seed, the test points of the alphas on the
+   validation-hull AIQ (:mod:`avengers_pro.evaluation.intervals`: per seed, the test points of the alphas on the
    validation curve's upper hull; no test data choose an operating point), with RouterBench's
    test-hull AIQ beside it, both over one cost range shared by every row (the pipeline passes
-   summary.csv's, :func:`avengers_pro.metrics_json.aiq_cost_range`, the range of metrics.json);
+   summary.csv's, :func:`avengers_pro.evaluation.metrics_json.aiq_cost_range`, the range of metrics.json);
    PerfGain and CostSave against the best single model; the intervals of the AIQ and CostSave
    differences to the dataset router and to Avengers-Pro official at a fixed cluster count from one
    paired bootstrap (one weight per query, shared by every seed and row), the per-seed differences,
    and the per-dataset accuracy at the alpha of the best accuracy.
 
 Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
-cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routers.select_on_validation`
+cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routing.select_on_validation`
 uses for the families, or a fixed cluster count (``plots.main``). The pipeline's rows:
-:mod:`avengers_pro.pipeline_rows`.
+:mod:`avengers_pro.evaluation.pipeline_rows`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import intervals, metrics
-from .baselines import oracle_curve
-from .errors import DataError
-from .family_runs import (
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation import intervals, metrics
+from avengers_pro.evaluation.baselines import oracle_curve
+from avengers_pro.evaluation.family_runs import (
     FamilyRun,
     aligned_embeddings,
     chosen_params,
@@ -47,8 +47,10 @@ from .family_runs import (
     selection_json,
     split_flags,
 )
-from .io import RecordMatrix
-from .outputs import (
+from avengers_pro.evaluation.selection import SELECTION_ALPHAS, validation_cost_range
+from avengers_pro.evaluation.summary import seed_curve
+from avengers_pro.io import RecordMatrix
+from avengers_pro.outputs import (
     BASELINE,
     DEFAULT_SCORE_LABEL,
     LEADERBOARD_COLUMNS,
@@ -59,8 +61,6 @@ from .outputs import (
     score_words,
     seed_delta_column,
 )
-from .routers.selection import SELECTION_ALPHAS, validation_cost_range
-from .summary import seed_curve
 
 __all__ = [
     "LEADERBOARD_COLUMNS",
@@ -124,7 +124,7 @@ class Entry:
 
 def oracle_decisions(test: RecordMatrix, alphas: np.ndarray) -> pd.DataFrame:
     """The per-query oracle's decisions on one seed's test queries, one curve point per alpha
-    (:func:`avengers_pro.baselines.oracle_curve`).
+    (:func:`avengers_pro.evaluation.baselines.oracle_curve`).
     """
     _, decisions = oracle_curve(test, alphas, with_decisions=True)
     assert decisions is not None
@@ -134,7 +134,7 @@ def oracle_decisions(test: RecordMatrix, alphas: np.ndarray) -> pd.DataFrame:
 def validation_best_k(validation_sweeps: Mapping[int, pd.DataFrame], validation: RecordMatrix) -> int:
     """The cluster count of the best validation AIQ (equal AIQs: the smaller count).
 
-    The criterion is :func:`avengers_pro.routers.select_on_validation`'s: the AIQ of the validation
+    The criterion is :func:`avengers_pro.routing.select_on_validation`'s: the AIQ of the validation
     sweep over ``[0, most expensive single model's validation cost]``.
 
     Parameters
@@ -336,12 +336,12 @@ def build_leaderboard(
         and the other ``*_delta*`` columns.
     best_single
         ``{accuracy, cost}`` of the best single model
-        (:func:`avengers_pro.metrics_json.best_single_model` of summary.csv): the reference of
+        (:func:`avengers_pro.evaluation.metrics_json.best_single_model` of summary.csv): the reference of
         PerfGain and CostSave.
     cost_range
-        ``(lo, hi)``: the AIQ cost range of every row (:func:`avengers_pro.metrics_json.aiq_cost_range`).
+        ``(lo, hi)``: the AIQ cost range of every row (:func:`avengers_pro.evaluation.metrics_json.aiq_cost_range`).
     n_resamples
-        Resamples of the one paired bootstrap (:class:`avengers_pro.intervals.Design`: one weight per
+        Resamples of the one paired bootstrap (:class:`avengers_pro.evaluation.intervals.Design`: one weight per
         query, shared by every seed and every row); 0 leaves the intervals empty.
     confidence, seed
         Coverage and seed of the bootstrap.

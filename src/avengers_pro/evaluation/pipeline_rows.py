@@ -1,6 +1,6 @@
 """The leaderboard's rows of a pipeline run: every router's per-seed decisions and validation sweeps.
 
-:func:`pipeline_entries` turns the pipeline's files into :class:`~avengers_pro.leaderboard.Entry`
+:func:`pipeline_entries` turns the pipeline's files into :class:`~avengers_pro.evaluation.leaderboard.Entry`
 rows (the families, Avengers-Pro's variants with k chosen on validation and at ``plots.main``'s fixed
 k, the dataset routers, the oracle); :func:`dataset_router_validation_sweeps` computes the dataset
 router's validation sweeps (the alphas of its validation-hull AIQ) and :func:`single_model_decisions`
@@ -15,12 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .baselines import dataset_router
-from .errors import DataError
-from .evaluate import evaluate_choices
-from .family_runs import split_flags
-from .io import RecordMatrix
-from .leaderboard import (
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation.baselines import dataset_router
+from avengers_pro.evaluation.family_runs import split_flags
+from avengers_pro.evaluation.leaderboard import (
     Entry,
     avengers_pro_entry,
     baseline_entry,
@@ -28,8 +26,10 @@ from .leaderboard import (
     oracle_decisions,
     validation_best_k,
 )
-from .outputs import ORACLE, avengers_pro_row, dataset_router_row, fixed_k_row
-from .router import Variant
+from avengers_pro.evaluation.sweep import evaluate_choices
+from avengers_pro.io import RecordMatrix
+from avengers_pro.outputs import ORACLE, avengers_pro_row, dataset_router_row, fixed_k_row
+from avengers_pro.routing.scores import Variant
 
 # --------------------------------------------------------------------------- the pipeline's rows
 

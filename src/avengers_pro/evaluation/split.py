@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from avengers_pro.errors import ConfigError
 
 SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from avengers_pro.cluster import fit_clusters, l2_normalise
 from avengers_pro.errors import ConfigError
+from avengers_pro.routing.geometry import fit_clusters, l2_normalise
 
 
 def _blobs(seed=0):

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..cluster import l2_normalise
-from ..errors import ConfigError
-from ..io import RecordMatrix
-from ..router import Normalisation
-from .base import RouterEstimator, model_means, weighted_means
+from avengers_pro.errors import ConfigError
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.base import RouterEstimator, model_means, weighted_means
+from avengers_pro.routing.geometry import l2_normalise
+from avengers_pro.routing.scores import Normalisation
 
 # Weight floor, so that a neighbourhood of non-positive similarities still averages.
 _WEIGHT_FLOOR = 1e-6
@@ -204,7 +204,7 @@ class KNNRouter(RouterEstimator):
     n_neighbors
         Neighbours averaged per query.
     normalisation
-        See :func:`avengers_pro.routers.base.select_models`.
+        See :func:`avengers_pro.routing.base.select_models`.
     n_lists, n_probe, seed, n_jobs
         Inverted-file search (``n_lists = 0``: exact) and search threads; see :class:`NeighbourIndex`.
     """

@@ -31,10 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics
-from ..errors import DataError, TooFewQueries
-from ..io import RecordMatrix
-from .selection import Grid, Selection, expand_grid, make_estimator, sweep_curve, validation_cost_range
+from avengers_pro.errors import DataError, TooFewQueries
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.selection import (
+    Grid,
+    Selection,
+    expand_grid,
+    make_estimator,
+    sweep_curve,
+    validation_cost_range,
+)
+from avengers_pro.io import RecordMatrix
 
 #: K of the K-fold cross-validation (config ``routers.cv_folds``).
 DEFAULT_CV_FOLDS = 5
@@ -121,7 +128,7 @@ def select_cv(
     Parameters
     ----------
     family, grid
-        A key of :data:`~avengers_pro.routers.FAMILIES` and its grid.
+        A key of :data:`~avengers_pro.routing.FAMILIES` and its grid.
     embeddings, matrix
         The TRAINING queries only (rows aligned); test queries must not be passed.
     folds

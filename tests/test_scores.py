@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avengers_pro.cluster import nearest_clusters
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.router import (
-    AvengersProRouter,
+from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.geometry import nearest_clusters
+from avengers_pro.routing.scores import (
     ClusterStats,
     Variant,
     aggregate,

@@ -9,87 +9,24 @@ range for every candidate; equal AIQs -> the earlier candidate of the grid.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .. import metrics
-from ..errors import ConfigError, DataError, TooFewQueries
-from ..evaluate import chosen_outcomes
-from ..io import RecordMatrix
-from ..router import Variant
-from .avengers import AvengersProEstimator
-from .base import RouterEstimator
-from .knn import KNNRouter
-from .shrinkage import ShrinkageRouter
-from .supervised import LogisticRouter, TaskRouter
-
-# family name -> estimator class; "avengers-pro" also takes a ``variant`` mapping (router.variants entry).
-FAMILIES: dict[str, type[RouterEstimator]] = {
-    "knn": KNNRouter,
-    "logistic": LogisticRouter,
-    "task": TaskRouter,
-    "shrinkage": ShrinkageRouter,
-    "avengers-pro": AvengersProEstimator,
-}
+from avengers_pro.errors import DataError, TooFewQueries
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.sweep import chosen_outcomes
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.base import RouterEstimator
+from avengers_pro.routing.families import Grid, expand_grid, make_estimator
 
 #: The alpha grid of the validation AIQ that chooses hyperparameters (in the pipeline and for an
 #: export). Fixed, not the config's ``router.alphas``: the selection (every candidate fitted, the
 #: expensive part) then does not rerun when only the grid the curves are drawn on changes; 101
 #: points are the paper's.
 SELECTION_ALPHAS = np.linspace(0.0, 1.0, 101)
-
-Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
-"""``{parameter: [values]}`` (every combination) or an explicit list of parameter mappings."""
-
-# Small default grids; a mapping's value lists are the axes of a product grid.
-DEFAULT_GRIDS: dict[str, Grid] = {
-    "knn": {"n_neighbors": [10, 20, 50, 100, 200, 400]},
-    "logistic": {"C": [0.1, 1.0, 10.0]},
-    "task": {"C": [1.0, 10.0, 100.0], "mode": ["soft", "hard"]},
-    "shrinkage": [
-        *({"base": "clusters", "n_clusters": k, "tau": tau} for k in (16, 64, 256) for tau in ("eb", 0.0, 10.0, 50.0)),
-        *({"base": "neighbors", "n_neighbors": n, "tau": tau} for n in (20, 100) for tau in (10.0, 50.0, 200.0)),
-    ],
-    "avengers-pro": {"n_clusters": [8, 16, 25, 32, 64]},
-}
-
-
-def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of a ``{parameter: [values]}`` grid, in the grid's order (last key fastest)."""
-    keys = list(grid)
-    for key in keys:
-        if isinstance(grid[key], (str, bytes)) or not isinstance(grid[key], Sequence) or not grid[key]:
-            raise ConfigError(f"routers grid: {key}: expected a non-empty list of values, got {grid[key]!r}")
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
-
-
-def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> RouterEstimator:
-    """An unfitted estimator of ``family`` with ``params``; ``seed`` goes to the families that use one.
-
-    For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **router.variants entry}`` mapping.
-    """
-    if family not in FAMILIES:
-        raise ConfigError(f"routers: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
-    kwargs = dict(params)
-    if family == "avengers-pro":
-        if not isinstance(kwargs.get("variant"), Mapping):
-            raise ConfigError(
-                "routers.avengers-pro.variant: expected a mapping with name, normalisation and aggregation"
-            )
-        spec = dict(kwargs.pop("variant"))
-        if "name" not in spec:
-            raise ConfigError("routers.avengers-pro.variant.name: missing")
-        kwargs["variant"] = Variant.from_config(str(spec.pop("name")), spec)
-    if family in ("shrinkage", "avengers-pro"):
-        kwargs.setdefault("seed", seed)
-    try:
-        return FAMILIES[family](**kwargs)
-    except TypeError as error:
-        raise ConfigError(f"routers.{family}: {error}") from None
 
 
 def sweep_curve(choices: np.ndarray, matrix: RecordMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from .errors import ConfigError
+from avengers_pro.errors import ConfigError
 
 #: How a query's nearest clusters are found (:func:`nearest_clusters`).
 Distance = Literal["dot", "euclidean"]

@@ -1,10 +1,10 @@
 """Metrics of accuracy-cost curves: Pareto front, AIQ, PerfGain, CostSave, Gap@O, dominance, resampling.
 
-The paired bootstrap that uses the resampling here is :mod:`avengers_pro.intervals`.
+The paired bootstrap that uses the resampling here is :mod:`avengers_pro.evaluation.intervals`.
 
 A *curve* is a set of (cost, accuracy) points, one per configuration (here: one per alpha of the
 sweep). Every function here is pure and works on NumPy arrays; aggregation over seeds and the file
-formats live in :mod:`avengers_pro.summary`.
+formats live in :mod:`avengers_pro.evaluation.summary`.
 
 Definitions (RouterBench / LLMRouterBench; their use here: ``docs/method.md``, Evaluation):
 

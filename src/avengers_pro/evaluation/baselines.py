@@ -25,11 +25,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .evaluate import evaluate_choices, matrix_rows, routed_column, summarise_by_dataset
-from .io import RecordMatrix
-from .outputs import BASELINE, BASELINE_COLUMNS, BEST_SCORE_ORACLE, DATASET_ROUTER, MODEL, ORACLE, SWEEPING_BASELINES
-from .router import ClusterStats, Variant, cluster_statistics, performance_efficiency, route
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation.sweep import evaluate_choices, matrix_rows, routed_column, summarise_by_dataset
+from avengers_pro.io import RecordMatrix
+from avengers_pro.outputs import (
+    BASELINE,
+    BASELINE_COLUMNS,
+    BEST_SCORE_ORACLE,
+    DATASET_ROUTER,
+    MODEL,
+    ORACLE,
+    SWEEPING_BASELINES,
+)
+from avengers_pro.routing.scores import ClusterStats, Variant, cluster_statistics, performance_efficiency, route
 
 SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
 
@@ -272,7 +280,7 @@ def oracle_curve(
     frame : pd.DataFrame
         One row per (alpha, dataset), ``method`` = ``oracle``.
     decisions : pd.DataFrame or None
-        One row per (alpha, query), as :func:`avengers_pro.evaluate.evaluate_choices`.
+        One row per (alpha, query), as :func:`avengers_pro.evaluation.sweep.evaluate_choices`.
     """
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     choices = oracle_choices(matrix, alphas)
@@ -354,14 +362,14 @@ def dataset_router(
     alphas
         (A,) alpha grid.
     max_router
-        Models per query (> 1: an upper bound, as in :func:`avengers_pro.evaluate.evaluate_choices`).
+        Models per query (> 1: an upper bound, as in :func:`avengers_pro.evaluation.sweep.evaluate_choices`).
 
     Returns
     -------
     frame : pd.DataFrame
         One row per (alpha, dataset), ``method`` = ``dataset-router``, ``variant`` = its name.
     decisions : pd.DataFrame
-        One row per (alpha, test query), as :func:`avengers_pro.evaluate.evaluate_choices`.
+        One row per (alpha, test query), as :func:`avengers_pro.evaluation.sweep.evaluate_choices`.
     """
     train_ids = np.asarray(train_ids, dtype=object)
     test_ids = np.asarray(test_ids, dtype=object)

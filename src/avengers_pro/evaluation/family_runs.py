@@ -5,7 +5,7 @@ cross-validation over train only (:func:`select_family`, the ``router_family_sel
 (:func:`route_family`, the ``router_family`` job) the chosen estimator is refitted on all of train and
 routes the seed's test queries once, over every alpha. The outcome per seed is a sweep frame in the
 format of the Avengers-Pro sweep files (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``), the
-per-query decisions and the validation sweep. The leaderboard (:mod:`avengers_pro.leaderboard`)
+per-query decisions and the validation sweep. The leaderboard (:mod:`avengers_pro.evaluation.leaderboard`)
 ranks them.
 """
 
@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .evaluate import evaluate_choices
-from .io import PathLike, RecordMatrix
-from .outputs import require_columns
-from .routers import Grid
-from .routers.cv import DEFAULT_CV_FOLDS, cv_folds, select_cv
-from .routers.selection import SELECTION_ALPHAS, Selection, make_estimator
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation.cv import DEFAULT_CV_FOLDS, cv_folds, select_cv
+from avengers_pro.evaluation.selection import SELECTION_ALPHAS, Selection, make_estimator
+from avengers_pro.evaluation.sweep import evaluate_choices
+from avengers_pro.io import PathLike, RecordMatrix
+from avengers_pro.outputs import require_columns
+from avengers_pro.routing import Grid
 
 # --------------------------------------------------------------------------- step 1: one family
 
@@ -38,7 +38,7 @@ class FamilyRun:
     Attributes
     ----------
     family, seed
-        The family (a key of :data:`avengers_pro.routers.FAMILIES`) and the split's seed.
+        The family (a key of :data:`avengers_pro.routing.FAMILIES`) and the split's seed.
     params
         The hyperparameters chosen on validation.
     validation
@@ -110,14 +110,14 @@ def select_family(
 ) -> dict[int, Selection]:
     """One family's hyperparameters per seed, chosen by K-fold cross-validation over train only.
 
-    Each seed's training rows alone go to :func:`avengers_pro.routers.cv.select_cv` (folds stratified
+    Each seed's training rows alone go to :func:`avengers_pro.evaluation.cv.select_cv` (folds stratified
     by dataset, seeded by the split's seed), scored by the mean held-out AIQ over
     :data:`SELECTION_ALPHAS`, with the one-standard-error rule toward the simplest candidate.
 
     Parameters
     ----------
     family, grid
-        A key of :data:`avengers_pro.routers.FAMILIES` and its hyperparameter grid.
+        A key of :data:`avengers_pro.routing.FAMILIES` and its hyperparameter grid.
     embeddings
         (n, dim) L2-normalised embeddings, rows aligned with ``matrix`` (:func:`aligned_embeddings`).
     matrix
@@ -162,7 +162,7 @@ def route_family(
     Parameters
     ----------
     family
-        A key of :data:`avengers_pro.routers.FAMILIES`.
+        A key of :data:`avengers_pro.routing.FAMILIES`.
     chosen
         seed -> the chosen hyperparameters (:func:`select_family`, or ``selection.json``).
     embeddings, matrix, splits

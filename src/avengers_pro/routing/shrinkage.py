@@ -5,7 +5,7 @@ For a query q in k-means cluster c (nearest centroid in Euclidean distance), and
 ``expected[q, m] = (n_cm * mean_cm + tau_m * prior_qm) / (n_cm + tau_m)``
 
 where ``mean_cm`` is the model's mean over the ``n_cm`` training queries of c with a record, and
-``prior_qm`` the :class:`~avengers_pro.routers.supervised.TaskRouter` prediction for q (the
+``prior_qm`` the :class:`~avengers_pro.routing.supervised.TaskRouter` prediction for q (the
 probability-weighted dataset means). Score and cost are shrunk alike, each with its own ``tau``.
 A cluster backed by few queries falls back toward the task mean; a large cluster keeps its own mean.
 
@@ -26,18 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from ..cluster import l2_normalise
-from ..errors import ConfigError
-from ..io import RecordMatrix
-from ..router import Normalisation, cluster_statistics
-from .base import (
+from avengers_pro.errors import ConfigError
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.base import (
     RouterEstimator,
     cached_clusters,
     nearest_centroid,
     weighted_means,
 )
-from .knn import NeighbourIndex
-from .supervised import TaskRouter
+from avengers_pro.routing.geometry import l2_normalise
+from avengers_pro.routing.knn import NeighbourIndex
+from avengers_pro.routing.scores import Normalisation, cluster_statistics
+from avengers_pro.routing.supervised import TaskRouter
 
 _MIN_BETWEEN_VARIANCE = 1e-12
 
@@ -98,7 +98,7 @@ class ShrinkageRouter(RouterEstimator):
     seed, n_init
         k-means seed and restarts.
     normalisation
-        See :func:`avengers_pro.routers.base.select_models`.
+        See :func:`avengers_pro.routing.base.select_models`.
     """
 
     family = "shrinkage"

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .base import RouterEstimator
-from .knn import KNNRouter, NeighbourIndex
-from .shrinkage import ShrinkageRouter
-from .supervised import LogisticRouter, TaskRouter
+from avengers_pro.errors import DataError
+from avengers_pro.routing.base import RouterEstimator
+from avengers_pro.routing.knn import KNNRouter, NeighbourIndex
+from avengers_pro.routing.shrinkage import ShrinkageRouter
+from avengers_pro.routing.supervised import LogisticRouter, TaskRouter
 
 #: The classes a stored estimator (or a part of one) may be: name -> class.
 RESTORABLE: dict[str, type[Any]] = {

@@ -4,11 +4,11 @@
 default seeds. Resampling each seed's test queries independently treats those seeds as independent
 and gives intervals that are too narrow. Here one resample draws **one weight per query of the data
 set** (:class:`Design`: the union of every seed's test queries; within each dataset ``n_g`` draws with
-replacement among its ``n_g`` queries, i.e. multinomial counts, :func:`avengers_pro.metrics.resample_counts`).
+replacement among its ``n_g`` queries, i.e. multinomial counts, :func:`avengers_pro.evaluation.metrics.resample_counts`).
 A query's weight is shared by every seed in which it is a test query and by every router, so every
 difference of a run (metrics.json and the leaderboard, every router, both AIQs and CostSave) is
 measured on the same resamples. Each seed's curve is then recomputed with those weights
-(:func:`avengers_pro.metrics.resampled_curve`: per-dataset weighted mean score, weighted total cost).
+(:func:`avengers_pro.evaluation.metrics.resampled_curve`: per-dataset weighted mean score, weighted total cost).
 
 **The validation hull.** RouterBench's AIQ takes the upper convex hull of the test points, so the test
 data choose which alphas make the curve; under resampling that choice inflates AIQ, the more so the
@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .errors import DataError
-from .outputs import ALPHA_DECIMALS, require_columns
-from .summary import seed_curve
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.summary import seed_curve
+from avengers_pro.outputs import ALPHA_DECIMALS, require_columns
 
 
 def decision_matrix(frame: pd.DataFrame, queries: pd.Index, file: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,7 +166,7 @@ def polyline_aiq_rows(costs: np.ndarray, accuracies: np.ndarray, cost_range: tup
     Each row's points are joined in cost order (equal costs: by accuracy); the curve is 0 below the
     cheapest point and flat at the most expensive point's accuracy after it. Its mean height over
     ``cost_range`` is returned. On a row whose points are already its upper hull this is
-    :func:`avengers_pro.metrics.aiq_rows`; otherwise it is lower (a point below the hull pulls it down).
+    :func:`avengers_pro.evaluation.metrics.aiq_rows`; otherwise it is lower (a point below the hull pulls it down).
 
     Parameters
     ----------

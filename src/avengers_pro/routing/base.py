@@ -14,7 +14,7 @@ function of one expected score and cost per model, override it and keep the offi
 Normalisation of per-query predictions. Each query is treated exactly like one Avengers-Pro cluster
 whose statistics are the query's predicted scores and costs: the predictions are min-max normalised
 *across the models of that query* (accuracy), and the cost term is either ``1 - cost / max`` over the
-query's models (``official``) or min-max (``paper``), by :func:`avengers_pro.router.performance_efficiency`
+query's models (``official``) or min-max (``paper``), by :func:`avengers_pro.routing.scores.performance_efficiency`
 itself. So the dataset router is the special case "predictions = the dataset's means", and alpha has
 the same meaning for every family. Models without a record for a query (``available`` False) are left
 out of that query's min and max and are never chosen.
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ..cluster import Clustering, fit_clusters, l2_normalise
-from ..errors import DataError, TooFewQueries
-from ..io import RecordMatrix
-from ..router import ClusterStats, Normalisation, performance_efficiency
+from avengers_pro.errors import DataError, TooFewQueries
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.geometry import Clustering, fit_clusters, l2_normalise
+from avengers_pro.routing.scores import ClusterStats, Normalisation, performance_efficiency
 
 # Size of one (alphas, queries, models) float64 block in select_models.
 _BLOCK_BYTES = 4 << 20
@@ -47,7 +47,7 @@ def select_models(
     """The chosen model of every (alpha, query) from per-query predictions, all alphas at once.
 
     ``x = alpha * acc_norm + (1 - alpha) * cost_term`` per query, normalised across the query's models
-    as :func:`avengers_pro.router.performance_efficiency` does within a cluster. The model with the
+    as :func:`avengers_pro.routing.scores.performance_efficiency` does within a cluster. The model with the
     highest ``x`` is chosen; equal ``x`` -> the higher predicted score, then the lower model index.
 
     Parameters
@@ -243,7 +243,7 @@ _CLUSTER_CACHE_SIZE = 32
 
 
 def cached_clusters(embeddings: np.ndarray, n_clusters: int, seed: int, n_init: int) -> Clustering:
-    """:func:`avengers_pro.cluster.fit_clusters`, memoised on the embeddings' bytes.
+    """:func:`avengers_pro.routing.geometry.fit_clusters`, memoised on the embeddings' bytes.
 
     Families that cluster (Avengers-Pro, shrinkage) and their hyperparameter searches fit the same
     (data, k, seed) many times; KMeans is deterministic given them, so the result is reused.

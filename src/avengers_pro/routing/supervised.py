@@ -20,12 +20,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..cluster import l2_normalise
-from ..errors import ConfigError
-from ..io import RecordMatrix
-from ..router import Normalisation, cluster_statistics
-from .base import RouterEstimator, model_means, weighted_means
-from .knn import NeighbourIndex
+from avengers_pro.errors import ConfigError
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.base import RouterEstimator, model_means, weighted_means
+from avengers_pro.routing.geometry import l2_normalise
+from avengers_pro.routing.knn import NeighbourIndex
+from avengers_pro.routing.scores import Normalisation, cluster_statistics
 
 _MAX_ITER = 1000
 _LOGISTIC_CACHE: OrderedDict[tuple[str, str, str, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -102,7 +102,7 @@ class LogisticRouter(RouterEstimator):
     cost_neighbors
         Neighbours whose mean cost is the expected cost (0: the model's training mean cost).
     normalisation
-        See :func:`avengers_pro.routers.base.select_models`.
+        See :func:`avengers_pro.routing.base.select_models`.
     """
 
     family = "logistic"
@@ -169,7 +169,7 @@ class TaskRouter(RouterEstimator):
     mode
         ``"soft"``: probability-weighted dataset means; ``"hard"``: the most probable dataset's means.
     normalisation
-        See :func:`avengers_pro.routers.base.select_models`.
+        See :func:`avengers_pro.routing.base.select_models`.
     """
 
     family = "task"

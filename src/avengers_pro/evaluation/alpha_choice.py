@@ -18,10 +18,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .errors import DataError
-from .outputs import OUTCOME_COLUMNS, json_number, require_columns, require_finite, sweep_path
-from .summary import seed_curve
+from avengers_pro.errors import DataError
+from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation.summary import seed_curve
+from avengers_pro.outputs import OUTCOME_COLUMNS, json_number, require_columns, require_finite, sweep_path
 
 
 def single_model_outcomes(
