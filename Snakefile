@@ -10,8 +10,8 @@
 #   results/baselines/seed{seed}.parquet                            single models, random, oracles, dataset router
 #   results/summary.csv, results/metrics.json                       aggregated over seeds
 #   figures/*.png|pdf, results/table.md|tex                         the paper's figures and Table 3
-#   results/router/{name}/                                          exported routers for new queries
-#   results/routers/{family}/, results/leaderboard.csv|md            router families and the ranked leaderboard
+#   results/exports/{name}/                                          exported routers for new queries
+#   results/families/{family}/, results/leaderboard.csv|md            router families and the ranked leaderboard
 # File formats: docs/architecture.md. Logic: the avengers_pro package (src/); the rules only wire it.
 
 from snakemake.utils import min_version
@@ -76,7 +76,7 @@ include: "workflow/rules/route.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/export.smk"
-include: "workflow/rules/routers.smk"
+include: "workflow/rules/families.smk"
 
 
 rule all:

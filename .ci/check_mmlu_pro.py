@@ -33,7 +33,7 @@ check(any(m["method"] == "avengers-pro" for m in metrics), "no Avengers-Pro entr
 leaderboard = read_leaderboard("results/leaderboard.csv")
 check(len(leaderboard) >= 4, "leaderboard too short")
 for name in ("default", "best"):
-    check(Path(f"results/router/{name}/manifest.json").is_file(), f"router {name} not exported")
+    check(Path(f"results/exports/{name}/manifest.json").is_file(), f"router {name} not exported")
 for figure in ("pareto", "headline", "families"):
     check(Path(f"figures/{figure}.png").is_file(), f"figure {figure} missing")
 

@@ -41,7 +41,7 @@ check(len(records) == 11 * len(queries), "every query should have all 11 models 
 check(not records[["score", "cost"]].isna().any().any(), "NaN in records")
 check(report["queries"] == len(queries), "ingest report disagrees with queries.parquet")
 
-seeds, ks, variants = config["split"]["seeds"], config["clustering"]["n_clusters"], config["router"]["variants"]
+seeds, ks, variants = config["split"]["seeds"], config["clustering"]["n_clusters"], config["avengers"]["variants"]
 for seed in seeds:
     split = pd.read_parquet(f"results/splits/seed{seed}.parquet")
     check(len(split) == len(queries), f"split seed {seed} does not cover every query")
@@ -49,7 +49,7 @@ for seed in seeds:
         check(Path(f"results/clusters/k{k}_seed{seed}_centroids.npy").exists(), f"centroids k={k} seed={seed}")
         for variant in variants:
             sweep = pd.read_parquet(f"results/sweep/{variant}/k{k}_seed{seed}.parquet")
-            check(sweep["alpha"].nunique() == config["router"]["alphas"]["num"], f"sweep {variant} k={k} seed={seed}")
+            check(sweep["alpha"].nunique() == config["sweep"]["alphas"]["num"], f"sweep {variant} k={k} seed={seed}")
 
 summary = read_summary("results/summary.csv")
 best = single_models(summary).sort_values("accuracy").iloc[-1]
@@ -85,7 +85,7 @@ if families:
 # The per-query oracle: a curve over the alpha grid (summary.csv, metrics.json, the leaderboard), the
 # ceiling of every AIQ, and its best-score point.
 oracle_rows = summary[summary["method"] == ORACLE]
-check(len(oracle_rows) == config["router"]["alphas"]["num"], f"summary.csv has {len(oracle_rows)} oracle rows")
+check(len(oracle_rows) == config["sweep"]["alphas"]["num"], f"summary.csv has {len(oracle_rows)} oracle rows")
 check((summary["method"] == BEST_SCORE_ORACLE).sum() == 1, "summary.csv lacks the best-score oracle point")
 oracle_entries = [m for m in metrics if m["method"] == ORACLE]
 check(len(oracle_entries) == 1, "metrics.json lacks the oracle's entry")
@@ -105,7 +105,7 @@ for figure in FIGURE_NAMES:
 for table in ("results/table.md", "results/table.tex"):
     check("gpt-4-1106-preview" in Path(table).read_text(), f"{table} lacks the single models")
 for entry in config["export"]:
-    check(Path(f"results/router/{entry['name']}/manifest.json").exists(), f"exported router {entry['name']} missing")
+    check(Path(f"results/exports/{entry['name']}/manifest.json").exists(), f"exported router {entry['name']} missing")
 
 if problems:
     print("CI output check FAILED:\n  " + "\n  ".join(problems))

@@ -9,7 +9,7 @@ so the scenarios never disturb each other):
   writes for every job (``benchmark:`` in each rule).
 * ``noop``: the same command again with nothing to do (repeated; the best run is the least
   disturbed by other load), plus a breakdown of where that time goes.
-* ``alphas``: only ``router.alphas`` changed; the jobs that rerun are listed (expected: sweep,
+* ``alphas``: only ``sweep.alphas`` changed; the jobs that rerun are listed (expected: sweep,
   baselines, summary, metrics, the plots and Table 3, and the exported routers' alpha choice, not
   their KMeans fits).
 * ``source``: one source added. The "before" state is the cold run with that source removed from the
@@ -68,7 +68,7 @@ DATA = next(
 # The Snakefile that is run: set by snapshot_workflow(), a private copy of the repository's, so that
 # edits to the workflow during a long benchmark cannot trigger reruns through Snakemake's code trigger.
 SNAKEFILE = REPO / "Snakefile"
-# The stages that may run after a change of router.alphas only (first word of the rule names):
+# The stages that may run after a change of sweep.alphas only (first word of the rule names):
 # the sweeps and baselines themselves, the aggregation, the plots and Table 3, and the exported
 # routers (they pick their alpha on a validation sweep).
 ALPHA_STAGES = {"sweep", "baselines", "summary", "metrics", "plot", "export", "all"}
@@ -517,7 +517,7 @@ def scenario_alphas(cold: Path, workdir: Path, cores: int, num: int) -> dict[str
     unexpected = sorted(rule for rule in run.jobs if rule.split("_")[0] not in ALPHA_STAGES or rule in NOT_ALPHA_RULES)
     print_table(
         stages,
-        f"rerun after router.alphas num -> {num}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s "
+        f"rerun after sweep.alphas num -> {num}: {run.seconds:.1f} s wall, {run.cpu_s:.0f} CPU s "
         f"(target <= 30 s), "
         f"jobs {run.jobs}, unexpected rules: {unexpected or 'none'} (load before {run.load_before[0]:.2f})",
     )
@@ -619,7 +619,7 @@ def main() -> int:
         default=8,
         help="no-op reruns, each followed by one of a one-rule workflow (best and median reported)",
     )
-    parser.add_argument("--alphas-num", type=int, default=51, help="router.alphas.num of the alphas scenario")
+    parser.add_argument("--alphas-num", type=int, default=51, help="sweep.alphas.num of the alphas scenario")
     parser.add_argument("--source", default="winograde_test", help="the source removed and added back")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
     args = parser.parse_args()

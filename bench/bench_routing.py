@@ -16,7 +16,7 @@ timings do not depend on any data); ``--router DIR`` benchmarks an exported rout
 
 Usage::
 
-    python bench/bench_routing.py [--router results/router/default] [--output bench/results/routing.json]
+    python bench/bench_routing.py [--router results/exports/default] [--output bench/results/routing.json]
                                   [--queries 200000] [--texts 512] [--skip-embedder]
 """
 

@@ -47,8 +47,8 @@ def decisions_path(name: str, seed: int) -> tuple[Path, Path]:
             ROOT / f"results/decisions/{variant}/{k}_seed{seed}.parquet",
             ROOT / f"results/sweep_validation/{variant}/{k}_seed{seed}.parquet",
         )
-    return ROOT / f"results/routers/{name}/decisions_seed{seed}.parquet", ROOT / (
-        f"results/routers/{name}/validation_seed{seed}.parquet"
+    return ROOT / f"results/families/{name}/decisions_seed{seed}.parquet", ROOT / (
+        f"results/families/{name}/validation_seed{seed}.parquet"
     )
 
 

@@ -58,7 +58,7 @@ OFFICIAL = "avengers-pro official"
 
 
 def families(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[Any]]]]:
-    """Row name -> (family, grid). Avengers-Pro's variants come from the config's router.variants."""
+    """Row name -> (family, grid). Avengers-Pro's variants come from the config's avengers.variants."""
     rows: dict[str, tuple[str, dict[str, list[Any]]]] = {}
     variants = dict(config["router"]["variants"])
     for name, spec in config["router"]["variants"].items():

@@ -168,9 +168,9 @@ def test_an_overlay_switches_the_router_families_off(built: tuple[Path, str, int
         without = run_snakemake(workdir, "--dry-run", "--forceall", "--configfile", str(overlay), env=ENV)
     finally:
         path.write_text(original)
-    assert re.search(r"^router_family\s+1$", with_families.stdout, re.MULTILINE), with_families.stdout[-3000:]
+    assert re.search(r"^family_route\s+1$", with_families.stdout, re.MULTILINE), with_families.stdout[-3000:]
     assert without.returncode == 0, without.stderr[-3000:]
-    assert "router_family" not in without.stdout and "leaderboard" not in without.stdout
+    assert "family_route" not in without.stdout and "leaderboard" not in without.stdout
 
 
 def test_a_third_model_runs_only_its_collect_jobs_and_downstream(

@@ -56,13 +56,13 @@ def test_every_schema_key_has_a_description():
         (lambda c: c["clustering"].update(n_clusters=[0]), r"clustering.n_clusters\[0\]"),
         (
             lambda c: c["router"]["variants"]["paper"].update(normalisation="zscore"),
-            "router.variants.paper.normalisation",
+            "avengers.variants.paper.normalisation",
         ),
         (lambda c: c["sources"][0].pop("sha256"), r"sources\[0\]: 'sha256' is a required property"),
         (lambda c: c["sources"][1].update(name=c["sources"][0]["name"]), "duplicate name"),
         (lambda c: c["plots"]["main"].update(variant="nope"), "plots.main.variant"),
         (lambda c: c.update(missing="ignore"), "missing: 'ignore' is not one of"),
-        (lambda c: c["router"]["alphas"].update(start=0.9, stop=0.1), "router.alphas"),
+        (lambda c: c["router"]["alphas"].update(start=0.9, stop=0.1), "sweep.alphas"),
     ],
 )
 def test_bad_values_name_the_key(mutate, message):
@@ -85,7 +85,7 @@ def test_key_order_does_not_matter():
 
 
 def test_router_family_defaults_are_the_package_grids():
-    """The schema's routers.families default and config.yaml are avengers_pro.routing.DEFAULT_GRIDS."""
+    """The schema's families default and config.yaml are avengers_pro.routing.DEFAULT_GRIDS."""
     from avengers_pro.routing import DEFAULT_GRIDS, expand_grid
 
     def candidates(grid):
@@ -102,10 +102,10 @@ def test_router_family_defaults_are_the_package_grids():
 @pytest.mark.parametrize(
     ("families", "message"),
     [
-        ({"knn": {"n_neighbours": [3]}}, "routers.families.knn: KNNRouter.__init__"),
-        ({"shrinkage": [{"base": "neighbors", "tau": "eb"}]}, "routers.families.shrinkage.tau"),
+        ({"knn": {"n_neighbours": [3]}}, "families.knn: KNNRouter.__init__"),
+        ({"shrinkage": [{"base": "neighbors", "tau": "eb"}]}, "families.shrinkage.tau"),
         ({"bogus": {"a": [1]}}, "'bogus' is not one of"),
-        ({"knn": {"n_neighbors": []}}, "routers.families.knn.n_neighbors"),
+        ({"knn": {"n_neighbors": []}}, "families.knn.n_neighbors"),
     ],
 )
 def test_bad_router_grids_fail_with_the_key_named(families, message):
@@ -119,3 +119,33 @@ def test_an_empty_families_mapping_disables_the_comparison():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["routers"] = {"families": {}}
     assert validate_config(config, SCHEMA)["routers"] == {"cv_folds": 5, "families": {}}
+
+
+def test_renamed_keys_still_work_with_one_warning_line_each(capsys):
+    old_style = copy.deepcopy(BASE)
+    new = {key: old_style.pop(key) for key in ("avengers", "sweep", "families")}
+    old_style["router"] = {**new["avengers"], **new["sweep"], "validation_ratio": old_style["split"].pop("validation_ratio")}
+    old_style["routers"] = {"families": new["families"], "cv_folds": old_style["split"].pop("cv_folds")}
+    old_style["export"] = [
+        {("router" if key == "family" else key): value for key, value in entry.items()} for entry in BASE["export"]
+    ]
+    upgraded = validate_config(old_style, SCHEMA)
+    assert upgraded == validate_config(BASE, SCHEMA)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "deprecated key" in line]
+    assert len(warnings) == 9  # eight keys of router/routers, and export[1].router
+    assert "config: deprecated key: router.alphas is now sweep.alphas" in "\n".join(warnings)
+    assert "export[1].router is now export[1].family" in "\n".join(warnings)
+
+
+def test_an_old_key_in_an_overlay_is_merged_over_the_new_one():
+    config = copy.deepcopy(BASE)
+    config["routers"] = {"families": {"knn": {"n_neighbors": [5]}}}  # as an old overlay merges it
+    config["router"] = {"alphas": {"num": 11}}
+    validated = validate_config(config, SCHEMA)
+    assert validated["families"]["knn"] == {"n_neighbors": [5]}
+    assert set(validated["families"]) == set(BASE["families"])  # the other families are kept
+    assert validated["sweep"]["alphas"] == {"start": 0.0, "stop": 1.0, "num": 11}
+    assert "router" not in validated and "routers" not in validated
+    emptied = copy.deepcopy(BASE)
+    emptied["routers"] = {"families": {}}
+    assert validate_config(emptied, SCHEMA)["families"] == {}

@@ -158,7 +158,7 @@ AVENGERS_PARAMS = {
 
 @pytest.mark.parametrize("name", [*sorted(ESTIMATORS), "avengers-pro"])
 def test_an_exported_router_of_each_family_reproduces_the_sweeps_decisions(name: str, tmp_path: Path) -> None:
-    """The pipeline's routing of a seed's test queries (route_family, what router_family writes) and
+    """The pipeline's routing of a seed's test queries (route_family, what family_route writes) and
     a router exported from the same fit, loaded and asked at every alpha, choose the same models."""
     family, params = ESTIMATORS.get(name, ("avengers-pro", AVENGERS_PARAMS))
     embeddings, matrix = tiny(n=150, missing=False)

@@ -148,7 +148,7 @@ def test_outputs_are_built(built: Path):
                 [row["aiq_delta_vs_dataset_router"], row["aiq_delta_low"], row["aiq_delta_high"]], abs=1e-12
             )
     for seed in (0, 1):
-        sweep = pd.read_parquet(built / f"results/routers/knn/seed{seed}.parquet")
+        sweep = pd.read_parquet(built / f"results/families/knn/seed{seed}.parquet")
         assert sweep["alpha"].nunique() == 11 and sweep["dataset"].nunique() == 3
 
 
@@ -176,7 +176,7 @@ def test_changing_only_the_alphas_reruns_only_sweep_and_downstream(built: Path, 
     # The exports pick their alpha on the new grid, from the stored KMeans fits / family choice.
     assert "export_router" in jobs and "export_family" in jobs
     # The families route on the new grid; their hyperparameter search (no alphas in it) does not rerun.
-    assert jobs.get("router_family") == 4 and "router_family_select" not in jobs
+    assert jobs.get("family_route") == 4 and "family_select" not in jobs
 
 
 def test_seed_order_in_the_config_does_not_change_any_sweep(built: Path, tmp_path: Path):
@@ -248,7 +248,7 @@ def test_a_source_in_place_is_never_scheduled_for_download(tmp_path: Path):
 
 
 def test_the_exported_router_routes_a_new_query(built: Path):
-    manifest = json.loads((built / "results/router/default/manifest.json").read_text())
+    manifest = json.loads((built / "results/exports/default/manifest.json").read_text())
     assert manifest["format_version"] == 1
     done = subprocess.run(
         [
@@ -257,7 +257,7 @@ def test_the_exported_router_routes_a_new_query(built: Path):
             "avengers_pro.cli",
             "route",
             "--router",
-            str(built / "results/router/default"),
+            str(built / "results/exports/default"),
             "Write a python function that reverses a string.",
         ],
         capture_output=True,
@@ -271,15 +271,15 @@ def test_the_exported_router_routes_a_new_query(built: Path):
 @pytest.mark.parametrize("family", ["knn", "logistic", "task", "shrinkage"])
 def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Path, family: str, tmp_path: Path):
     """The family's seed-0 estimator (its validation-chosen hyperparameters, fitted on that seed's train
-    queries as router_family fits it), written as a router folder and loaded back, routes the seed's test
-    queries to exactly the models of results/routers/{family}/decisions_seed0.parquet, at every alpha."""
+    queries as family_route fits it), written as a router folder and loaded back, routes the seed's test
+    queries to exactly the models of results/families/{family}/decisions_seed0.parquet, at every alpha."""
     config = yaml.safe_load((built / "config.yaml").read_text())
     matrix = read_record_matrix(built / "results/records.parquet", config.get("models") or None)
     (embeddings_file,) = (built / "results/embeddings").glob("*.parquet")
     query_ids, vectors = read_embeddings(embeddings_file)
     vectors = aligned_embeddings(query_ids, vectors, matrix)
     is_test, _ = split_flags(pd.read_parquet(built / "results/splits/seed0.parquet"), matrix, 0)
-    params = read_selection(built / f"results/routers/{family}/selection.json")[1][0]
+    params = read_selection(built / f"results/families/{family}/selection.json")[1][0]
     train = matrix.subset(~is_test)
     write_fitted_router(
         tmp_path / family,
@@ -294,7 +294,7 @@ def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Pa
     )
     router = Router.load(tmp_path / family)
     assert router.family == family
-    decisions = pd.read_parquet(built / f"results/routers/{family}/decisions_seed0.parquet")
+    decisions = pd.read_parquet(built / f"results/families/{family}/decisions_seed0.parquet")
     test_ids = matrix.query_ids[is_test]
     alphas = sorted(decisions["alpha"].unique())
     assert len(alphas) == config["router"]["alphas"]["num"]
@@ -304,7 +304,7 @@ def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Pa
 
 
 def test_the_router_exported_as_best_on_validation(built: Path):
-    selection = json.loads((built / "results/router_fits/best.json").read_text())
+    selection = json.loads((built / "results/export_fits/best.json").read_text())
     candidates = selection["candidates"]
     # The families by name (the validated config sorts keys), then Avengers-Pro.
     assert [c["family"] for c in candidates] == ["knn", "logistic", "shrinkage", "task", "avengers-pro"]
@@ -313,13 +313,21 @@ def test_the_router_exported_as_best_on_validation(built: Path):
     within = [c for c in candidates if c["validation_aiq"] >= best["validation_aiq"] - best["validation_aiq_se"]]
     simplest = min(within, key=lambda c: FAMILY_ORDER.index(c["family"]))
     assert selection["family"] == simplest["family"] and selection["params"] == simplest["params"]
-    router = Router.load(built / "results/router/best")
+    router = Router.load(built / "results/exports/best")
     assert router.family == selection["family"]
-    assert json.loads((built / "results/router/best/router.json").read_text())["alpha"]["chosen_by"] == (
+    assert json.loads((built / "results/exports/best/router.json").read_text())["alpha"]["chosen_by"] == (
         "match-best-single"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "avengers_pro.cli", "route", "--router", str(built / "results/router/best"), "--explain"]
+        [
+            sys.executable,
+            "-m",
+            "avengers_pro.cli",
+            "route",
+            "--router",
+            str(built / "results/exports/best"),
+            "--explain",
+        ]
         + ["Write a python function that reverses a string."],
         capture_output=True,
         text=True,
@@ -348,8 +356,8 @@ def test_changing_one_family_grid_reruns_only_that_family_and_what_shows_it(buil
     # among the families (config export: best).
     assert planned_jobs(workdir) == {
         "all": 1,
-        "router_family_select": 1,
-        "router_family": 1,
+        "family_select": 1,
+        "family_route": 1,
         "summary": 1,
         "leaderboard": 1,
         "metrics": 1,

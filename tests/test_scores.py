@@ -146,7 +146,7 @@ def test_model_without_records_is_left_out_of_min_max_and_scores_zero() -> None:
 
 
 def test_alphas_outside_unit_interval_are_refused() -> None:
-    # An algorithm argument, not a config key (the schema bounds router.alphas): ValueError naming it.
+    # An algorithm argument, not a config key (the schema bounds sweep.alphas): ValueError naming it.
     with pytest.raises(ValueError, match=r"alphas: .*\[1\.5\]"):
         performance_efficiency(stats_of([[1.0]], [[1.0]]), np.array([1.5]), "paper")
 
@@ -201,7 +201,7 @@ def test_euclidean_distance_is_kmeans_assignment_and_can_disagree_with_dot() -> 
 
 def test_variant_distance_defaults_to_dot_and_reaches_routing() -> None:
     assert Variant.from_config("v", {"normalisation": "paper", "aggregation": "paper"}).distance == "dot"
-    with pytest.raises(ConfigError, match="router.variants.v.distance"):
+    with pytest.raises(ConfigError, match="avengers.variants.v.distance"):
         Variant.from_config("v", {"normalisation": "paper", "aggregation": "paper", "distance": "l1"})
     centroids = np.array([[0.5, 0.0], [0.0, 1.0], [0.6, 0.8]])
     labels = np.array([0, 1, 2])

@@ -263,7 +263,7 @@ def test_summarize_adds_each_router_family_as_rows_after_avengers_pro(tmp_path) 
 
 
 def test_summarize_keeps_avengers_pro_max_router_for_the_dataset_router_beside_families() -> None:
-    """A family routes to one model whatever router.max_router says: its max_router 1 is no conflict."""
+    """A family routes to one model whatever sweep.max_router says: its max_router 1 is no conflict."""
     sweeps, baselines = hand_made_inputs()
     sweeps = [(v, k, seed, frame.assign(max_router=2)) for v, k, seed, frame in sweeps]
     summary = summarize(sweeps, baselines, family_inputs(max_router=1))

@@ -31,7 +31,7 @@ def export_config(
 ) -> dict[str, Any]:
     """The config keys an export reads, for small test data: one variant ``variant`` with the ``kind``
     normalisation and aggregation, the first split seed 0, and (for a ``router:`` entry) the
-    ``routers.families`` grids and the Avengers-Pro cluster counts ``n_clusters``."""
+    ``families`` grids and the Avengers-Pro cluster counts ``n_clusters``."""
     config: dict[str, Any] = {
         "router": {
             "variants": {variant: {"normalisation": kind, "aggregation": kind}},

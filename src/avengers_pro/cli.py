@@ -2,9 +2,9 @@
 
 ::
 
-    avengers-pro route --router results/router/default "a question"        # prints the chosen model
-    avengers-pro route --router results/router/default --explain "a question"
-    avengers-pro route --router results/router/default --input queries.jsonl --output routed.jsonl
+    avengers-pro route --router results/exports/default "a question"        # prints the chosen model
+    avengers-pro route --router results/exports/default --explain "a question"
+    avengers-pro route --router results/exports/default --input queries.jsonl --output routed.jsonl
 
 With ``--input``, every line is a JSON object with a ``query`` field; the output keeps every field
 and adds ``model`` (and ``models``, the ``max_router`` choices, when it is > 1). Lines are read,
@@ -34,10 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     route = commands.add_parser(
         "route",
         help="route queries with an exported router",
-        description="Route queries with a router exported by the pipeline (results/router/{name}).",
+        description="Route queries with a router exported by the pipeline (results/exports/{name}).",
     )
     route.add_argument("queries", nargs="*", metavar="QUERY", help="query texts; prints one model per line")
-    route.add_argument("--router", required=True, metavar="DIR", help="the router folder, e.g. results/router/default")
+    route.add_argument("--router", required=True, metavar="DIR", help="the router folder, e.g. results/exports/default")
     route.add_argument("--input", metavar="FILE", help="JSON Lines file of objects with a 'query' field ('-': stdin)")
     route.add_argument(
         "--output",

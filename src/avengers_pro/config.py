@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from avengers_pro.collect.settings import check_collection, check_secrets
+from avengers_pro.console import say
 from avengers_pro.errors import ConfigError
 
 
@@ -116,6 +117,59 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{path}: {error.message}"
 
 
+#: Keys renamed in 0.x, old path -> new path; the old ones keep working for one release.
+RENAMED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("router", "variants"): ("avengers", "variants"),
+    ("router", "top_k"): ("avengers", "top_k"),
+    ("router", "beta"): ("avengers", "beta"),
+    ("router", "alphas"): ("sweep", "alphas"),
+    ("router", "max_router"): ("sweep", "max_router"),
+    ("router", "validation_ratio"): ("split", "validation_ratio"),
+    ("routers", "cv_folds"): ("split", "cv_folds"),
+    ("routers", "families"): ("families",),
+}
+
+
+def _overlaid(base: Any, overlay: Any) -> Any:
+    """``overlay`` merged into ``base`` key by key, as Snakemake merges a config overlay; an empty
+    mapping replaces (see :func:`replace_emptied`).
+    """
+    if isinstance(base, dict) and isinstance(overlay, dict) and overlay:
+        return {**base, **{key: _overlaid(base.get(key), value) for key, value in overlay.items()}}
+    return overlay
+
+
+def upgrade_renamed_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``config`` with every renamed key (:data:`RENAMED_KEYS`, ``export[].router``) at its new place.
+
+    An old key is merged over the new one where both are given: Snakemake merges a ``--configfile``
+    overlay into config.yaml, so an old-style overlay over a new-style config.yaml has both, and the
+    overlay is the more specific. Returns the upgraded copy and one deprecation line per old key.
+    """
+    upgraded: dict[str, Any] = copy.deepcopy(dict(config))
+    notes: list[str] = []
+    for old, new in RENAMED_KEYS.items():
+        parent = upgraded.get(old[0])
+        if not isinstance(parent, dict) or old[1] not in parent:
+            continue
+        value = parent.pop(old[1])
+        target = upgraded
+        for part in new[:-1]:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        target[new[-1]] = _overlaid(target.get(new[-1]), value)
+        notes.append(f"{'.'.join(old)} is now {'.'.join(new)}")
+    for old_parent in ("router", "routers"):
+        if isinstance(upgraded.get(old_parent), dict) and not upgraded[old_parent]:
+            del upgraded[old_parent]
+    for i, entry in enumerate(upgraded.get("export") or []):
+        if isinstance(entry, dict) and "router" in entry:
+            entry["family"] = entry.pop("router")
+            notes.append(f"export[{i}].router is now export[{i}].family")
+    return upgraded, notes
+
+
 def validate_config(
     config: Mapping[str, Any],
     schema_path: str | Path,
@@ -130,7 +184,9 @@ def validate_config(
     Raises :class:`ConfigError` with one line naming the key at fault.
     """
     schema = load_schema(schema_path)
-    config = copy.deepcopy(dict(config))
+    config, renamed = upgrade_renamed_keys(config)
+    for note in renamed:
+        say(f"Warning: {source}: deprecated key: {note}; the old name works until the next release")
     check_secrets(config, source)
     _fill_defaults(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -176,14 +232,14 @@ def _check_cross_keys(config: dict[str, Any], source: str) -> None:
                 f"{source}: sources[{i}].sha256: required for a pickle ({src['path']}); "
                 "a pickle is never read without a matching checksum"
             )
-    alphas = config["router"]["alphas"]
+    alphas = config["sweep"]["alphas"]
     if alphas["start"] > alphas["stop"]:
-        raise ConfigError(f"{source}: router.alphas: start {alphas['start']} is greater than stop {alphas['stop']}")
+        raise ConfigError(f"{source}: sweep.alphas: start {alphas['start']} is greater than stop {alphas['stop']}")
     main = config["plots"]["main"]
-    if main["variant"] not in config["router"]["variants"]:
+    if main["variant"] not in config["avengers"]["variants"]:
         raise ConfigError(
-            f"{source}: plots.main.variant: {main['variant']!r} is not a name in router.variants "
-            f"({', '.join(config['router']['variants'])})"
+            f"{source}: plots.main.variant: {main['variant']!r} is not a name in avengers.variants "
+            f"({', '.join(config['avengers']['variants'])})"
         )
     if main["n_clusters"] not in config["clustering"]["n_clusters"]:
         raise ConfigError(
@@ -194,19 +250,19 @@ def _check_cross_keys(config: dict[str, Any], source: str) -> None:
     for i, entry in enumerate(config["export"]):
         if exported.count(entry["name"]) > 1:
             raise ConfigError(f"{source}: export[{i}].name: {entry['name']!r} is used twice")
-        if "variant" in entry and entry["variant"] not in config["router"]["variants"]:
-            raise ConfigError(f"{source}: export[{i}].variant: {entry['variant']!r} is not a name in router.variants")
-    for name, spec in config["router"]["variants"].items():
+        if "variant" in entry and entry["variant"] not in config["avengers"]["variants"]:
+            raise ConfigError(f"{source}: export[{i}].variant: {entry['variant']!r} is not a name in avengers.variants")
+    for name, spec in config["avengers"]["variants"].items():
         if spec.get("weighted") and spec["aggregation"] != "paper":
-            raise ConfigError(f"{source}: router.variants.{name}.weighted: only applies to the paper aggregation")
-    _check_router_grids(config, source)
+            raise ConfigError(f"{source}: avengers.variants.{name}.weighted: only applies to the paper aggregation")
+    _check_family_grids(config, source)
 
 
-def _check_router_grids(config: dict[str, Any], source: str) -> None:
-    """Build (unfitted) every candidate of every ``routers.families`` grid, so a misspelt or invalid
+def _check_family_grids(config: dict[str, Any], source: str) -> None:
+    """Build (unfitted) every candidate of every ``families`` grid, so a misspelt or invalid
     hyperparameter fails before any job runs.
     """
-    families = config.get("routers", {}).get("families", {})
+    families = config.get("families", {})
     if not families:
         return
     # Imported here: the estimators pull in scikit-learn, which a config without families never needs.
@@ -219,16 +275,14 @@ def _check_router_grids(config: dict[str, Any], source: str) -> None:
                 make_estimator(family, params)
         except (ConfigError, ValueError) as error:
             message = str(error)
-            own = f"routers.{family}"  # make_estimator's own prefix, rewritten to the config's key
-            message = (
-                f"routers.families.{message[len('routers.') :]}"
-                if message.startswith(own)
-                else (f"routers.families.{family}: {message}")
-            )
+            # make_estimator names the family's grid as families.<family>; anything else gets the prefix.
+            if not message.startswith(f"families.{family}"):
+                message = f"families.{family}: {message}"
             raise ConfigError(f"{source}: {message}") from None
 
 
-def alpha_grid(config: Mapping[str, Any]) -> np.ndarray:
-    """The alpha grid of ``router.alphas``, rounded so that 0.53 is exactly the float 0.53."""
-    spec = config["router"]["alphas"]
+def alpha_grid(spec: Mapping[str, Any]) -> np.ndarray:
+    """The alpha grid of a ``sweep.alphas`` mapping (start, stop, num), rounded so that 0.53 is exactly
+    the float 0.53.
+    """
     return np.round(np.linspace(spec["start"], spec["stop"], spec["num"]), 10)

@@ -11,7 +11,7 @@ the row is made:
 * ``baseline``: a reference that is not a deployable router (random, the oracles, the dataset router,
   which reads each query's dataset label);
 * ``router``: a router that needs nothing but the query (Avengers-Pro's variants and the router
-  families of ``routers.families``).
+  families of ``families``).
 
 Everything that means "the single models" (the best single model, PerfGain, CostSave, the figures'
 model markers) selects ``kind == "model"``, so a new baseline or router can never be mistaken for a

@@ -8,7 +8,7 @@ from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES, figures
 
 SEEDS = config["split"]["seeds"]
 CLUSTER_COUNTS = config["clustering"]["n_clusters"]
-VARIANTS = list(config["router"]["variants"])
+VARIANTS = list(config["avengers"]["variants"])
 EMBEDDER = embedder_id(config["embedding"])
 # Only sources that still have to be fetched get a download job: a file already in place (downloaded
 # earlier or copied by hand) is never scheduled again, so no rerun trigger can ever delete it.
@@ -23,7 +23,7 @@ ENDPOINTS = {entry["name"]: entry for entry in config["endpoints"]}
 ALL_SOURCES = [*config["sources"], *collected_sources(config)]
 PLOTS = config["plots"]
 # Router families compared on the pipeline's splits (empty: no comparison, no leaderboard).
-ROUTER_FAMILIES = list(config["routers"]["families"])
+ROUTER_FAMILIES = list(config["families"])
 # Priority of the jobs on the way from the clusters to metrics.json (sweep, baselines, the router
 # families and the leaderboard, summary, metrics): when more jobs are ready than there are cores, these
 # go first, so the plots that wait for metrics.json are not held up behind jobs that have time to spare
@@ -53,10 +53,10 @@ def sweep_files(variant, k):
 
 
 def family_files(name, per_seed=True):
-    """``results/routers/{family}/{name}`` of every router family, for every seed when ``name`` has
-    ``{seed}`` (none when ``routers.families`` is empty)."""
+    """``results/families/{family}/{name}`` of every router family, for every seed when ``name`` has
+    ``{seed}`` (none when ``families`` is empty)."""
     seeds = {"seed": SEEDS} if per_seed else {}
-    return expand(f"results/routers/{{family}}/{name}", family=ROUTER_FAMILIES, **seeds)
+    return expand(f"results/families/{{family}}/{name}", family=ROUTER_FAMILIES, **seeds)
 
 
 def every_k_and_seed(pattern):
@@ -92,7 +92,7 @@ def final_outputs():
         *expand("figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=FIGURE_EXTENSIONS),
         "results/table.md",
         "results/table.tex",
-        *expand("results/router/{name}/manifest.json", name=EXPORT_NAMES),
+        *expand("results/exports/{name}/manifest.json", name=EXPORT_NAMES),
         *(
             ["results/leaderboard.csv", "results/leaderboard.md"]
             if ROUTER_FAMILIES
@@ -108,7 +108,7 @@ def download_source(wildcards):
 
 def variant_spec(wildcards):
     """The config entry of the router variant a sweep job runs."""
-    return config["router"]["variants"][wildcards.variant]
+    return config["avengers"]["variants"][wildcards.variant]
 
 
 def main_sweep_files():
@@ -118,10 +118,10 @@ def main_sweep_files():
 
 
 EXPORT_NAMES = [entry["name"] for entry in config["export"]]
-# An export entry is an Avengers-Pro router (variant, n_clusters) or a router named by `router:`
-# (a family, or best-on-validation); each kind has its two jobs in export.smk.
-CLUSTER_EXPORTS = [entry["name"] for entry in config["export"] if "router" not in entry]
-FAMILY_EXPORTS = [entry["name"] for entry in config["export"] if "router" in entry]
+# An export entry is an Avengers-Pro router (variant, n_clusters) or a family named by `family:`
+# (or best-on-validation); each kind has its two jobs in export.smk.
+CLUSTER_EXPORTS = [entry["name"] for entry in config["export"] if "family" not in entry]
+FAMILY_EXPORTS = [entry["name"] for entry in config["export"] if "family" in entry]
 ROUTER_FILES = ["centroids.npy", "statistics.parquet", "router.json", "embedder.json"]
 # The files every router folder has beside its manifest (a family export's winner decides the rest).
 COMMON_ROUTER_FILES = ["router.json", "embedder.json"]
@@ -136,32 +136,32 @@ def export_fit_settings(wildcards):
     """What the KMeans fits of an export use from the config (no alphas: a new grid keeps the fits)."""
     return {
         "models": config["models"],
-        "router": {"validation_ratio": config["router"]["validation_ratio"]},
+        # The first seed only: it seeds the export's KMeans; adding a seed must not refit.
+        "split": {
+            "seeds": config["split"]["seeds"][:1],
+            "validation_ratio": config["split"]["validation_ratio"],
+        },
         "clustering": {
             key: config["clustering"][key] for key in ("n_init", "minibatch_above")
         },
-        "split": {"seeds": config["split"]["seeds"][:1]},
     }
 
 
 def export_settings(wildcards):
     """What an export uses from the config, and nothing else (a plot setting never reruns it)."""
     entry = export_entry(wildcards)
-    router = config["router"]
-    variants = router["variants"]
+    variants = config["avengers"]["variants"]
     return {
         **export_fit_settings(wildcards),
-        "router": {
+        "avengers": {
             "variants": (
                 {entry["variant"]: variants[entry["variant"]]}
                 if "variant" in entry
                 else {}
             ),
-            **{
-                key: router[key]
-                for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")
-            },
+            **{key: config["avengers"][key] for key in ("top_k", "beta")},
         },
+        "sweep": config["sweep"],
         "embedding": {
             key: value
             for key, value in config["embedding"].items()
@@ -172,14 +172,12 @@ def export_settings(wildcards):
 
 def export_select_settings(wildcards):
     """What choosing a family export's router on validation uses (no alphas: a new grid keeps it)."""
-    router = config["router"]
+    fit = export_fit_settings(wildcards)
     return {
-        **export_fit_settings(wildcards),
-        "router": {
-            key: router[key]
-            for key in ("variants", "top_k", "beta", "validation_ratio")
-        },
-        "routers": {key: config["routers"][key] for key in ("families", "cv_folds")},
+        **fit,
+        "avengers": config["avengers"],
+        "families": config["families"],
+        "split": {**fit["split"], "cv_folds": config["split"]["cv_folds"]},
         "clustering": {
             key: config["clustering"][key]
             for key in ("n_clusters", "n_init", "minibatch_above")
@@ -190,11 +188,7 @@ def export_select_settings(wildcards):
 
 def export_family_settings(wildcards):
     """What writing a family export uses: the selection's settings plus the alphas and max_router."""
-    settings = export_select_settings(wildcards)
-    settings["router"].update(
-        {key: config["router"][key] for key in ("alphas", "max_router")}
-    )
-    return settings
+    return {**export_select_settings(wildcards), "sweep": config["sweep"]}
 
 
 def figure_outputs(job):

@@ -58,7 +58,8 @@ rule metrics:
     params:
         evaluation=config["evaluation"],
         models=config["models"],
-        router={key: config["router"][key] for key in ("alphas", "variants")},
+        alphas=config["sweep"]["alphas"],
+        variants=config["avengers"]["variants"],
         # Names the leaderboard's references; without families nothing reads it, so no rerun then.
         main=PLOTS["main"] if ROUTER_FAMILIES else None,
     script:

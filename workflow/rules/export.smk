@@ -1,6 +1,6 @@
 # Routers for new traffic: for each entry of config `export`, fit on ALL records and write
-# results/router/{name}/ (format: docs/routing.md). Two jobs per router, the first reading nothing of
-# the alpha grid, so that changing router.alphas reruns only the second:
+# results/exports/{name}/ (format: docs/routing.md). Two jobs per router, the first reading nothing of
+# the alpha grid, so that changing sweep.alphas reruns only the second:
 # - an Avengers-Pro entry (variant, n_clusters): the KMeans fits (export_clusters), then export_router
 #   chooses the alpha on validation and writes the folder (no KMeans, no scikit-learn import);
 # - an entry with `router:` (a family, or best-on-validation): export_select chooses the family and
@@ -15,7 +15,7 @@ rule export_clusters:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
     output:
-        clusterings="results/router_fits/{name}.npz",
+        clusterings="results/export_fits/{name}.npz",
     log:
         "logs/export_clusters/{name}.log",
     benchmark:
@@ -39,10 +39,10 @@ rule export_router:
     input:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
-        clusterings="results/router_fits/{name}.npz",
+        clusterings="results/export_fits/{name}.npz",
     output:
-        manifest="results/router/{name}/manifest.json",
-        files=expand("results/router/{{name}}/{file}", file=ROUTER_FILES),
+        manifest="results/exports/{name}/manifest.json",
+        files=expand("results/exports/{{name}}/{file}", file=ROUTER_FILES),
     log:
         "logs/export/{name}.log",
     benchmark:
@@ -67,7 +67,7 @@ rule export_select:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
     output:
-        selection="results/router_fits/{name}.json",
+        selection="results/export_fits/{name}.json",
     log:
         "logs/export_select/{name}.log",
     benchmark:
@@ -91,10 +91,10 @@ rule export_family:
     input:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
-        selection="results/router_fits/{name}.json",
+        selection="results/export_fits/{name}.json",
     output:
-        manifest="results/router/{name}/manifest.json",
-        files=expand("results/router/{{name}}/{file}", file=COMMON_ROUTER_FILES),
+        manifest="results/exports/{name}/manifest.json",
+        files=expand("results/exports/{{name}}/{file}", file=COMMON_ROUTER_FILES),
     log:
         "logs/export/{name}.log",
     benchmark:

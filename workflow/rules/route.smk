@@ -1,7 +1,7 @@
 # The alpha sweep: one job per variant covers every cluster count, every seed and every alpha (one
 # vectorised pass each). Routing is cheap next to starting a job (Python, pandas and the sweep modules
 # take more CPU time to import than the 50 sweeps of the default config take to run), so one job per
-# variant keeps a rerun after a change of router.alphas short; adding a cluster count reruns the
+# variant keeps a rerun after a change of sweep.alphas short; adding a cluster count reruns the
 # variant's sweeps, a few seconds.
 
 
@@ -42,10 +42,8 @@ rule sweep:
         runs=[(k, seed) for k in CLUSTER_COUNTS for seed in SEEDS],
         variant=variant_spec,
         models=config["models"],
-        router={
-            key: config["router"][key]
-            for key in ("alphas", "top_k", "beta", "max_router")
-        },
+        avengers={key: config["avengers"][key] for key in ("top_k", "beta")},
+        sweep=config["sweep"],
     script:
         "../scripts/sweep.py"
 
@@ -74,8 +72,8 @@ rule baselines:
         runtime=10,
     params:
         seeds=SEEDS,
-        variants=config["router"]["variants"],
+        variants=config["avengers"]["variants"],
         models=config["models"],
-        router={key: config["router"][key] for key in ("alphas", "max_router")},
+        sweep=config["sweep"],
     script:
         "../scripts/baselines.py"

@@ -17,7 +17,10 @@ rule split:
         mem_mb=1000,
         runtime=10,
     params:
-        split=config["split"],
-        validation_ratio=config["router"]["validation_ratio"],
+        # Only the keys a split reads: a new cv_folds must not redraw the splits.
+        split={
+            key: config["split"][key]
+            for key in ("train_ratio", "ood_datasets", "validation_ratio")
+        },
     script:
         "../scripts/split.py"

@@ -9,10 +9,10 @@ from avengers_pro.routing.scores import Variant
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
-settings = snakemake.params.router
+settings = snakemake.params.sweep
 variants = [Variant.from_config(name, spec) for name, spec in snakemake.params.variants.items()]
 matrix = read_record_matrix(snakemake.input.records, snakemake.params.models or None)
-alphas = alpha_grid({"router": settings})
+alphas = alpha_grid(settings["alphas"])
 decision_path = {seed_key(path): path for path in snakemake.output.decisions}  # (variant, seed) -> path
 for seed, split_path, baselines_path in zip(snakemake.params.seeds, snakemake.input.splits, snakemake.output.baselines):
     baselines, decisions = run_baselines(

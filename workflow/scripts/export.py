@@ -1,4 +1,4 @@
-"""Rule export_router: one router of config `export`, from its KMeans fits -> results/router/{name}/."""
+"""Rule export_router: one router of config `export`, from its KMeans fits -> results/exports/{name}/."""
 
 from avengers_pro.runlog import start_job
 

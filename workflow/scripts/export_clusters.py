@@ -1,4 +1,4 @@
-"""Rule export_clusters: the KMeans fits of one router of config `export` -> results/router_fits/{name}.npz."""
+"""Rule export_clusters: the KMeans fits of one router of config `export` -> results/export_fits/{name}.npz."""
 
 from avengers_pro.runlog import start_job
 

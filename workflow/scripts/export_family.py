@@ -1,4 +1,4 @@
-"""Rule export_family: the router export_select chose, refitted on all records -> results/router/{name}/."""
+"""Rule export_family: the router export_select chose, refitted on all records -> results/exports/{name}/."""
 
 from avengers_pro.runlog import start_job
 

@@ -1,5 +1,5 @@
 """Rule export_select: choose the family and hyperparameters of one `router:` export by K-fold CV over
-all records -> results/router_fits/{name}.json."""
+all records -> results/export_fits/{name}.json."""
 
 from avengers_pro.runlog import start_job
 
@@ -15,9 +15,9 @@ query_ids, vectors = read_embeddings(snakemake.input.embeddings)
 selection = select_export(records, query_ids, vectors, snakemake.params.settings, snakemake.params.entry)
 write_json(selection, snakemake.output.selection)
 log.info(
-    "router '%s' (%s): %s with %s; CV AIQ per family: %s",
+    "export '%s' (%s): %s with %s; CV AIQ per family: %s",
     snakemake.wildcards.name,
-    selection["router"],
+    selection["requested"],
     selection["family"],
     selection["params"],
     ", ".join(f"{c['family']} {c['validation_aiq']:.4f}" for c in selection["candidates"]),

@@ -23,11 +23,11 @@ log = start_job(snakemake.log[0], snakemake.threads)
 inputs, params = snakemake.input, snakemake.params
 matrix = read_record_matrix(inputs.records, params.models or None)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
-# results/routers/{family}/decisions_seed{seed}.parquet and .../selection.json
+# results/families/{family}/decisions_seed{seed}.parquet and .../selection.json
 family_decisions = {(path.split("/")[-2], seed_key(path)[1]): read_decisions(path) for path in inputs.family_decisions}
 family_validation = {(path.split("/")[-2], seed_key(path)[1]): read_sweep(path) for path in inputs.family_validation}
 family_params = dict(map(read_selection, inputs.selections))
-router = params.router
+
 entries, reference, avengers_pro = pipeline_entries(
     matrix,
     splits,
@@ -39,7 +39,7 @@ entries, reference, avengers_pro = pipeline_entries(
     main=params.main,
     family_validation=family_validation,
     dataset_router_validation=dataset_router_validation_sweeps(
-        matrix, splits, router["variants"], alpha_grid({"router": router})
+        matrix, splits, params.variants, alpha_grid(params.alphas)
     ),
 )
 # One AIQ cost range and one best single model for every row: summary.csv's, as in metrics.json.

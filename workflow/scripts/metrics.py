@@ -33,8 +33,8 @@ metrics = compute_metrics(
     dataset_router_validation=dataset_router_validation_sweeps(
         read_record_matrix(inputs.records, params.models or None),
         splits,
-        params.router["variants"],
-        alpha_grid({"router": params.router}),
+        params.variants,
+        alpha_grid(params.alphas),
     ),
 )
 write_json(metrics, snakemake.output.metrics)

@@ -13,7 +13,7 @@ split = split_queries(
     train_ratio=settings["train_ratio"],
     seed=int(snakemake.wildcards.seed),
     ood_datasets=settings["ood_datasets"],
-    validation_ratio=snakemake.params.validation_ratio,
+    validation_ratio=settings["validation_ratio"],
 )
 write_parquet(split, snakemake.output.split)
 log.info("split sizes:\n%s", split.groupby(["dataset", "split", "validation"]).size().to_string())

@@ -10,7 +10,7 @@ log = start_job(snakemake.log[0], snakemake.threads)
 inputs = snakemake.input
 sweeps = [(*sweep_key(path), read_sweep(path)) for path in inputs.sweeps]
 baselines = [(seed_key(path)[1], read_baselines(path)) for path in inputs.baselines]
-# results/routers/{family}/seed{seed}.parquet and .../selection.json
+# results/families/{family}/seed{seed}.parquet and .../selection.json
 family_sweeps = [(path.split("/")[-2], seed_key(path)[1], read_sweep(path)) for path in inputs.family_sweeps]
 hyperparameters = {family: hyperparameters_text(params) for family, params in map(read_selection, inputs.selections)}
 summary = summarize(sweeps, baselines, family_sweeps, hyperparameters)

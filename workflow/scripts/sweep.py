@@ -15,8 +15,8 @@ from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
 inputs, outputs = snakemake.input, snakemake.output
-settings = snakemake.params.router
-alphas = alpha_grid({"router": settings})
+settings, sweep_settings = snakemake.params.avengers, snakemake.params.sweep
+alphas = alpha_grid(sweep_settings["alphas"])
 variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.variant)
 matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
@@ -37,7 +37,7 @@ def sweep(labels_path, centroids_path, eval_ids, with_decisions=True):
         alphas=alphas,
         top_k=settings["top_k"],
         beta=settings["beta"],
-        max_router=settings["max_router"],
+        max_router=sweep_settings["max_router"],
         with_decisions=with_decisions,
     )
 

@@ -1,6 +1,6 @@
 """The honest alpha: chosen on the validation part of train only, reported with its test numbers.
 
-Per seed, the validation queries (``router.validation_ratio`` of each training split) are routed by
+Per seed, the validation queries (``split.validation_ratio`` of each training split) are routed by
 a router fitted on the rest of train; on that validation curve two alphas are chosen:
 
 * ``match_best_single``: the cheapest alpha whose validation accuracy reaches the validation-best

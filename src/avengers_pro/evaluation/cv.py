@@ -43,7 +43,7 @@ from avengers_pro.evaluation.selection import (
 )
 from avengers_pro.io import RecordMatrix
 
-#: K of the K-fold cross-validation (config ``routers.cv_folds``).
+#: K of the K-fold cross-validation (config ``split.cv_folds``).
 DEFAULT_CV_FOLDS = 5
 
 #: The families from simplest to most complex (the one-standard-error rule between families).
@@ -85,9 +85,9 @@ def cv_folds(datasets: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """
     datasets = np.asarray(datasets, dtype=object)
     if n_folds < 2:
-        raise DataError(f"cross-validation needs at least 2 folds, got {n_folds}", field="routers.cv_folds")
+        raise DataError(f"cross-validation needs at least 2 folds, got {n_folds}", field="split.cv_folds")
     if datasets.size < n_folds:
-        raise DataError(f"{datasets.size} training queries for {n_folds} folds", field="routers.cv_folds")
+        raise DataError(f"{datasets.size} training queries for {n_folds} folds", field="split.cv_folds")
     rng = np.random.default_rng([int(seed), 20])
     folds = np.empty(datasets.size, dtype=np.int64)
     offset = 0
@@ -155,7 +155,7 @@ def select_cv(
     if folds.shape != (len(matrix.query_ids),) or len(embeddings) != len(matrix.query_ids):
         raise DataError(
             f"{len(matrix.query_ids)} training queries, {len(embeddings)} embeddings and {folds.size} folds",
-            field="routers.cv_folds",
+            field="split.cv_folds",
         )
     candidates = expand_grid(grid) if isinstance(grid, Mapping) else [dict(c) for c in grid]
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
@@ -184,8 +184,8 @@ def select_cv(
     if all(mean is None for mean in means):
         raise DataError(
             f"no candidate of the {family} grid fits every fold ({table[0].get('skipped')}); give it smaller "
-            f"settings under routers.families.{family}",
-            field=f"routers.families.{family}",
+            f"settings under families.{family}",
+            field=f"families.{family}",
         )
     chosen = one_standard_error(means, [e["aiq_se"] for e in table], [simplicity(family, e["params"]) for e in table])
     for i, entry in enumerate(table):

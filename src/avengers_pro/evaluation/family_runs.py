@@ -1,8 +1,8 @@
 """Router families on the pipeline's splits: one family's selection and test routing per seed.
 
 :func:`run_family`: for every seed's split, one family's hyperparameters are chosen by K-fold
-cross-validation over train only (:func:`select_family`, the ``router_family_select`` job), then
-(:func:`route_family`, the ``router_family`` job) the chosen estimator is refitted on all of train and
+cross-validation over train only (:func:`select_family`, the ``family_select`` job), then
+(:func:`route_family`, the ``family_route`` job) the chosen estimator is refitted on all of train and
 routes the seed's test queries once, over every alpha. The outcome per seed is a sweep frame in the
 format of the Avengers-Pro sweep files (``outputs.SWEEP_COLUMNS`` and ``routed[<model>]``), the
 per-query decisions and the validation sweep. The leaderboard (:mod:`avengers_pro.evaluation.leaderboard`)
@@ -125,7 +125,7 @@ def select_family(
     splits
         seed -> the ``results/splits/seed{seed}.parquet`` frame (``query_id``, ``split``, ``validation``).
     n_folds
-        K (``routers.cv_folds``).
+        K (``split.cv_folds``).
 
     Returns
     -------
@@ -243,7 +243,7 @@ def run_family(
 
 
 def selection_json(family: str, selected: Mapping[int, Selection], n_folds: int = DEFAULT_CV_FOLDS) -> dict[str, Any]:
-    """The JSON object of a family's choices (``results/routers/{family}/selection.json``): per seed
+    """The JSON object of a family's choices (``results/families/{family}/selection.json``): per seed
     the chosen ``params`` and every candidate's fold AIQs (:func:`select_family`).
     """
     return {
@@ -263,7 +263,7 @@ def chosen_params(record: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
 
 
 def read_selection(path: PathLike) -> tuple[str, dict[int, dict[str, Any]]]:
-    """``(family, {seed: chosen hyperparameters})`` of a ``results/routers/{family}/selection.json``.
+    """``(family, {seed: chosen hyperparameters})`` of a ``results/families/{family}/selection.json``.
 
     Raises
     ------

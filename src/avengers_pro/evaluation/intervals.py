@@ -210,7 +210,7 @@ def validation_hull_rows(
         (A,) the test curve's alpha grid.
     validation_sweep
         One seed's validation sweep, one row per (alpha, dataset) (``results/sweep_validation/...``
-        or ``results/routers/{family}/validation_seed{seed}.parquet``): the router fitted without
+        or ``results/families/{family}/validation_seed{seed}.parquet``): the router fitted without
         the validation queries, evaluated on them.
     file
         Named in errors.

@@ -1,6 +1,6 @@
 """Router families on the pipeline's splits, and the ranked leaderboard of every router.
 
-Two steps, each a pipeline job (``workflow/rules/routers.smk``):
+Two steps, each a pipeline job (``workflow/rules/families.smk``):
 
 1. :func:`~avengers_pro.evaluation.family_runs.run_family` (module :mod:`avengers_pro.evaluation.family_runs`, its names
    re-exported here): per seed, one family's hyperparameters chosen by K-fold cross-validation over

@@ -64,7 +64,7 @@ def pipeline_entries(
         its (variant, n_clusters) gets a row of its own beside the validation-chosen ones, the
         reference of ``aiq_delta_vs_avengers_pro``.
     family_validation, dataset_router_validation
-        (family, seed) -> ``results/routers/{family}/validation_seed{seed}.parquet``; (variant, seed)
+        (family, seed) -> ``results/families/{family}/validation_seed{seed}.parquet``; (variant, seed)
         -> the dataset router's validation sweep (:func:`dataset_router_validation_sweeps`). The
         validation sweeps of the rows' validation-hull AIQ; without them those rows have none.
 
@@ -140,7 +140,7 @@ def dataset_router_validation_sweeps(
     matrix, splits
         The records and seed -> split frame.
     variants
-        ``router.variants`` (name -> settings).
+        ``avengers.variants`` (name -> settings).
     alphas
         (A,) the alpha grid of the test sweeps.
     """

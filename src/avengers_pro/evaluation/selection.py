@@ -23,7 +23,7 @@ from avengers_pro.routing.base import RouterEstimator
 from avengers_pro.routing.families import Grid, expand_grid, make_estimator
 
 #: The alpha grid of the validation AIQ that chooses hyperparameters (in the pipeline and for an
-#: export). Fixed, not the config's ``router.alphas``: the selection (every candidate fitted, the
+#: export). Fixed, not the config's ``sweep.alphas``: the selection (every candidate fitted, the
 #: expensive part) then does not rerun when only the grid the curves are drawn on changes; 101
 #: points are the paper's.
 SELECTION_ALPHAS = np.linspace(0.0, 1.0, 101)
@@ -147,8 +147,8 @@ def select_on_validation(
     if not scored:
         raise DataError(
             f"no candidate of the {family} grid fits {len(fit_emb)} training queries "
-            f"({table[0]['skipped']}); give it smaller settings under routers.families.{family}",
-            field=f"routers.families.{family}",
+            f"({table[0]['skipped']}); give it smaller settings under families.{family}",
+            field=f"families.{family}",
         )
     best = max(scored, key=lambda i: table[i]["aiq"])  # first of equal maxima
     chosen = table[best]["params"]

@@ -3,7 +3,7 @@
 Accuracy of a sweep point (or a baseline) on one seed is the unweighted mean over datasets of the
 per-dataset accuracies (as the paper); its cost is the total test cost over all datasets. Both are
 then averaged over seeds; the spreads are sample standard deviations over seeds (ddof = 1). The
-rows: Avengers-Pro's sweeps, the router families' test sweeps (``results/routers/{family}/...``),
+rows: Avengers-Pro's sweeps, the router families' test sweeps (``results/families/{family}/...``),
 the baselines and the single models. The file's columns and reader: :mod:`avengers_pro.outputs`;
 the metrics: :mod:`avengers_pro.evaluation.metrics_json`.
 """
@@ -90,7 +90,7 @@ def _long_rows(
         for variant, n_clusters, seed, frame in sweeps
     ]
     # Avengers-Pro's max_router only: it is also the dataset router's (below). A family routes to one
-    # model per query whatever router.max_router says.
+    # model per query whatever sweep.max_router says.
     router_max = {int(m) for p in parts for m in np.unique(p["max_router"])}
     if len(router_max) > 1:
         raise DataError(f"the sweeps disagree on max_router ({sorted(router_max)})", field="max_router")
@@ -178,7 +178,7 @@ def summarize(
     baselines
         ``(seed, frame)`` with the ``results/baselines/seed{seed}`` frames.
     family_sweeps
-        ``(family, seed, frame)`` with the router families' ``results/routers/{family}/seed{seed}``
+        ``(family, seed, frame)`` with the router families' ``results/families/{family}/seed{seed}``
         test sweeps (same columns as Avengers-Pro's).
     hyperparameters
         family -> its validation-chosen hyperparameters as text

@@ -2,7 +2,7 @@
 
 Two steps, each a pipeline job (``workflow/rules/export.smk``), as for an Avengers-Pro export:
 
-1. :func:`select_export`: by K-fold cross-validation over ALL records (``routers.cv_folds`` folds
+1. :func:`select_export`: by K-fold cross-validation over ALL records (``split.cv_folds`` folds
    stratified by dataset, seed = the first of ``split.seeds``), each candidate family's
    hyperparameters are chosen by the mean held-out AIQ over
    :data:`~avengers_pro.evaluation.selection.SELECTION_ALPHAS` with the one-standard-error rule toward the simplest
@@ -62,9 +62,9 @@ def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) 
     """The config values a family export uses, checked; also the ``config`` stored in the manifest.
 
     :func:`~avengers_pro.export.fit.fit_settings` (the entry, models, the carve-out's ratio and seed),
-    plus ``routers.families`` (the candidates' grids), the Avengers-Pro settings a
-    ``best-on-validation`` entry also tries (``router.variants``, ``top_k``, ``beta``,
-    ``clustering.n_clusters``), ``router.alphas`` and ``max_router``, and the ``embedding:`` block.
+    plus ``families`` (the candidates' grids), the Avengers-Pro settings a
+    ``best-on-validation`` entry also tries (``avengers.variants``, ``top_k``, ``beta``,
+    ``clustering.n_clusters``), ``sweep.alphas`` and ``max_router``, and the ``embedding:`` block.
 
     Raises
     ------
@@ -73,24 +73,24 @@ def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) 
     """
     settings = fit_settings(config, entry)
     try:
-        router = config["router"]
-        routers = config.get("routers", {})
+        avengers, sweep = config["avengers"], config.get("sweep", {})
         settings["routers"] = {
-            "families": dict(routers.get("families") or {}),
-            "cv_folds": int(routers.get("cv_folds", DEFAULT_CV_FOLDS)),
+            "families": dict(config.get("families") or {}),
+            "cv_folds": int(config["split"].get("cv_folds", DEFAULT_CV_FOLDS)),
         }
-        settings["router"] = {key: router[key] for key in ("top_k", "beta", "validation_ratio", "variants")}
+        settings["router"] = {key: avengers[key] for key in ("top_k", "beta", "variants")}
+        settings["router"]["validation_ratio"] = config["split"]["validation_ratio"]
         # Only the second step reads these: the pipeline's selection job is not given them, so that a
         # new alpha grid does not rerun it.
-        settings["router"].update({key: router[key] for key in ("alphas", "max_router") if key in router})
+        settings["router"].update({key: sweep[key] for key in ("alphas", "max_router") if key in sweep})
         settings["clustering"]["n_clusters"] = list(config["clustering"]["n_clusters"])
     except KeyError as error:
         raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
     settings["embedding"] = embedder_spec(config.get("embedding"))
-    wanted = entry.get("router")
+    wanted = entry.get("family")
     if wanted != BEST_ON_VALIDATION and wanted not in FAMILIES:
         raise ConfigError(
-            f"export '{entry.get('name')}'.router: {wanted!r} is not a router family "
+            f"export '{entry.get('name')}'.family: {wanted!r} is not a router family "
             f"({', '.join(sorted(FAMILIES))}) or {BEST_ON_VALIDATION!r}"
         )
     return settings
@@ -99,11 +99,11 @@ def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) 
 def export_candidates(settings: Mapping[str, Any]) -> list[tuple[str, Grid]]:
     """The (family, grid) pairs an entry chooses among, in order (the first of equal AIQs wins).
 
-    A named family: its ``routers.families`` grid, else its default grid; ``avengers-pro``: every
-    ``router.variants`` entry x ``clustering.n_clusters``. ``best-on-validation``: every family of
-    ``routers.families``, then those Avengers-Pro candidates.
+    A named family: its ``families`` grid, else its default grid; ``avengers-pro``: every
+    ``avengers.variants`` entry x ``clustering.n_clusters``. ``best-on-validation``: every family of
+    ``families``, then those Avengers-Pro candidates.
     """
-    wanted = settings["export"]["router"]
+    wanted = settings["export"]["family"]
     families = settings["routers"]["families"]
     if wanted == BEST_ON_VALIDATION:
         return [*families.items(), (AVENGERS_PRO, _avengers_grid(settings))]
@@ -184,7 +184,7 @@ def select_export(
         [(FAMILY_ORDER.index(c["family"]),) for c in candidates],
     )
     return {
-        "router": entry["router"],
+        "requested": entry["family"],
         "family": candidates[winner]["family"],
         "params": candidates[winner]["params"],
         "seed": seed,
@@ -206,7 +206,7 @@ def _validation_alpha(
     from avengers_pro.config import alpha_grid
 
     split, is_validation = validation_split(records, matrix, settings)
-    alphas = alpha_grid({"router": settings["router"]})
+    alphas = alpha_grid(settings["router"]["alphas"])
     estimator.fit(vectors[~is_validation], matrix.subset(~is_validation))
     validation = matrix.subset(is_validation)
     choices = estimator.choose(vectors[is_validation], alphas, validation.available)
@@ -244,10 +244,10 @@ def export_selected(
     missing = [key for key in ("alphas", "max_router") if key not in settings["router"]]
     if missing:
         raise ConfigError(f"export '{entry.get('name')}': config key {missing[0]!r} missing")
-    if selection.get("router") != entry["router"]:
+    if selection.get("requested") != entry["family"]:
         raise DataError(
-            f"export '{entry['name']}': the selection is for router {selection.get('router')!r}; select again",
-            field="router",
+            f"export '{entry['name']}': the selection is for {selection.get('requested')!r}; select again",
+            field="requested",
         )
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
     family, params, seed = str(selection["family"]), dict(selection["params"]), int(settings["seed"])
@@ -257,7 +257,7 @@ def export_selected(
         alpha = _validation_alpha(records, matrix, vectors, settings, make_estimator(family, params, seed))
     log.info("export '%s': %s, alpha %.4f (%s)", entry["name"], family, alpha["default"], alpha["chosen_by"])
     estimator = make_estimator(family, params, seed).fit(vectors, matrix)
-    how = {key: selection[key] for key in ("router", "family", "seed", "cv_folds", "n_queries")}
+    how = {key: selection[key] for key in ("requested", "family", "seed", "cv_folds", "n_queries")}
     how["candidates"] = [
         {"family": c["family"], "params": c["params"], "validation_aiq": c["validation_aiq"]}
         for c in selection["candidates"]

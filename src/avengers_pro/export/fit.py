@@ -1,6 +1,6 @@
 """Pipeline time, part 1: the KMeans fits of an export and the choice of its default alpha.
 
-The fits are kept in a file of their own (``results/router_fits/{name}.npz``) so that changing the
+The fits are kept in a file of their own (``results/export_fits/{name}.npz``) so that changing the
 alpha grid or the target does not refit them; :mod:`avengers_pro.export.write` then fits the
 statistics and writes the router folder. What an export does is described in ``docs/routing.md``.
 """
@@ -55,7 +55,7 @@ def _aligned_embeddings(
 def fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
     """The config values the KMeans fits of an export depend on.
 
-    They are the entry, ``models``, ``router.validation_ratio``, ``clustering`` and the first split
+    They are the entry, ``models``, ``split.validation_ratio``, ``clustering`` and the first split
     seed. No router setting (alpha grid, top_k, beta, max_router, variants), so that changing one
     does not refit them. (The whole entry is kept: changing its fixed alpha or target refits too.)
     Bounds the config schema enforces (alpha in [0, 1], the ratio in (0, 1)) are not checked again.
@@ -70,7 +70,7 @@ def fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[st
         settings: dict[str, Any] = {
             "export": dict(entry),
             "models": list(config.get("models") or []),
-            "router": {"validation_ratio": config["router"]["validation_ratio"]},
+            "router": {"validation_ratio": config["split"]["validation_ratio"]},
             "clustering": {key: config["clustering"][key] for key in ("n_init", "minibatch_above")},
             "seed": int(config["split"]["seeds"][0]),
         }
@@ -110,7 +110,7 @@ def validation_split(
     Raises
     ------
     DataError
-        ``router.validation_ratio`` leaves no query to fit on or none to validate on.
+        ``split.validation_ratio`` leaves no query to fit on or none to validate on.
     """
     # Imported here, as the other pipeline-only modules below: loading a Router must stay light.
     from avengers_pro.evaluation.split import split_queries
@@ -126,7 +126,7 @@ def validation_split(
     n_validation = int(is_validation.sum())
     if n_validation == 0 or n_validation == len(is_validation):
         raise DataError(
-            f"router.validation_ratio {router['validation_ratio']} leaves {len(is_validation) - n_validation} "
+            f"split.validation_ratio {router['validation_ratio']} leaves {len(is_validation) - n_validation} "
             f"queries to fit and {n_validation} to validate on",
             field="validation_ratio",
         )
@@ -157,7 +157,7 @@ def choose_on_validation(
 
     router = settings["router"]
     fit_ids, validation_ids = matrix.query_ids[~is_validation], matrix.query_ids[is_validation]
-    alphas = alpha_grid({"router": router})
+    alphas = alpha_grid(router["alphas"])
     sweep, _ = run_sweep(
         matrix,
         train_ids=fit_ids,

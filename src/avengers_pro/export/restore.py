@@ -157,7 +157,7 @@ class Router:
         Parameters
         ----------
         path
-            The router folder (``results/router/{name}``).
+            The router folder (``results/exports/{name}``).
         alpha
             Route with this alpha instead of the exported default (no refit: the scores are
             recomputed from the stored statistics or predictions).

@@ -53,9 +53,14 @@ def export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict
     """
     settings = fit_settings(config, entry)
     try:
-        router = config["router"]
-        settings["variant"] = dict(router["variants"][entry["variant"]])
-        settings["router"] = {key: router[key] for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")}
+        avengers, sweep = config["avengers"], config["sweep"]
+        settings["variant"] = dict(avengers["variants"][entry["variant"]])
+        # The folder's own names (router.json, the manifest's config): one block of router settings.
+        settings["router"] = {
+            **{key: avengers[key] for key in ("top_k", "beta")},
+            **{key: sweep[key] for key in ("alphas", "max_router")},
+            "validation_ratio": config["split"]["validation_ratio"],
+        }
     except KeyError as error:
         raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
     settings["embedding"] = embedder_spec(config.get("embedding"))
@@ -74,9 +79,9 @@ def export_router(
     """Fit a router on ALL records and write it to ``out_dir`` (the folder: ``docs/routing.md``).
 
     With ``entry["alpha"]`` that alpha becomes the default. With ``entry["target"]`` it is chosen on
-    validation first: ``router.validation_ratio`` of each dataset's distinct query texts is held out
+    validation first: ``split.validation_ratio`` of each dataset's distinct query texts is held out
     (``split_queries(train_ratio=1, validation_ratio=..., seed=split.seeds[0])``), clusters and
-    statistics are fitted on the rest, the ``router.alphas`` grid is swept on the held-out part and
+    statistics are fitted on the rest, the ``sweep.alphas`` grid is swept on the held-out part and
     the alpha is chosen as ``metrics.json`` does: ``match-best-single`` = the cheapest alpha whose
     validation accuracy (unweighted mean over datasets) reaches the validation-best single model's
     (else the max-accuracy alpha, flagged ``reached: false``); ``max-accuracy`` = the alpha of the
@@ -91,8 +96,8 @@ def export_router(
     query_ids, embeddings
         Query ids and their (n, dim) L2-normalised embeddings; every record's query needs one.
     config
-        A validated config, or a mapping with at least ``router`` (``variants``, ``alphas``,
-        ``top_k``, ``beta``, ``max_router``, ``validation_ratio``), ``clustering`` (``n_init``,
+        A validated config, or a mapping with at least ``avengers`` (``variants``, ``top_k``,
+        ``beta``), ``sweep`` (``alphas``, ``max_router``), ``split`` (``validation_ratio``, ``seeds``), ``clustering`` (``n_init``,
         ``minibatch_above``), ``split.seeds``, ``embedding`` and optionally ``models``.
     entry
         One item of ``config["export"]``: ``name``, ``variant``, ``n_clusters`` and ``alpha`` or

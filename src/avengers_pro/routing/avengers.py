@@ -31,7 +31,7 @@ class AvengersProEstimator(RouterEstimator):
     variant
         Normalisation, aggregation and distance.
     n_clusters, top_k, beta
-        As ``clustering.n_clusters``, ``router.top_k`` and ``router.beta``.
+        As ``clustering.n_clusters``, ``avengers.top_k`` and ``avengers.beta``.
     seed, n_init
         KMeans seed and restarts (the pipeline uses the split's seed and 10).
     """

@@ -2,8 +2,8 @@ r"""``avengers-pro serve``: load the router and its embedder once, check the ups
 
 ::
 
-    avengers-pro serve --router results/router/default --upstreams upstreams.yaml
-    avengers-pro serve --router results/router/default --upstreams upstreams.yaml \\
+    avengers-pro serve --router results/exports/default --upstreams upstreams.yaml
+    avengers-pro serve --router results/exports/default --upstreams upstreams.yaml \\
         --host 0.0.0.0 --port 8080 --auth-token-env AVENGERS_PRO_TOKEN
 
 Every startup error (a bad router folder, an unmapped model, an unset key variable, a port already
@@ -28,7 +28,9 @@ log = logging.getLogger("avengers_pro.serve")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``serve`` subcommand's options."""
-    parser.add_argument("--router", required=True, metavar="DIR", help="the router folder, e.g. results/router/default")
+    parser.add_argument(
+        "--router", required=True, metavar="DIR", help="the router folder, e.g. results/exports/default"
+    )
     parser.add_argument(
         "--upstreams",
         required=True,

@@ -1,4 +1,4 @@
-"""Rule router_family_select: one router family's hyperparameters per seed, chosen by K-fold
+"""Rule family_select: one router family's hyperparameters per seed, chosen by K-fold
 cross-validation over train only (one-standard-error rule)."""
 
 import pandas as pd

@@ -1,26 +1,26 @@
-# Router families beyond the paper (config routers.families) and the leaderboard of every router.
-# Per family, two jobs cover every seed: router_family_select chooses the hyperparameters on
-# validation (the expensive part; its params hold no alpha grid, so a new router.alphas does not rerun
-# it) and router_family routes the test queries on the config's grid. Changing one family's grid reruns
+# Router families beyond the paper (config families) and the leaderboard of every router.
+# Per family, two jobs cover every seed: family_select chooses the hyperparameters on
+# validation (the expensive part; its params hold no alpha grid, so a new sweep.alphas does not rerun
+# it) and family_route routes the test queries on the config's grid. Changing one family's grid reruns
 # that family's jobs, not the other families'. Each family's test sweeps become rows of summary.csv; the
 # leaderboard ranks the families with Avengers-Pro, the dataset router and the oracle on summary.csv's
 # AIQ cost range and best single model, and metrics.json takes the families' intervals from it. The
-# leaderboard's AIQ is the validation hull's: router_family also writes each seed's validation sweep of
+# leaderboard's AIQ is the validation hull's: family_route also writes each seed's validation sweep of
 # the chosen hyperparameters (fitted without the validation carve-out), and the leaderboard job computes
 # the dataset router's.
 
 
-rule router_family_select:
+rule family_select:
     input:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
         splits=split_files(),
     output:
-        selection="results/routers/{family}/selection.json",
+        selection="results/families/{family}/selection.json",
     log:
-        "logs/routers/{family}_select.log",
+        "logs/families/{family}_select.log",
     benchmark:
-        "benchmarks/routers/{family}_select.tsv"
+        "benchmarks/families/{family}_select.tsv"
     wildcard_constraints:
         family=alternatives(ROUTER_FAMILIES) or "(?!)",
     priority: CRITICAL_PATH
@@ -31,31 +31,31 @@ rule router_family_select:
         mem_mb=2000,
         runtime=30,
     params:
-        grid=lambda wildcards: config["routers"]["families"][wildcards.family],
-        cv_folds=config["routers"]["cv_folds"],
+        grid=lambda wildcards: config["families"][wildcards.family],
+        cv_folds=config["split"]["cv_folds"],
         models=config["models"],
     script:
-        "../scripts/router_family_select.py"
+        "../scripts/family_select.py"
 
 
-rule router_family:
+rule family_route:
     input:
         records="results/records.parquet",
         embeddings=EMBEDDINGS,
         splits=split_files(),
-        selection="results/routers/{family}/selection.json",
+        selection="results/families/{family}/selection.json",
     output:
-        sweeps=expand("results/routers/{{family}}/seed{seed}.parquet", seed=SEEDS),
+        sweeps=expand("results/families/{{family}}/seed{seed}.parquet", seed=SEEDS),
         decisions=expand(
-            "results/routers/{{family}}/decisions_seed{seed}.parquet", seed=SEEDS
+            "results/families/{{family}}/decisions_seed{seed}.parquet", seed=SEEDS
         ),
         validation=expand(
-            "results/routers/{{family}}/validation_seed{seed}.parquet", seed=SEEDS
+            "results/families/{{family}}/validation_seed{seed}.parquet", seed=SEEDS
         ),
     log:
-        "logs/routers/{family}.log",
+        "logs/families/{family}.log",
     benchmark:
-        "benchmarks/routers/{family}.tsv"
+        "benchmarks/families/{family}.tsv"
     wildcard_constraints:
         family=alternatives(ROUTER_FAMILIES) or "(?!)",
     priority: CRITICAL_PATH
@@ -67,9 +67,9 @@ rule router_family:
         runtime=30,
     params:
         models=config["models"],
-        router={key: config["router"][key] for key in ("alphas",)},
+        alphas=config["sweep"]["alphas"],
     script:
-        "../scripts/router_family.py"
+        "../scripts/family_route.py"
 
 
 rule leaderboard:
@@ -106,6 +106,7 @@ rule leaderboard:
         main=config["plots"]["main"],
         evaluation=config["evaluation"],
         score_label=config["plots"]["score_label"],
-        router={key: config["router"][key] for key in ("alphas", "variants")},
+        alphas=config["sweep"]["alphas"],
+        variants=config["avengers"]["variants"],
     script:
         "../scripts/leaderboard.py"

@@ -1,5 +1,5 @@
-"""Rule router_family: one router family's test sweep on every seed, with the hyperparameters chosen
-on validation (results/routers/{family}/selection.json)."""
+"""Rule family_route: one router family's test sweep on every seed, with the hyperparameters chosen
+on validation (results/families/{family}/selection.json)."""
 
 import pandas as pd
 
@@ -16,7 +16,7 @@ query_ids, vectors = read_embeddings(inputs.embeddings)
 embeddings = aligned_embeddings(query_ids, vectors, matrix, inputs.embeddings)
 splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
 _, chosen = read_selection(inputs.selection)
-runs = route_family(family, chosen, embeddings, matrix, splits, alpha_grid({"router": snakemake.params.router}))
+runs = route_family(family, chosen, embeddings, matrix, splits, alpha_grid(snakemake.params.alphas))
 sweep_of = {seed_key(path)[1]: path for path in outputs.sweeps}
 decisions_of = {seed_key(path)[1]: path for path in outputs.decisions}
 validation_of = {seed_key(path)[1]: path for path in outputs.validation}
