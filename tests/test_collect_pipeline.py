@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runs import planned_jobs, run_snakemake
-from snakemake_runs import snakemake as run_snakemake_ok
 
 from avengers_pro.records import ingest
 from avengers_pro.testing.fake_chat_server import FakeChatServer
+from avengers_pro.testing.workflow_runs import planned_jobs, run_snakemake
+from avengers_pro.testing.workflow_runs import snakemake as run_snakemake_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from toy_routers import tiny
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.baselines import dataset_router
@@ -27,6 +26,7 @@ from avengers_pro.routing import (
 from avengers_pro.routing.avengers import AvengersProRouter
 from avengers_pro.routing.geometry import fit_clusters, l2_normalise
 from avengers_pro.routing.scores import Variant
+from avengers_pro.testing.small_routers import tiny
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 OFFICIAL = Variant("official", "official", "official")

@@ -1,5 +1,6 @@
 """Small routers for tests: hand-made records and embeddings (:func:`tiny`), and exporting a small
-Avengers-Pro router for the tests that need a router folder (:func:`export_small_router`)."""
+Avengers-Pro router for the tests that need a router folder (:func:`export_small_router`).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def export_config(
 ) -> dict[str, Any]:
     """The config keys an export reads, for small test data: one variant ``variant`` with the ``kind``
     normalisation and aggregation, the first split seed 0, and (for a ``router:`` entry) the
-    ``routers.families`` grids and the Avengers-Pro cluster counts ``n_clusters``."""
+    ``routers.families`` grids and the Avengers-Pro cluster counts ``n_clusters``.
+    """
     config: dict[str, Any] = {
         "router": {
             "variants": {variant: {"normalisation": kind, "aggregation": kind}},
@@ -69,7 +71,8 @@ def export_small_router(
 ) -> Path:
     """Export a router named ``out.name`` into ``out``: variant ``variant`` with the ``kind``
     normalisation and aggregation, fitted on ``records`` and the query ``vectors`` (rows in the order
-    of the records' first appearance of each query)."""
+    of the records' first appearance of each query).
+    """
     queries = records.drop_duplicates("query_id")
     config = export_config(
         embedding=embedding,
