@@ -15,23 +15,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_pipeline import DATA
+from _common import DATA, RESULTS, machine_info, write_json
 from sklearn.cluster import KMeans
 
 from avengers_pro.evaluation.sweep import run_sweep
-from avengers_pro.io import RecordMatrix, write_json
+from avengers_pro.io import RecordMatrix
 from avengers_pro.routing.scores import Variant
 from avengers_pro.testing.reference_sweep import reference_sweep
 
-REPO = Path(__file__).resolve().parents[1]
 # (n_clusters, seed, train rows, test rows, train labels, centroids)
 Job = tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 VARIANTS = [Variant("paper", "paper", "paper"), Variant("official", "official", "official")]
@@ -82,7 +79,7 @@ def split_rows(datasets: np.ndarray, seed: int, train_ratio: float = 0.7) -> tup
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "sweep.json"))
+    parser.add_argument("--output", default=str(RESULTS / "sweep.json"))
     parser.add_argument("--cluster-counts", type=int, nargs="+", default=[8, 16, 25, 32, 64])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--n-alphas", type=int, default=101)
@@ -244,7 +241,7 @@ def main() -> int:
 
     write_json(
         {
-            "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+            "machine": machine_info(),
             "shape": {
                 "queries": n_queries,
                 "models": n_models,

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bench_pipeline import DATA
+from _common import DATA, REPO, RESULTS, write_json
 
 from avengers_pro.config import alpha_grid, load_config
 from avengers_pro.evaluation.baselines import run_baselines
@@ -53,7 +52,6 @@ from avengers_pro.records import ingest
 from avengers_pro.routing import DEFAULT_GRIDS
 from avengers_pro.routing.scores import Variant
 
-ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = "avengers-pro official"
 
 
@@ -105,15 +103,15 @@ def load_data(config: dict[str, Any], data_dir: Path, cache: Path) -> tuple[pd.D
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--config", default=str(REPO / "config.yaml"))
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "compare_routers.json"))
-    parser.add_argument("--embeddings", default=str(ROOT / "bench" / "results" / "routerbench_minilm.parquet"))
+    parser.add_argument("--output", default=str(RESULTS / "compare_routers.json"))
+    parser.add_argument("--embeddings", default=str(RESULTS / "routerbench_minilm.parquet"))
     parser.add_argument("--resamples", type=int, default=None)
     parser.add_argument("--families", default=None, help="comma-separated row names (default: all)")
     args = parser.parse_args()
 
-    config = load_config(args.config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    config = load_config(args.config, REPO / "workflow" / "schemas" / "config.schema.yaml")
     alphas = alpha_grid(config)
     seeds = config["split"]["seeds"]
     n_resamples = args.resamples if args.resamples is not None else config["evaluation"]["bootstrap_resamples"]
@@ -201,8 +199,7 @@ def main() -> None:
         "n_resamples": n_resamples,
         "leaderboard": json_ready(table.to_dict(orient="records")),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, Path(args.output))
     print(
         leaderboard_markdown(
             table,
