@@ -146,8 +146,9 @@ class TracedPeak:
 # --------------------------------------------------------------------------- results
 
 
-def write_json(obj: Any, path: Path) -> None:
+def write_json(obj: Any, path: Path | str) -> None:
     """Write a benchmark's results as indented JSON (keys sorted), creating the folder."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 

@@ -32,7 +32,18 @@ def test_default_config_is_valid_and_gets_defaults():
 
 
 def test_the_tiny_scenario_config_is_valid():
-    validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()), SCHEMA)
+    """The end-to-end scenario validates, keeps its small grids, gets the defaults for what it leaves
+    out, and its main plot names a variant and a cluster count that the run produces."""
+    config = validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()), SCHEMA)
+    assert config["split"]["seeds"] == [0, 1]
+    assert config["clustering"]["n_clusters"] == [2, 4]
+    assert config["router"]["alphas"] == {"start": 0.0, "stop": 1.0, "num": 11}
+    assert config["sources"] == [{"name": "tiny", "format": "records", "path": "data/records.csv", "splits": None}]
+    assert config["split"]["train_ratio"] == 0.7  # a default filled in
+    assert set(config["router"]["variants"]) == {"paper", "official"}  # the default variants
+    main = config["plots"]["main"]
+    assert main["variant"] in config["router"]["variants"]
+    assert main["n_clusters"] in config["clustering"]["n_clusters"]
 
 
 def _schema_properties(node, path=""):
