@@ -130,3 +130,38 @@ def test_an_empty_families_mapping_disables_the_comparison():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["routers"] = {"families": {}}
     assert validate_config(config, SCHEMA)["routers"] == {"cv_folds": 5, "families": {}}
+
+
+# --------------------------------------------------------------------------- schema enums = code registries
+
+
+def _export_entry() -> dict:
+    return load_schema(SCHEMA)["properties"]["export"]["items"]["properties"]
+
+
+def test_the_schema_source_formats_are_the_readers():
+    """sources[].format lists exactly the formats records.read_source reads."""
+    from avengers_pro.records import FORMATS
+
+    schema = load_schema(SCHEMA)
+    source = schema["$defs"][schema["properties"]["sources"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert sorted(source["properties"]["format"]["enum"]) == sorted(FORMATS)
+
+
+def test_the_schema_families_are_the_family_registry():
+    """routers.families names every family of routing.FAMILIES but Avengers-Pro (its grid is the
+    router.variants x clustering.n_clusters sweep); export[].router names them all, and the export's
+    best-on-validation choice."""
+    from avengers_pro.export.families import AVENGERS_PRO, BEST_ON_VALIDATION
+    from avengers_pro.routing import FAMILIES
+
+    families = load_schema(SCHEMA)["properties"]["routers"]["properties"]["families"]["propertyNames"]["enum"]
+    assert sorted(families) == sorted(set(FAMILIES) - {AVENGERS_PRO})
+    assert sorted(_export_entry()["router"]["enum"]) == sorted([*FAMILIES, BEST_ON_VALIDATION])
+
+
+def test_the_schema_export_targets_are_the_alpha_targets():
+    """export[].target lists exactly the targets an export's alpha choice implements."""
+    from avengers_pro.export.fit import TARGETS
+
+    assert sorted(_export_entry()["target"]["enum"]) == sorted(TARGETS)
