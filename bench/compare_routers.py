@@ -37,11 +37,11 @@ from avengers_pro.evaluation.leaderboard import (
     baseline_entry,
     build_leaderboard,
     hyperparameters_text,
-    leaderboard_markdown,
     oracle_decisions,
     run_family,
     split_flags,
 )
+from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions
 from avengers_pro.evaluation.split import split_queries

@@ -19,12 +19,12 @@ from avengers_pro.evaluation.leaderboard import (
     build_leaderboard,
     family_entry,
     hyperparameters_text,
-    leaderboard_markdown,
     oracle_decisions,
     run_family,
     split_flags,
     validation_best_k,
 )
+from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
 from avengers_pro.evaluation.selection import make_estimator, validation_cost_range
 from avengers_pro.evaluation.summary import seed_curve
