@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sqlite3
 import statistics
@@ -37,21 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from _common import REPO, RESULTS, load_average, machine_info, print_table, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import load_average, machine_info, print_table, write_json
-
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-sys.path.insert(0, str(REPO / "src"))
 
 from avengers_pro.collect.client import ChatClient
 from avengers_pro.collect.runner import collect
 from avengers_pro.collect.settings import endpoint_settings
 from avengers_pro.config import validate_config
 from avengers_pro.testing.fake_chat_server import FakeChatServer
-
-ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
 
 def write_benchmark(path: Path, n: int) -> list[dict[str, Any]]:
@@ -109,7 +102,6 @@ class ServerProcess:
             ],
             stdout=subprocess.PIPE,
             text=True,
-            env=ENV,
         )
         assert self.process.stdout is not None
         self.base_url = self.process.stdout.readline().strip()
@@ -186,7 +178,7 @@ def kill_and_resume(bench: Path, n: int, concurrency: int, workdir: Path) -> dic
             "collection": config["collection"],
             "output": str(cache.parent / "run"),
         }
-        child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], env=ENV)
+        child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)])
         deadline = time.monotonic() + 300
         while cached_rows(cache) < n // 2 and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -251,7 +243,7 @@ def main() -> None:
         f"\nbare chat client (HTTP layer + answer check, sequential): {out['bare_http_cpu_ms_per_req']:.3f} CPU ms per request"
     )
     print_table(pd.DataFrame(out["kill_and_resume"]), "kill (SIGKILL at half) and resume")
-    write_json(out, REPO / "bench" / "results" / "collect.json")
+    write_json(out, RESULTS / "collect.json")
 
 
 def render(row: dict[str, Any]) -> str:

@@ -37,12 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from _common import REPO, RESULTS, load_average, machine_info, print_table, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import load_average, machine_info, print_table, write_json
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_QUERIES = REPO / "bench" / "results" / "pipeline_runs" / "cold" / "results" / "queries.parquet"
+DEFAULT_QUERIES = RESULTS / "pipeline_runs" / "cold" / "results" / "queries.parquet"
 
 
 def sample_texts(path: Path, n: int, seed: int) -> list[str]:
@@ -79,7 +76,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the embed rule's threads)")
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "embedding.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "embedding.json")
     args = parser.parse_args()
     if not args.queries.is_file():
         print(f"{args.queries} not found: run bench/bench_pipeline.py first or pass --queries", file=sys.stderr)

@@ -24,18 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _common import RESULTS, TracedPeak, machine_info, peak_rss_mib, write_json
 
 from avengers_pro.io import RecordMatrix, read_embeddings
 from avengers_pro.routing import KNNRouter
 
-ROOT = Path(__file__).resolve().parents[1]
 DIM, N_MODELS = 384, 11
 
 
@@ -49,10 +46,6 @@ def vectors(n: int, rng: np.random.Generator, base: np.ndarray | None) -> np.nda
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=100_000)
@@ -63,8 +56,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--exact-queries", type=int, default=2_000)
-    parser.add_argument("--embeddings", default=str(ROOT / "bench" / "results" / "routerbench_minilm.parquet"))
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "knn.json"))
+    parser.add_argument("--embeddings", default=str(RESULTS / "routerbench_minilm.parquet"))
+    parser.add_argument("--output", default=str(RESULTS / "knn.json"))
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -79,7 +72,7 @@ def main() -> None:
         costs=rng.random((args.train, N_MODELS)) * np.linspace(0.1, 3.0, N_MODELS),
     )
     alpha = np.array([0.5])
-    rss_before = peak_rss_mb()
+    rss_before = peak_rss_mib()
 
     start = time.perf_counter()
     router = KNNRouter(n_neighbors=args.neighbors, n_lists=args.lists, n_probe=args.probe, n_jobs=args.jobs)
@@ -101,12 +94,10 @@ def main() -> None:
         router.choose(queries, alpha)
         times.append(time.perf_counter() - start)
     ivf_qps = args.queries / min(times)
-    rss_after = peak_rss_mb()
+    rss_after = peak_rss_mib()
     # NumPy reports its buffers to tracemalloc: the peak of what routing allocates on top of the index.
-    tracemalloc.start()
-    router.choose(queries, alpha)
-    routing_traced_mb = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    with TracedPeak() as routing_traced:
+        router.choose(queries, alpha)
 
     exact = KNNRouter(n_neighbors=args.neighbors).fit(train, matrix)
     subset = queries[: args.exact_queries]
@@ -119,12 +110,7 @@ def main() -> None:
     same = float((router.choose(subset, alpha) == exact.choose(subset, alpha)).mean())
 
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        },
+        "machine": {**machine_info(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "data": "perturbed RouterBench MiniLM embeddings" if base is not None else "clustered synthetic",
         "n_train": args.train,
         "n_queries": args.queries,
@@ -141,12 +127,11 @@ def main() -> None:
         "recall_at_k": recall,
         "same_choice_as_exact": same,
         "index_mb": index_mb,
-        "routing_traced_peak_mb": routing_traced_mb,
+        "routing_traced_peak_mb": routing_traced.mib,
         "peak_rss_mb_before_fit": rss_before,
         "peak_rss_mb_after_routing": rss_after,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, Path(args.output))
     print(json.dumps(results, indent=2))
 
 

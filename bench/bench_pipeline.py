@@ -33,9 +33,6 @@ helpers :func:`machine_info` and :func:`print_table` are shared with the other b
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import resource
 import shutil
@@ -51,20 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from _common import DATA, REPO, RESULTS, load_average, machine_info, print_table, write_json
 
 from avengers_pro.config import replace_emptied
 
-REPO = Path(__file__).resolve().parents[1]
-# The six RouterBench CSVs: this checkout's data/routerbench/ (where the pipeline puts them) when it
-# has them, else the copy that CI machines keep beside the checkout.
-DATA = next(
-    (
-        folder
-        for folder in (REPO / "data" / "routerbench", REPO.parent / "shared" / "data" / "routerbench")
-        if len(list(folder.glob("*.csv"))) >= 6
-    ),
-    REPO / "data" / "routerbench",
-)
 # The Snakefile that is run: set by snapshot_workflow(), a private copy of the repository's, so that
 # edits to the workflow during a long benchmark cannot trigger reruns through Snakemake's code trigger.
 SNAKEFILE = REPO / "Snakefile"
@@ -74,52 +61,6 @@ SNAKEFILE = REPO / "Snakefile"
 ALPHA_STAGES = {"sweep", "baselines", "summary", "metrics", "plot", "export", "all"}
 # ...except these, which read nothing of the alpha grid (an export's KMeans fits).
 NOT_ALPHA_RULES = {"export_clusters"}
-
-
-# --------------------------------------------------------------------------- machine and output
-
-
-def load_average() -> tuple[float, float, float]:
-    """The 1, 5 and 15 minute load averages (other jobs on the machine inflate every timing)."""
-    return os.getloadavg()
-
-
-def machine_info() -> dict[str, Any]:
-    """Cores, memory, CPU model, Python and the current load average, for the results page."""
-    cpu_model = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gib = float("nan")
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gib = int(line.split()[1]) / 2**20
-                break
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gib": round(memory_gib, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average": [round(v, 2) for v in load_average()],
-    }
-
-
-def print_table(frame: pd.DataFrame, title: str) -> None:
-    """Print a data frame as a plain table under a title."""
-    print(f"\n{title}")
-    with pd.option_context("display.width", 160, "display.max_columns", 30):
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-
-
-def write_json(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 # --------------------------------------------------------------------------- running snakemake
@@ -509,8 +450,8 @@ def scenario_noop(cold: Path, workdir: Path, cores: int, repeats: int) -> dict[s
 def scenario_alphas(cold: Path, workdir: Path, cores: int, num: int) -> dict[str, Any]:
     copy_workdir(cold, workdir)
     config = yaml.safe_load((workdir / "config.yaml").read_text())
-    alphas = dict(config["router"]["alphas"], num=num)
-    edit_config(workdir, {"router": {"alphas": alphas}})
+    alphas = dict(config["sweep"]["alphas"], num=num)
+    edit_config(workdir, {"sweep": {"alphas": alphas}})
     since = time.time() - 1
     run = run_snakemake(workdir, cores=cores, log_name="bench_alphas")
     stages = stage_table(workdir, since)
@@ -589,7 +530,7 @@ def main() -> int:
     parser.add_argument(
         "--root",
         type=Path,
-        default=REPO / "bench" / "results" / "pipeline_runs",
+        default=RESULTS / "pipeline_runs",
         help="parent folder of the working directories (one per scenario)",
     )
     parser.add_argument(
@@ -621,7 +562,7 @@ def main() -> int:
     )
     parser.add_argument("--alphas-num", type=int, default=51, help="sweep.alphas.num of the alphas scenario")
     parser.add_argument("--source", default="winograde_test", help="the source removed and added back")
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "pipeline.json")
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"data directory {args.data} not found", file=sys.stderr)

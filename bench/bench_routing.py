@@ -25,53 +25,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import RESULTS, TracedPeak, best_of, machine_info, peak_rss_mib, rss_mib, write_json
 
 from avengers_pro.export import Router, export_router
-from avengers_pro.io import write_json
 from avengers_pro.routing.geometry import nearest_clusters
 from avengers_pro.routing.scores import route
 
-REPO = Path(__file__).resolve().parents[1]
 DIM = 384
 N_MODELS = 11
 N_CLUSTERS = 25
 EMBEDDING = {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256}
-
-
-def machine() -> dict[str, object]:
-    """Cores, memory, CPU model and load: the numbers mean little without them."""
-    memory_gib = None
-    cpu = platform.processor()
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        memory_gib = round(int(meminfo.split("MemTotal:")[1].split()[0]) / 2**20, 1)
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration, IndexError, ValueError):
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": memory_gib,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
 
 
 def unit_vectors(n: int, rng: np.random.Generator, centres: np.ndarray | None = None) -> np.ndarray:
@@ -104,19 +75,17 @@ def synthetic_router(folder: Path, variant: str, n_queries: int = 3000) -> Path:
         }
     )
     config = {
-        "router": {
+        "avengers": {
             "variants": {
                 "official": {"normalisation": "official", "aggregation": "official"},
                 "paper": {"normalisation": "paper", "aggregation": "paper"},
             },
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 101},
             "top_k": 3,
             "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.2,
         },
+        "sweep": {"alphas": {"start": 0.0, "stop": 1.0, "num": 101}, "max_router": 1},
         "clustering": {"n_init": 2, "minibatch_above": 200_000},
-        "split": {"seeds": [0]},
+        "split": {"seeds": [0], "validation_ratio": 0.2},
         "embedding": EMBEDDING,
     }
     out = folder / variant
@@ -129,16 +98,6 @@ def synthetic_router(folder: Path, variant: str, n_queries: int = 3000) -> Path:
         out,
     )
     return out
-
-
-def best_of(repeats: int, function: Callable[[], object]) -> float:
-    """The fastest of ``repeats`` runs, in seconds (the least disturbed by other work on the machine)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def throughput(router: Router, n: int, repeats: int = 3) -> dict[str, float]:
@@ -202,45 +161,28 @@ def stream(router_dir: Path, n: int, chunk: int) -> dict[str, float]:
     router = Router.load(router_dir)
     rng = np.random.default_rng(2)
     router.route_embeddings(unit_vectors(chunk, rng))  # warm-up: allocations of one chunk
-    baseline_mb = _current_rss_mb()
-    tracemalloc.start()
+    baseline_mb = rss_mib()
     routed = 0
     routing_seconds = 0.0
     counts = np.zeros(len(router.models), dtype=np.int64)
-    for start in range(0, n, chunk):
-        vectors = unit_vectors(min(chunk, n - start), rng)
-        began = time.perf_counter()
-        names = router.route_embeddings(vectors)
-        routing_seconds += time.perf_counter() - began
-        counts += np.bincount(pd.Index(router.models).get_indexer(names), minlength=len(router.models))
-        routed += len(names)
-        del vectors, names  # else the next chunk is drawn while this one is still alive
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    with TracedPeak() as traced:
+        for start in range(0, n, chunk):
+            vectors = unit_vectors(min(chunk, n - start), rng)
+            began = time.perf_counter()
+            names = router.route_embeddings(vectors)
+            routing_seconds += time.perf_counter() - began
+            counts += np.bincount(pd.Index(router.models).get_indexer(names), minlength=len(router.models))
+            routed += len(names)
+            del vectors, names  # else the next chunk is drawn while this one is still alive
     assert routed == n == counts.sum()
     return {
         "n_queries": n,
         "chunk": chunk,
         "routing_qps": n / routing_seconds,
         "rss_before_mb": baseline_mb,
-        "peak_rss_mb": _peak_rss_mb(),
-        "tracemalloc_peak_mb": traced_peak / 2**20,
+        "peak_rss_mb": peak_rss_mib(),
+        "tracemalloc_peak_mb": traced.mib,
     }
-
-
-def _peak_rss_mb() -> float:
-    """The process's peak resident set (VmHWM). Not ru_maxrss: after exec, Linux carries the parent's
-    peak over into the child's ru_maxrss, which would report the benchmark's own memory."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(status.split("VmHWM:")[1].split()[0]) / 1024
-    except (OSError, IndexError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _current_rss_mb() -> float:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def stream_in_subprocess(router_dir: Path, n: int, chunk: int) -> dict[str, float]:
@@ -256,7 +198,7 @@ def stream_in_subprocess(router_dir: Path, n: int, chunk: int) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--router", type=Path, help="an exported router folder (default: a synthetic one)")
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "routing.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "routing.json")
     parser.add_argument("--queries", type=int, default=200_000, help="vectors for the throughput runs")
     parser.add_argument("--texts", type=int, default=512, help="texts for the end-to-end run")
     parser.add_argument("--skip-embedder", action="store_true", help="no end-to-end run with the local model")
@@ -267,7 +209,7 @@ def main() -> None:
         print(json.dumps(stream(args.router, args.stream, args.chunk)))
         return
 
-    results: dict[str, object] = {"machine": machine()}
+    results: dict[str, object] = {"machine": machine_info()}
     with tempfile.TemporaryDirectory() as tmp:
         if args.router:
             routers = {Router.load(args.router).variant.name: args.router}

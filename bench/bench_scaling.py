@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,47 +37,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from _common import (
+    REPO,
+    RESULTS,
+    lifetime_peak_mib,
+    load_average,
+    machine_info,
+    peak_rss_mib,
+    print_table,
+    reset_peak,
+    rss_mib,
+    write_json,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import load_average, machine_info, print_table, write_json
-
-REPO = Path(__file__).resolve().parents[1]
 STAGES = ["split", "cluster", "pivot", "sweep"]
 GIB = 2**30
-
-
-# --------------------------------------------------------------------------- memory of this process
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return 0
-
-
-def rss_mib() -> float:
-    """Current resident memory of this process, MiB."""
-    return _status_kib("VmRSS") / 1024
-
-
-def reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0); False if not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_mib() -> float:
-    """Peak resident memory since the last :func:`reset_peak` (or since start), MiB."""
-    return _status_kib("VmHWM") / 1024
-
-
-def lifetime_peak_mib() -> float:
-    """Peak resident memory over the whole life of this process, MiB (getrusage, not reset)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------------- settings
@@ -136,7 +109,7 @@ def stage_split(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
         queries, train_ratio=settings["train_ratio"], seed=args.seed, validation_ratio=settings["validation_ratio"]
     )
     seconds = time.perf_counter() - start
-    peak = peak_mib()
+    peak = peak_rss_mib()
     split.to_parquet(data / "split.parquet", index=False)
     return {
         "seconds": seconds,
@@ -161,7 +134,7 @@ def stage_cluster(data: Path, args: argparse.Namespace, settings: dict[str, Any]
         train_embeddings, args.k, seed=args.seed, n_init=settings["n_init"], minibatch_above=settings["minibatch_above"]
     )
     seconds = time.perf_counter() - start
-    peak = peak_mib()
+    peak = peak_rss_mib()
     np.save(data / "labels.npy", clustering.labels)
     np.save(data / "centroids.npy", clustering.centroids)
     algorithm = "MiniBatchKMeans" if len(train_rows) > settings["minibatch_above"] else "KMeans"
@@ -183,7 +156,7 @@ def stage_pivot(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
     # what the sweep and baselines scripts do: only the five columns the matrix needs
     matrix = read_record_matrix(data / "records.parquet")
     seconds = time.perf_counter() - start
-    peak = peak_mib()
+    peak = peak_rss_mib()
     np.savez(
         data / "matrix.npz",
         query_ids=matrix.query_ids.astype(str),
@@ -239,7 +212,7 @@ def stage_sweep(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
         rows = len(decisions)
         del sweep, decisions
     seconds = time.perf_counter() - start
-    peak = peak_mib()
+    peak = peak_rss_mib()
     cells = len(test_rows) * len(matrix.models) * len(alphas)
     return {
         "seconds": seconds,
@@ -319,7 +292,7 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
     return {
         "seconds": seconds,
         "inputs_rss_mib": inputs,
-        "stage_peak_mib": peak_mib(),
+        "stage_peak_mib": peak_rss_mib(),
         "pivot_s": pivot_s,
         "per_k_and_seed_s": run_seconds,
         "decision_rows": decision_rows,
@@ -429,9 +402,9 @@ def main() -> int:
         choices=[*STAGES, "sweep_job"],
         help="sweep_job (not in the default): two (k, seed) runs of a whole sweep job; needs split and cluster first",
     )
-    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "results" / "scaling_data")
+    parser.add_argument("--workdir", type=Path, default=RESULTS / "scaling_data")
     parser.add_argument("--keep-data", action="store_true", help="keep the generated files")
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "scaling.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "scaling.json")
     # Internal: run one stage in this process (the parent calls the script again with these).
     parser.add_argument("--stage", choices=list(STAGE_FUNCTIONS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)

@@ -41,7 +41,6 @@ import glob
 import json
 import multiprocessing as mp
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -52,9 +51,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, RESULTS, machine_info, peak_rss_mib, write_json
 
 EMBEDDINGS = {
     "minilm": {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256},
@@ -133,16 +130,14 @@ def export_toy_router(out: Path, embedding: dict[str, Any]) -> Path:
     vectors = embed_texts(queries["query"].tolist(), embedding, cache_path=None, progress=False)
     config = {
         "models": MODELS,
-        "router": {
+        "avengers": {
             "variants": {"official": {"normalisation": "official", "aggregation": "official"}},
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 11},
             "top_k": 3,
             "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.2,
         },
+        "sweep": {"alphas": {"start": 0.0, "stop": 1.0, "num": 11}, "max_router": 1},
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
-        "split": {"seeds": [0]},
+        "split": {"seeds": [0], "validation_ratio": 0.2},
         "embedding": embedding,
     }
     export_router(
@@ -210,13 +205,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -351,7 +339,7 @@ def _run_level(url: str, upstream_url: str, first: str, texts: list[str], stream
 
 
 def _start_server(args: argparse.Namespace, router_dir: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     command = [
         sys.executable, "-m", "avengers_pro.cli", "serve", "--router", str(router_dir),
         "--upstreams", str(work / "upstreams.yaml"), "--port", str(port), "--log-level", "warning",
@@ -390,7 +378,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05, help="the fake upstream's answer time (s)")
     parser.add_argument("--embed-threads", type=int, default=1, help="the server's --embed-threads")
     parser.add_argument("--embedding", choices=sorted(EMBEDDINGS), default="minilm", help="the toy router's embedder")
-    parser.add_argument("--prompts", default=str(ROOT / "data" / "routerbench" / "*.csv"), help="CSV files (glob)")
+    parser.add_argument("--prompts", default=str(DATA / "*.csv"), help="CSV files (glob)")
     parser.add_argument("--serve-args", default="", help="more options of avengers-pro serve, one string")
     parser.add_argument(
         "--as-is",
@@ -451,7 +439,7 @@ def main() -> None:
         "router": str(router_dir),
         "models": len(models),
         "prompt_chars": {f"p{q}": float(np.percentile([len(t) for t in texts], q)) for q in (10, 50, 90, 99)},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": os.getloadavg()},
+        "machine": machine_info(),
         "levels": {},
     }
     started = time.perf_counter()
@@ -459,7 +447,7 @@ def main() -> None:
     try:
         _wait_started(server, url, work)
         report["server_start_s"] = time.perf_counter() - started
-        report["server_rss_idle_mib"] = _peak_rss_mib(server.pid)
+        report["server_rss_idle_mib"] = peak_rss_mib(server.pid)
         # Warm both paths (connections, first batches) with a few requests that are not counted.
         warm = [f"Warm-up {i}:\n{p}" for i, p in enumerate(real_prompts(args.prompts, 32))]
         asyncio.run(_load(f"{url}/v1", "avengers-pro", warm, False, 8))
@@ -481,7 +469,7 @@ def main() -> None:
         report["embed_batches"] = batches
         report["mean_batch"] = _metric_sum(metrics, "avengers_pro_embed_batch_size_sum") / max(batches, 1)
         report["fallbacks"] = _metric_sum(metrics, "avengers_pro_fallbacks_total")
-        report["server_peak_rss_mib"] = _peak_rss_mib(server.pid)
+        report["server_peak_rss_mib"] = peak_rss_mib(server.pid)
         report["load_after"] = os.getloadavg()
     finally:
         server.terminate()  # SIGTERM: the graceful shutdown
@@ -493,15 +481,14 @@ def main() -> None:
         stop.set()
         upstream.join(30)
 
-    out = Path(args.out or ROOT / "bench" / "results" / f"serve-{report['embedder'].split()[0]}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = Path(args.out or RESULTS / f"serve-{report['embedder'].split()[0]}.json")
+    write_json(report, out)
     print(
         f"\nembedder {report['embedder']}; {args.requests} real prompts per level, upstream {args.delay * 1e3:.0f} ms, "
         f"{len(models)} models; server start {report['server_start_s']:.1f} s, peak RSS "
         f"{report['server_peak_rss_mib']:.0f} MiB (idle {report['server_rss_idle_mib']:.0f}); "
         f"{report['mean_batch']:.1f} texts per forward pass; fallbacks {report['fallbacks']:.0f}; "
-        f"server exit {report['server_exit']}; load {report['machine']['load_before']} -> {report['load_after']}"
+        f"server exit {report['server_exit']}; load {report['machine']['load_average']} -> {report['load_after']}"
     )
     print(f"wrote {out}")
 

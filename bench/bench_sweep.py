@@ -1,11 +1,11 @@
 """Benchmark of the sweep stage on the default data shape (a script, not a test).
 
-Times routing + evaluation (``evaluate.run_sweep``) for 101 alphas x cluster counts x seeds x the two
+Times routing + evaluation (``sweep.run_sweep``) for 101 alphas x cluster counts x seeds x the two
 default variants on the RouterBench data (``bench_pipeline.DATA``) with random unit
 embeddings (dim 384); clustering is done beforehand and not timed. For comparison it also times the
 per-alpha approach (one ``run_sweep`` call per alpha, on one configuration, extrapolated) and,
 extrapolated from one alpha of one configuration, the plain per-query Python reference kept in
-``tests/test_sweep.py``.
+``avengers_pro.testing.reference_sweep``.
 
 Usage::
 
@@ -15,24 +15,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_pipeline import DATA
+from _common import DATA, RESULTS, machine_info, write_json
 from sklearn.cluster import KMeans
 
 from avengers_pro.evaluation.sweep import run_sweep
-from avengers_pro.io import RecordMatrix, write_json
+from avengers_pro.io import RecordMatrix
 from avengers_pro.routing.scores import Variant
+from avengers_pro.testing.reference_sweep import reference_sweep
 
-REPO = Path(__file__).resolve().parents[1]
 # (n_clusters, seed, train rows, test rows, train labels, centroids)
 Job = tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 VARIANTS = [Variant("paper", "paper", "paper"), Variant("official", "official", "official")]
@@ -81,18 +77,9 @@ def split_rows(datasets: np.ndarray, seed: int, train_ratio: float = 0.7) -> tup
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def load_plain_reference() -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
-    """The plain per-query reference of tests/test_sweep.py."""
-    spec = importlib.util.spec_from_file_location("reference_sweep", REPO / "tests" / "test_evaluate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.reference_sweep
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "sweep.json"))
+    parser.add_argument("--output", default=str(RESULTS / "sweep.json"))
     parser.add_argument("--cluster-counts", type=int, nargs="+", default=[8, 16, 25, 32, 64])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--n-alphas", type=int, default=101)
@@ -194,7 +181,6 @@ def main() -> int:
 
     plain = None
     if not args.skip_plain:
-        reference_sweep = load_plain_reference()
         k, seed, train_rows, test_rows, labels, centroids = probe
         start = time.perf_counter()
         reference_sweep(
@@ -255,7 +241,7 @@ def main() -> int:
 
     write_json(
         {
-            "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+            "machine": machine_info(),
             "shape": {
                 "queries": n_queries,
                 "models": n_models,

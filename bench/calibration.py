@@ -31,12 +31,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _common import REPO, RESULTS, machine_info, write_json
 
 from avengers_pro.evaluation import intervals
 from avengers_pro.evaluation.metrics_json import aiq_cost_range
 from avengers_pro.outputs import read_decisions, read_summary, read_sweep
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def decisions_path(name: str, seed: int) -> tuple[Path, Path]:
@@ -44,10 +43,10 @@ def decisions_path(name: str, seed: int) -> tuple[Path, Path]:
     if name.startswith("avengers-pro/"):
         _, variant, k = name.split("/")
         return (
-            ROOT / f"results/decisions/{variant}/{k}_seed{seed}.parquet",
-            ROOT / f"results/sweep_validation/{variant}/{k}_seed{seed}.parquet",
+            REPO / f"results/decisions/{variant}/{k}_seed{seed}.parquet",
+            REPO / f"results/sweep_validation/{variant}/{k}_seed{seed}.parquet",
         )
-    return ROOT / f"results/families/{name}/decisions_seed{seed}.parquet", ROOT / (
+    return REPO / f"results/families/{name}/decisions_seed{seed}.parquet", REPO / (
         f"results/families/{name}/validation_seed{seed}.parquet"
     )
 
@@ -167,19 +166,20 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--delta", type=float, default=0.005)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=str(ROOT / "bench/results/calibration.json"))
+    parser.add_argument("--output", default=str(RESULTS / "calibration.json"))
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
     data = load(args.a, args.b, seeds)
     design = intervals.Design({s: (data["ids"][s], data["groups"][s]) for s in seeds})
-    cost_range = aiq_cost_range(read_summary(ROOT / "results/summary.csv"))
+    cost_range = aiq_cost_range(read_summary(REPO / "results/summary.csv"))
     per_unit = expected_delta(data, design, 1.0, cost_range)
     p = args.delta / per_unit
     null = simulate(data, design, cost_range, args.simulations, args.resamples, 0.0, args.seed)
     alternative = simulate(data, design, cost_range, args.simulations, args.resamples, p, args.seed + 1)
     truth = expected_delta(data, design, p, cost_range)
     results = {
+        "machine": machine_info(),
         "a": args.a,
         "b": args.b,
         "seeds": seeds,
@@ -191,8 +191,7 @@ def main() -> None:
         "power": summarise(alternative, truth),
         "seconds": time.perf_counter() - start,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, Path(args.output))
     print(json.dumps(results, indent=2))
 
 

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bench_pipeline import DATA
+from _common import DATA, REPO, RESULTS, write_json
 
 from avengers_pro.config import alpha_grid, load_config
 from avengers_pro.evaluation.baselines import run_baselines
@@ -38,11 +37,11 @@ from avengers_pro.evaluation.leaderboard import (
     baseline_entry,
     build_leaderboard,
     hyperparameters_text,
-    leaderboard_markdown,
     oracle_decisions,
     run_family,
     split_flags,
 )
+from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions
 from avengers_pro.evaluation.split import split_queries
@@ -53,23 +52,22 @@ from avengers_pro.records import ingest
 from avengers_pro.routing import DEFAULT_GRIDS
 from avengers_pro.routing.scores import Variant
 
-ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = "avengers-pro official"
 
 
 def families(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[Any]]]]:
     """Row name -> (family, grid). Avengers-Pro's variants come from the config's avengers.variants."""
     rows: dict[str, tuple[str, dict[str, list[Any]]]] = {}
-    variants = dict(config["router"]["variants"])
-    for name, spec in config["router"]["variants"].items():
+    variants = dict(config["avengers"]["variants"])
+    for name, spec in config["avengers"]["variants"].items():
         if spec.get("distance", "dot") == "euclidean":  # its dot-distance twin shows what the distance does
             variants[f"{name}-dot"] = {**spec, "distance": "dot"}
     for name, spec in variants.items():
         grid = {
             "variant": [{"name": name, **spec}],
             **DEFAULT_GRIDS["avengers-pro"],
-            "top_k": [config["router"]["top_k"]],
-            "beta": [config["router"]["beta"]],
+            "top_k": [config["avengers"]["top_k"]],
+            "beta": [config["avengers"]["beta"]],
         }
         rows[f"avengers-pro {name}"] = ("avengers-pro", grid)
     for family in ("knn", "logistic", "task", "shrinkage"):
@@ -105,15 +103,15 @@ def load_data(config: dict[str, Any], data_dir: Path, cache: Path) -> tuple[pd.D
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--config", default=str(REPO / "config.yaml"))
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "compare_routers.json"))
-    parser.add_argument("--embeddings", default=str(ROOT / "bench" / "results" / "routerbench_minilm.parquet"))
+    parser.add_argument("--output", default=str(RESULTS / "compare_routers.json"))
+    parser.add_argument("--embeddings", default=str(RESULTS / "routerbench_minilm.parquet"))
     parser.add_argument("--resamples", type=int, default=None)
     parser.add_argument("--families", default=None, help="comma-separated row names (default: all)")
     args = parser.parse_args()
 
-    config = load_config(args.config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    config = load_config(args.config, REPO / "workflow" / "schemas" / "config.schema.yaml")
     alphas = alpha_grid(config)
     seeds = config["split"]["seeds"]
     n_resamples = args.resamples if args.resamples is not None else config["evaluation"]["bootstrap_resamples"]
@@ -131,7 +129,7 @@ def main() -> None:
             train_ratio=config["split"]["train_ratio"],
             seed=seed,
             ood_datasets=config["split"]["ood_datasets"],
-            validation_ratio=config["router"]["validation_ratio"],
+            validation_ratio=config["split"]["validation_ratio"],
         )
         for seed in seeds
     }
@@ -152,14 +150,14 @@ def main() -> None:
                 {r.seed: r.validation_sweep for r in runs},
             )
         )
-    official = Variant.from_config("official", config["router"]["variants"]["official"])
+    official = Variant.from_config("official", config["avengers"]["variants"]["official"])
     baselines, router_decisions = [], {}
     for seed, split in splits.items():
         frame, decisions = run_baselines(matrix, split, [official], alphas, seed=seed)
         baselines.append((seed, frame))
         router_decisions[seed] = decisions["official"]
     validation = dataset_router_validation_sweeps(
-        matrix, splits, {"official": config["router"]["variants"]["official"]}, alphas
+        matrix, splits, {"official": config["avengers"]["variants"]["official"]}, alphas
     )
     entries.append(baseline_entry(DATASET_ROUTER, router_decisions, {s: validation[("official", s)] for s in splits}))
     entries.append(
@@ -201,8 +199,7 @@ def main() -> None:
         "n_resamples": n_resamples,
         "leaderboard": json_ready(table.to_dict(orient="records")),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, Path(args.output))
     print(
         leaderboard_markdown(
             table,

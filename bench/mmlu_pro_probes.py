@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import REPO, RESULTS, machine_info, write_json
 
 from avengers_pro.evaluation import metrics
 from avengers_pro.io import RecordMatrix, read_embeddings, read_record_matrix
@@ -115,7 +116,8 @@ def probes(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--results", type=Path, default=REPO / "results")
+    parser.add_argument("--output", type=Path, default=RESULTS / "mmlu_pro_probes.json")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     root = args.results
@@ -150,6 +152,17 @@ def main() -> int:
         delta = table[:, 0] - reference
         per_seed = ", ".join(f"{d:+.4f}" for d in delta)
         print(f"{name:40s} {table[:, 0].mean():7.4f} {per_seed:>40s} {table[:, 1].mean():9.4f}")
+    write_json(
+        {
+            "machine": machine_info(),
+            "results": str(root),
+            "probes": {
+                name: {"aiq": [v[0] for v in values], "best_accuracy": [v[1] for v in values]}
+                for name, values in results.items()
+            },
+        },
+        args.output,
+    )
     # Why the numeric features were tried: inside a category, the better of the two strong models
     # depends on whether the question computes (all queries, no split).
     strong = [m for m in ("Llama-3.1-70B-Instruct", "DeepSeek-Coder-V2") if m in list(matrix.models)]

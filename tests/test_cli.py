@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from toy_routers import export_config, export_small_router
 
 from avengers_pro.cli import main
 from avengers_pro.embeddings import embed_texts, make_embedder
 from avengers_pro.errors import EmbeddingError
 from avengers_pro.export import MANIFEST, ROUTER, Router, export_selected, select_export
+from avengers_pro.testing.small_routers import export_config, export_small_router
 
 EMBEDDING = {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2", "max_tokens": 256}
 MODELS = ["generalist", "coder", "mathy"]

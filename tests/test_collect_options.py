@@ -170,14 +170,14 @@ def test_the_dry_run_command_reads_config_and_overlays(
             {"name": "e", "base_url": server.base_url, "model": "small", "price": {"input": 1.0, "output": 2.0}}
         ],
         "collection": {"cache": str(tmp_path / "chat.sqlite")},
-        "routers": {"families": {"knn": {"n_neighbors": [5]}}},
+        "families": {"knn": {"n_neighbors": [5]}},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(base))
     trial = {"benchmarks": [{"name": "mini", "path": str(bench_file), "grader": "choice", "limit": 4}]}
     (tmp_path / "trial.yaml").write_text(yaml.safe_dump(trial))
-    (tmp_path / "off.yaml").write_text("routers: {families: {}}\n")
+    (tmp_path / "off.yaml").write_text("families: {}\n")
     merged = load_merged(tmp_path / "config.yaml", [tmp_path / "off.yaml"], SCHEMA)
-    assert merged["routers"]["families"] == {}  # an empty mapping in an overlay empties
+    assert merged["families"] == {}  # an empty mapping in an overlay empties
     status = main(["--configfile", "trial.yaml", "--schema", str(SCHEMA)])
     output = capsys.readouterr().out
     assert status == 0 and server.count == 0

@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runs import planned_jobs, run_snakemake
-from snakemake_runs import snakemake as run_snakemake_ok
 
 from avengers_pro.records import ingest
 from avengers_pro.testing.fake_chat_server import FakeChatServer
+from avengers_pro.testing.workflow_runs import planned_jobs, run_snakemake
+from avengers_pro.testing.workflow_runs import snakemake as run_snakemake_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -92,7 +92,7 @@ def built(server: FakeChatServer, tmp_path_factory: pytest.TempPathFactory) -> t
         "embedding": {"cache": "cache/embeddings.sqlite"},
         "split": {"seeds": [0]},
         "clustering": {"n_clusters": [2], "n_init": 2},
-        "router": {"alphas": {"start": 0.0, "stop": 1.0, "num": 11}},
+        "sweep": {"alphas": {"start": 0.0, "stop": 1.0, "num": 11}},
         "evaluation": {"bootstrap_resamples": 20},
         "plots": {
             "main": {"variant": "official", "n_clusters": 2},
@@ -159,10 +159,10 @@ def test_an_overlay_switches_the_router_families_off(built: tuple[Path, str, int
     path = workdir / "config.yaml"
     original = path.read_text()
     config = yaml.safe_load(original)
-    config["routers"] = {"families": {"knn": {"n_neighbors": [5]}}}
+    config["families"] = {"knn": {"n_neighbors": [5]}}
     path.write_text(yaml.safe_dump(config))
     overlay = tmp_path / "off.yaml"
-    overlay.write_text("routers: {families: {}}\n")
+    overlay.write_text("families: {}\n")
     try:
         with_families = run_snakemake(workdir, "--dry-run", "--forceall", env=ENV)
         without = run_snakemake(workdir, "--dry-run", "--forceall", "--configfile", str(overlay), env=ENV)

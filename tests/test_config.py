@@ -18,21 +18,32 @@ BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 def test_default_config_is_valid_and_gets_defaults():
     config = load_config(ROOT / "config.yaml", SCHEMA)
-    assert config["router"]["top_k"] == 3
+    assert config["avengers"]["top_k"] == 3
     assert config["embedding"]["backend"] == "sentence-transformers"
     minimal = validate_config({"sources": BASE["sources"]}, SCHEMA)
     assert minimal["split"]["seeds"] == [0, 1, 2, 3, 4]
     assert minimal["clustering"]["n_clusters"] == [8, 16, 25, 32, 64]
-    assert set(minimal["router"]["variants"]) == {"paper", "official"}
+    assert set(minimal["avengers"]["variants"]) == {"paper", "official"}
     # The paper variant finds clusters by KMeans' Euclidean rule; the official one keeps the dot distance.
-    for variants in (config["router"]["variants"], minimal["router"]["variants"]):
+    for variants in (config["avengers"]["variants"], minimal["avengers"]["variants"]):
         assert variants["paper"]["distance"] == "euclidean"
         assert variants["official"]["distance"] == "dot"
     assert minimal["missing"] == "drop-query"
 
 
 def test_the_tiny_scenario_config_is_valid():
-    validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()), SCHEMA)
+    """The end-to-end scenario validates, keeps its small grids, gets the defaults for what it leaves
+    out, and its main plot names a variant and a cluster count that the run produces."""
+    config = validate_config(yaml.safe_load((ROOT / ".test" / "config.yaml").read_text()), SCHEMA)
+    assert config["split"]["seeds"] == [0, 1]
+    assert config["clustering"]["n_clusters"] == [2, 4]
+    assert config["sweep"]["alphas"] == {"start": 0.0, "stop": 1.0, "num": 11}
+    assert config["sources"] == [{"name": "tiny", "format": "records", "path": "data/records.csv", "splits": None}]
+    assert config["split"]["train_ratio"] == 0.7  # a default filled in
+    assert set(config["avengers"]["variants"]) == {"paper", "official"}  # the default variants
+    main = config["plots"]["main"]
+    assert main["variant"] in config["avengers"]["variants"]
+    assert main["n_clusters"] in config["clustering"]["n_clusters"]
 
 
 def _schema_properties(node, path=""):
@@ -51,18 +62,18 @@ def test_every_schema_key_has_a_description():
     ("mutate", "message"),
     [
         (lambda c: c.update(colour="red"), "unknown key colour"),
-        (lambda c: c["router"].update(topk=3), "unknown key topk under router"),
+        (lambda c: c["avengers"].update(topk=3), "unknown key topk under avengers"),
         (lambda c: c["split"].update(train_ratio=1.5), "split.train_ratio"),
         (lambda c: c["clustering"].update(n_clusters=[0]), r"clustering.n_clusters\[0\]"),
         (
-            lambda c: c["router"]["variants"]["paper"].update(normalisation="zscore"),
+            lambda c: c["avengers"]["variants"]["paper"].update(normalisation="zscore"),
             "avengers.variants.paper.normalisation",
         ),
         (lambda c: c["sources"][0].pop("sha256"), r"sources\[0\]: 'sha256' is a required property"),
         (lambda c: c["sources"][1].update(name=c["sources"][0]["name"]), "duplicate name"),
         (lambda c: c["plots"]["main"].update(variant="nope"), "plots.main.variant"),
         (lambda c: c.update(missing="ignore"), "missing: 'ignore' is not one of"),
-        (lambda c: c["router"]["alphas"].update(start=0.9, stop=0.1), "sweep.alphas"),
+        (lambda c: c["sweep"]["alphas"].update(start=0.9, stop=0.1), "sweep.alphas"),
     ],
 )
 def test_bad_values_name_the_key(mutate, message):
@@ -80,11 +91,11 @@ def test_alpha_grid_is_101_exact_steps():
 
 def test_key_order_does_not_matter():
     reordered = {key: BASE[key] for key in reversed(list(BASE))}
-    reordered["router"] = {key: BASE["router"][key] for key in reversed(list(BASE["router"]))}
+    reordered["avengers"] = {key: BASE["avengers"][key] for key in reversed(list(BASE["avengers"]))}
     assert repr(validate_config(reordered, SCHEMA)) == repr(validate_config(BASE, SCHEMA))
 
 
-def test_router_family_defaults_are_the_package_grids():
+def test_family_defaults_are_the_package_grids():
     """The schema's families default and config.yaml are avengers_pro.routing.DEFAULT_GRIDS."""
     from avengers_pro.routing import DEFAULT_GRIDS, expand_grid
 
@@ -93,8 +104,8 @@ def test_router_family_defaults_are_the_package_grids():
         return [str(sorted(c.items())) for c in listed]
 
     expected = {family: candidates(DEFAULT_GRIDS[family]) for family in ("knn", "logistic", "task", "shrinkage")}
-    default = load_schema(SCHEMA)["properties"]["routers"]["properties"]["families"]["default"]
-    shipped = load_config(ROOT / "config.yaml", SCHEMA)["routers"]["families"]
+    default = load_schema(SCHEMA)["properties"]["families"]["default"]
+    shipped = load_config(ROOT / "config.yaml", SCHEMA)["families"]
     for families in (default, shipped):
         assert {f: sorted(candidates(g)) for f, g in families.items()} == {f: sorted(c) for f, c in expected.items()}
 
@@ -108,17 +119,17 @@ def test_router_family_defaults_are_the_package_grids():
         ({"knn": {"n_neighbors": []}}, "families.knn.n_neighbors"),
     ],
 )
-def test_bad_router_grids_fail_with_the_key_named(families, message):
+def test_bad_family_grids_fail_with_the_key_named(families, message):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["routers"] = {"families": families}
+    config["families"] = families
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config(config, SCHEMA)
 
 
 def test_an_empty_families_mapping_disables_the_comparison():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["routers"] = {"families": {}}
-    assert validate_config(config, SCHEMA)["routers"] == {"cv_folds": 5, "families": {}}
+    config["families"] = {}
+    assert validate_config(config, SCHEMA)["families"] == {}
 
 
 def test_renamed_keys_still_work_with_one_warning_line_each(capsys):
@@ -149,3 +160,38 @@ def test_an_old_key_in_an_overlay_is_merged_over_the_new_one():
     emptied = copy.deepcopy(BASE)
     emptied["routers"] = {"families": {}}
     assert validate_config(emptied, SCHEMA)["families"] == {}
+
+
+# --------------------------------------------------------------------------- schema enums = code registries
+
+
+def _export_entry() -> dict:
+    return load_schema(SCHEMA)["properties"]["export"]["items"]["properties"]
+
+
+def test_the_schema_source_formats_are_the_readers():
+    """sources[].format lists exactly the formats records.read_source reads."""
+    from avengers_pro.records import FORMATS
+
+    schema = load_schema(SCHEMA)
+    source = schema["$defs"][schema["properties"]["sources"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert sorted(source["properties"]["format"]["enum"]) == sorted(FORMATS)
+
+
+def test_the_schema_families_are_the_family_registry():
+    """families names every family of routing.FAMILIES but Avengers-Pro (its grid is the
+    avengers.variants x clustering.n_clusters sweep); export[].family names them all, and the export's
+    best-on-validation choice."""
+    from avengers_pro.export.families import AVENGERS_PRO, BEST_ON_VALIDATION
+    from avengers_pro.routing import FAMILIES
+
+    families = load_schema(SCHEMA)["properties"]["families"]["propertyNames"]["enum"]
+    assert sorted(families) == sorted(set(FAMILIES) - {AVENGERS_PRO})
+    assert sorted(_export_entry()["family"]["enum"]) == sorted([*FAMILIES, BEST_ON_VALIDATION])
+
+
+def test_the_schema_export_targets_are_the_alpha_targets():
+    """export[].target lists exactly the targets an export's alpha choice implements."""
+    from avengers_pro.export.fit import TARGETS
+
+    assert sorted(_export_entry()["target"]["enum"]) == sorted(TARGETS)

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from toy_routers import export_config, tiny
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.cv import FAMILY_ORDER
@@ -31,6 +30,7 @@ from avengers_pro.io import RecordMatrix
 from avengers_pro.routing import KNNRouter, make_estimator, select_models
 from avengers_pro.routing.base import rank_models
 from avengers_pro.routing.state import estimator_state, restore_estimator
+from avengers_pro.testing.small_routers import export_config, tiny
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 #: A stand-in embedder block: these tests route precomputed embeddings and never embed text.

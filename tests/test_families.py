@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from toy_routers import tiny
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.baselines import dataset_router
@@ -27,6 +26,7 @@ from avengers_pro.routing import (
 from avengers_pro.routing.avengers import AvengersProRouter
 from avengers_pro.routing.geometry import fit_clusters, l2_normalise
 from avengers_pro.routing.scores import Variant
+from avengers_pro.testing.small_routers import tiny
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 OFFICIAL = Variant("official", "official", "official")
@@ -263,7 +263,7 @@ def test_empirical_bayes_strength_matches_moments() -> None:
 
 
 def test_shrinkage_rejects_eb_for_neighbours() -> None:
-    with pytest.raises(ConfigError, match="routers.shrinkage.tau"):
+    with pytest.raises(ConfigError, match="families.shrinkage.tau"):
         ShrinkageRouter(base="neighbors", tau="eb")
 
 
@@ -396,7 +396,7 @@ def test_expand_grid_and_bad_grids() -> None:
         expand_grid({"a": []})
     with pytest.raises(ConfigError, match="unknown family"):
         make_estimator("nope", {})
-    with pytest.raises(ConfigError, match="routers.avengers-pro.variant"):
+    with pytest.raises(ConfigError, match="families.avengers-pro.variant"):
         make_estimator("avengers-pro", {"n_clusters": 3})
-    with pytest.raises(ConfigError, match="routers.knn"):
+    with pytest.raises(ConfigError, match="families.knn"):
         make_estimator("knn", {"n_neighbours": 3})  # misspelt parameter

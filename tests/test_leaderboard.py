@@ -19,12 +19,12 @@ from avengers_pro.evaluation.leaderboard import (
     build_leaderboard,
     family_entry,
     hyperparameters_text,
-    leaderboard_markdown,
     oracle_decisions,
     run_family,
     split_flags,
     validation_best_k,
 )
+from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
 from avengers_pro.evaluation.selection import make_estimator, validation_cost_range
 from avengers_pro.evaluation.summary import seed_curve
@@ -223,7 +223,8 @@ def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
         assert rows.loc[family, "aiq_test_hull"] == pytest.approx(metrics.aiq(cost, acc, cost_range))
         assert rows.loc[family, "aiq"] == pytest.approx(validation_hull_aiq(by_name[family], cost_range))
         assert rows.loc[family, "aiq"] <= rows.loc[family, "aiq_test_hull"] + 1e-12
-        assert rows.loc[family, "perf_gain"] == pytest.approx(metrics.perf_gain(acc.max(), 0.6))
+        # PerfGain against the best single's 0.6: (best - 0.6) / 0.6.
+        assert rows.loc[family, "perf_gain"] == pytest.approx((acc.max() - 0.6) / 0.6)
         delta = rows.loc[family, "aiq"] - rows.loc["dataset-router", "aiq"]
         assert rows.loc[family, "aiq_delta_vs_dataset_router"] == pytest.approx(delta)
         assert rows.loc[family, "aiq_delta_low"] <= rows.loc[family, "aiq_delta_high"]
@@ -234,9 +235,10 @@ def test_leaderboard_rows_are_the_seed_averaged_sweeps(problem) -> None:
         assert rows.loc[family, "n_resamples"] == 200 and rows.loc[family, "aiq_delta_n_undefined"] == 0
         assert rows.loc[family, "kind"] == "router" and "seed" in rows.loc[family, "hyperparameters"]
         # Per-dataset accuracy at the alpha of the best seed-averaged accuracy, read off the sweeps.
-        point = metrics.best_accuracy_point(curves[0].index.to_numpy(), acc, cost)
+        # The best seed-averaged accuracy, at its cheapest alpha.
+        point = min(np.flatnonzero(acc == acc.max()), key=lambda i: (cost[i], i))
         assert rows.loc[family, "best_accuracy_alpha"] == pytest.approx(ALPHAS[point])
-        assert rows.loc[family, "best_accuracy"] == pytest.approx(acc[point])
+        assert rows.loc[family, "best_accuracy"] == pytest.approx(acc.max())
         for dataset in datasets:
             at_best = [
                 per_seed[s].set_index(["alpha", "dataset"]).loc[(ALPHAS[point], dataset), "accuracy"] for s in SEEDS
@@ -467,6 +469,9 @@ def test_leaderboard_by_hand_per_dataset_accuracy_and_both_references() -> None:
     }
     for name, value in aiq.items():
         assert rows.loc[name, "aiq_test_hull"] == pytest.approx(value)
+    # PerfGain against the best single's 0.7: r (.75 - .7) / .7; t (.5 - .7) / .7.
+    assert rows.loc["r", "perf_gain"] == pytest.approx(0.05 / 0.7)
+    assert rows.loc["t", "perf_gain"] == pytest.approx(-0.2 / 0.7)
     # The validation hull: every row keeps both alphas on both seeds (t's two points coincide on
     # test: the same AIQ), except r on seed 1, which keeps alpha 1 alone: (8, .75) -> 2 * .75 / 10,
     # where both points give seed 1 (4, .5), (8, .75) -> (4 * 1.25 / 2 + 2 * .75) / 10.

@@ -22,6 +22,7 @@ import pytest
 from avengers_pro.embeddings import embed_texts, make_embedder, parse_settings
 from avengers_pro.embeddings.openai_backend import OpenAIEmbedder, _retry_after_seconds, display_url
 from avengers_pro.errors import ConfigError, EmbeddingError
+from avengers_pro.testing import local_embedding_server
 
 API_KEY = "sk-test-9f8e7d6c5b4a-KEEP-THIS-SECRET"
 DIM = 8
@@ -394,18 +395,7 @@ def test_retry_after_formats() -> None:
     assert _retry_after_seconds({}) is None
 
 
-# --------------------------------------------------------------------------- bench/serve_local_embeddings.py
-
-
-def load_bench_server() -> Any:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "serve_local_embeddings.py"
-    spec = importlib.util.spec_from_file_location("serve_local_embeddings", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# --------------------------------------------------------------------------- testing.local_embedding_server
 
 
 class StubModel:
@@ -421,8 +411,8 @@ class StubModel:
 def test_bench_server_speaks_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
     import openai
 
-    bench = load_bench_server()
-    httpd = bench.make_server(StubModel(), served_names={"stub"}, port=0, api_key=API_KEY)
+    server = local_embedding_server
+    httpd = server.make_server(StubModel(), served_names={"stub"}, port=0, api_key=API_KEY)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     try:
@@ -452,14 +442,15 @@ def test_base_url_without_scheme_is_a_config_error(monkeypatch: pytest.MonkeyPat
 
 
 def test_hashing_stand_in_embedder_is_deterministic_per_text() -> None:
-    """The weight-free embedder the bench server offers must not depend on the batch a text is in."""
-    bench = load_bench_server()
-    first = bench.HashingEmbedder(dim=32, seed=0)
+    """The weight-free embedder the local embedding server offers must not depend on the batch a text is in."""
+    first = local_embedding_server.HashingEmbedder(dim=32, seed=0)
     texts = ["what is two plus two", "write a python function", "", "what is two plus two"]
     together = first.embed(texts)
-    alone = np.vstack([bench.HashingEmbedder(dim=32, seed=0).embed([text]) for text in reversed(texts)])[::-1]
+    alone = np.vstack(
+        [local_embedding_server.HashingEmbedder(dim=32, seed=0).embed([text]) for text in reversed(texts)]
+    )[::-1]
     np.testing.assert_allclose(together, alone, rtol=1e-6)
     np.testing.assert_allclose(together[0], together[3])
     assert np.all(np.linalg.norm(together, axis=1) > 0)
     assert not np.allclose(together[0], together[1])
-    assert not np.allclose(together, bench.HashingEmbedder(dim=32, seed=1).embed(texts))
+    assert not np.allclose(together, local_embedding_server.HashingEmbedder(dim=32, seed=1).embed(texts))

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runs import planned_jobs, snakemake
 
 from avengers_pro.evaluation.cv import FAMILY_ORDER
 from avengers_pro.evaluation.leaderboard import aligned_embeddings, read_selection, split_flags
@@ -21,6 +20,7 @@ from avengers_pro.io import read_embeddings, read_record_matrix
 from avengers_pro.outputs import LEADERBOARD_COLUMNS, dataset_columns, family_rows, read_leaderboard, read_summary
 from avengers_pro.plots.registry import FIGURE_NAMES
 from avengers_pro.routing import make_estimator
+from avengers_pro.testing.workflow_runs import planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

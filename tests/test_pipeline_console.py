@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runs import run_snakemake
+
+from avengers_pro.testing.workflow_runs import run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -117,6 +117,18 @@ def assert_written(stem: Path) -> None:
     assert png.stat().st_size > 1000 and pdf.stat().st_size > 1000
 
 
+def points(fig: Figure, label: str) -> np.ndarray:
+    """The (x, y) points of the scatter labelled ``label`` on the figure's first axes."""
+    (collection,) = [c for c in fig.axes[0].collections if c.get_label() == label]
+    return np.asarray(collection.get_offsets())
+
+
+def curve(ax, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y data of the line labelled ``label``."""
+    (line,) = [line for line in ax.get_lines() if line.get_label() == label]
+    return np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+
+
 # --------------------------------------------------------------------------- frontier
 
 
@@ -283,8 +295,21 @@ def test_read_sweep_names_a_missing_column(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("log_cost", ["auto", "false"])
 def test_plot_pareto_writes_png_and_pdf(tmp_path: Path, log_cost: str) -> None:
-    plots.plot_pareto(make_summary(), tmp_path / "pareto", variant="official", n_clusters=4, log_cost=log_cost, dpi=DPI)
+    summary = make_summary()
+    fig = plots.plot_pareto(summary, tmp_path / "pareto", variant="official", n_clusters=4, log_cost=log_cost, dpi=DPI)
     assert_written(tmp_path / "pareto")
+    # The router's points are the summary's official k=4 rows, accuracy in percent.
+    rows = summary[(summary["method"] == "avengers-pro") & (summary["variant"] == "official")]
+    rows = rows[rows["n_clusters"] == 4].sort_values("alpha")
+    np.testing.assert_allclose(
+        points(fig, "Avengers-Pro (official, k=4)"), np.column_stack([rows["cost"], 100 * rows["accuracy"]])
+    )
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Total test cost (USD)", "Accuracy (%)")
+    # Every single model is labelled by its display name; the frontier starts at the cheapest point.
+    assert {"cheap-model", "mid-model", "expensive-model"} <= {text.get_text() for text in ax.texts}
+    frontier_x, frontier_y = curve(ax, "Pareto frontier")
+    assert (frontier_x[0], frontier_y[0]) == pytest.approx((0.05, 45.0))
 
 
 def test_plot_pareto_with_a_zero_cost_on_a_forced_log_axis(tmp_path: Path) -> None:
@@ -304,8 +329,13 @@ def test_plot_pareto_survives_dollar_signs_in_a_model_name(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("cost_save", [0.4, None])
 def test_plot_headline_writes_png_and_pdf(tmp_path: Path, cost_save: float | None) -> None:
-    plots.plot_headline(make_metrics_entry(cost_save), tmp_path / "headline", dpi=DPI)
+    fig = plots.plot_headline(make_metrics_entry(cost_save), tmp_path / "headline", dpi=DPI)
     assert_written(tmp_path / "headline")
+    # Accuracy bars: the best single's 0.85 and the router's best 0.855, in percent.
+    assert [bar.get_height() for bar in fig.axes[0].patches] == pytest.approx([85.0, 85.5])
+    if cost_save is not None:
+        # Cost bars: the best single's $5 and the router's 5 x (1 - 0.4) = $3 at equal accuracy.
+        assert [bar.get_height() for bar in fig.axes[1].patches] == pytest.approx([5.0, 3.0])
 
 
 def test_plot_headline_names_a_missing_field() -> None:
@@ -318,8 +348,18 @@ def test_plot_headline_names_a_missing_field() -> None:
 
 def test_plot_alpha_sweep_writes_png_and_pdf(tmp_path: Path) -> None:
     best = make_metrics_entry()["best_single"]
-    plots.plot_alpha_sweep([make_sweep(), make_sweep(0.01)], best, tmp_path / "alpha_sweep", dpi=DPI)
+    fig = plots.plot_alpha_sweep([make_sweep(), make_sweep(0.01)], best, tmp_path / "alpha_sweep", dpi=DPI)
     assert_written(tmp_path / "alpha_sweep")
+    accuracy_ax, cost_ax = fig.axes
+    mean = "Avengers-Pro, mean over 2 seeds"
+    # make_sweep by hand, mean of the two datasets: alpha 0 all cheap (0.40, 0.50) -> 45%; alpha 0.5
+    # 2/6/2 of 10 -> (0.60, 0.70) -> 65%; alpha 1 0/1/9 -> (0.78, 0.88) -> 83%; the second seed +1 point.
+    alphas, accuracy = curve(accuracy_ax, mean)
+    np.testing.assert_allclose(alphas, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(accuracy, [45.5, 65.5, 83.5])
+    # Cost of both datasets: 2 x 10 x 0.05 / 20 = 0.05; 2 x (2 x 0.05 + 6 x 0.5 + 2 x 5) / 20 = 1.31; 2 x (0.5 + 45) / 20 = 4.55.
+    np.testing.assert_allclose(curve(cost_ax, mean)[1], [0.05, 1.31, 4.55])
+    np.testing.assert_allclose(curve(accuracy_ax, "best single: expensive-model")[1], [85.0, 85.0])
     plots.plot_alpha_sweep([make_sweep()], best, tmp_path / "one_seed", dpi=DPI)  # no band, still a figure
     assert_written(tmp_path / "one_seed")
 
@@ -333,10 +373,15 @@ def test_usage_shares_pool_seeds_and_match_the_nearest_alpha() -> None:
 
 
 def test_plot_model_usage_writes_png_and_pdf(tmp_path: Path) -> None:
-    plots.plot_model_usage(
+    fig = plots.plot_model_usage(
         [make_sweep(), make_sweep()], [0.0, 0.5, 1.0], tmp_path / "usage", colors=plots.model_colors(MODELS), dpi=DPI
     )
     assert_written(tmp_path / "usage")
+    # One bar segment per alpha and model, as wide as make_sweep's shares (in percent), written on the
+    # segments wide enough to hold a label.
+    widths = sorted(round(bar.get_width(), 6) for bar in fig.axes[0].patches)
+    assert widths == sorted([100.0, 0.0, 0.0, 20.0, 60.0, 20.0, 0.0, 10.0, 90.0])
+    assert sorted(text.get_text() for text in fig.axes[0].texts) == sorted(["100%", "20%", "60%", "20%", "10%", "90%"])
 
 
 def test_plot_model_usage_needs_routed_columns() -> None:
@@ -374,8 +419,13 @@ def test_plot_cluster_ablation_when_no_alpha_reaches_the_best_single(tmp_path: P
 
 
 def test_plot_variants_writes_png_and_pdf(tmp_path: Path) -> None:
-    plots.plot_variants(make_summary(), tmp_path / "variants", n_clusters=4, dpi=DPI)
+    fig = plots.plot_variants(make_summary(), tmp_path / "variants", n_clusters=4, dpi=DPI)
     assert_written(tmp_path / "variants")
+    ax = fig.axes[0]
+    # One frontier per variant; official ends at the summary's 85.5% at $4.55, paper two points lower.
+    assert {"official (k=4)", "paper (k=4)"} <= {line.get_label() for line in ax.get_lines()}
+    assert max(curve(ax, "official (k=4)")[1]) == pytest.approx(85.5)
+    assert max(curve(ax, "paper (k=4)")[1]) == pytest.approx(83.5)
 
 
 def test_plot_variants_needs_the_cluster_count() -> None:

@@ -425,14 +425,43 @@ def test_records_bad_files(tmp_path: Path) -> None:
         read_source({"name": "b", "format": "records", "path": str(tmp_path / "broken.parquet")})
 
 
-def test_fixture_files_load() -> None:
-    for name, fmt in [
-        ("routerbench_tiny.csv", "routerbench"),
-        ("avengers_tiny.jsonl", "avengers-jsonl"),
-        ("records_tiny.csv", "records"),
-    ]:
-        frame = read_source({"name": name, "format": fmt, "path": str(FIXTURES / name)})
-        assert len(frame) > 0 and frame["score"].notna().any()
+@pytest.mark.parametrize(
+    ("name", "fmt", "queries", "models", "score_sum", "probe"),
+    [
+        # 4 arc-challenge x 3 models (2 queries all right) + 3 mbpp x 3 (model-c wrong on the third):
+        # 2*3 + 3 + 3 + 2 = 14 right answers; model-c costs 0.006 a query on mbpp.
+        (
+            "routerbench_tiny.csv",
+            "routerbench",
+            [f"arc-challenge.test.{i}" for i in range(4)] + [f"mbpp.test.{i}" for i in range(3)],
+            ["model-a", "model-b", "model-c"],
+            14.0,
+            ("mbpp.test.2", "model-c", 0.0, 0.006),
+        ),
+        # "true"/"false" read as 1/0, a float kept: 1 + 0 + 1 + 0.5 + 1 + 1 = 4.5.
+        (
+            "avengers_tiny.jsonl",
+            "avengers-jsonl",
+            ["qa/0", "math/0", "math/1"],
+            ["m1", "m2"],
+            4.5,
+            ("math/0", "m2", 0.5, 0.002),
+        ),
+        ("records_tiny.csv", "records", ["q1", "q2", "q3"], ["big", "small"], 4.0, ("q2", "small", 1.0, 0.001)),
+    ],
+)
+def test_fixture_files_load(
+    name: str, fmt: str, queries: list[str], models: list[str], score_sum: float, probe: tuple[str, str, float, float]
+) -> None:
+    """Every fixture reads to one record per query and model, with the scores and costs its file holds."""
+    frame = read_source({"name": name, "format": fmt, "path": str(FIXTURES / name)})
+    assert list(dict.fromkeys(frame["query_id"])) == queries
+    assert sorted(set(frame["model"])) == models
+    assert len(frame) == len(queries) * len(models)
+    assert frame["score"].sum() == pytest.approx(score_sum)
+    query_id, model, score, cost = probe
+    row = frame[(frame["query_id"] == query_id) & (frame["model"] == model)].iloc[0]
+    assert (row["score"], row["cost"]) == (pytest.approx(score), pytest.approx(cost))
 
 
 # --------------------------------------------------------------------------- ingest: policies

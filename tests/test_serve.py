@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from toy_routers import export_small_router
 
 from avengers_pro.cli import main
 from avengers_pro.errors import ConfigError
@@ -39,6 +38,7 @@ from avengers_pro.serve.app import (
 from avengers_pro.serve.batcher import EmbedBatcher
 from avengers_pro.serve.config import load_upstreams, parse_upstreams
 from avengers_pro.testing.fake_upstreams import Behaviour, FakeUpstream, ServerThread, reply_text
+from avengers_pro.testing.small_routers import export_small_router
 
 MODELS = ["generalist", "coder", "mathy"]
 DIM = 32

@@ -6,9 +6,9 @@ import pandas as pd
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluation.leaderboard import (
     build_leaderboard,
-    leaderboard_markdown,
     read_selection,
 )
+from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.evaluation.pipeline_rows import (
     dataset_router_validation_sweeps,

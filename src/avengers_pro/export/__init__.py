@@ -5,7 +5,7 @@ The package is split by when its code runs (the folder format and the API: ``doc
 * pipeline time: :mod:`~avengers_pro.export.fit` (the KMeans fits of an export and the alpha chosen
   on validation) and :mod:`~avengers_pro.export.write` (:func:`export_router`, :func:`write_router`)
   for an Avengers-Pro entry; :mod:`~avengers_pro.export.families` (:func:`select_export`,
-  :func:`export_selected`, :func:`write_fitted_router`) for an entry with ``router:`` (any family, or
+  :func:`export_selected`, :func:`write_fitted_router`) for an entry with ``family:`` (any family, or
   the best on validation);
 * the folder format, shared by writer and loader: :mod:`~avengers_pro.export.folder` (file names,
   format version, manifest and sha256, reading each file back) and

@@ -1,4 +1,4 @@
-"""Pipeline time, for an export entry with ``router:``: a router of any family, or the best one on validation.
+"""Pipeline time, for an export entry with ``family:``: a router of any family, or the best one on validation.
 
 Two steps, each a pipeline job (``workflow/rules/export.smk``), as for an Avengers-Pro export:
 

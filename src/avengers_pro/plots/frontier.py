@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from avengers_pro.errors import DataError
 from avengers_pro.evaluation.metrics import pareto_front
@@ -98,7 +99,7 @@ def plot_pareto(
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """Accuracy (the mean score, named ``score_label``) against total test cost (paper Fig. 1A).
 
     Every single model is a labelled point; the Avengers-Pro sweep of one (variant, n_clusters) is a
@@ -190,6 +191,7 @@ def plot_pareto(
             italic=[False] * len(singles) + [True] * len(references),
         )
         save_figure(fig, stem, dpi)
+    return fig
 
 
 # --------------------------------------------------------------------------- 6. variants
@@ -204,7 +206,7 @@ def plot_variants(
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """The Pareto frontiers of every router variant at one cluster count, with the single models.
 
     Each variant's sweep points are faint markers and its own frontier a staircase in the variant's
@@ -235,7 +237,7 @@ def plot_variants(
         f"{variant} (k={n_clusters})": (routers[routers["variant"] == variant], style)
         for variant, style in variant_styles(routers["variant"]).items()
     }
-    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi, score_label=score_label)
+    return _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi, score_label=score_label)
 
 
 def plot_families(
@@ -248,7 +250,7 @@ def plot_families(
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """The Pareto frontier of every router family next to Avengers-Pro, the dataset router and the models.
 
     Parameters
@@ -275,7 +277,7 @@ def plot_families(
     curves = {f"Avengers-Pro {variant} (k={n_clusters})": (router, styles[f"0 {variant}"])}
     for name, rows in families.items():
         curves[str(name)] = (rows, styles[f"1 {name}"])
-    _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi, score_label=score_label)
+    return _plot_frontiers(summary, curves, stem, log_cost=log_cost, colors=colors, dpi=dpi, score_label=score_label)
 
 
 #: The reference markers' names in the figures.
@@ -327,7 +329,7 @@ def _plot_frontiers(
     colors: Mapping[str, str] | None,
     dpi: int,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """Sweep points and frontier of each curve (label -> (rows with ``cost`` and ``accuracy``, (colour,
     line style, marker))), the dataset router's frontier as the floor, the per-query oracle's curve as
     the ceiling (with its best-score point as a marker), and the labelled single models.
@@ -400,3 +402,4 @@ def _plot_frontiers(
             avoid=[legend.get_window_extent(renderer_of(fig))],
         )
         save_figure(fig, stem, dpi)
+    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from avengers_pro.evaluation.metrics_json import NO_COST_RANGE
@@ -44,7 +45,7 @@ def plot_headline(
     source: PathLike = "metrics.json",
     dpi: int = DPI,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """The best single model against Avengers-Pro (paper Fig. 1B).
 
     Left: accuracy of the best single model and Avengers-Pro's best accuracy over the sweep, with the
@@ -138,3 +139,4 @@ def plot_headline(
             )
             ax_cost.set_ylim(0, max(costs) * 1.3)
         save_figure(fig, stem, dpi)
+    return fig

@@ -11,6 +11,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from avengers_pro.errors import DataError
@@ -105,7 +106,7 @@ def plot_alpha_sweep(
     confidence: float = 0.95,
     dpi: int = DPI,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """Accuracy and cost against alpha (paper Fig. 2).
 
     Each seed's sweep is first reduced to one curve (mean accuracy over datasets, total cost); the
@@ -169,6 +170,7 @@ def plot_alpha_sweep(
         ax_cost.yaxis.set_major_formatter(FuncFormatter(_usd))
         ax_acc.legend(loc="lower right")
         save_figure(fig, stem, dpi)
+    return fig
 
 
 # --------------------------------------------------------------------------- 4. model usage (Fig. 3)
@@ -222,7 +224,7 @@ def plot_model_usage(
     *,
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
-) -> None:
+) -> Figure:
     """Share of test queries routed to each model at a few alphas (paper Fig. 3), as stacked bars.
 
     Counts are pooled over seeds and datasets (with ``max_router > 1`` the first choice counts).
@@ -286,6 +288,7 @@ def plot_model_usage(
         ax.set_xlabel("Share of test queries (%)")
         fig.legend(loc="outside lower center", ncols=2, handlelength=1.0, handletextpad=0.4, columnspacing=1.0)
         save_figure(fig, stem, dpi)
+    return fig
 
 
 def _text_color_on(background: str) -> str:
@@ -356,7 +359,7 @@ def plot_cluster_ablation(
     colors: Mapping[str, str] | None = None,
     dpi: int = DPI,
     score_label: str = DEFAULT_SCORE_LABEL,
-) -> None:
+) -> Figure:
     """Accuracy at alpha = 1 and CostSave against the number of clusters, for every variant.
 
     Each seed is a faint dot; the line joins the means over seeds with ± one standard deviation as
@@ -463,3 +466,4 @@ def plot_cluster_ablation(
         ax_save.axhline(0, color="#999999", lw=0.6)
         ax_acc.legend(loc="lower right")
         save_figure(fig, stem, dpi)
+    return fig

@@ -46,7 +46,7 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     keys = list(grid)
     for key in keys:
         if isinstance(grid[key], (str, bytes)) or not isinstance(grid[key], Sequence) or not grid[key]:
-            raise ConfigError(f"routers grid: {key}: expected a non-empty list of values, got {grid[key]!r}")
+            raise ConfigError(f"families grid: {key}: expected a non-empty list of values, got {grid[key]!r}")
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
@@ -56,20 +56,20 @@ def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> Rou
     For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **avengers.variants entry}`` mapping.
     """
     if family not in FAMILIES:
-        raise ConfigError(f"routers: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
+        raise ConfigError(f"families: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
     kwargs = dict(params)
     if family == "avengers-pro":
         if not isinstance(kwargs.get("variant"), Mapping):
             raise ConfigError(
-                "routers.avengers-pro.variant: expected a mapping with name, normalisation and aggregation"
+                "families.avengers-pro.variant: expected a mapping with name, normalisation and aggregation"
             )
         spec = dict(kwargs.pop("variant"))
         if "name" not in spec:
-            raise ConfigError("routers.avengers-pro.variant.name: missing")
+            raise ConfigError("families.avengers-pro.variant.name: missing")
         kwargs["variant"] = Variant.from_config(str(spec.pop("name")), spec)
     if family in ("shrinkage", "avengers-pro"):
         kwargs.setdefault("seed", seed)
     try:
         return FAMILIES[family](**kwargs)
     except TypeError as error:
-        raise ConfigError(f"routers.{family}: {error}") from None
+        raise ConfigError(f"families.{family}: {error}") from None

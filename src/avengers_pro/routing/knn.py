@@ -222,7 +222,7 @@ class KNNRouter(RouterEstimator):
     ) -> None:
         super().__init__(normalisation)
         if n_neighbors < 1:
-            raise ConfigError(f"routers.knn.n_neighbors: must be >= 1, got {n_neighbors}")
+            raise ConfigError(f"families.knn.n_neighbors: must be >= 1, got {n_neighbors}")
         self.n_neighbors = int(n_neighbors)
         self.n_lists = int(n_lists)
         self.n_probe = int(n_probe)

@@ -116,11 +116,11 @@ class ShrinkageRouter(RouterEstimator):
     ) -> None:
         super().__init__(normalisation)
         if tau != "eb" and not (isinstance(tau, (int, float)) and tau >= 0):
-            raise ConfigError(f"routers.shrinkage.tau: expected 'eb' or a number >= 0, got {tau!r}")
+            raise ConfigError(f"families.shrinkage.tau: expected 'eb' or a number >= 0, got {tau!r}")
         if base not in ("clusters", "neighbors"):
-            raise ConfigError(f"routers.shrinkage.base: expected 'clusters' or 'neighbors', got {base!r}")
+            raise ConfigError(f"families.shrinkage.base: expected 'clusters' or 'neighbors', got {base!r}")
         if base == "neighbors" and tau == "eb":
-            raise ConfigError("routers.shrinkage.tau: 'eb' needs base 'clusters'; give a number for 'neighbors'")
+            raise ConfigError("families.shrinkage.tau: 'eb' needs base 'clusters'; give a number for 'neighbors'")
         self.base = base
         self.n_neighbors = int(n_neighbors)
         self.n_clusters = int(n_clusters)

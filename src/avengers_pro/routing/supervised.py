@@ -110,7 +110,7 @@ class LogisticRouter(RouterEstimator):
     def __init__(self, C: float = 10.0, cost_neighbors: int = 20, normalisation: Normalisation = "official") -> None:
         super().__init__(normalisation)
         if not C > 0:
-            raise ConfigError(f"routers.logistic.C: must be > 0, got {C}")
+            raise ConfigError(f"families.logistic.C: must be > 0, got {C}")
         self.C = float(C)
         self.cost_neighbors = int(cost_neighbors)
 
@@ -179,9 +179,9 @@ class TaskRouter(RouterEstimator):
     ) -> None:
         super().__init__(normalisation)
         if not C > 0:
-            raise ConfigError(f"routers.task.C: must be > 0, got {C}")
+            raise ConfigError(f"families.task.C: must be > 0, got {C}")
         if mode not in ("soft", "hard"):
-            raise ConfigError(f"routers.task.mode: expected 'soft' or 'hard', got {mode!r}")
+            raise ConfigError(f"families.task.mode: expected 'soft' or 'hard', got {mode!r}")
         self.C = float(C)
         self.mode = mode
 

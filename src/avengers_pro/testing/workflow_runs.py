@@ -1,4 +1,8 @@
-"""Running the workflow from the end-to-end tests: one helper for every test module that needs it."""
+"""Running the workflow from the end-to-end tests: one helper for every test module that needs it.
+
+The Snakefile is the one of the source checkout this package is imported from (tests run from a
+checkout; an installed wheel carries no workflow).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_snakemake(

@@ -1,5 +1,6 @@
 """Small routers for tests: hand-made records and embeddings (:func:`tiny`), and exporting a small
-Avengers-Pro router for the tests that need a router folder (:func:`export_small_router`)."""
+Avengers-Pro router for the tests that need a router folder (:func:`export_small_router`).
+"""
 
 from __future__ import annotations
 
@@ -30,20 +31,19 @@ def export_config(
     models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The config keys an export reads, for small test data: one variant ``variant`` with the ``kind``
-    normalisation and aggregation, the first split seed 0, and (for a ``router:`` entry) the
-    ``families`` grids and the Avengers-Pro cluster counts ``n_clusters``."""
+    normalisation and aggregation, the first split seed 0, and (for a ``family:`` entry) the
+    ``families`` grids and the Avengers-Pro cluster counts ``n_clusters``.
+    """
     config: dict[str, Any] = {
-        "router": {
+        "avengers": {
             "variants": {variant: {"normalisation": kind, "aggregation": kind}},
-            "alphas": {"start": 0.0, "stop": 1.0, "num": n_alphas},
             "top_k": top_k,
             "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": validation_ratio,
         },
-        "routers": {"families": dict(families or {})},
+        "sweep": {"alphas": {"start": 0.0, "stop": 1.0, "num": n_alphas}, "max_router": 1},
+        "families": dict(families or {}),
         "clustering": {"n_clusters": list(n_clusters), "n_init": n_init, "minibatch_above": minibatch_above},
-        "split": {"seeds": [0]},
+        "split": {"seeds": [0], "validation_ratio": validation_ratio},
         "embedding": embedding,
     }
     if models is not None:
@@ -69,7 +69,8 @@ def export_small_router(
 ) -> Path:
     """Export a router named ``out.name`` into ``out``: variant ``variant`` with the ``kind``
     normalisation and aggregation, fitted on ``records`` and the query ``vectors`` (rows in the order
-    of the records' first appearance of each query)."""
+    of the records' first appearance of each query).
+    """
     queries = records.drop_duplicates("query_id")
     config = export_config(
         embedding=embedding,

@@ -1,11 +1,10 @@
-#!/usr/bin/env python
 """Serve a local embedder as an OpenAI-compatible /v1/embeddings endpoint (for tests and benchmarks).
 
 For comparing embedding backends on this machine: the pipeline's ``openai`` backend talks to this
 server exactly as it would to vLLM, TEI or OpenAI. Only 127.0.0.1 by default; nothing is downloaded.
 
-    python bench/serve_local_embeddings.py --port 8000                  # the local all-MiniLM-L6-v2
-    python bench/serve_local_embeddings.py --port 8000 --model hashing  # a bag-of-words stand-in
+    python -m avengers_pro.testing.local_embedding_server --port 8000                  # the local all-MiniLM-L6-v2
+    python -m avengers_pro.testing.local_embedding_server --port 8000 --model hashing  # a bag-of-words stand-in
     # config.yaml:
     #   embedding: {backend: openai, model: all-MiniLM-L6-v2, base_url: http://127.0.0.1:8000/v1}
 
@@ -37,8 +36,15 @@ import numpy as np
 
 
 class BatchEmbedder(Protocol):
-    def truncate(self, texts: list[str]) -> list[str]: ...
-    def embed(self, texts: list[str]) -> np.ndarray: ...
+    """What the server needs of a model: cutting texts to its limit, and embedding a batch."""
+
+    def truncate(self, texts: list[str]) -> list[str]:
+        """The texts as the model will see them."""
+        ...
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One row per text."""
+        ...
 
 
 #: The name the bag-of-words stand-in is served under (``--model hashing``).
@@ -229,6 +235,7 @@ def make_server(
 
 
 def main() -> None:
+    """Serve until Ctrl-C or SIGTERM, then print what was served."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
