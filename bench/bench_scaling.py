@@ -62,17 +62,17 @@ def pipeline_settings(config_path: Path) -> dict[str, Any]:
     config = yaml.safe_load(config_path.read_text()) or {}
     split = config.get("split", {})
     clustering = config.get("clustering", {})
-    router = config.get("router", {})
+    avengers, sweep = config.get("avengers", {}), config.get("sweep", {})
     return {
         "train_ratio": split.get("train_ratio", 0.7),
-        "validation_ratio": router.get("validation_ratio", 0.2),
+        "validation_ratio": split.get("validation_ratio", 0.2),
         "n_init": clustering.get("n_init", 10),
         "minibatch_above": clustering.get("minibatch_above", 200_000),
-        "alphas": router.get("alphas", {"start": 0.0, "stop": 1.0, "num": 101}),
-        "top_k": router.get("top_k", 3),
-        "beta": router.get("beta", 9.0),
-        "max_router": router.get("max_router", 1),
-        "variants": router.get(
+        "alphas": sweep.get("alphas", {"start": 0.0, "stop": 1.0, "num": 101}),
+        "top_k": avengers.get("top_k", 3),
+        "beta": avengers.get("beta", 9.0),
+        "max_router": sweep.get("max_router", 1),
+        "variants": avengers.get(
             "variants",
             {
                 "paper": {"normalisation": "paper", "aggregation": "paper"},
@@ -186,7 +186,7 @@ def stage_sweep(data: Path, args: argparse.Namespace, settings: dict[str, Any]) 
     train_rows, test_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
     test_embeddings = np.load(data / "embeddings.npy", mmap_mode="r")[test_rows]
     labels, centroids = np.load(data / "labels.npy"), np.load(data / "centroids.npy")
-    alphas = alpha_grid({"router": settings})
+    alphas = alpha_grid(settings["alphas"])
     variants = [Variant.from_config(name, spec) for name, spec in settings["variants"].items()]
     inputs = rss_mib()
     reset_peak()
@@ -249,7 +249,7 @@ def stage_sweep_job(data: Path, args: argparse.Namespace, settings: dict[str, An
     embeddings = np.load(data / "embeddings.npy")
     labels, centroids = np.load(data / "labels.npy"), np.load(data / "centroids.npy")
     variant = Variant.from_config("official", settings["variants"]["official"])
-    alphas = alpha_grid({"router": settings})
+    alphas = alpha_grid(settings["alphas"])
     options = {"top_k": settings["top_k"], "beta": settings["beta"], "max_router": settings["max_router"]}
     train_rows, test_rows = np.flatnonzero(is_train), np.flatnonzero(~is_train)
     fit_rows, validation_rows = np.flatnonzero(is_train & ~is_validation), np.flatnonzero(is_validation)

@@ -112,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_config(args.config, REPO / "workflow" / "schemas" / "config.schema.yaml")
-    alphas = alpha_grid(config)
+    alphas = alpha_grid(config["sweep"]["alphas"])
     seeds = config["split"]["seeds"]
     n_resamples = args.resamples if args.resamples is not None else config["evaluation"]["bootstrap_resamples"]
     rows = families(config)

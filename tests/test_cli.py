@@ -216,7 +216,7 @@ def task_router_dir(tmp_path_factory, embedder) -> Path:
         families={"task": {"C": [10.0], "mode": ["soft"]}},
         models=MODELS,
     )
-    entry = {"name": "task", "router": "task", "alpha": 0.6}
+    entry = {"name": "task", "family": "task", "alpha": 0.6}
     ids = queries["query_id"].to_numpy()
     selection = select_export(records, ids, vectors, config, entry)
     out = tmp_path_factory.mktemp("router") / "task"

@@ -84,7 +84,7 @@ def test_bad_values_name_the_key(mutate, message):
 
 
 def test_alpha_grid_is_101_exact_steps():
-    grid = alpha_grid(validate_config({"sources": BASE["sources"]}, SCHEMA))
+    grid = alpha_grid(validate_config({"sources": BASE["sources"]}, SCHEMA)["sweep"]["alphas"])
     assert len(grid) == 101 and grid[0] == 0.0 and grid[-1] == 1.0
     assert 0.53 in grid and np.all(np.diff(grid) > 0)
 
@@ -135,7 +135,11 @@ def test_an_empty_families_mapping_disables_the_comparison():
 def test_renamed_keys_still_work_with_one_warning_line_each(capsys):
     old_style = copy.deepcopy(BASE)
     new = {key: old_style.pop(key) for key in ("avengers", "sweep", "families")}
-    old_style["router"] = {**new["avengers"], **new["sweep"], "validation_ratio": old_style["split"].pop("validation_ratio")}
+    old_style["router"] = {
+        **new["avengers"],
+        **new["sweep"],
+        "validation_ratio": old_style["split"].pop("validation_ratio"),
+    }
     old_style["routers"] = {"families": new["families"], "cv_folds": old_style["split"].pop("cv_folds")}
     old_style["export"] = [
         {("router" if key == "family" else key): value for key, value in entry.items()} for entry in BASE["export"]

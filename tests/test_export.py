@@ -91,20 +91,23 @@ def make_problem(n_per_dataset: int = 40, seed: int = 0) -> tuple[pd.DataFrame, 
     return pd.DataFrame(rows), np.asarray(ids, dtype=object), np.asarray(vectors, dtype=np.float32)
 
 
-def make_config(**router: object) -> dict:
+def make_config(**settings: object) -> dict:
+    """A config of the keys an export reads; ``settings`` override top_k, alphas, validation_ratio, ..."""
+    given = {
+        "variants": VARIANTS,
+        "alphas": {"start": 0.0, "stop": 1.0, "num": 21},
+        "top_k": 2,
+        "beta": 9.0,
+        "max_router": 1,
+        "validation_ratio": 0.25,
+        **settings,
+    }
     return {
         "models": MODELS,
-        "router": {
-            "variants": VARIANTS,
-            "alphas": {"start": 0.0, "stop": 1.0, "num": 21},
-            "top_k": 2,
-            "beta": 9.0,
-            "max_router": 1,
-            "validation_ratio": 0.25,
-            **router,
-        },
+        "avengers": {key: given[key] for key in ("variants", "top_k", "beta")},
+        "sweep": {key: given[key] for key in ("alphas", "max_router")},
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
-        "split": {"seeds": [3, 4]},
+        "split": {"seeds": [3, 4], "validation_ratio": given["validation_ratio"]},
         "embedding": {
             "backend": "sentence-transformers",
             "model": "all-MiniLM-L6-v2",
@@ -314,7 +317,7 @@ def test_match_best_single_target(problem, tmp_path):
     assert validation["seed"] == 3
     assert validation["reference_model"] == "large"
     curve = pd.DataFrame(validation["curve"]).set_index("alpha")
-    np.testing.assert_allclose(curve.index, alpha_grid(config))
+    np.testing.assert_allclose(curve.index, alpha_grid(config["sweep"]["alphas"]))
     # The specialists make the router better than `large` here, so the target is reached, and the
     # chosen alpha is the cheapest one that reaches it.
     assert validation["reached"] is True
@@ -350,7 +353,7 @@ def test_unreachable_target_falls_back_to_max_accuracy(problem, tmp_path):
         records.drop_duplicates("query_id"),
         train_ratio=1.0,
         seed=config["split"]["seeds"][0],
-        validation_ratio=config["router"]["validation_ratio"],
+        validation_ratio=config["split"]["validation_ratio"],
     )
     held_out = set(split.loc[split["validation"], "query_id"])
     # `large` is perfect on the held-out queries only: no router fitted on the rest can match it.
@@ -382,7 +385,6 @@ def test_stored_clusterings_give_the_same_router_and_ignore_the_alpha_grid(probl
     # What the fit reads: no alphas, top_k, beta or variants (so a new alpha grid keeps the fits).
     fit_config = {
         "models": config["models"],
-        "router": {"validation_ratio": config["router"]["validation_ratio"]},
         "clustering": config["clustering"],
         "split": config["split"],
     }

@@ -77,7 +77,7 @@ def write_router(folder: Path, estimator: Any, matrix: RecordMatrix, params: dic
         matrix=matrix,
         max_router=1,
         alpha={"default": alpha, "chosen_by": "fixed", "validation": None},
-        selection={"router": estimator.family},
+        selection={"requested": estimator.family},
         embedder=EMBEDDING,
         config={"test": True},
     )
@@ -245,7 +245,7 @@ def test_a_named_family_is_chosen_on_validation_and_exported(tmp_path: Path) -> 
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
     config = family_export_config(FAMILY_GRIDS)
-    entry = {"name": "task", "router": "task", "target": "match-best-single"}
+    entry = {"name": "task", "family": "task", "target": "match-best-single"}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     assert selection["family"] == "task" and [c["family"] for c in selection["candidates"]] == ["task"]
     (candidate,) = selection["candidates"]
@@ -266,7 +266,7 @@ def test_best_on_validation_keeps_the_simplest_family_within_one_standard_error(
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
     config = family_export_config(FAMILY_GRIDS)
-    entry = {"name": "best", "router": "best-on-validation", "alpha": 0.8}
+    entry = {"name": "best", "family": "best-on-validation", "alpha": 0.8}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     candidates = selection["candidates"]
     families = [c["family"] for c in candidates]
@@ -292,7 +292,7 @@ def test_an_avengers_pro_winner_is_written_as_an_avengers_pro_folder(tmp_path: P
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
     config = family_export_config({})
-    entry = {"name": "ap", "router": "avengers-pro", "alpha": 1.0}
+    entry = {"name": "ap", "family": "avengers-pro", "alpha": 1.0}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     assert selection["family"] == "avengers-pro" and selection["params"]["n_clusters"] in (3, 6)
     export_selected(records, matrix.query_ids, embeddings, config, entry, selection, tmp_path / "ap")
@@ -308,7 +308,7 @@ def test_a_bad_router_name_is_a_config_error() -> None:
             matrix.query_ids,
             embeddings,
             family_export_config({}),
-            {"name": "x", "router": "nope", "alpha": 1.0},
+            {"name": "x", "family": "nope", "alpha": 1.0},
         )
 
 
@@ -316,7 +316,7 @@ def test_a_selection_for_another_router_is_refused(tmp_path: Path) -> None:
     embeddings, matrix = tiny(n=160)
     records = long_records(matrix)
     config = family_export_config(FAMILY_GRIDS)
-    entry = {"name": "knn", "router": "knn", "alpha": 1.0}
+    entry = {"name": "knn", "family": "knn", "alpha": 1.0}
     selection = select_export(records, matrix.query_ids, embeddings, config, entry)
     with pytest.raises(DataError, match="select again"):
-        export_selected(records, matrix.query_ids, embeddings, config, {**entry, "router": "task"}, selection, tmp_path)
+        export_selected(records, matrix.query_ids, embeddings, config, {**entry, "family": "task"}, selection, tmp_path)

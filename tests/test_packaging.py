@@ -81,7 +81,7 @@ def test_a_wheel_install_needs_nothing_from_the_source_tree(tmp_path):
         "    importlib.import_module(module.name)\n"
         "from avengers_pro.config import validate_config\n"
         f"config = yaml.safe_load(open({str(ROOT / 'config.yaml')!r}))\n"
-        f"print(validate_config(config, {str(SCHEMA)!r})['router']['top_k'])\n"
+        f"print(validate_config(config, {str(SCHEMA)!r})['avengers']['top_k'])\n"
     )
     # -I: no user site, no PYTHONPATH, no current directory on the path; the venv's packages stay.
     done = subprocess.run(

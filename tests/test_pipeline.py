@@ -288,7 +288,7 @@ def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Pa
         matrix=train,
         max_router=1,
         alpha={"default": 1.0, "chosen_by": "fixed", "validation": None},
-        selection={"router": family},
+        selection={"requested": family},
         embedder={"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2"},
         config={},
     )
@@ -297,7 +297,7 @@ def test_a_router_exported_from_each_family_makes_the_sweeps_decisions(built: Pa
     decisions = pd.read_parquet(built / f"results/families/{family}/decisions_seed0.parquet")
     test_ids = matrix.query_ids[is_test]
     alphas = sorted(decisions["alpha"].unique())
-    assert len(alphas) == config["router"]["alphas"]["num"]
+    assert len(alphas) == config["sweep"]["alphas"]["num"]
     for alpha in alphas:
         expected = decisions[decisions["alpha"] == alpha].set_index("query_id")["model"].loc[test_ids]
         assert router.with_alpha(float(alpha)).route_embeddings(vectors[is_test]) == expected.tolist(), alpha

@@ -150,7 +150,7 @@ def family_router_dir(tmp_path_factory) -> Path:
         matrix=matrix,
         max_router=1,
         alpha={"default": 0.6, "chosen_by": "fixed", "validation": None},
-        selection={"router": "knn"},
+        selection={"requested": "knn"},
         embedder=EMBEDDING,
         config={},
     )
