@@ -386,13 +386,13 @@ def test_a_candidate_too_large_for_the_data_is_skipped_not_fatal() -> None:
     assert selection.params == {"n_clusters": 4, "tau": 0.0}
     skipped = selection.validation[1]
     assert skipped["aiq"] is None and "1000 clusters but only" in skipped["skipped"]
-    with pytest.raises(DataError, match=r"no candidate of the shrinkage grid fits .* routers\.families\.shrinkage"):
+    with pytest.raises(DataError, match=r"no candidate of the shrinkage grid fits .* families\.shrinkage"):
         select_on_validation("shrinkage", grid[1:], embeddings, matrix, is_validation, ALPHAS)
 
 
 def test_expand_grid_and_bad_grids() -> None:
     assert expand_grid({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
-    with pytest.raises(ConfigError, match="routers grid: a"):
+    with pytest.raises(ConfigError, match="families grid: a"):
         expand_grid({"a": []})
     with pytest.raises(ConfigError, match="unknown family"):
         make_estimator("nope", {})

@@ -169,7 +169,7 @@ def test_adding_a_cluster_count_runs_only_its_new_jobs(built: Path, tmp_path: Pa
 def test_changing_only_the_alphas_reruns_only_sweep_and_downstream(built: Path, tmp_path: Path):
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)
-    _edit_config(workdir, lambda c: c["router"].update(alphas={"start": 0.0, "stop": 1.0, "num": 21}))
+    _edit_config(workdir, lambda c: c["sweep"].update(alphas={"start": 0.0, "stop": 1.0, "num": 21}))
     jobs = planned_jobs(workdir)
     assert jobs.get("sweep") == 2 and jobs.get("baselines") == 1  # one sweep job per variant
     assert not {"ingest", "embed", "split", "cluster", "export_clusters", "export_select"} & set(jobs)
@@ -350,7 +350,7 @@ def test_report_has_every_figure_with_a_rendered_caption(built: Path, tmp_path: 
 def test_changing_one_family_grid_reruns_only_that_family_and_what_shows_it(built: Path, tmp_path: Path):
     workdir = tmp_path / "work"
     shutil.copytree(built, workdir, symlinks=True)
-    _edit_config(workdir, lambda c: c["routers"]["families"].update(knn={"n_neighbors": [3, 5]}))
+    _edit_config(workdir, lambda c: c["families"].update(knn={"n_neighbors": [3, 5]}))
     # The family's two jobs, not the other families'; then what shows the families: summary.csv (its
     # rows), the leaderboard, metrics.json and the plot jobs that read them; and the export that chooses
     # among the families (config export: best).
