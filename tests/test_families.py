@@ -24,7 +24,6 @@ from avengers_pro.routing import (
     make_estimator,
     select_models,
 )
-from avengers_pro.routing.avengers import AvengersProRouter
 from avengers_pro.routing.geometry import fit_clusters, l2_normalise
 from avengers_pro.routing.scores import Variant
 
@@ -264,7 +263,10 @@ def test_empirical_bayes_strength_matches_moments() -> None:
 
 def test_shrinkage_rejects_eb_for_neighbours() -> None:
     with pytest.raises(ConfigError, match="routers.shrinkage.tau"):
-        ShrinkageRouter(base="neighbors", tau="eb")
+        make_estimator("shrinkage", {"base": "neighbors", "tau": "eb"})
+    embeddings, matrix = tiny()
+    with pytest.raises(ConfigError, match="ShrinkageRouter.tau: 'eb' needs base 'clusters'"):
+        ShrinkageRouter(base="neighbors", tau="eb").fit(embeddings, matrix)
 
 
 @pytest.mark.parametrize("variant", [OFFICIAL, PAPER])
@@ -274,10 +276,10 @@ def test_avengers_pro_estimator_keeps_the_router_exactly(variant: Variant) -> No
     sub = matrix.subset(np.arange(60))
     fitted = AvengersProEstimator(variant, n_clusters=6, top_k=3, seed=2).fit(train, sub)
     clustering = fit_clusters(train, 6, seed=2, n_init=10)
-    reference = AvengersProRouter(variant, top_k=3).fit(clustering.centroids, clustering.labels, sub.scores, sub.costs)
+    reference = AvengersProEstimator.from_clusters(variant, clustering.centroids, clustering.labels, sub, top_k=3)
     available = matrix.available[60:]
     np.testing.assert_array_equal(
-        fitted.choose(queries, ALPHAS, available), reference.predict(queries, ALPHAS, available=available)[..., 0]
+        fitted.choose(queries, ALPHAS, available), reference.route(queries, ALPHAS, available=available)[..., 0]
     )
     # predict: the softmax-weighted mean of the nearest clusters' statistics.
     score, _ = fitted.predict(queries)

@@ -1,5 +1,7 @@
 """The router families by name: the estimator class of each, its default hyperparameter grid, and
-:func:`make_estimator`, which builds one from a config mapping.
+:func:`make_estimator`, which builds one from a config mapping and checks its hyperparameters with
+errors that name the config key (``routers.knn.n_neighbors: ...``); the estimators themselves only
+check when fitted, with errors that name the class.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> Rou
     """An unfitted estimator of ``family`` with ``params``; ``seed`` goes to the families that use one.
 
     For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **router.variants entry}`` mapping.
+
+    Raises
+    ------
+    ConfigError
+        An unknown family or parameter, or a bad value; the message names ``routers.{family}.{param}``.
     """
     if family not in FAMILIES:
         raise ConfigError(f"routers: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
@@ -70,6 +77,8 @@ def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> Rou
     if family in ("shrinkage", "avengers-pro"):
         kwargs.setdefault("seed", seed)
     try:
-        return FAMILIES[family](**kwargs)
+        estimator = FAMILIES[family](**kwargs)
     except TypeError as error:
         raise ConfigError(f"routers.{family}: {error}") from None
+    estimator.check_params(f"routers.{family}")
+    return estimator
