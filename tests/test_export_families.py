@@ -176,6 +176,8 @@ def test_an_exported_router_of_each_family_reproduces_the_sweeps_decisions(name:
         expected = run.decisions[np.isclose(run.decisions["alpha"], alpha)].set_index("query_id")["model"]
         routed = router.with_alpha(float(alpha)).route_embeddings(embeddings[is_test])
         assert routed == expected.loc[test_ids].tolist(), f"alpha {alpha}"
+        # One normalisation policy: the exported router routes a scaled query as the query itself.
+        assert router.with_alpha(float(alpha)).route_embeddings(3.0 * embeddings[is_test]) == routed
     ranked = router.rank_embeddings(embeddings[is_test][:5])
     assert [row[0] for row in ranked] == router.route_embeddings(embeddings[is_test][:5])
     assert all(sorted(row) == sorted(router.models) for row in ranked)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.baselines import dataset_router
@@ -12,6 +15,7 @@ from avengers_pro.evaluation.leaderboard import run_family
 from avengers_pro.evaluation.selection import select_on_validation
 from avengers_pro.io import RecordMatrix
 from avengers_pro.routing import (
+    FAMILIES,
     AvengersProEstimator,
     KNNRouter,
     LogisticRouter,
@@ -23,7 +27,6 @@ from avengers_pro.routing import (
     make_estimator,
     select_models,
 )
-from avengers_pro.routing.avengers import AvengersProRouter
 from avengers_pro.routing.geometry import fit_clusters, l2_normalise
 from avengers_pro.routing.scores import Variant
 from avengers_pro.testing.small_routers import tiny
@@ -264,7 +267,10 @@ def test_empirical_bayes_strength_matches_moments() -> None:
 
 def test_shrinkage_rejects_eb_for_neighbours() -> None:
     with pytest.raises(ConfigError, match="families.shrinkage.tau"):
-        ShrinkageRouter(base="neighbors", tau="eb")
+        make_estimator("shrinkage", {"base": "neighbors", "tau": "eb"})
+    embeddings, matrix = tiny()
+    with pytest.raises(ConfigError, match="ShrinkageRouter.tau: 'eb' needs base 'clusters'"):
+        ShrinkageRouter(base="neighbors", tau="eb").fit(embeddings, matrix)
 
 
 @pytest.mark.parametrize("variant", [OFFICIAL, PAPER])
@@ -274,10 +280,10 @@ def test_avengers_pro_estimator_keeps_the_router_exactly(variant: Variant) -> No
     sub = matrix.subset(np.arange(60))
     fitted = AvengersProEstimator(variant, n_clusters=6, top_k=3, seed=2).fit(train, sub)
     clustering = fit_clusters(train, 6, seed=2, n_init=10)
-    reference = AvengersProRouter(variant, top_k=3).fit(clustering.centroids, clustering.labels, sub.scores, sub.costs)
+    reference = AvengersProEstimator.from_clusters(variant, clustering.centroids, clustering.labels, sub, top_k=3)
     available = matrix.available[60:]
     np.testing.assert_array_equal(
-        fitted.choose(queries, ALPHAS, available), reference.predict(queries, ALPHAS, available=available)[..., 0]
+        fitted.choose(queries, ALPHAS, available), reference.route(queries, ALPHAS, available=available)[..., 0]
     )
     # predict: the softmax-weighted mean of the nearest clusters' statistics.
     score, _ = fitted.predict(queries)
@@ -400,3 +406,116 @@ def test_expand_grid_and_bad_grids() -> None:
         make_estimator("avengers-pro", {"n_clusters": 3})
     with pytest.raises(ConfigError, match="families.knn"):
         make_estimator("knn", {"n_neighbours": 3})  # misspelt parameter
+
+
+# --------------------------------------------------------------------------- scikit-learn's contract
+
+#: Arguments every family needs (Avengers-Pro: its variant) and small values that fit tiny data.
+SMALL: dict[str, dict[str, Any]] = {
+    "knn": {"n_neighbors": 5},
+    "logistic": {"C": 1.0, "cost_neighbors": 5},
+    "task": {"C": 10.0, "mode": "hard"},
+    "shrinkage": {"n_clusters": 4, "tau": 10.0, "n_init": 2},
+    "avengers-pro": {"variant": PAPER, "n_clusters": 4, "top_k": 2, "n_init": 2},
+}
+#: One bad value per family: ``__init__`` stores it, ``fit`` refuses it naming the parameter.
+BAD: dict[str, tuple[str, Any]] = {
+    "knn": ("n_neighbors", 0),
+    "logistic": ("C", -1.0),
+    "task": ("mode", "soft-ish"),
+    "shrinkage": ("tau", -3.0),
+    "avengers-pro": ("top_k", 0),
+}
+
+
+def test_every_family_has_small_settings_and_a_bad_value() -> None:
+    assert set(SMALL) == set(BAD) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_get_params_set_params_and_clone_round_trip(family: str) -> None:
+    estimator = FAMILIES[family](**SMALL[family])
+    params = estimator.get_params(deep=True)
+    # Every argument of __init__ is a parameter, stored under its own name and value.
+    assert {key: params[key] for key in SMALL[family]} == SMALL[family]
+    again = type(estimator)(**estimator.get_params(deep=False))
+    assert again.get_params() == params and again is not estimator
+    cloned = clone(estimator)
+    assert type(cloned) is type(estimator) and cloned.get_params() == params
+    # A clone is unfitted and independent: fitting the clone leaves the original unfitted.
+    embeddings, matrix = tiny(n=60)
+    cloned.fit(embeddings, matrix)
+    assert hasattr(cloned, "models_") and not hasattr(estimator, "models_")
+    assert clone(cloned).get_params() == params and not hasattr(clone(cloned), "models_")
+    name = sorted(SMALL[family])[0]
+    assert estimator.set_params(**{name: BAD[family][1]}) is estimator
+    assert estimator.get_params()[name] == BAD[family][1]
+    with pytest.raises(ValueError, match="unknown parameter 'nope'"):
+        estimator.set_params(nope=1)
+
+
+def test_neighbour_index_follows_the_contract_and_nested_params_reach_it() -> None:
+    index = NeighbourIndex(n_lists=4, n_probe=2)
+    assert (
+        clone(index).get_params()
+        == index.get_params()
+        == {
+            "block": 1024,
+            "n_jobs": 1,
+            "n_lists": 4,
+            "n_probe": 2,
+            "seed": 0,
+        }
+    )
+    index = NeighbourIndex(n_probe=0)  # stored; refused when fitted
+    with pytest.raises(ConfigError, match="NeighbourIndex.n_probe"):
+        index.fit(np.eye(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_init_stores_a_bad_value_and_fit_refuses_it(family: str) -> None:
+    name, value = BAD[family]
+    estimator = FAMILIES[family](**{**SMALL[family], name: value})  # no error here
+    assert getattr(estimator, name) == value
+    embeddings, matrix = tiny(n=60)
+    with pytest.raises(ConfigError, match=rf"^{type(estimator).__name__}\.{name}: "):
+        estimator.fit(embeddings, matrix)
+    # Built from the config, the same value is refused at once, naming the config key.
+    params = {**SMALL[family], name: value}
+    if family == "avengers-pro":
+        params["variant"] = {"name": "paper", "normalisation": "paper", "aggregation": "paper"}
+    with pytest.raises(ConfigError, match=rf"^families\.{family}\.{name}: "):
+        make_estimator(family, params)
+
+
+# --------------------------------------------------------------------------- the normalisation policy
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_scaling_queries_changes_no_decision(family: str) -> None:
+    """Every method that takes embeddings L2-normalises them (geometry.unit_queries): a query scaled
+    by 3 (or trained on at another scale) is routed as the query itself."""
+    embeddings, matrix = tiny(n=200, seed=4)
+    train, queries = embeddings[:140], embeddings[140:]
+    sub = matrix.subset(np.arange(140))
+    fitted = FAMILIES[family](**SMALL[family]).fit(train, sub)
+    available = matrix.available[140:]
+    choices = fitted.choose(queries, ALPHAS, available)
+    assert (choices[0] != choices[-1]).any()  # alpha matters here, so equal choices are no accident
+    np.testing.assert_array_equal(fitted.choose(3.0 * queries, ALPHAS, available), choices)
+    np.testing.assert_allclose(fitted.predict(3.0 * queries), fitted.predict(queries), rtol=1e-5)
+    assert len(fitted.describe(3.0 * queries[:3])) == 3
+    scaled_train = FAMILIES[family](**SMALL[family]).fit(train * 3.0, sub)
+    np.testing.assert_array_equal(scaled_train.choose(queries, ALPHAS, available), choices)
+
+
+def test_a_query_without_direction_is_refused() -> None:
+    embeddings, matrix = tiny(n=60)
+    fitted = KNNRouter(n_neighbors=3).fit(embeddings, matrix)
+    broken = embeddings[:3].copy()
+    broken[1] = 0.0
+    with pytest.raises(DataError, match="row 1.*zeros"):
+        fitted.choose(broken, ALPHAS)
+    broken[1, 0] = np.inf
+    with pytest.raises(DataError, match="row 1.*not finite"):
+        fitted.predict(broken)

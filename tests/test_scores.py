@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.io import RecordMatrix
+from avengers_pro.routing.avengers import AvengersProEstimator
 from avengers_pro.routing.geometry import nearest_clusters
 from avengers_pro.routing.scores import (
     ClusterStats,
@@ -32,6 +33,21 @@ def stats_of(
         cost=np.array(cost, dtype=float),
         count=np.ones(acc.shape, dtype=np.int64) * 10 if count is None else np.array(count),
     )
+
+
+def fitted_router(
+    variant: Variant, centroids: np.ndarray, labels: np.ndarray, scores: np.ndarray, costs: np.ndarray, **settings: int
+) -> AvengersProEstimator:
+    """The Avengers-Pro estimator on given clusters, as the sweep fits it."""
+    n = len(scores)
+    matrix = RecordMatrix(
+        query_ids=np.array([f"q{i}" for i in range(n)], dtype=object),
+        datasets=np.array(["d"] * n, dtype=object),
+        models=[f"m{m}" for m in range(scores.shape[1])],
+        scores=scores,
+        costs=costs,
+    )
+    return AvengersProEstimator.from_clusters(variant, centroids, labels, matrix, **settings)
 
 
 # --------------------------------------------------------------------------- Variant
@@ -211,8 +227,8 @@ def test_variant_distance_defaults_to_dot_and_reaches_routing() -> None:
     picks = {}
     for distance in ("dot", "euclidean"):
         variant = Variant("v", "paper", "paper", distance=distance)
-        router = AvengersProRouter(variant, top_k=1).fit(centroids, labels, scores, costs)
-        picks[distance] = int(router.predict(query, 1.0)[0, 0])
+        router = fitted_router(variant, centroids, labels, scores, costs, top_k=1)
+        picks[distance] = int(router.route(query, 1.0)[0, 0])
     assert picks == {"dot": 1, "euclidean": 0}
 
 
@@ -356,20 +372,20 @@ def test_alpha_one_picks_most_accurate_and_alpha_zero_the_cheapest(variant: Vari
     # One cluster; model accuracies 0.6, 0.8, 0.6 and costs 0.5, 3, 1 over five training queries.
     scores = np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1], [1, 1, 1], [0, 0, 0]], dtype=float)
     costs = np.tile([0.5, 3.0, 1.0], (5, 1))
-    router = AvengersProRouter(variant, top_k=3, beta=9.0).fit(np.array([[1.0, 0.0]]), np.zeros(5, int), scores, costs)
+    router = fitted_router(variant, np.array([[1.0, 0.0]]), np.zeros(5, int), scores, costs, top_k=3, beta=9.0)
     np.testing.assert_allclose(router.stats_.accuracy, [[0.6, 0.8, 0.6]])
     queries = np.array([[1.0, 0.0], [0.0, 1.0]])
-    choices = router.predict(queries, np.array([0.0, 1.0]))
+    choices = router.route(queries, np.array([0.0, 1.0]))
     assert choices.shape == (2, 2, 1)
     np.testing.assert_array_equal(choices[0, :, 0], [0, 0])  # alpha 0: the cheapest
     np.testing.assert_array_equal(choices[1, :, 0], [1, 1])  # alpha 1: the most accurate
-    assert router.predict(queries, 1.0).shape == (2, 1)
-    assert router.scores(np.array([0.2, 0.3])).shape == (2, 1, 3)
+    assert router.route(queries, 1.0).shape == (2, 1)
+    assert router.cluster_scores(np.array([0.2, 0.3])).shape == (2, 1, 3)
 
 
 def test_predict_before_fit_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="fit"):
-        AvengersProRouter(OFFICIAL).predict(np.zeros((1, 2)), 0.5)
+        AvengersProEstimator(OFFICIAL).route(np.zeros((1, 2)), 0.5)
 
 
 # --------------------------------------------------------------------------- ties on data without costs
@@ -400,5 +416,5 @@ def test_paper_ties_go_to_the_more_accurate_model_official_ties_to_model_order()
 
 def test_the_fitted_router_breaks_zero_cost_ties_by_accuracy() -> None:
     scores = np.array([[0, 1, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=float)
-    router = AvengersProRouter(PAPER, top_k=1).fit(np.array([[1.0, 0.0]]), np.zeros(4, int), scores, np.zeros((4, 3)))
-    assert router.predict(np.array([[1.0, 0.0]]), 0.0)[0, 0] == 1  # accuracy 0.75, the best; not model 0
+    router = fitted_router(PAPER, np.array([[1.0, 0.0]]), np.zeros(4, int), scores, np.zeros((4, 3)), top_k=1)
+    assert router.route(np.array([[1.0, 0.0]]), 0.0)[0, 0] == 1  # accuracy 0.75, the best; not model 0

@@ -37,7 +37,14 @@ from avengers_pro.outputs import (
     ORACLE,
     SWEEPING_BASELINES,
 )
-from avengers_pro.routing.scores import ClusterStats, Variant, cluster_statistics, performance_efficiency, route
+from avengers_pro.routing.scores import (
+    ClusterStats,
+    Variant,
+    cluster_statistics,
+    group_sums,
+    performance_efficiency,
+    route,
+)
 
 SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
 
@@ -82,13 +89,10 @@ def _dataset_model_totals(matrix: RecordMatrix) -> tuple[np.ndarray, np.ndarray,
     Returns ``(dataset names (D,), count (D, M), score_sum (D, M), cost_sum (D, M))``.
     """
     codes, names = pd.factorize(pd.Series(matrix.datasets, dtype=object), sort=True)
-    n_datasets, n_models = len(names), len(matrix.models)
     recorded = matrix.available
-    bins = (codes[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
-    size = n_datasets * n_models
 
     def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(bins, weights=values.ravel(), minlength=size).reshape(n_datasets, n_models)
+        return group_sums(codes, values, len(names))
 
     count = total(recorded.astype(np.float64)).astype(np.int64)
     score_sum = total(np.where(recorded, matrix.scores, 0.0))

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from avengers_pro.errors import DataError
 from avengers_pro.io import RecordMatrix
-from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.avengers import AvengersProEstimator
 from avengers_pro.routing.scores import Variant
 
 
@@ -259,8 +259,9 @@ def run_sweep(
         )
     train = matrix.subset(train_rows)
     evaluated = matrix.subset(eval_rows)
-    router = AvengersProRouter(variant, top_k=top_k, beta=beta, max_router=max_router)
-    router.fit(centroids, train_labels, train.scores, train.costs)
+    router = AvengersProEstimator.from_clusters(
+        variant, centroids, train_labels, train, top_k=top_k, beta=beta, max_router=max_router
+    )
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    choices = router.predict(eval_embeddings, alphas, available=evaluated.available)
+    choices = router.route(eval_embeddings, alphas, available=evaluated.available)
     return evaluate_choices(choices, evaluated, alphas, with_decisions)

@@ -329,7 +329,7 @@ def write_fitted_router(
             fitted_on=fitted_on(matrix),
         )
         router_json["selection"] = dict(selection)
-        write_router(out_dir, estimator.router_.centroids_, estimator.router_.stats_, router_json, embedder, config)
+        write_router(out_dir, estimator.centroids_, estimator.stats_, router_json, embedder, config)
         return router_json
     if not is_storable(estimator):
         raise ConfigError(f"a {estimator.family} router cannot be exported")

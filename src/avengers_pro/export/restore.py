@@ -2,11 +2,10 @@
 
 Two kinds of folder, one interface (:class:`Router`; usage: ``docs/routing.md``):
 
-* :class:`ClusterRouter`, an Avengers-Pro router (format version 1). Only the statistics are stored,
-  not a ranking, so the alpha can be changed at load time: the performance-efficiency scores are
-  recomputed with :func:`avengers_pro.routing.scores.performance_efficiency`. Routing is
-  :func:`~avengers_pro.routing.geometry.nearest_clusters` and :func:`~avengers_pro.routing.scores.route`, and an
-  explanation's scores are :func:`~avengers_pro.routing.scores.aggregate`, the S that ``route`` ranks.
+* :class:`ClusterRouter`, an Avengers-Pro router (format version 1): the
+  :class:`~avengers_pro.routing.avengers.AvengersProEstimator` the sweep routes with, restored from
+  the stored centroids and statistics (not a ranking, so the alpha can be changed at load time: the
+  performance-efficiency scores are recomputed). It routes, ranks and explains.
 * :class:`EstimatorRouter`, a router of another family (kNN, logistic, task, shrinkage; format
   version 2): the fitted estimator restored from plain arrays, whose ``predict`` is the one the
   pipeline's sweep ran, ranked by :func:`avengers_pro.routing.base.rank_models`, the order
@@ -48,22 +47,13 @@ from avengers_pro.export.folder import (
     verify_folder,
 )
 from avengers_pro.io import PathLike
+from avengers_pro.routing.avengers import AvengersProEstimator
 from avengers_pro.routing.base import RouterEstimator, rank_models
-from avengers_pro.routing.geometry import cluster_distances, nearest_clusters
-from avengers_pro.routing.scores import (
-    ClusterStats,
-    Variant,
-    aggregate,
-    performance_efficiency,
-    rank_positions,
-    route,
-)
+from avengers_pro.routing.scores import ClusterStats, Variant
 from avengers_pro.routing.state import restore_estimator
 
 #: Environment variable naming a persistent embedding cache for routing (unset: in-memory).
 CACHE_ENV = "AVENGERS_PRO_EMBEDDING_CACHE"
-# Routed embeddings must be L2-normalised, as the pipeline's; this tolerance admits float32 rounding.
-_NORM_TOLERANCE = 1e-3
 
 
 def _shared_settings(spec: Mapping[str, Any], alpha: float | None) -> dict[str, Any]:
@@ -268,26 +258,19 @@ class Router:
     # ----------------------------------------------------------------------- routing
 
     def _check_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n, dim) query embeddings, checked for shape; the estimator normalises them (the package's
+        one policy, :func:`~avengers_pro.routing.geometry.unit_queries`): any scale routes alike.
+        """
         embeddings = np.asarray(embeddings)
         if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
             raise DataError(
                 f"expected embeddings of shape (n, {self.dim}), got {embeddings.shape}",
                 field="embedding",
             )
-        if not np.issubdtype(embeddings.dtype, np.floating):
-            embeddings = embeddings.astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64))
-        bad = np.flatnonzero(~(np.abs(norms - 1.0) <= _NORM_TOLERANCE))  # also catches NaN and inf
-        if bad.size:
-            raise DataError(
-                f"embedding of norm {norms[bad[0]]:.4g}; expected L2-normalised (unit) vectors",
-                row=int(bad[0]),
-                field="embedding",
-            )
         return embeddings
 
     def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        """Every model's index, best first, for each of (n, dim) L2-normalised query embeddings.
+        """Every model's index, best first, for each of (n, dim) query embeddings.
 
         Returns
         -------
@@ -298,12 +281,12 @@ class Router:
         raise NotImplementedError
 
     def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """Model indices chosen for L2-normalised query embeddings.
+        """Model indices chosen for query embeddings (any scale: they are normalised).
 
         Parameters
         ----------
         embeddings
-            (n, dim) unit vectors (float32 or float64).
+            (n, dim) query embeddings (float32 or float64).
 
         Returns
         -------
@@ -313,7 +296,7 @@ class Router:
         return self.rank_indices(embeddings)[:, : self.max_router]
 
     def rank_embeddings(self, embeddings: np.ndarray) -> list[list[str]]:
-        """Every model's name, best first, for each of (n, dim) L2-normalised query embeddings.
+        """Every model's name, best first, for each of (n, dim) query embeddings.
 
         :meth:`rank_indices` as names: the first is :meth:`route_embeddings`'s choice, the rest the
         order to fall back along (the HTTP server does when a model's upstream fails).
@@ -322,7 +305,7 @@ class Router:
         return [[models[i] for i in row] for row in self.rank_indices(embeddings).tolist()]
 
     def route_embeddings(self, embeddings: np.ndarray) -> list[str]:
-        """The model chosen (first choice) for each of (n, dim) L2-normalised query embeddings."""
+        """The model chosen (first choice) for each of (n, dim) query embeddings."""
         return self.names(self.route_indices(embeddings)[:, 0])
 
     def route(self, queries: Sequence[str]) -> list[str]:
@@ -354,63 +337,62 @@ class Router:
 
 
 class ClusterRouter(Router):
-    """An exported Avengers-Pro router (format version 1).
-
-    Routing and ranking go through :func:`avengers_pro.routing.geometry.nearest_clusters` and
-    :func:`avengers_pro.routing.scores.route` (the pipeline's own code), explanations through
-    :func:`avengers_pro.routing.scores.aggregate` (the S that ``route`` ranks), with the statistics' scores
-    at one alpha, computed once.
+    """An exported Avengers-Pro router (format version 1): an
+    :class:`~avengers_pro.routing.avengers.AvengersProEstimator` restored from the folder's centroids
+    and statistics, which routes, ranks and explains exactly as the pipeline's sweep.
 
     Attributes
     ----------
-    centroids : np.ndarray
-        (K, dim) float64 centroids.
-    stats : ClusterStats
-        Per (cluster, model) mean score, mean cost and count.
-    variant : Variant
-        Normalisation, aggregation and distance.
-    top_k, beta
-        Routing settings.
+    estimator : AvengersProEstimator
+        The fitted estimator; ``centroids``, ``stats``, ``variant``, ``top_k`` and ``beta`` are its.
     """
 
     family = "avengers-pro"
 
-    def __init__(
-        self,
-        *,
-        centroids: np.ndarray,
-        stats: ClusterStats,
-        variant: Variant,
-        top_k: int,
-        beta: float,
-        **common: Any,
-    ) -> None:
-        self.centroids = np.ascontiguousarray(centroids, dtype=np.float64)
-        self.stats = stats
-        self.variant = variant
-        self.top_k = int(top_k)
-        self.beta = float(beta)
-        super().__init__(dim=self.centroids.shape[1], **common)
+    def __init__(self, *, estimator: AvengersProEstimator, **common: Any) -> None:
+        self.estimator = estimator
+        super().__init__(dim=estimator.n_features_in_, **common)
 
-    def _set_alpha(self, alpha: float) -> None:
-        super()._set_alpha(alpha)
-        # The scores at this one alpha: (1, K, M), recomputed from the statistics, never stored.
-        self._x = performance_efficiency(self.stats, np.array([self.alpha]), self.variant.normalisation)
+    @property
+    def centroids(self) -> np.ndarray:
+        """(K, dim) float64 centroids."""
+        return self.estimator.centroids_
+
+    @property
+    def stats(self) -> ClusterStats:
+        """Per (cluster, model) mean score, mean cost and count."""
+        return self.estimator.stats_
+
+    @property
+    def variant(self) -> Variant:
+        """Normalisation, aggregation and distance."""
+        return self.estimator.variant
+
+    @property
+    def top_k(self) -> int:
+        """Nearest clusters a query is routed by."""
+        return int(self.estimator.top_k)
+
+    @property
+    def beta(self) -> float:
+        """Softmax temperature over the distances."""
+        return float(self.estimator.beta)
 
     @classmethod
     def from_folder(cls, folder: Path, alpha: float | None, common: Mapping[str, Any]) -> ClusterRouter:
         """Read a verified version-1 folder (:meth:`Router.load` checks the manifest and embedder first)."""
         spec = read_spec(folder / ROUTER)
         n_clusters = spec["n_clusters"]
-        return cls(
-            centroids=read_centroids(folder / CENTROIDS, n_clusters),
-            stats=read_statistics(folder / STATISTICS, spec["models"], n_clusters),
-            variant=spec["variant"],
+        estimator = AvengersProEstimator.from_statistics(
+            spec["variant"],
+            read_centroids(folder / CENTROIDS, n_clusters),
+            read_statistics(folder / STATISTICS, spec["models"], n_clusters),
+            spec["models"],
             top_k=spec["top_k"],
             beta=spec["beta"],
-            **_shared_settings(spec, alpha),
-            **common,
+            max_router=spec["max_router"],
         )
+        return cls(estimator=estimator, **_shared_settings(spec, alpha), **common)
 
     def __repr__(self) -> str:
         return (
@@ -418,86 +400,36 @@ class ClusterRouter(Router):
             f"models={len(self.models)}, alpha={self.alpha})"
         )
 
-    def _nearest(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The checked embeddings and their ``top_k`` nearest clusters and weights."""
-        embeddings = self._check_embeddings(embeddings)
-        idx, weights = nearest_clusters(
-            embeddings, self.centroids, self.top_k, self.beta, distance=self.variant.distance
-        )
-        return embeddings, idx, weights
-
-    def _choices(self, idx: np.ndarray, weights: np.ndarray, max_router: int) -> np.ndarray:
-        """The ``max_router`` best model indices per query, by :func:`~avengers_pro.routing.scores.route`."""
-        choices: np.ndarray = route(
-            self._x, idx, weights, self.variant, max_router=max_router, tie_accuracy=self.stats.accuracy
-        )[0]
-        return choices
-
     def route_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n, max_router) model indices, best first, by :func:`~avengers_pro.routing.scores.route`."""
-        _, idx, weights = self._nearest(embeddings)
-        return self._choices(idx, weights, self.max_router)
+        """(n, max_router) model indices, best first, by the estimator's
+        :meth:`~avengers_pro.routing.avengers.AvengersProEstimator.route`.
+        """
+        return self.estimator.route(self._check_embeddings(embeddings), self.alpha, max_router=self.max_router)
 
     def rank_indices(self, embeddings: np.ndarray) -> np.ndarray:
-        """Every model's index, best first: the same :func:`~avengers_pro.routing.scores.route` call as
-        :meth:`route_indices`, asked for every model (the order of the aggregated score S with route's
-        tie-break), so the first ``max_router`` columns are :meth:`route_indices`'s.
+        """Every model's index, best first: the same routing as :meth:`route_indices`, asked for every
+        model (the order of the aggregated score S with route's tie-break), so the first
+        ``max_router`` columns are :meth:`route_indices`'s.
         """
-        _, idx, weights = self._nearest(embeddings)
-        return self._choices(idx, weights, len(self.models))
+        return self.estimator.route(self._check_embeddings(embeddings), self.alpha, max_router=len(self.models))
 
     def explain_embeddings(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The routing of each query, step by step.
 
-        Parameters
-        ----------
-        embeddings
-            (n, dim) L2-normalised query embeddings.
-
         Returns
         -------
         list[dict]
-            Per query: ``alpha``, ``variant``, ``model`` (the choice), ``models`` (the
-            ``max_router`` choices, best first), ``clusters`` (the ``top_k`` nearest, nearest first:
-            ``cluster``, ``distance`` (the variant's d, :func:`~avengers_pro.routing.geometry.cluster_distances`),
-            ``weight`` = softmax(-beta * d) over them,
-            ``n_train_queries``, and per model ``x``, its performance-efficiency score there, and
-            ``rank``, 0 = best) and ``scores`` (each model's aggregated score S; the choice has the
-            highest S; ties as in :func:`avengers_pro.routing.scores.route`).
+            Per query: ``alpha``, ``variant``, and the estimator's
+            :meth:`~avengers_pro.routing.avengers.AvengersProEstimator.explain`: ``model``, ``models``,
+            ``clusters`` (the ``top_k`` nearest with their distance, weight, size, and per model ``x``
+            and ``rank``) and ``scores`` (each model's aggregated score S).
         """
-        embeddings, idx, weights = self._nearest(embeddings)
-        choices = self._choices(idx, weights, self.max_router)
-        distance = np.take_along_axis(cluster_distances(embeddings, self.centroids, self.variant.distance), idx, axis=1)
-        x = self._x[0]
-        ranks = rank_positions(self._x)[0]
-        totals = aggregate(self._x, idx, weights, self.variant)[0]  # the S that route() ranks
-        sizes = self.stats.count.max(axis=1)  # every training query has a record for some model
+        embeddings = self._check_embeddings(embeddings)
         variant = {**variant_json(self.variant), "uses_weights": self.variant.uses_weights}
-        explanations: list[dict[str, Any]] = []
-        for q in range(len(embeddings)):
-            clusters = [
-                {
-                    "cluster": int(c),
-                    "distance": float(distance[q, j]),
-                    "weight": float(weights[q, j]),
-                    "n_train_queries": int(sizes[c]),
-                    "x": {m: float(x[c, i]) for i, m in enumerate(self.models)},
-                    "rank": {m: int(ranks[c, i]) for i, m in enumerate(self.models)},
-                }
-                for j, c in enumerate(idx[q])
-            ]
-            chosen = [self.models[i] for i in choices[q] if i >= 0]
-            explanations.append(
-                {
-                    "alpha": self.alpha,
-                    "variant": variant,
-                    "model": chosen[0],
-                    "models": chosen,
-                    "clusters": clusters,
-                    "scores": {m: float(totals[q, i]) for i, m in enumerate(self.models)},
-                }
-            )
-        return explanations
+        return [
+            {"alpha": self.alpha, "variant": variant, **explained}
+            for explained in self.estimator.explain(embeddings, self.alpha, max_router=self.max_router)
+        ]
 
 
 class EstimatorRouter(Router):

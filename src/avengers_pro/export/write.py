@@ -36,7 +36,7 @@ from avengers_pro.export.folder import (
     statistics_frame,
 )
 from avengers_pro.io import PathLike, RecordMatrix, write_json, write_npy, write_parquet
-from avengers_pro.routing.avengers import AvengersProRouter
+from avengers_pro.routing.avengers import AvengersProEstimator
 from avengers_pro.routing.scores import ClusterStats, Variant
 
 log = logging.getLogger(__name__)
@@ -158,13 +158,15 @@ def export_router(
     log.info("export '%s': alpha %.4f (%s)", entry["name"], alpha["default"], alpha["chosen_by"])
 
     clustering = clusterings.full
-    fitted = AvengersProRouter(
+    fitted = AvengersProEstimator.from_clusters(
         variant,
+        clustering.centroids,
+        clustering.labels,
+        matrix,
         top_k=int(router_settings["top_k"]),
         beta=float(router_settings["beta"]),
         max_router=int(router_settings["max_router"]),
     )
-    fitted.fit(clustering.centroids, clustering.labels, matrix.scores, matrix.costs)
 
     router_json = make_spec(
         models=list(matrix.models),

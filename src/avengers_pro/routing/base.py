@@ -2,10 +2,20 @@
 
 A router is an estimator in the scikit-learn style:
 
-* ``fit(embeddings, matrix)`` on the training queries: ``embeddings`` (n, dim) L2-normalised and
-  ``matrix`` a :class:`~avengers_pro.io.RecordMatrix` of the same queries (scores, costs, datasets);
+* ``Estimator(**params)`` only stores its hyperparameters, under the names of its arguments;
+  ``get_params(deep=True)``, ``set_params(**params)`` and ``sklearn.base.clone`` work as in
+  scikit-learn (without importing it: an exported router loads without scikit-learn);
+* ``fit(embeddings, matrix)`` validates the hyperparameters (:meth:`RouterEstimator.check_params`)
+  and learns from the training queries: ``embeddings`` (n, dim) and ``matrix`` a
+  :class:`~avengers_pro.io.RecordMatrix` of the same queries (scores, costs, datasets);
 * ``predict(embeddings) -> (expected_score, expected_cost)``, each (n, M) in the matrix's model order;
-* ``choose(embeddings, alphas, available) -> (A, n)`` model indices, one row per alpha.
+* ``choose(embeddings, alphas, available) -> (A, n)`` model indices, one row per alpha;
+* ``describe(embeddings)``: what each prediction rests on, for an exported router's explanation.
+
+Normalisation of query embeddings, one policy: every one of these methods scales each query row to
+unit length first (:func:`avengers_pro.routing.geometry.unit_queries`, called in
+:meth:`RouterEstimator.queries` and :func:`check_training`), so scaling a query changes no decision,
+in any family or in an exported router.
 
 ``choose`` is the same for every family that predicts expected scores and costs
 (:func:`select_models`); the Avengers-Pro variants, whose reciprocal-rank aggregation is not a
@@ -22,16 +32,15 @@ out of that query's min and max and are never chosen.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from typing import Any
+import inspect
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from avengers_pro.errors import DataError, TooFewQueries
+from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.io import RecordMatrix
-from avengers_pro.routing.geometry import Clustering, fit_clusters, l2_normalise
-from avengers_pro.routing.scores import ClusterStats, Normalisation, performance_efficiency
+from avengers_pro.routing.geometry import unit_queries
+from avengers_pro.routing.scores import NORMALISATIONS, ClusterStats, Normalisation, performance_efficiency
 
 # Size of one (alphas, queries, models) float64 block in select_models.
 _BLOCK_BYTES = 4 << 20
@@ -127,10 +136,55 @@ def rank_models(
     return order.astype(np.int64), x
 
 
-class RouterEstimator:
+class Params:
+    """scikit-learn's parameter protocol without scikit-learn: ``get_params``, ``set_params``, ``repr``.
+
+    The parameters are the arguments of ``__init__``, which stores each under its own name and does
+    nothing else (so ``type(est)(**est.get_params())`` is an unfitted copy, and
+    ``sklearn.base.clone`` works).
+    """
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(name for name in signature.parameters if name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyperparameters by name; with ``deep``, also ``name__param`` of nested estimators."""
+        params: dict[str, Any] = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            if deep and isinstance(value, Params):
+                params.update({f"{name}__{key}": item for key, item in value.get_params(deep=True).items()})
+            params[name] = value
+        return params
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyperparameters (``name__param`` for a nested estimator's); unknown names are a ``ValueError``."""
+        valid = self._param_names()
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__}: unknown parameter {name!r}; valid: {valid}")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={value!r}" for name, value in self.get_params(deep=False).items())
+        return f"{type(self).__name__}({args})"
+
+
+class RouterEstimator(Params):
     """Base class of the families that predict an expected score and cost per (query, model).
 
-    Subclasses implement :meth:`fit` and :meth:`predict`; :meth:`choose` is shared.
+    Subclasses implement :meth:`fit` and :meth:`predict`, and :meth:`check_params` for their own
+    hyperparameters; :meth:`choose` is shared.
 
     Parameters
     ----------
@@ -138,16 +192,27 @@ class RouterEstimator:
         How :func:`select_models` normalises each query's predictions across models.
     """
 
-    family: str = "base"
+    family: ClassVar[str] = "base"
+    # The dtype queries are normalised to: float32 for the families (their arrays are float32).
+    query_dtype: ClassVar[type[np.floating]] = np.float32
 
     def __init__(self, normalisation: Normalisation = "official") -> None:
         self.normalisation = normalisation
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments (hyperparameters), as scikit-learn's ``get_params``."""
-        return {key: value for key, value in vars(self).items() if not key.endswith("_")}
+    def check_params(self, where: str | None = None) -> None:
+        """Refuse bad hyperparameters: a :class:`~avengers_pro.errors.ConfigError` naming ``where.param``.
 
-    def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> RouterEstimator:  # pragma: no cover
+        ``fit`` calls it with ``where`` = the class name;
+        :func:`~avengers_pro.routing.families.make_estimator` with the config key (``families.knn``).
+        Subclasses extend it (calling this one) for their own hyperparameters.
+        """
+        where = where or type(self).__name__
+        if self.normalisation not in NORMALISATIONS:
+            raise ConfigError(
+                f"{where}.normalisation: expected one of {list(NORMALISATIONS)}, got {self.normalisation!r}"
+            )
+
+    def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> Self:  # pragma: no cover
         """Learn from the training queries' embeddings and records (NaN = no record); return self."""
         raise NotImplementedError
 
@@ -160,15 +225,22 @@ class RouterEstimator:
 
         The base class has nothing to add (one empty dict per query); families override it.
         """
-        return [{} for _ in range(len(embeddings))]
+        return [{} for _ in range(len(self.queries(embeddings)))]
 
     def choose(self, embeddings: np.ndarray, alphas: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
         """(A, n) chosen model indices for every alpha: :meth:`predict`, then :func:`select_models`."""
         score, cost = self.predict(embeddings)
         return select_models(score, cost, alphas, self.normalisation, available)
 
+    def queries(self, embeddings: np.ndarray) -> np.ndarray:
+        """Query embeddings as every method takes them: :func:`~avengers_pro.routing.geometry.unit_queries`."""
+        return unit_queries(embeddings, self.query_dtype)
+
     def _training_data(self, embeddings: np.ndarray, matrix: RecordMatrix) -> np.ndarray:
-        """:func:`check_training`, remembering the embedding dimension (``n_features_in_``, as scikit-learn)."""
+        """:meth:`check_params`, then :func:`check_training`, remembering the embedding dimension
+        (``n_features_in_``, as scikit-learn).
+        """
+        self.check_params()
         data = check_training(embeddings, matrix)
         self.n_features_in_ = int(data.shape[1])
         return data
@@ -176,6 +248,21 @@ class RouterEstimator:
     def _check_fitted(self) -> None:
         if not hasattr(self, "models_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
+
+
+def check_int(value: object, where: str, minimum: int) -> None:
+    """Refuse a hyperparameter that is not a whole number >= ``minimum`` (a ``ConfigError`` naming ``where``)."""
+    whole = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    )
+    if isinstance(value, bool) or not whole or value < minimum:  # type: ignore[operator]
+        raise ConfigError(f"{where}: must be an integer >= {minimum}, got {value!r}")
+
+
+def check_positive(value: object, where: str) -> None:
+    """Refuse a hyperparameter that is not a number > 0 (a ``ConfigError`` naming ``where``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
+        raise ConfigError(f"{where}: must be > 0, got {value!r}")
 
 
 def check_training(embeddings: np.ndarray, matrix: RecordMatrix) -> np.ndarray:
@@ -193,10 +280,7 @@ def check_training(embeddings: np.ndarray, matrix: RecordMatrix) -> np.ndarray:
         )
     if len(embeddings) == 0:
         raise DataError("a router needs at least one training query", field="split")
-    if not np.isfinite(embeddings).all():
-        row = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
-        raise DataError("embedding is not finite", row=row, field="embedding")
-    return l2_normalise(embeddings.astype(np.float32))
+    return unit_queries(embeddings, np.float32)
 
 
 def model_means(matrix: RecordMatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -236,34 +320,3 @@ def weighted_means(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = num / total
     return np.where(total > 0, mean, fallback[None, :]), total
-
-
-_CLUSTER_CACHE: OrderedDict[tuple[str, int, int, int], Clustering] = OrderedDict()
-_CLUSTER_CACHE_SIZE = 32
-
-
-def cached_clusters(embeddings: np.ndarray, n_clusters: int, seed: int, n_init: int) -> Clustering:
-    """:func:`avengers_pro.routing.geometry.fit_clusters`, memoised on the embeddings' bytes.
-
-    Families that cluster (Avengers-Pro, shrinkage) and their hyperparameter searches fit the same
-    (data, k, seed) many times; KMeans is deterministic given them, so the result is reused.
-    """
-    data = np.ascontiguousarray(embeddings, dtype=np.float32)
-    digest = hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest() + str(data.shape)
-    key = (digest, int(n_clusters), int(seed), int(n_init))
-    if key in _CLUSTER_CACHE:
-        _CLUSTER_CACHE.move_to_end(key)
-        return _CLUSTER_CACHE[key]
-    if n_clusters > len(data):
-        raise TooFewQueries(f"{n_clusters} clusters but only {len(data)} training queries", field="n_clusters")
-    clustering = fit_clusters(data, n_clusters, seed=seed, n_init=n_init)
-    _CLUSTER_CACHE[key] = clustering
-    while len(_CLUSTER_CACHE) > _CLUSTER_CACHE_SIZE:
-        _CLUSTER_CACHE.popitem(last=False)
-    return clustering
-
-
-def nearest_centroid(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """(n,) index of each query's nearest centroid in Euclidean distance (KMeans' own rule)."""
-    d = (centroids.astype(np.float64) ** 2).sum(axis=1)[None, :] / 2.0 - embeddings.astype(np.float64) @ centroids.T
-    return d.argmin(axis=1)

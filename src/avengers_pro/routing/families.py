@@ -1,5 +1,7 @@
 """The router families by name: the estimator class of each, its default hyperparameter grid, and
-:func:`make_estimator`, which builds one from a config mapping.
+:func:`make_estimator`, which builds one from a config mapping and checks its hyperparameters with
+errors that name the config key (``families.knn.n_neighbors: ...``); the estimators themselves only
+check when fitted, with errors that name the class.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from avengers_pro.routing.scores import Variant
 from avengers_pro.routing.shrinkage import ShrinkageRouter
 from avengers_pro.routing.supervised import LogisticRouter, TaskRouter
 
-# family name -> estimator class; "avengers-pro" also takes a ``variant`` mapping (avengers.variants entry).
+# family name -> estimator class; "avengers-pro" also takes a ``variant`` mapping (router.variants entry).
 FAMILIES: dict[str, type[RouterEstimator]] = {
     "knn": KNNRouter,
     "logistic": LogisticRouter,
@@ -53,7 +55,12 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> RouterEstimator:
     """An unfitted estimator of ``family`` with ``params``; ``seed`` goes to the families that use one.
 
-    For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **avengers.variants entry}`` mapping.
+    For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **router.variants entry}`` mapping.
+
+    Raises
+    ------
+    ConfigError
+        An unknown family or parameter, or a bad value; the message names ``families.{family}.{param}``.
     """
     if family not in FAMILIES:
         raise ConfigError(f"families: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
@@ -70,6 +77,8 @@ def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> Rou
     if family in ("shrinkage", "avengers-pro"):
         kwargs.setdefault("seed", seed)
     try:
-        return FAMILIES[family](**kwargs)
+        estimator = FAMILIES[family](**kwargs)
     except TypeError as error:
         raise ConfigError(f"families.{family}: {error}") from None
+    estimator.check_params(f"families.{family}")
+    return estimator

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from avengers_pro.errors import ConfigError
 from avengers_pro.io import RecordMatrix
-from avengers_pro.routing.base import RouterEstimator, model_means, weighted_means
-from avengers_pro.routing.geometry import l2_normalise
+from avengers_pro.routing.base import Params, RouterEstimator, check_int, model_means, weighted_means
+from avengers_pro.routing.geometry import centroid_gaps, nearest_centroid
 from avengers_pro.routing.scores import Normalisation
 
 # Weight floor, so that a neighbourhood of non-positive similarities still averages.
@@ -32,7 +31,7 @@ _LLOYD_ITERATIONS = 5
 _PREDICT_BLOCK = 8192
 
 
-class NeighbourIndex:
+class NeighbourIndex(Params):
     """Top-k cosine neighbours among fixed training embeddings, exact or by an inverted file.
 
     Parameters
@@ -53,61 +52,49 @@ class NeighbourIndex:
     """
 
     def __init__(self, n_lists: int = 0, n_probe: int = 8, seed: int = 0, block: int = 1024, n_jobs: int = 1) -> None:
-        if n_lists < 0 or n_probe < 1:
-            raise ConfigError(f"n_lists must be >= 0 and n_probe >= 1, got {n_lists} and {n_probe}")
-        self.n_lists = int(n_lists)
-        self.n_probe = int(n_probe)
-        self.seed = int(seed)
-        self.block = int(block)
-        self.n_jobs = max(1, int(n_jobs))
+        self.n_lists = n_lists
+        self.n_probe = n_probe
+        self.seed = seed
+        self.block = block
+        self.n_jobs = n_jobs
 
-    def get_params(self) -> dict[str, int]:
-        """The constructor arguments, as scikit-learn's ``get_params``."""
-        return {
-            "n_lists": self.n_lists,
-            "n_probe": self.n_probe,
-            "seed": self.seed,
-            "block": self.block,
-            "n_jobs": self.n_jobs,
-        }
+    def check_params(self, where: str = "NeighbourIndex") -> None:
+        """Refuse bad parameters (a ``ConfigError`` naming ``where.param``)."""
+        check_int(self.n_lists, f"{where}.n_lists", 0)
+        check_int(self.n_probe, f"{where}.n_probe", 1)
+        check_int(self.block, f"{where}.block", 1)
 
     def fit(self, embeddings: np.ndarray) -> NeighbourIndex:
         """Index (n, dim) L2-normalised embeddings (kept as float32)."""
+        self.check_params()
         data = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.n_train_ = len(data)
-        if self.n_lists == 0 or self.n_lists >= len(data):
+        n_lists = int(self.n_lists)
+        if n_lists == 0 or n_lists >= len(data):
             self.data_ = data
             self.centroids_: np.ndarray | None = None
             return self
         # The lists only need to group near points: a few Lloyd iterations on a sample of ~32 points
         # per list, from random sample points (the usual inverted-file practice), build them in a
         # fraction of a full k-means' time; the search is exact within the lists it scans.
-        rng = np.random.default_rng(self.seed)
-        sample = data[rng.choice(len(data), size=min(len(data), 32 * self.n_lists), replace=False)]
-        self.centroids_ = sample[rng.choice(len(sample), size=self.n_lists, replace=False)].copy()
+        rng = np.random.default_rng(int(self.seed))
+        sample = data[rng.choice(len(data), size=min(len(data), 32 * n_lists), replace=False)]
+        centroids = sample[rng.choice(len(sample), size=n_lists, replace=False)].copy()
         for _ in range(_LLOYD_ITERATIONS):
-            members = self._assign(sample)
-            sums = np.zeros_like(self.centroids_)
+            members = nearest_centroid(sample, centroids)
+            sums = np.zeros_like(centroids)
             np.add.at(sums, members, sample)
-            counts = np.bincount(members, minlength=self.n_lists)
+            counts = np.bincount(members, minlength=n_lists)
             # An emptied list keeps its old centroid.
-            self.centroids_ = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], self.centroids_)
-        lists = self._assign(data)
+            centroids = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centroids)
+        self.centroids_ = centroids
+        lists = nearest_centroid(data, centroids)
         order = np.argsort(lists, kind="stable")
         # Members of list l are data_[offsets_[l]:offsets_[l + 1]]; ids_ maps back to training rows.
         self.data_ = np.ascontiguousarray(data[order])
         self.ids_ = order.astype(np.int64)
-        self.offsets_ = np.concatenate(([0], np.cumsum(np.bincount(lists, minlength=self.n_lists))))
+        self.offsets_ = np.concatenate(([0], np.cumsum(np.bincount(lists, minlength=n_lists))))
         return self
-
-    def _assign(self, data: np.ndarray) -> np.ndarray:
-        centroids = self.centroids_
-        assert centroids is not None
-        half_norms = (centroids**2).sum(axis=1) / 2.0
-        out = np.empty(len(data), dtype=np.int64)
-        for start in range(0, len(data), 65536):
-            out[start : start + 65536] = (half_norms - data[start : start + 65536] @ centroids.T).argmin(axis=1)
-        return out
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar training rows of each query.
@@ -121,14 +108,15 @@ class NeighbourIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(int(k), self.n_train_)
         search = self._exact if self.centroids_ is None else self._inverted
-        step = self.block if self.centroids_ is None else 8 * self.block
+        step = int(self.block) if self.centroids_ is None else 8 * int(self.block)
         starts = range(0, len(queries), step)
         if len(queries) == 0:
             return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-        if self.n_jobs > 1 and len(starts) > 1:
+        n_jobs = max(1, int(self.n_jobs))  # 0 or less: one thread
+        if n_jobs > 1 and len(starts) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(self.n_jobs) as pool:
+            with ThreadPoolExecutor(n_jobs) as pool:
                 parts = list(pool.map(lambda start: search(queries[start : start + step], k), starts))
         else:
             parts = [search(queries[start : start + step], k) for start in starts]
@@ -138,8 +126,9 @@ class NeighbourIndex:
         n = len(queries)
         sims = np.empty((n, k), dtype=np.float32)
         index = np.empty((n, k), dtype=np.int64)
-        for start in range(0, n, self.block):
-            s = queries[start : start + self.block] @ self.data_.T
+        block = int(self.block)
+        for start in range(0, n, block):
+            s = queries[start : start + block] @ self.data_.T
             top = (
                 np.argpartition(-s, k - 1, axis=1)[:, :k]
                 if k < s.shape[1]
@@ -153,15 +142,15 @@ class NeighbourIndex:
 
     def _inverted(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(queries)
-        n_probe = min(self.n_probe, self.n_lists)
+        n_lists = int(self.n_lists)
+        n_probe = min(int(self.n_probe), n_lists)
         centroids = self.centroids_
         assert centroids is not None
-        half_norms = (centroids**2).sum(axis=1) / 2.0
-        probes = np.argpartition(half_norms - queries @ centroids.T, n_probe - 1, axis=1)[:, :n_probe]
+        probes = np.argpartition(centroid_gaps(queries, centroids), n_probe - 1, axis=1)[:, :n_probe]
         # Every (query, probe) entry, sorted by list: one gather of the query vectors in that order, so
         # each list reads a contiguous slice and writes its best k into contiguous rows of `best_*`.
         by_list = np.argsort(probes.ravel(), kind="stable")
-        bounds = np.searchsorted(probes.ravel()[by_list], np.arange(self.n_lists + 1))
+        bounds = np.searchsorted(probes.ravel()[by_list], np.arange(n_lists + 1))
         ordered = queries[by_list // n_probe]
         best_s = np.full((len(by_list), k), -np.inf, dtype=np.float32)
         best_i = np.zeros((len(by_list), k), dtype=np.int64)
@@ -196,7 +185,41 @@ class NeighbourIndex:
         )
 
 
-class KNNRouter(RouterEstimator):
+class NeighbourMeans:
+    """The neighbour-mean store kNN, shrinkage on neighbours and the logistic router's cost share.
+
+    :meth:`_keep_neighbours` indexes the training embeddings (``index_``) and keeps which cells have
+    a record (``recorded_``) and the values (``scores_``, ``costs_``, 0 where not recorded);
+    :meth:`_neighbour_mean` is the weighted mean of one of them over each query's neighbours.
+    """
+
+    index_: NeighbourIndex
+    recorded_: np.ndarray
+    scores_: np.ndarray  # the families that keep them
+    costs_: np.ndarray
+
+    def _keep_neighbours(
+        self,
+        data: np.ndarray,
+        matrix: RecordMatrix,
+        index: NeighbourIndex | None = None,
+        values: tuple[str, ...] = ("scores", "costs"),
+    ) -> None:
+        self.index_ = (index or NeighbourIndex()).fit(data)
+        self.recorded_ = matrix.available
+        for name in values:
+            setattr(self, f"{name}_", np.where(self.recorded_, getattr(matrix, name), 0.0))
+
+    def _neighbour_mean(
+        self, values: np.ndarray, index: np.ndarray, weights: np.ndarray, fallback: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(n, M) weighted mean of ``values`` over the neighbours ``index`` (n, k), and the weight sums;
+        see :func:`~avengers_pro.routing.base.weighted_means`.
+        """
+        return weighted_means(weights, values[index], self.recorded_[index], fallback)
+
+
+class KNNRouter(NeighbourMeans, RouterEstimator):
     """Similarity-weighted mean score and cost of the ``n_neighbors`` nearest training queries.
 
     Parameters
@@ -220,22 +243,24 @@ class KNNRouter(RouterEstimator):
         seed: int = 0,
         n_jobs: int = 1,
     ) -> None:
-        super().__init__(normalisation)
-        if n_neighbors < 1:
-            raise ConfigError(f"families.knn.n_neighbors: must be >= 1, got {n_neighbors}")
-        self.n_neighbors = int(n_neighbors)
-        self.n_lists = int(n_lists)
-        self.n_probe = int(n_probe)
-        self.seed = int(seed)
-        self.n_jobs = int(n_jobs)
+        self.n_neighbors = n_neighbors
+        self.normalisation = normalisation
+        self.n_lists = n_lists
+        self.n_probe = n_probe
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def check_params(self, where: str | None = None) -> None:
+        """Refuse bad hyperparameters (a ``ConfigError`` naming ``where.param``)."""
+        where = where or type(self).__name__
+        super().check_params(where)
+        check_int(self.n_neighbors, f"{where}.n_neighbors", 1)
+        NeighbourIndex(self.n_lists, self.n_probe, self.seed).check_params(where)
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> KNNRouter:
         """Index the training embeddings and keep their scores and costs."""
         data = self._training_data(embeddings, matrix)
-        self.index_ = NeighbourIndex(self.n_lists, self.n_probe, self.seed).fit(data)
-        self.recorded_ = matrix.available
-        self.scores_ = np.where(self.recorded_, matrix.scores, 0.0)
-        self.costs_ = np.where(self.recorded_, matrix.costs, 0.0)
+        self._keep_neighbours(data, matrix, NeighbourIndex(self.n_lists, self.n_probe, self.seed))
         self.mean_score_, self.mean_cost_ = model_means(matrix)
         self.models_ = list(matrix.models)
         return self
@@ -243,26 +268,25 @@ class KNNRouter(RouterEstimator):
     def predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, M) expected score and cost: similarity-weighted means over the nearest neighbours."""
         self._check_fitted()
-        queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
+        queries = self.queries(embeddings)
         n_models = len(self.models_)
         score, cost = np.empty((len(queries), n_models)), np.empty((len(queries), n_models))
 
         def predict_block(start: int) -> None:
             stop = min(start + _PREDICT_BLOCK, len(queries))
-            sims, index = self.index_.search(queries[start:stop], self.n_neighbors)
+            sims, index = self.index_.search(queries[start:stop], int(self.n_neighbors))
             # Slots an inverted file could not fill (similarity -inf) get weight 0.
             weights = np.where(np.isfinite(sims), np.maximum(sims, 0.0) + _WEIGHT_FLOOR, 0.0).astype(np.float64)
-            recorded = self.recorded_[index]
-            score[start:stop], _ = weighted_means(weights, self.scores_[index], recorded, self.mean_score_)
-            cost[start:stop], _ = weighted_means(weights, self.costs_[index], recorded, self.mean_cost_)
+            score[start:stop], _ = self._neighbour_mean(self.scores_, index, weights, self.mean_score_)
+            cost[start:stop], _ = self._neighbour_mean(self.costs_, index, weights, self.mean_cost_)
 
         # Blocks bound the (block, n_neighbors, M) gathers; with n_jobs > 1 they run in threads
         # (search and means alike; NumPy releases the GIL in the heavy parts).
         starts = range(0, len(queries), _PREDICT_BLOCK)
-        if self.n_jobs > 1 and len(starts) > 1:
+        if int(self.n_jobs) > 1 and len(starts) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(self.n_jobs) as pool:
+            with ThreadPoolExecutor(int(self.n_jobs)) as pool:
                 list(pool.map(predict_block, starts))
         else:
             for start in starts:
@@ -272,7 +296,7 @@ class KNNRouter(RouterEstimator):
     def describe(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """Per query: how many neighbours were averaged and their cosine similarities (nearest, mean)."""
         self._check_fitted()
-        sims, _ = self.index_.search(l2_normalise(np.asarray(embeddings, dtype=np.float32)), self.n_neighbors)
+        sims, _ = self.index_.search(self.queries(embeddings), int(self.n_neighbors))
         found = np.isfinite(sims)
         return [
             {

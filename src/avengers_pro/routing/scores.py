@@ -30,7 +30,7 @@ from avengers_pro.routing.geometry import DISTANCES, Distance
 Normalisation = Literal["paper", "official"]
 Aggregation = Literal["paper", "official"]
 
-_NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
+NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
 _AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 _VARIANT_KEYS = {"normalisation", "aggregation", "weighted", "distance"}
 # Size of one (queries, alphas, models) float64 block in route(): small enough to stay in cache.
@@ -66,12 +66,12 @@ class Variant:
     distance: Distance = "dot"
 
     def __post_init__(self) -> None:
-        where = f"avengers.variants.{self.name}"
+        where = f"router.variants.{self.name}"
         if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"avengers.variants: a variant name must be a non-empty string, got {self.name!r}")
-        if self.normalisation not in _NORMALISATIONS:
+            raise ConfigError(f"router.variants: a variant name must be a non-empty string, got {self.name!r}")
+        if self.normalisation not in NORMALISATIONS:
             raise ConfigError(
-                f"{where}.normalisation: expected one of {list(_NORMALISATIONS)}, got {self.normalisation!r}"
+                f"{where}.normalisation: expected one of {list(NORMALISATIONS)}, got {self.normalisation!r}"
             )
         if self.aggregation not in _AGGREGATIONS:
             raise ConfigError(f"{where}.aggregation: expected one of {list(_AGGREGATIONS)}, got {self.aggregation!r}")
@@ -90,12 +90,12 @@ class Variant:
 
     @classmethod
     def from_config(cls, name: str, spec: dict) -> Variant:
-        """Build a variant from one entry of the config's ``avengers.variants`` mapping.
+        """Build a variant from one entry of the config's ``router.variants`` mapping.
 
         Parameters
         ----------
         name
-            The variant's key in ``avengers.variants``.
+            The variant's key in ``router.variants``.
         spec
             ``{"normalisation": ..., "aggregation": ..., "weighted": ..., "distance": ...}``; ``weighted``
             (default false) and ``distance`` (default ``"dot"``) are optional.
@@ -105,7 +105,7 @@ class Variant:
         ConfigError
             On a missing or unknown key or a bad value; the message names the key.
         """
-        where = f"avengers.variants.{name}"
+        where = f"router.variants.{name}"
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(spec).__name__}")
         unknown = sorted(set(spec) - _VARIANT_KEYS)
@@ -140,6 +140,18 @@ class ClusterStats:
     accuracy: np.ndarray
     cost: np.ndarray
     count: np.ndarray
+
+
+def group_sums(labels: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """(G, M) sum of the (n, M) ``values`` over the rows of each group, ``labels`` (n,) in ``[0, G)``.
+
+    The one grouped sum of the package: cluster statistics, dataset means, the empirical-Bayes
+    moments. One flat bin per (group, model), so ``bincount`` sums every row at once, no loop.
+    """
+    n_models = values.shape[1]
+    bins = (np.asarray(labels)[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
+    size = n_groups * n_models
+    return np.bincount(bins, weights=values.ravel(), minlength=size).reshape(n_groups, n_models)
 
 
 def cluster_statistics(labels: np.ndarray, scores: np.ndarray, costs: np.ndarray, n_clusters: int) -> ClusterStats:
@@ -188,17 +200,12 @@ def cluster_statistics(labels: np.ndarray, scores: np.ndarray, costs: np.ndarray
             f"recorded score with a missing or negative cost ({costs[row, col]})", row=int(row), field=f"cost[{col}]"
         )
 
-    n_models = scores.shape[1]
-    # One flat bin per (cluster, model): bincount sums every query at once, no loop over queries.
-    bins = (labels[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
-    size = n_clusters * n_models
-    count = np.bincount(bins, weights=recorded.ravel(), minlength=size).reshape(n_clusters, n_models)
-    score_sum = np.bincount(bins, weights=np.where(recorded, scores, 0.0).ravel(), minlength=size)
-    cost_sum = np.bincount(bins, weights=np.where(recorded, costs, 0.0).ravel(), minlength=size)
-    count = count.astype(np.int64)
+    count = group_sums(labels, recorded, n_clusters).astype(np.int64)
+    score_sum = group_sums(labels, np.where(recorded, scores, 0.0), n_clusters)
+    cost_sum = group_sums(labels, np.where(recorded, costs, 0.0), n_clusters)
     with np.errstate(invalid="ignore", divide="ignore"):
-        accuracy = np.where(count > 0, score_sum.reshape(count.shape) / count, np.nan)
-        cost = np.where(count > 0, cost_sum.reshape(count.shape) / count, np.nan)
+        accuracy = np.where(count > 0, score_sum / count, np.nan)
+        cost = np.where(count > 0, cost_sum / count, np.nan)
     return ClusterStats(accuracy=accuracy, cost=cost, count=count)
 
 
@@ -228,8 +235,8 @@ def performance_efficiency(stats: ClusterStats, alphas: np.ndarray, normalisatio
     np.ndarray
         (A, K, M) float64.
     """
-    if normalisation not in _NORMALISATIONS:
-        raise ValueError(f"normalisation: expected one of {list(_NORMALISATIONS)}, got {normalisation!r}")
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"normalisation: expected one of {list(NORMALISATIONS)}, got {normalisation!r}")
     alphas = np.asarray(alphas, dtype=np.float64)
     if alphas.ndim != 1:
         raise ValueError(f"alphas must be a 1-D array, got shape {alphas.shape}")

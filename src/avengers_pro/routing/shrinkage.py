@@ -28,15 +28,10 @@ import numpy as np
 
 from avengers_pro.errors import ConfigError
 from avengers_pro.io import RecordMatrix
-from avengers_pro.routing.base import (
-    RouterEstimator,
-    cached_clusters,
-    nearest_centroid,
-    weighted_means,
-)
-from avengers_pro.routing.geometry import l2_normalise
-from avengers_pro.routing.knn import NeighbourIndex
-from avengers_pro.routing.scores import Normalisation, cluster_statistics
+from avengers_pro.routing.base import RouterEstimator, check_int, check_positive
+from avengers_pro.routing.geometry import cached_clusters, nearest_centroid
+from avengers_pro.routing.knn import NeighbourMeans
+from avengers_pro.routing.scores import Normalisation, cluster_statistics, group_sums
 from avengers_pro.routing.supervised import TaskRouter
 
 _MIN_BETWEEN_VARIANCE = 1e-12
@@ -58,13 +53,10 @@ def empirical_bayes_strength(
     n_clusters
         Number of clusters.
     """
-    n_models = values.shape[1]
     v0 = np.where(recorded, values, 0.0)
-    bins = (labels[:, None] * n_models + np.arange(n_models)[None, :]).ravel()
-    size = n_clusters * n_models
 
     def per_cluster(x: np.ndarray) -> np.ndarray:
-        return np.bincount(bins, weights=x.ravel(), minlength=size).reshape(n_clusters, n_models)
+        return group_sums(labels, x, n_clusters)
 
     count = per_cluster(recorded.astype(np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -80,7 +72,7 @@ def empirical_bayes_strength(
     return np.maximum(v, 0.0) / between
 
 
-class ShrinkageRouter(RouterEstimator):
+class ShrinkageRouter(NeighbourMeans, RouterEstimator):
     """Cluster means shrunk toward the predicted-task mean (empirical Bayes or a fixed strength).
 
     Parameters
@@ -114,36 +106,44 @@ class ShrinkageRouter(RouterEstimator):
         n_neighbors: int = 50,
         normalisation: Normalisation = "official",
     ) -> None:
-        super().__init__(normalisation)
-        if tau != "eb" and not (isinstance(tau, (int, float)) and tau >= 0):
-            raise ConfigError(f"families.shrinkage.tau: expected 'eb' or a number >= 0, got {tau!r}")
-        if base not in ("clusters", "neighbors"):
-            raise ConfigError(f"families.shrinkage.base: expected 'clusters' or 'neighbors', got {base!r}")
-        if base == "neighbors" and tau == "eb":
-            raise ConfigError("families.shrinkage.tau: 'eb' needs base 'clusters'; give a number for 'neighbors'")
-        self.base = base
-        self.n_neighbors = int(n_neighbors)
-        self.n_clusters = int(n_clusters)
+        self.n_clusters = n_clusters
         self.tau = tau
-        self.task_C = float(task_C)
-        self.seed = int(seed)
-        self.n_init = int(n_init)
+        self.task_C = task_C
+        self.seed = seed
+        self.n_init = n_init
+        self.base = base
+        self.n_neighbors = n_neighbors
+        self.normalisation = normalisation
+
+    def check_params(self, where: str | None = None) -> None:
+        """Refuse bad hyperparameters (a ``ConfigError`` naming ``where.param``)."""
+        where = where or type(self).__name__
+        super().check_params(where)
+        tau = self.tau
+        if tau != "eb" and not (isinstance(tau, (int, float)) and not isinstance(tau, bool) and tau >= 0):
+            raise ConfigError(f"{where}.tau: expected 'eb' or a number >= 0, got {tau!r}")
+        if self.base not in ("clusters", "neighbors"):
+            raise ConfigError(f"{where}.base: expected 'clusters' or 'neighbors', got {self.base!r}")
+        if self.base == "neighbors" and tau == "eb":
+            raise ConfigError(f"{where}.tau: 'eb' needs base 'clusters'; give a number for 'neighbors'")
+        check_int(self.n_clusters, f"{where}.n_clusters", 1)
+        check_int(self.n_neighbors, f"{where}.n_neighbors", 1)
+        check_int(self.n_init, f"{where}.n_init", 1)
+        check_positive(self.task_C, f"{where}.task_C")
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> ShrinkageRouter:
         """Cluster, fit the task prior, and estimate the shrinkage strengths."""
         data = self._training_data(embeddings, matrix)
-        self.task_ = TaskRouter(C=self.task_C, mode="soft").fit(data, matrix)
+        self.task_ = TaskRouter(C=float(self.task_C), mode="soft").fit(data, matrix)
         self.models_ = list(matrix.models)
+        n_clusters = int(self.n_clusters)
         if self.base == "neighbors":
-            self.index_ = NeighbourIndex().fit(data)
-            self.recorded_ = matrix.available
-            self.scores_ = np.where(self.recorded_, matrix.scores, 0.0)
-            self.costs_ = np.where(self.recorded_, matrix.costs, 0.0)
+            self._keep_neighbours(data, matrix)
             self.tau_score_ = self.tau_cost_ = np.full(len(matrix.models), float(self.tau))
             return self
-        clustering = cached_clusters(data, self.n_clusters, self.seed, self.n_init)
+        clustering = cached_clusters(data, n_clusters, int(self.seed), int(self.n_init))
         self.centroids_ = clustering.centroids
-        stats = cluster_statistics(clustering.labels, matrix.scores, matrix.costs, self.n_clusters)
+        stats = cluster_statistics(clustering.labels, matrix.scores, matrix.costs, n_clusters)
         self.count_ = stats.count.astype(np.float64)
         self.cluster_score_ = np.nan_to_num(stats.accuracy)
         self.cluster_cost_ = np.nan_to_num(stats.cost)
@@ -152,11 +152,9 @@ class ShrinkageRouter(RouterEstimator):
             prior_score, prior_cost = self.task_.predict(data)
             recorded = matrix.available
             self.tau_score_ = empirical_bayes_strength(
-                clustering.labels, matrix.scores, recorded, prior_score, self.n_clusters
+                clustering.labels, matrix.scores, recorded, prior_score, n_clusters
             )
-            self.tau_cost_ = empirical_bayes_strength(
-                clustering.labels, matrix.costs, recorded, prior_cost, self.n_clusters
-            )
+            self.tau_cost_ = empirical_bayes_strength(clustering.labels, matrix.costs, recorded, prior_cost, n_clusters)
         else:
             self.tau_score_ = self.tau_cost_ = np.full(n_models, float(self.tau))
         return self
@@ -164,15 +162,15 @@ class ShrinkageRouter(RouterEstimator):
     def predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, M) shrunk expected score and cost of each query's cluster."""
         self._check_fitted()
-        queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
+        queries = self.queries(embeddings)
         prior_score, prior_cost = self.task_.predict(queries)
         if self.base == "neighbors":
-            _, index = self.index_.search(queries, self.n_neighbors)
-            ones, recorded = np.ones(index.shape), self.recorded_[index]
-            local_score, n = weighted_means(ones, self.scores_[index], recorded, np.zeros(len(self.models_)))
-            local_cost, _ = weighted_means(ones, self.costs_[index], recorded, np.zeros(len(self.models_)))
+            _, index = self.index_.search(queries, int(self.n_neighbors))
+            ones, zeros = np.ones(index.shape), np.zeros(len(self.models_))
+            local_score, n = self._neighbour_mean(self.scores_, index, ones, zeros)
+            local_cost, _ = self._neighbour_mean(self.costs_, index, ones, zeros)
         else:
-            cluster = nearest_centroid(queries, self.centroids_)
+            cluster = nearest_centroid(queries.astype(np.float64), self.centroids_)
             n = self.count_[cluster]
             local_score, local_cost = self.cluster_score_[cluster], self.cluster_cost_[cluster]
 
@@ -189,12 +187,12 @@ class ShrinkageRouter(RouterEstimator):
         queries, or ``neighbors``) and the prior strengths ``tau_score`` per model.
         """
         self._check_fitted()
-        queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
+        queries = self.queries(embeddings)
         described = self.task_.describe(queries)
         tau = {m: float(t) for m, t in zip(self.models_, self.tau_score_, strict=True)}
         if self.base == "neighbors":
-            local: list[dict[str, Any]] = [{"neighbors": self.n_neighbors} for _ in range(len(queries))]
+            local: list[dict[str, Any]] = [{"neighbors": int(self.n_neighbors)} for _ in range(len(queries))]
         else:
-            cluster = nearest_centroid(queries, self.centroids_)
+            cluster = nearest_centroid(queries.astype(np.float64), self.centroids_)
             local = [{"cluster": int(c), "n_train_queries": int(self.count_[c].max())} for c in cluster]
         return [{**d, **loc, "tau_score": tau} for d, loc in zip(described, local, strict=True)]

@@ -22,9 +22,8 @@ import pandas as pd
 
 from avengers_pro.errors import ConfigError
 from avengers_pro.io import RecordMatrix
-from avengers_pro.routing.base import RouterEstimator, model_means, weighted_means
-from avengers_pro.routing.geometry import l2_normalise
-from avengers_pro.routing.knn import NeighbourIndex
+from avengers_pro.routing.base import RouterEstimator, check_int, check_positive, model_means
+from avengers_pro.routing.knn import NeighbourMeans
 from avengers_pro.routing.scores import Normalisation, cluster_statistics
 
 _MAX_ITER = 1000
@@ -92,7 +91,7 @@ def linear_probabilities(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray)
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-class LogisticRouter(RouterEstimator):
+class LogisticRouter(NeighbourMeans, RouterEstimator):
     """One logistic regression per model predicting P(correct); cost from the neighbourhood.
 
     Parameters
@@ -108,11 +107,16 @@ class LogisticRouter(RouterEstimator):
     family = "logistic"
 
     def __init__(self, C: float = 10.0, cost_neighbors: int = 20, normalisation: Normalisation = "official") -> None:
-        super().__init__(normalisation)
-        if not C > 0:
-            raise ConfigError(f"families.logistic.C: must be > 0, got {C}")
-        self.C = float(C)
-        self.cost_neighbors = int(cost_neighbors)
+        self.C = C
+        self.cost_neighbors = cost_neighbors
+        self.normalisation = normalisation
+
+    def check_params(self, where: str | None = None) -> None:
+        """Refuse bad hyperparameters (a ``ConfigError`` naming ``where.param``)."""
+        where = where or type(self).__name__
+        super().check_params(where)
+        check_positive(self.C, f"{where}.C")
+        check_int(self.cost_neighbors, f"{where}.cost_neighbors", 0)
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> LogisticRouter:
         """Fit one classifier per model on the queries it has a record for."""
@@ -134,26 +138,24 @@ class LogisticRouter(RouterEstimator):
                 x = np.vstack([data[rows], data[rows]])
                 y = np.concatenate([np.ones(rows.size, np.int64), np.zeros(rows.size, np.int64)])
                 weight = np.concatenate([labels, 1.0 - labels])
-            coef, intercept = fit_logistic(x, y, self.C, weight)
+            coef, intercept = fit_logistic(x, y, float(self.C), weight)
             self.coef_[m], self.intercept_[m] = coef[0], intercept[0]
             self.has_classifier_[m] = True
         if self.cost_neighbors > 0:
-            self.index_ = NeighbourIndex().fit(data)
-            self.recorded_ = matrix.available
-            self.costs_ = np.where(self.recorded_, matrix.costs, 0.0)
+            self._keep_neighbours(data, matrix, values=("costs",))
         self.models_ = list(matrix.models)
         return self
 
     def predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, M) P(correct) of each model and its expected cost."""
         self._check_fitted()
-        queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
+        queries = self.queries(embeddings)
         # Every model's P(correct) at once: model m's logit is column m (a binary classifier each).
         probability = sigmoid(np.asarray(queries, dtype=np.float64) @ self.coef_.T + self.intercept_[None, :])
         score = np.where(self.has_classifier_[None, :], probability, self.mean_score_[None, :])
         if self.cost_neighbors > 0:
-            _, index = self.index_.search(queries, self.cost_neighbors)
-            cost, _ = weighted_means(np.ones(index.shape), self.costs_[index], self.recorded_[index], self.mean_cost_)
+            _, index = self.index_.search(queries, int(self.cost_neighbors))
+            cost, _ = self._neighbour_mean(self.costs_, index, np.ones(index.shape), self.mean_cost_)
         else:
             cost = np.broadcast_to(self.mean_cost_, score.shape).copy()
         return score, cost
@@ -177,13 +179,17 @@ class TaskRouter(RouterEstimator):
     def __init__(
         self, C: float = 10.0, mode: Literal["soft", "hard"] = "soft", normalisation: Normalisation = "official"
     ) -> None:
-        super().__init__(normalisation)
-        if not C > 0:
-            raise ConfigError(f"families.task.C: must be > 0, got {C}")
-        if mode not in ("soft", "hard"):
-            raise ConfigError(f"families.task.mode: expected 'soft' or 'hard', got {mode!r}")
-        self.C = float(C)
+        self.C = C
         self.mode = mode
+        self.normalisation = normalisation
+
+    def check_params(self, where: str | None = None) -> None:
+        """Refuse bad hyperparameters (a ``ConfigError`` naming ``where.param``)."""
+        where = where or type(self).__name__
+        super().check_params(where)
+        check_positive(self.C, f"{where}.C")
+        if self.mode not in ("soft", "hard"):
+            raise ConfigError(f"{where}.mode: expected 'soft' or 'hard', got {self.mode!r}")
 
     def fit(self, embeddings: np.ndarray, matrix: RecordMatrix) -> TaskRouter:
         """Fit the dataset classifier and the per-dataset means (datasets in sorted order)."""
@@ -198,7 +204,7 @@ class TaskRouter(RouterEstimator):
         self.dataset_count_ = stats.count
         # One dataset: nothing to classify (coef_ and intercept_ stay empty; every query is that dataset).
         coef_and_intercept: tuple[np.ndarray, np.ndarray] = (
-            fit_logistic(data, codes, self.C) if len(names) > 1 else (np.zeros((0, data.shape[1])), np.zeros(0))
+            fit_logistic(data, codes, float(self.C)) if len(names) > 1 else (np.zeros((0, data.shape[1])), np.zeros(0))
         )
         self.coef_, self.intercept_ = coef_and_intercept
         self.models_ = list(matrix.models)
@@ -207,7 +213,7 @@ class TaskRouter(RouterEstimator):
     def task_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, D) P(dataset | query), datasets in :attr:`datasets_` order (one-hot in ``hard`` mode)."""
         self._check_fitted()
-        queries = l2_normalise(np.asarray(embeddings, dtype=np.float32))
+        queries = self.queries(embeddings)
         if len(self.datasets_) == 1:
             return np.ones((len(queries), 1))
         proba = linear_probabilities(queries, self.coef_, self.intercept_)
