@@ -54,6 +54,8 @@ METHOD_ORDER = (ROUTER_METHOD, DATASET_ROUTER, ORACLE, BEST_SCORE_ORACLE, "datas
 SWEEP_COLUMNS = ("alpha", "dataset", "accuracy", "cost", "n_queries", "max_router")
 BASELINE_COLUMNS = ("method", "kind", "variant", "alpha", "dataset", "accuracy", "cost", "n_queries")
 DECISION_COLUMNS = ("alpha", "query_id", "dataset", "score", "cost")
+SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
+CLUSTER_COLUMNS = ("query_id", "cluster")
 OUTCOME_COLUMNS = ("query_id", "dataset", "model", "score", "cost")
 SUMMARY_COLUMNS = (
     "method",
@@ -166,6 +168,63 @@ def _read_parquet(path: PathLike, what: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     except (OSError, ValueError) as err:
         raise DataError(f"cannot read the {what}: {err}", file=path) from None
+
+
+# --------------------------------------------------------------------------- splits and clusters
+
+
+def _first_bad_row(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def read_split(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/splits/seed{seed}.parquet``: ``split`` is train or test, and only a
+    train query can be in the validation carve-out.
+    """
+    frame = _read_parquet(path, "split")
+    require_columns(frame, SPLIT_COLUMNS, path)
+    bad = ~frame["split"].isin(("train", "test")).to_numpy()
+    if bad.any():
+        row = _first_bad_row(bad)
+        raise DataError(
+            f"split must be train or test, got {plain(frame['split'].iloc[row])!r}", file=path, row=row, field="split"
+        )
+    if frame["validation"].dtype != bool:
+        raise DataError(f"validation must be boolean, got {frame['validation'].dtype}", file=path, field="validation")
+    bad = (frame["validation"] & (frame["split"] != "train")).to_numpy()
+    if bad.any():
+        raise DataError(
+            "a test query is in the validation carve-out", file=path, row=_first_bad_row(bad), field="validation"
+        )
+    return frame
+
+
+def read_clusters(path: PathLike) -> pd.DataFrame:
+    """Read and validate ``results/clusters/.../k{k}_seed{seed}.parquet``: one integer ``cluster`` >= 0
+    per training query.
+    """
+    frame = _read_parquet(path, "cluster labels")
+    require_columns(frame, CLUSTER_COLUMNS, path)
+    labels = frame["cluster"]
+    if not pd.api.types.is_integer_dtype(labels) or (labels < 0).any():
+        raise DataError("cluster must be an integer >= 0", file=path, field="cluster")
+    if frame["query_id"].duplicated().any():
+        row = _first_bad_row(frame["query_id"].duplicated().to_numpy())
+        raise DataError("a query has two clusters", file=path, row=row, field="query_id")
+    return frame
+
+
+def read_centroids(path: PathLike, n_clusters: int | None = None) -> np.ndarray:
+    """Read and validate ``results/clusters/.../k{k}_seed{seed}_centroids.npy``: a finite (k, dim) array."""
+    try:
+        centroids = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read the centroids: {err}", file=path) from None
+    if centroids.ndim != 2 or not np.isfinite(centroids).all():
+        raise DataError(f"expected a finite (k, dim) array, got shape {centroids.shape}", file=path)
+    if n_clusters is not None and centroids.shape[0] != n_clusters:
+        raise DataError(f"{centroids.shape[0]} centroids for k = {n_clusters}", file=path)
+    return centroids
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -5,6 +5,7 @@ import pandas as pd
 
 from avengers_pro.console import Progress
 from avengers_pro.io import read_embeddings, write_npy, write_parquet
+from avengers_pro.outputs import read_split
 from avengers_pro.routing.geometry import fit_clusters
 from avengers_pro.runlog import start_job
 
@@ -16,7 +17,7 @@ out = snakemake.output
 seeds = snakemake.params.seeds
 with Progress(f"cluster k={k}", 2 * len(seeds), "KMeans fits") as progress:
     for i, seed in enumerate(seeds):
-        split = pd.read_parquet(snakemake.input.splits[i])
+        split = read_split(snakemake.input.splits[i])
         train = split[split["split"] == "train"]
         fits = [
             ("all train", train, out.labels[i], out.centroids[i]),

@@ -1,11 +1,10 @@
 """Rule family_route: one router family's test sweep on every seed, with the hyperparameters chosen
 on validation (results/families/{family}/selection.json)."""
 
-import pandas as pd
-
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluation.leaderboard import aligned_embeddings, read_selection, route_family
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_parquet
+from avengers_pro.outputs import read_split
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
@@ -14,7 +13,7 @@ family = snakemake.wildcards.family
 matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
 embeddings = aligned_embeddings(query_ids, vectors, matrix, inputs.embeddings)
-splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
+splits = {seed_key(path)[1]: read_split(path) for path in inputs.splits}
 _, chosen = read_selection(inputs.selection)
 runs = route_family(family, chosen, embeddings, matrix, splits, alpha_grid(snakemake.params.alphas))
 sweep_of = {seed_key(path)[1]: path for path in outputs.sweeps}

@@ -1,11 +1,9 @@
 """Rule family_select: one router family's hyperparameters per seed, chosen by K-fold
 cross-validation over train only (one-standard-error rule)."""
 
-import pandas as pd
-
 from avengers_pro.evaluation.leaderboard import aligned_embeddings, select_family, selection_json
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_json
-from avengers_pro.outputs import json_ready
+from avengers_pro.outputs import json_ready, read_split
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
@@ -14,7 +12,7 @@ family = snakemake.wildcards.family
 matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
 embeddings = aligned_embeddings(query_ids, vectors, matrix, inputs.embeddings)
-splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
+splits = {seed_key(path)[1]: read_split(path) for path in inputs.splits}
 n_folds = snakemake.params.cv_folds
 selected = select_family(family, snakemake.params.grid, embeddings, matrix, splits, n_folds)
 for seed, selection in selected.items():

@@ -1,8 +1,6 @@
 """Rule leaderboard: every router ranked by its validation-hull AIQ on test, with its validation-chosen
 hyperparameters and the intervals of one paired bootstrap."""
 
-import pandas as pd
-
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluation.leaderboard import (
     build_leaderboard,
@@ -16,13 +14,13 @@ from avengers_pro.evaluation.pipeline_rows import (
     single_model_decisions,
 )
 from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_text
-from avengers_pro.outputs import read_decisions, read_summary, read_sweep
+from avengers_pro.outputs import read_decisions, read_split, read_summary, read_sweep
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
 inputs, params = snakemake.input, snakemake.params
 matrix = read_record_matrix(inputs.records, params.models or None)
-splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
+splits = {seed_key(path)[1]: read_split(path) for path in inputs.splits}
 # results/families/{family}/decisions_seed{seed}.parquet and .../selection.json
 family_decisions = {(path.split("/")[-2], seed_key(path)[1]): read_decisions(path) for path in inputs.family_decisions}
 family_validation = {(path.split("/")[-2], seed_key(path)[1]): read_sweep(path) for path in inputs.family_validation}

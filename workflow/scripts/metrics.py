@@ -7,7 +7,7 @@ from avengers_pro.evaluation.alpha_choice import single_model_outcomes
 from avengers_pro.evaluation.metrics_json import compute_metrics
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps
 from avengers_pro.io import read_record_matrix, seed_key, sweep_key, write_json
-from avengers_pro.outputs import read_decisions, read_leaderboard, read_summary, read_sweep
+from avengers_pro.outputs import read_decisions, read_leaderboard, read_split, read_summary, read_sweep
 from avengers_pro.runlog import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
@@ -15,7 +15,7 @@ inputs, params = snakemake.input, snakemake.params
 settings = params.evaluation
 
 records = pd.read_parquet(inputs.records)
-splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}
+splits = {seed_key(path)[1]: read_split(path) for path in inputs.splits}
 metrics = compute_metrics(
     read_summary(inputs.summary),
     validation_sweeps={sweep_key(path): read_sweep(path) for path in inputs.validation},

@@ -10,6 +10,7 @@ import pandas as pd
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.io import read_embeddings, read_record_matrix, release_arrow_memory, seed_key, write_parquet
+from avengers_pro.outputs import read_centroids, read_clusters, read_split
 from avengers_pro.routing.scores import Variant
 from avengers_pro.runlog import start_job
 
@@ -21,16 +22,16 @@ variant = Variant.from_config(snakemake.wildcards.variant, snakemake.params.vari
 matrix = read_record_matrix(inputs.records, snakemake.params.models or None)
 query_ids, vectors = read_embeddings(inputs.embeddings)
 row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
-splits = {seed_key(path)[1]: pd.read_parquet(path) for path in inputs.splits}  # seed -> split
+splits = {seed_key(path)[1]: read_split(path) for path in inputs.splits}  # seed -> split
 
 
 def sweep(labels_path, centroids_path, eval_ids, with_decisions=True):
-    labels = pd.read_parquet(labels_path)
+    labels = read_clusters(labels_path)
     return run_sweep(
         matrix,
         train_ids=labels["query_id"].to_numpy(),
         train_labels=labels["cluster"].to_numpy(),
-        centroids=np.load(centroids_path),
+        centroids=read_centroids(centroids_path),
         eval_ids=eval_ids,
         eval_embeddings=vectors[row_of[eval_ids].to_numpy()],
         variant=variant,

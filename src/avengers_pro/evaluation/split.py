@@ -17,8 +17,6 @@ import pandas as pd
 
 from avengers_pro.errors import ConfigError
 
-SPLIT_COLUMNS = ("query_id", "dataset", "split", "validation")
-
 
 def split_queries(
     queries: pd.DataFrame,
