@@ -20,7 +20,7 @@ from avengers_pro.io import read_embeddings, read_record_matrix
 from avengers_pro.outputs import LEADERBOARD_COLUMNS, dataset_columns, family_rows, read_leaderboard, read_summary
 from avengers_pro.plots.registry import FIGURE_NAMES
 from avengers_pro.routing import make_estimator
-from avengers_pro.testing.workflow_runs import planned_jobs, snakemake
+from avengers_pro.testing.workflow_runs import planned_jobs, run_snakemake, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -208,18 +208,7 @@ def test_bad_config_fails_before_any_job_with_the_key_named(tmp_path: Path):
     workdir = tmp_path / "work"
     shutil.copytree(ROOT / ".test", workdir)
     _edit_config(workdir, lambda c: c["split"].update(train_ratio=3))
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "1",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    done = run_snakemake(workdir)
     assert done.returncode != 0
     assert "split.train_ratio" in done.stdout + done.stderr
     assert not (workdir / "results").exists()
