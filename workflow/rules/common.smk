@@ -136,7 +136,7 @@ def export_fit_settings(wildcards):
     """What the KMeans fits of an export use from the config (no alphas: a new grid keeps the fits)."""
     return {
         "models": config["models"],
-        "router": {"validation_ratio": config["router"]["validation_ratio"]},
+        "routers": {"cv_folds": config["routers"]["cv_folds"]},
         "clustering": {
             key: config["clustering"][key] for key in ("n_init", "minibatch_above")
         },
@@ -159,7 +159,7 @@ def export_settings(wildcards):
             ),
             **{
                 key: router[key]
-                for key in ("alphas", "top_k", "beta", "max_router", "validation_ratio")
+                for key in ("alphas", "top_k", "beta", "max_router")
             },
         },
         "embedding": {
@@ -177,7 +177,7 @@ def export_select_settings(wildcards):
         **export_fit_settings(wildcards),
         "router": {
             key: router[key]
-            for key in ("variants", "top_k", "beta", "validation_ratio")
+            for key in ("variants", "top_k", "beta")
         },
         "routers": {key: config["routers"][key] for key in ("families", "cv_folds")},
         "clustering": {

@@ -209,7 +209,7 @@ def cv_best_k(fold_aiqs: pd.DataFrame, seed: int) -> tuple[int, list[dict[str, A
     for k, group in rows.sort_values(["n_clusters", "fold"]).groupby("n_clusters", sort=True):
         values = group["aiq"].to_numpy(dtype=np.float64)
         se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
-        table.append({"n_clusters": int(k), "aiq": float(values.mean()), "aiq_se": se, "aiq_folds": values.tolist()})  # type: ignore[call-overload]
+        table.append({"n_clusters": int(k), "aiq": float(values.mean()), "aiq_se": se, "aiq_folds": values.tolist()})
     chosen = one_standard_error(
         [t["aiq"] for t in table],
         [t["aiq_se"] for t in table],
