@@ -452,14 +452,8 @@ def compute_metrics(
             "n_clusters": int(n_clusters),
         }
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
-        entry["validation"] = validation_choice(
-            variant,
-            int(n_clusters),
-            seeds,
-            validation_sweeps if choice_sweeps is None else choice_sweeps,
-            test_sweeps,
-            choice_singles,
-        )
+        chosen_on = validation_sweeps if choice_sweeps is None else choice_sweeps
+        entry["validation"] = validation_choice(variant, int(n_clusters), seeds, chosen_on, test_sweeps, choice_singles)
         entry["bootstrap"] = None
         entries.append(entry)
     # One bootstrap per (variant, seeds): every cluster count of a variant shares its resamples (and
