@@ -85,7 +85,7 @@ def synthetic_router(folder: Path, variant: str, n_queries: int = 3000) -> Path:
         },
         "sweep": {"alphas": {"start": 0.0, "stop": 1.0, "num": 101}, "max_router": 1},
         "clustering": {"n_init": 2, "minibatch_above": 200_000},
-        "split": {"seeds": [0], "validation_ratio": 0.2},
+        "split": {"seeds": [0]},
         "embedding": EMBEDDING,
     }
     out = folder / variant

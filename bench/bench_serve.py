@@ -137,7 +137,7 @@ def export_toy_router(out: Path, embedding: dict[str, Any]) -> Path:
         },
         "sweep": {"alphas": {"start": 0.0, "stop": 1.0, "num": 11}, "max_router": 1},
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
-        "split": {"seeds": [0], "validation_ratio": 0.2},
+        "split": {"seeds": [0]},
         "embedding": embedding,
     }
     export_router(

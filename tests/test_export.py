@@ -12,7 +12,7 @@ import pytest
 
 from avengers_pro.config import alpha_grid
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.evaluation.split import split_queries
+from avengers_pro.evaluation.cv import cv_folds
 from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.export import (
     CENTROIDS,
@@ -92,14 +92,13 @@ def make_problem(n_per_dataset: int = 40, seed: int = 0) -> tuple[pd.DataFrame, 
 
 
 def make_config(**settings: object) -> dict:
-    """A config of the keys an export reads; ``settings`` override top_k, alphas, validation_ratio, ..."""
+    """A config of the keys an export reads; ``settings`` override top_k, alphas, max_router, ..."""
     given = {
         "variants": VARIANTS,
         "alphas": {"start": 0.0, "stop": 1.0, "num": 21},
         "top_k": 2,
         "beta": 9.0,
         "max_router": 1,
-        "validation_ratio": 0.25,
         **settings,
     }
     return {
@@ -107,7 +106,7 @@ def make_config(**settings: object) -> dict:
         "avengers": {key: given[key] for key in ("variants", "top_k", "beta")},
         "sweep": {key: given[key] for key in ("alphas", "max_router")},
         "clustering": {"n_init": 3, "minibatch_above": 200_000},
-        "split": {"seeds": [3, 4], "validation_ratio": given["validation_ratio"]},
+        "split": {"seeds": [3, 4]},
         "embedding": {
             "backend": "sentence-transformers",
             "model": "all-MiniLM-L6-v2",
@@ -313,8 +312,8 @@ def test_match_best_single_target(problem, tmp_path):
     choice = info["alpha"]
     validation = choice["validation"]
     assert choice["chosen_by"] == "match-best-single"
-    # 25% of each dataset's 40 distinct texts: 40 - floor(0.75 * 40) = 10 each.
-    assert validation["n_validation_queries"] == 30 and validation["n_fit_queries"] == 90
+    # Every query routed out of fold, over the default 5 folds.
+    assert validation["cv_folds"] == 5 and validation["n_queries"] == 120
     assert validation["seed"] == 3
     assert validation["reference_model"] == "large"
     curve = pd.DataFrame(validation["curve"]).set_index("alpha")
@@ -349,18 +348,17 @@ def test_max_accuracy_target(problem, tmp_path):
 def test_unreachable_target_falls_back_to_max_accuracy(problem, tmp_path):
     records, ids, vectors = problem
     config = make_config()
-    # The documented carve-out: split_queries(train_ratio=1, validation_ratio, seed=split.seeds[0]).
-    split = split_queries(
-        records.drop_duplicates("query_id"),
-        train_ratio=1.0,
-        seed=config["split"]["seeds"][0],
-        validation_ratio=config["split"]["validation_ratio"],
-    )
-    held_out = set(split.loc[split["validation"], "query_id"])
-    # `large` is perfect on the held-out queries only: no router fitted on the rest can match it.
+    # The documented folds: cv_folds(datasets in query-id order, split.cv_folds, seed=split.seeds[0]).
+    ordered = records.drop_duplicates("query_id").sort_values("query_id")
+    folds = cv_folds(ordered["dataset"].to_numpy(dtype=object), 5, config["split"]["seeds"][0])
+    ids_of = ordered["query_id"].to_numpy()
+    # `large` is right on fold 0 only, `coder` on fold 1 only, no model elsewhere: each fold is routed
+    # by statistics in which the model right on it has never been right, so no alpha reaches 0.2.
     records = records.copy()
-    is_large = records["model"] == "large"
-    records.loc[is_large, "score"] = records.loc[is_large, "query_id"].isin(held_out).astype(float)
+    records["score"] = 0.0
+    for model, fold in (("large", 0), ("coder", 1)):
+        rows = records["model"] == model
+        records.loc[rows, "score"] = records.loc[rows, "query_id"].isin(set(ids_of[folds == fold])).astype(float)
     info = export_router(
         records,
         ids,
@@ -370,7 +368,7 @@ def test_unreachable_target_falls_back_to_max_accuracy(problem, tmp_path):
         tmp_path / "t",
     )
     validation = info["alpha"]["validation"]
-    assert validation["reference_model"] == "large" and validation["reference_accuracy"] == 1.0
+    assert validation["reference_model"] == "coder" and validation["reference_accuracy"] == pytest.approx(0.2)
     assert validation["reached"] is False
     curve = pd.DataFrame(validation["curve"])
     best = curve.sort_values(["accuracy", "cost", "alpha"], ascending=[False, True, True]).iloc[0]
@@ -391,7 +389,7 @@ def test_stored_clusterings_give_the_same_router_and_ignore_the_alpha_grid(probl
     }
     write_clusterings(fit_export_clusterings(records, ids, vectors, fit_config, entry), tmp_path / "fits.npz")
     stored = read_clusterings(tmp_path / "fits.npz")
-    assert stored.validation is not None and stored.full.centroids.shape == (3, DIM)
+    assert stored.folds is not None and len(stored.folds) == 5 and stored.full.centroids.shape == (3, DIM)
     for num in (21, 11):
         config = make_config(alphas={"start": 0.0, "stop": 1.0, "num": num})
         fitted_here = export_router(records, ids, vectors, config, entry, tmp_path / f"here{num}")
@@ -399,9 +397,9 @@ def test_stored_clusterings_give_the_same_router_and_ignore_the_alpha_grid(probl
         assert from_file == fitted_here
         for name in (CENTROIDS, STATISTICS):
             assert sha256_file(tmp_path / f"file{num}" / name) == sha256_file(tmp_path / f"here{num}" / name)
-    # A fixed-alpha export needs no validation fit.
+    # A fixed-alpha export needs no fold fits.
     fixed = {"name": "f", "variant": "official", "n_clusters": 3, "alpha": 0.5}
-    assert fit_export_clusterings(records, ids, vectors, fit_config, fixed).validation is None
+    assert fit_export_clusterings(records, ids, vectors, fit_config, fixed).folds is None
 
 
 def test_stale_clusterings_are_refused(problem, tmp_path):
@@ -418,7 +416,7 @@ def test_stale_clusterings_are_refused(problem, tmp_path):
     fixed = fit_export_clusterings(
         records, ids, vectors, make_config(), {"name": "t", "variant": "official", "n_clusters": 3, "alpha": 0.5}
     )
-    with pytest.raises(DataError, match="no validation fit"):
+    with pytest.raises(DataError, match="no fit per fold"):
         export_router(records, ids, vectors, make_config(), entry, tmp_path / "c", clusterings=fixed)
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="broken.npz"):
@@ -673,14 +671,14 @@ def test_query_without_embedding(problem, tmp_path):
         )
 
 
-def test_a_validation_carve_out_leaving_nothing_to_fit(tmp_path):
+def test_more_folds_than_queries_is_one_clear_error(tmp_path):
     records, ids, vectors = make_problem(n_per_dataset=5)
-    with pytest.raises(DataError, match=r"validation_ratio 0\.999 leaves 0 queries to fit and 15 to validate on"):
+    with pytest.raises(DataError, match=r"15 training queries for 20 folds"):
         export_router(
             records,
             ids,
             vectors,
-            make_config(validation_ratio=0.999),
+            {**make_config(), "split": {"seeds": [3, 4], "cv_folds": 20}},
             {"name": "x", "variant": "official", "n_clusters": 2, "target": "max-accuracy"},
             tmp_path / "r",
         )

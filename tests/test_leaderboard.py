@@ -22,11 +22,10 @@ from avengers_pro.evaluation.leaderboard import (
     oracle_decisions,
     run_family,
     split_flags,
-    validation_best_k,
 )
 from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries
-from avengers_pro.evaluation.selection import make_estimator, validation_cost_range
+from avengers_pro.evaluation.selection import make_estimator
 from avengers_pro.evaluation.summary import seed_curve
 from avengers_pro.evaluation.sweep import evaluate_choices
 from avengers_pro.io import RecordMatrix
@@ -123,25 +122,6 @@ def test_run_family_never_reads_test_records(problem) -> None:
 def test_hyperparameters_text_groups_equal_choices() -> None:
     text = hyperparameters_text({2: {"n": 5}, 0: {"n": 5}, 1: {"n": 10, "v": {"name": "official", "x": 1}}})
     assert text == "n=5 (seeds 0, 2); n=10, v=official (seed 1)"
-
-
-def test_validation_best_k_is_the_argmax_of_the_validation_aiq(problem) -> None:
-    _, matrix, splits = problem
-    _, is_validation = split_flags(splits[0], matrix, 0)
-    validation = matrix.subset(is_validation)
-    rng = np.random.default_rng(0)
-    sweeps = {}
-    for k in (2, 4, 8):
-        choices = rng.integers(0, len(matrix.models), size=(len(ALPHAS), len(validation.query_ids)))
-        choices = np.where(validation.available[np.arange(len(validation.query_ids)), choices], choices, 0)
-        sweeps[k], _ = evaluate_choices(choices[..., None], validation, ALPHAS, with_decisions=False)
-    cost_range = validation_cost_range(validation)
-    aiqs = {
-        k: metrics.aiq(seed_curve(f)["cost"].to_numpy(), seed_curve(f)["accuracy"].to_numpy(), cost_range)
-        for k, f in sweeps.items()
-    }
-    assert validation_best_k(sweeps, validation) == max(aiqs, key=lambda k: (aiqs[k], -k))
-    assert validation_best_k({2: sweeps[2], 3: sweeps[2]}, validation) == 2  # equal AIQs: the smaller count
 
 
 def entries_of(embeddings, matrix, splits) -> tuple[list[Entry], dict]:
@@ -293,12 +273,13 @@ def test_leaderboard_rejects_rows_on_other_seeds_or_an_unknown_reference(problem
         build_leaderboard(entries, "nope", {"accuracy": 0.6, "cost": 1.0}, (0.0, 1.0), 0)
 
 
-def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
-    """Avengers-Pro's row takes, per seed, the decisions of the validation-best k; the main row its fixed k."""
+def test_pipeline_entries_pick_avengers_pro_k_by_cv(problem) -> None:
+    """Avengers-Pro's row takes, per seed, the decisions of the k the fold AIQs choose (one-SE rule);
+    the main row its fixed k."""
     embeddings, matrix, splits = problem
     knn = {r.seed: r for r in run_family("knn", GRIDS["knn"], embeddings, matrix, splits, ALPHAS)}
     task = {r.seed: r for r in run_family("task", GRIDS["task"], embeddings, matrix, splits, ALPHAS)}
-    rng = np.random.default_rng(1)  # with these draws seed 0 prefers k = 4 and seed 1 k = 2 on validation
+    rng = np.random.default_rng(1)
     decisions, validation, routers = {}, {}, {}
     for seed in SEEDS:
         is_test, is_validation = split_flags(splits[seed], matrix, seed)
@@ -317,6 +298,14 @@ def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
             Variant("official", "official", "official"),
             ALPHAS,
         )
+    # Seed 0: k = 4 clearly better on every fold; seed 1: k = 4 better by less than a standard error.
+    fold_aiqs = pd.DataFrame(
+        [(2, 0, f, 0.5 + 0.01 * f) for f in range(3)]
+        + [(4, 0, f, 0.6 + 0.01 * f) for f in range(3)]
+        + [(2, 1, f, 0.5 + 0.05 * f) for f in range(3)]
+        + [(4, 1, f, 0.51 + 0.05 * f) for f in range(3)],
+        columns=["n_clusters", "seed", "fold", "aiq"],
+    )
     entries, reference, avengers_pro = pipeline_entries(
         matrix,
         splits,
@@ -326,30 +315,35 @@ def test_pipeline_entries_pick_avengers_pro_k_on_validation(problem) -> None:
         validation,
         routers,
         {"variant": "official", "n_clusters": 4},
+        {"official": fold_aiqs},
     )
     by_name = {entry.name: entry for entry in entries}
     assert reference == "dataset-router (official)" and reference in by_name
     assert avengers_pro == "avengers-pro official (k=4)" and avengers_pro in by_name
     assert set(by_name) == {
         "knn",
-        "avengers-pro official (k on validation)",
+        "avengers-pro official (k by CV)",
         "avengers-pro official (k=4)",
         "dataset-router (official)",
         "oracle",
     }
-    chosen_k = []
-    for seed in SEEDS:
-        _, is_validation = split_flags(splits[seed], matrix, seed)
-        best = validation_best_k({k: validation[("official", k, seed)] for k in (2, 4)}, matrix.subset(is_validation))
-        chosen = by_name["avengers-pro official (k on validation)"].decisions[seed]
-        assert chosen is decisions[("official", best, seed)]
-        chosen_k.append(best)
+    for seed, best in ((0, 4), (1, 2)):
+        assert by_name["avengers-pro official (k by CV)"].decisions[seed] is decisions[("official", best, seed)]
+        assert by_name["avengers-pro official (k by CV)"].validation[seed] is validation[("official", best, seed)]
         assert by_name["avengers-pro official (k=4)"].decisions[seed] is decisions[("official", 4, seed)]
-    assert chosen_k == [4, 2]  # the check above saw both counts
-    assert (
-        by_name["avengers-pro official (k on validation)"].hyperparameters
-        == "n_clusters=4 (seed 0); n_clusters=2 (seed 1)"
-    )
+    assert by_name["avengers-pro official (k by CV)"].hyperparameters == "n_clusters=4 (seed 0); n_clusters=2 (seed 1)"
+    with pytest.raises(DataError, match="results/sweep_oof/official/cv_aiq.parquet"):
+        pipeline_entries(
+            matrix,
+            splits,
+            {},
+            {},
+            decisions,
+            validation,
+            routers,
+            {"variant": "official", "n_clusters": 4},
+            {},
+        )
     table = build_leaderboard(
         entries, reference, {"accuracy": 0.6, "cost": 40.0}, (0.0, 60.0), 0, avengers_pro=avengers_pro
     )

@@ -11,7 +11,11 @@ from avengers_pro.outputs import read_centroids, read_clusters, read_split
 
 def _queries(n: int = 20) -> pd.DataFrame:
     return pd.DataFrame(
-        {"query_id": [f"q{i}" for i in range(n)], "dataset": ["a", "b"] * (n // 2), "query": [f"t{i}" for i in range(n)]}
+        {
+            "query_id": [f"q{i}" for i in range(n)],
+            "dataset": ["a", "b"] * (n // 2),
+            "query": [f"t{i}" for i in range(n)],
+        }
     )
 
 

@@ -463,7 +463,7 @@ def run_metrics(inputs: dict, n_resamples: int = 200, seed: int = 0) -> list[dic
         n_resamples,
         0.95,
         seed,
-        validation_singles=inputs["validation_singles"],
+        choice_singles=inputs["validation_singles"],
         dataset_router_validation=inputs["dataset_router_validation"],
     )
 
@@ -551,7 +551,7 @@ def metrics_with_families(inputs: dict, n_resamples: int = 100) -> tuple[list[di
         inputs["single_outcomes"],
         n_resamples,
         0.95,
-        validation_singles=inputs["validation_singles"],
+        choice_singles=inputs["validation_singles"],
         leaderboard=leaderboard,
         main=main,
         dataset_router_validation=inputs["dataset_router_validation"],
@@ -656,7 +656,7 @@ def test_family_entries_without_resamples_or_leaderboard_have_no_bootstrap_and_a
     entries, _, _ = metrics_with_families(inputs, n_resamples=0)
     assert entries[1]["method"] == "knn" and entries[1]["bootstrap"] is None and entries[1]["aiq"] is not None
     summary = check_summary(summarize(inputs["sweeps"], inputs["baselines"], inputs["family_sweeps"]))
-    without = compute_metrics(summary, {}, inputs["sweeps"], {}, {}, {}, 0, 0.95, validation_singles={})
+    without = compute_metrics(summary, {}, inputs["sweeps"], {}, {}, {}, 0, 0.95, choice_singles={})
     assert [e["method"] for e in without] == ["avengers-pro", "knn", "dataset-router"]
     assert without[1]["bootstrap"] is None and without[1]["hyperparameters"] is None
     _, leaderboard, main = metrics_with_families(inputs, n_resamples=20)
@@ -670,7 +670,7 @@ def test_family_entries_without_resamples_or_leaderboard_have_no_bootstrap_and_a
             inputs["single_outcomes"],
             20,
             0.95,
-            validation_singles=inputs["validation_singles"],
+            choice_singles=inputs["validation_singles"],
             leaderboard=leaderboard.drop(index="knn").reset_index(),
             main=main,
         )
@@ -797,7 +797,7 @@ def test_metrics_by_hand_and_validation_choice() -> None:
     }
     summary = check_summary(summarize(test_sweeps, [(0, baselines()), (1, baselines())]))
     [router, dataset_router] = compute_metrics(
-        summary, validation_sweeps, test_sweeps, {}, {}, {}, 0, 0.95, validation_singles=validation_singles
+        summary, validation_sweeps, test_sweeps, {}, {}, {}, 0, 0.95, choice_singles=validation_singles
     )
     # Test curve (mean of seeds): alpha 0 (.575, 10.5), .5 (.675, 20.5), 1 (.875, 30.5). Best single
     # strong (.8, 40). PerfGain = (.875 - .8) / .8 = .09375. CostSave: crossing .8 between .5 and 1
@@ -859,7 +859,7 @@ def test_metrics_dominance_fails_when_a_single_is_out_of_reach() -> None:
         {},
         0,
         0.95,
-        validation_singles={},
+        choice_singles={},
     )
     assert entries[0]["dominates_all_singles"] is False
     assert entries[0]["best_single"]["model"] == "free-and-perfect"
@@ -881,7 +881,7 @@ def test_compute_metrics_reports_missing_inputs() -> None:
             inputs["single_outcomes"],
             10,
             0.95,
-            validation_singles={},
+            choice_singles={},
         )
     broken = inputs["decisions"][("paper", 4, 0)].iloc[1:]
     with pytest.raises(DataError, match=r"results/decisions/paper/k4_seed0.parquet.*one row per"):
@@ -894,12 +894,10 @@ def test_compute_metrics_reports_missing_inputs() -> None:
             inputs["single_outcomes"],
             10,
             0.95,
-            validation_singles={},
+            choice_singles={},
         )
     with pytest.raises(DataError, match="validation single-model outcomes missing"):
-        compute_metrics(
-            summary, inputs["validation_sweeps"], inputs["sweeps"], {}, {}, {}, 0, 0.95, validation_singles={}
-        )
+        compute_metrics(summary, inputs["validation_sweeps"], inputs["sweeps"], {}, {}, {}, 0, 0.95, choice_singles={})
 
 
 def test_single_model_outcomes_parts() -> None:

@@ -136,10 +136,10 @@ def export_fit_settings(wildcards):
     """What the KMeans fits of an export use from the config (no alphas: a new grid keeps the fits)."""
     return {
         "models": config["models"],
-        # The first seed only: it seeds the export's KMeans; adding a seed must not refit.
+        # The first seed only: it seeds the export's KMeans and folds; adding a seed must not refit.
         "split": {
             "seeds": config["split"]["seeds"][:1],
-            "validation_ratio": config["split"]["validation_ratio"],
+            "cv_folds": config["split"]["cv_folds"],
         },
         "clustering": {
             key: config["clustering"][key] for key in ("n_init", "minibatch_above")
@@ -177,7 +177,6 @@ def export_select_settings(wildcards):
         **fit,
         "avengers": config["avengers"],
         "families": config["families"],
-        "split": {**fit["split"], "cv_folds": config["split"]["cv_folds"]},
         "clustering": {
             key: config["clustering"][key]
             for key in ("n_clusters", "n_init", "minibatch_above")

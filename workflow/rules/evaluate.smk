@@ -35,6 +35,7 @@ rule metrics:
         splits=split_files(),
         sweeps=all_sweep_files(),
         validation=all_sweep_files("sweep_validation"),
+        oof=all_sweep_files("sweep_oof"),
         decisions=all_sweep_files("decisions"),
         router_decisions=expand(
             "results/decisions/dataset-router/{variant}_seed{seed}.parquet",

@@ -82,6 +82,7 @@ rule leaderboard:
         selections=family_files("selection.json", per_seed=False),
         decisions=all_sweep_files("decisions"),
         validation=all_sweep_files("sweep_validation"),
+        router_cv=expand("results/sweep_oof/{variant}/cv_aiq.parquet", variant=VARIANTS),
         router_decisions=expand(
             "results/decisions/dataset-router/{variant}_seed{seed}.parquet",
             variant=VARIANTS,

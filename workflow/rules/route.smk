@@ -2,7 +2,9 @@
 # vectorised pass each). Routing is cheap next to starting a job (Python, pandas and the sweep modules
 # take more CPU time to import than the 50 sweeps of the default config take to run), so one job per
 # variant keeps a rerun after a change of sweep.alphas short; adding a cluster count reruns the
-# variant's sweeps, a few seconds.
+# variant's sweeps, a few seconds. The same job routes each cross-validation fold of train with the
+# router fitted on the other folds (results/clusters/folds/): the pooled out-of-fold sweep per (k, seed),
+# on which alpha is chosen, and each fold's held-out AIQ, by which the leaderboard chooses k.
 
 
 rule sweep:
@@ -18,6 +20,7 @@ rule sweep:
         validation_centroids=every_k_and_seed(
             "results/clusters/validation/k{k}_seed{seed}_centroids.npy"
         ),
+        folds=every_k_and_seed("results/clusters/folds/k{k}_seed{seed}.npz"),
     output:
         sweeps=every_k_and_seed("results/sweep/{{variant}}/k{k}_seed{seed}.parquet"),
         validation=every_k_and_seed(
@@ -26,6 +29,8 @@ rule sweep:
         decisions=every_k_and_seed(
             "results/decisions/{{variant}}/k{k}_seed{seed}.parquet"
         ),
+        oof=every_k_and_seed("results/sweep_oof/{{variant}}/k{k}_seed{seed}.parquet"),
+        cv_aiq="results/sweep_oof/{variant}/cv_aiq.parquet",
     log:
         "logs/sweep/{variant}.log",
     benchmark:

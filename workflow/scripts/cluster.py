@@ -1,9 +1,11 @@
-"""Rule cluster: KMeans for one cluster count and every seed, on all train queries and on train minus validation."""
+"""Rule cluster: KMeans for one cluster count and every seed, on all train queries, on train minus
+validation, and on train minus each cross-validation fold (shared by both variants' sweep jobs)."""
 
 import numpy as np
 import pandas as pd
 
 from avengers_pro.console import Progress
+from avengers_pro.evaluation.oof import fit_fold_clusterings, split_folds, write_fold_clusterings
 from avengers_pro.io import read_embeddings, write_npy, write_parquet
 from avengers_pro.outputs import read_split
 from avengers_pro.routing.geometry import fit_clusters
@@ -15,7 +17,8 @@ query_ids, vectors = read_embeddings(snakemake.input.embeddings)
 row_of = pd.Series(np.arange(len(query_ids)), index=query_ids)
 out = snakemake.output
 seeds = snakemake.params.seeds
-with Progress(f"cluster k={k}", 2 * len(seeds), "KMeans fits") as progress:
+n_folds = int(snakemake.params.cv_folds)
+with Progress(f"cluster k={k}", (2 + n_folds) * len(seeds), "KMeans fits") as progress:
     for i, seed in enumerate(seeds):
         split = read_split(snakemake.input.splits[i])
         train = split[split["split"] == "train"]
@@ -48,3 +51,15 @@ with Progress(f"cluster k={k}", 2 * len(seeds), "KMeans fits") as progress:
                 np.bincount(clustering.labels, minlength=k).tolist(),
             )
             progress.update()
+        # The folds of the cross-validation over train (k by CV, alpha on out-of-fold routing).
+        folds = split_folds(split, n_folds, seed)
+        fold_fits = fit_fold_clusterings(
+            vectors[row_of[folds.index].to_numpy()],
+            folds.to_numpy(),
+            k,
+            seed=seed,
+            n_init=snakemake.params.n_init,
+            minibatch_above=snakemake.params.minibatch_above,
+        )
+        write_fold_clusterings(folds.index.to_numpy(), folds.to_numpy(), fold_fits, out.folds[i])
+        progress.update(n_folds)

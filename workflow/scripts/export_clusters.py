@@ -18,5 +18,5 @@ log.info(
     snakemake.wildcards.name,
     len(clusterings.full.centroids),
     len(clusterings.query_ids),
-    "" if clusterings.validation is None else f", and on the {len(clusterings.validation.labels)} outside validation",
+    "" if clusterings.folds is None else f", and on the queries outside each of {len(clusterings.folds)} folds",
 )

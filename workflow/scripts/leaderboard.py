@@ -35,6 +35,7 @@ entries, reference, avengers_pro = pipeline_entries(
     router_validation={sweep_key(path): read_sweep(path) for path in inputs.validation},
     dataset_router_decisions={seed_key(path): read_decisions(path) for path in inputs.router_decisions},
     main=params.main,
+    router_cv={path.split("/")[-2]: pd.read_parquet(path) for path in inputs.router_cv},
     family_validation=family_validation,
     dataset_router_validation=dataset_router_validation_sweeps(
         matrix, splits, params.variants, alpha_grid(params.alphas)

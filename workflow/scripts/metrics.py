@@ -23,7 +23,9 @@ metrics = compute_metrics(
     decisions={sweep_key(path): read_decisions(path) for path in inputs.decisions},
     router_decisions={seed_key(path): read_decisions(path) for path in inputs.router_decisions},
     single_outcomes={seed: single_model_outcomes(records, split, "test") for seed, split in splits.items()},
-    validation_singles={seed: single_model_outcomes(records, split, "validation") for seed, split in splits.items()},
+    # alpha is chosen on every training query routed out of fold (results/sweep_oof/).
+    choice_sweeps={sweep_key(path): read_sweep(path) for path in inputs.oof},
+    choice_singles={seed: single_model_outcomes(records, split, "train") for seed, split in splits.items()},
     n_resamples=settings["bootstrap_resamples"],
     confidence=settings["confidence"],
     # The router families' intervals: their leaderboard rows (a list of one file, none without families).

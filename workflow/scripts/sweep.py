@@ -1,13 +1,16 @@
 """Rule sweep: one variant, every cluster count and seed, every alpha in one vectorised pass each.
 
 Per (k, seed): statistics from the train clusters, routing of the test queries (sweep + per-query
-decisions), and the same with the router fitted on train minus validation, routed on validation.
+decisions), the same with the router fitted on train minus validation, routed on validation, and
+each cross-validation fold of train routed by the router fitted on the other folds (the pooled
+out-of-fold sweep, and each fold's held-out AIQ).
 """
 
 import numpy as np
 import pandas as pd
 
 from avengers_pro.config import alpha_grid
+from avengers_pro.evaluation.oof import CV_AIQ_COLUMNS, out_of_fold_sweeps, read_fold_clusterings
 from avengers_pro.evaluation.sweep import run_sweep
 from avengers_pro.io import read_embeddings, read_record_matrix, release_arrow_memory, seed_key, write_parquet
 from avengers_pro.outputs import read_centroids, read_clusters, read_split
@@ -43,6 +46,7 @@ def sweep(labels_path, centroids_path, eval_ids, with_decisions=True):
     )
 
 
+fold_aiqs = []
 for i, (k, seed) in enumerate(snakemake.params.runs):
     split = splits[int(seed)]
     test_ids = split.loc[split["split"] == "test", "query_id"].to_numpy()
@@ -70,3 +74,20 @@ for i, (k, seed) in enumerate(snakemake.params.runs):
         at_one["accuracy"].mean(),
         at_one["cost"].sum(),
     )
+    fold_ids, folds, fold_fits = read_fold_clusterings(inputs.folds[i])
+    oof_sweep, aiqs = out_of_fold_sweeps(
+        matrix,
+        fold_ids,
+        folds,
+        fold_fits,
+        vectors[row_of[fold_ids].to_numpy()],
+        variant,
+        alphas,
+        top_k=settings["top_k"],
+        beta=settings["beta"],
+        max_router=settings["max_router"],
+    )
+    write_parquet(oof_sweep, outputs.oof[i])
+    fold_aiqs += [(int(k), int(seed), fold, aiq) for fold, aiq in zip(sorted(fold_fits), aiqs, strict=True)]
+    log.info("k=%s seed %s: held-out AIQ of the %d folds %s", k, seed, len(aiqs), [round(a, 4) for a in aiqs])
+write_parquet(pd.DataFrame(fold_aiqs, columns=list(CV_AIQ_COLUMNS)), outputs.cv_aiq)

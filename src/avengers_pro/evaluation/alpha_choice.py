@@ -1,13 +1,17 @@
-"""The honest alpha: chosen on the validation part of train only, reported with its test numbers.
+"""The honest alpha: chosen on training queries only, reported with its test numbers.
 
-Per seed, the validation queries (``split.validation_ratio`` of each training split) are routed by
-a router fitted on the rest of train; on that validation curve two alphas are chosen:
+Per seed, every training query is routed out of fold: by the router fitted on the other K - 1
+cross-validation folds of train (:mod:`avengers_pro.evaluation.oof`, ``split.cv_folds``); the
+pooled curve (``results/sweep_oof/...``) covers the whole training part, five times the queries of
+the old validation carve-out. On it two alphas are chosen:
 
-* ``match_best_single``: the cheapest alpha whose validation accuracy reaches the validation-best
-  single model's (if none does, the most accurate alpha, flagged ``reached: false``);
+* ``match_best_single``: the cheapest alpha whose accuracy reaches that of the best single model on
+  the same (training) queries (if none does, the most accurate alpha, flagged ``reached: false``);
 * ``max_accuracy``: the most accurate alpha (ties: cheaper, then smaller alpha).
 
-The metrics job reports those alphas' **test** accuracy and cost; the export uses the same choice.
+The metrics job reports those alphas' **test** accuracy and cost; the export chooses its default
+alpha the same way, with the folds over all its records (:mod:`avengers_pro.export.fit`). The
+functions take any such curve: :func:`choose_alpha` is indifferent to how it was routed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from avengers_pro.outputs import OUTCOME_COLUMNS, json_number, require_columns, 
 
 
 def single_model_outcomes(
-    records: pd.DataFrame, split: pd.DataFrame, part: Literal["test", "validation"]
+    records: pd.DataFrame, split: pd.DataFrame, part: Literal["test", "validation", "train"]
 ) -> pd.DataFrame:
     """Every model's per-query outcome on one part of one seed's split (a long frame).
 
@@ -36,7 +40,8 @@ def single_model_outcomes(
     split
         ``results/splits/seed{seed}.parquet``.
     part
-        ``"test"`` (``split == "test"``) or ``"validation"`` (train queries with ``validation``).
+        ``"test"`` (``split == "test"``), ``"validation"`` (train queries with ``validation``) or
+        ``"train"`` (every training query: the queries of the out-of-fold curve).
 
     Returns
     -------
@@ -50,8 +55,10 @@ def single_model_outcomes(
         chosen = split["split"] == "test"
     elif part == "validation":
         chosen = (split["split"] == "train") & split["validation"].astype(bool)
+    elif part == "train":
+        chosen = split["split"] == "train"
     else:
-        raise ValueError(f"part must be 'test' or 'validation', got {part!r}")
+        raise ValueError(f"part must be 'test', 'validation' or 'train', got {part!r}")
     ids = split.loc[chosen, "query_id"]
     kept = records[records["query_id"].isin(ids)]
     return kept[list(OUTCOME_COLUMNS)].reset_index(drop=True)
@@ -107,15 +114,18 @@ def validation_choice(
     test_sweeps: Mapping[tuple[str, int, int], pd.DataFrame],
     validation_singles: Mapping[int, pd.DataFrame],
 ) -> dict[str, Any] | None:
-    """The honest alpha: chosen per seed on validation only, reported with its test numbers."""
+    """The honest alpha: chosen per seed on the given (out-of-fold) curves only, reported with its
+    test numbers. ``validation_sweeps`` and ``validation_singles``: the curves alpha is chosen on and
+    the single models' outcomes on the same queries.
+    """
     present = [s for s in seeds if (variant, n_clusters, s) in validation_sweeps]
     if not present:
         return None
     if len(present) != len(seeds):
         missing = sorted(set(seeds) - set(present))[0]
         raise DataError(
-            "validation sweep missing (other seeds have one)",
-            file=sweep_path(variant, n_clusters, missing, validation=True),
+            "the sweep alpha is chosen on is missing (other seeds have one)",
+            file=f"results/sweep_oof/{variant}/k{n_clusters}_seed{missing}.parquet",
         )
     choices: dict[str, dict[str, list[Any]]] = {
         "match_best_single": {

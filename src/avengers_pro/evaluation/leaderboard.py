@@ -17,8 +17,9 @@ Two steps, each a pipeline job (``workflow/rules/families.smk``):
    and the per-dataset accuracy at the alpha of the best accuracy.
 
 Avengers-Pro's rows come from the pipeline's own sweeps (:func:`avengers_pro_entry`): per seed, the
-cluster count of the best validation AIQ, by the criterion :func:`~avengers_pro.routing.select_on_validation`
-uses for the families, or a fixed cluster count (``plots.main``). The pipeline's rows:
+cluster count chosen by K-fold cross-validation over train with the families' criterion and
+one-standard-error rule (:func:`avengers_pro.evaluation.oof.cv_best_k`), or a fixed cluster count
+(``plots.main``). The pipeline's rows:
 :mod:`avengers_pro.evaluation.pipeline_rows`.
 """
 
@@ -47,8 +48,7 @@ from avengers_pro.evaluation.family_runs import (
     selection_json,
     split_flags,
 )
-from avengers_pro.evaluation.selection import SELECTION_ALPHAS, validation_cost_range
-from avengers_pro.evaluation.summary import seed_curve
+from avengers_pro.evaluation.selection import SELECTION_ALPHAS
 from avengers_pro.io import RecordMatrix
 from avengers_pro.outputs import (
     BASELINE,
@@ -80,7 +80,6 @@ __all__ = [
     "select_family",
     "selection_json",
     "split_flags",
-    "validation_best_k",
 ]
 
 
@@ -128,31 +127,6 @@ def oracle_decisions(test: RecordMatrix, alphas: np.ndarray) -> pd.DataFrame:
     return decisions
 
 
-def validation_best_k(validation_sweeps: Mapping[int, pd.DataFrame], validation: RecordMatrix) -> int:
-    """The cluster count of the best validation AIQ (equal AIQs: the smaller count).
-
-    The criterion is :func:`avengers_pro.routing.select_on_validation`'s: the AIQ of the validation
-    sweep over ``[0, most expensive single model's validation cost]``.
-
-    Parameters
-    ----------
-    validation_sweeps
-        n_clusters -> one seed's ``results/sweep_validation/{variant}/k{k}_seed{seed}.parquet`` frame.
-    validation
-        That seed's validation queries' records.
-    """
-    if not validation_sweeps:
-        raise DataError("no validation sweep to choose a cluster count from", field="n_clusters")
-    cost_range = validation_cost_range(validation)
-    best_k, best_aiq = -1, -np.inf
-    for k in sorted(validation_sweeps):
-        curve = seed_curve(validation_sweeps[k])
-        value = metrics.aiq(curve["cost"].to_numpy(), curve["accuracy"].to_numpy(), cost_range)
-        if value > best_aiq:
-            best_k, best_aiq = int(k), value
-    return best_k
-
-
 def avengers_pro_entry(
     variant: str,
     decisions: Mapping[tuple[int, int], pd.DataFrame],
@@ -169,9 +143,10 @@ def avengers_pro_entry(
     decisions
         (n_clusters, seed) -> ``results/decisions/{variant}/k{k}_seed{seed}.parquet`` frame.
     chosen_k
-        seed -> the cluster count of that seed (:func:`validation_best_k`, or one fixed count).
+        seed -> the cluster count of that seed (:func:`avengers_pro.evaluation.oof.cv_best_k`, or one
+        fixed count).
     name
-        The row's name: :func:`avengers_pro.outputs.avengers_pro_row`, e.g. with ``k on validation``,
+        The row's name: :func:`avengers_pro.outputs.avengers_pro_row`, e.g. with ``k by CV``,
         or :func:`~avengers_pro.outputs.fixed_k_row`.
     validation
         (n_clusters, seed) -> ``results/sweep_validation/{variant}/k{k}_seed{seed}.parquet`` frame:

@@ -325,7 +325,8 @@ def compute_metrics(
     confidence: float,
     seed: int = 0,
     *,
-    validation_singles: Mapping[int, pd.DataFrame],
+    choice_singles: Mapping[int, pd.DataFrame],
+    choice_sweeps: Mapping[tuple[str, int, int], pd.DataFrame] | None = None,
     leaderboard: pd.DataFrame | None = None,
     main: Mapping[str, Any] | None = None,
     dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
@@ -345,10 +346,14 @@ def compute_metrics(
         ``(variant, n_clusters, seed) -> results/decisions/{variant}/k{k}_seed{seed}`` frame.
     router_decisions
         ``(variant, seed) -> results/decisions/dataset-router/{variant}_seed{seed}`` frame.
-    single_outcomes, validation_singles
+    single_outcomes, choice_singles
         ``seed -> long frame`` (``query_id``, ``dataset``, ``model``, ``score``, ``cost``) of every
-        model on that seed's test queries, resp. validation queries; see
-        :func:`single_model_outcomes`.
+        model on that seed's test queries, resp. on the queries of ``choice_sweeps`` (the pipeline:
+        the training part); see :func:`single_model_outcomes`.
+    choice_sweeps
+        ``(variant, n_clusters, seed) -> frame``: the curves the ``validation`` alphas are chosen on
+        (the pipeline: ``results/sweep_oof/...``, every training query routed out of fold,
+        :mod:`avengers_pro.evaluation.oof`); None: ``validation_sweeps``.
     n_resamples
         Bootstrap resamples; 0 skips the bootstrap (``"bootstrap": null``) and with it the
         validation-hull AIQ of Avengers-Pro and the dataset router (``"aiq_validation_hull": null``).
@@ -395,9 +400,9 @@ def compute_metrics(
           ``dominates_all_singles``;
         * ``null_reasons``: metric -> why it is None where the data cannot define it (no recorded
           cost: AIQ, CostSave, cost at 90%; a free best single model: CostSave; never reached);
-        * ``validation``: ``seeds`` and, for ``match_best_single`` (cheapest alpha whose validation
-          accuracy >= the validation-best single model's; else the max-accuracy alpha with
-          ``reached`` False) and ``max_accuracy`` (ties: cheaper, then smaller alpha), the per-seed
+        * ``validation``: ``seeds`` and, for ``match_best_single`` (cheapest alpha whose accuracy on
+          the choice curve >= that of the best single model on the same queries; else the
+          max-accuracy alpha with ``reached`` False) and ``max_accuracy`` (ties: cheaper, then smaller alpha), the per-seed
           ``alpha``, ``test_accuracy``, ``test_cost`` and their ``*_mean`` / ``*_sd`` over seeds.
           None for the dataset router or without validation sweeps;
         * ``bootstrap``: ``reference``, ``confidence``, and ``aiq_difference`` (validation hull),
@@ -447,9 +452,8 @@ def compute_metrics(
             "n_clusters": int(n_clusters),
         }
         entry.update(_point_metrics(curve.sort_values("alpha"), best_single, singles, oracle, cost_range))
-        entry["validation"] = validation_choice(
-            variant, int(n_clusters), seeds, validation_sweeps, test_sweeps, validation_singles
-        )
+        chosen_on = validation_sweeps if choice_sweeps is None else choice_sweeps
+        entry["validation"] = validation_choice(variant, int(n_clusters), seeds, chosen_on, test_sweeps, choice_singles)
         entry["bootstrap"] = None
         entries.append(entry)
     # One bootstrap per (variant, seeds): every cluster count of a variant shares its resamples (and

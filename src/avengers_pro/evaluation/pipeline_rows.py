@@ -1,7 +1,7 @@
 """The leaderboard's rows of a pipeline run: every router's per-seed decisions and validation sweeps.
 
 :func:`pipeline_entries` turns the pipeline's files into :class:`~avengers_pro.evaluation.leaderboard.Entry`
-rows (the families, Avengers-Pro's variants with k chosen on validation and at ``plots.main``'s fixed
+rows (the families, Avengers-Pro's variants with k chosen by K-fold CV and at ``plots.main``'s fixed
 k, the dataset routers, the oracle); :func:`dataset_router_validation_sweeps` computes the dataset
 router's validation sweeps (the alphas of its validation-hull AIQ) and :func:`single_model_decisions`
 the best single model's test outcomes (the reference of the CostSave difference).
@@ -24,12 +24,15 @@ from avengers_pro.evaluation.leaderboard import (
     baseline_entry,
     family_entry,
     oracle_decisions,
-    validation_best_k,
 )
+from avengers_pro.evaluation.oof import cv_best_k
 from avengers_pro.evaluation.sweep import evaluate_choices
 from avengers_pro.io import RecordMatrix
 from avengers_pro.outputs import ORACLE, avengers_pro_row, dataset_router_row, fixed_k_row
 from avengers_pro.routing.scores import Variant
+
+#: How the k of Avengers-Pro's CV-chosen rows is chosen, in their names ("avengers-pro official (k by CV)").
+CV_K = "k by CV"
 
 # --------------------------------------------------------------------------- the pipeline's rows
 
@@ -43,6 +46,7 @@ def pipeline_entries(
     router_validation: Mapping[tuple[str, int, int], pd.DataFrame],
     dataset_router_decisions: Mapping[tuple[str, int], pd.DataFrame],
     main: Mapping[str, Any],
+    router_cv: Mapping[str, pd.DataFrame],
     *,
     family_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
     dataset_router_validation: Mapping[tuple[str, int], pd.DataFrame] | None = None,
@@ -61,8 +65,11 @@ def pipeline_entries(
         (variant, seed) -> the dataset router's test decisions.
     main
         ``plots.main``: ``{variant, n_clusters}``; its variant's dataset router is the reference, and
-        its (variant, n_clusters) gets a row of its own beside the validation-chosen ones, the
-        reference of ``aiq_delta_vs_avengers_pro``.
+        its (variant, n_clusters) gets a row of its own beside the CV-chosen ones, the reference of
+        ``aiq_delta_vs_avengers_pro``.
+    router_cv
+        variant -> ``results/sweep_oof/{variant}/cv_aiq.parquet`` (each (k, seed, fold)'s held-out
+        AIQ): the k of each seed's ``k by CV`` row (:func:`~avengers_pro.evaluation.oof.cv_best_k`).
     family_validation, dataset_router_validation
         (family, seed) -> ``results/families/{family}/validation_seed{seed}.parquet``; (variant, seed)
         -> the dataset router's validation sweep (:func:`dataset_router_validation_sweeps`). The
@@ -85,21 +92,18 @@ def pipeline_entries(
                 None if family_validation is None else {s: family_validation[(family, s)] for s in seeds},
             )
         )
-    validation = {}
     test = {}
     for seed in seeds:
-        is_test, is_validation = split_flags(splits[seed], matrix, seed)
-        validation[seed], test[seed] = matrix.subset(is_validation), matrix.subset(is_test)
+        is_test, _ = split_flags(splits[seed], matrix, seed)
+        test[seed] = matrix.subset(is_test)
     variants = sorted({v for v, _, _ in router_decisions})
     for variant in variants:
         decisions = {(k, s): frame for (v, k, s), frame in router_decisions.items() if v == variant}
         sweeps = {(k, s): frame for (v, k, s), frame in router_validation.items() if v == variant}
-        chosen = {
-            s: validation_best_k({k: f for (k, s2), f in sweeps.items() if s2 == s}, validation[s]) for s in seeds
-        }
-        entries.append(
-            avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, "k on validation"), sweeps)
-        )
+        if variant not in router_cv:
+            raise DataError("fold AIQs missing", file=f"results/sweep_oof/{variant}/cv_aiq.parquet")
+        chosen = {s: cv_best_k(router_cv[variant], s)[0] for s in seeds}
+        entries.append(avengers_pro_entry(variant, decisions, chosen, avengers_pro_row(variant, CV_K), sweeps))
     main_variant = str(main["variant"])
     entries.append(
         avengers_pro_entry(

@@ -9,8 +9,8 @@ Two steps, each a pipeline job (``workflow/rules/export.smk``), as for an Avenge
    (:func:`~avengers_pro.evaluation.cv.select_cv`), and, for ``best-on-validation``, the same rule
    chooses between the families (:data:`~avengers_pro.evaluation.cv.FAMILY_ORDER`). No alpha grid is
    read, so a new grid does not rerun this step.
-2. :func:`export_selected`: the default alpha (fixed, or chosen on the carve-out by the entry's
-   ``target`` as every export chooses it), then the chosen estimator refitted on ALL records and
+2. :func:`export_selected`: the default alpha (fixed, or chosen by the entry's ``target`` on the
+   pooled out-of-fold curve over the same folds, as every export chooses it), then the chosen estimator refitted on ALL records and
    written: an Avengers-Pro winner in the version-1 folder (centroids and statistics), any other
    family as a version-2 folder (the estimator's arrays; ``docs/routing.md``).
 """
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.evaluation.cv import DEFAULT_CV_FOLDS, FAMILY_ORDER, cv_folds, one_standard_error, select_cv
+from avengers_pro.evaluation.cv import FAMILY_ORDER, one_standard_error, select_cv
 from avengers_pro.evaluation.selection import SELECTION_ALPHAS, sweep_curve
 from avengers_pro.export.embedder import embedder_spec
-from avengers_pro.export.fit import alpha_from_curve, fit_settings, matrix_and_vectors, validation_split
+from avengers_pro.export.fit import alpha_from_curve, export_folds, fit_settings, matrix_and_vectors
 from avengers_pro.export.folder import (
     EMBEDDER,
     ESTIMATOR,
@@ -76,10 +76,9 @@ def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) 
         avengers, sweep = config["avengers"], config.get("sweep", {})
         settings["routers"] = {
             "families": dict(config.get("families") or {}),
-            "cv_folds": int(config["split"].get("cv_folds", DEFAULT_CV_FOLDS)),
+            "cv_folds": int(settings["cv_folds"]),
         }
         settings["router"] = {key: avengers[key] for key in ("top_k", "beta", "variants")}
-        settings["router"]["validation_ratio"] = config["split"]["validation_ratio"]
         # Only the second step reads these: the pipeline's selection job is not given them, so that a
         # new alpha grid does not rerun it.
         settings["router"].update({key: sweep[key] for key in ("alphas", "max_router") if key in sweep})
@@ -155,7 +154,7 @@ def select_export(
     settings = family_export_settings(config, entry)
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
     seed, n_folds = int(settings["seed"]), int(settings["routers"]["cv_folds"])
-    folds = cv_folds(matrix.datasets, n_folds, seed)
+    folds = export_folds(matrix, settings)
     candidates: list[dict[str, Any]] = []
     for family, grid in export_candidates(settings):
         selection = select_cv(family, grid, vectors, matrix, folds, SELECTION_ALPHAS, seed=seed)
@@ -195,24 +194,30 @@ def select_export(
     }
 
 
-def _validation_alpha(
+def _out_of_fold_alpha(
     records: pd.DataFrame,
     matrix: RecordMatrix,
     vectors: np.ndarray,
     settings: dict[str, Any],
-    estimator: RouterEstimator,
+    family: str,
+    params: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The default alpha by the entry's target: ``estimator`` fitted outside the carve-out, swept on it."""
+    """The default alpha by the entry's target, on the pooled out-of-fold curve: each fold of
+    :func:`~avengers_pro.export.fit.export_folds` routed by the estimator fitted on the other folds.
+    """
     from avengers_pro.config import alpha_grid
 
-    split, is_validation = validation_split(records, matrix, settings)
     alphas = alpha_grid(settings["router"]["alphas"])
-    estimator.fit(vectors[~is_validation], matrix.subset(~is_validation))
-    validation = matrix.subset(is_validation)
-    choices = estimator.choose(vectors[is_validation], alphas, validation.available)
-    _, _, accuracy, cost = sweep_curve(choices, validation)
+    fold_of = export_folds(matrix, settings)
+    choices = np.empty((len(alphas), len(matrix.query_ids)), dtype=np.int64)
+    for fold in np.unique(fold_of):
+        held_out = fold_of == fold
+        estimator = make_estimator(family, dict(params), int(settings["seed"]))
+        estimator.fit(vectors[~held_out], matrix.subset(~held_out))
+        choices[:, held_out] = estimator.choose(vectors[held_out], alphas, matrix.available[held_out])
+    _, _, accuracy, cost = sweep_curve(choices, matrix)
     curve = pd.DataFrame({"accuracy": accuracy, "cost": cost}, index=pd.Index(alphas, name="alpha"))
-    return alpha_from_curve(curve, records, matrix, settings, split, is_validation)
+    return alpha_from_curve(curve, records, matrix, settings)
 
 
 def export_selected(
@@ -254,7 +259,7 @@ def export_selected(
     if "alpha" in entry:
         alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
     else:
-        alpha = _validation_alpha(records, matrix, vectors, settings, make_estimator(family, params, seed))
+        alpha = _out_of_fold_alpha(records, matrix, vectors, settings, family, params)
     log.info("export '%s': %s, alpha %.4f (%s)", entry["name"], family, alpha["default"], alpha["chosen_by"])
     estimator = make_estimator(family, params, seed).fit(vectors, matrix)
     how = {key: selection[key] for key in ("requested", "family", "seed", "cv_folds", "n_queries")}

@@ -55,10 +55,10 @@ def _aligned_embeddings(
 def fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
     """The config values the KMeans fits of an export depend on.
 
-    They are the entry, ``models``, ``split.validation_ratio``, ``clustering`` and the first split
-    seed. No router setting (alpha grid, top_k, beta, max_router, variants), so that changing one
+    They are the entry, ``models``, ``split.cv_folds`` (the folds alpha is chosen over),
+    ``clustering`` and the first split seed. No router setting (alpha grid, top_k, beta, max_router, variants), so that changing one
     does not refit them. (The whole entry is kept: changing its fixed alpha or target refits too.)
-    Bounds the config schema enforces (alpha in [0, 1], the ratio in (0, 1)) are not checked again.
+    Bounds the config schema enforces (alpha in [0, 1], at least 2 folds) are not checked again.
 
     Raises
     ------
@@ -66,11 +66,13 @@ def fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[st
         A missing config key, an entry without exactly one of ``alpha`` and ``target``, an
         unknown ``target``.
     """
+    from avengers_pro.evaluation.cv import DEFAULT_CV_FOLDS
+
     try:
         settings: dict[str, Any] = {
             "export": dict(entry),
             "models": list(config.get("models") or []),
-            "router": {"validation_ratio": config["split"]["validation_ratio"]},
+            "cv_folds": int(config["split"].get("cv_folds", DEFAULT_CV_FOLDS)),
             "clustering": {key: config["clustering"][key] for key in ("n_init", "minibatch_above")},
             "seed": int(config["split"]["seeds"][0]),
         }
@@ -100,79 +102,65 @@ def matrix_and_vectors(
     return matrix, _aligned_embeddings(query_ids, embeddings, matrix.query_ids)
 
 
-def validation_split(
-    records: pd.DataFrame,
-    matrix: RecordMatrix,
-    settings: dict[str, Any],
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The validation carve-out of an export: the split table and which matrix queries it holds out.
+def export_folds(matrix: RecordMatrix, settings: dict[str, Any]) -> np.ndarray:
+    """(n,) the cross-validation fold of each of the export's queries (matrix order).
 
-    Raises
-    ------
-    DataError
-        ``split.validation_ratio`` leaves no query to fit on or none to validate on.
+    The families' folds (:func:`avengers_pro.evaluation.cv.cv_folds`: stratified by dataset), over
+    every record, ``split.cv_folds`` of them, seeded by the first split seed: the folds
+    :func:`avengers_pro.export.families.select_export` chooses the family on.
     """
-    # Imported here, as the other pipeline-only modules below: loading a Router must stay light.
-    from avengers_pro.evaluation.split import split_queries
+    from avengers_pro.evaluation.cv import cv_folds  # pipeline-only, as below: loading a Router stays light
 
-    router = settings["router"]
-    queries = records.drop_duplicates("query_id")[["query_id", "dataset", "query"]]
-    # train_ratio = 1: no test part; the validation carve-out is then validation_ratio of each
-    # dataset's distinct query texts (identical texts stay on one side), drawn as the pipeline draws it.
-    split = split_queries(
-        queries, train_ratio=1.0, seed=settings["seed"], validation_ratio=float(router["validation_ratio"])
-    )
-    is_validation = split.set_index("query_id")["validation"].reindex(matrix.query_ids).to_numpy(dtype=bool)
-    n_validation = int(is_validation.sum())
-    if n_validation == 0 or n_validation == len(is_validation):
-        raise DataError(
-            f"split.validation_ratio {router['validation_ratio']} leaves {len(is_validation) - n_validation} "
-            f"queries to fit and {n_validation} to validate on",
-            field="validation_ratio",
-        )
-    return split, is_validation
+    return cv_folds(matrix.datasets, int(settings["cv_folds"]), int(settings["seed"]))
 
 
-def choose_on_validation(
+def choose_out_of_fold(
     records: pd.DataFrame,
     matrix: RecordMatrix,
     vectors: np.ndarray,
     settings: dict[str, Any],
     variant: Variant,
-    split: pd.DataFrame,
-    is_validation: np.ndarray,
-    clustering: Clustering,
+    folds: Sequence[Clustering],
 ) -> dict[str, Any]:
-    """Sweep alphas on the held-out validation queries (router fitted on the rest) and pick one by the target.
+    """Route every query with the router fitted without its fold; pick alpha on the pooled curve.
+
+    Parameters
+    ----------
+    folds
+        Per fold (in order), KMeans on every query outside it (:attr:`ExportClusterings.folds`).
 
     Returns
     -------
     dict
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
-    # The alpha choice on validation is the one metrics.json reports: shared, not duplicated.
     from avengers_pro.config import alpha_grid
+    from avengers_pro.evaluation.oof import pool_sweeps
     from avengers_pro.evaluation.summary import seed_curve
     from avengers_pro.evaluation.sweep import run_sweep
 
     router = settings["router"]
-    fit_ids, validation_ids = matrix.query_ids[~is_validation], matrix.query_ids[is_validation]
+    fold_of = export_folds(matrix, settings)
     alphas = alpha_grid(router["alphas"])
-    sweep, _ = run_sweep(
-        matrix,
-        train_ids=fit_ids,
-        train_labels=clustering.labels,
-        centroids=clustering.centroids,
-        eval_ids=validation_ids,
-        eval_embeddings=vectors[is_validation],
-        variant=variant,
-        alphas=alphas,
-        top_k=int(router["top_k"]),
-        beta=float(router["beta"]),
-        max_router=int(router["max_router"]),
-        with_decisions=False,
-    )
-    return alpha_from_curve(seed_curve(sweep), records, matrix, settings, split, is_validation)
+    sweeps = []
+    for fold, clustering in enumerate(folds):
+        held_out = fold_of == fold
+        sweep, _ = run_sweep(
+            matrix,
+            train_ids=matrix.query_ids[~held_out],
+            train_labels=clustering.labels,
+            centroids=clustering.centroids,
+            eval_ids=matrix.query_ids[held_out],
+            eval_embeddings=vectors[held_out],
+            variant=variant,
+            alphas=alphas,
+            top_k=int(router["top_k"]),
+            beta=float(router["beta"]),
+            max_router=int(router["max_router"]),
+            with_decisions=False,
+        )
+        sweeps.append(sweep)
+    return alpha_from_curve(seed_curve(pool_sweeps(sweeps)), records, matrix, settings)
 
 
 def alpha_from_curve(
@@ -180,41 +168,39 @@ def alpha_from_curve(
     records: pd.DataFrame,
     matrix: RecordMatrix,
     settings: dict[str, Any],
-    split: pd.DataFrame,
-    is_validation: np.ndarray,
 ) -> dict[str, Any]:
-    """The export's default alpha from a validation curve, by the entry's ``target``.
+    """The export's default alpha from its out-of-fold curve, by the entry's ``target``.
 
     Parameters
     ----------
     curve
-        Indexed by alpha: the validation ``accuracy`` (unweighted mean over datasets) and total
-        ``cost`` of the router fitted outside the carve-out (as :func:`avengers_pro.evaluation.summary.seed_curve`).
+        Indexed by alpha: the ``accuracy`` (unweighted mean over datasets) and total ``cost`` of
+        every query routed by the router fitted without its fold (as
+        :func:`avengers_pro.evaluation.summary.seed_curve`).
     records, matrix, settings
-        The export's records, record matrix and settings.
-    split, is_validation
-        The carve-out (:func:`validation_split`).
+        The export's records, record matrix and settings; ``match-best-single``'s reference is the
+        best single model over all the records (the queries of the curve).
 
     Returns
     -------
     dict
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
-    from avengers_pro.evaluation.alpha_choice import choose_alpha, single_model_outcomes, validation_best_single
+    from avengers_pro.evaluation.alpha_choice import choose_alpha, validation_best_single
+    from avengers_pro.outputs import OUTCOME_COLUMNS
 
     entry = settings["export"]
     seed = settings["seed"]
-    n_validation = int(np.count_nonzero(is_validation))
     choice: dict[str, Any] = {
         "seed": seed,
-        "ratio": float(settings["router"]["validation_ratio"]),
-        "n_fit_queries": len(is_validation) - n_validation,
-        "n_validation_queries": n_validation,
+        "cv_folds": int(settings["cv_folds"]),
+        "n_queries": len(matrix.query_ids),
     }
     target: float | None = None
     if entry["target"] == "match-best-single":
-        outcomes = single_model_outcomes(records, split, "validation")
-        outcomes = outcomes[outcomes["model"].isin(matrix.models)]
+        outcomes = records.loc[
+            records["model"].isin(matrix.models) & records["query_id"].isin(matrix.query_ids), list(OUTCOME_COLUMNS)
+        ]
         model, target = validation_best_single(outcomes, seed)
         choice.update(reference_model=model, reference_accuracy=float(target))
     alpha, reached = choose_alpha(curve, target)
@@ -228,7 +214,7 @@ def alpha_from_curve(
     }
     if not reached:
         log.warning(
-            "export '%s': no alpha reaches the validation accuracy %.4f of %s; using the max-accuracy "
+            "export '%s': no alpha reaches the accuracy %.4f of %s on the out-of-fold curve; using the max-accuracy "
             "alpha %.2f (reached: false in router.json)",
             entry["name"],
             target,
@@ -249,14 +235,14 @@ class ExportClusterings:
         The queries of the record matrix, in its order (``full`` is fitted on all of them).
     full
         KMeans on every query.
-    validation
-        KMeans on every query outside the validation carve-out (``None`` for an export with a fixed
-        alpha, which does not validate).
+    folds
+        Per cross-validation fold (:func:`export_folds`), KMeans on every query outside it (``None``
+        for an export with a fixed alpha, which chooses none).
     """
 
     query_ids: np.ndarray
     full: Clustering
-    validation: Clustering | None
+    folds: tuple[Clustering, ...] | None
 
 
 def _fit_clusters(vectors: np.ndarray, n_clusters: int, settings: dict[str, Any]) -> Clustering:
@@ -278,7 +264,7 @@ def fit_export_clusterings(
     entry: Mapping[str, Any],
 ) -> ExportClusterings:
     """The KMeans fits :func:`export_router` needs (same arguments): on every query and, for an entry
-    with a ``target``, on every query outside the validation carve-out.
+    with a ``target``, on every query outside each cross-validation fold.
 
     KMeans is the pipeline's: ``fit_clusters(seed=split.seeds[0], n_init=clustering.n_init,
     minibatch_above=clustering.minibatch_above)``.
@@ -297,11 +283,11 @@ def fit_clusterings(
     """:func:`fit_export_clusterings` on an already built matrix and checked settings."""
     entry = settings["export"]
     n_clusters = int(entry["n_clusters"])
-    validation = None
+    folds = None
     if "target" in entry:
-        _, is_validation = validation_split(records, matrix, settings)
-        validation = _fit_clusters(vectors[~is_validation], n_clusters, settings)
-    return ExportClusterings(matrix.query_ids, _fit_clusters(vectors, n_clusters, settings), validation)
+        fold_of = export_folds(matrix, settings)
+        folds = tuple(_fit_clusters(vectors[fold_of != f], n_clusters, settings) for f in np.unique(fold_of))
+    return ExportClusterings(matrix.query_ids, _fit_clusters(vectors, n_clusters, settings), folds)
 
 
 def write_clusterings(clusterings: ExportClusterings, path: PathLike) -> None:
@@ -311,10 +297,8 @@ def write_clusterings(clusterings: ExportClusterings, path: PathLike) -> None:
         "full_labels": clusterings.full.labels,
         "full_centroids": clusterings.full.centroids,
     }
-    if clusterings.validation is not None:
-        arrays.update(
-            validation_labels=clusterings.validation.labels, validation_centroids=clusterings.validation.centroids
-        )
+    for fold, clustering in enumerate(clusterings.folds or ()):
+        arrays.update({f"fold{fold}_labels": clustering.labels, f"fold{fold}_centroids": clustering.centroids})
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
 
@@ -323,12 +307,9 @@ def read_clusterings(path: PathLike) -> ExportClusterings:
     """Read what :func:`write_clusterings` wrote."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            validation = (
-                Clustering(data["validation_labels"], data["validation_centroids"])
-                if "validation_labels" in data
-                else None
-            )
+            n_folds = sum(1 for name in data.files if name.endswith("_labels") and name.startswith("fold"))
+            folds = tuple(Clustering(data[f"fold{f}_labels"], data[f"fold{f}_centroids"]) for f in range(n_folds))
             full = Clustering(data["full_labels"], data["full_centroids"])
-            return ExportClusterings(data["query_ids"].astype(object), full, validation)
+            return ExportClusterings(data["query_ids"].astype(object), full, folds or None)
     except (OSError, KeyError, ValueError) as error:
         raise DataError(f"not a clusterings file of an export: {error}", file=str(path)) from None

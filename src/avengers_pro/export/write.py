@@ -19,11 +19,10 @@ from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.export.embedder import embedder_spec
 from avengers_pro.export.fit import (
     ExportClusterings,
-    choose_on_validation,
+    choose_out_of_fold,
     fit_clusterings,
     fit_settings,
     matrix_and_vectors,
-    validation_split,
 )
 from avengers_pro.export.folder import (
     CENTROIDS,
@@ -59,7 +58,6 @@ def export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict
         settings["router"] = {
             **{key: avengers[key] for key in ("top_k", "beta")},
             **{key: sweep[key] for key in ("alphas", "max_router")},
-            "validation_ratio": config["split"]["validation_ratio"],
         }
     except KeyError as error:
         raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
@@ -78,14 +76,14 @@ def export_router(
 ) -> dict[str, Any]:
     """Fit a router on ALL records and write it to ``out_dir`` (the folder: ``docs/routing.md``).
 
-    With ``entry["alpha"]`` that alpha becomes the default. With ``entry["target"]`` it is chosen on
-    validation first: ``split.validation_ratio`` of each dataset's distinct query texts is held out
-    (``split_queries(train_ratio=1, validation_ratio=..., seed=split.seeds[0])``), clusters and
-    statistics are fitted on the rest, the ``sweep.alphas`` grid is swept on the held-out part and
-    the alpha is chosen as ``metrics.json`` does: ``match-best-single`` = the cheapest alpha whose
-    validation accuracy (unweighted mean over datasets) reaches the validation-best single model's
-    (else the max-accuracy alpha, flagged ``reached: false``); ``max-accuracy`` = the alpha of the
-    best validation accuracy (ties: cheaper, then smaller). Then clusters and statistics are
+    With ``entry["alpha"]`` that alpha becomes the default. With ``entry["target"]`` it is chosen out
+    of fold first: the records' queries are dealt into ``split.cv_folds`` folds stratified by
+    dataset (seed ``split.seeds[0]``, :func:`~avengers_pro.export.fit.export_folds`), each fold is
+    routed over the ``sweep.alphas`` grid by clusters and statistics fitted on the other folds, and
+    on the pooled curve the alpha is chosen as ``metrics.json`` does: ``match-best-single`` = the
+    cheapest alpha whose accuracy (unweighted mean over datasets) reaches the best single model's on
+    the same queries (else the max-accuracy alpha, flagged ``reached: false``); ``max-accuracy`` =
+    the alpha of the best accuracy (ties: cheaper, then smaller). Then clusters and statistics are
     refitted on all records (KMeans: :func:`fit_export_clusterings`).
 
     Parameters
@@ -97,8 +95,8 @@ def export_router(
         Query ids and their (n, dim) L2-normalised embeddings; every record's query needs one.
     config
         A validated config, or a mapping with at least ``avengers`` (``variants``, ``top_k``,
-        ``beta``), ``sweep`` (``alphas``, ``max_router``), ``split`` (``validation_ratio``, ``seeds``), ``clustering`` (``n_init``,
-        ``minibatch_above``), ``split.seeds``, ``embedding`` and optionally ``models``.
+        ``beta``), ``sweep`` (``alphas``, ``max_router``), ``split`` (``seeds``, ``cv_folds``, default 5),
+        ``clustering`` (``n_init``, ``minibatch_above``), ``embedding`` and optionally ``models``.
     entry
         One item of ``config["export"]``: ``name``, ``variant``, ``n_clusters`` and ``alpha`` or
         ``target``.
@@ -134,7 +132,7 @@ def export_router(
             "records'; fit them again",
             field="query_id",
         )
-    for clustering in (clusterings.full, clusterings.validation):
+    for clustering in (clusterings.full, *(clusterings.folds or ())):
         if clustering is not None and clustering.centroids.shape[0] != n_clusters:
             raise DataError(
                 f"export '{entry['name']}': clusterings with {clustering.centroids.shape[0]} clusters, "
@@ -145,16 +143,13 @@ def export_router(
     if "alpha" in entry:
         alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
     else:
-        if clusterings.validation is None:
+        if clusterings.folds is None or len(clusterings.folds) != int(settings["cv_folds"]):
             raise DataError(
-                f"export '{entry['name']}' chooses alpha on validation, but its clusterings hold no "
-                "validation fit; fit them again",
+                f"export '{entry['name']}' chooses alpha out of fold, but its clusterings hold no fit per "
+                f"fold of split.cv_folds = {settings['cv_folds']}; fit them again",
                 field="target",
             )
-        split, is_validation = validation_split(records, matrix, settings)
-        alpha = choose_on_validation(
-            records, matrix, vectors, settings, variant, split, is_validation, clusterings.validation
-        )
+        alpha = choose_out_of_fold(records, matrix, vectors, settings, variant, clusterings.folds)
     log.info("export '%s': alpha %.4f (%s)", entry["name"], alpha["default"], alpha["chosen_by"])
 
     clustering = clusterings.full
