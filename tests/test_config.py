@@ -196,6 +196,6 @@ def test_the_schema_families_are_the_family_registry():
 
 def test_the_schema_export_targets_are_the_alpha_targets():
     """export[].target lists exactly the targets an export's alpha choice implements."""
-    from avengers_pro.export.fit import TARGETS
+    from avengers_pro.export.settings import TARGETS
 
     assert sorted(_export_entry()["target"]["enum"]) == sorted(TARGETS)

@@ -25,7 +25,9 @@ from avengers_pro.export import (
     Router,
     embedder_spec,
     export_router,
+    export_settings,
     fit_export_clusterings,
+    job_config,
     read_clusterings,
     sha256_file,
     write_clusterings,
@@ -682,3 +684,34 @@ def test_more_folds_than_queries_is_one_clear_error(tmp_path):
             {"name": "x", "variant": "official", "n_clusters": 2, "target": "max-accuracy"},
             tmp_path / "r",
         )
+
+
+def test_each_export_job_reads_only_its_keys_and_its_subset_is_enough():
+    """export.settings.job_config is the one list of what each export job reads: the workflow passes
+    that subset as the job's params, so it must hold no alpha grid where the job reads none (a new grid
+    then reruns neither the KMeans fits nor the family choice), and rebuilding the settings from the
+    subset must give what the full config gives."""
+    config = {**make_config(), "families": {"knn": {"n_neighbors": [3]}}}
+    config["clustering"] = {**config["clustering"], "n_clusters": [2, 3]}
+    config["split"] = {**config["split"], "train_ratio": 0.7, "cv_folds": 4}
+    avengers_entry = {"name": "a", "variant": "official", "n_clusters": 3, "alpha": 0.5}
+    family_entry = {"name": "f", "family": "knn", "alpha": 0.5}
+    fits = job_config("export_clusters", config, avengers_entry)
+    assert fits == {
+        "models": MODELS,
+        "split": {"seeds": [3], "cv_folds": 4},
+        "clustering": {"n_init": 3, "minibatch_above": 200_000},
+    }
+    assert "sweep" not in job_config("export_select", config, family_entry)
+    assert job_config("export_router", config, avengers_entry)["sweep"] == config["sweep"]
+    assert list(job_config("export_router", config, avengers_entry)["avengers"]["variants"]) == ["official"]
+    for job, entry in (
+        ("export_clusters", avengers_entry),
+        ("export_router", avengers_entry),
+        ("export_select", family_entry),
+        ("export_family", family_entry),
+    ):
+        subset = job_config(job, config, entry)
+        assert export_settings(job, subset, entry) == export_settings(job, config, entry)
+    with pytest.raises(ConfigError, match="config key 'sweep' missing"):
+        job_config("export_router", {key: value for key, value in config.items() if key != "sweep"}, avengers_entry)

@@ -3,7 +3,8 @@ import re
 from pathlib import Path
 
 from avengers_pro.collect.settings import collect_spec, collected_sources
-from avengers_pro.embeddings import EMBEDDER_SPEC_KEYS, embedder_id
+from avengers_pro.embeddings import embedder_id
+from avengers_pro.export.settings import job_config
 from avengers_pro.plots.registry import FIGURE_EXTENSIONS, FIGURE_NAMES, figures_of
 
 SEEDS = config["split"]["seeds"]
@@ -56,7 +57,9 @@ def family_files(name, per_seed=True):
     """``results/families/{family}/{name}`` of every router family, for every seed when ``name`` has
     ``{seed}`` (none when ``families`` is empty)."""
     seeds = {"seed": SEEDS} if per_seed else {}
-    return expand(f"results/families/{{family}}/{name}", family=ROUTER_FAMILIES, **seeds)
+    return expand(
+        f"results/families/{{family}}/{name}", family=ROUTER_FAMILIES, **seeds
+    )
 
 
 def every_k_and_seed(pattern):
@@ -132,62 +135,11 @@ def export_entry(wildcards):
     return next(entry for entry in config["export"] if entry["name"] == wildcards.name)
 
 
-def export_fit_settings(wildcards):
-    """What the KMeans fits of an export use from the config (no alphas: a new grid keeps the fits)."""
-    return {
-        "models": config["models"],
-        # The first seed only: it seeds the export's KMeans and folds; adding a seed must not refit.
-        "split": {
-            "seeds": config["split"]["seeds"][:1],
-            "cv_folds": config["split"]["cv_folds"],
-        },
-        "clustering": {
-            key: config["clustering"][key] for key in ("n_init", "minibatch_above")
-        },
-    }
-
-
-def export_settings(wildcards):
-    """What an export uses from the config, and nothing else (a plot setting never reruns it)."""
-    entry = export_entry(wildcards)
-    variants = config["avengers"]["variants"]
-    return {
-        **export_fit_settings(wildcards),
-        "avengers": {
-            "variants": (
-                {entry["variant"]: variants[entry["variant"]]}
-                if "variant" in entry
-                else {}
-            ),
-            **{key: config["avengers"][key] for key in ("top_k", "beta")},
-        },
-        "sweep": config["sweep"],
-        "embedding": {
-            key: value
-            for key, value in config["embedding"].items()
-            if key in EMBEDDER_SPEC_KEYS
-        },
-    }
-
-
-def export_select_settings(wildcards):
-    """What choosing a family export's router on validation uses (no alphas: a new grid keeps it)."""
-    fit = export_fit_settings(wildcards)
-    return {
-        **fit,
-        "avengers": config["avengers"],
-        "families": config["families"],
-        "clustering": {
-            key: config["clustering"][key]
-            for key in ("n_clusters", "n_init", "minibatch_above")
-        },
-        "embedding": export_settings(wildcards)["embedding"],
-    }
-
-
-def export_family_settings(wildcards):
-    """What writing a family export uses: the selection's settings plus the alphas and max_router."""
-    return {**export_select_settings(wildcards), "sweep": config["sweep"]}
+def export_job_config(job):
+    """An input function: the part of the config export job ``job`` reads for the entry it writes,
+    and nothing else (``export.settings.job_config``, the one list of those keys), so a setting the
+    job does not read never reruns it."""
+    return lambda wildcards: job_config(job, config, export_entry(wildcards))
 
 
 def figure_outputs(job):

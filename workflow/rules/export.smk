@@ -30,7 +30,7 @@ rule export_clusters:
         runtime=30,
     params:
         entry=export_entry,
-        settings=export_fit_settings,
+        settings=export_job_config("export_clusters"),
     script:
         "../scripts/export_clusters.py"
 
@@ -57,7 +57,7 @@ rule export_router:
         runtime=30,
     params:
         entry=export_entry,
-        settings=export_settings,
+        settings=export_job_config("export_router"),
     script:
         "../scripts/export.py"
 
@@ -82,7 +82,7 @@ rule export_select:
         runtime=30,
     params:
         entry=export_entry,
-        settings=export_select_settings,
+        settings=export_job_config("export_select"),
     script:
         "../scripts/export_select.py"
 
@@ -109,6 +109,6 @@ rule export_family:
         runtime=30,
     params:
         entry=export_entry,
-        settings=export_family_settings,
+        settings=export_job_config("export_family"),
     script:
         "../scripts/export_family.py"

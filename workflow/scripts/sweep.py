@@ -85,7 +85,7 @@ for i, (k, seed) in enumerate(snakemake.params.runs):
         alphas,
         top_k=settings["top_k"],
         beta=settings["beta"],
-        max_router=settings["max_router"],
+        max_router=sweep_settings["max_router"],
     )
     write_parquet(oof_sweep, outputs.oof[i])
     fold_aiqs += [(int(k), int(seed), fold, aiq) for fold, aiq in zip(sorted(fold_fits), aiqs, strict=True)]

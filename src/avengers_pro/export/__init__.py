@@ -21,7 +21,6 @@ from __future__ import annotations
 from avengers_pro.export.embedder import check_embedder, embedder_spec
 from avengers_pro.export.families import BEST_ON_VALIDATION, export_selected, select_export, write_fitted_router
 from avengers_pro.export.fit import (
-    TARGETS,
     ExportClusterings,
     fit_export_clusterings,
     read_clusterings,
@@ -44,6 +43,7 @@ from avengers_pro.export.folder import (
     verify_folder,
 )
 from avengers_pro.export.restore import CACHE_ENV, ClusterRouter, EstimatorRouter, Router
+from avengers_pro.export.settings import TARGETS, export_settings, job_config
 from avengers_pro.export.write import export_router, write_router
 
 __all__ = [
@@ -62,6 +62,8 @@ __all__ = [
     "STATISTICS_COLUMNS",
     "SUPPORTED_FORMAT_VERSIONS",
     "TARGETS",
+    "export_settings",
+    "job_config",
     "ClusterRouter",
     "EstimatorRouter",
     "ExportClusterings",

@@ -28,8 +28,7 @@ import pandas as pd
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.cv import FAMILY_ORDER, one_standard_error, select_cv
 from avengers_pro.evaluation.selection import SELECTION_ALPHAS, sweep_curve
-from avengers_pro.export.embedder import embedder_spec
-from avengers_pro.export.fit import alpha_from_curve, export_folds, fit_settings, matrix_and_vectors
+from avengers_pro.export.fit import alpha_from_curve, export_folds, matrix_and_vectors
 from avengers_pro.export.folder import (
     EMBEDDER,
     ESTIMATOR,
@@ -44,6 +43,7 @@ from avengers_pro.export.folder import (
     make_manifest,
     make_spec,
 )
+from avengers_pro.export.settings import export_settings
 from avengers_pro.export.write import fitted_on, write_router
 from avengers_pro.io import PathLike, RecordMatrix, atomic_path, write_json
 from avengers_pro.routing import DEFAULT_GRIDS, FAMILIES, Grid, make_estimator
@@ -58,34 +58,16 @@ BEST_ON_VALIDATION = "best-on-validation"
 AVENGERS_PRO = "avengers-pro"
 
 
-def family_export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The config values a family export uses, checked; also the ``config`` stored in the manifest.
-
-    :func:`~avengers_pro.export.fit.fit_settings` (the entry, models, the carve-out's ratio and seed),
-    plus ``families`` (the candidates' grids), the Avengers-Pro settings a
-    ``best-on-validation`` entry also tries (``avengers.variants``, ``top_k``, ``beta``,
-    ``clustering.n_clusters``), ``sweep.alphas`` and ``max_router``, and the ``embedding:`` block.
+def family_export_settings(job: str, config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What a ``family:`` entry's job (``export_select`` or ``export_family``) uses
+    (:func:`avengers_pro.export.settings.export_settings`), with the entry's family checked.
 
     Raises
     ------
     ConfigError
-        A missing key, or a ``router`` that is neither a family nor ``best-on-validation``.
+        A missing key, or a ``family`` that is neither a family nor ``best-on-validation``.
     """
-    settings = fit_settings(config, entry)
-    try:
-        avengers, sweep = config["avengers"], config.get("sweep", {})
-        settings["routers"] = {
-            "families": dict(config.get("families") or {}),
-            "cv_folds": int(settings["cv_folds"]),
-        }
-        settings["router"] = {key: avengers[key] for key in ("top_k", "beta", "variants")}
-        # Only the second step reads these: the pipeline's selection job is not given them, so that a
-        # new alpha grid does not rerun it.
-        settings["router"].update({key: sweep[key] for key in ("alphas", "max_router") if key in sweep})
-        settings["clustering"]["n_clusters"] = list(config["clustering"]["n_clusters"])
-    except KeyError as error:
-        raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
-    settings["embedding"] = embedder_spec(config.get("embedding"))
+    settings = export_settings(job, config, entry)
     wanted = entry.get("family")
     if wanted != BEST_ON_VALIDATION and wanted not in FAMILIES:
         raise ConfigError(
@@ -103,7 +85,7 @@ def export_candidates(settings: Mapping[str, Any]) -> list[tuple[str, Grid]]:
     ``families``, then those Avengers-Pro candidates.
     """
     wanted = settings["export"]["family"]
-    families = settings["routers"]["families"]
+    families = settings["families"]
     if wanted == BEST_ON_VALIDATION:
         return [*families.items(), (AVENGERS_PRO, _avengers_grid(settings))]
     if wanted == AVENGERS_PRO:
@@ -113,7 +95,7 @@ def export_candidates(settings: Mapping[str, Any]) -> list[tuple[str, Grid]]:
 
 def _avengers_grid(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Avengers-Pro's candidates: every configured variant x cluster count, with the router's top_k and beta."""
-    router = settings["router"]
+    router = settings["avengers"]
     return [
         {
             "variant": {"name": name, **dict(spec)},
@@ -151,9 +133,9 @@ def select_export(
         ``params``, their mean held-out AIQ ``validation_aiq`` with its standard error
         ``validation_aiq_se``, and every candidate's fold AIQs under ``validation``).
     """
-    settings = family_export_settings(config, entry)
+    settings = family_export_settings("export_select", config, entry)
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
-    seed, n_folds = int(settings["seed"]), int(settings["routers"]["cv_folds"])
+    seed, n_folds = int(settings["seed"]), int(settings["split"]["cv_folds"])
     folds = export_folds(matrix, settings)
     candidates: list[dict[str, Any]] = []
     for family, grid in export_candidates(settings):
@@ -207,7 +189,7 @@ def _out_of_fold_alpha(
     """
     from avengers_pro.config import alpha_grid
 
-    alphas = alpha_grid(settings["router"]["alphas"])
+    alphas = alpha_grid(settings["sweep"]["alphas"])
     fold_of = export_folds(matrix, settings)
     choices = np.empty((len(alphas), len(matrix.query_ids)), dtype=np.int64)
     for fold in np.unique(fold_of):
@@ -245,10 +227,7 @@ def export_selected(
     dict
         The content of the folder's ``router.json``.
     """
-    settings = family_export_settings(config, entry)
-    missing = [key for key in ("alphas", "max_router") if key not in settings["router"]]
-    if missing:
-        raise ConfigError(f"export '{entry.get('name')}': config key {missing[0]!r} missing")
+    settings = family_export_settings("export_family", config, entry)
     if selection.get("requested") != entry["family"]:
         raise DataError(
             f"export '{entry['name']}': the selection is for {selection.get('requested')!r}; select again",
@@ -272,7 +251,7 @@ def export_selected(
         estimator,
         params=params,
         matrix=matrix,
-        max_router=int(settings["router"]["max_router"]),
+        max_router=int(settings["sweep"]["max_router"]),
         alpha=alpha,
         selection=how,
         embedder=settings["embedding"],

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avengers_pro.errors import ConfigError, DataError
+from avengers_pro.errors import DataError
+from avengers_pro.export.settings import export_settings
 from avengers_pro.io import PathLike, RecordMatrix, atomic_path, record_matrix
 from avengers_pro.routing.geometry import Clustering, fit_clusters
 from avengers_pro.routing.scores import Variant
@@ -23,7 +24,6 @@ from avengers_pro.routing.scores import Variant
 log = logging.getLogger(__name__)
 
 #: The ``target`` values of an export entry (the config schema lists the same).
-TARGETS = ("match-best-single", "max-accuracy")
 _RECORD_COLUMNS = ("query_id", "dataset", "query", "model", "score", "cost")
 
 
@@ -53,41 +53,12 @@ def _aligned_embeddings(
 
 
 def fit_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The config values the KMeans fits of an export depend on.
-
-    They are the entry, ``models``, ``split.cv_folds`` (the folds alpha is chosen over),
-    ``clustering`` and the first split seed. No router setting (alpha grid, top_k, beta, max_router, variants), so that changing one
-    does not refit them. (The whole entry is kept: changing its fixed alpha or target refits too.)
-    Bounds the config schema enforces (alpha in [0, 1], at least 2 folds) are not checked again.
-
-    Raises
-    ------
-    ConfigError
-        A missing config key, an entry without exactly one of ``alpha`` and ``target``, an
-        unknown ``target``.
+    """What the KMeans fits of an export depend on (:mod:`avengers_pro.export.settings`, job
+    ``export_clusters``): the entry, ``models``, ``split.cv_folds`` (the folds alpha is chosen over),
+    ``clustering`` and the first split seed; no alpha grid, top_k, beta, max_router or variants, so
+    that changing one does not refit them.
     """
-    from avengers_pro.evaluation.cv import DEFAULT_CV_FOLDS
-
-    try:
-        settings: dict[str, Any] = {
-            "export": dict(entry),
-            "models": list(config.get("models") or []),
-            "cv_folds": int(config["split"].get("cv_folds", DEFAULT_CV_FOLDS)),
-            "clustering": {key: config["clustering"][key] for key in ("n_init", "minibatch_above")},
-            "seed": int(config["split"]["seeds"][0]),
-        }
-    except KeyError as error:
-        raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
-    except IndexError:
-        raise ConfigError("split.seeds: empty; the first seed seeds the exported router's KMeans") from None
-    # Which keys an entry has decides what export_router does, so these two stay checked here
-    # (for callers without the schema) rather than failing later with a KeyError or a wrong branch.
-    has_alpha, has_target = "alpha" in entry, "target" in entry
-    if has_alpha == has_target:
-        raise ConfigError(f"export '{entry.get('name')}': give exactly one of alpha and target")
-    if has_target and entry["target"] not in TARGETS:
-        raise ConfigError(f"export '{entry.get('name')}'.target: {entry['target']!r} is not one of {list(TARGETS)}")
-    return settings
+    return export_settings("export_clusters", config, entry)
 
 
 def matrix_and_vectors(
@@ -111,7 +82,7 @@ def export_folds(matrix: RecordMatrix, settings: dict[str, Any]) -> np.ndarray:
     """
     from avengers_pro.evaluation.cv import cv_folds  # pipeline-only, as below: loading a Router stays light
 
-    return cv_folds(matrix.datasets, int(settings["cv_folds"]), int(settings["seed"]))
+    return cv_folds(matrix.datasets, int(settings["split"]["cv_folds"]), int(settings["seed"]))
 
 
 def choose_out_of_fold(
@@ -139,7 +110,7 @@ def choose_out_of_fold(
     from avengers_pro.evaluation.summary import seed_curve
     from avengers_pro.evaluation.sweep import run_sweep
 
-    router = settings["router"]
+    router = {**settings["avengers"], **settings["sweep"]}
     fold_of = export_folds(matrix, settings)
     alphas = alpha_grid(router["alphas"])
     sweeps = []
@@ -193,7 +164,7 @@ def alpha_from_curve(
     seed = settings["seed"]
     choice: dict[str, Any] = {
         "seed": seed,
-        "cv_folds": int(settings["cv_folds"]),
+        "cv_folds": int(settings["split"]["cv_folds"]),
         "n_queries": len(matrix.query_ids),
     }
     target: float | None = None

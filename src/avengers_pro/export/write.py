@@ -15,13 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avengers_pro.errors import ConfigError, DataError
-from avengers_pro.export.embedder import embedder_spec
+from avengers_pro.errors import DataError
 from avengers_pro.export.fit import (
     ExportClusterings,
     choose_out_of_fold,
     fit_clusterings,
-    fit_settings,
     matrix_and_vectors,
 )
 from avengers_pro.export.folder import (
@@ -34,35 +32,12 @@ from avengers_pro.export.folder import (
     make_spec,
     statistics_frame,
 )
+from avengers_pro.export.settings import export_settings
 from avengers_pro.io import PathLike, RecordMatrix, write_json, write_npy, write_parquet
 from avengers_pro.routing.avengers import AvengersProEstimator
 from avengers_pro.routing.scores import ClusterStats, Variant
 
 log = logging.getLogger(__name__)
-
-
-def export_settings(config: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The config values an export uses, checked; also the ``config`` stored in the manifest.
-
-    Raises
-    ------
-    ConfigError
-        A missing config key, a bad entry (see :func:`~avengers_pro.export.fit.fit_settings`), a
-        bad ``embedding:`` block.
-    """
-    settings = fit_settings(config, entry)
-    try:
-        avengers, sweep = config["avengers"], config["sweep"]
-        settings["variant"] = dict(avengers["variants"][entry["variant"]])
-        # The folder's own names (router.json, the manifest's config): one block of router settings.
-        settings["router"] = {
-            **{key: avengers[key] for key in ("top_k", "beta")},
-            **{key: sweep[key] for key in ("alphas", "max_router")},
-        }
-    except KeyError as error:
-        raise ConfigError(f"export '{entry.get('name')}': config key {error.args[0]!r} missing") from None
-    settings["embedding"] = embedder_spec(config.get("embedding"))
-    return settings
 
 
 def export_router(
@@ -119,11 +94,11 @@ def export_router(
     DataError
         Missing columns, a query without embedding, bad records.
     """
-    settings = export_settings(config, entry)
-    variant = Variant.from_config(entry["variant"], settings["variant"])
+    settings = export_settings("export_router", config, entry)
+    variant = Variant.from_config(entry["variant"], settings["avengers"]["variants"][entry["variant"]])
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
     n_clusters = int(entry["n_clusters"])
-    router_settings = settings["router"]
+    router_settings = {**settings["avengers"], **settings["sweep"]}
     if clusterings is None:
         clusterings = fit_clusterings(records, matrix, vectors, settings)
     elif not np.array_equal(np.asarray(clusterings.query_ids, dtype=object), matrix.query_ids):
@@ -143,10 +118,10 @@ def export_router(
     if "alpha" in entry:
         alpha: dict[str, Any] = {"default": float(entry["alpha"]), "chosen_by": "fixed", "validation": None}
     else:
-        if clusterings.folds is None or len(clusterings.folds) != int(settings["cv_folds"]):
+        if clusterings.folds is None or len(clusterings.folds) != int(settings["split"]["cv_folds"]):
             raise DataError(
                 f"export '{entry['name']}' chooses alpha out of fold, but its clusterings hold no fit per "
-                f"fold of split.cv_folds = {settings['cv_folds']}; fit them again",
+                f"fold of split.cv_folds = {settings['split']['cv_folds']}; fit them again",
                 field="target",
             )
         alpha = choose_out_of_fold(records, matrix, vectors, settings, variant, clusterings.folds)

@@ -52,7 +52,7 @@ class AvengersProEstimator(RouterEstimator):
     n_clusters
         KMeans clusters (``clustering.n_clusters``); set from the centroids by :meth:`from_clusters`.
     top_k, beta, max_router
-        As ``router.top_k``, ``router.beta`` and ``router.max_router``: nearest clusters a query is
+        As ``avengers.top_k``, ``avengers.beta`` and ``sweep.max_router``: nearest clusters a query is
         routed by (the paper's p), the softmax temperature over their distances, models per query.
     seed, n_init
         KMeans seed and restarts (the pipeline uses the split's seed and 10).

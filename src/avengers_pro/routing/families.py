@@ -18,7 +18,7 @@ from avengers_pro.routing.scores import Variant
 from avengers_pro.routing.shrinkage import ShrinkageRouter
 from avengers_pro.routing.supervised import LogisticRouter, TaskRouter
 
-# family name -> estimator class; "avengers-pro" also takes a ``variant`` mapping (router.variants entry).
+# family name -> estimator class; "avengers-pro" also takes a ``variant`` mapping (avengers.variants entry).
 FAMILIES: dict[str, type[RouterEstimator]] = {
     "knn": KNNRouter,
     "logistic": LogisticRouter,
@@ -55,7 +55,7 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def make_estimator(family: str, params: Mapping[str, Any], seed: int = 0) -> RouterEstimator:
     """An unfitted estimator of ``family`` with ``params``; ``seed`` goes to the families that use one.
 
-    For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **router.variants entry}`` mapping.
+    For ``avengers-pro``, ``params["variant"]`` is a ``{"name": ..., **avengers.variants entry}`` mapping.
 
     Raises
     ------

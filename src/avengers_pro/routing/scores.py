@@ -66,9 +66,9 @@ class Variant:
     distance: Distance = "dot"
 
     def __post_init__(self) -> None:
-        where = f"router.variants.{self.name}"
+        where = f"avengers.variants.{self.name}"
         if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"router.variants: a variant name must be a non-empty string, got {self.name!r}")
+            raise ConfigError(f"avengers.variants: a variant name must be a non-empty string, got {self.name!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ConfigError(
                 f"{where}.normalisation: expected one of {list(NORMALISATIONS)}, got {self.normalisation!r}"
@@ -90,12 +90,12 @@ class Variant:
 
     @classmethod
     def from_config(cls, name: str, spec: dict) -> Variant:
-        """Build a variant from one entry of the config's ``router.variants`` mapping.
+        """Build a variant from one entry of the config's ``avengers.variants`` mapping.
 
         Parameters
         ----------
         name
-            The variant's key in ``router.variants``.
+            The variant's key in ``avengers.variants``.
         spec
             ``{"normalisation": ..., "aggregation": ..., "weighted": ..., "distance": ...}``; ``weighted``
             (default false) and ``distance`` (default ``"dot"``) are optional.
@@ -105,7 +105,7 @@ class Variant:
         ConfigError
             On a missing or unknown key or a bad value; the message names the key.
         """
-        where = f"router.variants.{name}"
+        where = f"avengers.variants.{name}"
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(spec).__name__}")
         unknown = sorted(set(spec) - _VARIANT_KEYS)
