@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from avengers_pro.errors import DataError
-from avengers_pro.evaluation import metrics
+from avengers_pro.evaluation import intervals, metrics
 from avengers_pro.evaluation.intervals import (
     Design,
     RouterCurve,
@@ -122,3 +122,14 @@ def test_differences_share_resamples_so_a_router_against_itself_is_exactly_zero(
     assert np.mean(list(seeds.values())) == pytest.approx(found["aiq_difference"]["estimate"])
     assert interval(0.5, None, 0.95) == {"estimate": 0.5, "lo": None, "hi": None, "n_resamples": 0, "n_undefined": 0}
     assert interval(0.5, np.array([np.nan, 1.0, 2.0]), 0.5)["n_undefined"] == 1
+
+
+def test_a_router_curve_needs_one_alpha_grid_for_every_seed():
+    """The leaderboard and metrics.json build their curves with intervals.router_curve: the seeds'
+    curves are averaged point by point, so a seed with another grid is refused, naming it."""
+    outcome = (np.array([0.0, 1.0]), np.zeros((2, 3)), np.ones((2, 3)))
+    curve = intervals.router_curve("knn", {0: outcome, 1: outcome}, None, every_point=True)
+    assert curve.alphas.tolist() == [0.0, 1.0] and curve.hull_rows is None and sorted(curve.scores) == [0, 1]
+    other = (np.array([0.0, 0.5]), *outcome[1:])
+    with pytest.raises(DataError, match="knn: seed 1 has another alpha grid than seed 0"):
+        intervals.router_curve("knn", {0: outcome, 1: other}, None)

@@ -264,6 +264,33 @@ def operating_rows(
     return None
 
 
+def router_curve(
+    name: str,
+    outcomes: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    validation: Mapping[int, pd.DataFrame] | None,
+    every_point: bool = False,
+) -> RouterCurve:
+    """One router's :class:`RouterCurve` from its per-seed ``(alphas, scores, costs)`` (as
+    :func:`decision_matrix` gives them), with its :func:`operating_rows`.
+
+    Raises
+    ------
+    DataError
+        A seed whose alpha grid is not the other seeds' (the seeds' curves are averaged point by point).
+    """
+    seeds = sorted(outcomes)
+    grid = outcomes[seeds[0]][0]
+    for seed in seeds[1:]:
+        if not np.array_equal(grid, outcomes[seed][0]):
+            raise DataError(f"{name}: seed {seed} has another alpha grid than seed {seeds[0]}", field="alpha")
+    return RouterCurve(
+        grid,
+        {s: outcomes[s][1] for s in seeds},
+        {s: outcomes[s][2] for s in seeds},
+        operating_rows(grid, seeds, validation, name, every_point),
+    )
+
+
 def curve_values(
     curve: RouterCurve,
     design: Design,

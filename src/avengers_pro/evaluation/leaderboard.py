@@ -201,7 +201,7 @@ class _Curves:
 
     ids: dict[int, np.ndarray] = field(default_factory=dict)
     groups: dict[int, np.ndarray] = field(default_factory=dict)
-    alphas: dict[str, np.ndarray] = field(default_factory=dict)
+    alphas: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     scores: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     costs: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -231,18 +231,14 @@ def _outcomes(entries: Sequence[Entry], reference: Entry, single: Mapping[int, p
         index = pd.Index(queries["query_id"].to_numpy(dtype=object))
         curves.ids[seed] = queries["query_id"].to_numpy(dtype=object)
         curves.groups[seed] = queries["dataset"].to_numpy()
-        curves.scores[seed], curves.costs[seed] = {}, {}
+        curves.alphas[seed], curves.scores[seed], curves.costs[seed] = {}, {}, {}
         for name, decisions in sources:
             if seed not in decisions:
                 raise DataError(f"{name.strip(chr(0))!r} has no decisions for seed {seed}", field="seed")
             alphas, scores, costs = intervals.decision_matrix(
                 decisions[seed], index, f"{name.strip(chr(0))} decisions of seed {seed}"
             )
-            if name in curves.alphas and not np.array_equal(curves.alphas[name], alphas):
-                raise DataError(
-                    f"router {name!r}: seed {seed} has another alpha grid than the other seeds", field="alpha"
-                )
-            curves.alphas[name] = alphas
+            curves.alphas[seed][name] = alphas
             curves.scores[seed][name], curves.costs[seed][name] = scores, costs
     return curves
 
@@ -254,17 +250,10 @@ def _router_curve(entry: Entry | None, curves: _Curves) -> intervals.RouterCurve
     point); a longer curve without validation sweeps has no validation hull (its validation-hull AIQ is NaN).
     """
     name = _SINGLE if entry is None else entry.name
-    seeds = sorted(curves.groups)
-    alphas = curves.alphas[name]
+    outcomes = {s: (curves.alphas[s][name], curves.scores[s][name], curves.costs[s][name]) for s in curves.groups}
     validation = None if entry is None else entry.validation
     every_point = entry is not None and entry.family == ORACLE
-    hull_rows = intervals.operating_rows(alphas, seeds, validation, name, every_point)
-    return intervals.RouterCurve(
-        alphas,
-        {s: curves.scores[s][name] for s in seeds},
-        {s: curves.costs[s][name] for s in seeds},
-        hull_rows,
-    )
+    return intervals.router_curve(name.strip(chr(0)), outcomes, validation, every_point)
 
 
 def _dataset_accuracies(curves: _Curves, name: str) -> dict[str, np.ndarray]:
@@ -379,7 +368,7 @@ def build_leaderboard(
     for entry in entries:
         point = evaluated[entry.name].estimate
         acc, cost = point.accuracy[0], point.cost[0]
-        alphas = curves.alphas[entry.name]
+        alphas = evaluated[entry.name].alphas
         best = metrics.best_accuracy_point(alphas, acc, cost)
         saved, saved_alpha = (None, None)
         if has_costs and ref_cost > 0:

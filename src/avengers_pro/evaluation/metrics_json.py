@@ -257,19 +257,9 @@ def _bootstrap(
     def router_curve(
         name: str, get: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]], validation: Any
     ) -> intervals.RouterCurve:
-        grid = None
-        scores, costs = {}, {}
-        for split_seed in seeds:
-            alphas, scores[split_seed], costs[split_seed] = get(split_seed)
-            if grid is not None and not np.array_equal(grid, alphas):
-                raise DataError(
-                    f"the {name} decisions of seed {split_seed} have another alpha grid than the other seeds'",
-                    field="alpha",
-                )
-            grid = alphas
-        assert grid is not None
+        outcomes = {s: get(s) for s in seeds}  # the decisions first: their errors name the file
         sweeps = None if validation is None else {s: validation(s) for s in seeds}
-        return intervals.RouterCurve(grid, scores, costs, intervals.operating_rows(grid, seeds, sweeps, name))
+        return intervals.router_curve(name, outcomes, sweeps)
 
     def single_outcome(split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _, _, scores, costs = inputs.queries(split_seed)
