@@ -31,16 +31,8 @@ from _common import DATA, REPO, RESULTS, write_json
 
 from avengers_pro.config import alpha_grid, load_config
 from avengers_pro.evaluation.baselines import run_baselines
-from avengers_pro.evaluation.leaderboard import (
-    Entry,
-    aligned_embeddings,
-    baseline_entry,
-    build_leaderboard,
-    hyperparameters_text,
-    oracle_decisions,
-    run_family,
-    split_flags,
-)
+from avengers_pro.evaluation.family_runs import aligned_embeddings, hyperparameters_text, run_family, split_flags
+from avengers_pro.evaluation.leaderboard import Entry, baseline_entry, build_leaderboard, oracle_decisions
 from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, single_model_decisions

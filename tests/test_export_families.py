@@ -12,7 +12,7 @@ import pytest
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.cv import FAMILY_ORDER
-from avengers_pro.evaluation.leaderboard import route_family
+from avengers_pro.evaluation.family_runs import route_family
 from avengers_pro.export import (
     ESTIMATOR,
     ESTIMATOR_FILES,

@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from avengers_pro.errors import ConfigError, DataError
 from avengers_pro.evaluation.baselines import dataset_router
-from avengers_pro.evaluation.leaderboard import run_family
+from avengers_pro.evaluation.family_runs import run_family
 from avengers_pro.evaluation.selection import select_on_validation
 from avengers_pro.io import RecordMatrix
 from avengers_pro.routing import (

@@ -11,6 +11,7 @@ from avengers_pro.errors import DataError
 from avengers_pro.evaluation import metrics
 from avengers_pro.evaluation.baselines import dataset_router
 from avengers_pro.evaluation.cv import cv_folds, select_cv
+from avengers_pro.evaluation.family_runs import hyperparameters_text, run_family, split_flags
 from avengers_pro.evaluation.leaderboard import (
     LEADERBOARD_COLUMNS,
     SELECTION_ALPHAS,
@@ -18,10 +19,7 @@ from avengers_pro.evaluation.leaderboard import (
     baseline_entry,
     build_leaderboard,
     family_entry,
-    hyperparameters_text,
     oracle_decisions,
-    run_family,
-    split_flags,
 )
 from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.pipeline_rows import dataset_router_validation_sweeps, pipeline_entries

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from avengers_pro.evaluation.cv import FAMILY_ORDER
-from avengers_pro.evaluation.leaderboard import aligned_embeddings, read_selection, split_flags
+from avengers_pro.evaluation.family_runs import aligned_embeddings, read_selection, split_flags
 from avengers_pro.export import Router, write_fitted_router
 from avengers_pro.io import read_embeddings, read_record_matrix
 from avengers_pro.outputs import LEADERBOARD_COLUMNS, dataset_columns, family_rows, read_leaderboard, read_summary

@@ -12,13 +12,8 @@ import pytest
 from avengers_pro.errors import DataError
 from avengers_pro.evaluation import metrics
 from avengers_pro.evaluation.alpha_choice import single_model_outcomes
-from avengers_pro.evaluation.leaderboard import (
-    avengers_pro_entry,
-    baseline_entry,
-    build_leaderboard,
-    family_entry,
-    hyperparameters_text,
-)
+from avengers_pro.evaluation.family_runs import hyperparameters_text
+from avengers_pro.evaluation.leaderboard import avengers_pro_entry, baseline_entry, build_leaderboard, family_entry
 from avengers_pro.evaluation.metrics_json import (
     FREE_REFERENCE,
     NO_COST_RANGE,

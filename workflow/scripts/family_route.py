@@ -2,7 +2,7 @@
 on validation (results/families/{family}/selection.json)."""
 
 from avengers_pro.config import alpha_grid
-from avengers_pro.evaluation.leaderboard import aligned_embeddings, read_selection, route_family
+from avengers_pro.evaluation.family_runs import aligned_embeddings, read_selection, route_family
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_parquet
 from avengers_pro.outputs import read_split
 from avengers_pro.runlog import start_job

@@ -1,7 +1,7 @@
 """Rule family_select: one router family's hyperparameters per seed, chosen by K-fold
 cross-validation over train only (one-standard-error rule)."""
 
-from avengers_pro.evaluation.leaderboard import aligned_embeddings, select_family, selection_json
+from avengers_pro.evaluation.family_runs import aligned_embeddings, select_family, selection_json
 from avengers_pro.io import read_embeddings, read_record_matrix, seed_key, write_json
 from avengers_pro.outputs import json_ready, read_split
 from avengers_pro.runlog import start_job

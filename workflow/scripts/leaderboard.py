@@ -2,10 +2,8 @@
 hyperparameters and the intervals of one paired bootstrap."""
 
 from avengers_pro.config import alpha_grid
-from avengers_pro.evaluation.leaderboard import (
-    build_leaderboard,
-    read_selection,
-)
+from avengers_pro.evaluation.family_runs import read_selection
+from avengers_pro.evaluation.leaderboard import build_leaderboard
 from avengers_pro.evaluation.leaderboard_markdown import leaderboard_markdown
 from avengers_pro.evaluation.metrics_json import aiq_cost_range, best_single_model
 from avengers_pro.evaluation.pipeline_rows import (

@@ -3,7 +3,7 @@
 Two steps, each a pipeline job (``workflow/rules/families.smk``):
 
 1. :func:`~avengers_pro.evaluation.family_runs.run_family` (module :mod:`avengers_pro.evaluation.family_runs`, its names
-   re-exported here): per seed, one family's hyperparameters chosen by K-fold cross-validation over
+   not re-exported here): per seed, one family's hyperparameters chosen by K-fold cross-validation over
    train, then its test sweep, decisions and validation sweep.
 2. :func:`build_leaderboard`: one row per router (each family, Avengers-Pro's variants, the dataset
    router, the oracle) from their per-seed test decisions and validation sweeps, ranked by the
@@ -35,19 +35,7 @@ import pandas as pd
 from avengers_pro.errors import DataError
 from avengers_pro.evaluation import intervals, metrics
 from avengers_pro.evaluation.baselines import oracle_curve
-from avengers_pro.evaluation.family_runs import (
-    FamilyRun,
-    aligned_embeddings,
-    chosen_params,
-    hyperparameters_text,
-    params_text,
-    read_selection,
-    route_family,
-    run_family,
-    select_family,
-    selection_json,
-    split_flags,
-)
+from avengers_pro.evaluation.family_runs import hyperparameters_text
 from avengers_pro.evaluation.selection import SELECTION_ALPHAS
 from avengers_pro.io import RecordMatrix
 from avengers_pro.outputs import (
@@ -64,22 +52,11 @@ __all__ = [
     "LEADERBOARD_COLUMNS",
     "SELECTION_ALPHAS",
     "Entry",
-    "FamilyRun",
-    "aligned_embeddings",
     "avengers_pro_entry",
     "baseline_entry",
     "build_leaderboard",
-    "chosen_params",
     "family_entry",
-    "hyperparameters_text",
     "oracle_decisions",
-    "params_text",
-    "read_selection",
-    "route_family",
-    "run_family",
-    "select_family",
-    "selection_json",
-    "split_flags",
 ]
 
 
