@@ -3,7 +3,7 @@
 # the alpha grid, so that changing sweep.alphas reruns only the second:
 # - an Avengers-Pro entry (variant, n_clusters): the KMeans fits (export_clusters), then export_router
 #   chooses the alpha on validation and writes the folder (no KMeans, no scikit-learn import);
-# - an entry with `router:` (a family, or best-on-validation): export_select chooses the family and
+# - an entry with `family:` (a family, or best-on-validation): export_select chooses the family and
 #   its hyperparameters on validation, then export_family chooses the alpha, refits on all records and
 #   writes the folder (its files beside router.json and embedder.json depend on the winner's family,
 #   so only those two and the manifest, which lists every file with its sha256, are declared).

@@ -1,4 +1,4 @@
-"""Rule export_select: choose the family and hyperparameters of one `router:` export by K-fold CV over
+"""Rule export_select: choose the family and hyperparameters of one `family:` export by K-fold CV over
 all records -> results/export_fits/{name}.json."""
 
 from avengers_pro.runlog import start_job
