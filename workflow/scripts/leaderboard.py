@@ -1,6 +1,8 @@
 """Rule leaderboard: every router ranked by its validation-hull AIQ on test, with its validation-chosen
 hyperparameters and the intervals of one paired bootstrap."""
 
+import pandas as pd
+
 from avengers_pro.config import alpha_grid
 from avengers_pro.evaluation.family_runs import read_selection
 from avengers_pro.evaluation.leaderboard import build_leaderboard
