@@ -72,3 +72,23 @@ def test_the_layers_catch_a_crossing(tmp_path):
     bad.write_text("from avengers_pro.evaluation import metrics\n")
     assert [_unit(module) for _, module in _imports(bad)] == ["evaluation"]
     assert "evaluation" not in ALLOWED["routing"] | FOUNDATION
+
+
+def test_every_name_a_rule_script_imports_from_the_package_exists():
+    """The rules' scripts run only inside a pipeline job; a name moved in the package fails here
+    instead of in the middle of a run."""
+    import importlib
+
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    missing = []
+    for path in sorted(scripts.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("avengers_pro"):
+                module = importlib.import_module(node.module)
+                missing += [
+                    f"{path.name}: {node.module}.{alias.name}"
+                    for alias in node.names
+                    if not hasattr(module, alias.name)
+                    and importlib.util.find_spec(f"{node.module}.{alias.name}") is None
+                ]
+    assert missing == []

@@ -1,6 +1,6 @@
 """Rule summary: sweeps, router families and baselines of every seed -> results/summary.csv (mean and sd over seeds)."""
 
-from avengers_pro.evaluation.leaderboard import hyperparameters_text, read_selection
+from avengers_pro.evaluation.family_runs import hyperparameters_text, read_selection
 from avengers_pro.evaluation.summary import summarize
 from avengers_pro.io import seed_key, sweep_key
 from avengers_pro.outputs import read_baselines, read_sweep, write_summary
