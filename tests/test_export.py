@@ -700,7 +700,7 @@ def test_each_export_job_reads_only_its_keys_and_its_subset_is_enough():
     assert fits == {
         "models": MODELS,
         "split": {"seeds": [3], "cv_folds": 4},
-        "clustering": {"n_init": 3, "minibatch_above": 200_000},
+        "clustering": {"n_init": 3, "minibatch_above": 200_000, "cv_n_init": 3},
     }
     assert "sweep" not in job_config("export_select", config, family_entry)
     assert job_config("export_router", config, avengers_entry)["sweep"] == config["sweep"]
@@ -715,3 +715,27 @@ def test_each_export_job_reads_only_its_keys_and_its_subset_is_enough():
         assert export_settings(job, subset, entry) == export_settings(job, config, entry)
     with pytest.raises(ConfigError, match="config key 'sweep' missing"):
         job_config("export_router", {key: value for key, value in config.items() if key != "sweep"}, avengers_entry)
+
+
+def test_the_fold_fits_use_cv_n_init_and_the_router_n_init(problem, monkeypatch):
+    """The folds only choose alpha: they take clustering.cv_n_init restarts; the KMeans that routes new
+    traffic takes clustering.n_init."""
+    import avengers_pro.export.fit as export_fit
+
+    records, ids, vectors = problem
+    seen = []
+    real = export_fit.fit_clusters
+
+    def recording(vectors, n_clusters, **kwargs):
+        seen.append((len(vectors), kwargs["n_init"]))
+        return real(vectors, n_clusters, **kwargs)
+
+    monkeypatch.setattr(export_fit, "fit_clusters", recording)
+    config = make_config()
+    config["clustering"] = {**config["clustering"], "n_init": 4, "cv_n_init": 2}
+    entry = {"name": "t", "variant": "official", "n_clusters": 3, "target": "max-accuracy"}
+    fit_export_clusterings(records, ids, vectors, config, entry)
+    n_queries = records["query_id"].nunique()
+    assert sorted(seen, reverse=True)[0] == (n_queries, 4)  # all queries: the router's own restarts
+    folds = sorted(seen, reverse=True)[1:]
+    assert len(folds) == 5 and all(n_init == 2 and size < n_queries for size, n_init in folds)

@@ -32,6 +32,7 @@ rule cluster:
     params:
         seeds=SEEDS,
         n_init=config["clustering"]["n_init"],
+        cv_n_init=config["clustering"]["cv_n_init"],
         minibatch_above=config["clustering"]["minibatch_above"],
         cv_folds=config["split"]["cv_folds"],
     script:

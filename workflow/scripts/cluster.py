@@ -58,7 +58,7 @@ with Progress(f"cluster k={k}", (2 + n_folds) * len(seeds), "KMeans fits") as pr
             folds.to_numpy(),
             k,
             seed=seed,
-            n_init=snakemake.params.n_init,
+            n_init=snakemake.params.cv_n_init,
             minibatch_above=snakemake.params.minibatch_above,
         )
         write_fold_clusterings(folds.index.to_numpy(), folds.to_numpy(), fold_fits, out.folds[i])

@@ -41,6 +41,9 @@ from avengers_pro.routing.scores import Variant
 #: Columns of ``results/sweep_oof/{variant}/cv_aiq.parquet``: one row per (cluster count, seed, fold).
 CV_AIQ_COLUMNS = ("n_clusters", "seed", "fold", "aiq")
 
+#: KMeans restarts of a fold fit when the config gives none (the schema's ``clustering.cv_n_init``).
+DEFAULT_CV_N_INIT = 3
+
 
 def split_folds(split: pd.DataFrame, n_folds: int, seed: int) -> pd.Series:
     """The fold of each training query of one split (index ``query_id``, sorted).

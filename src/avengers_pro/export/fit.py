@@ -216,13 +216,15 @@ class ExportClusterings:
     folds: tuple[Clustering, ...] | None
 
 
-def _fit_clusters(vectors: np.ndarray, n_clusters: int, settings: dict[str, Any]) -> Clustering:
+def _fit_clusters(
+    vectors: np.ndarray, n_clusters: int, settings: dict[str, Any], restarts: str = "n_init"
+) -> Clustering:
     clustering = settings["clustering"]
     return fit_clusters(
         vectors,
         n_clusters,
         seed=settings["seed"],
-        n_init=int(clustering["n_init"]),
+        n_init=int(clustering[restarts]),
         minibatch_above=int(clustering["minibatch_above"]),
     )
 
@@ -238,7 +240,7 @@ def fit_export_clusterings(
     with a ``target``, on every query outside each cross-validation fold.
 
     KMeans is the pipeline's: ``fit_clusters(seed=split.seeds[0], n_init=clustering.n_init,
-    minibatch_above=clustering.minibatch_above)``.
+    minibatch_above=clustering.minibatch_above)``, with ``clustering.cv_n_init`` restarts for the folds.
     """
     settings = fit_settings(config, entry)
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
@@ -257,7 +259,9 @@ def fit_clusterings(
     folds = None
     if "target" in entry:
         fold_of = export_folds(matrix, settings)
-        folds = tuple(_fit_clusters(vectors[fold_of != f], n_clusters, settings) for f in np.unique(fold_of))
+        folds = tuple(
+            _fit_clusters(vectors[fold_of != f], n_clusters, settings, "cv_n_init") for f in np.unique(fold_of)
+        )
     return ExportClusterings(matrix.query_ids, _fit_clusters(vectors, n_clusters, settings), folds)
 
 

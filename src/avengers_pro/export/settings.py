@@ -38,6 +38,7 @@ def job_config(job: str, config: Mapping[str, Any], entry: Mapping[str, Any]) ->
     """
     # Imported here: exports are fitted at pipeline time; loading a router must not pull in evaluation.
     from avengers_pro.evaluation.cv import DEFAULT_CV_FOLDS
+    from avengers_pro.evaluation.oof import DEFAULT_CV_N_INIT
 
     if job not in JOBS:
         raise ConfigError(f"unknown export job {job!r}; expected one of {list(JOBS)}")
@@ -47,7 +48,10 @@ def job_config(job: str, config: Mapping[str, Any], entry: Mapping[str, Any]) ->
             "models": list(config.get("models") or []),
             # The first seed only: it seeds the export's KMeans and folds; adding a seed must not refit.
             "split": {"seeds": list(split["seeds"][:1]), "cv_folds": int(split.get("cv_folds", DEFAULT_CV_FOLDS))},
-            "clustering": {key: clustering[key] for key in ("n_init", "minibatch_above")},
+            "clustering": {
+                **{key: clustering[key] for key in ("n_init", "minibatch_above")},
+                "cv_n_init": int(clustering.get("cv_n_init", DEFAULT_CV_N_INIT)),
+            },
         }
         if job == "export_clusters":
             return subset
