@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "avengers_pro"
 
 #: The foundation every package may use: errors, the console and job start, atomic I/O, result
 #: file contracts, HTTP, caches.
-FOUNDATION = {"errors", "console", "runlog", "io", "outputs", "http", "sqlite_cache", "download", "tokens", "(root)"}
+FOUNDATION = {"errors", "console", "runlog", "io", "outputs", "http", "sqlite_cache", "download", "(root)"}
 
 #: Package -> the other units of avengers_pro it may import (besides the foundation).
 ALLOWED = {
@@ -21,7 +21,7 @@ ALLOWED = {
     "evaluation": {"routing"},
     "plots": {"evaluation"},
     "embeddings": set(),
-    "formats": {"embeddings"},
+    "formats": {"embeddings", "tokens"},
     "collect": {"config", "formats"},
     "export": {"routing", "evaluation", "embeddings", "config"},
     "serve": {"export", "embeddings"},
