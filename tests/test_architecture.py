@@ -78,6 +78,7 @@ def test_every_name_a_rule_script_imports_from_the_package_exists():
     """The rules' scripts run only inside a pipeline job; a name moved in the package fails here
     instead of in the middle of a run."""
     import importlib
+    import importlib.util
 
     scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
     missing = []

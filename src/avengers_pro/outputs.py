@@ -208,8 +208,9 @@ def read_clusters(path: PathLike) -> pd.DataFrame:
     labels = frame["cluster"]
     if not pd.api.types.is_integer_dtype(labels) or (labels < 0).any():
         raise DataError("cluster must be an integer >= 0", file=path, field="cluster")
-    if frame["query_id"].duplicated().any():
-        row = _first_bad_row(frame["query_id"].duplicated().to_numpy())
+    twice = frame["query_id"].duplicated().to_numpy()
+    if twice.any():
+        row = _first_bad_row(twice)
         raise DataError("a query has two clusters", file=path, row=row, field="query_id")
     return frame
 

@@ -99,6 +99,13 @@ def cv_folds(datasets: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return folds
 
 
+def fold_mean_se(values: Sequence[float]) -> tuple[float, float | None]:
+    """The mean of a candidate's fold scores and its standard error ``sd / sqrt(K)`` (None for one fold)."""
+    array = np.asarray(values, dtype=np.float64)
+    se = float(array.std(ddof=1) / np.sqrt(array.size)) if array.size > 1 else None
+    return float(array.mean()), se
+
+
 def one_standard_error(
     means: Sequence[float | None], errors: Sequence[float | None], keys: Sequence[tuple[Any, ...]]
 ) -> int:
@@ -176,10 +183,8 @@ def select_cv(
             _, _, accuracy, cost = sweep_curve(choices, val_part)
             entry["aiq_folds"].append(metrics.aiq(cost, accuracy, cost_range))
     for entry in table:
-        values = np.asarray(entry["aiq_folds"], dtype=np.float64)
         ok = "skipped" not in entry
-        entry["aiq"] = float(values.mean()) if ok else None
-        entry["aiq_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if ok and values.size > 1 else None
+        entry["aiq"], entry["aiq_se"] = fold_mean_se(entry["aiq_folds"]) if ok else (None, None)
     means = [entry["aiq"] for entry in table]
     if all(mean is None for mean in means):
         raise DataError(

@@ -29,7 +29,7 @@ import pandas as pd
 
 from avengers_pro.errors import DataError
 from avengers_pro.evaluation import metrics
-from avengers_pro.evaluation.cv import cv_folds, one_standard_error, simplicity
+from avengers_pro.evaluation.cv import cv_folds, fold_mean_se, one_standard_error, simplicity
 from avengers_pro.evaluation.selection import SELECTION_ALPHAS, validation_cost_range
 from avengers_pro.evaluation.summary import seed_curve
 from avengers_pro.evaluation.sweep import matrix_rows, run_sweep
@@ -120,6 +120,43 @@ def pool_sweeps(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pooled[list(frames[0].columns)]
 
 
+def fold_sweeps(
+    matrix: RecordMatrix,
+    query_ids: np.ndarray,
+    folds: np.ndarray,
+    fits: Mapping[int, Clustering],
+    embeddings: np.ndarray,
+    variant: Variant,
+    alphas: np.ndarray,
+    top_k: int,
+    beta: float,
+    max_router: int = 1,
+) -> list[pd.DataFrame]:
+    """Each fold's queries (folds in order) routed over ``alphas`` by the router fitted on the other
+    folds: ``fits[fold]``, the KMeans of the queries outside it (the pipeline's training queries, or
+    an export's records).
+    """
+    sweeps = []
+    for fold in sorted(fits):
+        held_out = folds == fold
+        sweep, _ = run_sweep(
+            matrix,
+            train_ids=query_ids[~held_out],
+            train_labels=fits[fold].labels,
+            centroids=fits[fold].centroids,
+            eval_ids=query_ids[held_out],
+            eval_embeddings=embeddings[held_out],
+            variant=variant,
+            alphas=alphas,
+            top_k=top_k,
+            beta=beta,
+            max_router=max_router,
+            with_decisions=False,
+        )
+        sweeps.append(sweep)
+    return sweeps
+
+
 def out_of_fold_sweeps(
     matrix: RecordMatrix,
     query_ids: np.ndarray,
@@ -152,32 +189,14 @@ def out_of_fold_sweeps(
         held-out AIQ on :data:`SELECTION_ALPHAS` (the families' criterion, :func:`fold_aiq`).
     """
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    routing = (matrix, query_ids, folds, fits, embeddings, variant)
+    frames = fold_sweeps(*routing, alphas, top_k, beta, max_router)
     same_grid = np.array_equal(alphas, SELECTION_ALPHAS)
-    frames, aiqs = [], []
-    for fold in sorted(fits):
-        held_out = folds == fold
-
-        def route(grid: np.ndarray, fold: int = fold, held_out: np.ndarray = held_out) -> pd.DataFrame:
-            sweep, _ = run_sweep(
-                matrix,
-                train_ids=query_ids[~held_out],
-                train_labels=fits[fold].labels,
-                centroids=fits[fold].centroids,
-                eval_ids=query_ids[held_out],
-                eval_embeddings=embeddings[held_out],
-                variant=variant,
-                alphas=grid,
-                top_k=top_k,
-                beta=beta,
-                max_router=max_router,
-                with_decisions=False,
-            )
-            return sweep
-
-        frames.append(route(alphas))
-        selection = frames[-1] if same_grid else route(SELECTION_ALPHAS)
-        part = matrix.subset(matrix_rows(matrix, query_ids[held_out], "held-out"))
-        aiqs.append(fold_aiq(selection, part))
+    selection = frames if same_grid else fold_sweeps(*routing, SELECTION_ALPHAS, top_k, beta, max_router)
+    aiqs = [
+        fold_aiq(sweep, matrix.subset(matrix_rows(matrix, query_ids[folds == fold], "held-out")))
+        for fold, sweep in zip(sorted(fits), selection)
+    ]
     return pool_sweeps(frames), aiqs
 
 
@@ -211,8 +230,8 @@ def cv_best_k(fold_aiqs: pd.DataFrame, seed: int) -> tuple[int, list[dict[str, A
     table = []
     for k, group in rows.sort_values(["n_clusters", "fold"]).groupby("n_clusters", sort=True):
         values = group["aiq"].to_numpy(dtype=np.float64)
-        se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
-        table.append({"n_clusters": int(k), "aiq": float(values.mean()), "aiq_se": se, "aiq_folds": values.tolist()})
+        mean, se = fold_mean_se(values)
+        table.append({"n_clusters": int(k), "aiq": mean, "aiq_se": se, "aiq_folds": values.tolist()})
     chosen = one_standard_error(
         [t["aiq"] for t in table],
         [t["aiq_se"] for t in table],

@@ -106,31 +106,22 @@ def choose_out_of_fold(
         The ``alpha`` object of ``router.json``: ``default``, ``chosen_by`` and ``validation``.
     """
     from avengers_pro.config import alpha_grid
-    from avengers_pro.evaluation.oof import pool_sweeps
+    from avengers_pro.evaluation.oof import fold_sweeps, pool_sweeps
     from avengers_pro.evaluation.summary import seed_curve
-    from avengers_pro.evaluation.sweep import run_sweep
 
-    router = {**settings["avengers"], **settings["sweep"]}
-    fold_of = export_folds(matrix, settings)
-    alphas = alpha_grid(router["alphas"])
-    sweeps = []
-    for fold, clustering in enumerate(folds):
-        held_out = fold_of == fold
-        sweep, _ = run_sweep(
-            matrix,
-            train_ids=matrix.query_ids[~held_out],
-            train_labels=clustering.labels,
-            centroids=clustering.centroids,
-            eval_ids=matrix.query_ids[held_out],
-            eval_embeddings=vectors[held_out],
-            variant=variant,
-            alphas=alphas,
-            top_k=int(router["top_k"]),
-            beta=float(router["beta"]),
-            max_router=int(router["max_router"]),
-            with_decisions=False,
-        )
-        sweeps.append(sweep)
+    avengers, sweep = settings["avengers"], settings["sweep"]
+    sweeps = fold_sweeps(
+        matrix,
+        matrix.query_ids,
+        export_folds(matrix, settings),
+        dict(enumerate(folds)),
+        vectors,
+        variant,
+        alpha_grid(sweep["alphas"]),
+        top_k=int(avengers["top_k"]),
+        beta=float(avengers["beta"]),
+        max_router=int(sweep["max_router"]),
+    )
     return alpha_from_curve(seed_curve(pool_sweeps(sweeps)), records, matrix, settings)
 
 

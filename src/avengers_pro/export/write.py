@@ -98,7 +98,6 @@ def export_router(
     variant = Variant.from_config(entry["variant"], settings["avengers"]["variants"][entry["variant"]])
     matrix, vectors = matrix_and_vectors(records, query_ids, embeddings, settings)
     n_clusters = int(entry["n_clusters"])
-    router_settings = {**settings["avengers"], **settings["sweep"]}
     if clusterings is None:
         clusterings = fit_clusterings(records, matrix, vectors, settings)
     elif not np.array_equal(np.asarray(clusterings.query_ids, dtype=object), matrix.query_ids):
@@ -133,9 +132,9 @@ def export_router(
         clustering.centroids,
         clustering.labels,
         matrix,
-        top_k=int(router_settings["top_k"]),
-        beta=float(router_settings["beta"]),
-        max_router=int(router_settings["max_router"]),
+        top_k=int(settings["avengers"]["top_k"]),
+        beta=float(settings["avengers"]["beta"]),
+        max_router=int(settings["sweep"]["max_router"]),
     )
 
     router_json = make_spec(
@@ -143,9 +142,9 @@ def export_router(
         n_clusters=n_clusters,
         dim=int(vectors.shape[1]),
         variant=variant,
-        top_k=int(router_settings["top_k"]),
-        beta=float(router_settings["beta"]),
-        max_router=int(router_settings["max_router"]),
+        top_k=fitted.top_k,
+        beta=fitted.beta,
+        max_router=fitted.max_router,
         alpha=alpha,
         fitted_on=fitted_on(matrix),
     )
