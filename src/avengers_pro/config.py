@@ -160,7 +160,7 @@ def upgrade_renamed_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], lis
             target = target[part]
         target[new[-1]] = _overlaid(target.get(new[-1]), value)
         notes.append(f"{'.'.join(old)} is now {'.'.join(new)}")
-    for old_parent in ("router", "routers"):
+    for old_parent in {old[0] for old in RENAMED_KEYS}:  # a section the renames emptied goes too
         if isinstance(upgraded.get(old_parent), dict) and not upgraded[old_parent]:
             del upgraded[old_parent]
     for i, entry in enumerate(upgraded.get("export") or []):
